@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test install lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+# The demo: migrate, demo studio + owner (login printed), web server and a django-q2 worker; Ctrl-C stops both.
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py demo_setup
+	$(PY) manage.py runall
+
+# Browser tests drive Debian's chromium; install it where it is missing (needs root or sudo).
+/usr/bin/chromium:
+	@if command -v apt-get >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ( $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    ( $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium ) ) || \
+	  echo "chromium could not be installed: browser tests will be skipped"; \
+	else echo "no apt-get: browser tests will be skipped"; fi
+
+test: $(VENV)/.installed-test /usr/bin/chromium
+	@DBURL=$$($(PY) scripts/test_database_url.py); \
+	echo "Test database: $${DBURL:-SQLite (no PostgreSQL)}"; \
+	DATABASE_URL="$$DBURL" DATA_DIR=$$(mktemp -d) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed-test
+	$(PY) bench/web.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,8 @@
+"""The studio API (under /api/ inside a studio)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("tenants.api_urls")),
+    path("", include("generation.api_urls")),
+]

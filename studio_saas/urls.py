@@ -1,0 +1,11 @@
+"""Platform URLs: everything that is not inside a studio (no /s/<slug>/, no studio domain)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("tenants.urls_platform")),
+    path("", include("studio_saas.ops_urls")),
+    path("api/", include("studio_saas.api_docs_urls")),
+    path("admin/", admin.site.urls),
+]

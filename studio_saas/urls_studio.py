@@ -1,0 +1,15 @@
+"""URLs inside a studio, after tenant resolution (custom domain, subdomain or /s/<slug>/ prefix).
+
+Every view here runs in the studio's tenant context. Object ids in URLs are named `<model>_id` (or the admin's
+`object_id`) so that tests/test_isolation.py can find and attack every one of them."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("tenants.urls")),
+    path("jobs/", include("generation.urls")),
+    path("api/", include("studio_saas.api_urls")),
+    path("admin/", admin.site.urls),
+    path("", include("studio_saas.ops_urls")),
+]

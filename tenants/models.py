@@ -1,0 +1,275 @@
+"""The tenant (Studio), users and memberships, and the base for everything a studio owns."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from tenants.context import (
+    CrossTenantWrite,
+    current_studio_id,
+    in_platform_context,
+    require_studio_id,
+)
+
+# --- Users ----------------------------------------------------------------------------------------------------
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get(email__iexact=username or "")
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in. Platform superusers have `is_superuser`; studio staff have memberships."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Django's admin flag; studio admin access comes from memberships, not from this.
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.full_name or self.email).split(" ")[0]
+
+
+# --- The tenant -----------------------------------------------------------------------------------------------
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
+    "Use 1-50 lowercase letters, digits and hyphens; no hyphen at either end.",
+)
+RESERVED_SLUGS = frozenset({"www", "api", "admin", "static", "media", "app", "s", "healthz", "metrics"})
+
+
+class Studio(models.Model):
+    """A photo studio: the tenant. Everything a studio owns points here."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    class Plan(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        STARTER = "starter", "Starter"
+        PRO = "pro", "Pro"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    custom_domain = models.CharField(
+        max_length=253, unique=True, null=True, blank=True, help_text="e.g. portraits.example.com"
+    )
+    logo = models.ImageField(upload_to="studio-logos/", blank=True)
+    primary_color = models.CharField(
+        max_length=7,
+        default="#1f2937",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f2937.")],
+    )
+    contact_email = models.EmailField(blank=True)
+    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.TRIAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.custom_domain:
+            self.custom_domain = self.custom_domain.strip().lower().rstrip(".")
+        else:
+            self.custom_domain = None
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+# --- The tenant-owned base ------------------------------------------------------------------------------------
+
+
+class TenantQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list:
+        objs = list(objs)
+        for obj in objs:
+            obj._check_studio_for_write()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """The default manager of tenant-owned models: filters to the current studio, raises with none set."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        qs = super().get_queryset()
+        if in_platform_context():
+            return qs
+        return qs.filter(studio_id=require_studio_id())
+
+    def unscoped(self) -> TenantQuerySet:
+        """Every studio's rows, as far as the database lets this connection see them. Grep for it."""
+        return super().get_queryset()
+
+
+class TenantOwned(models.Model):
+    """Abstract base for everything a studio owns. The `studio` column is indexed, and it comes first in
+    every composite index of a subclass. PostgreSQL row-level security is added to every concrete subclass's
+    table by tenants/rls.py after each migrate."""
+
+    studio = models.ForeignKey(Studio, on_delete=models.CASCADE, related_name="+", db_index=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "objects"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._check_studio_for_write()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_studio_for_write()
+        return super().delete(*args, **kwargs)
+
+    def _check_studio_for_write(self) -> None:
+        if in_platform_context():
+            if self.studio_id is None:
+                raise CrossTenantWrite(f"{type(self).__name__} saved in the platform context without a studio")
+            return
+        studio_id = require_studio_id()
+        if self.studio_id is None:
+            self.studio_id = studio_id
+        elif self.studio_id != studio_id:
+            raise CrossTenantWrite(
+                f"{type(self).__name__} of studio {self.studio_id} written while studio {studio_id} is current"
+            )
+
+
+def is_tenant_owned(model: type[models.Model]) -> bool:
+    return issubclass(model, TenantOwned) and not model._meta.abstract
+
+
+# --- Memberships ----------------------------------------------------------------------------------------------
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MANAGER = "manager", "Manager"
+    PHOTOGRAPHER = "photographer", "Photographer"
+    STAFF = "staff", "Staff"
+
+
+# Roles that may manage people, API keys and studio settings.
+MANAGING_ROLES = frozenset({Role.OWNER, Role.MANAGER})
+
+
+class Membership(TenantOwned):
+    """Ties a user to a studio with a role. End clients are never members."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["studio", "user"], name="membership_unique_user")]
+        indexes = [models.Index(fields=["studio", "role"], name="membership_studio_role")]
+        ordering = ["user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in MANAGING_ROLES
+
+
+class Invitation(TenantOwned):
+    """An owner or manager invites someone by email with a role; the emailed link is signed and expires."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    # Random part of the signed link: lets a studio's invitation be found only with its link.
+    token = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["studio", "email"], name="invitation_studio_email")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation for {self.email} ({self.get_role_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ApiKey(TenantOwned):
+    """A per-studio API key for integrations: stored hashed, shown once, named, revocable."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_key = models.CharField(max_length=128)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["studio", "revoked_at"], name="apikey_studio_revoked")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

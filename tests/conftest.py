@@ -1,0 +1,109 @@
+"""Test fixtures. Every test that touches data has two studios with data (Zulip's rule): A is the one the test
+acts as; B is the other tenant whose ids must be rejected.
+
+On PostgreSQL the suite migrates as the owner role, then runs as the application role (no superuser, no
+BYPASSRLS), so row-level security applies to every query the tests make, exactly as in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tenants.context import tenant_context
+from tenants.models import Membership, Role, Studio, User
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql"):
+        return f"database: PostgreSQL {db.get('HOST')}:{db.get('PORT')} (tests run as role {settings.DATABASE_APP_ROLE!r})"
+    return "database: SQLite — PostgreSQL-only tests (row-level security, isolation at the SQL level) are SKIPPED"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: no PostgreSQL answered (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    """After pytest-django has created and migrated the test database as the owner, switch the connection to
+    the application role for the whole session (and back for the teardown that drops the database)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from tenants.management.commands.create_app_role import ensure_app_role
+
+    role = settings.DATABASE_APP_ROLE
+    with django_db_blocker.unblock():
+        ensure_app_role(role)
+        with connection.cursor() as cursor:
+            # Tests only: transactional tests (live server) empty tables with TRUNCATE between tests.
+            cursor.execute(f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{role}"')
+        owner = {k: connection.settings_dict.get(k) for k in ("USER", "PASSWORD")}
+        connection.close()
+        connection.settings_dict.update(USER=role, PASSWORD="")
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            connection.close()
+            connection.settings_dict.update(owner)
+
+
+@dataclass
+class Tenant:
+    studio: Studio
+    owner: User
+    membership: Membership
+
+    @property
+    def prefix(self) -> str:
+        return f"/s/{self.studio.slug}"
+
+
+def make_tenant(slug: str, name: str, **studio_fields: object) -> Tenant:
+    studio = Studio.objects.create(name=name, slug=slug, **studio_fields)
+    owner = User.objects.create_user(f"owner@{slug}.example", TEST_PASSWORD, full_name=f"{name} Owner")
+    with tenant_context(studio):
+        membership = Membership.objects.create(user=owner, role=Role.OWNER)
+    return Tenant(studio, owner, membership)
+
+
+@pytest.fixture
+def tenant_a(db: None) -> Tenant:
+    return make_tenant("studio-a", "Studio A", primary_color="#aa3366")
+
+
+@pytest.fixture
+def tenant_b(db: None) -> Tenant:
+    return make_tenant("studio-b", "Studio B", primary_color="#3366aa")
+
+
+@pytest.fixture
+def two_tenants(tenant_a: Tenant, tenant_b: Tenant) -> tuple[Tenant, Tenant]:
+    return tenant_a, tenant_b
+
+
+@pytest.fixture
+def client_a(client, tenant_a: Tenant):  # noqa: ANN001
+    """A test client signed in as studio A's owner."""
+    client.force_login(tenant_a.owner)
+    return client
+
+
+def add_member(tenant: Tenant, email: str, role: str) -> User:
+    user = User.objects.create_user(email, TEST_PASSWORD)
+    with tenant_context(tenant.studio):
+        Membership.objects.create(user=user, role=role)
+    return user
