@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from studio_saas import ops
+
+urlpatterns = [
+    path("healthz", ops.healthz, name="healthz"),
+    path("ping", ops.ping, name="ping"),
+    path("metrics", ops.metrics, name="metrics"),
+]

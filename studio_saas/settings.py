@@ -27,6 +27,10 @@ else:
 
 # The platform's own domain: studios get <slug>.<PLATFORM_DOMAIN>; "/s/<slug>/" always works too.
 PLATFORM_DOMAIN = env.str("PLATFORM_DOMAIN", default="localhost")
+# Hosts that are the platform itself (never looked up as a studio's custom domain).
+PLATFORM_HOSTS = env.list(
+    "PLATFORM_HOSTS", default=[PLATFORM_DOMAIN, "localhost", "127.0.0.1", "[::1]", "testserver"]
+)
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS",
     default=[] if PRODUCTION else ["localhost", "127.0.0.1", ".localhost", "testserver", "[::1]"],
@@ -99,6 +103,9 @@ DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's PostgreSQL backend plus the tenant context carried into every transaction (row-level security).
+    DATABASES["default"]["ENGINE"] = "tenants.db"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")

@@ -11,5 +11,4 @@ urlpatterns = [
     path("jobs/", include("generation.urls")),
     path("api/", include("studio_saas.api_urls")),
     path("admin/", admin.site.urls),
-    path("", include("studio_saas.ops_urls")),
 ]

@@ -37,7 +37,7 @@ def resolve_studio(request: HttpRequest) -> Resolution:
     host = host.lower().rstrip(".")
     platform = settings.PLATFORM_DOMAIN.lower()
 
-    if host and host != platform and not host.endswith("." + platform) and host not in ("127.0.0.1", "[::1]"):
+    if host and host not in settings.PLATFORM_HOSTS and not host.endswith("." + platform):
         studio = _active(custom_domain=host)
         if studio is not None:
             return Resolution(studio.slug, studio, "domain")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
@@ -111,40 +111,41 @@ def tables_missing_policy(connection: BaseDatabaseWrapper) -> list[str]:
 
 # --- Per-transaction SET LOCAL --------------------------------------------------------------------------------
 
-
+_EMPTY = ("", "")
 _TXN_CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "BEGIN")
 
 
 class ScopeExecuteWrapper:
-    """Installed on every PostgreSQL connection (see TenantsConfig.ready): makes the database follow the
-    tenant context for every query, with SET LOCAL inside the query's transaction."""
+    """Installed on every connection of tenants.db (the PostgreSQL backend the settings select): makes the
+    database follow the tenant context for every query, with SET LOCAL inside the query's transaction.
+
+    The backend resets `connection.scope_applied` whenever the local settings stop being in force, so inside a
+    transaction the settings are made once, and again only when the context changes."""
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
-        # (atomic blocks when set, values). Holding the Atomic objects keeps their ids from being reused.
-        self._applied: tuple[tuple[Any, ...], tuple[str, str]] | None = None
         self._busy = False
 
     def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
         if self._busy or (isinstance(sql, str) and sql.lstrip()[:9].upper().startswith(_TXN_CONTROL)):
-            # Savepoint statements need no scope, and may run in an aborted transaction.
+            # Our own set_config, and savepoint statements (which may run in an aborted transaction).
             return execute(sql, params, many, context)
         conn = self.connection
         values = db_scope_values()
         if conn.in_atomic_block:
-            blocks = tuple(conn.atomic_blocks)
-            applied = self._applied
-            if applied is None or applied[1] != values or not _same_blocks(applied[0], blocks):
-                self._set(context, values)
-                self._applied = (blocks, values)
+            applied = conn.scope_applied
+            if applied != values:
+                if not (values == _EMPTY and applied is None):  # nothing set yet means empty already
+                    self._set(context, values)
+                conn.scope_applied = values
             return execute(sql, params, many, context)
-        if values == ("", ""):
+        if values == _EMPTY:
             # No context: nothing to set; tenant tables show no rows (fail closed), others work as usual.
             return execute(sql, params, many, context)
         # Autocommit: give the query a transaction of its own so that SET LOCAL applies to it.
         with transaction.atomic(using=conn.alias):
             self._set(context, values)
-            self._applied = (tuple(conn.atomic_blocks), values)
+            conn.scope_applied = values
             return execute(sql, params, many, context)
 
     def _set(self, context: dict, values: tuple[str, str]) -> None:
@@ -153,21 +154,3 @@ class ScopeExecuteWrapper:
             context["cursor"].execute(SET_SCOPE_SQL, list(values))
         finally:
             self._busy = False
-
-
-def _same_blocks(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
-def install_scope_wrapper(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """connection_created receiver."""
-    if connection.vendor != "postgresql":
-        return
-    if not any(isinstance(w, ScopeExecuteWrapper) for w in connection.execute_wrappers):
-        connection.execute_wrappers.append(ScopeExecuteWrapper(connection))
-
-
-def install_on_open_connections() -> None:
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None:
-            install_scope_wrapper(None, conn)

@@ -21,13 +21,13 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 
 def pytest_report_header(config: pytest.Config) -> str:
     db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("postgresql"):
+    if connection.vendor == "postgresql":
         return f"database: PostgreSQL {db.get('HOST')}:{db.get('PORT')} (tests run as role {settings.DATABASE_APP_ROLE!r})"
     return "database: SQLite — PostgreSQL-only tests (row-level security, isolation at the SQL level) are SKIPPED"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: no PostgreSQL answered (set DATABASE_URL)")
     for item in items:
