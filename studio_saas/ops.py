@@ -51,7 +51,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
             log.warning("healthz.failed", check=name, error=str(exc))
             checks[name] = f"error: {type(exc).__name__}"
             healthy = False
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 def ping(request: HttpRequest) -> HttpResponse:
@@ -81,8 +82,8 @@ class QueueDepthCollector(Collector):
 def _job_state_metrics() -> Iterator[GaugeMetricFamily]:
     try:
         from django.db.models import Count
-
         from generation.models import Job
+
         from tenants.context import platform_context
     except ImportError:
         return

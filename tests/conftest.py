@@ -22,7 +22,8 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 def pytest_report_header(config: pytest.Config) -> str:
     db = settings.DATABASES["default"]
     if connection.vendor == "postgresql":
-        return f"database: PostgreSQL {db.get('HOST')}:{db.get('PORT')} (tests run as role {settings.DATABASE_APP_ROLE!r})"
+        role = settings.DATABASE_APP_ROLE
+        return f"database: PostgreSQL {db.get('HOST')}:{db.get('PORT')} (tests run as role {role!r})"
     return "database: SQLite — PostgreSQL-only tests (row-level security, isolation at the SQL level) are SKIPPED"
 
 
