@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from tenants.context import (
     CrossTenantWrite,
-    current_studio_id,
     in_platform_context,
     require_studio_id,
 )
