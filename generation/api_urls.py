@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""The jobs API, under /api/ inside a studio: /api/jobs/, /api/jobs/<job_id>/, .../cancel/, .../retry/."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from generation.api import JobViewSet
+
+router = SimpleRouter()
+router.register("jobs", JobViewSet, basename="job")
+
+urlpatterns = router.urls

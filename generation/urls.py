@@ -1,3 +1,15 @@
-from django.urls import path  # noqa: F401
+"""Job pages, inside a studio at /jobs/ (object ids are `job_id`: see tests/test_isolation.py).
+URL names are global like the rest of the studio's pages (the main navigation links to `jobs`)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from generation import views
+
+urlpatterns = [
+    path("", views.job_list, name="jobs"),
+    path("start-demo/", views.start_demo, name="job_start_demo"),
+    path("<int:job_id>/", views.job_detail, name="job_detail"),
+    path("<int:job_id>/progress/", views.job_progress, name="job_progress"),
+    path("<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
+    path("<int:job_id>/retry/", views.job_retry, name="job_retry"),
+]

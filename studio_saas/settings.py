@@ -39,7 +39,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "tenants",  # first: its `migrate` command wraps Django's (owner role, row-level security)
-    "django.contrib.admin",
+    # django.contrib.admin with the studio-scoped site (tenants/admin_scoping.py): /admin/ for platform
+    # superusers, admin/ inside each studio for its members.
+    "tenants.admin_scoping.StudioAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc assets served locally (no CDN)
     "django_q",
     "axes",
     "django_prometheus",
@@ -127,7 +130,9 @@ else:
 JOB_TIMEOUT_SECONDS = env.int("JOB_TIMEOUT_SECONDS", default=15 * 60)
 GPU_JOB_TIMEOUT_SECONDS = env.int("GPU_JOB_TIMEOUT_SECONDS", default=2 * 60 * 60)
 Q_CLUSTER = {
-    "name": "default",
+    # The site's name on a shared broker: the default queue's name and the signing salt of queued tasks.
+    # Give each site (and each test run with a real worker) its own so none takes another's tasks.
+    "name": env.str("Q_CLUSTER_PREFIX", default="default"),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": JOB_TIMEOUT_SECONDS,
     "retry": JOB_TIMEOUT_SECONDS + 5 * 60,
@@ -178,6 +183,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 INVITATION_MAX_AGE_SECONDS = env.int("INVITATION_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+# Where the platform answers, for links in emails sent outside a request (a request uses its own host).
+PLATFORM_BASE_URL = env.str("PLATFORM_BASE_URL", default="http://localhost:8000")
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 
 # django-axes: lock an (email, IP) pair out after repeated failures.
@@ -211,6 +218,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Media and static -----------------------------------------------------------------------------------------
