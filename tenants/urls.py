@@ -1,3 +1,43 @@
-from django.urls import path  # noqa: F401
+"""Account and studio pages inside a studio (after tenant resolution). Object ids are `<model>_id`."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from tenants import views
+from tenants.access import studio_member_required
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("branding/logo/", views.studio_logo, name="studio_logo"),
+    # Accounts, branded with the studio.
+    path("accounts/login/", views.StudioLoginView.as_view(), name="login"),
+    path("accounts/logout/", views.StudioLogoutView.as_view(), name="logout"),
+    path("accounts/password-reset/", views.StudioPasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password-reset/done/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "accounts/password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password-reset/complete/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("accounts/password/", studio_member_required(views.PasswordChangeView.as_view()), name="password_change"),
+    path(
+        "accounts/password/done/",
+        studio_member_required(views.PasswordChangeDoneView.as_view()),
+        name="password_change_done",
+    ),
+    # Members and invitations.
+    path("members/", views.members, name="members"),
+    path("members/invite/", views.invite_member, name="invite_member"),
+    path(
+        "members/invitations/<int:invitation_id>/revoke/",
+        views.revoke_invitation,
+        name="revoke_invitation",
+    ),
+    path("members/<int:membership_id>/role/", views.change_member_role, name="change_member_role"),
+    path("members/<int:membership_id>/remove/", views.remove_member, name="remove_member"),
+    path("invite/<str:token>/", views.accept_invitation, name="accept_invitation"),
+]

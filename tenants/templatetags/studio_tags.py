@@ -1,0 +1,70 @@
+"""Template helpers for studio pages: links to pages that may not be installed, and brand colours."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+
+register = template.Library()
+
+_HEX = re.compile(r"^#([0-9a-fA-F]{6})$")
+
+
+@register.simple_tag
+def optional_url(name: str, *args: Any, **kwargs: Any) -> str:
+    """Like {% url %}, but an empty string when the page doesn't exist (yet): navigation can name pages that
+    other parts of the project provide."""
+    try:
+        return reverse(name, args=args or None, kwargs=kwargs or None)
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def brand_contrast(color: str) -> str:
+    """Black or white text, whichever reads better on the brand colour (WCAG relative luminance)."""
+    match = _HEX.match(color or "")
+    if not match:
+        return "#ffffff"
+    value = match.group(1)
+
+    def channel(i: int) -> float:
+        c = int(value[i : i + 2], 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    luminance = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    return "#111827" if luminance > 0.179 else "#ffffff"
+
+
+@register.filter
+def safe_brand(color: str) -> str:
+    """The studio colour when it is a valid #rrggbb value (it goes into a <style> block), else the default."""
+    return color if _HEX.match(color or "") else "#1f2937"
+
+
+@register.filter
+def initials(name: str) -> str:
+    words = [w for w in (name or "").split() if w]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
+@register.filter
+def duration(value: Any) -> str:
+    """A timedelta as words: "15 minutes", "1 hour", "2 hours 30 minutes"."""
+    try:
+        seconds = int(value.total_seconds())
+    except AttributeError:
+        return ""
+    hours, rest = divmod(max(seconds, 0), 3600)
+    minutes = -(-rest // 60)  # round up: never promise less waiting than there is
+    if minutes == 60:
+        hours, minutes = hours + 1, 0
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    if minutes or not parts:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)

@@ -1,0 +1,80 @@
+"""Onboarding in a real browser: the owner signs in, invites a staff member; the staff member opens the link
+from the email in a fresh browser, sets a password and lands on the studio's dashboard."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from playwright.sync_api import Browser, Page, expect
+
+from tenants.context import tenant_context
+from tenants.models import Membership, Role, User
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+NEW_PASSWORD = "a-long-and-unusual-passphrase-7"
+
+
+def test_owner_invites_staff_who_joins_and_lands_on_the_dashboard(
+    live_server, two_tenants, page: Page, browser: Browser
+):
+    a, _ = two_tenants
+    studio_url = f"{live_server.url}{a.prefix}/"
+
+    # The owner opens the studio, is sent to its branded sign-in page, and signs in.
+    page.goto(studio_url)
+    expect(page).to_have_url(re.compile(r"/s/studio-a/accounts/login/"))
+    expect(page.locator(".plain-brand")).to_contain_text("Studio A")
+    page.get_by_label("Email").fill(a.owner.email)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(studio_url)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Studio A")
+
+    # Members → invite a staff member.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Members").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Members")
+    page.get_by_label("Email address").fill("new.staff@example.com")
+    page.get_by_label("Role", exact=True).select_option("staff")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.locator(".messages")).to_contain_text("Invitation sent to new.staff@example.com as Staff.")
+    expect(page.locator(".invitations-table")).to_contain_text("new.staff@example.com")
+
+    # The email went out (after the request's transaction committed) with the accept link.
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://\S+/invite/\S+/", mail.outbox[0].body).group(0)
+    assert link.startswith(f"{live_server.url}{a.prefix}/invite/")
+
+    # The invitee opens it in a fresh browser (no session), sets a name and a password.
+    invitee_context = browser.new_context()
+    try:
+        invitee = invitee_context.new_page()
+        invitee.goto(link)
+        expect(invitee.get_by_role("heading", level=1)).to_have_text("Join Studio A")
+        invitee.get_by_label("Your name").fill("Sam Staff")
+        invitee.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+        invitee.get_by_label("Password again").fill(NEW_PASSWORD)
+        invitee.get_by_role("button", name="Create account and join").click()
+
+        # They land on the dashboard as a staff member of the studio.
+        expect(invitee).to_have_url(studio_url)
+        expect(invitee.get_by_role("heading", level=1)).to_have_text("Studio A")
+        expect(invitee.locator(".messages")).to_contain_text("Welcome to Studio A!")
+        expect(invitee.locator(".studio-hero")).to_contain_text("Staff")
+        expect(invitee.locator(".account-menu summary")).to_contain_text("Sam")
+        expect(invitee.get_by_role("link", name="Invite someone")).to_have_count(0)
+    finally:
+        invitee_context.close()
+
+    user = User.objects.get(email="new.staff@example.com")
+    assert user.full_name == "Sam Staff" and user.check_password(NEW_PASSWORD)
+    with tenant_context(a.studio):
+        assert Membership.objects.get(user=user).role == Role.STAFF
+
+    # Back in the owner's browser, the new member is listed and the invitation is no longer pending.
+    page.reload()
+    expect(page.locator(".members-table")).to_contain_text("new.staff@example.com")
+    expect(page.locator(".invitations-table")).to_have_count(0)
