@@ -1,36 +1,70 @@
-"""API-wide pieces: JSON errors with a clear message."""
+"""API-wide pieces: JSON errors with a clear message.
+
+Every API error has the same shape, whatever raised it (DRF, Django, a service refusing an action):
+
+    {"error": {"code": "not_found", "message": "Not found."}}
+    {"error": {"code": "invalid", "message": "name: This field is required.", "fields": {...}}}
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from tenants.services import ActionRefused
+
+
+def _first_message(detail: Any, path: str = "") -> str:
+    """The first error message in a (nested) DRF error structure, prefixed with its field path."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            sub = "" if key in ("non_field_errors", "__all__") else str(key)
+            return _first_message(value, f"{path}.{sub}" if path and sub else (sub or path))
+        return "Invalid input."
+    if isinstance(detail, list | tuple):
+        return _first_message(detail[0], path) if detail else "Invalid input."
+    return f"{path}: {detail}" if path else str(detail)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error is JSON: {"error": {"code", "message", "fields"?}} with the right 4xx status."""
+    if isinstance(exc, ActionRefused):
+        return Response({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     data = response.data
-    code = getattr(exc, "default_code", "error")
     if isinstance(exc, exceptions.ValidationError):
         fields = data if isinstance(data, dict) else {"non_field_errors": data}
-        first = next(iter(fields.items()), ("", ["Invalid input."]))
-        detail = first[1][0] if isinstance(first[1], list) and first[1] else first[1]
-        message = f"{first[0]}: {detail}" if first[0] not in ("", "non_field_errors") else str(detail)
-        response.data = {"error": {"code": "invalid", "message": message, "fields": fields}}
+        response.data = {"error": {"code": "invalid", "message": _first_message(fields), "fields": fields}}
         response.status_code = status.HTTP_400_BAD_REQUEST
-    else:
-        message = data.get("detail", str(exc)) if isinstance(data, dict) else str(data)
-        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else code
-        response.data = {"error": {"code": codes if isinstance(codes, str) else code, "message": str(message)}}
+        return response
+    message = data.get("detail", str(exc)) if isinstance(data, dict) else str(data)
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    if not isinstance(code, str):
+        code = getattr(exc, "default_code", "error")
+    response.data = {"error": {"code": code, "message": str(message)}}
     return response
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404 for URLconfs that serve the API: a JSON 404 under /api/, Django's page elsewhere.
+    Use it as `handler404 = "studio_saas.api.json_not_found"` in studio_saas/urls_studio.py."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "message": "No such API endpoint."}}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())

@@ -1,3 +1,48 @@
-from django.urls import path  # noqa: F401
+"""The studio API's documentation, served on the platform (mounted at /api/ by studio_saas/urls.py).
 
-urlpatterns: list = []
+The schema documents the API that every studio serves under its own address (`/s/<slug>/api/...`, the studio's
+subdomain or custom domain): it is generated from the studio URLconf. Swagger UI loads its assets from
+drf-spectacular-sidecar (static files), never from a CDN. (No Redoc page: drf-spectacular's Redoc template pulls
+fonts from Google.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tenants.context import platform_context
+
+
+class StudioApiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema of the studio API. Generated in the platform context: views' get_queryset() builds
+    querysets of tenant-owned models (never evaluated here), which needs a context to be set."""
+
+    urlconf = "studio_saas.urls_studio"
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)  # a platform view: not part of the studio API it documents
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with platform_context():
+            return super().get(request, *args, **kwargs)
+
+
+class _PublicDocs:
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class SwaggerView(_PublicDocs, SpectacularSwaggerView):
+    pass
+
+
+urlpatterns = [
+    path("schema/", StudioApiSchemaView.as_view(), name="api-schema"),
+    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

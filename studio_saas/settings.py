@@ -218,9 +218,16 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema documents the API every studio serves; "Try it out" in the docs goes to one studio by its slug.
+    "SERVERS": [
+        {
+            "url": "/s/{studio}",
+            "description": "A studio, by the /s/<slug>/ prefix (its subdomain or custom domain works too)",
+            "variables": {"studio": {"default": "demo", "description": "The studio's slug"}},
+        }
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Media and static -----------------------------------------------------------------------------------------

@@ -8,7 +8,11 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("tenants.urls")),
+    path("", include("tenants.urls_api_keys")),
     path("jobs/", include("generation.urls")),
     path("api/", include("studio_saas.api_urls")),
     path("admin/", admin.site.urls),
 ]
+
+# An unknown path under /api/ answers JSON; other pages keep Django's 404 page.
+handler404 = "studio_saas.api.json_not_found"
