@@ -133,24 +133,35 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--database-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/studio_bench"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/studio_bench"),
+    )
     args = parser.parse_args()
 
     subprocess.run(  # the bench database, created once
         ["psql", args.database_url.rsplit("/", 1)[0] + "/postgres", "-qc", "CREATE DATABASE studio_bench"],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     data_dir = tempfile.mkdtemp(prefix="bench-web-")
     app_url, session_key = prepare(args.database_url, data_dir)
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=app_url, DATA_DIR=data_dir, DJANGO_DEBUG="0", LOG_LEVEL="WARNING",
-               DJANGO_SETTINGS_MODULE="studio_saas.settings", DATABASE_CONN_MAX_AGE="60")
+    env = dict(
+        os.environ,
+        DATABASE_URL=app_url,
+        DATA_DIR=data_dir,
+        DJANGO_DEBUG="0",
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="studio_saas.settings",
+        DATABASE_CONN_MAX_AGE="60",
+    )
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     server = subprocess.Popen(
-        [gunicorn, "studio_saas.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [gunicorn, "studio_saas.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     cookies = {"sessionid": session_key}

@@ -28,9 +28,7 @@ else:
 # The platform's own domain: studios get <slug>.<PLATFORM_DOMAIN>; "/s/<slug>/" always works too.
 PLATFORM_DOMAIN = env.str("PLATFORM_DOMAIN", default="localhost")
 # Hosts that are the platform itself (never looked up as a studio's custom domain).
-PLATFORM_HOSTS = env.list(
-    "PLATFORM_HOSTS", default=[PLATFORM_DOMAIN, "localhost", "127.0.0.1", "[::1]", "testserver"]
-)
+PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=[PLATFORM_DOMAIN, "localhost", "127.0.0.1", "[::1]", "testserver"])
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS",
     default=[] if PRODUCTION else ["localhost", "127.0.0.1", ".localhost", "testserver", "[::1]"],

@@ -84,9 +84,7 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> None:
         cursor.execute(
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r}"
         )
-        cursor.execute(
-            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {r}"
-        )
+        cursor.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {r}")
 
 
 def tables_missing_policy(connection: BaseDatabaseWrapper) -> list[str]:
