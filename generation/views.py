@@ -78,7 +78,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The progress partial the detail page polls every second (it stops once the job is finished)."""
     job = selectors.get_job(job_id=job_id)
-    return render(request, "generation/_progress.html", {"job": job, "poll": True, "actions": True})
+    # The details (attempts, start and finish times) ride along as an out-of-band swap.
+    return render(request, "generation/_progress_poll.html", {"job": job})
 
 
 @studio_member_required

@@ -71,9 +71,11 @@ def test_detail_polls_while_running_and_stops_when_finished(client_a, tenant_a):
     from tenants.context import tenant_context
 
     with tenant_context(tenant_a.studio):
-        Job.objects.filter(pk=job.pk).update(state=S.SUCCEEDED, progress=100)
+        Job.objects.filter(pk=job.pk).update(state=S.SUCCEEDED, progress=100, attempts=2)
     body = client_a.get(f"{tenant_a.prefix}/jobs/{job.pk}/progress/").content.decode()
     assert "hx-trigger" not in body and 'aria-valuenow="100"' in body and "Succeeded" in body
+    # The details ride along out of band, so attempts and times are current too.
+    assert f'id="job-{job.pk}-details" hx-swap-oob="true"' in body and "2 of " in body
 
 
 def test_another_studios_job_is_404_on_every_job_url(client_a, two_tenants):
