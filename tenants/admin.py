@@ -165,11 +165,7 @@ class InvitationAdmin(StudioScopedAdmin):
 
     @admin.display(description="Status")
     def status(self, invitation: Invitation) -> str:
-        if invitation.accepted_at is not None:
-            return "accepted"
-        if invitation.revoked_at is not None:
-            return "revoked"
-        return "pending" if invitation.is_pending else "expired"
+        return invitation.status
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[str]:
         return self.scope_fields(request, ["email", "role"] if obj is None else self.change_fields)

@@ -62,7 +62,9 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 class InvitationSerializer(serializers.ModelSerializer):
     invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
-    status = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(
+        choices=["pending", "accepted", "revoked", "expired"], read_only=True, help_text="Where the invitation stands."
+    )
 
     class Meta:
         model = Invitation
@@ -79,13 +81,6 @@ class InvitationSerializer(serializers.ModelSerializer):
             "revoked_at",
         ]
         read_only_fields = ["id", "status", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
-
-    def get_status(self, invitation: Invitation) -> str:
-        if invitation.accepted_at is not None:
-            return "accepted"
-        if invitation.revoked_at is not None:
-            return "revoked"
-        return "pending" if invitation.is_pending else "expired"
 
 
 class InvitationCreateSerializer(serializers.Serializer):

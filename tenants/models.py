@@ -250,6 +250,15 @@ class Invitation(TenantOwned):
     def is_pending(self) -> bool:
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
 
+    @property
+    def status(self) -> str:
+        """ "accepted", "revoked", "pending" or "expired"."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "pending" if self.is_pending else "expired"
+
 
 class ApiKey(TenantOwned):
     """A per-studio API key for integrations: stored hashed, shown once, named, revocable."""

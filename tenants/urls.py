@@ -1,6 +1,6 @@
 """Account and studio pages inside a studio (after tenant resolution). Object ids are `<model>_id`."""
 
-from django.urls import path
+from django.urls import include, path
 
 from tenants import views
 from tenants.access import studio_member_required
@@ -11,18 +11,7 @@ urlpatterns = [
     # Accounts, branded with the studio.
     path("accounts/login/", views.StudioLoginView.as_view(), name="login"),
     path("accounts/logout/", views.StudioLogoutView.as_view(), name="logout"),
-    path("accounts/password-reset/", views.StudioPasswordResetView.as_view(), name="password_reset"),
-    path("accounts/password-reset/done/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
-    path(
-        "accounts/password-reset/<uidb64>/<token>/",
-        views.PasswordResetConfirmView.as_view(),
-        name="password_reset_confirm",
-    ),
-    path(
-        "accounts/password-reset/complete/",
-        views.PasswordResetCompleteView.as_view(),
-        name="password_reset_complete",
-    ),
+    path("accounts/password-reset/", include("tenants.urls_password_reset")),
     path("accounts/password/", studio_member_required(views.PasswordChangeView.as_view()), name="password_change"),
     path(
         "accounts/password/done/",
