@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("tenants.api_urls")),
     path("", include("generation.api_urls")),
+    path("", include("clients.api_urls")),
 ]

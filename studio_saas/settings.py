@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "generation",
     "templates_app",
+    "clients",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,19 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage",
     },
 }
+
+# --- Client intake (clients/) ---------------------------------------------------------------------------------
+# Thresholds and their justification: docs/intake.md.
+INTAKE_MAX_UPLOAD_BYTES = env.int("INTAKE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+INTAKE_MAX_PIXELS = env.int("INTAKE_MAX_PIXELS", default=50_000_000)
+INTAKE_MIN_FACE_PX = env.int("INTAKE_MIN_FACE_PX", default=160)
+INTAKE_MIN_SHARPNESS = env.float("INTAKE_MIN_SHARPNESS", default=20.0)
+INTAKE_IDENTITY_MAX_DISTANCE = env.float("INTAKE_IDENTITY_MAX_DISTANCE", default=0.6)
+INTAKE_NEAR_DUPLICATE_DISTANCE = env.int("INTAKE_NEAR_DUPLICATE_DISTANCE", default=6)
+INTAKE_MIN_PHOTOS = env.int("INTAKE_MIN_PHOTOS", default=10)
+INTAKE_RECOMMENDED_PHOTOS = env.int("INTAKE_RECOMMENDED_PHOTOS", default=20)
+INTAKE_RETENTION_DAYS = env.int("INTAKE_RETENTION_DAYS", default=7)
+INTAKE_UPLOAD_LINK_DAYS = env.int("INTAKE_UPLOAD_LINK_DAYS", default=7)
 
 # --- Email ----------------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -10,6 +10,9 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("tenants.urls_api_keys")),
     path("jobs/", include("generation.urls")),
+    path("clients/", include("clients.urls")),
+    path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
+    path("media/", include("tenants.urls_media")),  # private media through expiring signed links
     path("api/", include("studio_saas.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,213 @@
+"""End clients of a studio, their consent, their photo sets and photos, upload links and deletion receipts.
+
+Everything here is tenant-owned. Files live in private storage under paths that name no person
+(`<studio>/<set>/<random>.<ext>`), and are deleted from storage when the privacy lifecycle says so."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import TenantOwned
+
+
+def _private_path(kind: str, instance: Any, filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    ext = ext if ext.isalnum() and len(ext) <= 5 else "bin"
+    return f"intake/{instance.studio_id}/{instance.photo_set_id}/{kind}/{uuid.uuid4().hex}.{ext}"
+
+
+def original_path(instance: Any, filename: str) -> str:
+    return _private_path("original", instance, filename)
+
+
+def derivative_path(instance: Any, filename: str) -> str:
+    return _private_path("derived", instance, filename)
+
+
+class ConsentText(TenantOwned):
+    """The studio's consent text, versioned: editing creates a new version; consents point at the one agreed."""
+
+    version = models.PositiveIntegerField()
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["studio", "version"], name="consenttext_unique_version")]
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Consent text v{self.version}"
+
+
+class Client(TenantOwned):
+    """A studio's end client (not a member: no account)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
+    class ConsentMethod(models.TextChoices):
+        STAFF = "staff", "Collected by staff on the client's behalf"
+        SELF = "self", "Given by the client on the upload page"
+
+    name = models.CharField(max_length=150)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Consent on record: which text, when, from where, and how.
+    consent_text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    consent_given_at = models.DateTimeField(null=True, blank=True)
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+    consent_method = models.CharField(max_length=8, choices=ConsentMethod.choices, blank=True)
+    consent_collected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["studio", "status", "name"], name="client_studio_status_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_consent(self) -> bool:
+        return self.consent_given_at is not None and self.consent_text_id is not None
+
+
+class PhotoSet(TenantOwned):
+    """A client's batch of photos for one digital double."""
+
+    class Status(models.TextChoices):
+        COLLECTING = "collecting", "Collecting photos"
+        TRAINED = "trained", "Digital double trained"
+        PURGED = "purged", "Photos deleted"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="photo_sets")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COLLECTING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Originals and face crops are deleted at this time if no training used them first.
+    retention_until = models.DateTimeField()
+    purged_at = models.DateTimeField(null=True, blank=True)
+    # The validation job currently (or last) checking the set.
+    validation_job = models.ForeignKey(
+        "generation.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["studio", "client"], name="photoset_studio_client"),
+            models.Index(fields=["studio", "status", "retention_until"], name="photoset_studio_retention"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Photo set {self.pk} of {self.client}"
+
+
+class Photo(TenantOwned):
+    """One uploaded photo and its verdict. The original and the face crop are deleted by the privacy lifecycle;
+    the thumbnail (stripped of metadata) is kept so the verdict stays understandable."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Checking"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    class Source(models.TextChoices):
+        STUDIO = "studio", "Studio page"
+        API = "api", "API"
+        SELF = "self", "Client's upload link"
+
+    photo_set = models.ForeignKey(PhotoSet, on_delete=models.CASCADE, related_name="photos")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason_code = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why, in words a client understands")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.STUDIO)
+    original = models.FileField(upload_to=original_path, max_length=255, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    detected_format = models.CharField(max_length=10, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    thumbnail = models.FileField(upload_to=derivative_path, max_length=255, blank=True)
+    face_crop = models.FileField(upload_to=derivative_path, max_length=255, blank=True)
+    phash = models.CharField(max_length=32, blank=True)
+    sharpness = models.FloatField(null=True, blank=True)
+    brightness = models.FloatField(null=True, blank=True)
+    identity_distance = models.FloatField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    files_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["studio", "photo_set", "status"], name="photo_studio_set_status")]
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Photo {self.pk} ({self.get_status_display()})"
+
+
+def new_link_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class UploadLink(TenantOwned):
+    """A client self-upload link: signed, expiring, revocable; no account needed."""
+
+    photo_set = models.ForeignKey(PhotoSet, on_delete=models.CASCADE, related_name="upload_links")
+    token = models.CharField(max_length=64, unique=True, default=new_link_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    uploads = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["studio", "photo_set"], name="uploadlink_studio_set")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Upload link {self.pk}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class DeletionReceipt(TenantOwned):
+    """The audit log of deletions: what, when, by whom, with object counts and no personal data."""
+
+    class Kind(models.TextChoices):
+        AFTER_TRAINING = "after_training", "Photos deleted after the digital double was trained"
+        RETENTION = "retention", "Photos deleted at the end of the retention period"
+        CLIENT_ERASURE = "client_erasure", "Everything about a client deleted on request"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Ids only: the client's name and email are personal data and are gone with the client.
+    client_ref = models.BigIntegerField(null=True, blank=True)
+    photo_set_ref = models.BigIntegerField(null=True, blank=True)
+    performed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    performed_at = models.DateTimeField(default=timezone.now)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["studio", "-performed_at"], name="receipt_studio_performed")]
+        ordering = ["-performed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.performed_at:%Y-%m-%d %H:%M})"
