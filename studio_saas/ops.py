@@ -82,8 +82,8 @@ class QueueDepthCollector(Collector):
 def _job_state_metrics() -> Iterator[GaugeMetricFamily]:
     try:
         from django.db.models import Count
-        from generation.models import Job
 
+        from generation.models import Job
         from tenants.context import platform_context
     except ImportError:
         return
