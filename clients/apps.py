@@ -1,7 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+RETENTION_SCHEDULE_NAME = "clients.sweep_retention"
+RETENTION_FUNC = "clients.tasks.sweep_retention"
 
 
 class ClientsConfig(AppConfig):
     name = "clients"
     verbose_name = "Clients and photo intake"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # clients/jobs.py (the validation job kind) is imported by generation's jobs autodiscovery.
+        post_migrate.connect(ensure_retention_schedule, sender=self, dispatch_uid="clients.retention_schedule")
+
+
+def ensure_retention_schedule(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: the retention sweep runs every hour (django-q2 Schedule, found by name: idempotent)."""
+    from django.db import connections
+    from django_q.models import Schedule
+
+    connection = connections[using]
+    if Schedule._meta.db_table not in connection.introspection.table_names():
+        return
+    Schedule.objects.using(using).get_or_create(
+        name=RETENTION_SCHEDULE_NAME,
+        defaults={"func": RETENTION_FUNC, "schedule_type": Schedule.HOURLY, "repeats": -1},
+    )

@@ -227,11 +227,19 @@ SPECTACULAR_SETTINGS = {
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Several models have a `status` field with their own choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "ClientStatusEnum": "clients.models.Client.Status",
+        "PhotoSetStatusEnum": "clients.models.PhotoSet.Status",
+        "PhotoStatusEnum": "clients.models.Photo.Status",
+    },
 }
 
 # --- Media and static -----------------------------------------------------------------------------------------
 # Media is private: never served at a public URL. Local folder by default, S3-compatible by environment.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "private-media")))
+# How long a signed media link (tenants/media.py) works. Files are streamed by the app, never redirected to S3.
+MEDIA_LINK_MAX_AGE_SECONDS = env.int("MEDIA_LINK_MAX_AGE_SECONDS", default=600)
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -277,6 +285,8 @@ INTAKE_MIN_PHOTOS = env.int("INTAKE_MIN_PHOTOS", default=10)
 INTAKE_RECOMMENDED_PHOTOS = env.int("INTAKE_RECOMMENDED_PHOTOS", default=20)
 INTAKE_RETENTION_DAYS = env.int("INTAKE_RETENTION_DAYS", default=7)
 INTAKE_UPLOAD_LINK_DAYS = env.int("INTAKE_UPLOAD_LINK_DAYS", default=7)
+# How many files one self-upload link takes in all (a leaked link can't be used to fill the studio's storage).
+INTAKE_UPLOAD_LINK_MAX_PHOTOS = env.int("INTAKE_UPLOAD_LINK_MAX_PHOTOS", default=60)
 
 # --- Email ----------------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
