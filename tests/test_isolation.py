@@ -11,7 +11,12 @@ How URL kwargs are mapped to the other studio's objects:
 - `<model>_id`: the tenant-owned model whose model_name is <model> (job_id -> generation.Job);
 - the admin's `object_id` (and the user admin's `id`): the model of the ModelAdmin that serves the URL;
 - the admin's `content_type_id` + `object_id` ("view on site"): each tenant-owned model's content type + id;
-- `token` of the invitation link: another studio's invitation.
+- `token` of the invitation link: another studio's invitation;
+- `link_token` of the client's self-upload page: another studio's clients.UploadLink token;
+- `media_token` of a signed media link (tenants/media.py): a link to another studio's photo thumbnail, both
+  signed the way this studio signs (only scoping stops it) and genuinely made by the other studio (its
+  signature is wrong here); the photos have real thumbnail files, so the studio's own links do serve (checked
+  by test_media_links_of_the_world_work_for_their_own_studio).
 A kwarg that can't be mapped fails test_every_url_kwarg_can_be_attacked: name object ids `<model>_id`, or add
 the kwarg to NON_OBJECT_KWARGS below with the reason it names no studio object.
 """
@@ -65,6 +70,10 @@ PUBLIC_URL_NAMES = frozenset(
         "accept_invitation",
         "studio_logo",
         "admin:login",
+        # The client's self-upload pages: no account, the link's unguessable token is the credential.
+        "self_upload",
+        "self_upload_files",
+        "self_upload_photos",
     }
 )
 
@@ -205,6 +214,25 @@ def _invitation_links(world: World, owner_key: str, target_key: str) -> list[tup
     ]
 
 
+def _media_links(world: World, owner_key: str, target_key: str) -> list[str]:
+    """Signed media tokens naming the target studio's photo thumbnail: one signed with the owner's studio's salt
+    (a valid signature here; only the tenant scoping stops it), one genuinely made by the target studio."""
+    import time
+
+    from django.core import signing
+
+    from clients.models import Photo
+    from tenants.context import tenant_context
+    from tenants.media import make_media_token, media_salt
+
+    photo = world.objects[target_key][Photo]
+    payload = {"m": "clients.photo", "p": photo.pk, "f": "thumbnail", "a": "m", "e": int(time.time()) + 600}
+    forged = signing.dumps(payload, salt=media_salt(world.tenant(owner_key).studio.pk), compress=True)
+    with tenant_context(world.tenant(target_key).studio):
+        genuine = make_media_token(obj=photo, field="thumbnail")
+    return [forged] if owner_key == target_key else [forged, genuine]
+
+
 def attack_values(route: Route, world: World, owner_key: str, target_key: str) -> list[tuple[dict, frozenset]]:
     """Every kwargs dict naming the target studio's objects for a route, with the statuses allowed."""
     kwargs = route.kwargs
@@ -232,6 +260,14 @@ def attack_values(route: Route, world: World, owner_key: str, target_key: str) -
         ]
     if object_kwargs == ["token"] and route.short_name == "accept_invitation":
         return [({**base, "token": link}, allowed) for link, allowed in _invitation_links(world, owner_key, target_key)]
+    if object_kwargs == ["link_token"]:
+        from clients.models import UploadLink
+
+        return [({**base, "link_token": world.objects[target_key][UploadLink].token}, frozenset({404}))]
+    if object_kwargs == ["media_token"]:
+        return [
+            ({**base, "media_token": token}, frozenset({404})) for token in _media_links(world, owner_key, target_key)
+        ]
     values = dict(base)
     for kwarg in object_kwargs:
         model = _model_by_id_kwarg(kwarg)
@@ -310,10 +346,30 @@ def _same_for_own_object(
 # --- Fixtures -------------------------------------------------------------------------------------------------
 
 
+THUMBNAIL_BYTES = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # starts like a JPEG: enough for the media view
+
+
 @pytest.fixture
-def world(two_tenants: tuple[Tenant, Tenant]) -> World:
+def world(two_tenants: tuple[Tenant, Tenant], settings: Any, tmp_path: Any) -> World:
+    from django.core.files.base import ContentFile
+
+    from clients.models import Photo
+    from tenants.context import tenant_context
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "private-media")},
+        },
+    }
     a, b = two_tenants
-    return World(a, b, {"a": build_all(a), "b": build_all(b)})
+    world = World(a, b, {"a": build_all(a), "b": build_all(b)})
+    for key in ("a", "b"):
+        photo = world.objects[key][Photo]
+        with tenant_context(world.tenant(key).studio):
+            photo.thumbnail.save("thumb.jpg", ContentFile(THUMBNAIL_BYTES), save=True)
+    return world
 
 
 def _object_routes() -> list[Route]:
@@ -358,9 +414,32 @@ def test_every_model_with_urls_is_attacked(world: World):
                 attacked.add(model)
             elif kwarg == "object_id" and route.model_admin is not None:
                 attacked.add(route.model_admin.model)
+    from clients.models import Client as StudioClient
+    from clients.models import ConsentText, Photo, PhotoSet, UploadLink
     from tenants.models import ApiKey, Invitation, Membership
 
     assert {ApiKey, Invitation, Membership} <= attacked
+    assert {StudioClient, ConsentText, PhotoSet, Photo, UploadLink} <= attacked
+
+
+def test_media_links_of_the_world_work_for_their_own_studio(client: Client, world: World):
+    """A guard for the media attack: the same kind of link, naming the studio's own photo, is served (so the
+    404s below come from the signature and the scoping, not from a missing file)."""
+    for key in ("a", "b"):
+        client.force_login(world.tenant(key).owner)
+        for token in _media_links(world, key, key):
+            response = client.get(f"{world.tenant(key).prefix}/media/{token}/")
+            assert response.status_code == 200, response
+            assert b"".join(response.streaming_content) == THUMBNAIL_BYTES
+
+
+def test_upload_links_of_the_world_work_for_their_own_studio(client: Client, world: World):
+    """A guard for the link_token attack: the studio's own self-upload link opens its page (no account)."""
+    from clients.models import UploadLink
+
+    for key in ("a", "b"):
+        token = world.objects[key][UploadLink].token
+        assert client.get(f"{world.tenant(key).prefix}/u/{token}/").status_code == 200
 
 
 def test_owner_of_a_gets_404_for_every_object_of_b(client: Client, world: World):

@@ -1,0 +1,476 @@
+"""The intake API, under /api/ inside a studio (routes in clients/api_urls.py):
+
+    clients/                                              GET list, POST create
+    clients/{client_id}/                                  GET, PUT/PATCH (name, email, phone, notes, status)
+    clients/{client_id}/consent/                          POST: record consent collected by staff (current text)
+    clients/{client_id}/erase/                            POST: delete everything about the client (managers)
+    clients/{client_id}/export/                           GET: a ZIP of everything kept (owners, managers, staff)
+    consent-texts/                                        GET list, POST publish a new version (managers)
+    consent-texts/{consenttext_id}/                       GET
+    clients/{client_id}/photo-sets/                       GET list, POST create
+    clients/{client_id}/photo-sets/{photoset_id}/         GET, with the readiness meter and hints
+    .../photo-sets/{photoset_id}/photos/                  GET list (verdicts, signed thumbnail links),
+                                                          POST multipart upload (field `files`, one or several)
+    .../photo-sets/{photoset_id}/photos/{photo_id}/       GET
+    .../photo-sets/{photoset_id}/upload-links/            GET list, POST create (the client's self-upload link)
+    .../photo-sets/{photoset_id}/upload-links/{uploadlink_id}/  GET, DELETE revokes
+
+Who may do what (tenants/permissions.py decides who is a member; 401 anonymous, 404 non-members):
+- read: every member and the studio's API keys;
+- write: owners, managers and staff (as on the pages), and API keys (integrations create clients, upload
+  photos, send links); photographers only read;
+- erase a client, publish a consent text: owners and managers, signed in (not API keys);
+- export a client: owners, managers and staff, signed in (not API keys): personal data leaves by a person's
+  hand, never by a key's.
+Parents in the URL are checked before anything else: another studio's client or set, or a set of another
+client, is a 404 whatever the method and the role.
+
+Views are thin: serializers check input, clients.services does the writes (a refusal, IntakeError, becomes the
+project's JSON error with its status), clients.selectors the reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clients import selectors, services, uploads
+from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
+from clients.serializers import (
+    ClientCreateSerializer,
+    ClientSerializer,
+    ConsentRequestSerializer,
+    ConsentTextCreateSerializer,
+    ConsentTextSerializer,
+    DeletionReceiptSerializer,
+    PhotoSerializer,
+    PhotoSetDetailSerializer,
+    PhotoSetSerializer,
+    PhotoUploadSerializer,
+    UploadLinkCreateSerializer,
+    UploadLinkSerializer,
+)
+from tenants.access import membership_for
+from tenants.models import MANAGING_ROLES, Role
+from tenants.permissions import (
+    MANAGERS_ONLY_MESSAGE,
+    NO_KEYS_MESSAGE,
+    IsStudioMember,
+    refuse,
+    request_api_key,
+)
+
+CLIENT_MANAGING_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.STAFF})
+CLIENT_MANAGERS_MESSAGE = "Only the studio's owners, managers and staff can change clients and their photos."
+ID_REGEX = r"[0-9]+"
+
+_ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
+
+
+class IntakeRefused(exceptions.APIException):
+    """A service's refusal (clients.services.IntakeError) as an API error with the service's status."""
+
+    default_code = "refused"
+    default_detail = "The action was refused."
+
+    def __init__(self, message: str, status_code: int = 400, code: str = "refused") -> None:
+        super().__init__(message, code)
+        self.status_code = status_code
+
+
+def _refused(exc: services.IntakeError) -> IntakeRefused:
+    return IntakeRefused(exc.message, getattr(exc, "status", 400))
+
+
+def _user(request: Request) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+# --- Permissions ----------------------------------------------------------------------------------------------
+
+
+class IntakePermission(BasePermission):
+    """Member or key first (401 / 404), then the URL's parents (404), then the action's rule (404 for a missing
+    object, else 403 with a message)."""
+
+    message = CLIENT_MANAGERS_MESSAGE
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not IsStudioMember().has_permission(request, view):
+            return False
+        view.load_parents()
+        rule = view.rule_for(request)
+        if rule is None:
+            return True
+        roles, keys_allowed, message = rule
+        if request_api_key(request) is not None:
+            if keys_allowed:
+                return True
+            refuse(view, NO_KEYS_MESSAGE)
+        membership = membership_for(request._request)
+        if membership is None or membership.role not in roles:
+            refuse(view, message)
+        return True
+
+
+# A rule: (member roles allowed, whether the studio's API keys are, the message for others).
+Rule = tuple[frozenset[str], bool, str]
+WRITE_RULE: Rule = (CLIENT_MANAGING_ROLES, True, CLIENT_MANAGERS_MESSAGE)
+MANAGERS_RULE: Rule = (frozenset(MANAGING_ROLES), False, MANAGERS_ONLY_MESSAGE)
+
+
+class IntakeViewSet(viewsets.GenericViewSet):
+    """Base: URL parents (`client_id`, `photoset_id`) loaded through the tenant-scoped managers, and one rule per
+    action (`action_rules`), else WRITE_RULE for unsafe methods and none for reads."""
+
+    permission_classes = [IntakePermission]
+    lookup_value_regex = ID_REGEX
+    parent_kwargs: tuple[str, ...] = ()
+    action_rules: dict[str, Rule] = {}
+
+    client: Client
+    photo_set: PhotoSet
+
+    def load_parents(self) -> None:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator: no request, no objects
+            return
+        if "client_id" in self.parent_kwargs:
+            self.client = _get_or_404(Client.objects.all(), pk=self.kwargs["client_id"])
+        if "photoset_id" in self.parent_kwargs:
+            self.photo_set = _get_or_404(
+                PhotoSet.objects.select_related("client"), pk=self.kwargs["photoset_id"], client_id=self.client.pk
+            )
+
+    def rule_for(self, request: Request) -> Rule | None:
+        if self.action in self.action_rules:
+            return self.action_rules[self.action]
+        if request.method in SAFE_METHODS:
+            return None
+        return WRITE_RULE
+
+
+def _get_or_404(queryset: QuerySet, **lookup: Any) -> Any:
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise exceptions.NotFound()
+    return obj
+
+
+# --- Clients --------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the studio's clients", tags=["clients"]),
+    retrieve=extend_schema(summary="A client, with the consent on record", tags=["clients"]),
+    create=extend_schema(
+        summary="Add a client",
+        tags=["clients"],
+        request=ClientCreateSerializer,
+        responses={201: ClientSerializer, 400: _ERROR},
+    ),
+    update=extend_schema(summary="Change a client", tags=["clients"]),
+    partial_update=extend_schema(summary="Change some of a client's details", tags=["clients"]),
+)
+class ClientViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, IntakeViewSet
+):
+    """The studio's end clients. Consent is recorded with the `consent` action, never by writing fields."""
+
+    serializer_class = ClientSerializer
+    lookup_url_kwarg = "client_id"
+    action_rules = {"erase": MANAGERS_RULE, "export": (CLIENT_MANAGING_ROLES, False, CLIENT_MANAGERS_MESSAGE)}
+
+    def get_queryset(self) -> QuerySet[Client]:
+        return selectors.clients_list().select_related("consent_text", "consent_collected_by")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = ClientCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            client = services.create_client(**data.validated_data, created_by=_user(request))
+        except services.IntakeError as exc:
+            raise _refused(exc) from exc
+        client = self.get_queryset().get(pk=client.pk)
+        return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Record the client's consent, collected by staff",
+        description="Records that the client agreed to the studio's consent text in force (method `staff`, the "
+        "caller's IP, the signed-in member who collected it). No photo is accepted before consent is on record.",
+        request=ConsentRequestSerializer,
+        responses={200: ClientSerializer, 404: _ERROR, 409: _ERROR},
+        tags=["clients"],
+    )
+    @action(detail=True, methods=["post"])
+    def consent(self, request: Request, client_id: str | None = None) -> Response:
+        client: Client = self.get_object()
+        data = ConsentRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        current = services.current_consent_text()
+        wanted = data.validated_data.get("consent_text_id")
+        if wanted is not None and wanted != current.pk:
+            if not ConsentText.objects.filter(pk=wanted).exists():
+                raise exceptions.ValidationError({"consent_text_id": ["No such consent text in this studio."]})
+            raise IntakeRefused(
+                f"Consent must be to the text in force: version {current.version} (id {current.pk}).", 409, "stale"
+            )
+        try:
+            services.record_consent(
+                client=client,
+                consent_text=current,
+                method=Client.ConsentMethod.STAFF,
+                ip=request.META.get("REMOTE_ADDR") or None,
+                collected_by=_user(request),
+            )
+        except services.IntakeError as exc:
+            raise _refused(exc) from exc
+        return Response(ClientSerializer(self.get_queryset().get(pk=client.pk)).data)
+
+    @extend_schema(
+        summary="Delete everything about the client",
+        description="Photos and their files (from storage), derivatives, digital doubles, portraits, galleries, "
+        "upload links, photo sets, then the client. Owners and managers only. Answers the deletion receipt "
+        "(ids and counts, no personal data) kept in the studio's audit log.",
+        request=None,
+        responses={200: DeletionReceiptSerializer, 403: _ERROR, 404: _ERROR},
+        tags=["clients"],
+    )
+    @action(detail=True, methods=["post"])
+    def erase(self, request: Request, client_id: str | None = None) -> Response:
+        client: Client = self.get_object()
+        receipt = services.erase_client(client=client, performed_by=_user(request))
+        return Response(DeletionReceiptSerializer(receipt).data)
+
+    @extend_schema(
+        summary="Export everything kept about the client (ZIP)",
+        description="For a data-access request: client.json, photos.json and the files still kept.",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 403: _ERROR, 404: _ERROR},
+        tags=["clients"],
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request: Request, client_id: str | None = None) -> FileResponse:
+        client: Client = self.get_object()
+        filename, stream = services.export_client_zip(client=client)
+        return FileResponse(stream, as_attachment=True, filename=filename, content_type="application/zip")
+
+
+# --- Consent texts --------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The studio's consent texts, newest version first", tags=["consent"]),
+    retrieve=extend_schema(summary="One version of the consent text", tags=["consent"]),
+    create=extend_schema(
+        summary="Publish a new version of the consent text",
+        description="Owners and managers. Earlier consents keep pointing at the version they agreed to.",
+        tags=["consent"],
+        request=ConsentTextCreateSerializer,
+        responses={201: ConsentTextSerializer, 400: _ERROR, 403: _ERROR},
+    ),
+)
+class ConsentTextViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, IntakeViewSet):
+    serializer_class = ConsentTextSerializer
+    lookup_url_kwarg = "consenttext_id"
+    action_rules = {"create": MANAGERS_RULE}
+
+    def current_version(self) -> int:
+        """The version in force (version 1, the default text, is created on first use)."""
+        if not hasattr(self, "_current_version"):
+            self._current_version = services.current_consent_text().version
+        return self._current_version
+
+    def get_queryset(self) -> QuerySet[ConsentText]:
+        if not getattr(self, "swagger_fake_view", False):
+            self.current_version()  # so that a studio's first look at the list shows the default text
+        return ConsentText.objects.select_related("created_by").order_by("-version")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["current_version"] = self.current_version()
+        return context
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = ConsentTextCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            text = services.publish_consent_text(body=data.validated_data["body"], created_by=_user(request))
+        except services.IntakeError as exc:
+            raise _refused(exc) from exc
+        self._current_version = max(text.version, self.current_version())
+        return Response(
+            ConsentTextSerializer(text, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
+
+
+# --- Photo sets -----------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="A client's photo sets, newest first", tags=["photo sets"]),
+    retrieve=extend_schema(
+        summary="A photo set with its readiness",
+        description="`readiness`: accepted / rejected / pending counts, the meter (percent of the recommended "
+        "number), the level, whether training may start, and hints.",
+        tags=["photo sets"],
+        responses={200: PhotoSetDetailSerializer, 404: _ERROR},
+    ),
+    create=extend_schema(
+        summary="Start a new photo set for the client",
+        tags=["photo sets"],
+        request=None,
+        responses={201: PhotoSetDetailSerializer, 404: _ERROR},
+    ),
+)
+class PhotoSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, IntakeViewSet):
+    serializer_class = PhotoSetSerializer
+    lookup_url_kwarg = "photoset_id"
+    parent_kwargs = ("client_id",)
+
+    def get_queryset(self) -> QuerySet[PhotoSet]:
+        if getattr(self, "swagger_fake_view", False):
+            return PhotoSet.objects.none()
+        return selectors.client_photo_sets(client=self.client)
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return PhotoSetDetailSerializer if self.action in ("retrieve", "create") else PhotoSetSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            photo_set = services.create_photo_set(client=self.client, created_by=_user(request))
+        except services.IntakeError as exc:
+            raise _refused(exc) from exc
+        photo_set = self.get_queryset().get(pk=photo_set.pk)
+        return Response(PhotoSetDetailSerializer(photo_set).data, status=status.HTTP_201_CREATED)
+
+
+# --- Photos ---------------------------------------------------------------------------------------------------
+
+
+class PhotoUploadResultSerializer(serializers.Serializer):
+    photos = PhotoSerializer(many=True, help_text="One row per file sent: pending (being checked) or rejected.")
+    validation_job_id = serializers.IntegerField(help_text="The job checking the set (see /api/jobs/).")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The set's photos with their verdicts",
+        description="Each photo: status (pending, accepted, rejected), reason_code and a human reason, and a "
+        "signed, expiring link to its thumbnail.",
+        tags=["photo sets"],
+    ),
+    retrieve=extend_schema(summary="One photo and its verdict", tags=["photo sets"]),
+    create=extend_schema(
+        summary="Upload photos to the set",
+        description="multipart/form-data with one or several files under the field `files`. Each file becomes a "
+        "photo: pending (then checked by the set's validation job) or rejected at once with a reason (too big, "
+        "not a photo...). A bad file never fails the request. 409 when the client's consent is not on record or "
+        "the set is closed; nothing is stored then.",
+        tags=["photo sets"],
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses={201: PhotoUploadResultSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR},
+    ),
+)
+class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, IntakeViewSet):
+    serializer_class = PhotoSerializer
+    lookup_url_kwarg = "photo_id"
+    parent_kwargs = ("client_id", "photoset_id")
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        if self.action == "create":
+            # Before anything (CSRF check included) reads the body: files above the limit are refused while
+            # they stream in, never held whole.
+            uploads.limit_upload_size(request)
+        return drf_request
+
+    def get_queryset(self) -> QuerySet[Photo]:
+        if getattr(self, "swagger_fake_view", False):
+            return Photo.objects.none()
+        return selectors.photo_set_photos(photo_set=self.photo_set)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        files = request.FILES.getlist("files")
+        refused = uploads.refused_uploads(request)
+        if not files and not refused:
+            raise exceptions.ValidationError({"files": ["Send one or more photos under the field name `files`."]})
+        photo_set = self.photo_set
+        try:
+            with transaction.atomic():
+                photos = [
+                    services.add_photo(
+                        photo_set=photo_set,
+                        upload=None,
+                        source=Photo.Source.API,
+                        original_name=name,
+                        rejection=(code, message),
+                    )
+                    for name, code, message in refused
+                ]
+                photos += [
+                    services.add_photo(
+                        photo_set=photo_set, upload=upload, source=Photo.Source.API, original_name=upload.name or ""
+                    )
+                    for upload in files
+                ]
+                job = services.request_validation(photo_set=photo_set, user=_user(request))
+        except services.IntakeError as exc:
+            raise _refused(exc) from exc
+        context = self.get_serializer_context()
+        body = {"photos": PhotoSerializer(photos, many=True, context=context).data, "validation_job_id": job.pk}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- Upload links ---------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The set's self-upload links", tags=["photo sets"]),
+    retrieve=extend_schema(summary="One self-upload link", tags=["photo sets"]),
+    create=extend_schema(
+        summary="Create a self-upload link for the client",
+        description="The answer's `url` is the link to send: no account needed, it expires (`days`, default 7) "
+        "and can be revoked.",
+        tags=["photo sets"],
+        request=UploadLinkCreateSerializer,
+        responses={201: UploadLinkSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR},
+    ),
+    destroy=extend_schema(summary="Revoke a self-upload link", tags=["photo sets"], responses={204: None, 404: _ERROR}),
+)
+class UploadLinkViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, IntakeViewSet
+):
+    serializer_class = UploadLinkSerializer
+    lookup_url_kwarg = "uploadlink_id"
+    parent_kwargs = ("client_id", "photoset_id")
+
+    def get_queryset(self) -> QuerySet[UploadLink]:
+        if getattr(self, "swagger_fake_view", False):
+            return UploadLink.objects.none()
+        return UploadLink.objects.filter(photo_set=self.photo_set).order_by("-created_at", "-id")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = UploadLinkCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            link = services.create_upload_link(
+                photo_set=self.photo_set, created_by=_user(request), days=data.validated_data.get("days")
+            )
+        except services.IntakeError as exc:
+            raise _refused(exc) from exc
+        return Response(self.get_serializer(link).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: UploadLink) -> None:
+        services.revoke_upload_link(link=instance)

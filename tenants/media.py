@@ -1,0 +1,316 @@
+"""Private media through permission-checked, expiring, signed links.
+
+Client photos (and later doubles and portraits) live in private storage: no public URL, no listing. A page or
+the API that shows a file asks for a link with :func:`signed_media_url`; the link is
+`<studio>/media/<token>/`, where the token is signed (django.core.signing, with a salt naming the studio) over
+
+    {"m": "<app_label>.<model>", "p": <pk>, "f": "<field>", "a": <audience>, "e": <expiry, unix seconds>}
+
+and :func:`serve_media` answers it only when, in this order:
+
+1. the signature is right for *this* studio's salt (a link made by another studio, or edited, is a 404);
+2. it has not expired (`MEDIA_LINK_MAX_AGE_SECONDS`, default 600 s; a 404 after that);
+3. the (model, field) pair is in the registry below (anything else is a 404, even with a valid signature);
+4. the caller is the link's audience, checked again at every request (a 404 otherwise, never a 403):
+   - `"m"`: a signed-in member of the studio whose role the registry allows for the field;
+   - `"k:<id>"`: the API key the link was made for, sent again in the Authorization header (an integration
+     fetches the thumbnails the API listed for it); revoking the key kills its links;
+   - `"l:<id>"`: the client's self-upload page: no account, so the link stands for the upload link it was
+     made for, and only while that upload link is usable (revoking it kills its media links) and only for
+     objects of that link's photo set;
+5. the object is found through its model's tenant-scoped manager (another studio's object is a 404, as is
+   a deleted one) and the file exists in storage.
+
+The file is streamed with FileResponse: the content type comes from the file's first bytes (never from its
+name), `Content-Disposition: inline` with a neutral name (never the client's original file name),
+`Cache-Control: private, max-age=<at most MEDIA_CACHE_SECONDS and never past the expiry>`,
+`X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy.
+
+There is no redirect to a storage URL, ever, not even with S3 (a pre-signed S3 URL is a bearer link that
+outlives a revoked upload link, lands in browser history and proxies, and would be reachable by anyone it is
+forwarded to until it expires; it also bypasses the role and link checks above). The price: with S3 every image
+byte flows through the application server (one worker held per download, egress counted twice). Thumbnails are
+small, so that is acceptable; if full-size downloads through S3 become heavy, serve them with a short-lived
+pre-signed URL from a dedicated, audited endpoint, or put the app behind a proxy doing X-Accel-Redirect to a
+private location. See docs/intake.md.
+
+Registry (who may open what):
+
+| model.field              | members' roles              | API keys | client's upload link |
+|--------------------------|-----------------------------|----------|----------------------|
+| clients.photo.thumbnail  | every role                  | yes      | yes (its set only)   |
+| clients.photo.original   | owners and managers         | no       | no                   |
+
+Thumbnails are small derivatives stripped of metadata: everyone who can see the set may see them. Originals are
+the files exactly as uploaded (they may carry GPS and other metadata): only owners and managers, signed in, may
+open them. Face crops are not served at all (nothing needs them outside validation).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core import signing
+from django.db import models
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import reverse
+
+from tenants.context import require_studio_id
+
+STUDIO_URLCONF = "studio_saas.urls_studio"
+URL_NAME = "media_file"
+DEFAULT_MAX_AGE_SECONDS = 600
+# How long a browser may keep a served file in its private cache (never past the link's expiry).
+MEDIA_CACHE_SECONDS = 300
+ALL_ROLES = frozenset({"owner", "manager", "photographer", "staff"})
+MANAGING_ROLES = frozenset({"owner", "manager"})
+
+AUDIENCE_MEMBERS = "m"
+AUDIENCE_KEY = "k"
+AUDIENCE_LINK = "l"
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heif"}
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+
+
+@dataclass(frozen=True)
+class MediaField:
+    """A file field that signed links may serve, and to whom."""
+
+    label: str  # "<app_label>.<model_name>", lower case
+    field: str
+    roles: frozenset[str]  # member roles allowed (signed in)
+    api_keys: bool = False  # the studio's API keys (the key the link was made for)
+    upload_link: bool = False  # the client's self-upload page, for objects of the link's photo set
+
+
+_REGISTRY: dict[tuple[str, str], MediaField] = {}
+
+
+def register_media(
+    label: str, field: str, *, roles: frozenset[str], api_keys: bool = False, upload_link: bool = False
+) -> MediaField:
+    """Allow signed links to serve `label.field` (e.g. "clients.photo", "thumbnail") to these callers."""
+    entry = MediaField(label.lower(), field, frozenset(roles), api_keys, upload_link)
+    _REGISTRY[(entry.label, field)] = entry
+    return entry
+
+
+def media_field(label: str, field: str) -> MediaField | None:
+    return _REGISTRY.get((label.lower(), field))
+
+
+register_media("clients.photo", "thumbnail", roles=ALL_ROLES, api_keys=True, upload_link=True)
+register_media("clients.photo", "original", roles=MANAGING_ROLES)
+
+
+class MediaNotAllowed(ValueError):
+    """signed_media_url was asked for a field the registry does not list (a programming error)."""
+
+
+# --- Making links ---------------------------------------------------------------------------------------------
+
+
+def media_salt(studio_id: int) -> str:
+    """The signing salt of a studio's media links: a link made by one studio never verifies at another."""
+    return f"tenants.media:studio-{studio_id}"
+
+
+def max_age_seconds() -> int:
+    return int(getattr(settings, "MEDIA_LINK_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS))
+
+
+def _label(obj: models.Model) -> str:
+    return obj._meta.label_lower
+
+
+def _request_upload_link(request: Any) -> Any:
+    """The usable upload link of the self-upload page the request is for (its URL carries `link_token`), or
+    None. Resolved once per request."""
+    django_request = getattr(request, "_request", request)
+    cached = getattr(django_request, "_media_upload_link", False)
+    if cached is not False:
+        return cached
+    link = None
+    match = getattr(django_request, "resolver_match", None)
+    token = (match.kwargs.get("link_token") if match is not None else None) or None
+    if token:
+        from clients.services import UploadLinkError, resolve_upload_link
+
+        try:
+            link = resolve_upload_link(token=token)
+        except UploadLinkError:
+            link = None
+    django_request._media_upload_link = link
+    return link
+
+
+def _audience(request: Any, upload_link: Any) -> str:
+    if upload_link is not None:
+        return f"{AUDIENCE_LINK}:{upload_link.pk}"
+    if request is not None:
+        from tenants.permissions import request_api_key
+
+        key = request_api_key(request) if hasattr(request, "auth") else None
+        if key is not None:
+            return f"{AUDIENCE_KEY}:{key.pk}"
+        link = _request_upload_link(request)
+        if link is not None:
+            return f"{AUDIENCE_LINK}:{link.pk}"
+    return AUDIENCE_MEMBERS
+
+
+def make_media_token(
+    *, obj: models.Model, field: str, audience: str = AUDIENCE_MEMBERS, max_age: int | None = None
+) -> str:
+    """The signed token of a media link (see the module docstring). Runs in the object's studio's context."""
+    studio_id = require_studio_id()
+    label = _label(obj)
+    if media_field(label, field) is None:
+        raise MediaNotAllowed(f"{label}.{field} is not served by signed media links: register it in tenants/media.py")
+    if getattr(obj, "studio_id", None) != studio_id or obj.pk is None:
+        raise MediaNotAllowed("A media link can only be made for a saved object of the current studio.")
+    age = max_age_seconds() if max_age is None else int(max_age)
+    payload = {"m": label, "p": obj.pk, "f": field, "a": audience, "e": int(time.time()) + age}
+    return signing.dumps(payload, salt=media_salt(studio_id), compress=True)
+
+
+def signed_media_url(
+    *,
+    obj: models.Model,
+    field: str,
+    request: HttpRequest | None = None,
+    max_age: int | None = None,
+    upload_link: Any = None,
+) -> str:
+    """A link that serves `obj.<field>` from private storage to the caller of `request` for `max_age` seconds
+    (default MEDIA_LINK_MAX_AGE_SECONDS): to the studio's members with the right role, to the API key the request
+    used, or, on the client's self-upload page (a URL with `link_token`, or `upload_link=` given), to whoever
+    holds that upload link while it is usable. Inside a request the path keeps the studio's prefix (with or
+    without `request`); outside one it is relative to the studio's root (`/media/<token>/`).
+    Raises MediaNotAllowed for a field the registry doesn't list."""
+    token = make_media_token(obj=obj, field=field, audience=_audience(request, upload_link), max_age=max_age)
+    # reverse() keeps the script prefix the tenant middleware set for the request (the /s/<slug>/ prefix, or none
+    # on the studio's own domain), so the path is right however the studio is addressed.
+    return reverse(URL_NAME, urlconf=STUDIO_URLCONF, kwargs={"media_token": token})
+
+
+# --- Serving them ---------------------------------------------------------------------------------------------
+
+
+def _not_found() -> Http404:
+    return Http404("This media link is invalid or has expired.")
+
+
+def _decode(token: str, studio_id: int) -> dict[str, Any]:
+    if not token or len(token) > 1024:
+        raise _not_found()
+    try:
+        payload = signing.loads(token, salt=media_salt(studio_id))
+    except (signing.BadSignature, ValueError, TypeError):  # tampered, another studio's, malformed
+        raise _not_found() from None
+    if not isinstance(payload, dict):
+        raise _not_found()
+    label, pk, field, audience, expiry = (payload.get(k) for k in ("m", "p", "f", "a", "e"))
+    if not (isinstance(label, str) and isinstance(field, str) and isinstance(audience, str)):
+        raise _not_found()
+    if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(expiry, int):
+        raise _not_found()
+    if expiry <= time.time():
+        raise _not_found()
+    return payload
+
+
+def _check_audience(request: HttpRequest, entry: MediaField, audience: str) -> Any:
+    """Raise 404 unless the caller is the link's audience; returns the upload link for a link audience."""
+    kind, _, ref = audience.partition(":")
+    if kind == AUDIENCE_MEMBERS and not ref:
+        from tenants.access import membership_for
+
+        membership = membership_for(request)
+        if membership is None or membership.role not in entry.roles:
+            raise _not_found()
+        return None
+    if not ref.isdigit():
+        raise _not_found()
+    if kind == AUDIENCE_KEY and entry.api_keys:
+        from tenants.api_keys import authenticate_key
+
+        header = request.headers.get("Authorization", "").split()
+        if len(header) != 2 or header[0].lower() not in ("api-key", "bearer"):
+            raise _not_found()
+        key = authenticate_key(raw_key=header[1])
+        if key is None or key.pk != int(ref):
+            raise _not_found()
+        return None
+    if kind == AUDIENCE_LINK and entry.upload_link:
+        from clients.models import UploadLink
+
+        link = UploadLink.objects.filter(pk=int(ref)).first()
+        if link is None or not link.is_usable:
+            raise _not_found()
+        return link
+    raise _not_found()
+
+
+def _sniff(handle: Any) -> str | None:
+    from generation.engine.images import SNIFF_BYTES, sniff_format
+
+    head = handle.read(SNIFF_BYTES)
+    handle.seek(0)
+    return sniff_format(head)
+
+
+def serve_media(request: HttpRequest, media_token: str) -> HttpResponse:
+    """The view behind a signed media link (see the module docstring). Every failure is the same 404."""
+    studio = getattr(request, "studio", None)
+    if studio is None:
+        raise _not_found()
+    payload = _decode(media_token, studio.pk)
+    entry = media_field(payload["m"], payload["f"])
+    if entry is None:
+        raise _not_found()
+    link = _check_audience(request, entry, payload["a"])
+    try:
+        model = apps.get_model(payload["m"])
+    except (LookupError, ValueError):
+        raise _not_found() from None
+    from tenants.models import is_tenant_owned
+
+    if not is_tenant_owned(model):
+        raise _not_found()
+    obj = model._default_manager.filter(pk=payload["p"]).first()  # the tenant-scoped manager: this studio only
+    if obj is None:
+        raise _not_found()
+    if link is not None and getattr(obj, "photo_set_id", None) != link.photo_set_id:
+        raise _not_found()
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    stored = getattr(obj, payload["f"], None)
+    if not stored or not getattr(stored, "name", ""):
+        raise _not_found()
+    try:
+        handle = stored.storage.open(stored.name, "rb")
+    except (FileNotFoundError, OSError):
+        raise _not_found() from None
+    try:
+        fmt = _sniff(handle)
+    except OSError:
+        handle.close()
+        raise _not_found() from None
+    content_type = _CONTENT_TYPES.get(fmt or "", "application/octet-stream")
+    filename = f"{payload['m'].split('.')[-1]}-{obj.pk}-{payload['f']}.{_EXTENSIONS.get(fmt or '', 'bin')}"
+    response = FileResponse(handle, content_type=content_type, as_attachment=False, filename=filename)
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    remaining = max(0, int(payload["e"] - time.time()))
+    response["Cache-Control"] = f"private, max-age={min(MEDIA_CACHE_SECONDS, remaining)}"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Vary"] = "Cookie, Authorization"
+    return response
