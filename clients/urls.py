@@ -1,3 +1,24 @@
-from django.urls import path  # noqa: F401
+"""The studio's client pages, inside a studio at /clients/ (object ids are `<model>_id`: see
+tests/test_isolation.py). URL names are global like the rest of the studio's pages."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from clients import views
+
+SET = "<int:client_id>/sets/<int:photoset_id>/"
+
+urlpatterns = [
+    path("", views.client_list, name="clients"),
+    path("new/", views.client_create, name="client_create"),
+    path("consent-text/", views.consent_text, name="consent_text"),
+    path("<int:client_id>/", views.client_detail, name="client_detail"),
+    path("<int:client_id>/delete/", views.client_erase, name="client_erase"),
+    path("<int:client_id>/export/", views.client_export, name="client_export"),
+    path("<int:client_id>/sets/new/", views.photoset_create, name="photoset_create"),
+    path(SET, views.photoset_detail, name="photoset_detail"),
+    path(SET + "status/", views.photoset_status, name="photoset_status"),
+    path(SET + "upload/", views.photoset_upload, name="photoset_upload"),
+    path(SET + "links/new/", views.upload_link_create, name="upload_link_create"),
+    path(SET + "links/<int:uploadlink_id>/revoke/", views.upload_link_revoke, name="upload_link_revoke"),
+    path(SET + "links/<int:uploadlink_id>/send/", views.upload_link_send, name="upload_link_send"),
+]
