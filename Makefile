@@ -46,6 +46,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/web.py
+	$(PY) bench/intake.py
 
 clean:
 	rm -rf $(VENV) var
