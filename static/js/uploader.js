@@ -82,6 +82,11 @@
         if (xhr.status >= 200 && xhr.status < 300 && body) {
           var verdict = describe(body);
           setState(job.item, verdict[0], verdict[1]);
+          // A per-link cap ("You can add N more") counts down as files arrive.
+          var remaining = form.querySelector("[data-remaining]");
+          if (remaining && body.files) {
+            remaining.textContent = String(Math.max(0, parseInt(remaining.textContent, 10) - body.files.length));
+          }
         } else {
           var message = body && body.error && body.error.message;
           if (!message && xhr.status === 413) message = "This file is too big.";

@@ -97,6 +97,7 @@ def test_staff_sends_a_link_the_client_uploads_and_both_see_verdicts(
         expect(phone.locator(".upload-list .upload-done")).to_have_count(5, timeout=20_000)
         expect(phone.locator(".upload-list .upload-rejected")).to_have_count(1)
         expect(phone.locator(".upload-list .upload-rejected")).to_contain_text("IMG_0042.jpg")
+        expect(phone.locator("[data-remaining]")).to_have_text("54")  # 60 per link, 6 sent
         assert phone.locator(".upload-list progress").count() == len(files)
 
         with tenant_context(a.studio):
@@ -123,7 +124,8 @@ def test_staff_sends_a_link_the_client_uploads_and_both_see_verdicts(
         expect(phone.locator(f"#photo-{group.pk} .photo-reason")).to_have_text(group.reason)
         thumb = phone.locator("#self-photos .photo-accepted img").first
         expect(thumb).to_be_visible()
-        assert phone.evaluate("(img) => img.naturalWidth", thumb.element_handle()) > 0
+        # The thumbnail really loads through its signed media link (lazy images: wait for the decode).
+        phone.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
         assert phone.locator(".mainnav").count() == 0
     finally:
         phone_context.close()
