@@ -192,3 +192,43 @@ def test_the_client_sees_only_their_own_photos(client, tenant_a, new_client_set,
         assert "mine.jpg" in body and "someone-else.jpg" not in body
     partial = client.get(url(tenant_a, link, "photos/")).content.decode()
     assert 'hx-trigger="every 2s"' in partial  # polls while photos are being checked
+
+
+def test_a_heic_from_a_phone_camera_roll_is_accepted_upright_and_without_gps(tenant_a, new_client_set):
+    """An iPhone-style HEIC (HEVC, EXIF orientation "rotate 90", GPS) sent through the link: stored as HEIF,
+    validated by the real job, accepted upright, and its thumbnail carries no metadata."""
+    import io
+
+    from PIL import Image
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if not pillow_heif.libheif_info().get("HEIF"):
+        pytest.skip("this libheif build has no HEVC encoder, so no HEIC can be made here")
+    from generation.tasks import run_job
+
+    pillow_heif.register_heif_opener()
+    upright = Image.open(io.BytesIO(fixture_bytes("person_a_01.jpg"))).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera held sideways: the stored pixels are rotated, the viewer turns them back
+    exif[0x010F] = "Apple"
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 7.0)})  # GPS
+    heic = io.BytesIO()
+    upright.rotate(90, expand=True).save(heic, format="HEIF", quality=85, exif=exif.tobytes())
+
+    _, photo_set, link = new_client_set
+    phone = HttpClient(enforce_csrf_checks=True)
+    assert consent(phone, tenant_a, link).status_code == 302
+    files = [upload(heic.getvalue(), "IMG_4711.HEIC", content_type="image/heic")]
+    response = phone.post(url(tenant_a, link, "upload/"), {"files": files}, headers=JSON)
+    assert response.status_code == 201, response.content
+    with tenant_context(tenant_a.studio):
+        job = Job.objects.get(kind="intake.validate_set")
+    assert run_job(job.pk, tenant_a.studio.pk) == "succeeded"
+    with tenant_context(tenant_a.studio):
+        photo = Photo.objects.get(photo_set=photo_set)
+        assert (photo.status, photo.detected_format, photo.source) == (Photo.Status.ACCEPTED, "HEIF", "self")
+        assert photo.original.name.endswith(".heic")
+        assert (photo.width, photo.height) == upright.size  # orientation applied
+        with photo.thumbnail.open("rb") as fh:
+            thumbnail = Image.open(io.BytesIO(fh.read()))
+    assert thumbnail.format == "JPEG" and not thumbnail.getexif() and thumbnail.width < thumbnail.height
