@@ -1,0 +1,384 @@
+"""Identity-LoRA training: the engine (generation.engine.training) against a plain diffusers + peft loop.
+
+One run, one model, the same steps, batch, rank, resolution, dtype, autocast and gradient-checkpointing setting:
+
+- **engine**: ``train_identity_lora`` with checkpoints only at the last step and no validation renders
+  (``scored_checkpoints=1``), so the timed part holds the same work as the plain loop;
+- **plain**: the loop of diffusers' ``examples/dreambooth/train_dreambooth_lora.py`` written out here (components
+  loaded with ``from_pretrained`` from the same folder, ``unet.add_adapter(LoraConfig(...))`` on to_q/to_k/to_v/
+  to_out.0, AdamW, cosine ``get_scheduler``, grad clipping, ``loss.item()`` every step), with the VAE latents and
+  the caption embedding computed once before the loop as the engine does (the fair comparison of the loops
+  themselves; the reference script re-encodes every step, which would only flatter the engine).
+
+Seconds per step are measured between the progress reports (engine) or around the steps (plain) after a few
+warm-up steps, so model loading, photo preparation and the final checkpoint are outside the timed window; the
+engine's whole wall time is printed too. The two are run alternately (engine, plain, engine, plain by default)
+and the best run of each counts (the CPU machine is shared; the minimum is the least disturbed figure).
+
+    python bench/train.py                      # tiny SD 1.5 model, CPU (or CUDA when present), ~30 s
+    python bench/train.py --family sdxl
+    python bench/train.py --real-size --steps 60 [--photos 20] [--no-grad-ckpt]   # GPU timing at real sizes
+
+``--real-size`` builds the SD 1.5 / SDXL UNet, VAE and CLIP text encoders from their published configurations
+(bench/gpu_sizes.py) with random weights, saved in diffusers format (nothing is downloaded; timing doesn't depend
+on the weights). ``--photos N`` also runs one complete engine training for N photos with the default steps
+(min(200 × N, 800)) and the default checkpoints and validation, and prints its total time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+RANK = 16
+WARMUP = 3
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def photos(count: int) -> list[Any]:
+    """``count`` photos: the face fixtures (flipped and cropped variants to reach the count), else noise."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    base = [Image.open(p).convert("RGB") for p in sorted(FACES.glob("person_a_0[1-4].jpg"))] if FACES.is_dir() else []
+    if not base:
+        rng = np.random.default_rng(0)
+        base = [Image.fromarray(rng.integers(0, 255, (640, 512, 3), dtype=np.uint8)) for _ in range(4)]
+    out = []
+    for i in range(count):
+        image = base[i % len(base)]
+        variant = (i // len(base)) % 3
+        if variant == 1:
+            image = ImageOps.mirror(image)
+        elif variant == 2:
+            w, h = image.size
+            image = image.crop((w // 12, h // 12, w - w // 12, h - h // 12))
+        out.append(image)
+    return out
+
+
+def build_real_size(root: Path, family: str) -> Any:
+    """SD 1.5 / SDXL-sized components with random weights, saved in diffusers format under ``root``."""
+    import torch
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from gpu_sizes import SD15_UNET, SDXL_UNET, VAE, clip_config
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    from generation.engine.models import BaseModelSpec, _write_tokenizer
+
+    folder = root / f"real-{family}"
+    resolution = 512 if family == "sd15" else 1024
+    init_device = "cuda" if torch.cuda.is_available() else "cpu"  # random init of 2.6 B parameters is slow on CPU
+
+    def text(hidden: int, layers: int, heads: int, projection: int) -> Any:
+        config = clip_config(hidden, layers, heads, projection)
+        config.bos_token_id, config.eos_token_id, config.pad_token_id = 512, 513, 513  # the byte tokenizer's ids
+        return config
+
+    torch.manual_seed(0)
+    with torch.device(init_device):
+        parts: dict[str, Any] = {
+            "unet": UNet2DConditionModel(**(SD15_UNET if family == "sd15" else SDXL_UNET)),
+            "vae": AutoencoderKL(
+                **VAE, sample_size=resolution, scaling_factor=0.18215 if family == "sd15" else 0.13025
+            ),
+            "text_encoder": CLIPTextModel(text(768, 12, 12, 768)),
+        }
+        if family == "sdxl":
+            parts["text_encoder_2"] = CLIPTextModelWithProjection(text(1280, 32, 20, 1280))
+    for name, module in parts.items():
+        module.to(torch.float16).save_pretrained(str(folder / name))
+        del module
+    parts.clear()
+    gc.collect()
+    _write_tokenizer(folder / "tokenizer")
+    index: dict[str, Any] = {
+        "_class_name": "StableDiffusionPipeline" if family == "sd15" else "StableDiffusionXLPipeline",
+        "scheduler": ["diffusers", "DDPMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    if family == "sdxl":
+        _write_tokenizer(folder / "tokenizer_2")
+        index |= {
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+        }
+    DDPMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        steps_offset=1,
+        clip_sample=False,
+    ).save_pretrained(str(folder / "scheduler"))
+    (folder / "model_index.json").write_text(json.dumps(index), encoding="utf-8")
+    return BaseModelSpec(name=f"real-size-{family}", family=family, source=str(folder), resolution=resolution)
+
+
+# --------------------------------------------------------------------------------------------- engine
+
+
+def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
+    from generation.engine.training import TrainConfig, train_identity_lora
+
+    config = TrainConfig(
+        steps=steps,
+        rank=RANK,
+        checkpoint_every=steps,  # only the last step: outside the timed window
+        scored_checkpoints=1,  # no validation renders
+        gradient_checkpointing=not args.no_grad_ckpt,
+        batch_size=args.batch,
+    )
+    stamps: dict[int, float] = {}
+
+    def progress(report: Any) -> None:
+        if not report.message:
+            sync()
+            stamps[report.step] = time.perf_counter()
+
+    start = time.perf_counter()
+    train_identity_lora(spec=spec, images=images, work_dir=work, config=config, progress=progress, device=args.device)
+    total = time.perf_counter() - start
+    first, last = WARMUP, steps - 1  # the last step's report comes after its checkpoint
+    per_step = (stamps[last] - stamps[first]) / (last - first)
+    return {"per_step": per_step, "total": total}
+
+
+def run_engine_full(spec: Any, images: list[Any], args: argparse.Namespace, work: Path) -> dict[str, float]:
+    """A complete double with the defaults (default steps, checkpoints every 100, validation and scoring)."""
+    from generation.engine.training import TrainConfig, train_identity_lora
+
+    config = TrainConfig(rank=RANK, gradient_checkpointing=not args.no_grad_ckpt, batch_size=args.batch)
+    stamps: dict[str, float] = {}
+
+    def progress(report: Any) -> None:
+        if not report.message and report.step == 1:
+            stamps["first"] = time.perf_counter()
+        if report.message.startswith("Checking likeness") and "validation" not in stamps:
+            stamps["validation"] = time.perf_counter()
+
+    start = time.perf_counter()
+    result = train_identity_lora(
+        spec=spec, images=images, work_dir=work, config=config, progress=progress, device=args.device
+    )
+    end = time.perf_counter()
+    validation_start = stamps.get("validation", end)
+    return {
+        "steps": result.steps,
+        "total": end - start,
+        "setup": stamps["first"] - start,
+        "train": validation_start - stamps["first"],
+        "validation": end - validation_start,
+    }
+
+
+# --------------------------------------------------------------------------------------------- plain loop
+
+
+def run_plain(spec: Any, images: list[Any], steps: int, args: argparse.Namespace) -> dict[str, float]:
+    """diffusers' DreamBooth-LoRA loop, written out (see the module docstring)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import cast_training_params
+    from peft import LoraConfig
+    from PIL import ImageOps
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from generation.engine.device import pick_device
+
+    device, half = pick_device(args.device)
+    cuda = device.type == "cuda"
+    dtype = half if cuda else torch.float32
+    res = spec.native_resolution
+    src = spec.source
+    tokenizers = [CLIPTokenizer.from_pretrained(src, subfolder="tokenizer")]
+    encoders = [CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype).to(device)]
+    if spec.family == "sdxl":
+        tokenizers.append(CLIPTokenizer.from_pretrained(src, subfolder="tokenizer_2"))
+        encoders.append(
+            CLIPTextModelWithProjection.from_pretrained(src, subfolder="text_encoder_2", dtype=dtype).to(device)
+        )
+    vae = AutoencoderKL.from_pretrained(src, subfolder="vae", dtype=torch.float32).to(device)
+    unet = UNet2DConditionModel.from_pretrained(src, subfolder="unet", dtype=dtype).to(device)
+    noise_scheduler = DDPMScheduler.from_pretrained(src, subfolder="scheduler")
+    for module in (*encoders, vae, unet):
+        module.requires_grad_(False)
+
+    with torch.no_grad():
+        pixels = torch.stack(
+            [
+                torch.from_numpy(np.asarray(ImageOps.fit(im, (res, res)), dtype=np.float32) / 127.5 - 1).permute(
+                    2, 0, 1
+                )
+                for im in images
+            ]
+        ).to(device)
+        dist = vae.encode(pixels).latent_dist
+        mean, std = dist.mean * vae.config.scaling_factor, dist.std * vae.config.scaling_factor
+        ids = [
+            t(
+                "photo of ohwx person", padding="max_length", max_length=t.model_max_length, return_tensors="pt"
+            ).input_ids.to(device)
+            for t in tokenizers
+        ]
+        with torch.autocast(device.type, dtype=dtype, enabled=cuda):
+            if spec.family == "sd15":
+                hidden, pooled = encoders[0](ids[0])[0], None
+            else:
+                outs = [e(i, output_hidden_states=True) for e, i in zip(encoders, ids, strict=True)]
+                hidden = torch.cat([o.hidden_states[-2] for o in outs], dim=-1)
+                pooled = outs[1].text_embeds
+    hidden = hidden.to(dtype)
+
+    unet.add_adapter(
+        LoraConfig(
+            r=RANK, lora_alpha=RANK, init_lora_weights="gaussian", target_modules=["to_k", "to_q", "to_v", "to_out.0"]
+        )
+    )
+    if cuda:
+        cast_training_params(unet, dtype=torch.float32)
+        if not args.no_grad_ckpt:
+            unet.enable_gradient_checkpointing()
+    unet.train()
+    params = [p for p in unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    lr_scheduler = get_scheduler("cosine", optimizer=optimizer, num_warmup_steps=0, num_training_steps=steps)
+    bsz = args.batch
+    extra: dict[str, Any] = {}
+    if spec.family == "sdxl":
+        time_ids = torch.tensor([[res, res, 0, 0, res, res]], device=device, dtype=dtype)
+        extra = {
+            "added_cond_kwargs": {"text_embeds": pooled.to(dtype).expand(bsz, -1), "time_ids": time_ids.expand(bsz, -1)}
+        }
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def step(i: int) -> float:
+        index = torch.tensor([(i * bsz + j) % len(images) for j in range(bsz)], device=device)
+        latents = mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator, device=device)
+        noise = torch.randn(latents.shape, generator=generator, device=device)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (bsz,), generator=generator, device=device)
+        noisy = noise_scheduler.add_noise(latents, noise, t)
+        with torch.autocast(device.type, dtype=dtype, enabled=cuda):
+            pred = unet(noisy, t, hidden.expand(bsz, -1, -1), return_dict=False, **extra)[0]
+        loss = F.mse_loss(pred.float(), noise.float(), reduction="mean")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        lr_scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach().item()
+
+    for i in range(WARMUP + 1):
+        step(i)
+    sync()
+    start = time.perf_counter()
+    for i in range(WARMUP + 1, steps):
+        step(i)
+    sync()
+    per_step = (time.perf_counter() - start) / (steps - WARMUP - 1)
+    return {"per_step": per_step}
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def free() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--family", choices=["sd15", "sdxl"], default="sd15")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default 30; 60 real-size)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each, alternating (best counts)")
+    parser.add_argument("--real-size", action="store_true", help="SD 1.5 / SDXL-sized random-weight model")
+    parser.add_argument("--photos", type=int, default=0, help="also train a complete double for N photos")
+    parser.add_argument("--no-grad-ckpt", action="store_true", help="gradient checkpointing off (CUDA)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    args = parser.parse_args()
+    steps = args.steps or (60 if args.real_size else 30)
+    if steps < WARMUP + 3:
+        parser.error(f"--steps must be at least {WARMUP + 3}")
+
+    import torch
+
+    from generation.engine.device import pick_device
+    from generation.engine.models import build_tiny_model
+
+    device, half = pick_device(args.device)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        spec = build_real_size(root, args.family) if args.real_size else build_tiny_model(root, args.family)
+        built = time.perf_counter() - started
+        images = photos(4)
+        size = f"{'real-size' if args.real_size else 'tiny'} {args.family} @{spec.native_resolution}"
+        print(
+            f"model: {size} built in {built:.1f} s; device {device_name} ({half if device.type == 'cuda' else 'fp32'})"
+        )
+        engine, plain = [], []
+        for run in range(args.repeats):
+            e = run_engine(spec, images, steps, args, root / f"engine-{run}")
+            free()
+            p = run_plain(spec, images, steps, args)
+            free()
+            engine.append(e)
+            plain.append(p)
+            print(
+                f"run {run + 1}: engine {e['per_step']:.4f} s/step (whole call {e['total']:.1f} s) | "
+                f"plain {p['per_step']:.4f} s/step",
+                flush=True,
+            )
+        best_engine = min(e["per_step"] for e in engine)
+        best_plain = min(p["per_step"] for p in plain)
+        ckpt = "off" if args.no_grad_ckpt or device.type != "cuda" else "on"
+        line = (
+            f"bench/train: {size}, {device_name}, batch {args.batch}, LoRA r{RANK}, {steps} steps, grad ckpt {ckpt} | "
+            f"engine {best_engine:.4f} s/step (median {statistics.median(e['per_step'] for e in engine):.4f}) | "
+            f"plain {best_plain:.4f} s/step | ratio x{best_engine / best_plain:.3f} (target <= 1.05)"
+        )
+        if args.photos:
+            full = run_engine_full(spec, photos(args.photos), args, root / "full")
+            line += (
+                f" | {args.photos} photos: {full['steps']:.0f} steps, whole double {full['total']:.1f} s "
+                f"(setup {full['setup']:.1f} s, training {full['train']:.1f} s, validation+save "
+                f"{full['validation']:.1f} s); plain loop estimate {best_plain * full['steps']:.1f} s of steps"
+            )
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Identity LoRA training (generation/engine/training.py) with the real diffusers and peft code on the tiny
+models, on the CPU: train, save, load with plain diffusers, render; resume a killed run; cancel; out of memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from generation.engine import training
+from generation.engine.models import BaseModelSpec, build_tiny_model
+from generation.engine.training import (
+    LORA_FILENAME,
+    TrainConfig,
+    TrainingCancelled,
+    TrainingFailed,
+    TrainProgress,
+    default_steps,
+    prepare_training_images,
+    train_identity_lora,
+)
+
+pytest.importorskip("diffusers")
+pytest.importorskip("peft")
+
+FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "tiny-models"  # shared with the other engine tests (idempotent build)
+
+
+@pytest.fixture(scope="module")
+def sd15(tiny_root: Path) -> BaseModelSpec:
+    return build_tiny_model(tiny_root, "sd15")
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Image.Image]:
+    if FACES.is_dir():
+        return [Image.open(FACES / f"person_a_0{i}.jpg").convert("RGB") for i in range(1, 4)]
+    rng = np.random.default_rng(0)  # without the fixtures: centre crops of noise still train
+    return [Image.fromarray(rng.integers(0, 255, (96, 80, 3), dtype=np.uint8)) for _ in range(3)]
+
+
+def _config(**overrides: Any) -> TrainConfig:
+    """Few steps, one cheap validation prompt, and no renders unless a test asks for scoring."""
+    values: dict[str, Any] = {
+        "steps": 4,
+        "checkpoint_every": 2,
+        "rank": 4,
+        "validation_prompts": ("photo of {subject}",),
+        "validation_steps": 1,
+        "scored_checkpoints": 1,
+    }
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _lora(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def test_config_defaults() -> None:
+    config = TrainConfig()
+    assert config.trigger == "ohwx" and config.class_word == "person" and config.rank == 16
+    assert config.lora_alpha == 16 and config.learning_rate == 1e-4 and config.batch_size == 1
+    assert config.trigger_phrase() == "ohwx person" and config.caption() == "photo of ohwx person"
+    assert [default_steps(n) for n in (0, 1, 3, 4, 20)] == [1, 200, 600, 800, 800]
+    assert config.total_steps(20) == 800 and TrainConfig(steps=50).total_steps(20) == 50
+    assert TrainConfig(alpha=8).lora_alpha == 8
+    for bad in ({"steps": 0}, {"rank": 0}, {"trigger": " "}, {"resolution": 100}, {"learning_rate": 0}):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)
+
+
+@pytest.mark.skipif(not FACES.is_dir(), reason="face fixtures missing")
+def test_crops_are_square_and_centred_on_the_face(photos: list[Image.Image]) -> None:
+    from generation.engine.faces import detect_faces
+
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 200, 3), dtype=np.uint8))
+    crops = prepare_training_images([photos[0], noise], 256)
+    assert [c.size for c in crops] == [(256, 256), (256, 256)] and all(c.mode == "RGB" for c in crops)
+    boxes = detect_faces(crops[0])
+    assert boxes, "the face must be in the crop"
+    centre_x = (boxes[0].left + boxes[0].right) / 2
+    assert abs(centre_x - 128) < 40 and boxes[0].width > 256 / 4  # head and shoulders, face in the middle
+
+
+def test_trains_saves_and_loads_with_plain_diffusers(sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path):
+    from diffusers import StableDiffusionPipeline
+
+    reports: list[TrainProgress] = []
+    config = _config(steps=3, scored_checkpoints=2)
+    result = train_identity_lora(
+        spec=sd15, images=photos, work_dir=tmp_path, config=config, progress=reports.append, device="cpu"
+    )
+    assert result.lora_path == tmp_path / "final" / LORA_FILENAME and result.lora_path.is_file()
+    assert result.steps == 3 and result.batch_size == 1 and result.resumed_from is None
+    assert result.trigger == "ohwx" and result.class_word == "person" and result.seconds > 0
+
+    steps = [r for r in reports if not r.message]
+    assert [r.step for r in steps] == [1, 2, 3] and all(r.total == 3 for r in steps)
+    assert all(r.loss is not None and np.isfinite(r.loss) for r in steps)
+    assert steps[-1].eta_seconds == 0 and all(r.eta_seconds is not None and r.eta_seconds >= 0 for r in steps)
+    assert any("likeness" in r.message for r in reports)
+
+    # checkpoints at 2 and 3 were both scored on their validation renders; ties go to the latest
+    assert set(result.scores) == {2, 3} and all(0 <= s <= 100 for s in result.scores.values())
+    assert result.best_step == max(result.scores, key=lambda s: (result.scores[s], s))
+    assert len(result.validation_images) == 1 and result.validation_images[0].size == (64, 64)
+    if FACES.is_dir():
+        assert result.centroid is not None and result.centroid.shape == (128,)
+    assert not list(tmp_path.glob(".tmp-*")) and not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+    weights = _lora(result.lora_path)
+    assert weights and all(key.startswith("unet.") for key in weights)
+    assert any(".lora.up." in key and weights[key].abs().sum() > 0 for key in weights)  # it learned something
+
+    pipe = StableDiffusionPipeline.from_pretrained(sd15.source)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(str(result.lora_path.parent))  # the folder, as users do
+    assert pipe.get_active_adapters()
+    image = pipe(
+        "photo of ohwx person", num_inference_steps=2, height=64, width=64, generator=torch.Generator().manual_seed(0)
+    ).images[0]
+    assert image.size == (64, 64)
+    pipe.unload_lora_weights()
+    pipe.load_lora_weights(str(result.lora_path))  # the file itself loads too
+    assert pipe.get_active_adapters()
+
+
+def test_sdxl_trains_with_text_encoder_lora(tiny_root: Path, photos: list[Image.Image], tmp_path: Path) -> None:
+    from diffusers import StableDiffusionXLPipeline
+
+    spec = build_tiny_model(tiny_root, "sdxl")
+    result = train_identity_lora(
+        spec=spec, images=photos[:2], work_dir=tmp_path, config=_config(steps=2, train_text_encoder=True)
+    )
+    weights = _lora(result.lora_path)
+    prefixes = {key.split(".", 1)[0] for key in weights}
+    assert prefixes == {"unet", "text_encoder", "text_encoder_2"}
+    pipe = StableDiffusionXLPipeline.from_pretrained(spec.source)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(str(result.lora_path.parent))
+    assert pipe.get_active_adapters()
+    assert pipe("photo of ohwx person", num_inference_steps=1, height=64, width=64).images[0].size == (64, 64)
+
+
+def test_killed_run_resumes_from_its_checkpoint(sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path):
+    class Killed(Exception):
+        pass
+
+    def kill_after_step_3(report: TrainProgress) -> None:
+        if report.step == 3 and not report.message:
+            raise Killed  # the worker dies after step 3: the checkpoint of step 2 is the last one
+
+    work = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train_identity_lora(spec=sd15, images=photos, work_dir=work, config=_config(), progress=kill_after_step_3)
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["step-2"]
+
+    reports: list[TrainProgress] = []
+    resumed = train_identity_lora(spec=sd15, images=photos, work_dir=work, config=_config(), progress=reports.append)
+    assert resumed.resumed_from == 2
+    assert [r.step for r in reports if not r.message] == [3, 4]  # continued, not started over
+    assert any(r.message == "Resuming from step 2" for r in reports)
+
+    straight = train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path / "straight", config=_config())
+    a, b = _lora(resumed.lora_path), _lora(straight.lora_path)
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # exactly where an uninterrupted run ends
+
+    # a finished run called again only re-selects and re-saves (nothing left to train)
+    again: list[TrainProgress] = []
+    train_identity_lora(spec=sd15, images=photos, work_dir=work, config=_config(), progress=again.append)
+    assert not [r for r in again if not r.message]
+
+
+def test_cancel_leaves_the_last_checkpoint_intact(sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path):
+    asked: list[int] = []
+
+    def should_cancel() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # asked before steps 1..4: cancel before step 4
+
+    with pytest.raises(TrainingCancelled, match="step 3 of 4"):
+        train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path, config=_config(), should_cancel=should_cancel)
+    checkpoints = tmp_path / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-2"]  # no half-written folder
+    step2 = checkpoints / "step-2"
+    assert json.loads((step2 / "state.json").read_text())["step"] == 2
+    assert (step2 / "lora.safetensors").is_file() and (step2 / "training_state.pt").is_file()
+    assert not (tmp_path / "final").exists()
+
+
+def test_checkpoints_are_pruned(sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path) -> None:
+    train_identity_lora(
+        spec=sd15, images=photos, work_dir=tmp_path, config=_config(steps=5, checkpoint_every=1, scored_checkpoints=3)
+    )
+    found = {p.name: sorted(f.name for f in p.iterdir()) for p in (tmp_path / "checkpoints").iterdir()}
+    full = ["lora.safetensors", "state.json", "training_state.pt"]
+    # the last two whole, the third kept for scoring (LoRA only), older ones gone
+    assert found == {"step-5": full, "step-4": full, "step-3": ["lora.safetensors", "state.json"]}
+
+
+def test_out_of_memory_retries_with_half_the_batch(
+    sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_step = training._train_step
+    batches: list[int] = []
+
+    def step_that_runs_out_of_memory_once(state: Any, indices: list[int]) -> torch.Tensor:
+        batches.append(len(indices))
+        if len(batches) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(state, indices)
+
+    monkeypatch.setattr(training, "_train_step", step_that_runs_out_of_memory_once)
+    reports: list[TrainProgress] = []
+    result = train_identity_lora(
+        spec=sd15, images=photos, work_dir=tmp_path, config=_config(steps=2, batch_size=2), progress=reports.append
+    )
+    assert result.batch_size == 1 and batches == [2, 1, 1]
+    assert any("retrying with batch size 1" in r.message for r in reports)
+
+
+def test_out_of_memory_twice_fails_with_a_clear_message(
+    sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always_out_of_memory(state: Any, indices: list[int]) -> torch.Tensor:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(training, "_train_step", always_out_of_memory)
+    with pytest.raises(TrainingFailed, match="ran out of memory"):
+        train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path, config=_config(steps=2, batch_size=2))
+
+
+def test_refuses_what_it_cannot_train(sd15: BaseModelSpec, tmp_path: Path) -> None:
+    with pytest.raises(TrainingFailed, match="no photos"):
+        train_identity_lora(spec=sd15, images=[], work_dir=tmp_path, config=_config())
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingFailed, match="CUDA"):
+            train_identity_lora(
+                spec=sd15, images=[Image.new("RGB", (64, 64))], work_dir=tmp_path, config=_config(), device="cuda"
+            )
