@@ -1,0 +1,348 @@
+"""Rendering benchmark: the engine's `rendering.render` against a plain diffusers loop, in one run.
+
+Both render the same model with the same identity LoRA (peft, rank 16 on the UNet attention projections, random
+non-zero weights, saved by diffusers' own save_lora_weights and handed over as bytes as the worker does), the same
+prompt, scheduler (DPM++ 2M Karras), steps, guidance, size and seeds, one CPU generator per image:
+
+- the engine: a warm :class:`PipelineCache`, ``render(...)`` (adapters loaded, weighted, fused, then unfused,
+  restored and unloaded; recipes; progress and cancellation callbacks);
+- the baseline, written here: its own pipeline loaded with ``from_pretrained`` (same dtype, same device), then per
+  run ``load_lora_weights(state_dict)``, ``set_adapters``, ``fuse_lora``, a fresh scheduler, one pipeline call per
+  batch, ``unfuse_lora``, ``unload_lora_weights`` — what a hand-written diffusers script does.
+
+Runs alternate (engine, baseline, engine, ...) after one warm-up each; the medians give the ratio (target at most
+1.05). The first runs of both are compared pixel for pixel. The pipeline cache's cold load (``from_pretrained`` +
+move to the device) and warm lookup are timed on a fresh cache.
+
+    python bench/render.py                          # tiny SD 1.5 model on the CPU (about a minute on 2 cores)
+    python bench/render.py --family sdxl --images 2
+    python bench/render.py --real-size --family both  # SD 1.5 @512 and SDXL @1024, real architectures with random
+                                                      # weights (nothing downloaded), CUDA when present
+
+`--real-size` builds the real UNet, VAE and CLIP text encoder architectures (configs from bench/gpu_sizes.py) with
+random weights, saves them in diffusers format (bf16 on CUDA) in a temporary folder and loads them through the
+same from_pretrained path as a real checkpoint; it reports images per second. Prints one line per family, then
+one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+PROMPT = "studio portrait of {subject}, soft light, 85mm"
+NEGATIVE = "blurry, deformed"
+TRIGGER = "ohwx person"
+
+
+def build_real_size(root: Path, family: str, device: Any, dtype: Any) -> Any:
+    """A diffusers folder with the real architecture of `family` and random weights (tokenizer, scheduler and
+    model index from the tiny model of the same family)."""
+    import shutil
+
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from gpu_sizes import SD15_UNET, SDXL_UNET, VAE, clip_config
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    from generation.engine.models import BaseModelSpec, build_tiny_model
+
+    tiny = build_tiny_model(root / "tiny", family)
+    folder = root / f"real-{family}"
+    shutil.copytree(tiny.source, folder, ignore=shutil.ignore_patterns("unet", "vae", "text_encoder*"))
+    resolution = 512 if family == "sd15" else 1024
+    torch.manual_seed(0)
+
+    def encoder(cls: Any, hidden: int, layers: int, heads: int, projection: int) -> Any:
+        config = clip_config(hidden, layers, heads, projection)
+        config.bos_token_id, config.eos_token_id, config.pad_token_id = 512, 513, 513  # the tiny tokenizer's
+        return cls(config)
+
+    with torch.device(device):  # random init on the GPU is quick
+        parts: dict[str, Any] = {
+            "unet": UNet2DConditionModel(**(SD15_UNET if family == "sd15" else SDXL_UNET)),
+            "vae": AutoencoderKL(
+                **VAE, sample_size=resolution, scaling_factor=0.18215 if family == "sd15" else 0.13025
+            ),
+            "text_encoder": encoder(CLIPTextModel, 768, 12, 12, 768),
+        }
+        if family == "sdxl":
+            parts["text_encoder_2"] = encoder(CLIPTextModelWithProjection, 1280, 32, 20, 1280)
+    for name, module in parts.items():
+        module.to(dtype).save_pretrained(str(folder / name))
+    del parts
+    return BaseModelSpec(name=f"real-{family}", family=family, source=str(folder), resolution=resolution)
+
+
+def make_lora(spec: Any, folder: Path, rank: int = 16) -> bytes:
+    """A random LoRA for `spec` (peft on the UNet attention projections), saved by save_lora_weights → bytes."""
+    import torch
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(spec.source, subfolder="unet")
+    unet.add_adapter(
+        LoraConfig(
+            r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=["to_q", "to_k", "to_v", "to_out.0"]
+        )
+    )
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    pipeline = StableDiffusionPipeline if spec.family == "sd15" else StableDiffusionXLPipeline
+    pipeline.save_lora_weights(str(folder), unet_lora_layers=layers)
+    del unet
+    return (folder / "pytorch_lora_weights.safetensors").read_bytes()
+
+
+class PlainLoop:
+    """The baseline: plain diffusers + peft calls, written out."""
+
+    def __init__(self, spec: Any, device: Any, dtype: Any) -> None:
+        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+        if spec.family == "sd15":
+            pipe = StableDiffusionPipeline.from_pretrained(
+                spec.source, dtype=dtype, safety_checker=None, requires_safety_checker=False
+            )
+        else:
+            pipe = StableDiffusionXLPipeline.from_pretrained(spec.source, dtype=dtype)
+        self.pipe = pipe.to(device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.scheduler_config = pipe.scheduler.config
+
+    def __call__(self, lora: bytes, seeds: list[int], *, steps: int, size: int, batch: int, weight: float) -> list[Any]:
+        import torch
+        from diffusers import DPMSolverMultistepScheduler
+        from safetensors.torch import load
+
+        pipe = self.pipe
+        pipe.load_lora_weights(load(lora), adapter_name="identity")
+        pipe.set_adapters(["identity"], [weight])
+        pipe.fuse_lora(adapter_names=["identity"])
+        images = []
+        try:
+            for start in range(0, len(seeds), batch):
+                chunk = seeds[start : start + batch]
+                pipe.scheduler = DPMSolverMultistepScheduler.from_config(
+                    self.scheduler_config, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True
+                )
+                with torch.inference_mode():
+                    images += pipe(
+                        prompt=PROMPT.replace("{subject}", TRIGGER),
+                        negative_prompt=NEGATIVE,
+                        num_inference_steps=steps,
+                        guidance_scale=7.0,
+                        width=size,
+                        height=size,
+                        num_images_per_prompt=len(chunk),
+                        generator=[torch.Generator("cpu").manual_seed(seed) for seed in chunk],
+                    ).images
+        finally:
+            pipe.unfuse_lora()
+            pipe.unload_lora_weights()
+        return images
+
+
+def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import numpy as np
+
+    from generation.engine import rendering
+    from generation.engine.device import pick_device
+    from generation.engine.models import build_tiny_model
+
+    device, dtype = pick_device(args.device)
+    if args.real_size:
+        spec = build_real_size(workdir, family, device, dtype)
+    else:
+        spec = build_tiny_model(workdir / "tiny", family)
+    size = args.size or spec.native_resolution
+    lora_dir = workdir / f"lora-{family}"
+    lora_dir.mkdir(exist_ok=True)
+    lora = make_lora(spec, lora_dir)
+    seeds = list(range(100, 100 + args.images))
+
+    sync = _synchronizer(device)
+    cold_cache = rendering.PipelineCache(device=args.device)
+    sync()
+    started = time.perf_counter()
+    cold_cache.get(spec)
+    sync()
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    cold_cache.get(spec)
+    warm = time.perf_counter() - started
+    cache = cold_cache  # the engine renders with the warm cache
+    plain = PlainLoop(spec, device, dtype)
+
+    config = rendering.RenderConfig(
+        prompt=PROMPT,
+        negative_prompt=NEGATIVE,
+        scheduler="dpmpp_2m_karras",
+        steps=args.steps,
+        guidance=7.0,
+        width=size,
+        height=size,
+        seeds=seeds,
+        identity_weight=args.weight,
+        batch_size=args.batch,
+    )
+
+    def engine() -> list[Any]:
+        items = rendering.render(
+            cache=cache,
+            spec=spec,
+            identity_lora=lora,
+            trigger_phrase=TRIGGER,
+            config=config,
+            progress=lambda done, total: None,
+            should_cancel=lambda: False,
+        )
+        return [item.image for item in items]
+
+    def baseline() -> list[Any]:
+        return plain(lora, seeds, steps=args.steps, size=size, batch=args.batch, weight=args.weight)
+
+    def timed(fn: Any) -> tuple[float, list[Any]]:
+        sync()
+        start = time.perf_counter()
+        out = fn()
+        sync()
+        return time.perf_counter() - start, out
+
+    _, first_engine = timed(engine)  # warm-ups (kernels, allocator)
+    _, first_plain = timed(baseline)
+    diff = max(
+        int(np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max())
+        for a, b in zip(first_engine, first_plain, strict=True)
+    )
+    engine_times, plain_times = [], []
+    for _ in range(args.repeat):
+        engine_times.append(timed(engine)[0])
+        plain_times.append(timed(baseline)[0])
+    e, p = statistics.median(engine_times), statistics.median(plain_times)
+    if args.profile:
+        _profile(engine, baseline, sync)
+    result = {
+        "family": family,
+        "size": size,
+        "engine": e,
+        "plain": p,
+        "ratio": e / p,
+        "cold": cold,
+        "warm": warm,
+        "images_per_s": args.images / e,
+        "pixel_diff": diff,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+    print(
+        f"render {family} @{size} on {result['device']} ({result['dtype']}): {args.images} images, {args.steps} steps, "
+        f"batch {args.batch} | engine {e:.3f} s (runs {', '.join(f'{t:.3f}' for t in engine_times)}), "
+        f"plain {p:.3f} s (runs {', '.join(f'{t:.3f}' for t in plain_times)}) | ratio x{e / p:.3f} "
+        f"(best runs x{min(engine_times) / min(plain_times):.3f}) | "
+        f"{args.images / e:.2f} images/s | same pixels: {'yes' if diff == 0 else f'max diff {diff}'} | "
+        f"cold load {cold:.2f} s, warm {warm * 1000:.3f} ms | cache {cache.stats['loads']} load(s), "
+        f"{cache.stats['hits']} hits",
+        flush=True,
+    )
+    _free(device)
+    return result
+
+
+def _profile(engine: Any, baseline: Any, sync: Any) -> None:
+    """cProfile of one engine run and one baseline run: where the time goes (top functions by own time)."""
+    import cProfile
+    import pstats
+
+    for label, fn in (("engine", engine), ("plain", baseline)):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        fn()
+        sync()
+        profiler.disable()
+        print(f"--- profile: {label} (top 20 by own time) ---", flush=True)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(20)
+
+
+def _synchronizer(device: Any) -> Any:
+    if getattr(device, "type", str(device)).startswith("cuda"):
+        import torch
+
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def _free(device: Any) -> None:
+    import gc
+
+    gc.collect()
+    if getattr(device, "type", str(device)).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--family", choices=["sd15", "sdxl", "both"], default=None, help="default sd15 (tiny), both")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 15 tiny, 30 real-size)")
+    parser.add_argument("--images", type=int, default=4, help="images (seeds) per run")
+    parser.add_argument("--batch", type=int, default=None, help="images per pipeline call (default all, at most 4)")
+    parser.add_argument("--size", type=int, default=None, help="pixels (default: the model's native resolution)")
+    parser.add_argument("--weight", type=float, default=1.0, help="identity LoRA weight")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs of each (default 3)")
+    parser.add_argument("--real-size", action="store_true", help="SD 1.5/SDXL architectures with random weights")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one run of each")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
+    args = parser.parse_args()
+    families = {"both": ["sd15", "sdxl"], None: ["sd15", "sdxl"] if args.real_size else ["sd15"]}.get(
+        args.family, [args.family]
+    )
+    args.steps = args.steps or (30 if args.real_size else 15)
+    args.repeat = args.repeat or 3
+    args.batch = args.batch or min(args.images, 4)
+
+    import diffusers
+    import peft
+    import torch
+
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        print(f"device: {torch.cuda.get_device_name()}", flush=True)
+    print(
+        f"torch {torch.__version__}, diffusers {diffusers.__version__}, peft {peft.__version__}, "
+        f"{torch.get_num_threads()} CPU threads",
+        flush=True,
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        for family in families:
+            results.append(bench_family(family, args, Path(tmp)))
+    parts = [
+        f"{r['family']}@{r['size']} {r['images_per_s']:.2f} img/s | ratio x{r['ratio']:.3f} | "
+        f"cold load {r['cold']:.2f} s, warm {r['warm'] * 1000:.3f} ms"
+        for r in results
+    ]
+    kind = "real-size" if args.real_size else "tiny"
+    print(
+        f"bench/render: {kind}, {args.images} images x {args.steps} steps on {results[0]['device']} | "
+        + " || ".join(parts)
+    )
+
+
+if __name__ == "__main__":
+    main()
