@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from generation.models import Job
+from generation.models import DigitalDouble, Job, Portrait
 from generation.services import JobStateError, cancel_job
 from tenants.admin_scoping import StudioScopedAdmin
 
@@ -43,3 +43,86 @@ class JobAdmin(StudioScopedAdmin):
                 self.message_user(request, f"Job {job.pk}: {exc}", messages.WARNING)
         if done:
             self.message_user(request, f"Cancellation requested for {done} job(s).", messages.SUCCESS)
+
+
+class _ReadOnlyStudioAdmin(StudioScopedAdmin):
+    """Doubles and portraits change only through their services and jobs; the admin shows them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # delete on the double's page or erase the client: files leave storage too
+
+
+@admin.register(DigitalDouble)
+class DigitalDoubleAdmin(_ReadOnlyStudioAdmin):
+    """Key material is never shown: the encrypted LoRA file and centroid are not among the fields."""
+
+    list_display = ("id", "client", "status", "base_model", "licence", "commercial_use", "is_demo", "trained_at")
+    list_filter = ("status", "base_model", "is_demo", "is_test_subject")
+    list_select_related = ("client",)
+    search_fields = ("client__name", "base_model")
+    fields = (
+        "client",
+        "photo_set",
+        "status",
+        "base_model",
+        "licence",
+        "commercial_use",
+        "family",
+        "is_demo",
+        "trigger",
+        "class_word",
+        "job",
+        "config",
+        "metrics",
+        "is_test_subject",
+        "created_by",
+        "created_at",
+        "trained_at",
+    )
+    readonly_fields = fields
+
+    @staticmethod
+    def _spec(obj: DigitalDouble) -> Any:
+        from generation.base_models import UnknownBaseModel, get_model
+
+        try:
+            return get_model(obj.base_model, enabled_only=False)
+        except UnknownBaseModel:
+            return None
+
+    @admin.display(description="Licence")
+    def licence(self, obj: DigitalDouble) -> str:
+        spec = self._spec(obj)
+        return (spec.licence or "not stated") if spec else "unknown model"
+
+    @admin.display(description="Commercial use", boolean=True)
+    def commercial_use(self, obj: DigitalDouble) -> bool | None:
+        spec = self._spec(obj)
+        return spec.commercial_use if spec else None
+
+
+@admin.register(Portrait)
+class PortraitAdmin(_ReadOnlyStudioAdmin):
+    list_display = ("id", "double", "rank", "likeness", "is_demo", "created_at")
+    list_filter = ("is_demo",)
+    list_select_related = ("double",)
+    fields = ("preview", "double", "job", "rank", "likeness", "flags", "is_demo", "parent", "recipe", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="Image")
+    def preview(self, obj: Portrait) -> str:
+        from django.utils.html import format_html
+
+        from tenants.context import current_studio_id
+        from tenants.media import signed_media_url
+
+        if not obj.image or current_studio_id() != obj.studio_id:
+            return "—"
+        url = signed_media_url(obj=obj, field="image")
+        return format_html('<img src="{}" alt="" style="max-width:240px;max-height:240px">', url)

@@ -44,3 +44,7 @@ def countdown(ctx: JobContext) -> dict[str, Any]:
             time.sleep(delay)
         ctx.progress(done * 100 / steps, f"{steps - done} to go" if done < steps else "Lift-off")
     return {"steps": steps}
+
+
+# The engine's job kinds (gpu cluster): training a digital double, rendering portraits.
+from generation import engine_jobs  # noqa: E402,F401

@@ -14,6 +14,9 @@ from this row, so a task delivered twice, or late, changes nothing.
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -108,3 +111,124 @@ TRANSITIONS: dict[Job.State, frozenset[Job.State]] = {
     Job.State.FAILED: frozenset({Job.State.QUEUED}),
     Job.State.CANCELLED: frozenset({Job.State.QUEUED}),
 }
+
+
+# --- Digital doubles and portraits ----------------------------------------------------------------------------
+
+
+def _private_file(prefix: str, instance: Any, ext: str) -> str:
+    """A private storage path that names no person: <prefix>/<studio>/<random>.<ext>."""
+    return f"{prefix}/{instance.studio_id}/{uuid.uuid4().hex}.{ext}"
+
+
+def double_path(instance: Any, filename: str) -> str:
+    # The file holds Fernet-encrypted safetensors bytes, never the plain weights.
+    return _private_file("doubles", instance, "bin")
+
+
+def portrait_path(instance: Any, filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "png"
+    return _private_file("portraits", instance, ext if ext in ("png", "jpg", "webp") else "png")
+
+
+class DigitalDouble(TenantOwned):
+    """A client's digital double: an identity LoRA trained on the accepted photos of one photo set, and the
+    identity centroid of those photos (for likeness scores). Both are encrypted at rest (generation.crypto);
+    the source photos are deleted from storage once training succeeds."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class ClassWord(models.TextChoices):
+        WOMAN = "woman", "Woman"
+        MAN = "man", "Man"
+        PERSON = "person", "Person"
+
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="doubles")
+    photo_set = models.ForeignKey(
+        "clients.PhotoSet", on_delete=models.SET_NULL, null=True, blank=True, related_name="doubles"
+    )
+    base_model = models.CharField(max_length=100, help_text="The registry name of the base model.")
+    family = models.CharField(max_length=10, help_text="sd15 or sdxl")
+    is_demo = models.BooleanField(default=False, help_text="Trained on the tiny demo model (its images are noise).")
+    trigger = models.CharField(max_length=32, help_text="The rare token that names this person in prompts.")
+    class_word = models.CharField(max_length=10, choices=ClassWord.choices, default=ClassWord.PERSON)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Fernet-encrypted safetensors bytes (generation.crypto); the path names no person.
+    lora_file = models.FileField(upload_to=double_path, max_length=255, blank=True)
+    # Fernet-encrypted float32 bytes of the 128-d identity centroid.
+    centroid_encrypted = models.BinaryField(null=True, blank=True, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    config = models.JSONField(default=dict, blank=True, help_text="Training overrides (rank, steps, ...).")
+    metrics = models.JSONField(default=dict, blank=True, help_text="steps, best_step, scores, seconds, resumed_from")
+    is_test_subject = models.BooleanField(default=False, help_text="A sample double (not a real client's).")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["studio", "client"], name="double_studio_client"),
+            models.Index(fields=["studio", "status"], name="double_studio_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Digital double {self.pk} ({self.get_status_display()})"
+
+    @property
+    def trigger_phrase(self) -> str:
+        """How prompts name the person: "<trigger> <class word>" (replaces {subject})."""
+        return f"{self.trigger} {self.class_word}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def badge_state(self) -> str:
+        """The job-state badge colour of the status (queued, running, succeeded, failed)."""
+        return {"queued": "queued", "training": "running", "ready": "succeeded"}.get(self.status, "failed")
+
+
+class Portrait(TenantOwned):
+    """One rendered image of a digital double, with the full recipe that reproduces it, its likeness score
+    (0-100), flags and rank within its render run."""
+
+    double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="portraits")
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    image = models.FileField(upload_to=portrait_path, max_length=255, blank=True)
+    recipe = models.JSONField(default=dict, blank=True)
+    likeness = models.FloatField(null=True, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    is_demo = models.BooleanField(default=False, help_text="Rendered by the tiny demo model (noise).")
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children", help_text="More like me"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "rank", "id"]
+        indexes = [
+            models.Index(fields=["studio", "double", "-created_at"], name="portrait_studio_double"),
+            models.Index(fields=["studio", "job"], name="portrait_studio_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Portrait {self.pk} of double {self.double_id}"
+
+    @property
+    def seed(self) -> int | None:
+        value = (self.recipe or {}).get("seed")
+        return value if isinstance(value, int) else None
+
+    @property
+    def identity_weight(self) -> float | None:
+        value = (self.recipe or {}).get("identity_weight")
+        return float(value) if isinstance(value, int | float) else None

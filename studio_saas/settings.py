@@ -288,6 +288,32 @@ INTAKE_UPLOAD_LINK_DAYS = env.int("INTAKE_UPLOAD_LINK_DAYS", default=7)
 # How many files one self-upload link takes in all (a leaked link can't be used to fill the studio's storage).
 INTAKE_UPLOAD_LINK_MAX_PHOTOS = env.int("INTAKE_UPLOAD_LINK_MAX_PHOTOS", default=60)
 
+# --- Engine (generation/engine, digital doubles, portraits) ---------------------------------------------------
+# Details and the reasons behind the defaults: docs/engine.md.
+# Where base-model weights live; the tiny demo model is built here on first use.
+ENGINE_MODELS_DIR = Path(env.str("ENGINE_MODELS_DIR", default=str(DATA_DIR / "models")))
+# Working folders of training jobs (checkpoints: a killed job resumes from them); removed when a double is done.
+ENGINE_WORK_DIR = Path(env.str("ENGINE_WORK_DIR", default=str(DATA_DIR / "engine-work")))
+# Base models besides the tiny demo model, as a JSON list of
+# {"name", "family": "sd15"|"sdxl", "source": local folder or hub id, "resolution"?, "licence", "commercial_use",
+#  "label"}.
+ENGINE_BASE_MODELS = env.json("ENGINE_BASE_MODELS", default=[])
+# Which models studios may use (comma list of names); empty: every model of the registry.
+ENGINE_ENABLED_MODELS = env.list("ENGINE_ENABLED_MODELS", default=[])
+ENGINE_DEFAULT_MODEL = env.str("ENGINE_DEFAULT_MODEL", default="tiny-sd15")
+# Training steps of a double; 0: the engine's default, min(200 x photos, 800).
+ENGINE_TRAIN_STEPS = env.int("ENGINE_TRAIN_STEPS", default=0)
+# "cuda" or "cpu" to force a device; empty: automatic (CUDA with bf16/fp16 when present, else CPU fp32).
+ENGINE_DEVICE = env.str("ENGINE_DEVICE", default="")
+# ControlNets the operator configured, as JSON {"pose": path or hub id, "canny": path or hub id}.
+ENGINE_CONTROLNETS = env.json("ENGINE_CONTROLNETS", default={})
+# Test renders from a double's page: at most this many images per run.
+ENGINE_MAX_IMAGES_PER_RENDER = env.int("ENGINE_MAX_IMAGES_PER_RENDER", default=8)
+# Digital doubles are encrypted at rest (Fernet). Comma list of keys (Fernet.generate_key()): the first
+# encrypts, every one decrypts (add a new key first to rotate, then `manage.py engine rotate-keys`). Empty: a
+# key derived from SECRET_KEY (development only; `check --deploy` warns).
+DOUBLE_ENCRYPTION_KEYS = env.list("DOUBLE_ENCRYPTION_KEYS", default=[])
+
 # --- Email ----------------------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

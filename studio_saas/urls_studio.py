@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("tenants.urls_api_keys")),
     path("jobs/", include("generation.urls")),
     path("clients/", include("clients.urls")),
+    path("doubles/", include("generation.urls_doubles")),  # digital doubles and their portraits
     path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
     path("media/", include("tenants.urls_media")),  # private media through expiring signed links
     path("api/", include("studio_saas.api_urls")),

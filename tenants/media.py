@@ -40,10 +40,12 @@ Registry (who may open what):
 |--------------------------|-----------------------------|----------|----------------------|
 | clients.photo.thumbnail  | every role                  | yes      | yes (its set only)   |
 | clients.photo.original   | owners and managers         | no       | no                   |
+| generation.portrait.image| every role                  | no       | no                   |
 
 Thumbnails are small derivatives stripped of metadata: everyone who can see the set may see them. Originals are
 the files exactly as uploaded (they may carry GPS and other metadata): only owners and managers, signed in, may
-open them. Face crops are not served at all (nothing needs them outside validation).
+open them. Face crops are not served at all (nothing needs them outside validation). A digital double's
+encrypted weights are never served either; its portraits are, to every member.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ def media_field(label: str, field: str) -> MediaField | None:
 
 register_media("clients.photo", "thumbnail", roles=ALL_ROLES, api_keys=True, upload_link=True)
 register_media("clients.photo", "original", roles=MANAGING_ROLES)
+# Portraits of digital doubles (generation/doubles.py): every member who can see the client's page.
+register_media("generation.portrait", "image", roles=ALL_ROLES)
 
 
 class MediaNotAllowed(ValueError):

@@ -160,3 +160,33 @@ def make_deletion_receipt(tenant: Any) -> models.Model:
     from clients.models import DeletionReceipt
 
     return DeletionReceipt.objects.create(kind=DeletionReceipt.Kind.RETENTION, counts={"photos": 1})
+
+
+# --- digital doubles and portraits (generation) ---------------------------------------------------------------
+
+
+@factory("generation.DigitalDouble")
+def make_double(tenant: Any) -> models.Model:
+    from generation.models import DigitalDouble
+
+    photo_set = make_photo_set(tenant)
+    return DigitalDouble.objects.create(
+        client=photo_set.client,
+        photo_set=photo_set,
+        base_model="tiny-sd15",
+        family="sd15",
+        is_demo=True,
+        trigger="ohwx",
+        class_word=DigitalDouble.ClassWord.PERSON,
+        status=DigitalDouble.Status.READY,
+        created_by=tenant.owner,
+    )
+
+
+@factory("generation.Portrait")
+def make_portrait(tenant: Any) -> models.Model:
+    from generation.models import Portrait
+
+    return Portrait.objects.create(
+        double=make_double(tenant), recipe={"prompt": "photo of {subject}", "seed": 0}, likeness=50.0, rank=1
+    )

@@ -1,0 +1,494 @@
+"""Digital doubles and portraits: actions (writes) and reads.
+
+Keyword-only, typed, run in the current tenant context (a request, a task, `tenant_context()`). Refusals meant for
+people raise :class:`DoubleError` with a message and an HTTP status. Long work is a job on the `gpu` cluster
+("double.train", "portraits.render"; handlers in generation/engine_jobs.py), enqueued when the transaction
+commits. Nothing here imports torch: the web process never loads the engine's ML code.
+
+Privacy: a double's LoRA and identity centroid are encrypted at rest (generation.crypto) and decrypted only in
+memory, in the worker. Erasing a client deletes its doubles and portraits, files included (the "doubles"
+erasure step registered below); the export carries the doubles' metadata and the portraits, not the LoRA
+weights (docs/engine.md, "Export").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.fields.files import FieldFile
+from django.utils import timezone
+
+from clients.models import Client, Photo, PhotoSet
+from clients.selectors import readiness
+from clients.services import register_client_erasure_step, register_client_export_step
+from generation import base_models, crypto
+from generation.models import DigitalDouble, Job, Portrait
+from generation.services import JobStateError, cancel_job, enqueue_job
+from tenants.models import User
+
+log = structlog.get_logger("generation.doubles")
+
+TRAIN_KIND = "double.train"
+RENDER_KIND = "portraits.render"
+# The rare token that names the person in prompts ("photo of ohwx woman"). "sks", the DreamBooth paper's token,
+# is a rifle's name in many base models' vocabularies; "ohwx" carries no prior meaning (docs/engine.md).
+DEFAULT_TRIGGER = "ohwx"
+CLASS_WORDS = tuple(DigitalDouble.ClassWord.values)
+# The schedulers of generation.engine.rendering.SCHEDULERS (kept here so the web never imports the engine's ML
+# code; tests/generation/test_doubles.py checks they agree).
+SCHEDULERS = ("dpmpp_2m_karras", "euler_a", "ddim")
+SCHEDULER_LABELS = {"dpmpp_2m_karras": "DPM++ 2M Karras", "euler_a": "Euler ancestral", "ddim": "DDIM"}
+MAX_RENDER_STEPS = 100
+MAX_PROMPT_CHARS = 1000
+SUBJECT = "{subject}"
+ACTIVE_JOB_STATES = (Job.State.QUEUED, Job.State.RUNNING)
+
+
+class DoubleError(Exception):
+    """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _user(user: Any) -> User | None:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def work_dir(double: DigitalDouble) -> Path:
+    """The training job's working folder: stable across attempts, so a killed job resumes from its last
+    checkpoint. Removed when training ends well or the double is deleted."""
+    return Path(settings.ENGINE_WORK_DIR) / f"double-{double.pk}"
+
+
+# --- Training -------------------------------------------------------------------------------------------------
+
+
+def start_training(
+    *,
+    photo_set: PhotoSet,
+    base_model: str | None = None,
+    class_word: str = DigitalDouble.ClassWord.PERSON,
+    user: User | None = None,
+    is_test_subject: bool = False,
+    config: Mapping[str, Any] | None = None,
+) -> DigitalDouble:
+    """Create a queued digital double from the accepted photos of the set and enqueue its training job
+    ("double.train", gpu cluster) on commit.
+
+    Refuses with DoubleError: 409 when the set is not ready to train (readiness: open, enough accepted photos,
+    nothing pending) or a double is already being trained from it; 400 for an unknown or disabled base model or
+    class word."""
+    if class_word not in CLASS_WORDS:
+        raise DoubleError(f"Choose how the prompts name the client: {', '.join(CLASS_WORDS)}.")
+    try:
+        spec = base_models.get_model(base_model) if base_model else base_models.default_model()
+    except base_models.UnknownBaseModel as exc:
+        raise DoubleError(exc.message) from None
+    overrides = _training_overrides(config or {})
+    with transaction.atomic():
+        locked = PhotoSet.objects.select_for_update().select_related("client").get(pk=photo_set.pk)
+        state = readiness(photo_set=locked)
+        if not state.can_train:
+            if locked.status != PhotoSet.Status.COLLECTING:
+                message = "This photo set was already used or its photos were deleted: start a new set."
+            elif state.pending:
+                message = "Some photos are still being checked: wait until every photo has its verdict."
+            else:
+                message = (
+                    f"A digital double needs at least {state.minimum} accepted photos; this set has {state.accepted}."
+                )
+            raise DoubleError(message, status=409)
+        busy = DigitalDouble.objects.filter(
+            photo_set=locked, status__in=[DigitalDouble.Status.QUEUED, DigitalDouble.Status.TRAINING]
+        ).exists()
+        if busy:
+            raise DoubleError("A digital double is already being trained from this photo set.", status=409)
+        double = DigitalDouble(
+            client=locked.client,
+            photo_set=locked,
+            base_model=spec.name,
+            family=spec.family,
+            is_demo=spec.is_demo,
+            trigger=DEFAULT_TRIGGER,
+            class_word=class_word,
+            config=overrides,
+            is_test_subject=is_test_subject,
+            created_by=_user(user),
+        )
+        double.save()
+        job = enqueue_job(kind=TRAIN_KIND, payload={"double_id": double.pk}, user=_user(user))
+        double.job = job
+        double.save(update_fields=["job"])
+    log.info("double_training_requested", double_id=double.pk, photo_set_id=locked.pk, base_model=spec.name)
+    return double
+
+
+_TRAINING_KEYS = {"rank": (1, 128), "steps": (1, 5000), "learning_rate": (1e-6, 1e-2), "batch_size": (1, 16)}
+
+
+def _training_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated overrides of the engine's TrainConfig (rank, steps, learning_rate, batch_size,
+    train_text_encoder)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "train_text_encoder":
+            out[key] = bool(value)
+            continue
+        if key not in _TRAINING_KEYS:
+            raise DoubleError(f"Unknown training option {key!r}.")
+        low, high = _TRAINING_KEYS[key]
+        try:
+            number = float(value) if key == "learning_rate" else int(value)
+        except (TypeError, ValueError):
+            raise DoubleError(f"The training option {key} must be a number.") from None
+        if not low <= number <= high:
+            raise DoubleError(f"The training option {key} must be between {low:g} and {high:g}.")
+        out[key] = number
+    return out
+
+
+def save_training_result(
+    *, double: DigitalDouble, lora_bytes: bytes, centroid: np.ndarray | None, metrics: Mapping[str, Any]
+) -> DigitalDouble:
+    """Store the trained double, encrypted: the LoRA's safetensors bytes in private storage, the centroid in
+    the row; status READY. A file stored by an earlier attempt is replaced."""
+    encrypted = crypto.encrypt(lora_bytes)
+    with transaction.atomic():
+        # Locked first: an erasure running at the same moment either finishes before (the double is gone: no
+        # file is written) or waits for this transaction (and then deletes the new file too).
+        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
+        if locked is None:
+            raise DoubleError("The digital double was deleted while it was being trained.", status=404)
+        old_name = locked.lora_file.name if locked.lora_file else ""
+        double.lora_file.save("double.bin", ContentFile(encrypted), save=False)
+        double.centroid_encrypted = (
+            crypto.encrypt(np.asarray(centroid, dtype=np.float32).tobytes()) if centroid is not None else None
+        )
+        double.metrics = dict(metrics)
+        double.status = DigitalDouble.Status.READY
+        double.trained_at = timezone.now()
+        double.save(update_fields=["lora_file", "centroid_encrypted", "metrics", "status", "trained_at"])
+    if old_name and old_name != double.lora_file.name:
+        double.lora_file.storage.delete(old_name)
+    log.info("double_trained", double_id=double.pk, bytes=len(lora_bytes))
+    return double
+
+
+def set_status(*, double: DigitalDouble, status: str) -> None:
+    DigitalDouble.objects.filter(pk=double.pk).update(status=status)
+    double.status = status
+
+
+def load_lora_bytes(double: DigitalDouble) -> bytes:
+    """The double's LoRA as plain safetensors bytes, decrypted in memory (never written in clear)."""
+    if not double.lora_file or not double.lora_file.name:
+        raise DoubleError("This digital double has no trained weights.", status=409)
+    with double.lora_file.storage.open(double.lora_file.name, "rb") as handle:
+        return crypto.decrypt(handle.read())
+
+
+def centroid(double: DigitalDouble) -> np.ndarray | None:
+    """The double's 128-d identity centroid (float32), or None when training found no face to build it."""
+    if not double.centroid_encrypted:
+        return None
+    return np.frombuffer(crypto.decrypt(bytes(double.centroid_encrypted)), dtype=np.float32).copy()
+
+
+def accepted_photos(*, photo_set: PhotoSet) -> QuerySet[Photo]:
+    """The photos training uses: accepted, with their files still kept, in upload order."""
+    return Photo.objects.filter(photo_set=photo_set, status=Photo.Status.ACCEPTED).order_by("uploaded_at", "id")
+
+
+# --- Rendering ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """A validated test render, as the job's payload carries it."""
+
+    prompt: str
+    negative_prompt: str = ""
+    scheduler: str = "dpmpp_2m_karras"
+    steps: int = 30
+    guidance: float = 7.0
+    seeds: tuple[int, ...] = (0,)
+    identity_weight: float = 1.0
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "scheduler": self.scheduler,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "seeds": list(self.seeds),
+            "identity_weight": self.identity_weight,
+        }
+
+
+def clean_render_config(config: Mapping[str, Any]) -> RenderRequest:
+    """Check a render config from a form or the API; DoubleError (400) with a message for people."""
+    prompt = str(config.get("prompt") or "").strip()
+    if not prompt:
+        raise DoubleError("Write a prompt.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise DoubleError(f"The prompt is too long ({MAX_PROMPT_CHARS} characters at most).")
+    if SUBJECT not in prompt:
+        raise DoubleError("Put {subject} in the prompt where the client should appear.")
+    negative = str(config.get("negative_prompt") or "").strip()[:MAX_PROMPT_CHARS]
+    scheduler = str(config.get("scheduler") or "dpmpp_2m_karras")
+    if scheduler not in SCHEDULERS:
+        raise DoubleError(f"Unknown scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}.")
+    try:
+        steps = int(config.get("steps", 30))
+        guidance = float(config.get("guidance", 7.0))
+        weight = float(config.get("identity_weight", 1.0))
+        if "seeds" in config and config["seeds"] is not None:
+            seeds = tuple(int(s) for s in config["seeds"])
+        else:
+            count = int(config.get("images", 1))
+            first = int(config.get("seed", 0))
+            if not 1 <= count <= settings.ENGINE_MAX_IMAGES_PER_RENDER:
+                raise DoubleError(f"Render between 1 and {settings.ENGINE_MAX_IMAGES_PER_RENDER} images.")
+            seeds = tuple(range(first, first + count))
+    except (TypeError, ValueError):
+        raise DoubleError("Steps, guidance, identity weight, seed and images must be numbers.") from None
+    if not 1 <= steps <= MAX_RENDER_STEPS:
+        raise DoubleError(f"Use between 1 and {MAX_RENDER_STEPS} steps.")
+    if not 0 <= guidance <= 30:
+        raise DoubleError("The guidance scale is between 0 and 30.")
+    if not 0 <= weight <= 2:
+        raise DoubleError("The identity weight is between 0 and 2.")
+    if not 1 <= len(seeds) <= settings.ENGINE_MAX_IMAGES_PER_RENDER:
+        raise DoubleError(f"Render between 1 and {settings.ENGINE_MAX_IMAGES_PER_RENDER} images.")
+    if any(not 0 <= s < 2**32 for s in seeds):
+        raise DoubleError("Seeds are whole numbers from 0 to 4294967295.")
+    return RenderRequest(
+        prompt=prompt,
+        negative_prompt=negative,
+        scheduler=scheduler,
+        steps=steps,
+        guidance=guidance,
+        seeds=seeds,
+        identity_weight=weight,
+    )
+
+
+def _require_ready(double: DigitalDouble) -> None:
+    if double.status != DigitalDouble.Status.READY:
+        raise DoubleError("This digital double is not trained yet.", status=409)
+
+
+def render_portraits(*, double: DigitalDouble, config: Mapping[str, Any], user: User | None = None) -> Job:
+    """Enqueue (on commit) a render run of the double ("portraits.render", gpu cluster): one portrait per seed,
+    each scored for likeness and ranked. Refuses with DoubleError: 409 when the double is not ready, 400 for a
+    bad config."""
+    _require_ready(double)
+    request = clean_render_config(config)
+    job = enqueue_job(
+        kind=RENDER_KIND, payload={"double_id": double.pk, "config": request.as_payload()}, user=_user(user)
+    )
+    log.info("portraits_requested", double_id=double.pk, job_id=job.pk, images=len(request.seeds))
+    return job
+
+
+def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
+    """Enqueue a re-render of the portrait's recipe with the same seed and a higher identity weight (and a lower
+    img2img strength): generation.engine.rendering.more_like_me, applied in the worker. The new portrait's
+    `parent` is this one."""
+    double = portrait.double
+    _require_ready(double)
+    if not portrait.recipe:
+        raise DoubleError("This portrait has no recipe to render again.", status=409)
+    job = enqueue_job(
+        kind=RENDER_KIND,
+        payload={"double_id": double.pk, "more_like_me_of": portrait.pk},
+        user=_user(user),
+    )
+    log.info("more_like_me_requested", portrait_id=portrait.pk, job_id=job.pk)
+    return job
+
+
+def save_portrait(
+    *,
+    double: DigitalDouble,
+    job: Job | None,
+    png: bytes,
+    recipe: Mapping[str, Any],
+    likeness: float | None,
+    flags: list[str],
+    rank: int | None,
+    is_demo: bool,
+    parent: Portrait | None = None,
+) -> Portrait:
+    portrait = Portrait(
+        double=double,
+        job=job,
+        recipe=dict(recipe),
+        likeness=None if likeness is None else round(float(likeness), 2),
+        flags=list(flags),
+        rank=rank,
+        is_demo=is_demo,
+        parent=parent,
+    )
+    portrait.image.save("portrait.png", ContentFile(png), save=False)
+    portrait.save()
+    return portrait
+
+
+# --- Deleting -------------------------------------------------------------------------------------------------
+
+
+def _delete_file(field: FieldFile) -> int:
+    if not field or not field.name:
+        return 0
+    field.storage.delete(field.name)
+    return 1
+
+
+def delete_portrait(*, portrait: Portrait) -> int:
+    """Delete a portrait and its file from storage; returns the number of files deleted."""
+    files = _delete_file(portrait.image)
+    portrait.delete()
+    return files
+
+
+def delete_double(*, double: DigitalDouble) -> dict[str, int]:
+    """Delete a double with its portraits: files from storage (encrypted LoRA, portrait images), the training
+    job's working folder (checkpoints), the rows. Its queued or running jobs are cancelled. Returns counts."""
+    counts = {"doubles": 0, "portraits": 0, "files": 0}
+    with transaction.atomic():
+        jobs = set(Portrait.objects.filter(double=double).exclude(job=None).values_list("job_id", flat=True))
+        if double.job_id:
+            jobs.add(double.job_id)
+        for job in Job.objects.filter(pk__in=jobs, state__in=ACTIVE_JOB_STATES):
+            with contextlib.suppress(JobStateError):
+                cancel_job(job=job)
+        for job in Job.objects.filter(kind=RENDER_KIND, state__in=ACTIVE_JOB_STATES, payload__double_id=double.pk):
+            with contextlib.suppress(JobStateError):
+                cancel_job(job=job)
+        for portrait in Portrait.objects.filter(double=double):
+            counts["files"] += _delete_file(portrait.image)
+            counts["portraits"] += 1
+        Portrait.objects.filter(double=double).delete()
+        counts["files"] += _delete_file(double.lora_file)
+        folder = work_dir(double)
+        double_ref = double.pk
+        double.delete()
+        counts["doubles"] = 1
+    shutil.rmtree(folder, ignore_errors=True)
+    log.info("double_deleted", double_ref=double_ref, counts=counts)
+    return counts
+
+
+@register_client_erasure_step("doubles")
+def erase_client_doubles(client: Client) -> Mapping[str, int]:
+    """Erasure step: every double of the client and its portraits, files included. Counts only (none for a
+    client without doubles, so the receipt lists what was actually deleted)."""
+    totals = {"doubles": 0, "portraits": 0, "double_files": 0}
+    for double in list(DigitalDouble.objects.filter(client=client)):
+        counts = delete_double(double=double)
+        totals["doubles"] += counts["doubles"]
+        totals["portraits"] += counts["portraits"]
+        totals["double_files"] += counts["files"]
+    return {key: value for key, value in totals.items() if value}
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@register_client_export_step("doubles")
+def export_client_doubles(client: Client, archive: zipfile.ZipFile) -> None:
+    """Export step: `doubles.json` (each double's metadata, its base model and licence, and its portraits with
+    their recipes and scores) and the portrait images under `portraits/`. The LoRA weights are not exported
+    (docs/engine.md, "Export": a portable model of the client's face is a deepfake kit if the ZIP leaks)."""
+    registry = {spec.name: spec for spec in base_models.all_models()}
+    out = []
+    for double in DigitalDouble.objects.filter(client=client).order_by("created_at", "pk"):
+        spec = registry.get(double.base_model)
+        portraits = []
+        for portrait in Portrait.objects.filter(double=double).order_by("created_at", "pk"):
+            entry: dict[str, Any] = {
+                "id": portrait.pk,
+                "created_at": _iso(portrait.created_at),
+                "likeness": portrait.likeness,
+                "flags": portrait.flags,
+                "rank": portrait.rank,
+                "is_demo": portrait.is_demo,
+                "parent": portrait.parent_id,
+                "recipe": portrait.recipe,
+                "file": None,
+            }
+            stored = portrait.image
+            if stored and stored.name and stored.storage.exists(stored.name):
+                arcname = f"portraits/double-{double.pk}/portrait-{portrait.pk}.png"
+                with stored.storage.open(stored.name, "rb") as src, archive.open(arcname, "w") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                entry["file"] = arcname
+            portraits.append(entry)
+        out.append(
+            {
+                "id": double.pk,
+                "status": double.status,
+                "base_model": double.base_model,
+                "base_model_licence": spec.licence if spec else None,
+                "family": double.family,
+                "is_demo": double.is_demo,
+                "trigger_phrase": double.trigger_phrase,
+                "photo_set": double.photo_set_id,
+                "created_at": _iso(double.created_at),
+                "trained_at": _iso(double.trained_at),
+                "metrics": double.metrics,
+                "weights": "Not exported: the identity weights stay encrypted with the studio's platform "
+                "(see the studio's privacy notice). Erasing the client deletes them.",
+                "portraits": portraits,
+            }
+        )
+    archive.writestr("doubles.json", json.dumps(out, indent=2, ensure_ascii=False, default=str))
+
+
+# --- Reads ----------------------------------------------------------------------------------------------------
+
+
+def client_doubles(*, client: Client) -> QuerySet[DigitalDouble]:
+    """A client's doubles, newest first, with their training job."""
+    return DigitalDouble.objects.filter(client=client).select_related("job", "photo_set").order_by("-created_at", "-id")
+
+
+def double_portraits(*, double: DigitalDouble) -> list[Portrait]:
+    """The double's portraits: newest render run first, best rank first within a run."""
+    portraits = list(Portrait.objects.filter(double=double).select_related("job"))
+    portraits.sort(key=lambda p: (-(p.job_id or 0), p.rank if p.rank is not None else 10**6, -p.pk))
+    return portraits
+
+
+def latest_render_job(*, double: DigitalDouble) -> Job | None:
+    return Job.objects.filter(kind=RENDER_KIND, payload__double_id=double.pk).order_by("-created_at", "-id").first()
+
+
+def trainable_sets(*, client: Client) -> list[PhotoSet]:
+    """The client's open sets whose readiness allows training."""
+    sets = []
+    for photo_set in PhotoSet.objects.filter(client=client, status=PhotoSet.Status.COLLECTING).order_by("-created_at"):
+        state = readiness(photo_set=photo_set)
+        if state.can_train:
+            photo_set.readiness = state  # type: ignore[attr-defined]
+            sets.append(photo_set)
+    return sets

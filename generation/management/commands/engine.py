@@ -1,0 +1,313 @@
+"""`manage.py engine`: run the portrait engine from the shell, for operators and for debugging. No studio, no
+database rows (except `rotate-keys`): plain engine on a folder of photos.
+
+    manage.py engine models                          the base-model registry with licences and commercial use
+    manage.py engine build-tiny [--family sdxl]      build the tiny demo model under ENGINE_MODELS_DIR
+    manage.py engine train --photos DIR --out DIR [--model NAME] [--steps N] [--class-word W]
+                           [--prompt "portrait of {subject}" --images N]
+                                                     train an identity LoRA (resumes from DIR/work when run
+                                                     again after an interruption), then optionally render
+    manage.py engine rotate-keys                     re-encrypt every double with the first key of
+                                                     DOUBLE_ENCRYPTION_KEYS (after adding a new key first)
+
+`train` writes OUT/lora.safetensors (standard diffusers LoRA, NOT encrypted: it is the operator's own folder),
+OUT/centroid.npy, OUT/metrics.json, and with --prompt OUT/portrait-<rank>-seed<seed>.png + OUT/portraits.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
+
+
+class Command(BaseCommand):
+    help = "Run the portrait engine from the shell: list models, build the tiny model, train and render."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{models,build-tiny,train,rotate-keys}")
+        sub.add_parser("models", help="List the base-model registry (licence, commercial use, enabled).")
+        tiny = sub.add_parser("build-tiny", help="Build the tiny demo model under ENGINE_MODELS_DIR.")
+        tiny.add_argument("--family", choices=["sd15", "sdxl"], default="sd15")
+        tiny.add_argument("--root", help="Folder to build under (default ENGINE_MODELS_DIR).")
+        train = sub.add_parser("train", help="Train an identity LoRA on a folder of photos, then optionally render.")
+        train.add_argument("--photos", required=True, help="Folder of photos of one person (JPEG, PNG, WebP, HEIC).")
+        train.add_argument("--out", required=True, help="Output folder (created).")
+        train.add_argument("--model", default=None, help="Base model name (default ENGINE_DEFAULT_MODEL).")
+        train.add_argument("--steps", type=int, default=None, help="Training steps (default min(200 x photos, 800)).")
+        train.add_argument("--class-word", default="person", choices=["woman", "man", "person"])
+        train.add_argument("--trigger", default=None, help="Trigger token (default: the platform's).")
+        train.add_argument("--rank", type=int, default=None, help="LoRA rank (default: the engine's).")
+        train.add_argument("--device", choices=["cpu", "cuda"], default=None, help="Force a device.")
+        train.add_argument("--keep-work", action="store_true", help="Keep OUT/work (checkpoints) afterwards.")
+        train.add_argument("--prompt", default=None, help='Render after training, e.g. "portrait of {subject}".')
+        train.add_argument("--negative-prompt", default="")
+        train.add_argument("--images", type=int, default=4, help="Images to render (one seed each).")
+        train.add_argument("--seed", type=int, default=0, help="First seed.")
+        train.add_argument("--render-steps", type=int, default=30)
+        train.add_argument("--identity-weight", type=float, default=1.0)
+        train.add_argument("--scheduler", default="dpmpp_2m_karras")
+        train.add_argument("--quiet", action="store_true", help="No progress bar.")
+        sub.add_parser("rotate-keys", help="Re-encrypt every double with the first DOUBLE_ENCRYPTION_KEYS key.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "models":
+            self.list_models()
+        elif action == "build-tiny":
+            self.build_tiny(options)
+        elif action == "train":
+            self.train(options)
+        elif action == "rotate-keys":
+            self.rotate_keys()
+
+    # --- models -------------------------------------------------------------------------------------------
+
+    def list_models(self) -> None:
+        from generation import base_models
+
+        enabled = {spec.name for spec in base_models.enabled_models()}
+        default = settings.ENGINE_DEFAULT_MODEL
+        for spec in base_models.all_models():
+            flags = []
+            if spec.name in enabled:
+                flags.append("enabled")
+            if spec.name == default:
+                flags.append("default")
+            if spec.is_demo:
+                flags.append("demo: images are noise")
+            commercial = "commercial use: yes" if spec.commercial_use else "commercial use: NO"
+            self.stdout.write(
+                f"{spec.name}  [{spec.family}, {spec.native_resolution} px]  {', '.join(flags) or 'disabled'}\n"
+                f"    {spec.display_name}\n    source: {spec.source}\n"
+                f"    licence: {spec.licence or 'not stated'} · {commercial}"
+            )
+
+    def build_tiny(self, options: dict[str, Any]) -> None:
+        from generation import base_models
+        from generation.engine.models import build_tiny_model
+
+        root = Path(options.get("root") or base_models.models_dir())
+        spec = build_tiny_model(root, options["family"])
+        self.stdout.write(self.style.SUCCESS(f"Tiny {options['family']} model ready at {spec.source}"))
+
+    # --- train (and render) -------------------------------------------------------------------------------
+
+    def _load_photos(self, folder: Path) -> list[Any]:
+        from generation.engine.images import PhotoRejected, load_photo
+
+        if not folder.is_dir():
+            raise CommandError(f"--photos {folder} is not a folder.")
+        images = []
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in PHOTO_SUFFIXES or not path.is_file():
+                continue
+            try:
+                images.append(load_photo(path.read_bytes()).image)
+            except PhotoRejected as exc:
+                self.stderr.write(f"Skipped {path.name}: {exc}")
+        if not images:
+            raise CommandError(f"No usable photo in {folder} (JPEG, PNG, WebP or HEIC).")
+        return images
+
+    def _spec(self, name: str | None) -> Any:
+        from generation import base_models
+
+        try:
+            spec = base_models.get_model(name, enabled_only=False) if name else base_models.default_model()
+        except base_models.UnknownBaseModel as exc:
+            raise CommandError(exc.message) from None
+        return base_models.ensure_available(spec)
+
+    def train(self, options: dict[str, Any]) -> None:
+        from generation import doubles
+
+        images = self._load_photos(Path(options["photos"]))
+        spec = self._spec(options["model"])
+        from generation.engine import training
+
+        out = Path(options["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        if spec.is_demo:
+            self.stdout.write(self.style.WARNING(f"{spec.name} is the demo model: its images are noise."))
+        kwargs: dict[str, Any] = {
+            "trigger": options["trigger"] or doubles.DEFAULT_TRIGGER,
+            "class_word": options["class_word"],
+            "steps": options["steps"] or (settings.ENGINE_TRAIN_STEPS or None),
+        }
+        if options["rank"]:
+            kwargs["rank"] = options["rank"]
+        config = training.TrainConfig(**kwargs)
+        bar = _Bar(quiet=options["quiet"], desc="Training")
+        self.stdout.write(f"Training on {len(images)} photos with {spec.name} ({spec.family})…")
+        try:
+            result = training.train_identity_lora(
+                spec=spec,
+                images=images,
+                work_dir=out / "work",
+                config=config,
+                progress=bar.train_progress,
+                device=options["device"] or settings.ENGINE_DEVICE or None,
+            )
+        except training.TrainingFailed as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            bar.close()
+        lora = out / "lora.safetensors"
+        shutil.copyfile(result.lora_path, lora)
+        if result.centroid is not None:
+            import numpy as np
+
+            np.save(out / "centroid.npy", np.asarray(result.centroid, dtype=np.float32))
+        metrics = {
+            "base_model": spec.name,
+            "trigger_phrase": config.trigger_phrase(),
+            "photos": len(images),
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "scores": {str(k): float(v) for k, v in (result.scores or {}).items()},
+            "seconds": round(float(result.seconds), 2),
+            "resumed_from": result.resumed_from,
+            "batch_size": result.batch_size,
+        }
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        if not options["keep_work"]:
+            shutil.rmtree(out / "work", ignore_errors=True)
+        resumed = f", resumed from step {result.resumed_from}" if result.resumed_from else ""
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Trained {result.steps} steps in {result.seconds:.1f} s{resumed}; best checkpoint: step "
+                f"{result.best_step}. LoRA: {lora}"
+            )
+        )
+        if options["prompt"]:
+            self.render(options, spec=spec, lora=lora, trigger_phrase=config.trigger_phrase(), centroid=result.centroid)
+
+    def render(self, options: dict[str, Any], *, spec: Any, lora: Path, trigger_phrase: str, centroid: Any) -> None:
+        from generation import doubles
+        from generation.engine import likeness, rendering
+        from generation.engine.images import encode_clean
+
+        try:
+            request = doubles.clean_render_config(
+                {
+                    "prompt": options["prompt"],
+                    "negative_prompt": options["negative_prompt"],
+                    "scheduler": options["scheduler"],
+                    "steps": options["render_steps"],
+                    "identity_weight": options["identity_weight"],
+                    "seeds": list(range(options["seed"], options["seed"] + max(1, options["images"]))),
+                }
+            )
+        except doubles.DoubleError as exc:
+            raise CommandError(exc.message) from None
+        out = Path(options["out"])
+        config = rendering.RenderConfig(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            scheduler=request.scheduler,
+            steps=request.steps,
+            seeds=list(request.seeds),
+            identity_weight=request.identity_weight,
+        )
+        cache = rendering.PipelineCache(device=options["device"] or settings.ENGINE_DEVICE or None)
+        bar = _Bar(quiet=options["quiet"], desc="Rendering")
+        try:
+            rendered = rendering.render(
+                cache=cache,
+                spec=spec,
+                identity_lora=lora,
+                trigger_phrase=trigger_phrase,
+                config=config,
+                progress=bar.count_progress,
+            )
+        finally:
+            bar.close()
+        scores = [likeness.score_image(item.image, centroid) for item in rendered]
+        order = likeness.rank(scores)
+        summary = []
+        for position, index in enumerate(order, start=1):
+            item, score = rendered[index], scores[index]
+            name = f"portrait-{position}-seed{item.seed}.png"
+            (out / name).write_bytes(encode_clean(item.image, format="PNG"))
+            summary.append(
+                {"file": name, "rank": position, "likeness": score.likeness, "flags": list(score.flags), **item.recipe}
+            )
+            shown = "—" if score.likeness is None else f"{score.likeness:.0f}"
+            flags = f"  [{', '.join(score.flags)}]" if score.flags else ""
+            self.stdout.write(f"  #{position} seed {item.seed}: likeness {shown}/100{flags} → {name}")
+        (out / "portraits.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        self.stdout.write(self.style.SUCCESS(f"Rendered {len(rendered)} image(s) into {out}"))
+
+    # --- rotate-keys --------------------------------------------------------------------------------------
+
+    def rotate_keys(self) -> None:
+        from django.core.files.base import ContentFile
+        from django.db import transaction
+
+        from generation import crypto
+        from generation.models import DigitalDouble
+        from tenants.context import tenant_context
+        from tenants.models import Studio
+
+        done = 0
+        for studio in Studio.objects.order_by("pk"):
+            with tenant_context(studio):
+                for double in DigitalDouble.objects.exclude(lora_file=""):
+                    with transaction.atomic():
+                        old = double.lora_file.name
+                        with double.lora_file.storage.open(old, "rb") as handle:
+                            token = crypto.rotate(handle.read())
+                        double.lora_file.save("double.bin", ContentFile(token), save=False)
+                        if double.centroid_encrypted:
+                            double.centroid_encrypted = crypto.rotate(bytes(double.centroid_encrypted))
+                        double.save(update_fields=["lora_file", "centroid_encrypted"])
+                    double.lora_file.storage.delete(old)
+                    done += 1
+        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {done} digital double(s) with the first key."))
+
+
+class _Bar:
+    """A tqdm progress bar made when the first progress report arrives (the total is known then)."""
+
+    def __init__(self, *, quiet: bool, desc: str) -> None:
+        self.quiet = quiet
+        self.desc = desc
+        self.bar: Any = None
+
+    def _ensure(self, total: int) -> Any:
+        if self.bar is None and not self.quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", file=sys.stderr, dynamic_ncols=True)
+        return self.bar
+
+    def train_progress(self, p: Any) -> None:
+        bar = self._ensure(int(p.total or 0))
+        if bar is None:
+            return
+        bar.total = int(p.total or bar.total)
+        bar.n = int(p.step)
+        if p.loss is not None:
+            bar.set_postfix(loss=f"{p.loss:.3f}", refresh=False)
+        bar.refresh()
+
+    def count_progress(self, done: int, total: int) -> None:
+        bar = self._ensure(total)
+        if bar is None:
+            return
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

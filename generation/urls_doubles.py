@@ -1,0 +1,18 @@
+"""Digital double pages, inside a studio at /doubles/ (object ids are `<model>_id`: `photoset_id`,
+`digitaldouble_id`, `portrait_id`; see tests/test_isolation.py). URL names are global like the rest of the
+studio's pages."""
+
+from django.urls import path
+
+from generation import views_doubles as views
+
+DOUBLE = "<int:digitaldouble_id>/"
+
+urlpatterns = [
+    path("train/<int:photoset_id>/", views.double_train, name="double_train"),
+    path(DOUBLE, views.double_detail, name="double_detail"),
+    path(DOUBLE + "status/", views.double_status, name="double_status"),
+    path(DOUBLE + "render/", views.double_render, name="double_render"),
+    path(DOUBLE + "delete/", views.double_delete, name="double_delete"),
+    path(DOUBLE + "portraits/<int:portrait_id>/more-like-me/", views.portrait_more_like_me, name="portrait_more"),
+]

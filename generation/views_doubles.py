@@ -1,0 +1,229 @@
+"""Digital double pages: start training from a ready photo set, a double's page (training progress, metrics,
+test render, portraits with likeness and "more like me"), deleting a double.
+
+Thin views: reads and writes through generation.doubles. Owners, managers and staff act; photographers look
+(like the client pages). Another studio's double, portrait or photo set is 404 whatever the method (objects are
+looked up before the method is checked)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from clients.models import PhotoSet
+from generation import base_models, doubles
+from generation.models import DigitalDouble, Job, Portrait
+from tenants.access import membership_for, studio_member_required
+from tenants.models import Role
+
+# Who may train, render and delete doubles: the same people who manage clients. Photographers look.
+DOUBLE_MANAGING_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.STAFF})
+double_manager_required = studio_member_required(roles=DOUBLE_MANAGING_ROLES)
+
+DEFAULT_PROMPT = "studio portrait photo of {subject}, soft light, 85mm"
+DEFAULT_NEGATIVE = "blurry, deformed, extra fingers, watermark, text"
+
+
+def can_manage_doubles(request: HttpRequest) -> bool:
+    membership = membership_for(request)
+    return membership is not None and membership.role in DOUBLE_MANAGING_ROLES
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """Enabled base models for a select: name → "label · licence · commercial use yes/no"."""
+    choices = []
+    for spec in base_models.enabled_models():
+        use = "commercial use allowed" if spec.commercial_use else "no commercial use"
+        choices.append((spec.name, f"{spec.display_name} · {spec.licence or 'licence not stated'} · {use}"))
+    return choices
+
+
+class TrainDoubleForm(forms.Form):
+    base_model = forms.ChoiceField(label="Base model")
+    class_word = forms.ChoiceField(
+        label="The client is a",
+        choices=DigitalDouble.ClassWord.choices,
+        initial=DigitalDouble.ClassWord.PERSON,
+        help_text="The word prompts use with the client's trigger token (“photo of ohwx woman”).",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["base_model"].choices = model_choices()
+        with contextlib.suppress(base_models.UnknownBaseModel):
+            self.fields["base_model"].initial = base_models.default_model().name
+
+
+class RenderForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=doubles.MAX_PROMPT_CHARS,
+        initial=DEFAULT_PROMPT,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="{subject} stands for the client (their trigger phrase).",
+    )
+    negative_prompt = forms.CharField(
+        max_length=doubles.MAX_PROMPT_CHARS, required=False, initial=DEFAULT_NEGATIVE, label="Negative prompt"
+    )
+    images = forms.IntegerField(min_value=1, max_value=8, initial=4, label="Images (one seed each)")
+    seed = forms.IntegerField(min_value=0, max_value=2**32 - 16, initial=0, label="First seed")
+    steps = forms.IntegerField(min_value=1, max_value=doubles.MAX_RENDER_STEPS, initial=30)
+    identity_weight = forms.FloatField(min_value=0, max_value=2, initial=1.0, label="Identity weight")
+    scheduler = forms.ChoiceField(choices=[(s, doubles.SCHEDULER_LABELS[s]) for s in doubles.SCHEDULERS])
+    guidance = forms.FloatField(min_value=0, max_value=30, initial=7.0)
+
+    def __init__(self, *args: Any, max_images: int = 8, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["images"] = forms.IntegerField(
+            min_value=1, max_value=max_images, initial=min(4, max_images), label="Images (one seed each)"
+        )
+        self.order_fields(["prompt", "negative_prompt", "images"])
+
+    def clean_prompt(self) -> str:
+        prompt = self.cleaned_data["prompt"]
+        if doubles.SUBJECT not in prompt:
+            raise forms.ValidationError("Put {subject} in the prompt where the client should appear.")
+        return prompt
+
+
+def _get_double(digitaldouble_id: int) -> DigitalDouble:
+    return get_object_or_404(
+        DigitalDouble.objects.select_related("client", "photo_set", "job", "created_by"), pk=digitaldouble_id
+    )
+
+
+def _spec(double: DigitalDouble) -> Any:
+    try:
+        return base_models.get_model(double.base_model, enabled_only=False)
+    except (base_models.UnknownBaseModel, Exception):  # noqa: BLE001 (a broken registry must not break the page)
+        return None
+
+
+def _active_jobs(double: DigitalDouble, render_job: Job | None) -> bool:
+    return any(job is not None and not job.is_terminal for job in (double.job, render_job))
+
+
+def _double_context(request: HttpRequest, double: DigitalDouble, **extra: Any) -> dict[str, Any]:
+    from django.conf import settings
+
+    render_job = doubles.latest_render_job(double=double)
+    max_images = int(settings.ENGINE_MAX_IMAGES_PER_RENDER)
+    return {
+        "double": double,
+        "client": double.client,
+        "spec": _spec(double),
+        "job": double.job,
+        "render_job": render_job,
+        "polling": _active_jobs(double, render_job),
+        "portraits": doubles.double_portraits(double=double),
+        "can_manage": can_manage_doubles(request),
+        "render_form": extra.pop("render_form", None) or RenderForm(max_images=max_images),
+        "scores": sorted(((int(k), v) for k, v in (double.metrics.get("scores") or {}).items()), key=lambda kv: kv[0]),
+        **extra,
+    }
+
+
+@double_manager_required
+def double_train(request: HttpRequest, photoset_id: int) -> HttpResponse:
+    """POST: train a digital double from a ready photo set (base model and class word from the form)."""
+    photo_set = get_object_or_404(PhotoSet.objects.select_related("client"), pk=photoset_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    client_url = reverse("client_detail", kwargs={"client_id": photo_set.client_id}) + "#doubles"
+    form = TrainDoubleForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(e for errs in form.errors.values() for e in errs)
+        messages.error(request, f"The digital double could not be started: {errors}")
+        return redirect(client_url)
+    try:
+        double = doubles.start_training(
+            photo_set=photo_set,
+            base_model=form.cleaned_data["base_model"],
+            class_word=form.cleaned_data["class_word"],
+            user=request.user,
+        )
+    except doubles.DoubleError as exc:
+        messages.error(request, exc.message)
+        return redirect(client_url)
+    messages.success(request, "Training started. This page shows its progress.")
+    return redirect("double_detail", digitaldouble_id=double.pk)
+
+
+@studio_member_required
+def double_detail(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
+    double = _get_double(digitaldouble_id)
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    return render(request, "generation/double_detail.html", _double_context(request, double))
+
+
+@studio_member_required
+def double_status(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
+    """The progress fragment the double's page polls (htmx) while its training or render job runs; once
+    nothing runs any more it asks htmx to reload the page (metrics and portraits appear)."""
+    double = _get_double(digitaldouble_id)
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    context = _double_context(request, double)
+    response = render(request, "generation/_double_status.html", context)
+    if not context["polling"] and request.headers.get("HX-Request"):
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@double_manager_required
+def double_render(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
+    """POST: a test render of the double (prompt with {subject}, steps, images, identity weight, ...)."""
+    from django.conf import settings
+
+    double = _get_double(digitaldouble_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = RenderForm(request.POST, max_images=int(settings.ENGINE_MAX_IMAGES_PER_RENDER))
+    status = 400
+    if form.is_valid():
+        try:
+            doubles.render_portraits(double=double, config=form.cleaned_data, user=request.user)
+        except doubles.DoubleError as exc:
+            form.add_error(None, exc.message)
+            status = exc.status
+        else:
+            messages.success(request, "The render was queued. The portraits appear below when it is done.")
+            return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
+    context = _double_context(request, double, render_form=form)
+    return render(request, "generation/double_detail.html", context, status=status)
+
+
+@double_manager_required
+def portrait_more_like_me(request: HttpRequest, digitaldouble_id: int, portrait_id: int) -> HttpResponse:
+    """POST: re-render the portrait with the same seed and a higher identity weight."""
+    double = _get_double(digitaldouble_id)
+    portrait = get_object_or_404(Portrait, pk=portrait_id, double=double)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        doubles.more_like_me(portrait=portrait, user=request.user)
+    except doubles.DoubleError as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
+    messages.success(request, f"Rendering portrait #{portrait.pk} again, more like the client.")
+    return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
+
+
+@double_manager_required
+def double_delete(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
+    """POST: delete the double, its portraits and their files."""
+    double = _get_double(digitaldouble_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    client_id = double.client_id
+    counts = doubles.delete_double(double=double)
+    messages.success(
+        request, f"The digital double and its {counts['portraits']} portrait(s) were deleted, files included."
+    )
+    return redirect(reverse("client_detail", kwargs={"client_id": client_id}) + "#doubles")

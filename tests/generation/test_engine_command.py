@@ -1,0 +1,90 @@
+"""`manage.py engine`: train on a folder of fixture photos with the tiny model on CPU, then render a prompt into
+the output folder; build the tiny model; list the registry. No studio and no database needed."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
+
+
+@pytest.fixture
+def engine_settings(settings: Any, tmp_path: Path) -> Path:
+    settings.ENGINE_MODELS_DIR = tmp_path / "models"
+    settings.ENGINE_BASE_MODELS = []
+    settings.ENGINE_ENABLED_MODELS = []
+    settings.ENGINE_DEFAULT_MODEL = "tiny-sd15"
+    settings.ENGINE_TRAIN_STEPS = 0
+    settings.ENGINE_DEVICE = "cpu"
+    return tmp_path
+
+
+def test_train_then_render_from_a_folder_of_photos(engine_settings: Path) -> None:
+    photos = engine_settings / "photos"
+    photos.mkdir()
+    for name in ("person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"):
+        shutil.copy(FACES / name, photos / name)
+    (photos / "notes.txt").write_text("not a photo")
+    out = engine_settings / "out"
+    stdout = io.StringIO()
+    call_command(
+        "engine",
+        "train",
+        "--photos",
+        str(photos),
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--class-word",
+        "woman",
+        "--prompt",
+        "portrait of {subject}",
+        "--images",
+        "2",
+        "--render-steps",
+        "2",
+        "--quiet",
+        stdout=stdout,
+    )
+    text = stdout.getvalue()
+    assert "demo model" in text and "Trained 3 steps" in text and "Rendered 2 image(s)" in text
+    assert (out / "lora.safetensors").stat().st_size > 0 and not (out / "work").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 3 and metrics["photos"] == 4 and metrics["trigger_phrase"].endswith(" woman")
+    portraits = json.loads((out / "portraits.json").read_text())
+    assert [p["rank"] for p in portraits] == [1, 2]
+    for entry in portraits:
+        assert (out / entry["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert entry["seed"] in (0, 1)
+
+    # The LoRA in the output folder is the standard format plain diffusers loads.
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(engine_settings / "models" / "tiny-sd15"))
+    pipe.load_lora_weights(str(out / "lora.safetensors"), adapter_name="client")
+    assert "client" in pipe.get_list_adapters().get("unet", [])
+
+
+def test_refusals_and_build_tiny(engine_settings: Path) -> None:
+    with pytest.raises(CommandError, match="not a folder"):
+        call_command("engine", "train", "--photos", str(engine_settings / "missing"), "--out", str(engine_settings))
+    empty = engine_settings / "empty"
+    empty.mkdir()
+    with pytest.raises(CommandError, match="No usable photo"):
+        call_command("engine", "train", "--photos", str(empty), "--out", str(engine_settings / "o"))
+    (empty / "a.jpg").write_bytes((FACES / "person_a_01.jpg").read_bytes())
+    with pytest.raises(CommandError, match="no base model"):
+        call_command("engine", "train", "--photos", str(empty), "--out", str(engine_settings / "o"), "--model", "x")
+    out = io.StringIO()
+    call_command("engine", "build-tiny", stdout=out)
+    assert (engine_settings / "models" / "tiny-sd15" / "model_index.json").exists()
+    assert "ready" in out.getvalue()
