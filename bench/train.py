@@ -17,7 +17,7 @@ and the best run of each counts (the CPU machine is shared; the minimum is the l
 
     python bench/train.py                      # tiny SD 1.5 model, CPU (or CUDA when present), ~30 s
     python bench/train.py --family sdxl
-    python bench/train.py --real-size --steps 60 [--photos 20] [--no-grad-ckpt]   # GPU timing at real sizes
+    python bench/train.py --real-size --steps 60 [--photos 20] [--grad-ckpt on|off]   # GPU timing at real sizes
 
 ``--real-size`` builds the SD 1.5 / SDXL UNet, VAE and CLIP text encoders from their published configurations
 (bench/gpu_sizes.py) with random weights, saved in diffusers format (nothing is downloaded; timing doesn't depend
@@ -143,7 +143,7 @@ def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespac
         rank=RANK,
         checkpoint_every=steps,  # only the last step: outside the timed window
         scored_checkpoints=1,  # no validation renders
-        gradient_checkpointing=not args.no_grad_ckpt,
+        gradient_checkpointing=args.ckpt,
         batch_size=args.batch,
     )
     stamps: dict[int, float] = {}
@@ -165,7 +165,7 @@ def run_engine_full(spec: Any, images: list[Any], args: argparse.Namespace, work
     """A complete double with the defaults (default steps, checkpoints every 100, validation and scoring)."""
     from generation.engine.training import TrainConfig, train_identity_lora
 
-    config = TrainConfig(rank=RANK, gradient_checkpointing=not args.no_grad_ckpt, batch_size=args.batch)
+    config = TrainConfig(rank=RANK, gradient_checkpointing=args.ckpt, batch_size=args.batch)
     stamps: dict[str, float] = {}
 
     def progress(report: Any) -> None:
@@ -257,7 +257,7 @@ def run_plain(spec: Any, images: list[Any], steps: int, args: argparse.Namespace
     )
     if cuda:
         cast_training_params(unet, dtype=torch.float32)
-        if not args.no_grad_ckpt:
+        if args.ckpt:
             unet.enable_gradient_checkpointing()
     unet.train()
     params = [p for p in unet.parameters() if p.requires_grad]
@@ -325,7 +325,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each, alternating (best counts)")
     parser.add_argument("--real-size", action="store_true", help="SD 1.5 / SDXL-sized random-weight model")
     parser.add_argument("--photos", type=int, default=0, help="also train a complete double for N photos")
-    parser.add_argument("--no-grad-ckpt", action="store_true", help="gradient checkpointing off (CUDA)")
+    parser.add_argument(
+        "--grad-ckpt",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="gradient checkpointing (CUDA; auto: the engine's choice)",
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     args = parser.parse_args()
     steps = args.steps or (60 if args.real_size else 30)
@@ -336,8 +341,18 @@ def main() -> None:
 
     from generation.engine.device import pick_device
     from generation.engine.models import build_tiny_model
+    from generation.engine.training import needs_gradient_checkpointing
 
     device, half = pick_device(args.device)
+    args.ckpt = device.type == "cuda" and (
+        args.grad_ckpt == "on"
+        or (
+            args.grad_ckpt == "auto"
+            and needs_gradient_checkpointing(
+                args.family, torch.cuda.get_device_properties(device).total_memory / 2**30, args.batch
+            )
+        )
+    )
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         root = Path(tmp)
@@ -364,7 +379,7 @@ def main() -> None:
             )
         best_engine = min(e["per_step"] for e in engine)
         best_plain = min(p["per_step"] for p in plain)
-        ckpt = "off" if args.no_grad_ckpt or device.type != "cuda" else "on"
+        ckpt = "on" if args.ckpt else "off"
         line = (
             f"bench/train: {size}, {device_name}, batch {args.batch}, LoRA r{RANK}, {steps} steps, grad ckpt {ckpt} | "
             f"engine {best_engine:.4f} s/step (median {statistics.median(e['per_step'] for e in engine):.4f}) | "

@@ -21,6 +21,7 @@ from generation.engine.training import (
     TrainingFailed,
     TrainProgress,
     default_steps,
+    needs_gradient_checkpointing,
     prepare_training_images,
     train_identity_lora,
 )
@@ -82,6 +83,13 @@ def test_config_defaults() -> None:
             TrainConfig(**bad)
 
 
+def test_gradient_checkpointing_only_where_the_gpu_memory_calls_for_it() -> None:
+    assert TrainConfig().gradient_checkpointing is None  # automatic
+    assert not needs_gradient_checkpointing("sd15", 80) and needs_gradient_checkpointing("sd15", 12)
+    assert not needs_gradient_checkpointing("sdxl", 80) and needs_gradient_checkpointing("sdxl", 24)
+    assert needs_gradient_checkpointing("sd15", 20, batch_size=4)  # a bigger batch needs more room
+
+
 @pytest.mark.skipif(not FACES.is_dir(), reason="face fixtures missing")
 def test_crops_are_square_and_centred_on_the_face(photos: list[Image.Image]) -> None:
     from generation.engine.faces import detect_faces
@@ -99,7 +107,7 @@ def test_trains_saves_and_loads_with_plain_diffusers(sd15: BaseModelSpec, photos
     from diffusers import StableDiffusionPipeline
 
     reports: list[TrainProgress] = []
-    config = _config(steps=3, scored_checkpoints=2)
+    config = _config(steps=3, scored_checkpoints=2, validation_prompts=("photo of {subject}", "{subject}, smiling"))
     result = train_identity_lora(
         spec=sd15, images=photos, work_dir=tmp_path, config=config, progress=reports.append, device="cpu"
     )
@@ -116,7 +124,7 @@ def test_trains_saves_and_loads_with_plain_diffusers(sd15: BaseModelSpec, photos
     # checkpoints at 2 and 3 were both scored on their validation renders; ties go to the latest
     assert set(result.scores) == {2, 3} and all(0 <= s <= 100 for s in result.scores.values())
     assert result.best_step == max(result.scores, key=lambda s: (result.scores[s], s))
-    assert len(result.validation_images) == 1 and result.validation_images[0].size == (64, 64)
+    assert [image.size for image in result.validation_images] == [(64, 64), (64, 64)]  # one per prompt
     if FACES.is_dir():
         assert result.centroid is not None and result.centroid.shape == (128,)
     assert not list(tmp_path.glob(".tmp-*")) and not list((tmp_path / "checkpoints").glob(".tmp-*"))
