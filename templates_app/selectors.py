@@ -1,0 +1,142 @@
+"""Reads of templates, versions and style LoRAs (tenant-scoped through the models' managers).
+
+Every list here is one query whatever its length: rows carry what pages show through select_related (the
+current version, its style LoRA, the author), never a query per row (tests/templates_app/test_queries.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from templates_app import services
+from templates_app.models import StyleLora, Template, TemplateVersion
+
+
+def template_list(
+    *, category: str | None = None, status: str | None = None, include_archived: bool = False
+) -> QuerySet[Template]:
+    """The studio's templates by name, with their current version. Archived ones only when asked for (or when
+    `status` is "archived")."""
+    templates = Template.objects.select_related(
+        "current_version", "current_version__style_lora", "current_version__created_by"
+    )
+    if category:
+        templates = templates.filter(category=category)
+    if status:
+        templates = templates.filter(status=status)
+    elif not include_archived:
+        templates = templates.exclude(status=Template.Status.ARCHIVED)
+    return templates.order_by("name", "id")
+
+
+def published_templates() -> QuerySet[Template]:
+    """The templates staff may use for clients: published, with a current version."""
+    return template_list(status=Template.Status.PUBLISHED).filter(current_version__isnull=False)
+
+
+def get_template(*, template_id: Any) -> Template | None:
+    return (
+        Template.objects.select_related("current_version", "current_version__style_lora", "created_by")
+        .filter(pk=template_id)
+        .first()
+    )
+
+
+def template_versions(*, template: Template) -> QuerySet[TemplateVersion]:
+    """Newest first, with their authors and style LoRAs."""
+    return (
+        TemplateVersion.objects.filter(template=template)
+        .select_related("created_by", "style_lora")
+        .order_by("-number", "-id")
+    )
+
+
+def get_version(*, template: Template, templateversion_id: Any) -> TemplateVersion | None:
+    """A version of that template (another template's version, or another studio's, is None)."""
+    return (
+        TemplateVersion.objects.select_related("style_lora", "created_by", "template")
+        .filter(template=template, pk=templateversion_id)
+        .first()
+    )
+
+
+def previous_version(*, version: TemplateVersion) -> TemplateVersion | None:
+    """The version made just before this one (for "compare with the previous version")."""
+    return (
+        TemplateVersion.objects.filter(template_id=version.template_id, number__lt=version.number)
+        .select_related("style_lora", "created_by")
+        .order_by("-number")
+        .first()
+    )
+
+
+def style_loras(*, family: str | None = None) -> QuerySet[StyleLora]:
+    loras = StyleLora.objects.select_related("created_by").order_by("name", "id")
+    return loras.filter(family=family) if family else loras
+
+
+# --- Comparing versions ---------------------------------------------------------------------------------------
+
+FIELD_LABELS = {
+    "prompt": "Prompt",
+    "negative_prompt": "Negative prompt",
+    "base_model": "Base model",
+    "style_lora": "Style LoRA",
+    "style_weight": "Style LoRA weight",
+    "reference_image": "Reference image",
+    "reference_mode": "Reference used as",
+    "strength": "Reference strength",
+    "scheduler": "Scheduler",
+    "steps": "Steps",
+    "guidance": "Guidance",
+    "width": "Width",
+    "height": "Height",
+    "identity_weight": "Identity weight",
+    "images_per_run": "Images per run",
+    "price_per_image": "Price per image",
+}
+
+
+@dataclass(frozen=True)
+class ComparedField:
+    name: str
+    label: str
+    a: str
+    b: str
+
+    @property
+    def changed(self) -> bool:
+        return self.a != self.b
+
+
+def _display(version: TemplateVersion, name: str) -> str:
+    if name == "style_lora":
+        return str(version.style_lora) if version.style_lora_id else "None"
+    if name == "reference_image":
+        return "Image stored" if version.has_reference else "None"
+    if name == "reference_mode":
+        return version.get_reference_mode_display() if version.reference_mode else "None"
+    if name == "scheduler":
+        return version.get_scheduler_display()
+    if name in ("width", "height"):
+        value = getattr(version, name)
+        return str(value) if value else "The base model's own size"
+    value = getattr(version, name)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if value not in (None, "") else "—"
+
+
+def compare(*, a: TemplateVersion, b: TemplateVersion) -> list[ComparedField]:
+    """Every render setting of two versions side by side (a changed reference image counts as changed)."""
+    rows = []
+    for name in services.RENDER_FIELDS:
+        left, right = _display(a, name), _display(b, name)
+        if name == "reference_image" and a.reference_image.name != b.reference_image.name:
+            left = f"{left} (#{a.number})" if a.has_reference else left
+            right = f"{right} (#{b.number})" if b.has_reference else right
+        rows.append(ComparedField(name=name, label=FIELD_LABELS[name], a=left, b=right))
+    return rows

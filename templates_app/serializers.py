@@ -1,0 +1,196 @@
+"""Serializers of the templates API. Output shapes, and input carriers only: the checks of render settings are
+templates_app.services.clean_settings (shared with the pages), so the messages are the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from templates_app.models import Category, StyleLora, Template, TemplateVersion
+from tenants.media import signed_media_url
+
+
+def _media_link(serializer: serializers.Serializer, obj: Any, field: str) -> str | None:
+    if not getattr(obj, field, None):
+        return None
+    request = serializer.context.get("request")
+    path = signed_media_url(obj=obj, field=field, request=request)
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class StyleLoraSerializer(serializers.ModelSerializer):
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = StyleLora
+        fields = [
+            "id",
+            "name",
+            "family",
+            "base_model",
+            "cross_attention_dim",
+            "rank",
+            "tensors",
+            "size",
+            "sha256",
+            "created_at",
+            "created_by",
+        ]
+        read_only_fields = fields
+
+
+class StyleLoraUploadSerializer(serializers.Serializer):
+    """The multipart body of a style LoRA upload (documentation only: the view reads request.FILES itself,
+    after the size-limiting upload handler is installed)."""
+
+    file = serializers.FileField(help_text="The LoRA as .safetensors (pickle formats are refused).")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120, help_text="Default: the file name.")
+    base_model = serializers.CharField(
+        required=False, allow_blank=True, help_text="The base model it is made for (default: the platform's default)."
+    )
+
+
+class TemplateVersionSerializer(serializers.ModelSerializer):
+    template_id = serializers.IntegerField(read_only=True)
+    style_lora_id = serializers.IntegerField(read_only=True, allow_null=True)
+    style_lora_name = serializers.CharField(source="style_lora.name", read_only=True, default=None)
+    reference_image = serializers.SerializerMethodField(
+        help_text="A signed link to the reference image, valid for MEDIA_LINK_MAX_AGE_SECONDS; null when none."
+    )
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = TemplateVersion
+        fields = [
+            "id",
+            "template_id",
+            "number",
+            "prompt",
+            "negative_prompt",
+            "base_model",
+            "style_lora_id",
+            "style_lora_name",
+            "style_weight",
+            "reference_image",
+            "reference_mode",
+            "strength",
+            "scheduler",
+            "steps",
+            "guidance",
+            "width",
+            "height",
+            "identity_weight",
+            "images_per_run",
+            "price_per_image",
+            "note",
+            "created_at",
+            "created_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_reference_image(self, version: TemplateVersion) -> str | None:
+        return _media_link(self, version, "reference_image")
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    cover_image = serializers.SerializerMethodField(help_text="A signed link to the cover image, or null.")
+    current_version = TemplateVersionSerializer(read_only=True, allow_null=True)
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = Template
+        fields = [
+            "id",
+            "name",
+            "description",
+            "category",
+            "status",
+            "starter_key",
+            "cover_image",
+            "current_version",
+            "created_at",
+            "updated_at",
+            "created_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_cover_image(self, template: Template) -> str | None:
+        return _media_link(self, template, "cover_image")
+
+
+class TemplateSavedSerializer(TemplateSerializer):
+    version_created = serializers.BooleanField(
+        read_only=True, help_text="Whether this save made a new version (the render settings changed)."
+    )
+
+    class Meta(TemplateSerializer.Meta):
+        fields = [*TemplateSerializer.Meta.fields, "version_created"]
+        read_only_fields = fields
+
+
+class RenderSettingsInput(serializers.Serializer):
+    """Render settings: every key is optional; one left out keeps the current version's value (or the default
+    for a new template). Ranges and rules are checked by the service, with messages per field."""
+
+    prompt = serializers.CharField(required=False, allow_blank=True, help_text="Must contain {subject}.")
+    negative_prompt = serializers.CharField(required=False, allow_blank=True)
+    base_model = serializers.CharField(required=False, allow_blank=True, help_text="A registry name.")
+    style_lora = serializers.IntegerField(required=False, allow_null=True, help_text="A style LoRA's id, or null.")
+    style_weight = serializers.FloatField(required=False)
+    reference_image = serializers.FileField(required=False, help_text="multipart only: a new reference image.")
+    remove_reference_image = serializers.BooleanField(required=False)
+    reference_mode = serializers.ChoiceField(
+        required=False, allow_blank=True, choices=TemplateVersion.ReferenceMode.choices
+    )
+    strength = serializers.FloatField(required=False)
+    scheduler = serializers.CharField(required=False)
+    steps = serializers.IntegerField(required=False)
+    guidance = serializers.FloatField(required=False)
+    width = serializers.IntegerField(required=False, allow_null=True)
+    height = serializers.IntegerField(required=False, allow_null=True)
+    identity_weight = serializers.FloatField(required=False, help_text='0 "more beautiful" … 2 "more like me".')
+    images_per_run = serializers.IntegerField(required=False)
+    price_per_image = serializers.DecimalField(required=False, max_digits=12, decimal_places=4)
+
+
+class TemplateCreateSerializer(RenderSettingsInput):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    category = serializers.ChoiceField(choices=Category.choices, required=False, default=Category.CLASSIC)
+    cover_image = serializers.FileField(required=False, help_text="multipart only.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    SETTINGS_KEYS = tuple(RenderSettingsInput._declared_fields)
+
+
+class TemplateUpdateSerializer(RenderSettingsInput):
+    name = serializers.CharField(required=False, max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    cover_image = serializers.FileField(required=False, help_text="multipart only.")
+    remove_cover_image = serializers.BooleanField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class StarterSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    category = serializers.CharField()
+    description = serializers.CharField()
+    prompt = serializers.CharField()
+    negative_prompt = serializers.CharField()
+    scheduler = serializers.CharField()
+    steps = serializers.IntegerField()
+    guidance = serializers.FloatField()
+    identity_weight = serializers.FloatField()
+    images_per_run = serializers.IntegerField()
+    price_per_image = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+
+class StarterCopySerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=60, help_text="The starter's key (GET /api/starters/).")
