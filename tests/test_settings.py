@@ -32,7 +32,7 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
         DJANGO_PRODUCTION="1",
         DJANGO_SECRET_KEY="k" * 20 + "-production-secret-" + "x9Y" * 10,
         DJANGO_ALLOWED_HOSTS="portraits.example.com",
-        DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",  # a Fernet key (32 url-safe base64 bytes)
+        DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",  # a Fernet key (32 bytes, base64)
         DATA_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
