@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from generation.models import DigitalDouble, Job, Portrait
+from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
 from generation.services import JobStateError, cancel_job
 from tenants.admin_scoping import StudioScopedAdmin
 
@@ -109,10 +109,26 @@ class DigitalDoubleAdmin(_ReadOnlyStudioAdmin):
 
 @admin.register(Portrait)
 class PortraitAdmin(_ReadOnlyStudioAdmin):
-    list_display = ("id", "double", "rank", "likeness", "is_demo", "created_at")
-    list_filter = ("is_demo",)
+    list_display = ("id", "double", "run", "rank", "likeness", "is_pick", "is_hidden", "is_demo", "created_at")
+    list_filter = ("is_demo", "is_pick", "is_hidden")
     list_select_related = ("double",)
-    fields = ("preview", "double", "job", "rank", "likeness", "flags", "is_demo", "parent", "recipe", "created_at")
+    fields = (
+        "preview",
+        "double",
+        "job",
+        "run",
+        "item",
+        "template_version",
+        "rank",
+        "likeness",
+        "flags",
+        "is_pick",
+        "is_hidden",
+        "is_demo",
+        "parent",
+        "recipe",
+        "created_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="Image")
@@ -126,3 +142,32 @@ class PortraitAdmin(_ReadOnlyStudioAdmin):
             return "—"
         url = signed_media_url(obj=obj, field="image")
         return format_html('<img src="{}" alt="" style="max-width:240px;max-height:240px">', url)
+
+
+class RenderRunItemInline(admin.TabularInline):
+    model = RenderRunItem
+    fields = ("position", "template_version", "images", "seeds", "gpu_seconds", "job")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RenderRun)
+class RenderRunAdmin(_ReadOnlyStudioAdmin):
+    """Render runs (generation/runs.py): their items and jobs. Started and retried on the run pages."""
+
+    list_display = ("id", "double", "kind", "status", "images", "gpu_seconds", "created_by", "created_at")
+    list_filter = ("kind",)
+    list_select_related = ("double", "created_by")
+    fields = ("double", "kind", "status", "images", "gpu_seconds", "created_by", "created_at")
+    readonly_fields = fields
+    inlines = (RenderRunItemInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RenderRun]:
+        return super().get_queryset(request).prefetch_related("items__job")

@@ -43,6 +43,7 @@ log = structlog.get_logger("generation.doubles")
 
 TRAIN_KIND = "double.train"
 RENDER_KIND = "portraits.render"
+RUN_ITEM_KIND = "runs.render_item"  # generation/runs.py
 # The rare token that names the person in prompts ("photo of ohwx woman"). "sks", the DreamBooth paper's token,
 # is a rifle's name in many base models' vocabularies; "ohwx" carries no prior meaning (docs/engine.md).
 DEFAULT_TRIGGER = "ohwx"
@@ -338,6 +339,7 @@ def save_portrait(
     parent: Portrait | None = None,
 ) -> Portrait:
     portrait = Portrait(
+        studio_id=double.studio_id,  # the file path names the studio: set before the file is saved
         double=double,
         job=job,
         recipe=dict(recipe),
@@ -362,16 +364,25 @@ def _delete_file(field: FieldFile) -> int:
     return 1
 
 
+PORTRAIT_FILE_FIELDS = ("image", "thumbnail", "preview")
+
+
+def _delete_portrait_files(portrait: Portrait) -> int:
+    return sum(_delete_file(getattr(portrait, name)) for name in PORTRAIT_FILE_FIELDS)
+
+
 def delete_portrait(*, portrait: Portrait) -> int:
-    """Delete a portrait and its file from storage; returns the number of files deleted."""
-    files = _delete_file(portrait.image)
+    """Delete a portrait and its files (full resolution, thumbnail, watermarked preview) from storage; returns
+    the number of files deleted."""
+    files = _delete_portrait_files(portrait)
     portrait.delete()
     return files
 
 
 def delete_double(*, double: DigitalDouble) -> dict[str, int]:
-    """Delete a double with its portraits: files from storage (encrypted LoRA, portrait images), the training
-    job's working folder (checkpoints), the rows. Its queued or running jobs are cancelled. Returns counts."""
+    """Delete a double with its portraits and render runs: files from storage (encrypted LoRA, portrait images,
+    thumbnails and previews), the training job's working folder (checkpoints), the rows. Its queued or running
+    jobs are cancelled. Returns counts."""
     counts = {"doubles": 0, "portraits": 0, "files": 0}
     with transaction.atomic():
         jobs = set(Portrait.objects.filter(double=double).exclude(job=None).values_list("job_id", flat=True))
@@ -380,11 +391,13 @@ def delete_double(*, double: DigitalDouble) -> dict[str, int]:
         for job in Job.objects.filter(pk__in=jobs, state__in=ACTIVE_JOB_STATES):
             with contextlib.suppress(JobStateError):
                 cancel_job(job=job)
-        for job in Job.objects.filter(kind=RENDER_KIND, state__in=ACTIVE_JOB_STATES, payload__double_id=double.pk):
+        # Test renders, portrait actions and render run items ("runs.render_item") of this double.
+        kinds = (RENDER_KIND, RUN_ITEM_KIND)
+        for job in Job.objects.filter(kind__in=kinds, state__in=ACTIVE_JOB_STATES, payload__double_id=double.pk):
             with contextlib.suppress(JobStateError):
                 cancel_job(job=job)
         for portrait in Portrait.objects.filter(double=double):
-            counts["files"] += _delete_file(portrait.image)
+            counts["files"] += _delete_portrait_files(portrait)
             counts["portraits"] += 1
         Portrait.objects.filter(double=double).delete()
         counts["files"] += _delete_file(double.lora_file)

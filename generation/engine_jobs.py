@@ -3,7 +3,9 @@
 
 - "double.train": the accepted photos of a set (face crops, else originals) → an identity LoRA and centroid,
   stored encrypted; then the set's originals and face crops are deleted (clients' after-training hook).
-- "portraits.render": a double + a render config (or "more like me" of a portrait) → ranked Portraits.
+- "portraits.render": a double + a render config (or "more like me" / a re-roll of a portrait) → ranked Portraits.
+- "runs.render_item": one template version of a render run → Portraits with thumbnails, watermarked previews,
+  likeness, ranks and picks (generation/runs.py, docs/runs.md).
 
 Imported by generation/jobs.py (jobs autodiscovery). torch, diffusers and the engine's ML modules are imported
 inside the handlers only: CUDA is initialised in the worker process that runs a job, never in the cluster's
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,8 @@ from django.db import transaction
 
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
-from generation import base_models, doubles
-from generation.models import DigitalDouble, Portrait
+from generation import base_models, doubles, runs
+from generation.models import DigitalDouble, Portrait, RenderRunItem
 from generation.registry import JobAbandoned, JobCancelled, JobContext, JobError, job_handler
 
 log = structlog.get_logger("generation.engine_jobs")
@@ -239,61 +242,82 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
     return {"double_id": double.pk, "receipt_id": receipt.pk, **metrics}
 
 
-def _render_config(ctx: JobContext, double: DigitalDouble) -> tuple[Any, Portrait | None]:
-    """The engine's RenderConfig for this job, and the portrait it makes "more like me" (or None)."""
-    from generation.engine import rendering
-
-    parent_id = ctx.payload.get("more_like_me_of")
-    if parent_id is not None:
-        parent = Portrait.objects.filter(pk=parent_id, double=double).first()
-        if parent is None:
-            raise JobError("The portrait to render again no longer exists.")
-        return rendering.config_from_recipe(rendering.more_like_me(parent.recipe)), parent
+def _read_file(field: Any, missing: str) -> bytes:
+    """A stored file's bytes, or JobError(`missing`) when storage no longer has it."""
+    if not field or not field.name:
+        raise JobError(missing)
     try:
-        request = doubles.clean_render_config(ctx.payload.get("config") or {})
-    except doubles.DoubleError as exc:
-        raise JobError(exc.message) from None
-    config = rendering.RenderConfig(
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        scheduler=request.scheduler,
-        steps=request.steps,
-        guidance=request.guidance,
-        seeds=list(request.seeds),
-        identity_weight=request.identity_weight,
-    )
-    return config, None
+        with field.storage.open(field.name, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError):
+        raise JobError(missing) from None
 
 
-@job_handler(doubles.RENDER_KIND, cluster="gpu", description="Renders portraits of a digital double.")
-def render_portraits(ctx: JobContext) -> dict[str, Any]:
-    """Render the payload's config (or "more like me" of a portrait) with the double's identity LoRA, score
-    each image's likeness against the double's centroid, rank, and store the portraits (PNG, no metadata).
-    Idempotent: portraits an earlier attempt of this job stored are replaced."""
-    double = _double(ctx)
-    if double.status != DigitalDouble.Status.READY:
-        raise JobError("This digital double is not trained.")
-    from generation.engine import likeness, rendering
-    from generation.engine.images import encode_clean
+def _template_inputs(version: Any, folder: Path) -> dict[str, Any]:
+    """What a template version adds to a render: its style LoRA copied from private storage to a temporary file
+    (AdapterRef with the version's weight and the LoRA's sha256, checked by the engine), and its reference image
+    (img2img init image, or ControlNet pose/canny control image)."""
+    from PIL import Image
 
-    config, parent = _render_config(ctx, double)
+    from generation.engine.rendering import AdapterRef
+
+    name = version.template.name
+    inputs: dict[str, Any] = {}
+    lora = version.style_lora
+    if lora is not None:
+        data = _read_file(
+            lora.file,
+            f"The style LoRA “{lora.name}” of “{name}” is missing from storage: upload it again, or choose another "
+            "style for the template, then retry.",
+        )
+        path = folder / f"style-{lora.pk}.safetensors"
+        path.write_bytes(data)
+        inputs["style_lora"] = AdapterRef(path=path, weight=float(version.style_weight), sha256=lora.sha256 or None)
+        inputs["style_path"] = path
+    mode = version.reference_mode
+    if mode:
+        data = _read_file(
+            version.reference_image, f"The reference image of “{name}” is missing from storage: edit the template."
+        )
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except OSError:
+            raise JobError(f"The reference image of “{name}” can't be read: edit the template.") from None
+        image = image.convert("RGB")
+        if mode == "img2img":
+            inputs.update(init_image=image, strength=float(version.strength))
+        else:
+            if mode not in (settings.ENGINE_CONTROLNETS or {}):
+                raise JobError(f"“{name}” needs the ControlNet {mode!r}, which this platform has not configured.")
+            inputs.update(controlnet=mode, control_image=image)
+    return inputs
+
+
+def _spec_named(name: str) -> Any:
     try:
-        spec = base_models.get_model(double.base_model, enabled_only=False)
+        return base_models.get_model(name, enabled_only=False)
     except base_models.UnknownBaseModel as exc:
         raise JobError(exc.message) from None
-    ctx.progress(0, f"Loading {spec.display_name}")
-    spec = base_models.ensure_available(spec)
+
+
+def _identity_lora(double: DigitalDouble) -> bytes:
     try:
-        lora = doubles.load_lora_bytes(double)
+        return doubles.load_lora_bytes(double)
     except doubles.DoubleError as exc:
         raise JobError(exc.message) from None
+
+
+def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, label: str, lora: bytes) -> list[Any]:
+    """Render with the engine, progress 0-90 ("<label>: step 12 of 40"), cancellable; JobError for a config or
+    LoRA the engine refuses (its message is for people)."""
+    from generation.engine import rendering
+
     throttle = _Throttle(ctx)
-    total_images = len(config.seeds)
 
     def progress(done: int, total: int) -> None:
         # The engine counts denoising steps across all batches of the job.
-        label = f"Rendering {total_images} image{'s' if total_images != 1 else ''}: step {done} of {total}"
-        throttle.progress(90 * done / max(total, 1), label, force=done == total)
+        throttle.progress(90 * done / max(total, 1), f"{label}: step {done} of {total}", force=done == total)
 
     try:
         rendered = rendering.render(
@@ -307,16 +331,146 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
         )
     except rendering.RenderCancelled:
         throttle.raise_stop()
-    del lora
+    except ValueError as exc:
+        raise JobError(f"This render can't be made: {exc}.") from None
     if throttle.stop is not None:
         throttle.raise_stop()
+    return rendered
 
-    ctx.progress(92, "Scoring likeness")
+
+def _score(double: DigitalDouble, rendered: list[Any]) -> tuple[list[Any], dict[int, int], list[int]]:
+    """Likeness scores against the double's centroid, each image's rank (1 = best) and the rank order."""
+    from generation.engine import likeness
+
     reference = doubles.centroid(double)
     scores = [likeness.score_image(item.image, reference) for item in rendered]
     order = likeness.rank(scores)
-    rank_of = {index: position + 1 for position, index in enumerate(order)}
+    return scores, {index: position + 1 for position, index in enumerate(order)}, order
+
+
+def _encode(image: Any, studio_text: str) -> tuple[bytes, bytes, bytes]:
+    """Full-resolution PNG, 512 px WebP thumbnail and 1024 px watermarked JPEG preview, all metadata-free."""
+    from generation.engine.images import encode_clean
+    from generation.watermark import watermark
+
+    png = encode_clean(image, format="PNG")
+    thumbnail = encode_clean(image, format="WEBP", quality=85, max_side=THUMBNAIL_SIDE)
+    preview = encode_clean(watermark(image, studio_text, max_side=PREVIEW_SIDE), format="JPEG", quality=85)
+    return png, thumbnail, preview
+
+
+def _run_recipe(recipe: dict[str, Any], version: Any) -> dict[str, Any]:
+    """The engine's recipe with its template version, and the style LoRA named by its row instead of the
+    temporary path it was rendered from."""
+    recipe = dict(recipe)
+    recipe["template_version"] = runs.template_recipe(version)
+    lora = version.style_lora
+    adapters = []
+    for adapter in recipe.get("adapters") or []:
+        adapter = dict(adapter)
+        if adapter.get("name") == "style" and lora is not None:
+            adapter.update(source=f"style-lora:{lora.pk}", label=lora.name, style_lora_id=lora.pk)
+        adapters.append(adapter)
+    recipe["adapters"] = adapters
+    return recipe
+
+
+THUMBNAIL_SIDE = 512
+PREVIEW_SIDE = 1024
+
+
+def _parent(ctx: JobContext, double: DigitalDouble) -> tuple[Portrait | None, str]:
+    for key, action in (("more_like_me_of", "more"), ("reroll_of", "reroll")):
+        parent_id = ctx.payload.get(key)
+        if parent_id is not None:
+            parent = (
+                Portrait.objects.select_related("template_version__template", "template_version__style_lora", "item")
+                .filter(pk=parent_id, double=double)
+                .first()
+            )
+            if parent is None:
+                raise JobError("The portrait to render again no longer exists.")
+            return parent, action
+    return None, ""
+
+
+def _render_config(
+    ctx: JobContext, double: DigitalDouble, parent: Portrait | None, action: str, inputs: dict[str, Any]
+) -> Any:
+    """The engine's RenderConfig for this job: the payload's test-render config, or the parent's recipe made
+    "more like me" (same seed, more identity) or re-rolled (the payload's new seed)."""
+    from generation.engine import rendering
+
+    if parent is not None:
+        recipe = parent.recipe
+        try:
+            if action == "more":
+                recipe = rendering.more_like_me(recipe)
+            config = rendering.config_from_recipe(
+                recipe,
+                init_image=inputs.get("init_image"),
+                control_image=inputs.get("control_image"),
+                style_path=inputs.get("style_path"),
+            )
+        except ValueError as exc:
+            raise JobError(f"This portrait can't be rendered again: {exc}.") from None
+        if action == "reroll":
+            try:
+                config.seeds = [int(ctx.payload["seed"])]
+            except (KeyError, TypeError, ValueError):
+                raise JobError("This re-roll names no seed.") from None
+        return config
+    try:
+        request = doubles.clean_render_config(ctx.payload.get("config") or {})
+    except doubles.DoubleError as exc:
+        raise JobError(exc.message) from None
+    return rendering.RenderConfig(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        scheduler=request.scheduler,
+        steps=request.steps,
+        guidance=request.guidance,
+        seeds=list(request.seeds),
+        identity_weight=request.identity_weight,
+    )
+
+
+@job_handler(doubles.RENDER_KIND, cluster="gpu", description="Renders portraits of a digital double.")
+def render_portraits(ctx: JobContext) -> dict[str, Any]:
+    """Render the payload's config, or "more like me" / a re-roll of a portrait, with the double's identity LoRA;
+    score each image's likeness against the double's centroid, rank, and store the portraits (PNG, no
+    metadata). A portrait of a template run keeps its template's style LoRA and reference image, and its child
+    joins the same run item (thumbnail, watermarked preview, its place in the item's ranking).
+    Idempotent: portraits an earlier attempt of this job stored are replaced."""
+    double = _double(ctx)
+    if double.status != DigitalDouble.Status.READY:
+        raise JobError("This digital double is not trained.")
+    parent, action = _parent(ctx, double)
+    version = parent.template_version if parent is not None else None
+    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
+        inputs = _template_inputs(version, Path(tmp)) if version is not None else {}
+        config = _render_config(ctx, double, parent, action, inputs)
+        model_name = ((parent.recipe or {}).get("base_model") or {}).get("name") if parent is not None else None
+        spec = _spec_named(model_name or double.base_model)
+        ctx.progress(0, f"Loading {spec.display_name}")
+        spec = base_models.ensure_available(spec)
+        lora = _identity_lora(double)
+        total_images = len(config.seeds)
+        label = f"Rendering {total_images} image{'s' if total_images != 1 else ''}"
+        rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
+        del lora
+
+    if parent is not None:
+        # The engine's fresh recipe counts no "more like me" steps: carry the parent's (one more for this one).
+        steps = int((parent.recipe or {}).get("more_like_me_step") or 0) + (1 if action == "more" else 0)
+        for entry in rendered:
+            entry.recipe["more_like_me_step"] = steps
+    ctx.progress(92, "Scoring likeness")
+    scores, rank_of, _ = _score(double, rendered)
     ctx.progress(96, "Saving the portraits")
+    item = parent.item if parent is not None else None
+    text = runs.watermark_text(double.studio) if item is not None else ""
+    files = [_encode(entry.image, text) if item is not None else None for entry in rendered]
     saved: list[int] = []
     with transaction.atomic():
         locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
@@ -324,20 +478,154 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
             raise JobError("The digital double was deleted while rendering.")
         for earlier in Portrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
             doubles.delete_portrait(portrait=earlier)
-        for index, item in enumerate(rendered):
+        for index, entry in enumerate(rendered):
             score = scores[index]
-            portrait = doubles.save_portrait(
-                double=locked,
-                job=ctx.job,
-                png=encode_clean(item.image, format="PNG"),
-                recipe=item.recipe,
-                likeness=score.likeness,
-                flags=list(score.flags),
-                rank=rank_of.get(index),
-                is_demo=spec.is_demo,
-                parent=parent,
-            )
+            if item is not None and version is not None:
+                png, thumbnail, preview = files[index]
+                portrait = runs.store_portrait(
+                    double=locked,
+                    job=ctx.job,
+                    item=item,
+                    version=version,
+                    png=png,
+                    thumbnail=thumbnail,
+                    preview=preview,
+                    recipe=_run_recipe(entry.recipe, version),
+                    likeness=score.likeness,
+                    flags=list(score.flags),
+                    rank=None,
+                    is_pick=False,
+                    is_demo=spec.is_demo,
+                    parent=parent,
+                )
+                runs.insert_rank(portrait=portrait)
+            else:
+                portrait = doubles.save_portrait(
+                    double=locked,
+                    job=ctx.job,
+                    png=encode_clean_png(entry.image),
+                    recipe=entry.recipe,
+                    likeness=score.likeness,
+                    flags=list(score.flags),
+                    rank=rank_of.get(index),
+                    is_demo=spec.is_demo,
+                    parent=parent,
+                )
             saved.append(portrait.pk)
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
     log.info("portraits_rendered", double_id=double.pk, images=len(saved), cache=stats)
     return {"double_id": double.pk, "portraits": saved, "images": total_images, "pipeline_cache": stats}
+
+
+def encode_clean_png(image: Any) -> bytes:
+    from generation.engine.images import encode_clean
+
+    return encode_clean(image, format="PNG")
+
+
+def _run_item(ctx: JobContext) -> RenderRunItem:
+    try:
+        item_id = int(ctx.payload.get("item_id"))
+    except (TypeError, ValueError):
+        raise JobError("This job names no render run item.") from None
+    item = (
+        RenderRunItem.objects.select_related(
+            "run__double__studio", "template_version__template", "template_version__style_lora"
+        )
+        .filter(pk=item_id)
+        .first()
+    )
+    if item is None:
+        raise JobError("This render run (or its digital double) no longer exists.")
+    return item
+
+
+@job_handler(runs.RUN_ITEM_KIND, cluster="gpu", description="Renders one template of a render run.")
+def render_run_item(ctx: JobContext) -> dict[str, Any]:
+    """Render one template version of a run: the item's seeds (drawn when the run started) with the double's
+    identity LoRA, the template's style LoRA and reference image; score likeness, rank within the item, mark the
+    best RENDER_PICKS_PER_TEMPLATE as picks, and store each portrait with its thumbnail, watermarked preview and
+    recipe (with its template version). A failure fails this item's job only. Idempotent: portraits an earlier
+    attempt of this job stored are replaced."""
+    from generation.engine import rendering
+
+    item = _run_item(ctx)
+    run, version = item.run, item.template_version
+    double = run.double
+    if double.status != DigitalDouble.Status.READY:
+        raise JobError("This digital double is not trained.")
+    name = version.template.name
+    seeds = [int(seed) for seed in item.seeds or []]
+    if len(seeds) != item.images or not seeds:
+        raise JobError("This render run item has no seeds to render.")
+    spec = _spec_named(version.base_model)
+    if runs.lora_family(family=spec.family, is_demo=spec.is_demo) != runs.double_family(double):
+        raise JobError(f"“{name}” renders with {spec.display_name}, which this digital double's likeness doesn't fit.")
+    with tempfile.TemporaryDirectory(prefix="run-item-") as tmp:
+        inputs = _template_inputs(version, Path(tmp))
+        config = rendering.RenderConfig(
+            prompt=version.prompt,
+            negative_prompt=version.negative_prompt,
+            scheduler=version.scheduler,
+            steps=int(version.steps),
+            guidance=float(version.guidance),
+            width=version.width or None,
+            height=version.height or None,
+            seeds=seeds,
+            identity_weight=float(version.identity_weight),
+            batch_size=min(len(seeds), runs.render_batch_size()),
+            style_lora=inputs.get("style_lora"),
+            init_image=inputs.get("init_image"),
+            strength=float(inputs.get("strength", 0.6)),
+            controlnet=inputs.get("controlnet"),
+            control_image=inputs.get("control_image"),
+        )
+        ctx.progress(0, f"Loading {spec.display_name}")
+        spec = base_models.ensure_available(spec)
+        lora = _identity_lora(double)
+        label = f"“{name}”: {len(seeds)} image{'s' if len(seeds) != 1 else ''}"
+        rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
+        del lora
+
+    ctx.progress(92, "Scoring likeness")
+    scores, rank_of, order = _score(double, rendered)
+    picks = runs.choose_picks(order, [score.flagged for score in scores], runs.picks_per_template())
+    ctx.progress(94, "Making thumbnails and watermarked previews")
+    text = runs.watermark_text(double.studio)
+    files = [_encode(entry.image, text) for entry in rendered]
+    saved: list[int] = []
+    with transaction.atomic():
+        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
+        if locked is None or not RenderRunItem.objects.filter(pk=item.pk).exists():
+            raise JobError("The digital double or its render run was deleted while rendering.")
+        for earlier in Portrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
+            doubles.delete_portrait(portrait=earlier)
+        for index, entry in enumerate(rendered):
+            png, thumbnail, preview = files[index]
+            score = scores[index]
+            portrait = runs.store_portrait(
+                double=locked,
+                job=ctx.job,
+                item=item,
+                version=version,
+                png=png,
+                thumbnail=thumbnail,
+                preview=preview,
+                recipe=_run_recipe(entry.recipe, version),
+                likeness=score.likeness,
+                flags=list(score.flags),
+                rank=rank_of.get(index),
+                is_pick=index in picks,
+                is_demo=spec.is_demo,
+            )
+            saved.append(portrait.pk)
+    stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
+    log.info("run_item_rendered", run_id=run.pk, item_id=item.pk, images=len(saved), cache=stats)
+    return {
+        "run_id": run.pk,
+        "item_id": item.pk,
+        "portraits": saved,
+        "picks": sorted(saved[i] for i in picks),
+        "images": len(saved),
+        "pipeline_cache": stats,
+    }

@@ -196,13 +196,112 @@ class DigitalDouble(TenantOwned):
         return {"queued": "queued", "training": "running", "ready": "succeeded"}.get(self.status, "failed")
 
 
+class RenderRun(TenantOwned):
+    """Templates rendered for one digital double: a client run (staff run published templates for a client) or
+    a designer's preview (a template version on a sample double). One RenderRunItem, and one gpu job, per
+    template version; the run's status is derived from its items' jobs (generation/runs.py, docs/runs.md)."""
+
+    class Kind(models.TextChoices):
+        CLIENT = "client", "Client run"
+        PREVIEW = "preview", "Designer preview"
+
+    class Status(models.TextChoices):
+        # Derived from the items' jobs, never stored (see run_status()).
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        PARTLY_FAILED = "partly_failed", "Partly failed"
+        FAILED = "failed", "Failed"
+
+    double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CLIENT)
+    images = models.PositiveIntegerField(default=0, help_text="Images asked for, over all items.")
+    gpu_seconds = models.FloatField(default=0.0, help_text="The estimate of GPU time when the run started.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["studio", "-created_at"], name="renderrun_studio_created"),
+            models.Index(fields=["studio", "double"], name="renderrun_studio_double"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Render run {self.pk} ({self.get_kind_display()})"
+
+    @property
+    def status(self) -> str:
+        """Derived from the items' jobs (uses a prefetched `items` with their jobs when there is one)."""
+        return run_status([item.job for item in self.items.all()])
+
+    def get_status_display(self) -> str:
+        return str(self.Status(self.status).label)
+
+    @property
+    def badge_state(self) -> str:
+        """The job-state badge colour of the status."""
+        return {"queued": "queued", "running": "running", "done": "succeeded"}.get(self.status, "failed")
+
+
+def run_status(jobs: list[Job | None]) -> str:
+    """A run's status from its items' jobs: queued (nothing started), running (something queued or running and
+    something started or finished), done (every job succeeded), partly failed (finished, some failed or were
+    cancelled, some succeeded), failed (finished, none succeeded). A missing job counts as failed."""
+    states = [job.state if job is not None else Job.State.FAILED for job in jobs]
+    if not states:
+        return RenderRun.Status.FAILED
+    active = {Job.State.QUEUED, Job.State.RUNNING}
+    if all(state == Job.State.QUEUED for state in states):
+        return RenderRun.Status.QUEUED
+    if any(state in active for state in states):
+        return RenderRun.Status.RUNNING
+    if all(state == Job.State.SUCCEEDED for state in states):
+        return RenderRun.Status.DONE
+    if any(state == Job.State.SUCCEEDED for state in states):
+        return RenderRun.Status.PARTLY_FAILED
+    return RenderRun.Status.FAILED
+
+
+class RenderRunItem(TenantOwned):
+    """One template version of a run: how many images, the seeds drawn when the run started (a retried job
+    renders the same ones), its place in the enqueue order (`position`: grouped by base model), and its job."""
+
+    run = models.ForeignKey(RenderRun, on_delete=models.CASCADE, related_name="items")
+    template_version = models.ForeignKey("templates_app.TemplateVersion", on_delete=models.PROTECT, related_name="+")
+    images = models.PositiveSmallIntegerField()
+    position = models.PositiveSmallIntegerField(default=0, help_text="Enqueue order within the run (0 first).")
+    seeds = models.JSONField(default=list, blank=True)
+    gpu_seconds = models.FloatField(default=0.0, help_text="The estimate of this item's GPU time.")
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["run", "position", "id"]
+        indexes = [models.Index(fields=["studio", "run", "position"], name="runitem_studio_run")]
+
+    def __str__(self) -> str:
+        return f"Item {self.position} of run {self.run_id}"
+
+
 class Portrait(TenantOwned):
     """One rendered image of a digital double, with the full recipe that reproduces it, its likeness score
-    (0-100), flags and rank within its render run."""
+    (0-100), flags and rank within its render run. Portraits of template runs (`run`, `item`,
+    `template_version`) also have a thumbnail and a watermarked preview, and can be picks or hidden."""
 
     double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="portraits")
     job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    run = models.ForeignKey(RenderRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="portraits")
+    item = models.ForeignKey(RenderRunItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="portraits")
+    template_version = models.ForeignKey(
+        "templates_app.TemplateVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     image = models.FileField(upload_to=portrait_path, max_length=255, blank=True)
+    thumbnail = models.FileField(upload_to=portrait_path, max_length=255, blank=True)
+    preview = models.FileField(upload_to=portrait_path, max_length=255, blank=True, help_text="Watermarked.")
+    is_pick = models.BooleanField(default=False)
+    is_hidden = models.BooleanField(default=False)
     recipe = models.JSONField(default=dict, blank=True)
     likeness = models.FloatField(null=True, blank=True)
     flags = models.JSONField(default=list, blank=True)
@@ -218,6 +317,7 @@ class Portrait(TenantOwned):
         indexes = [
             models.Index(fields=["studio", "double", "-created_at"], name="portrait_studio_double"),
             models.Index(fields=["studio", "job"], name="portrait_studio_job"),
+            models.Index(fields=["studio", "run"], name="portrait_studio_run"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from clients.models import PhotoSet
-from generation import base_models, doubles
+from generation import base_models, doubles, runs
 from generation.models import DigitalDouble, Job, Portrait
 from tenants.access import membership_for, studio_member_required
 from tenants.models import Role
@@ -28,6 +28,11 @@ double_manager_required = studio_member_required(roles=DOUBLE_MANAGING_ROLES)
 
 DEFAULT_PROMPT = "studio portrait photo of {subject}, soft light, 85mm"
 DEFAULT_NEGATIVE = "blurry, deformed, extra fingers, watermark, text"
+
+
+def _can_mark_sample(request: HttpRequest) -> bool:
+    membership = membership_for(request)
+    return membership is not None and membership.can_manage
 
 
 def can_manage_doubles(request: HttpRequest) -> bool:
@@ -124,6 +129,8 @@ def _double_context(request: HttpRequest, double: DigitalDouble, **extra: Any) -
         "can_manage": can_manage_doubles(request),
         "render_form": extra.pop("render_form", None) or RenderForm(max_images=max_images),
         "scores": sorted(((int(k), v) for k, v in (double.metrics.get("scores") or {}).items()), key=lambda kv: kv[0]),
+        "runs": runs.runs_of_double(double=double),
+        "can_mark_sample": _can_mark_sample(request),
         **extra,
     }
 

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", include("tenants.api_urls")),
     path("", include("generation.api_urls")),
     path("", include("clients.api_urls")),
+    path("", include("templates_app.api_urls")),
+    path("", include("generation.api_urls_runs")),
 ]

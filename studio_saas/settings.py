@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
         "ClientStatusEnum": "clients.models.Client.Status",
         "PhotoSetStatusEnum": "clients.models.PhotoSet.Status",
         "PhotoStatusEnum": "clients.models.Photo.Status",
+        "TemplateStatusEnum": "templates_app.models.Template.Status",
     },
 }
 
@@ -309,6 +310,20 @@ ENGINE_DEVICE = env.str("ENGINE_DEVICE", default="")
 ENGINE_CONTROLNETS = env.json("ENGINE_CONTROLNETS", default={})
 # Test renders from a double's page: at most this many images per run.
 ENGINE_MAX_IMAGES_PER_RENDER = env.int("ENGINE_MAX_IMAGES_PER_RENDER", default=8)
+
+# --- Templates (templates_app) --------------------------------------------------------------------------------
+# The largest style LoRA a photographer may upload (SDXL LoRAs at rank 128 are a few hundred MB).
+STYLE_LORA_MAX_BYTES = env.int("STYLE_LORA_MAX_BYTES", default=400 * 1024 * 1024)
+
+# --- Render runs (generation/runs.py, docs/runs.md) ------------------------------------------------------------
+# GPU seconds per image per denoising step at the native size (batch 4 on an H100; docs/engine.md "Measured"),
+# and the cost of loading a base model once per group of a run: the estimate shown before a run starts.
+ENGINE_SECONDS_PER_STEP = env.json("ENGINE_SECONDS_PER_STEP", default={"sd15": 0.013, "sdxl": 0.048, "tiny": 0.05})
+ENGINE_MODEL_LOAD_SECONDS = env.json("ENGINE_MODEL_LOAD_SECONDS", default={"sd15": 8, "sdxl": 20, "tiny": 1})
+# The best portraits of each template in a run marked as picks (unflagged first).
+RENDER_PICKS_PER_TEMPLATE = env.int("RENDER_PICKS_PER_TEMPLATE", default=2)
+# Images rendered together in one pipeline call.
+RENDER_BATCH_SIZE = env.int("RENDER_BATCH_SIZE", default=4)
 # Digital doubles are encrypted at rest (Fernet). Comma list of keys (Fernet.generate_key()): the first
 # encrypts, every one decrypts (add a new key first to rotate, then `manage.py engine rotate-keys`). Empty: a
 # key derived from SECRET_KEY (development only; `check --deploy` warns).

@@ -12,6 +12,8 @@ urlpatterns = [
     path("jobs/", include("generation.urls")),
     path("clients/", include("clients.urls")),
     path("doubles/", include("generation.urls_doubles")),  # digital doubles and their portraits
+    path("templates/", include("templates_app.urls")),  # portrait templates, versions, style LoRAs, starters
+    path("runs/", include("generation.urls_runs")),  # render runs, portraits, the designer's preview
     path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
     path("media/", include("tenants.urls_media")),  # private media through expiring signed links
     path("api/", include("studio_saas.api_urls")),

@@ -41,6 +41,7 @@ Registry (who may open what):
 | clients.photo.thumbnail  | every role                  | yes      | yes (its set only)   |
 | clients.photo.original   | owners and managers         | no       | no                   |
 | generation.portrait.image| every role                  | no       | no                   |
+| generation.portrait.thumbnail, .preview | every role   | yes      | no                   |
 
 Thumbnails are small derivatives stripped of metadata: everyone who can see the set may see them. Originals are
 the files exactly as uploaded (they may carry GPS and other metadata): only owners and managers, signed in, may
@@ -110,6 +111,10 @@ register_media("clients.photo", "thumbnail", roles=ALL_ROLES, api_keys=True, upl
 register_media("clients.photo", "original", roles=MANAGING_ROLES)
 # Portraits of digital doubles (generation/doubles.py): every member who can see the client's page.
 register_media("generation.portrait", "image", roles=ALL_ROLES)
+# Their small derivatives (generation/runs.py): the thumbnail and the watermarked preview, also to the API key an
+# integration listed them with.
+register_media("generation.portrait", "thumbnail", roles=ALL_ROLES, api_keys=True)
+register_media("generation.portrait", "preview", roles=ALL_ROLES, api_keys=True)
 
 
 class MediaNotAllowed(ValueError):

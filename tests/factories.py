@@ -190,3 +190,11 @@ def make_portrait(tenant: Any) -> models.Model:
     return Portrait.objects.create(
         double=make_double(tenant), recipe={"prompt": "photo of {subject}", "seed": 0}, likeness=50.0, rank=1
     )
+
+
+# Factories of later apps live in their own modules (one per app, so parallel work doesn't touch this file);
+# importing them registers their @factory functions.
+from tests import factories_templates  # noqa: E402,F401
+
+# isort: split
+from tests import factories_runs  # noqa: E402,F401

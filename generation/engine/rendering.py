@@ -66,7 +66,6 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from generation.engine.device import pick_device
 from generation.engine.models import BaseModelSpec
 
 log = logging.getLogger(__name__)
@@ -159,6 +158,10 @@ class PipelineCache:
     def __init__(
         self, device: str | None = None, controlnets: dict[str, str] | None = None, *, max_models: int = 3
     ) -> None:
+        # Imported here: device.py imports torch, and this module's recipe helpers (more_like_me,
+        # can_go_more_like_me) are used by the web process, which must never load torch.
+        from generation.engine.device import pick_device
+
         unknown = set(controlnets or {}) - CONTROLNETS
         if unknown:
             raise ValueError(f"unknown ControlNet name(s) {sorted(unknown)}: use {sorted(CONTROLNETS)}")

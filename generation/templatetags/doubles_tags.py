@@ -36,3 +36,18 @@ def client_doubles(context: template.Context, client: Any) -> dict[str, Any]:
         "class_words": DigitalDouble.ClassWord.choices,
         "minimum": settings.INTAKE_MIN_PHOTOS,
     }
+
+
+FLAG_LABELS = {
+    "no_face": "No face found",
+    "several_faces": "Several faces",
+    "low_likeness": "Low likeness",
+    "blurry": "Blurry face",
+    "badly_exposed": "Badly exposed",
+}
+
+
+@register.filter
+def flag_label(flag: str) -> str:
+    """A portrait flag (generation.engine.likeness) in words: "no_face" → "No face found"."""
+    return FLAG_LABELS.get(flag, str(flag).replace("_", " ").capitalize())

@@ -1,0 +1,248 @@
+"""The render runs and portraits API, under /api/ inside a studio (routes in generation/api_urls_runs.py):
+
+    runs/                                                   GET list (?kind=client|preview, ?double=<id>),
+                                                            POST {double, items: [{template, count}]}
+    runs/{renderrun_id}/                                    GET, with its items and their jobs' states
+    runs/{renderrun_id}/items/{renderrunitem_id}/retry/     POST: retry a failed item's job
+    portraits/                                              GET list (?run=<id>, ?double=<id>, ?hidden=1)
+    portraits/{portrait_id}/                                GET: recipe, likeness, rank, pick, hidden, signed links
+    portraits/{portrait_id}/more-like-me/ | reroll/         POST: a small gpu job (202, the job)
+    portraits/{portrait_id}/hide/ | unhide/ | pick/ | unpick/   POST: instant (200, the portrait)
+
+Who may do what: every member and the studio's API keys read; owners, managers and staff (and API keys, for
+integrations) start runs, retry and act on portraits; photographers only read. Another studio's run, item or
+portrait is a 404 whatever the method; another studio's double or template named in a body is a 400 ("no such
+... in this studio"), like a missing one. Refusals of generation.runs (RunError) keep their status and message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from generation import runs
+from generation.models import DigitalDouble, Portrait, RenderRun
+from generation.serializers import JobSerializer
+from generation.serializers_runs import PortraitSerializer, RunCreateSerializer, RunSerializer
+from generation.views_runs import RUN_ROLES
+from templates_app.models import Template
+from tenants.access import membership_for
+from tenants.permissions import IsStudioMember, refuse, request_api_key
+
+RUNS_MESSAGE = "Only the studio's owners, managers and staff can run templates and act on portraits."
+ID_REGEX = r"[0-9]+"
+_ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
+
+
+class RunRefused(exceptions.APIException):
+    """A refusal of generation.runs (RunError) as an API error with its status."""
+
+    default_code = "refused"
+    default_detail = "The action was refused."
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message, "refused")
+        self.status_code = status_code
+
+
+def _refused(exc: runs.RunError) -> RunRefused:
+    return RunRefused(exc.message, exc.status)
+
+
+def _user(request: Request) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+class RunPermission(BasePermission):
+    """Member or key first (401 / 404); reads for all; writes for owners, managers, staff and API keys (404 for
+    a missing object, else 403 with a message)."""
+
+    message = RUNS_MESSAGE
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not IsStudioMember().has_permission(request, view):
+            return False
+        if request.method in SAFE_METHODS or request_api_key(request) is not None:
+            return True
+        membership = membership_for(request._request)
+        if membership is None or membership.role not in RUN_ROLES:
+            refuse(view, RUNS_MESSAGE)
+        return True
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise exceptions.ValidationError({name: "Use a whole number."}) from None
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List render runs, newest first",
+        tags=["runs"],
+        parameters=[
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=["client", "preview"]),
+            OpenApiParameter("double", OpenApiTypes.INT),
+        ],
+    ),
+    retrieve=extend_schema(
+        summary="A run with its items and their jobs", tags=["runs"], responses={200: RunSerializer}
+    ),
+    create=extend_schema(
+        summary="Run published templates for a client's digital double",
+        description="One item and one gpu job per template, enqueued grouped by base model. 409 when the double "
+        "is not ready or a template is not published; 400 for bad counts or a template of another base model "
+        "family than the double's.",
+        tags=["runs"],
+        request=RunCreateSerializer,
+        responses={201: RunSerializer, 400: _ERROR, 409: _ERROR},
+    ),
+)
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = RunSerializer
+    permission_classes = [RunPermission]
+    lookup_url_kwarg = "renderrun_id"
+    lookup_value_regex = ID_REGEX
+
+    def get_queryset(self) -> QuerySet[RenderRun]:
+        qs = runs.run_list(kind=None)
+        if self.action == "list":
+            kind = self.request.query_params.get("kind")
+            if kind in RenderRun.Kind.values:
+                qs = qs.filter(kind=kind)
+            double = _int_param(self.request, "double")
+            if double is not None:
+                qs = qs.filter(double_id=double)
+        return qs
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = RunCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
+        if double is None:
+            raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
+        ids = [entry["template"] for entry in data["items"]]
+        templates = {t.pk: t for t in Template.objects.filter(pk__in=ids).select_related("current_version")}
+        missing = [str(pk) for pk in ids if pk not in templates]
+        if missing:
+            raise exceptions.ValidationError({"items": f"There is no template {', '.join(missing)} in this studio."})
+        items = [(templates[entry["template"]], entry["count"]) for entry in data["items"]]
+        try:
+            run = runs.start_run(double=double, items=items, user=_user(request))
+        except runs.RunError as exc:
+            raise _refused(exc) from None
+        run = self.get_queryset().get(pk=run.pk)
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Retry a failed item of a run",
+        description="Its job is queued again (same seeds). Any state other than failed or cancelled answers 409.",
+        request=None,
+        responses={200: RunSerializer, 404: _ERROR, 409: _ERROR},
+        tags=["runs"],
+    )
+    @action(
+        detail=True, methods=["post"], url_path=rf"items/(?P<renderrunitem_id>{ID_REGEX})/retry", url_name="retry-item"
+    )
+    def retry_item(self, request: Request, renderrun_id: str | None = None, renderrunitem_id: str = "") -> Response:
+        run: RenderRun = self.get_object()
+        item = run.items.filter(pk=renderrunitem_id).select_related("job", "run__double").first()
+        if item is None:
+            raise exceptions.NotFound()
+        try:
+            runs.retry_item(item=item, user=_user(request))
+        except runs.RunError as exc:
+            raise _refused(exc) from None
+        run = self.get_queryset().get(pk=run.pk)
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List portraits (best rank first within a run)",
+        tags=["portraits"],
+        parameters=[
+            OpenApiParameter("run", OpenApiTypes.INT),
+            OpenApiParameter("double", OpenApiTypes.INT),
+            OpenApiParameter("hidden", OpenApiTypes.BOOL, description="Include hidden portraits (default: no)."),
+        ],
+    ),
+    retrieve=extend_schema(summary="A portrait with its recipe, likeness, rank and signed links", tags=["portraits"]),
+)
+class PortraitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = PortraitSerializer
+    permission_classes = [RunPermission]
+    lookup_url_kwarg = "portrait_id"
+    lookup_value_regex = ID_REGEX
+
+    def get_queryset(self) -> QuerySet[Portrait]:
+        qs = Portrait.objects.select_related("double").order_by("-run_id", "item_id", "rank", "pk")
+        if self.action == "list":
+            for name in ("run", "double"):
+                value = _int_param(self.request, name)
+                if value is not None:
+                    qs = qs.filter(**{f"{name}_id": value})
+            if self.request.query_params.get("hidden") not in ("1", "true", "yes"):
+                qs = qs.filter(is_hidden=False)
+        return qs
+
+    def _job(self, request: Request, fn: Any) -> Response:
+        portrait: Portrait = self.get_object()
+        try:
+            job = fn(portrait=portrait, user=_user(request))
+        except runs.RunError as exc:
+            raise _refused(exc) from None
+        return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+    def _instant(self, fn: Any, **kwargs: Any) -> Response:
+        portrait: Portrait = self.get_object()
+        try:
+            fn(portrait=portrait, **kwargs)
+        except runs.RunError as exc:
+            raise _refused(exc) from None
+        return Response(self.get_serializer(portrait).data)
+
+    _JOB = {202: OpenApiResponse(description='{"job": <job>}'), 404: _ERROR, 409: _ERROR}
+
+    @extend_schema(summary="More like me: the same seed, a higher identity weight", request=None, responses=_JOB)
+    @action(detail=True, methods=["post"], url_path="more-like-me", url_name="more-like-me")
+    def more_like_me(self, request: Request, portrait_id: str | None = None) -> Response:
+        return self._job(request, runs.more_like_me)
+
+    @extend_schema(summary="Re-roll: the same recipe with a new seed", request=None, responses=_JOB)
+    @action(detail=True, methods=["post"])
+    def reroll(self, request: Request, portrait_id: str | None = None) -> Response:
+        return self._job(request, runs.reroll)
+
+    @extend_schema(summary="Hide the portrait (instant)", request=None, responses={200: PortraitSerializer})
+    @action(detail=True, methods=["post"])
+    def hide(self, request: Request, portrait_id: str | None = None) -> Response:
+        return self._instant(runs.hide)
+
+    @extend_schema(summary="Show the portrait again (instant)", request=None, responses={200: PortraitSerializer})
+    @action(detail=True, methods=["post"])
+    def unhide(self, request: Request, portrait_id: str | None = None) -> Response:
+        return self._instant(runs.unhide)
+
+    @extend_schema(summary="Mark the portrait as a pick (instant)", request=None, responses={200: PortraitSerializer})
+    @action(detail=True, methods=["post"])
+    def pick(self, request: Request, portrait_id: str | None = None) -> Response:
+        return self._instant(runs.set_pick, pick=True)
+
+    @extend_schema(summary="Unmark the portrait as a pick (instant)", request=None, responses={200: PortraitSerializer})
+    @action(detail=True, methods=["post"])
+    def unpick(self, request: Request, portrait_id: str | None = None) -> Response:
+        return self._instant(runs.set_pick, pick=False)

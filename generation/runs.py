@@ -1,0 +1,663 @@
+"""Render runs: published templates rendered for a client's digital double, and the designer's previews.
+
+Keyword-only, typed, run in the current tenant context (a request, a task, `tenant_context()`). Refusals meant
+for people raise :class:`RunError` (a :class:`~generation.doubles.DoubleError`) with a message and an HTTP
+status. Nothing here imports torch (the engine's recipe helpers are imported lazily and load no ML code).
+
+- :func:`estimate`: images and expected GPU seconds of a set of template versions (docs/runs.md, "Estimates").
+- :func:`start_run`: staff pick a client's READY double and published templates (and how many images each):
+  one `RenderRun`, one `RenderRunItem` and one gpu job ("runs.render_item") per template, enqueued on commit in
+  an order that groups the same base model together, so that they run back to back on a warm worker.
+- :func:`start_preview`: a template version on one of the studio's sample doubles (`is_test_subject`).
+- Portrait actions: :func:`more_like_me` and :func:`reroll` are small gpu jobs ("portraits.render"); :func:`hide`,
+  :func:`unhide` and :func:`set_pick` are instant. :func:`retry_item` runs a failed item's job again.
+- Reads: :func:`run_list`, :func:`get_run`, :func:`run_items`, :func:`preview_panel`, ...
+
+The job handlers live in generation/engine_jobs.py; storing their results goes through :func:`store_portrait`
+and :func:`insert_rank`.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Count, Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from generation import base_models
+from generation.doubles import RENDER_KIND, RUN_ITEM_KIND, DoubleError
+from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
+from generation.services import JobStateError, enqueue_job, retry_job
+from templates_app.models import Template, TemplateVersion
+from tenants.models import Studio, User
+
+log = structlog.get_logger("generation.runs")
+
+MAX_IMAGES_PER_TEMPLATE = 32
+MAX_TEMPLATES_PER_RUN = 20
+PREVIEW_MAX_IMAGES = 4
+ACTIVE_STATES = (Job.State.QUEUED, Job.State.RUNNING)
+
+# Seconds of GPU time per image per denoising step at the family's native resolution, and the cost of loading
+# a base model once per group. Measured on an H100 at batch 4 (docs/runs.md): SD 1.5 at 512 px renders about
+# 2.6 images/s at 30 steps (1 / 2.6 / 30 = 0.013 s per image-step), SDXL at 1024 px about 0.7 images/s (0.048);
+# the tiny demo model on a CPU about 0.05. Overridden by settings.ENGINE_SECONDS_PER_STEP and
+# settings.ENGINE_MODEL_LOAD_SECONDS (dicts with the same keys), read at each call.
+DEFAULT_SECONDS_PER_STEP: dict[str, float] = {"sd15": 0.013, "sdxl": 0.048, "tiny": 0.05}
+DEFAULT_MODEL_LOAD_SECONDS: dict[str, float] = {"sd15": 8.0, "sdxl": 20.0, "tiny": 1.0}
+DEFAULT_PICKS_PER_TEMPLATE = 2
+DEFAULT_BATCH_SIZE = 4
+
+# The likeness flags, worst first: generation.engine.likeness.FLAG_SEVERITY (kept here so the web never imports
+# the face code; tests/generation/test_runs.py checks they agree).
+FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_exposed")
+FAMILY_LABELS = {"sd15": "SD 1.5", "sdxl": "SDXL", "tiny": "the tiny demo model"}
+
+
+class RunError(DoubleError):
+    """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
+
+
+def _user(user: Any) -> User | None:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+# --- Settings, read at call time ------------------------------------------------------------------------------
+
+
+def seconds_per_step() -> dict[str, float]:
+    return {**DEFAULT_SECONDS_PER_STEP, **(getattr(settings, "ENGINE_SECONDS_PER_STEP", None) or {})}
+
+
+def model_load_seconds() -> dict[str, float]:
+    return {**DEFAULT_MODEL_LOAD_SECONDS, **(getattr(settings, "ENGINE_MODEL_LOAD_SECONDS", None) or {})}
+
+
+def picks_per_template() -> int:
+    return max(0, int(getattr(settings, "RENDER_PICKS_PER_TEMPLATE", DEFAULT_PICKS_PER_TEMPLATE)))
+
+
+def render_batch_size() -> int:
+    return max(1, int(getattr(settings, "RENDER_BATCH_SIZE", DEFAULT_BATCH_SIZE)))
+
+
+def watermark_text(studio: Studio) -> str:
+    """The text tiled over watermarked previews: the studio's watermark text when it has one, else its name."""
+    return (getattr(studio, "watermark_text", "") or "").strip() or studio.name
+
+
+# --- Checks shared by runs and previews -----------------------------------------------------------------------
+
+
+def lora_family(*, family: str, is_demo: bool) -> str:
+    """Which identity LoRAs fit a base model: its family, except the tiny demo model (its own small shapes)."""
+    return "tiny" if is_demo else family
+
+
+def double_family(double: DigitalDouble) -> str:
+    return lora_family(family=double.family, is_demo=double.is_demo)
+
+
+def _spec(version: TemplateVersion, *, enabled_only: bool = True) -> Any:
+    try:
+        return base_models.get_model(version.base_model, enabled_only=enabled_only)
+    except base_models.UnknownBaseModel as exc:
+        raise RunError(f"“{version.template.name}”: {exc.message}") from None
+
+
+def _require_ready(double: DigitalDouble) -> None:
+    if double.status != DigitalDouble.Status.READY:
+        raise RunError("This digital double is not trained yet: wait until its training has finished.", status=409)
+
+
+def check_version(*, double: DigitalDouble, version: TemplateVersion) -> Any:
+    """The base model spec the version renders with, after checking that it can render with this double:
+    the base model exists and is enabled, its family fits the double's identity LoRA, its style LoRA fits the
+    base model, and its reference image and ControlNet are there. RunError otherwise."""
+    name = version.template.name
+    spec = _spec(version)
+    wanted = lora_family(family=spec.family, is_demo=spec.is_demo)
+    have = double_family(double)
+    if wanted != have:
+        raise RunError(
+            f"“{name}” renders with {spec.display_name} ({FAMILY_LABELS.get(wanted, wanted)}), and this digital "
+            f"double was trained for {FAMILY_LABELS.get(have, have)}: its likeness can't be used with that model. "
+            "Choose templates made for the double's base model family."
+        )
+    lora = version.style_lora
+    if lora is not None and lora.family != spec.family:
+        raise RunError(f"“{name}”: its style LoRA “{lora.name}” is for {lora.family}, not for {spec.family}.")
+    mode = version.reference_mode
+    if mode and not (version.reference_image and version.reference_image.name):
+        raise RunError(f"“{name}” uses a reference image, and none is stored: edit the template.", status=409)
+    if mode in ("pose", "canny") and mode not in (getattr(settings, "ENGINE_CONTROLNETS", None) or {}):
+        raise RunError(
+            f"“{name}” needs the ControlNet {mode!r}, which this platform has not configured (ENGINE_CONTROLNETS).",
+            status=409,
+        )
+    return spec
+
+
+def _count(value: Any, name: str, maximum: int = MAX_IMAGES_PER_TEMPLATE) -> int:
+    try:
+        if isinstance(value, bool | float):
+            raise ValueError
+        count = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise RunError(f"“{name}”: the number of images must be a whole number.") from None
+    if not 1 <= count <= maximum:
+        raise RunError(f"“{name}”: render between 1 and {maximum} images.")
+    return count
+
+
+# --- Estimates ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemEstimate:
+    version: TemplateVersion
+    images: int
+    base_model: str
+    cost_key: str  # "sd15", "sdxl" or "tiny": the row of the seconds-per-step table
+    steps: int  # denoising steps per image (img2img runs steps × strength)
+    width: int
+    height: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run will cost: images, and the expected GPU seconds (rendering + one model load per base model)."""
+
+    items: list[ItemEstimate]
+    model_loads: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def images(self) -> int:
+        return sum(item.images for item in self.items)
+
+    @property
+    def render_seconds(self) -> float:
+        return sum(item.seconds for item in self.items)
+
+    @property
+    def load_seconds(self) -> float:
+        return sum(self.model_loads.values())
+
+    @property
+    def gpu_seconds(self) -> float:
+        return round(self.render_seconds + self.load_seconds, 2)
+
+    @property
+    def label(self) -> str:
+        """ "about 40 s" / "about 3 min" of GPU time."""
+        seconds = self.gpu_seconds
+        if seconds < 90:
+            return f"about {max(1, math.ceil(seconds))} s"
+        return f"about {round(seconds / 60)} min"
+
+
+def _item_estimate(version: TemplateVersion, images: int, spec: Any, per_step: Mapping[str, float]) -> ItemEstimate:
+    key = "tiny" if spec.is_demo else spec.family
+    native = int(spec.native_resolution)
+    width, height = int(version.width or native), int(version.height or native)
+    steps = int(version.steps)
+    if version.reference_mode == TemplateVersion.ReferenceMode.IMG2IMG:
+        steps = max(1, int(steps * float(version.strength)))  # img2img denoises only the last steps
+    pixels = (width * height) / float(native * native)
+    rate = float(per_step.get(key, per_step.get(spec.family, DEFAULT_SECONDS_PER_STEP["sdxl"])))
+    # Images render in batches of RENDER_BATCH_SIZE. On a GPU a partial batch takes about as long as a full one
+    # (H100, SD 1.5 @ 512: batch 1 renders 0.68 images/s, batch 4 2.0-2.6), so it counts as full; on the CPU
+    # (the tiny demo model) time is proportional to the images.
+    batch = render_batch_size()
+    slots = images if key == "tiny" else math.ceil(images / batch) * batch
+    seconds = slots * steps * rate * pixels
+    return ItemEstimate(version, images, spec.name, key, steps, width, height, round(seconds, 2))
+
+
+def estimate(*, double: DigitalDouble, items: Sequence[tuple[TemplateVersion, int]]) -> Estimate:
+    """Images and expected GPU seconds of rendering these versions (count images each) for the double: per item
+    images (on a GPU rounded up to whole batches) × steps × seconds per image-step of the base model's family
+    (scaled by pixels against the native size), plus one model load per base model (docs/runs.md). Checks the
+    items as start_run does (RunError)."""
+    per_step, loads = seconds_per_step(), model_load_seconds()
+    out: list[ItemEstimate] = []
+    model_loads: dict[str, float] = {}
+    for version, count in items:
+        spec = check_version(double=double, version=version)
+        images = _count(count, version.template.name)
+        item = _item_estimate(version, images, spec, per_step)
+        out.append(item)
+        model_loads.setdefault(spec.name, float(loads.get(item.cost_key, loads.get(spec.family, 0.0))))
+    return Estimate(items=out, model_loads=model_loads)
+
+
+# --- Starting runs --------------------------------------------------------------------------------------------
+
+
+def group_order(base_models_in_order: Sequence[str]) -> list[int]:
+    """Indices of items in enqueue order: grouped by base model, groups in the order their model first
+    appears, items in their original order within a group (a stable sort)."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(base_models_in_order):
+        first.setdefault(name, index)
+    return sorted(range(len(base_models_in_order)), key=lambda i: (first[base_models_in_order[i]], i))
+
+
+def draw_seeds(count: int) -> list[int]:
+    """Random seeds (0..2**32-1), drawn once when the run starts and stored: a retried job renders the same."""
+    seeds: list[int] = []
+    while len(seeds) < count:
+        seed = secrets.randbelow(2**32)
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds
+
+
+def _create_run(
+    *, double: DigitalDouble, kind: str, entries: Sequence[tuple[TemplateVersion, int]], user: User | None
+) -> RenderRun:
+    """The run, its items in grouped order, and one job per item (enqueued on commit, in that order)."""
+    plan = estimate(double=double, items=entries)
+    order = group_order([item.base_model for item in plan.items])
+    with transaction.atomic():
+        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
+        if locked is None:
+            raise RunError("This digital double no longer exists.", status=404)
+        _require_ready(locked)
+        run = RenderRun.objects.create(
+            double=locked, kind=kind, images=plan.images, gpu_seconds=plan.gpu_seconds, created_by=user
+        )
+        for position, index in enumerate(order):
+            part = plan.items[index]
+            item = RenderRunItem.objects.create(
+                run=run,
+                template_version=part.version,
+                images=part.images,
+                position=position,
+                seeds=draw_seeds(part.images),
+                gpu_seconds=part.seconds,
+            )
+            item.job = enqueue_job(
+                kind=RUN_ITEM_KIND,
+                payload={"item_id": item.pk, "run_id": run.pk, "double_id": locked.pk},
+                user=user,
+            )
+            item.save(update_fields=["job"])
+    log.info("render_run_started", run_id=run.pk, kind=kind, items=len(order), images=plan.images, gpu=plan.gpu_seconds)
+    return run
+
+
+def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], user: User | None = None) -> RenderRun:
+    """Render published templates (their current version; `count` images each, 1 to 32) for a client's READY
+    double. One item and one gpu job per template, enqueued on commit grouped by base model.
+
+    Refuses with RunError: 409 when the double is not ready or a template is not published; 400 for no
+    template, a template twice, a bad count, a base model of another family than the double's (its identity
+    LoRA would not fit), an unknown or disabled base model; 409 for a reference image or ControlNet missing."""
+    _require_ready(double)
+    if not items:
+        raise RunError("Pick at least one template.")
+    if len(items) > MAX_TEMPLATES_PER_RUN:
+        raise RunError(f"Run at most {MAX_TEMPLATES_PER_RUN} templates at once.")
+    seen: set[int] = set()
+    entries: list[tuple[TemplateVersion, int]] = []
+    for template, count in items:
+        if template.pk in seen:
+            raise RunError(f"“{template.name}” is listed twice: give it one number of images.")
+        seen.add(template.pk)
+        if template.status != Template.Status.PUBLISHED or template.current_version_id is None:
+            raise RunError(f"“{template.name}” is not published: publish it before running it for clients.", 409)
+        version = template.current_version
+        assert version is not None
+        version.template = template  # names in messages without another query
+        entries.append((version, _count(count, template.name)))
+    return _create_run(double=double, kind=RenderRun.Kind.CLIENT, entries=entries, user=_user(user))
+
+
+def start_preview(*, version: TemplateVersion, double: DigitalDouble, user: User | None = None) -> RenderRun:
+    """Render a template version (published or not) on one of the studio's sample doubles: a preview run of
+    min(images per run, 4) images. RunError: 409 when the double is not a sample or not ready; 400 when the
+    version can't render with it (see check_version)."""
+    if not double.is_test_subject:
+        raise RunError("Previews render on a sample double: choose one of the studio's sample doubles.", status=409)
+    _require_ready(double)
+    count = max(1, min(int(version.images_per_run or 1), PREVIEW_MAX_IMAGES))
+    return _create_run(double=double, kind=RenderRun.Kind.PREVIEW, entries=[(version, count)], user=_user(user))
+
+
+def set_test_subject(*, double: DigitalDouble, is_test_subject: bool) -> DigitalDouble:
+    """Mark a double as one of the studio's sample doubles (template previews render on them), or not."""
+    DigitalDouble.objects.filter(pk=double.pk).update(is_test_subject=bool(is_test_subject))
+    double.is_test_subject = bool(is_test_subject)
+    return double
+
+
+def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
+    """Run a failed or cancelled item's job again (same seeds; portraits of the earlier attempt are replaced).
+    RunError 409 for a job in another state."""
+    _require_ready(item.run.double)
+    if item.job is None:
+        with transaction.atomic():
+            item.job = enqueue_job(
+                kind=RUN_ITEM_KIND,
+                payload={"item_id": item.pk, "run_id": item.run_id, "double_id": item.run.double_id},
+                user=_user(user),
+            )
+            item.save(update_fields=["job"])
+        return item.job
+    try:
+        return retry_job(job=item.job, user=_user(user))
+    except JobStateError as exc:
+        raise RunError(str(exc), status=409) from None
+
+
+# --- Portrait actions -----------------------------------------------------------------------------------------
+
+
+def can_go_more_like_me(portrait: Portrait) -> bool:
+    """Whether "more like me" would still change the portrait's recipe (False at the identity weight's cap)."""
+    from generation.engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
+
+    return bool(portrait.recipe) and engine_can_go(portrait.recipe)
+
+
+def _action_payload(portrait: Portrait, **extra: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {"double_id": portrait.double_id, **extra}
+    if portrait.run_id:
+        payload.update(run_id=portrait.run_id, item_id=portrait.item_id)
+    return payload
+
+
+def _require_renderable(portrait: Portrait) -> None:
+    _require_ready(portrait.double)
+    if not portrait.recipe or "recipe_version" not in portrait.recipe:
+        raise RunError("This portrait has no recipe to render again.", status=409)
+
+
+def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
+    """A small gpu job: the same recipe and seed, one step more identity weight (and less img2img strength).
+    The new portrait's `parent` is this one; it joins the same run item. RunError 409 at the cap."""
+    _require_renderable(portrait)
+    if not can_go_more_like_me(portrait):
+        raise RunError("This portrait is already as close to the client as “more like me” goes.", status=409)
+    job = enqueue_job(
+        kind=RENDER_KIND, payload=_action_payload(portrait, more_like_me_of=portrait.pk), user=_user(user)
+    )
+    log.info("more_like_me_requested", portrait_id=portrait.pk, job_id=job.pk)
+    return job
+
+
+def reroll(*, portrait: Portrait, user: User | None = None) -> Job:
+    """A small gpu job: the same recipe with a new random seed (drawn now, so a retry renders the same)."""
+    _require_renderable(portrait)
+    seed = portrait.seed
+    new_seed = seed
+    while new_seed == seed:
+        new_seed = secrets.randbelow(2**32)
+    payload = _action_payload(portrait, reroll_of=portrait.pk, seed=new_seed)
+    job = enqueue_job(kind=RENDER_KIND, payload=payload, user=_user(user))
+    log.info("reroll_requested", portrait_id=portrait.pk, job_id=job.pk)
+    return job
+
+
+def hide(*, portrait: Portrait) -> Portrait:
+    """Instant: the portrait is hidden from the run's results (and can't stay a pick)."""
+    Portrait.objects.filter(pk=portrait.pk).update(is_hidden=True, is_pick=False)
+    portrait.is_hidden, portrait.is_pick = True, False
+    return portrait
+
+
+def unhide(*, portrait: Portrait) -> Portrait:
+    Portrait.objects.filter(pk=portrait.pk).update(is_hidden=False)
+    portrait.is_hidden = False
+    return portrait
+
+
+def set_pick(*, portrait: Portrait, pick: bool) -> Portrait:
+    """Instant: mark or unmark the portrait as a pick. A hidden portrait can't be a pick (RunError 409)."""
+    if pick and portrait.is_hidden:
+        raise RunError("Show this portrait again before picking it.", status=409)
+    Portrait.objects.filter(pk=portrait.pk).update(is_pick=bool(pick))
+    portrait.is_pick = bool(pick)
+    return portrait
+
+
+# --- Ranks and picks (used by the job handlers) ---------------------------------------------------------------
+
+
+def quality_key(flags: Iterable[str], likeness: float | None) -> tuple[int, int, float]:
+    """The order of generation.engine.likeness.rank without sharpness (not stored): unflagged first, then the
+    mildest worst flag, then higher likeness."""
+    flags = list(flags or [])
+    worst = min((FLAG_SEVERITY.index(f) if f in FLAG_SEVERITY else len(FLAG_SEVERITY) for f in flags), default=-1)
+    severity = len(FLAG_SEVERITY) - worst if flags else 0
+    return (int(bool(flags)), severity, -(likeness if likeness is not None else -1.0))
+
+
+def choose_picks(order: Sequence[int], flagged: Sequence[bool], k: int) -> set[int]:
+    """The best `k` indices in rank order, skipping flagged ones while unflagged ones remain."""
+    clean = [i for i in order if not flagged[i]]
+    rest = [i for i in order if flagged[i]]
+    return set((clean + rest)[: max(0, k)])
+
+
+def insert_rank(*, portrait: Portrait) -> None:
+    """Give a portrait added to a run item later ("more like me", "re-roll") its place in the item's ranking:
+    after every portrait at least as good (quality_key), the ones below move down by one."""
+    if portrait.item_id is None:
+        return
+    others = list(Portrait.objects.filter(item_id=portrait.item_id).exclude(pk=portrait.pk).order_by("rank", "pk"))
+    key = quality_key(portrait.flags, portrait.likeness)
+    position = sum(1 for other in others if quality_key(other.flags, other.likeness) <= key)
+    ordered = [*others[:position], portrait, *others[position:]]
+    for rank, entry in enumerate(ordered, start=1):
+        if entry.rank != rank or entry.pk == portrait.pk:
+            Portrait.objects.filter(pk=entry.pk).update(rank=rank)
+            entry.rank = rank
+    portrait.rank = position + 1
+
+
+def template_recipe(version: TemplateVersion) -> dict[str, Any]:
+    """What a portrait's recipe records of its template version."""
+    return {
+        "id": version.pk,
+        "number": version.number,
+        "template_id": version.template_id,
+        "name": version.template.name,
+    }
+
+
+def store_portrait(
+    *,
+    double: DigitalDouble,
+    job: Job | None,
+    item: RenderRunItem | None,
+    version: TemplateVersion | None,
+    png: bytes,
+    thumbnail: bytes,
+    preview: bytes,
+    recipe: Mapping[str, Any],
+    likeness: float | None,
+    flags: list[str],
+    rank: int | None,
+    is_pick: bool,
+    is_demo: bool,
+    parent: Portrait | None = None,
+) -> Portrait:
+    """Store one portrait of a run: full-resolution PNG, WebP thumbnail and watermarked JPEG preview in private
+    storage, with its recipe, likeness, flags, rank and pick."""
+    portrait = Portrait(
+        studio_id=double.studio_id,  # the file paths name the studio: set before the files are saved
+        double=double,
+        job=job,
+        run_id=item.run_id if item is not None else None,
+        item=item,
+        template_version=version,
+        recipe=dict(recipe),
+        likeness=None if likeness is None else round(float(likeness), 2),
+        flags=list(flags),
+        rank=rank,
+        is_pick=is_pick,
+        is_demo=is_demo,
+        parent=parent,
+    )
+    portrait.image.save("portrait.png", ContentFile(png), save=False)
+    portrait.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)
+    portrait.preview.save("preview.jpg", ContentFile(preview), save=False)
+    portrait.save()
+    return portrait
+
+
+# --- Reads ----------------------------------------------------------------------------------------------------
+
+
+def _items_prefetch() -> Prefetch:
+    return Prefetch(
+        "items",
+        queryset=RenderRunItem.objects.select_related("template_version__template", "job").order_by("position", "pk"),
+    )
+
+
+def run_list(*, kind: str | None = RenderRun.Kind.CLIENT) -> QuerySet[RenderRun]:
+    """Runs, newest first, with their client, items (templates, jobs) and portrait counts: a fixed number of
+    queries per page."""
+    qs = (
+        RenderRun.objects.select_related("double__client", "created_by")
+        .prefetch_related(_items_prefetch())
+        .annotate(portrait_count=Count("portraits", distinct=True))
+        .order_by("-created_at", "-id")
+    )
+    return qs.filter(kind=kind) if kind else qs
+
+
+def get_run(*, renderrun_id: int) -> RenderRun:
+    """The studio's run (with its double, client and items), or Http404."""
+    return get_object_or_404(
+        RenderRun.objects.select_related("double__client", "created_by").prefetch_related(_items_prefetch()),
+        pk=renderrun_id,
+    )
+
+
+@dataclass
+class ItemView:
+    """One item of a run page: its template version, job, portraits (rank order) and small action jobs."""
+
+    item: RenderRunItem
+    portraits: list[Portrait]
+    action_jobs: list[Job]
+
+    @property
+    def active(self) -> bool:
+        jobs = [self.item.job, *self.action_jobs]
+        return any(job is not None and not job.is_terminal for job in jobs)
+
+    @property
+    def visible(self) -> list[Portrait]:
+        return [p for p in self.portraits if not p.is_hidden]
+
+    @property
+    def hidden(self) -> list[Portrait]:
+        return [p for p in self.portraits if p.is_hidden]
+
+
+def _rank_key(portrait: Portrait) -> tuple[int, int, int]:
+    return (portrait.rank if portrait.rank is not None else 10**6, portrait.pk, 0)
+
+
+def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -> list[ItemView]:
+    """The run's items with their portraits and their unfinished or failed action jobs ("more like me",
+    "re-roll"): three queries whatever the number of items and portraits."""
+    items = list(items if items is not None else run.items.all())
+    ids = [item.pk for item in items]
+    portraits: dict[int, list[Portrait]] = defaultdict(list)
+    for portrait in Portrait.objects.filter(item_id__in=ids).order_by("rank", "pk"):
+        portrait.run = run  # no query per portrait for templates that read it
+        portraits[portrait.item_id].append(portrait)
+    jobs: dict[int, list[Job]] = defaultdict(list)
+    action_jobs = Job.objects.filter(kind=RENDER_KIND, payload__run_id=run.pk).exclude(state=Job.State.SUCCEEDED)
+    for job in action_jobs.order_by("created_at", "pk"):
+        item_id = (job.payload or {}).get("item_id")
+        if item_id in ids:
+            jobs[item_id].append(job)
+    for item in items:
+        item.run = run
+    return [
+        ItemView(item=item, portraits=sorted(portraits[item.pk], key=_rank_key), action_jobs=jobs[item.pk])
+        for item in items
+    ]
+
+
+def get_item(*, run: RenderRun, renderrunitem_id: int) -> RenderRunItem:
+    return get_object_or_404(
+        RenderRunItem.objects.select_related("template_version__template", "job"), pk=renderrunitem_id, run=run
+    )
+
+
+def published_templates() -> list[Template]:
+    """Published templates with a current version, for the new-run page (one query)."""
+    return list(
+        Template.objects.filter(status=Template.Status.PUBLISHED, current_version__isnull=False)
+        .select_related("current_version", "current_version__style_lora")
+        .order_by("name", "pk")
+    )
+
+
+def sample_doubles() -> list[DigitalDouble]:
+    """The studio's READY sample doubles (template previews render on them)."""
+    return list(
+        DigitalDouble.objects.filter(is_test_subject=True, status=DigitalDouble.Status.READY)
+        .select_related("client")
+        .order_by("-trained_at", "-pk")
+    )
+
+
+@dataclass
+class PreviewSide:
+    """The latest preview of one template version: its run, item (with its job) and portraits."""
+
+    version: TemplateVersion | None
+    run: RenderRun | None = None
+    item: RenderRunItem | None = None
+    portraits: list[Portrait] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.item is not None and self.item.job is not None and not self.item.job.is_terminal
+
+
+def latest_preview(*, version: TemplateVersion | None) -> PreviewSide:
+    if version is None:
+        return PreviewSide(version=None)
+    item = (
+        RenderRunItem.objects.filter(template_version=version, run__kind=RenderRun.Kind.PREVIEW)
+        .select_related("run__double__client", "job")
+        .order_by("-run__created_at", "-pk")
+        .first()
+    )
+    if item is None:
+        return PreviewSide(version=version)
+    portraits = list(Portrait.objects.filter(item=item).order_by("rank", "pk"))
+    return PreviewSide(version=version, run=item.run, item=item, portraits=portraits)
+
+
+def previous_version(*, version: TemplateVersion) -> TemplateVersion | None:
+    return (
+        TemplateVersion.objects.filter(template_id=version.template_id, number=version.number - 1)
+        .select_related("template")
+        .first()
+    )
+
+
+def runs_of_double(*, double: DigitalDouble, limit: int = 10) -> list[RenderRun]:
+    """The double's latest runs (client runs and previews), for its page."""
+    return list(run_list(kind=None).filter(double=double)[:limit])

@@ -1,0 +1,139 @@
+"""API representation of render runs, their items and portraits (read), and the body that starts a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from generation import runs
+from generation.models import Portrait, RenderRun, RenderRunItem
+from generation.serializers import JobSerializer
+from tenants.media import signed_media_url
+
+
+class RunItemSerializer(serializers.ModelSerializer):
+    template = serializers.SerializerMethodField(help_text="{id, name} of the template.")
+    template_version = serializers.SerializerMethodField(help_text="{id, number} of the version rendered.")
+    base_model = serializers.CharField(source="template_version.base_model", read_only=True)
+    job = JobSerializer(read_only=True, help_text="The item's gpu job: state, progress, error.")
+
+    class Meta:
+        model = RenderRunItem
+        fields = ["id", "position", "template", "template_version", "base_model", "images", "gpu_seconds", "job"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_template(self, item: RenderRunItem) -> dict[str, Any]:
+        template = item.template_version.template
+        return {"id": template.pk, "name": template.name}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_template_version(self, item: RenderRunItem) -> dict[str, Any]:
+        return {"id": item.template_version_id, "number": item.template_version.number}
+
+
+class RunSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True, help_text="queued, running, done, partly_failed or failed.")
+    client = serializers.SerializerMethodField(help_text="{id, name} of the double's client.")
+    created_by = serializers.SerializerMethodField()
+    items = RunItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RenderRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "double",
+            "client",
+            "images",
+            "gpu_seconds",
+            "created_by",
+            "created_at",
+            "items",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_client(self, run: RenderRun) -> dict[str, Any]:
+        client = run.double.client
+        return {"id": client.pk, "name": client.name}
+
+    def get_created_by(self, run: RenderRun) -> str | None:
+        return run.created_by.email if run.created_by_id and run.created_by else None
+
+
+class RunItemRequestSerializer(serializers.Serializer):
+    template = serializers.IntegerField(min_value=1, help_text="A published template of the studio.")
+    count = serializers.IntegerField(
+        min_value=1, max_value=runs.MAX_IMAGES_PER_TEMPLATE, help_text="How many images of it (1-32)."
+    )
+
+
+class RunCreateSerializer(serializers.Serializer):
+    double = serializers.IntegerField(min_value=1, help_text="A READY digital double of the studio.")
+    items = RunItemRequestSerializer(many=True, help_text="One entry per template.")
+
+
+class PortraitSerializer(serializers.ModelSerializer):
+    seed = serializers.IntegerField(read_only=True, allow_null=True)
+    identity_weight = serializers.FloatField(read_only=True, allow_null=True)
+    template_version = serializers.SerializerMethodField(help_text="{id, number, template_id, name} or null.")
+    can_more_like_me = serializers.SerializerMethodField(help_text="False at the identity weight's cap.")
+    thumbnail = serializers.SerializerMethodField(
+        help_text="A signed link to the 512 px thumbnail, valid for MEDIA_LINK_MAX_AGE_SECONDS (send the same "
+        "Authorization header with an API key). Null when the portrait has none."
+    )
+    preview = serializers.SerializerMethodField(help_text="A signed link to the watermarked 1024 px preview.")
+
+    class Meta:
+        model = Portrait
+        fields = [
+            "id",
+            "double",
+            "run",
+            "item",
+            "template_version",
+            "seed",
+            "identity_weight",
+            "likeness",
+            "flags",
+            "rank",
+            "is_pick",
+            "is_hidden",
+            "is_demo",
+            "parent",
+            "recipe",
+            "can_more_like_me",
+            "thumbnail",
+            "preview",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_template_version(self, portrait: Portrait) -> dict[str, Any] | None:
+        if portrait.template_version_id is None:
+            return None
+        return (portrait.recipe or {}).get("template_version") or {"id": portrait.template_version_id}
+
+    def get_can_more_like_me(self, portrait: Portrait) -> bool:
+        return runs.can_go_more_like_me(portrait)
+
+    def _link(self, portrait: Portrait, field: str) -> str | None:
+        if not getattr(portrait, field):
+            return None
+        request = self.context.get("request")
+        path = signed_media_url(obj=portrait, field=field, request=request)
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail(self, portrait: Portrait) -> str | None:
+        return self._link(portrait, "thumbnail")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_preview(self, portrait: Portrait) -> str | None:
+        return self._link(portrait, "preview")
