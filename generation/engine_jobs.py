@@ -619,6 +619,7 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
                 is_demo=spec.is_demo,
             )
             saved.append(portrait.pk)
+    ctx.progress(100, f"{len(saved)} portrait{'s' if len(saved) != 1 else ''} ready")
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
     log.info("run_item_rendered", run_id=run.pk, item_id=item.pk, images=len(saved), cache=stats)
     return {
