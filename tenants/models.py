@@ -106,6 +106,9 @@ class Studio(models.Model):
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f2937.")],
     )
     contact_email = models.EmailField(blank=True)
+    watermark_text = models.CharField(
+        max_length=60, blank=True, help_text="Tiled over the watermarked previews of portraits (empty: the name)."
+    )
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.TRIAL)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -601,3 +601,11 @@ def test_photographers_look_at_runs_but_do_not_act(
         assert client.post(f"{tenant_a.prefix}/runs/portraits/{portrait.pk}/{action}/").status_code == 404
     assert client.post(f"{tenant_a.prefix}/runs/{run_id}/items/{item.pk}/retry/").status_code == 404
     assert client.post(f"{tenant_a.prefix}/runs/sample/{item.run.double_id}/", {"sample": "1"}).status_code == 404
+
+
+def test_the_watermark_is_the_studios_own_text_else_its_name(two_tenants: tuple[Tenant, Tenant]) -> None:
+    a, b = two_tenants
+    a.studio.watermark_text = "  © Lumière Portraits  "
+    a.studio.save(update_fields=["watermark_text"])
+    assert runs.watermark_text(a.studio) == "© Lumière Portraits"
+    assert runs.watermark_text(b.studio) == b.studio.name  # no text of its own
