@@ -305,7 +305,7 @@ def test_a_run_end_to_end_with_versioning_actions_and_erasure(
         assert isinstance(p.flags, list) and (p.likeness is None or 0 <= p.likeness <= 100)
         # Files: full-resolution PNG without metadata, a WebP thumbnail, a JPEG preview; paths name no one.
         for field in (p.image, p.thumbnail, p.preview):
-            assert field.name.startswith(f"portraits/{studio.pk}/") and "ada" not in field.name.lower()
+            assert re.fullmatch(rf"portraits/{studio.pk}/[0-9a-f]{{32}}\.\w+", field.name), field.name
         full = _png(p.image.name)
         assert full.format == "PNG" and full.size == (64, 64) and not full.info.get("exif")
         assert _png(p.thumbnail.name).format == "WEBP"
