@@ -18,8 +18,17 @@ and :func:`serve_media` answers it only when, in this order:
    - `"l:<id>"`: the client's self-upload page: no account, so the link stands for the upload link it was
      made for, and only while that upload link is usable (revoking it kills its media links) and only for
      objects of that link's photo set;
+   - `"g:<id>"`: the client's gallery (galleries/access.py, :func:`galleries.access.media_allowed`): the
+     gallery must be open (not revoked, not expired), the browser's session must have unlocked it when it has a
+     password, the portrait must be one of that gallery's own (of its client, not hidden); the full-resolution
+     file (and its "web" variant) also needs an active entitlement of that gallery, and the download PIN in the
+     session when the gallery has one. A link made for one gallery never serves through another;
 5. the object is found through its model's tenant-scoped manager (another studio's object is a 404, as is
    a deleted one) and the file exists in storage.
+
+A token may also name a **variant** (`"v"`: a derivative made on the fly from the stored file, registered with
+:func:`register_variant`, e.g. the 2048 px "web" JPEG of a portrait) and ask for a **download** (`"d": 1`:
+`Content-Disposition: attachment`).
 
 The file is streamed with FileResponse: the content type comes from the file's first bytes (never from its
 name), `Content-Disposition: inline` with a neutral name (never the client's original file name),
@@ -36,12 +45,13 @@ private location. See docs/intake.md.
 
 Registry (who may open what):
 
-| model.field              | members' roles              | API keys | client's upload link |
-|--------------------------|-----------------------------|----------|----------------------|
-| clients.photo.thumbnail  | every role                  | yes      | yes (its set only)   |
-| clients.photo.original   | owners and managers         | no       | no                   |
-| generation.portrait.image| every role                  | no       | no                   |
-| generation.portrait.thumbnail, .preview | every role   | yes      | no                   |
+| model.field              | members' roles              | API keys | client's upload link | client's gallery        |
+|--------------------------|-----------------------------|----------|----------------------|-------------------------|
+| clients.photo.thumbnail  | every role                  | yes      | yes (its set only)   | no                      |
+| clients.photo.original   | owners and managers         | no       | no                   | no                      |
+| generation.portrait.image| every role                  | no       | no                   | entitled portraits only |
+| generation.portrait.thumbnail | every role             | yes      | no                   | no (not watermarked)    |
+| generation.portrait.preview | every role               | yes      | no                   | its own portraits       |
 
 Thumbnails are small derivatives stripped of metadata: everyone who can see the set may see them. Originals are
 the files exactly as uploaded (they may carry GPS and other metadata): only owners and managers, signed in, may
@@ -75,6 +85,7 @@ MANAGING_ROLES = frozenset({"owner", "manager"})
 AUDIENCE_MEMBERS = "m"
 AUDIENCE_KEY = "k"
 AUDIENCE_LINK = "l"
+AUDIENCE_GALLERY = "g"
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heif"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
@@ -89,18 +100,46 @@ class MediaField:
     roles: frozenset[str]  # member roles allowed (signed in)
     api_keys: bool = False  # the studio's API keys (the key the link was made for)
     upload_link: bool = False  # the client's self-upload page, for objects of the link's photo set
+    gallery: bool = False  # a client's gallery (galleries.access.media_allowed decides, object by object)
+
+
+@dataclass(frozen=True)
+class MediaVariant:
+    """A derivative of a registered field made on the fly when served (e.g. a portrait's 2048 px web JPEG)."""
+
+    name: str
+    max_side: int
+    format: str = "JPEG"  # JPEG, PNG or WEBP (generation.engine.images.encode_clean)
+    quality: int = 90
 
 
 _REGISTRY: dict[tuple[str, str], MediaField] = {}
+_VARIANTS: dict[tuple[str, str, str], MediaVariant] = {}
 
 
 def register_media(
-    label: str, field: str, *, roles: frozenset[str], api_keys: bool = False, upload_link: bool = False
+    label: str,
+    field: str,
+    *,
+    roles: frozenset[str],
+    api_keys: bool = False,
+    upload_link: bool = False,
+    gallery: bool = False,
 ) -> MediaField:
     """Allow signed links to serve `label.field` (e.g. "clients.photo", "thumbnail") to these callers."""
-    entry = MediaField(label.lower(), field, frozenset(roles), api_keys, upload_link)
+    entry = MediaField(label.lower(), field, frozenset(roles), api_keys, upload_link, gallery)
     _REGISTRY[(entry.label, field)] = entry
     return entry
+
+
+def register_variant(label: str, field: str, variant: MediaVariant) -> MediaVariant:
+    """Allow links to a registered field to ask for this derivative of it (same audiences as the field)."""
+    _VARIANTS[(label.lower(), field, variant.name)] = variant
+    return variant
+
+
+def media_variant(label: str, field: str, name: str) -> MediaVariant | None:
+    return _VARIANTS.get((label.lower(), field, name))
 
 
 def media_field(label: str, field: str) -> MediaField | None:
@@ -109,12 +148,14 @@ def media_field(label: str, field: str) -> MediaField | None:
 
 register_media("clients.photo", "thumbnail", roles=ALL_ROLES, api_keys=True, upload_link=True)
 register_media("clients.photo", "original", roles=MANAGING_ROLES)
-# Portraits of digital doubles (generation/doubles.py): every member who can see the client's page.
-register_media("generation.portrait", "image", roles=ALL_ROLES)
+# Portraits of digital doubles (generation/doubles.py): every member who can see the client's page; in a client's
+# gallery only with an entitlement (galleries.access.media_allowed), at full size or as the 2048 px web JPEG.
+register_media("generation.portrait", "image", roles=ALL_ROLES, gallery=True)
+register_variant("generation.portrait", "image", MediaVariant("web", max_side=2048, format="JPEG", quality=90))
 # Their small derivatives (generation/runs.py): the thumbnail and the watermarked preview, also to the API key an
-# integration listed them with.
+# integration listed them with. The gallery shows the watermarked preview only (the thumbnail has no watermark).
 register_media("generation.portrait", "thumbnail", roles=ALL_ROLES, api_keys=True)
-register_media("generation.portrait", "preview", roles=ALL_ROLES, api_keys=True)
+register_media("generation.portrait", "preview", roles=ALL_ROLES, api_keys=True, gallery=True)
 
 
 class MediaNotAllowed(ValueError):
@@ -158,10 +199,16 @@ def _request_upload_link(request: Any) -> Any:
     return link
 
 
-def _audience(request: Any, upload_link: Any) -> str:
+def _audience(request: Any, upload_link: Any, gallery: Any = None) -> str:
+    if gallery is not None:
+        return f"{AUDIENCE_GALLERY}:{gallery.pk}"
     if upload_link is not None:
         return f"{AUDIENCE_LINK}:{upload_link.pk}"
     if request is not None:
+        # A client's gallery page marks its request with the gallery it resolved (galleries.access).
+        current = getattr(getattr(request, "_request", request), "media_gallery", None)
+        if current is not None:
+            return f"{AUDIENCE_GALLERY}:{current.pk}"
         from tenants.permissions import request_api_key
 
         key = request_api_key(request) if hasattr(request, "auth") else None
@@ -174,17 +221,29 @@ def _audience(request: Any, upload_link: Any) -> str:
 
 
 def make_media_token(
-    *, obj: models.Model, field: str, audience: str = AUDIENCE_MEMBERS, max_age: int | None = None
+    *,
+    obj: models.Model,
+    field: str,
+    audience: str = AUDIENCE_MEMBERS,
+    max_age: int | None = None,
+    variant: str = "",
+    download: bool = False,
 ) -> str:
     """The signed token of a media link (see the module docstring). Runs in the object's studio's context."""
     studio_id = require_studio_id()
     label = _label(obj)
     if media_field(label, field) is None:
         raise MediaNotAllowed(f"{label}.{field} is not served by signed media links: register it in tenants/media.py")
+    if variant and media_variant(label, field, variant) is None:
+        raise MediaNotAllowed(f"{label}.{field} has no variant {variant!r}: register it in tenants/media.py")
     if getattr(obj, "studio_id", None) != studio_id or obj.pk is None:
         raise MediaNotAllowed("A media link can only be made for a saved object of the current studio.")
     age = max_age_seconds() if max_age is None else int(max_age)
-    payload = {"m": label, "p": obj.pk, "f": field, "a": audience, "e": int(time.time()) + age}
+    payload: dict[str, Any] = {"m": label, "p": obj.pk, "f": field, "a": audience, "e": int(time.time()) + age}
+    if variant:
+        payload["v"] = variant
+    if download:
+        payload["d"] = 1
     return signing.dumps(payload, salt=media_salt(studio_id), compress=True)
 
 
@@ -195,14 +254,26 @@ def signed_media_url(
     request: HttpRequest | None = None,
     max_age: int | None = None,
     upload_link: Any = None,
+    gallery: Any = None,
+    variant: str = "",
+    download: bool = False,
 ) -> str:
     """A link that serves `obj.<field>` from private storage to the caller of `request` for `max_age` seconds
     (default MEDIA_LINK_MAX_AGE_SECONDS): to the studio's members with the right role, to the API key the request
-    used, or, on the client's self-upload page (a URL with `link_token`, or `upload_link=` given), to whoever
-    holds that upload link while it is usable. Inside a request the path keeps the studio's prefix (with or
-    without `request`); outside one it is relative to the studio's root (`/media/<token>/`).
+    used, on the client's self-upload page (a URL with `link_token`, or `upload_link=` given) to whoever holds
+    that upload link while it is usable, or in a client's gallery (`gallery=` given, or a gallery page's request)
+    to the browser that may open that gallery. Inside a request the path keeps the studio's prefix (with or
+    without `request`); outside one it is relative to the studio's root (`/media/<token>/`). `variant` names a
+    registered derivative; `download` serves it as an attachment. No database query.
     Raises MediaNotAllowed for a field the registry doesn't list."""
-    token = make_media_token(obj=obj, field=field, audience=_audience(request, upload_link), max_age=max_age)
+    token = make_media_token(
+        obj=obj,
+        field=field,
+        audience=_audience(request, upload_link, gallery),
+        max_age=max_age,
+        variant=variant,
+        download=download,
+    )
     # reverse() keeps the script prefix the tenant middleware set for the request (the /s/<slug>/ prefix, or none
     # on the studio's own domain), so the path is right however the studio is addressed.
     return reverse(URL_NAME, urlconf=STUDIO_URLCONF, kwargs={"media_token": token})
@@ -229,12 +300,14 @@ def _decode(token: str, studio_id: int) -> dict[str, Any]:
         raise _not_found()
     if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(expiry, int):
         raise _not_found()
+    if not isinstance(payload.get("v", ""), str) or payload.get("d", 0) not in (0, 1):
+        raise _not_found()
     if expiry <= time.time():
         raise _not_found()
     return payload
 
 
-def _check_audience(request: HttpRequest, entry: MediaField, audience: str) -> Any:
+def _check_audience(request: HttpRequest, entry: MediaField, audience: str, payload: dict[str, Any]) -> Any:
     """Raise 404 unless the caller is the link's audience; returns the upload link for a link audience."""
     kind, _, ref = audience.partition(":")
     if kind == AUDIENCE_MEMBERS and not ref:
@@ -263,6 +336,20 @@ def _check_audience(request: HttpRequest, entry: MediaField, audience: str) -> A
         if link is None or not link.is_usable:
             raise _not_found()
         return link
+    if kind == AUDIENCE_GALLERY and entry.gallery:
+        from galleries.access import media_allowed
+
+        allowed = media_allowed(
+            request,
+            gallery_id=int(ref),
+            label=entry.label,
+            pk=payload["p"],
+            field=entry.field,
+            variant=payload.get("v", ""),
+        )
+        if not allowed:
+            raise _not_found()
+        return None
     raise _not_found()
 
 
@@ -274,6 +361,22 @@ def _sniff(handle: Any) -> str | None:
     return sniff_format(head)
 
 
+def _variant_response(handle: Any, variant: MediaVariant) -> tuple[HttpResponse, str]:
+    """The derivative of an open stored image (closed here), made now: metadata-free, downscaled, never upscaled."""
+    from PIL import Image, UnidentifiedImageError
+
+    from generation.engine.images import encode_clean
+
+    try:
+        with handle, Image.open(handle) as image:
+            image.load()
+            data = encode_clean(image, format=variant.format, quality=variant.quality, max_side=variant.max_side)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+        raise _not_found() from None
+    fmt = variant.format.upper()
+    return HttpResponse(data, content_type=_CONTENT_TYPES.get(fmt, "application/octet-stream")), fmt
+
+
 def serve_media(request: HttpRequest, media_token: str) -> HttpResponse:
     """The view behind a signed media link (see the module docstring). Every failure is the same 404."""
     studio = getattr(request, "studio", None)
@@ -283,7 +386,12 @@ def serve_media(request: HttpRequest, media_token: str) -> HttpResponse:
     entry = media_field(payload["m"], payload["f"])
     if entry is None:
         raise _not_found()
-    link = _check_audience(request, entry, payload["a"])
+    variant = None
+    if payload.get("v"):
+        variant = media_variant(payload["m"], payload["f"], payload["v"])
+        if variant is None:
+            raise _not_found()
+    link = _check_audience(request, entry, payload["a"], payload)
     try:
         model = apps.get_model(payload["m"])
     except (LookupError, ValueError):
@@ -311,10 +419,16 @@ def serve_media(request: HttpRequest, media_token: str) -> HttpResponse:
     except OSError:
         handle.close()
         raise _not_found() from None
-    content_type = _CONTENT_TYPES.get(fmt or "", "application/octet-stream")
-    filename = f"{payload['m'].split('.')[-1]}-{obj.pk}-{payload['f']}.{_EXTENSIONS.get(fmt or '', 'bin')}"
-    response = FileResponse(handle, content_type=content_type, as_attachment=False, filename=filename)
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    if variant is not None:
+        response, fmt = _variant_response(handle, variant)
+        suffix = variant.name
+    else:
+        content_type = _CONTENT_TYPES.get(fmt or "", "application/octet-stream")
+        response = FileResponse(handle, content_type=content_type, as_attachment=False)
+        suffix = payload["f"]
+    filename = f"{payload['m'].split('.')[-1]}-{obj.pk}-{suffix}.{_EXTENSIONS.get(fmt or '', 'bin')}"
+    disposition = "attachment" if payload.get("d") else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     remaining = max(0, int(payload["e"] - time.time()))
     response["Cache-Control"] = f"private, max-age={min(MEDIA_CACHE_SECONDS, remaining)}"
     response["X-Content-Type-Options"] = "nosniff"

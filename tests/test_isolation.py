@@ -13,6 +13,8 @@ How URL kwargs are mapped to the other studio's objects:
 - the admin's `content_type_id` + `object_id` ("view on site"): each tenant-owned model's content type + id;
 - `token` of the invitation link: another studio's invitation;
 - `link_token` of the client's self-upload page: another studio's clients.UploadLink token;
+- `gallery_token` of a client's gallery (galleries/urls_public.py): another studio's galleries.Gallery token
+  (with the other kwargs of the URL, e.g. `portrait_id`, also the other studio's);
 - `media_token` of a signed media link (tenants/media.py): a link to another studio's photo thumbnail, both
   signed the way this studio signs (only scoping stops it) and genuinely made by the other studio (its
   signature is wrong here); the photos have real thumbnail files, so the studio's own links do serve (checked
@@ -74,6 +76,18 @@ PUBLIC_URL_NAMES = frozenset(
         "self_upload",
         "self_upload_files",
         "self_upload_photos",
+        # A client's gallery: no account, the share link's unguessable token is the credential (plus an optional
+        # password and download PIN, galleries/access.py).
+        "gallery_public",
+        "gallery_unlock",
+        "gallery_pin",
+        "gallery_updates",
+        "gallery_download_all",
+        "gallery_zip",
+        "gallery_portrait",
+        "gallery_favorite",
+        "gallery_more_like_me",
+        "gallery_download",
     }
 )
 
@@ -270,6 +284,11 @@ def attack_values(route: Route, world: World, owner_key: str, target_key: str) -
         ]
     values = dict(base)
     for kwarg in object_kwargs:
+        if kwarg == "gallery_token":
+            from galleries.models import Gallery
+
+            values[kwarg] = world.objects[target_key][Gallery].token
+            continue
         model = _model_by_id_kwarg(kwarg)
         if model is None and kwarg in ("object_id", "id") and route.model_admin is not None:
             model = route.model_admin.model

@@ -1,0 +1,623 @@
+"""What the client does in their gallery (reads and writes): the portraits they see, favorites, "more like me",
+downloads they are entitled to (single files and ZIPs), and the events the studio's statistics count.
+
+Keyword-only, typed, run in the current tenant context (the gallery's request). Refusals meant for the client
+raise :class:`ClientActionError` with a message written for them (never internals) and an HTTP status.
+Who may open the gallery at all (link, password, PIN) is galleries/access.py; the studio's side is
+galleries/services.py.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from galleries.access import visible_entry_filter
+from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
+from generation.models import DigitalDouble, Job, Portrait
+
+log = structlog.get_logger("galleries.client")
+
+DEFAULT_MAX_PENDING = 3
+DEFAULT_POLL_SECONDS = 3
+DEFAULT_PREVIEW_LINK_SECONDS = 3600
+DEFAULT_DOWNLOAD_LINK_SECONDS = 120
+FAILED_SHOWN_FOR = timedelta(days=1)
+WEB_SIDE = 2048
+PENDING_STATES = (Job.State.QUEUED, Job.State.RUNNING)
+SIZES = (Entitlement.Size.FULL, Entitlement.Size.WEB)
+
+
+class ClientActionError(Exception):
+    """A refusal for the client: `message` is shown as is, `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- Settings, read at call time ------------------------------------------------------------------------------
+
+
+def max_pending_requests() -> int:
+    return max(1, int(getattr(settings, "GALLERY_MAX_PENDING_REQUESTS", DEFAULT_MAX_PENDING)))
+
+
+def poll_seconds() -> int:
+    return max(1, int(getattr(settings, "GALLERY_POLL_SECONDS", DEFAULT_POLL_SECONDS)))
+
+
+def preview_link_seconds() -> int:
+    return max(60, int(getattr(settings, "GALLERY_PREVIEW_LINK_SECONDS", DEFAULT_PREVIEW_LINK_SECONDS)))
+
+
+def download_link_seconds() -> int:
+    return max(10, int(getattr(settings, "GALLERY_DOWNLOAD_LINK_SECONDS", DEFAULT_DOWNLOAD_LINK_SECONDS)))
+
+
+# --- Events ---------------------------------------------------------------------------------------------------
+
+
+def record_event(*, gallery: Gallery, kind: str, portrait: Portrait | int | None = None, detail: str = "") -> None:
+    portrait_id = portrait.pk if isinstance(portrait, Portrait) else portrait
+    GalleryEvent.objects.create(gallery=gallery, kind=kind, portrait_id=portrait_id, detail=detail[:200])
+
+
+def record_view(*, request: HttpRequest, gallery: Gallery) -> bool:
+    """A VIEW event at most once per browser session and day. True when one was recorded."""
+    key = f"gallery:{gallery.pk}:viewed"
+    today = timezone.localdate().isoformat()
+    if request.session.get(key) == today:
+        return False
+    request.session[key] = today
+    record_event(gallery=gallery, kind=GalleryEvent.Kind.VIEW)
+    return True
+
+
+# --- What the client sees -------------------------------------------------------------------------------------
+
+
+def visible_entries(*, gallery: Gallery) -> QuerySet[GalleryPortrait]:
+    """The gallery's entries the client sees, in order, with their portrait and its double (one query): only
+    portraits of the gallery's own client, not hidden, filtered in the query itself."""
+    return (
+        GalleryPortrait.objects.filter(**visible_entry_filter(gallery))
+        .select_related("portrait__double")
+        .order_by("position", "id")
+    )
+
+
+def get_entry(*, gallery: Gallery, portrait_id: Any) -> GalleryPortrait:
+    """The visible entry of this portrait, or ClientActionError 404 (not in the gallery, another client's or
+    another studio's portrait, hidden: all the same)."""
+    try:
+        pk = int(portrait_id)
+    except (TypeError, ValueError):
+        pk = 0
+    entry = visible_entries(gallery=gallery).filter(portrait_id=pk).first() if pk > 0 else None
+    if entry is None:
+        raise ClientActionError("This portrait is not in your gallery.", 404)
+    return entry
+
+
+@dataclass
+class Offer:
+    """A size the client may download a portrait at, and how many downloads are left (None: unlimited)."""
+
+    size: str
+    label: str
+    left: int | None
+
+    @property
+    def available(self) -> bool:
+        return self.left is None or self.left > 0
+
+
+SIZE_LABELS = {Entitlement.Size.FULL: "Full resolution", Entitlement.Size.WEB: f"Web size ({WEB_SIDE} px)"}
+
+
+def _offers(entitlements: Sequence[Entitlement]) -> list[Offer]:
+    offers = []
+    for size in SIZES:
+        mine = [e for e in entitlements if e.size == size]
+        if not mine:
+            continue
+        lefts = [e.downloads_left for e in mine]
+        left = None if any(x is None for x in lefts) else sum(x or 0 for x in lefts)
+        offers.append(Offer(size=str(size), label=SIZE_LABELS[size], left=left))
+    return offers
+
+
+def active_entitlements(*, gallery: Gallery) -> dict[int, list[Entitlement]]:
+    """The gallery's active entitlements by portrait id (one query)."""
+    by_portrait: dict[int, list[Entitlement]] = {}
+    for entitlement in Entitlement.objects.filter(gallery=gallery, revoked_at__isnull=True).order_by("pk"):
+        by_portrait.setdefault(entitlement.portrait_id, []).append(entitlement)
+    return by_portrait
+
+
+def can_ask_more(gallery: Gallery, portrait: Portrait) -> bool:
+    """Whether the "More like me" button shows: the studio allows it in this gallery, the double is ready and
+    the portrait's recipe can still get closer to the client (no query: the double comes with the entry)."""
+    from generation.runs import can_go_more_like_me
+
+    if not gallery.allow_more_like_me:
+        return False
+    recipe = portrait.recipe or {}
+    if "recipe_version" not in recipe or portrait.double.status != DigitalDouble.Status.READY:
+        return False
+    return can_go_more_like_me(portrait)
+
+
+@dataclass
+class Tile:
+    """One portrait as the gallery page shows it."""
+
+    entry: GalleryPortrait
+    portrait: Portrait
+    number: int
+    preview_url: str
+    width: int
+    height: int
+    offers: list[Offer] = field(default_factory=list)
+    can_more: bool = False
+    pending: bool = False
+    base_url: str = ""  # the gallery's page, "/…/g/<token>/": the tile's links are built on it (no reverse() each)
+
+    @property
+    def id(self) -> int:
+        return self.portrait.pk
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}p/{self.portrait.pk}/"
+
+    @property
+    def favorite_url(self) -> str:
+        return f"{self.url}favorite/"
+
+    @property
+    def more_url(self) -> str:
+        return f"{self.url}more/"
+
+    @property
+    def download_url(self) -> str:
+        return f"{self.url}download/"
+
+    @property
+    def best_offer(self) -> Offer | None:
+        """The size the tile's download button takes: the first with downloads left (full before web)."""
+        return next((o for o in self.offers if o.available), self.offers[0] if self.offers else None)
+
+
+def preview_size(portrait: Portrait) -> tuple[int, int]:
+    """The preview's pixel size from the recipe (the preview is the image at 1024 px at most), for the <img>
+    width/height attributes (no layout shift); 4:5 when unknown."""
+    recipe = portrait.recipe or {}
+    width, height = recipe.get("width"), recipe.get("height")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        return 800, 1000
+    scale = min(1.0, 1024 / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def tiles(
+    *,
+    gallery: Gallery,
+    entries: Sequence[GalleryPortrait],
+    entitlements: dict[int, list[Entitlement]],
+    pending_sources: set[int] | frozenset[int] = frozenset(),
+    start: int = 1,
+) -> list[Tile]:
+    """Tiles for these entries: the watermarked preview's signed link (made for this gallery; no query), the
+    sizes the client may download, and whether "More like me" shows."""
+    from django.urls import reverse
+
+    from tenants.media import signed_media_url
+
+    age = preview_link_seconds()
+    base_url = reverse("gallery_public", kwargs={"gallery_token": gallery.token})
+    out = []
+    for number, entry in enumerate(entries, start=start):
+        portrait = entry.portrait
+        width, height = preview_size(portrait)
+        url = signed_media_url(obj=portrait, field="preview", gallery=gallery, max_age=age) if portrait.preview else ""
+        out.append(
+            Tile(
+                entry=entry,
+                portrait=portrait,
+                number=number,
+                preview_url=url,
+                width=width,
+                height=height,
+                offers=_offers(entitlements.get(portrait.pk, [])),
+                can_more=can_ask_more(gallery, portrait),
+                pending=portrait.pk in pending_sources,
+                base_url=base_url,
+            )
+        )
+    return out
+
+
+# --- Favorites ------------------------------------------------------------------------------------------------
+
+
+def set_favorite(*, gallery: Gallery, entry: GalleryPortrait, favorite: bool) -> GalleryPortrait:
+    """Heart or unheart a portrait of the gallery (an event only when it changes)."""
+    favorite = bool(favorite)
+    if entry.is_favorite == favorite:
+        return entry
+    now = timezone.now()
+    changed = GalleryPortrait.objects.filter(pk=entry.pk, is_favorite=not favorite).update(
+        is_favorite=favorite, favorited_at=now if favorite else None
+    )
+    entry.is_favorite, entry.favorited_at = favorite, (now if favorite else None)
+    if changed:
+        kind = GalleryEvent.Kind.FAVORITE if favorite else GalleryEvent.Kind.UNFAVORITE
+        record_event(gallery=gallery, kind=kind, portrait=entry.portrait_id)
+    return entry
+
+
+# --- More like me ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RequestStatus:
+    pending: list[GalleryRequest] = field(default_factory=list)
+    failed: list[GalleryRequest] = field(default_factory=list)
+    arrived: list[GalleryRequest] = field(default_factory=list)  # fulfilled by this call
+
+    @property
+    def pending_sources(self) -> set[int]:
+        return {r.source_id for r in self.pending}
+
+
+def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequest:
+    """The client asks for a version of this portrait that looks more like them: a small render job
+    (generation.runs.more_like_me, no user) and a GalleryRequest; its result joins the gallery right after the
+    portrait once the job has succeeded (:func:`fulfil_requests`). At most GALLERY_MAX_PENDING_REQUESTS on their
+    way per gallery, one per portrait."""
+    from generation import runs
+
+    portrait = entry.portrait
+    if not gallery.allow_more_like_me:
+        raise ClientActionError("More like me is not available in this gallery.", 403)
+    if not can_ask_more(gallery, portrait):
+        raise ClientActionError("This portrait is already as close to you as we can make it.", 409)
+    with transaction.atomic():
+        Gallery.objects.select_for_update().filter(pk=gallery.pk).first()  # one request at a time per gallery
+        pending = list(
+            GalleryRequest.objects.filter(gallery=gallery, fulfilled_at__isnull=True, job__state__in=PENDING_STATES)
+        )
+        if any(r.source_id == portrait.pk for r in pending):
+            raise ClientActionError("A new version of this portrait is already on its way.", 409)
+        if len(pending) >= max_pending_requests():
+            raise ClientActionError(
+                f"{len(pending)} new versions are already on their way: wait for them before asking for more.", 429
+            )
+        try:
+            job = runs.more_like_me(portrait=portrait, user=None)
+        except runs.RunError as exc:
+            log.warning("gallery_more_like_me_refused", gallery_id=gallery.pk, portrait_id=portrait.pk, why=str(exc))
+            raise ClientActionError("We can't make a new version of this portrait right now.", 409) from None
+        request = GalleryRequest.objects.create(gallery=gallery, source=portrait, job=job)
+        record_event(gallery=gallery, kind=GalleryEvent.Kind.MORE_LIKE_ME, portrait=portrait)
+    log.info("gallery_more_like_me", gallery_id=gallery.pk, portrait_id=portrait.pk, job_id=job.pk)
+    return request
+
+
+def _insert_after(gallery: Gallery, source_id: int, portrait: Portrait) -> GalleryPortrait:
+    """Add the portrait to the gallery right after the source's entry (at the end when the source is gone),
+    renumbering positions in one bulk update. Idempotent."""
+    entries = list(GalleryPortrait.objects.filter(gallery=gallery).order_by("position", "id"))
+    existing = next((e for e in entries if e.portrait_id == portrait.pk), None)
+    if existing is not None:
+        return existing
+    index = next((i + 1 for i, e in enumerate(entries) if e.portrait_id == source_id), len(entries))
+    new = GalleryPortrait.objects.create(gallery=gallery, portrait=portrait, position=index)
+    ordered = [*entries[:index], new, *entries[index:]]
+    changed = []
+    for position, entry in enumerate(ordered):
+        if entry.position != position:
+            entry.position = position
+            changed.append(entry)
+    if changed:
+        GalleryPortrait.objects.bulk_update(changed, ["position"])
+    return new
+
+
+def fulfil_requests(*, gallery: Gallery) -> RequestStatus:
+    """Bring the gallery's "more like me" requests up to date: a request whose job succeeded gets its new
+    portrait (the one the job made, child of the source, of the gallery's client) into the gallery right after
+    the source, and is marked fulfilled. Returns what is still on its way, what failed recently (shown to the
+    client for a day) and what arrived now. One query when nothing changed."""
+    status = RequestStatus()
+    since = timezone.now() - FAILED_SHOWN_FOR
+    open_requests = list(
+        GalleryRequest.objects.filter(gallery=gallery, fulfilled_at__isnull=True)
+        .filter(Q(job__state__in=[*PENDING_STATES, Job.State.SUCCEEDED]) | Q(created_at__gte=since))
+        .select_related("job")
+        .order_by("created_at", "id")
+    )
+    for request in open_requests:
+        job = request.job
+        if job is not None and job.state in PENDING_STATES:
+            status.pending.append(request)
+        elif job is not None and job.state == Job.State.SUCCEEDED:
+            result = (
+                Portrait.objects.filter(job_id=job.pk, parent_id=request.source_id, double__client_id=gallery.client_id)
+                .order_by("pk")
+                .first()
+            )
+            if result is None:  # the job made nothing usable (or it was deleted since)
+                status.failed.append(request)
+                continue
+            with transaction.atomic():
+                locked = (
+                    GalleryRequest.objects.select_for_update().filter(pk=request.pk, fulfilled_at__isnull=True).first()
+                )
+                if locked is None:  # fulfilled by a concurrent request
+                    continue
+                _insert_after(gallery, request.source_id, result)
+                locked.result, locked.fulfilled_at = result, timezone.now()
+                locked.save(update_fields=["result", "fulfilled_at"])
+            request.result, request.fulfilled_at = result, locked.fulfilled_at
+            status.arrived.append(request)
+            log.info("gallery_request_fulfilled", gallery_id=gallery.pk, request_id=request.pk, portrait_id=result.pk)
+        else:  # failed, cancelled, or its job deleted
+            status.failed.append(request)
+    return status
+
+
+# --- Downloads ------------------------------------------------------------------------------------------------
+
+
+class DownloadRefused(ClientActionError):
+    pass
+
+
+def _claim_one(candidates: Sequence[Entitlement]) -> Entitlement | None:
+    """Count one download on the first of these entitlements with downloads left (race-safe: a conditional
+    UPDATE). None when every one is used up."""
+    for entitlement in candidates:
+        limited = Q(download_limit=0) | Q(downloads__lt=F("download_limit"))
+        updated = (
+            Entitlement.objects.filter(pk=entitlement.pk, revoked_at__isnull=True)
+            .filter(limited)
+            .update(downloads=F("downloads") + 1)
+        )
+        if updated:
+            entitlement.downloads += 1
+            return entitlement
+    return None
+
+
+def _limit_message(entitlements: Sequence[Entitlement]) -> str:
+    total = sum(e.download_limit for e in entitlements)
+    return (
+        f"You have used all {total} download{'s' if total != 1 else ''} of this portrait. "
+        "Ask the studio if you need it again."
+    )
+
+
+def claim_download(*, gallery: Gallery, entry: GalleryPortrait, size: str) -> Entitlement:
+    """Count a download of this portrait at this size on an active entitlement of the gallery, or
+    DownloadRefused: 404 when there is none (no entitlement, revoked: the same as a portrait not in the gallery),
+    403 when its download limit is reached. Records a DOWNLOAD event."""
+    if size not in SIZES:
+        raise DownloadRefused("Choose a size to download.", 400)
+    entitlements = list(
+        Entitlement.objects.filter(
+            gallery=gallery, portrait_id=entry.portrait_id, size=size, revoked_at__isnull=True
+        ).order_by("pk")
+    )
+    if not entitlements:
+        raise DownloadRefused("This portrait is not available to download.", 404)
+    claimed = _claim_one(entitlements)
+    if claimed is None:
+        raise DownloadRefused(_limit_message(entitlements), 403)
+    record_event(gallery=gallery, kind=GalleryEvent.Kind.DOWNLOAD, portrait=entry.portrait_id, detail=size)
+    log.info("gallery_download", gallery_id=gallery.pk, portrait_id=entry.portrait_id, size=size)
+    return claimed
+
+
+def download_url(*, gallery: Gallery, portrait: Portrait, size: str) -> str:
+    """The expiring signed link of the file at this size, for this gallery's browser (GALLERY_DOWNLOAD_LINK_SECONDS):
+    the PNG without watermark (full), or the 2048 px JPEG made from it (web)."""
+    from tenants.media import signed_media_url
+
+    variant = "" if size == Entitlement.Size.FULL else "web"
+    return signed_media_url(
+        obj=portrait,
+        field="image",
+        gallery=gallery,
+        variant=variant,
+        download=True,
+        max_age=download_link_seconds(),
+    )
+
+
+@dataclass(frozen=True)
+class ZipItem:
+    portrait_id: int
+    size: str
+
+
+def claim_zip(*, gallery: Gallery) -> list[ZipItem]:
+    """Count one download per portrait for "Download all": every portrait shown in the gallery with an active
+    entitlement that has downloads left, at its best size (full before web). Portraits at their limit are left
+    out. DownloadRefused 404 when nothing is entitled, 403 when everything is used up. One ZIP event."""
+    entries = list(visible_entries(gallery=gallery))
+    entitlements = active_entitlements(gallery=gallery)
+    items: list[ZipItem] = []
+    entitled = False
+    with transaction.atomic():
+        for entry in entries:
+            mine = entitlements.get(entry.portrait_id, [])
+            if not mine:
+                continue
+            entitled = True
+            for size in SIZES:
+                claimed = _claim_one([e for e in mine if e.size == size])
+                if claimed is not None:
+                    items.append(ZipItem(entry.portrait_id, str(size)))
+                    break
+    if not entitled:
+        raise DownloadRefused("None of these portraits is available to download yet.", 404)
+    if not items:
+        raise DownloadRefused(
+            "You have used all the downloads of these portraits. Ask the studio if you need them.", 403
+        )
+    record_event(gallery=gallery, kind=GalleryEvent.Kind.ZIP, detail=f"{len(items)} portraits")
+    log.info("gallery_zip", gallery_id=gallery.pk, portraits=len(items))
+    return items
+
+
+def zip_salt(gallery: Gallery) -> str:
+    return f"galleries.zip:studio-{gallery.studio_id}:gallery-{gallery.pk}"
+
+
+def zip_token(*, gallery: Gallery, items: Sequence[ZipItem]) -> str:
+    """A signed, expiring token naming the claimed portraits and sizes (only this gallery's salt verifies it)."""
+    payload = {"i": [[item.portrait_id, item.size] for item in items]}
+    return signing.dumps(payload, salt=zip_salt(gallery), compress=True)
+
+
+def read_zip_token(*, gallery: Gallery, token: str) -> list[ZipItem]:
+    """The items of a ZIP token of this gallery, or ClientActionError 404 (tampered, another gallery's,
+    expired after GALLERY_DOWNLOAD_LINK_SECONDS)."""
+    not_found = ClientActionError("This download link has expired. Ask for the ZIP again.", 404)
+    if not token or len(token) > 8192:
+        raise not_found
+    try:
+        payload = signing.loads(token, salt=zip_salt(gallery), max_age=download_link_seconds())
+        items = [ZipItem(int(pk), str(size)) for pk, size in payload["i"]]
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise not_found from None
+    if not items or any(item.size not in SIZES for item in items):
+        raise not_found
+    return items
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    name: str
+    storage: Any
+    path: str
+    web: bool
+
+
+def zip_files(*, gallery: Gallery, items: Sequence[ZipItem]) -> list[ZipEntry]:
+    """The files of a ZIP, checked again now: each portrait still shown in the gallery with an active entitlement
+    of a size that allows it (full for a full item; full or web for a web item). Two queries."""
+    wanted = {item.portrait_id: item.size for item in items}
+    entries = list(visible_entries(gallery=gallery))  # all of them: a file is numbered by its place
+    sizes: dict[int, set[str]] = {}
+    for entitlement in Entitlement.objects.filter(
+        gallery=gallery, portrait_id__in=list(wanted), revoked_at__isnull=True
+    ).values("portrait_id", "size"):
+        sizes.setdefault(entitlement["portrait_id"], set()).add(entitlement["size"])
+    slug = _slug(gallery, 40)
+    files = []
+    for number, entry in enumerate(entries, start=1):
+        if entry.portrait_id not in wanted:
+            continue
+        size = wanted[entry.portrait_id]
+        allowed = sizes.get(entry.portrait_id, set())
+        if Entitlement.Size.FULL not in allowed and not (size == Entitlement.Size.WEB and size in allowed):
+            continue
+        image = entry.portrait.image
+        if not image or not image.name:
+            continue
+        web = size == Entitlement.Size.WEB
+        name = f"{slug}-{number:03d}-{entry.portrait_id}{'-web.jpg' if web else '.png'}"
+        files.append(ZipEntry(name=name, storage=image.storage, path=image.name, web=web))
+    return files
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable stream zipfile writes into; the generator takes what was written so far."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._chunks.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        out, self._chunks = b"".join(self._chunks), []
+        return out
+
+
+def web_jpeg(data: bytes) -> bytes:
+    """The 2048 px web JPEG of a full-resolution image (never upscaled, no metadata)."""
+    from PIL import Image
+
+    from generation.engine.images import encode_clean
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return encode_clean(image, format="JPEG", quality=90, max_side=WEB_SIDE)
+
+
+def stream_zip(files: Sequence[ZipEntry], *, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+    """The ZIP of these files, produced as it is sent (stored, not deflated: PNG and JPEG are compressed already).
+    Runs after the request's transaction: it reads storage only, never the database."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for item in files:
+            try:
+                handle = item.storage.open(item.path, "rb")
+            except (FileNotFoundError, OSError):
+                log.warning("gallery_zip_file_missing", path=item.path)
+                continue
+            with handle:
+                reader: Callable[[], bytes]
+                if item.web:
+                    data = io.BytesIO(web_jpeg(handle.read()))
+                    reader = lambda data=data: data.read(chunk_size)  # noqa: E731
+                else:
+                    reader = lambda handle=handle: handle.read(chunk_size)  # noqa: E731
+                info = zipfile.ZipInfo(item.name, date_time=timezone.localtime().timetuple()[:6])
+                info.compress_type = zipfile.ZIP_STORED
+                with archive.open(info, mode="w", force_zip64=True) as dest:
+                    while chunk := reader():
+                        dest.write(chunk)
+                        if written := sink.take():
+                            yield written
+            if written := sink.take():
+                yield written
+    if written := sink.take():
+        yield written
+
+
+def _slug(gallery: Gallery, length: int) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", (gallery.title or "portraits").lower()).strip("-")[:length] or "portraits"
+
+
+def zip_name(gallery: Gallery) -> str:
+    return f"{_slug(gallery, 60)}.zip"
