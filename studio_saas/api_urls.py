@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("clients.api_urls")),
     path("", include("templates_app.api_urls")),
     path("", include("generation.api_urls_runs")),
+    path("", include("galleries.api_urls")),
 ]

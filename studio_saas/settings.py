@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "generation",
     "templates_app",
     "clients",
+    "galleries",
 ]
 
 MIDDLEWARE = [
@@ -324,6 +325,17 @@ ENGINE_MODEL_LOAD_SECONDS = env.json("ENGINE_MODEL_LOAD_SECONDS", default={"sd15
 RENDER_PICKS_PER_TEMPLATE = env.int("RENDER_PICKS_PER_TEMPLATE", default=2)
 # Images rendered together in one pipeline call.
 RENDER_BATCH_SIZE = env.int("RENDER_BATCH_SIZE", default=4)
+
+# --- Client galleries (galleries/, docs/galleries.md) ----------------------------------------------------------
+# Wrong gallery passwords (and PINs) allowed per gallery and client address within the window.
+GALLERY_PASSWORD_ATTEMPTS = env.int("GALLERY_PASSWORD_ATTEMPTS", default=10)
+GALLERY_PASSWORD_WINDOW_SECONDS = env.int("GALLERY_PASSWORD_WINDOW_SECONDS", default=15 * 60)
+# How long the signed links of a gallery's watermarked previews, and of an entitled download, work.
+GALLERY_PREVIEW_LINK_SECONDS = env.int("GALLERY_PREVIEW_LINK_SECONDS", default=3600)
+GALLERY_DOWNLOAD_LINK_SECONDS = env.int("GALLERY_DOWNLOAD_LINK_SECONDS", default=120)
+# "More like me" requests a client may have waiting at once, and how often the gallery page checks on them.
+GALLERY_MAX_PENDING_REQUESTS = env.int("GALLERY_MAX_PENDING_REQUESTS", default=3)
+GALLERY_POLL_SECONDS = env.int("GALLERY_POLL_SECONDS", default=3)
 # Digital doubles are encrypted at rest (Fernet). Comma list of keys (Fernet.generate_key()): the first
 # encrypts, every one decrypts (add a new key first to rotate, then `manage.py engine rotate-keys`). Empty: a
 # key derived from SECRET_KEY (development only; `check --deploy` warns).

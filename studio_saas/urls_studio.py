@@ -14,6 +14,8 @@ urlpatterns = [
     path("doubles/", include("generation.urls_doubles")),  # digital doubles and their portraits
     path("templates/", include("templates_app.urls")),  # portrait templates, versions, style LoRAs, starters
     path("runs/", include("generation.urls_runs")),  # render runs, portraits, the designer's preview
+    path("galleries/", include("galleries.urls")),  # the studio's side of client galleries
+    path("g/", include("galleries.urls_public")),  # a client's gallery (share link, no account)
     path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
     path("media/", include("tenants.urls_media")),  # private media through expiring signed links
     path("api/", include("studio_saas.api_urls")),

@@ -144,7 +144,7 @@ def test_staff_can_view_but_not_change(client, tenant_a):
     assert response.status_code == 200
     models = {m["object_name"] for app in response.context["app_list"] for m in app["models"]}
     # invitations and API keys are for owners and managers; doubles and portraits are read-only for everyone
-    assert models == {"Membership", "Job", "DigitalDouble", "Portrait", "RenderRun", "Template", "StyleLora"}
+    assert models == {"Membership", "Job", "DigitalDouble", "Portrait", "RenderRun", "Template", "StyleLora", "Gallery"}
     url = admin_url(tenant_a, f"tenants/membership/{tenant_a.membership.pk}/change/")
     assert client.get(url).status_code == 200
     assert client.post(url, {"role": "staff"}).status_code == 403

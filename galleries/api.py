@@ -1,0 +1,496 @@
+"""The galleries API (the studio's side), under /api/ inside a studio (routes in galleries/api_urls.py):
+
+    galleries/                                            GET list, POST create (portraits, or a run's picks)
+    galleries/{gallery_id}/                               GET (with its portraits), PUT/PATCH (title, message,
+                                                          expires_at, allow_more_like_me, download_limit)
+    galleries/{gallery_id}/portraits/                     POST {portraits: [ids]}: add portraits of the client
+    galleries/{gallery_id}/portraits/{portrait_id}/       DELETE: take a portrait out
+    galleries/{gallery_id}/order/                         PUT {portraits: [ids]}: the order of every portrait
+    galleries/{gallery_id}/password/ | pin/               POST {password} / {pin}: set; DELETE: remove
+    galleries/{gallery_id}/extend/                        POST {days}
+    galleries/{gallery_id}/share/                         POST: email the client the link (409 without email)
+    galleries/{gallery_id}/revoke/ | restore/             POST: the link stops / starts working
+    galleries/{gallery_id}/stats/                         GET: views, favorites, downloads per day and totals
+    galleries/{gallery_id}/entitlements/                  GET list, POST {portraits, size}: grant downloads
+    galleries/{gallery_id}/entitlements/{entitlement_id}/ GET, DELETE revokes
+    gallery-settings/                                     GET, PUT/PATCH (owners and managers, signed in)
+
+Who may do what (tenants/permissions.py decides who is a member; 401 anonymous, 404 non-members):
+- read: every member and the studio's API keys;
+- write: owners, managers and staff (as on the pages), and API keys (integrations: a shop creates galleries,
+  grants what was paid for); photographers only read (403 with a message);
+- the studio's gallery settings: owners and managers, signed in.
+Another studio's gallery or entitlement (in the URL) is a 404 whatever the method and the role; another studio's
+client, run or portrait named in a body is a 400 ("no such ... in this studio"), like a missing one.
+Refusals of galleries.services (GalleryError) keep their status and message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clients.models import Client
+from galleries import selectors, services
+from galleries.models import Entitlement, Gallery
+from galleries.serializers import (
+    EntitlementSerializer,
+    ExtendSerializer,
+    GalleryCreateSerializer,
+    GalleryDetailSerializer,
+    GallerySerializer,
+    GallerySettingsSerializer,
+    GalleryUpdateSerializer,
+    GrantSerializer,
+    PasswordSerializer,
+    PinSerializer,
+    PortraitIdsSerializer,
+    StatsSerializer,
+)
+from galleries.views import ACT_FORBIDDEN, GALLERY_ROLES, SETTINGS_FORBIDDEN, SETTINGS_ROLES
+from generation.models import RenderRun
+from tenants.access import membership_for
+from tenants.permissions import NO_KEYS_MESSAGE, IsStudioMember, refuse, request_api_key
+
+ID_REGEX = r"[0-9]+"
+_ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
+
+
+class GalleryRefused(exceptions.APIException):
+    """A refusal of galleries.services (GalleryError) as an API error with its status."""
+
+    default_code = "refused"
+    default_detail = "The action was refused."
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message, "refused")
+        self.status_code = status_code
+
+
+def _refused(exc: services.GalleryError) -> GalleryRefused:
+    return GalleryRefused(exc.message, exc.status)
+
+
+def _user(request: Request) -> Any:
+    return request.user if request.user.is_authenticated else None
+
+
+# A rule: (member roles allowed, whether the studio's API keys are, the message for others).
+Rule = tuple[frozenset[str], bool, str]
+WRITE_RULE: Rule = (GALLERY_ROLES, True, ACT_FORBIDDEN)
+SETTINGS_RULE: Rule = (SETTINGS_ROLES, False, SETTINGS_FORBIDDEN)
+
+
+class GalleryPermission(BasePermission):
+    """Member or key first (401 / 404), then the URL's parent gallery (404), then the action's rule (404 for a
+    missing object, else 403 with a message)."""
+
+    message = ACT_FORBIDDEN
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not IsStudioMember().has_permission(request, view):
+            return False
+        if hasattr(view, "load_parents"):
+            view.load_parents()
+        rule = view.rule_for(request)
+        if rule is None:
+            return True
+        roles, keys_allowed, message = rule
+        if request_api_key(request) is not None:
+            if keys_allowed:
+                return True
+            refuse(view, NO_KEYS_MESSAGE)
+        membership = membership_for(request._request)
+        if membership is None or membership.role not in roles:
+            refuse(view, message)
+        return True
+
+
+class _RuledMixin:
+    action_rules: dict[str, Rule] = {}
+
+    def rule_for(self, request: Request) -> Rule | None:
+        name = getattr(self, "action", None)
+        if name in self.action_rules:
+            return self.action_rules[name]
+        if request.method in SAFE_METHODS:
+            return None
+        return WRITE_RULE
+
+
+def _get_or_404(queryset: QuerySet, **lookup: Any) -> Any:
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise exceptions.NotFound()
+    return obj
+
+
+def _studio_root(request: Request) -> str:
+    from django.urls import reverse
+
+    return request.build_absolute_uri(reverse("dashboard"))
+
+
+# --- Galleries ------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The studio's galleries, newest first", tags=["galleries"]),
+    retrieve=extend_schema(
+        summary="A gallery with its portraits",
+        description="`portraits`: in order, each with the client's favorite and signed, expiring links to its "
+        "thumbnail and watermarked preview.",
+        tags=["galleries"],
+        responses={200: GalleryDetailSerializer},
+    ),
+    create=extend_schema(
+        summary="Make a gallery for a client",
+        description="`portraits`: ids of the client's shown portraits; left out with `run`: that run's picks. "
+        "`expires_at` left out: the studio's default (gallery settings); null: never. A draft until shared. 400 "
+        "names the portrait that can't go in (another client's, hidden, unknown); 409 for a run without picks.",
+        tags=["galleries"],
+        request=GalleryCreateSerializer,
+        responses={201: GalleryDetailSerializer, 400: _ERROR, 409: _ERROR},
+    ),
+    update=extend_schema(
+        summary="Change a gallery", tags=["galleries"], request=GalleryUpdateSerializer, responses=GallerySerializer
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a gallery's details",
+        tags=["galleries"],
+        request=GalleryUpdateSerializer,
+        responses=GallerySerializer,
+    ),
+)
+class GalleryViewSet(
+    _RuledMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = GallerySerializer
+    permission_classes = [GalleryPermission]
+    lookup_url_kwarg = "gallery_id"
+    lookup_value_regex = ID_REGEX
+
+    def get_queryset(self) -> QuerySet[Gallery]:
+        return selectors.gallery_list()
+
+    def get_serializer_class(self) -> type:
+        return GalleryDetailSerializer if self.action in ("retrieve", "create") else GallerySerializer
+
+    def _answer(self, gallery: Gallery, status_code: int = 200, detail: bool = False) -> Response:
+        fresh = self.get_queryset().get(pk=gallery.pk)
+        serializer = GalleryDetailSerializer if detail else GallerySerializer
+        return Response(serializer(fresh, context=self.get_serializer_context()).data, status=status_code)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = GalleryCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        client = Client.objects.filter(pk=values.pop("client")).first()
+        if client is None:
+            raise exceptions.ValidationError({"client": ["No such client in this studio."]})
+        run = None
+        if "run" in values:
+            run = RenderRun.objects.filter(pk=values.pop("run")).first()
+            if run is None:
+                raise exceptions.ValidationError({"run": ["No such render run in this studio."]})
+        never = "expires_at" in values and values["expires_at"] is None
+        try:
+            gallery = services.create_gallery(
+                client=client,
+                run=run,
+                portraits=values.get("portraits"),
+                title=values["title"],
+                message=values["message"],
+                password=values["password"],
+                pin=values["pin"],
+                expires_at=values.get("expires_at"),
+                never_expires=never,
+                allow_more_like_me=values["allow_more_like_me"],
+                download_limit=values["download_limit"],
+                user=_user(request),
+            )
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery, status.HTTP_201_CREATED, detail=True)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        gallery: Gallery = self.get_object()
+        data = GalleryUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        try:
+            services.update_gallery(gallery=gallery, **data.validated_data)
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery)
+
+    @extend_schema(
+        summary="Add portraits of the gallery's client",
+        description="At the end, in the order given; those already in the gallery stay where they are.",
+        request=PortraitIdsSerializer,
+        responses={200: GalleryDetailSerializer, 400: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["post"], url_path="portraits")
+    def add_portraits(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        data = PortraitIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.add_portraits(gallery=gallery, portraits=data.validated_data["portraits"])
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery, detail=True)
+
+    @extend_schema(
+        summary="Take a portrait out of the gallery",
+        request=None,
+        responses={204: None, 404: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["delete"], url_path=rf"portraits/(?P<portrait_id>{ID_REGEX})", url_name="portrait")
+    def remove_portrait(
+        self, request: Request, gallery_id: str | None = None, portrait_id: str | None = None
+    ) -> Response:
+        gallery: Gallery = self.get_object()
+        try:
+            services.remove_portrait(gallery=gallery, portrait=int(portrait_id or 0))
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Put the gallery's portraits in this order",
+        request=PortraitIdsSerializer,
+        responses={200: GalleryDetailSerializer, 400: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["put"], url_path="order")
+    def order(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        data = PortraitIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.reorder(gallery=gallery, portrait_ids=data.validated_data["portraits"])
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery, detail=True)
+
+    @extend_schema(
+        summary="Set (POST) or remove (DELETE) the gallery's password",
+        description="Stored hashed; never returned, never emailed.",
+        request=PasswordSerializer,
+        responses={200: GallerySerializer, 400: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["post", "delete"])
+    def password(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        if request.method == "DELETE":
+            services.clear_password(gallery=gallery)
+            return self._answer(gallery)
+        data = PasswordSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.set_password(gallery=gallery, password=data.validated_data["password"])
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery)
+
+    @extend_schema(
+        summary="Set (POST) or remove (DELETE) the gallery's download PIN",
+        description="4 to 8 digits, stored hashed; never returned, never emailed.",
+        request=PinSerializer,
+        responses={200: GallerySerializer, 400: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["post", "delete"])
+    def pin(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        if request.method == "DELETE":
+            services.clear_pin(gallery=gallery)
+            return self._answer(gallery)
+        data = PinSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.set_pin(gallery=gallery, pin=data.validated_data["pin"])
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery)
+
+    @extend_schema(
+        summary="Keep the gallery open more days",
+        description="Counted from its expiry, or from now when it has passed. A new date means a new reminder.",
+        request=ExtendSerializer,
+        responses={200: GallerySerializer, 400: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        data = ExtendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.extend(gallery=gallery, days=data.validated_data["days"])
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery)
+
+    @extend_schema(
+        summary="Email the client that their gallery is ready",
+        description="With the link (never the password or PIN). 409 when the client has no email address, or the "
+        "gallery is revoked, expired or empty.",
+        request=None,
+        responses={200: GallerySerializer, 409: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["post"])
+    def share(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        try:
+            services.share(gallery=gallery, user=_user(request), base_url=_studio_root(request))
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return self._answer(gallery)
+
+    @extend_schema(summary="Revoke the share link", request=None, responses=GallerySerializer, tags=["galleries"])
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        services.revoke(gallery=gallery)
+        return self._answer(gallery)
+
+    @extend_schema(summary="Restore the share link", request=None, responses=GallerySerializer, tags=["galleries"])
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        services.restore(gallery=gallery)
+        return self._answer(gallery)
+
+    @extend_schema(
+        summary="Views, favorites and downloads per day, and totals",
+        responses=StatsSerializer,
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        stats = selectors.gallery_stats(gallery=gallery)
+        return Response(StatsSerializer({"days": stats.days, "totals": stats.totals}).data)
+
+
+# --- Entitlements ---------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="What the client may download from the gallery", tags=["galleries"]),
+    retrieve=extend_schema(summary="One entitlement", tags=["galleries"]),
+    create=extend_schema(
+        summary="Let the client download portraits of the gallery",
+        description="Granted by staff: one entitlement per portrait at this size, with the gallery's download "
+        "limit (else the studio's). A portrait that already has an active one at this size keeps it.",
+        request=GrantSerializer,
+        responses={201: EntitlementSerializer(many=True), 400: _ERROR},
+        tags=["galleries"],
+    ),
+    destroy=extend_schema(summary="Revoke an entitlement", responses={204: None, 404: _ERROR}, tags=["galleries"]),
+)
+class EntitlementViewSet(
+    _RuledMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = EntitlementSerializer
+    permission_classes = [GalleryPermission]
+    lookup_url_kwarg = "entitlement_id"
+    lookup_value_regex = ID_REGEX
+
+    gallery: Gallery
+
+    def load_parents(self) -> None:
+        if getattr(self, "swagger_fake_view", False):
+            return
+        self.gallery = _get_or_404(Gallery.objects.all(), pk=self.kwargs["gallery_id"])
+
+    def get_queryset(self) -> QuerySet[Entitlement]:
+        if getattr(self, "swagger_fake_view", False):
+            return Entitlement.objects.none()
+        return (
+            Entitlement.objects.filter(gallery=self.gallery).select_related("granted_by").order_by("-granted_at", "-id")
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = GrantSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            granted = services.grant_entitlements(
+                gallery=self.gallery,
+                portraits=data.validated_data["portraits"],
+                size=data.validated_data["size"],
+                user=_user(request),
+            )
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return Response(EntitlementSerializer(granted, many=True).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Entitlement) -> None:
+        services.revoke_entitlement(entitlement=instance)
+
+
+# --- The studio's settings ------------------------------------------------------------------------------------
+
+
+class GallerySettingsView(_RuledMixin, APIView):
+    """The studio's gallery defaults: every member and key reads; owners and managers (signed in) change them."""
+
+    permission_classes = [GalleryPermission]
+
+    def rule_for(self, request: Request) -> Rule | None:
+        return None if request.method in SAFE_METHODS else SETTINGS_RULE
+
+    @extend_schema(summary="The studio's gallery settings", responses=GallerySettingsSerializer, tags=["galleries"])
+    def get(self, request: Request) -> Response:
+        return Response(GallerySettingsSerializer(services.gallery_settings()).data)
+
+    @extend_schema(
+        summary="Change the studio's gallery settings",
+        request=GallerySettingsSerializer,
+        responses={200: GallerySettingsSerializer, 400: _ERROR, 403: _ERROR},
+        tags=["galleries"],
+    )
+    def put(self, request: Request) -> Response:
+        return self._change(request, partial=False)
+
+    @extend_schema(
+        summary="Change some of the studio's gallery settings",
+        request=GallerySettingsSerializer,
+        responses={200: GallerySettingsSerializer, 400: _ERROR, 403: _ERROR},
+        tags=["galleries"],
+    )
+    def patch(self, request: Request) -> Response:
+        return self._change(request, partial=True)
+
+    def _change(self, request: Request, *, partial: bool) -> Response:
+        current = services.gallery_settings()
+        data = GallerySettingsSerializer(current, data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        try:
+            updated = services.update_settings(**data.validated_data, user=_user(request))
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
+        return Response(GallerySettingsSerializer(updated).data)

@@ -1,0 +1,90 @@
+"""The emails a studio's client gets about a gallery: "your gallery is ready" and the reminder before it closes.
+
+Plain text and HTML (Django's EmailMultiAlternatives), branded with the studio (name, colour, contact), from
+DEFAULT_FROM_EMAIL with the studio's contact address as Reply-To. Sent by the caller in `transaction.on_commit`
+through Django's email backend (console by default; SMTP or a provider with EMAIL_URL).
+
+They never contain the gallery's password or PIN (only hashes are stored): when the gallery has one, the email
+says to use the one the studio gave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from galleries.models import Gallery
+from tenants.models import Studio
+from tenants.templatetags.studio_tags import brand_contrast, safe_brand
+
+
+def _context(*, gallery: Gallery, studio: Studio, link: str, logo_url: str | None) -> dict[str, Any]:
+    brand = safe_brand(studio.primary_color)
+    expires_at = timezone.localtime(gallery.expires_at) if gallery.expires_at else None
+    days_left = None
+    if expires_at is not None:
+        days_left = max(0, (gallery.expires_at - timezone.now()).days)
+    return {
+        "studio": studio,
+        "client": gallery.client,
+        "gallery": gallery,
+        "link": link,
+        "logo_url": logo_url,
+        "brand": brand,
+        "brand_contrast": brand_contrast(brand),
+        "expires_at": expires_at,
+        "days_left": days_left,
+        "has_password": gallery.has_password,
+        "has_pin": gallery.has_pin,
+    }
+
+
+def _message(
+    *, subject: str, template: str, context: dict[str, Any], to: str, studio: Studio
+) -> EmailMultiAlternatives:
+    text = render_to_string(f"galleries/email/{template}.txt", context)
+    html = render_to_string(f"galleries/email/{template}.html", context)
+    reply_to = [studio.contact_email] if studio.contact_email else None
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        reply_to=reply_to,
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def gallery_ready_message(
+    *, gallery: Gallery, studio: Studio, link: str, logo_url: str | None = None
+) -> EmailMultiAlternatives:
+    """ "Your gallery is ready": the title, the studio's note, the link, the expiry date, password/PIN hints."""
+    context = _context(gallery=gallery, studio=studio, link=link, logo_url=logo_url)
+    return _message(
+        subject=f"{studio.name}: your gallery “{gallery.title}” is ready",
+        template="gallery_ready",
+        context=context,
+        to=gallery.client.email,
+        studio=studio,
+    )
+
+
+def expiry_reminder_message(
+    *, gallery: Gallery, studio: Studio, link: str, logo_url: str | None = None
+) -> EmailMultiAlternatives:
+    """The reminder before the gallery closes: when it closes, the link, password/PIN hints."""
+    context = _context(gallery=gallery, studio=studio, link=link, logo_url=logo_url)
+    when = context["expires_at"]
+    closes = f" closes on {when.day} {when:%B}" if when else " closes soon"
+    return _message(
+        subject=f"{studio.name}: your gallery “{gallery.title}”{closes}",
+        template="expiry_reminder",
+        context=context,
+        to=gallery.client.email,
+        studio=studio,
+    )

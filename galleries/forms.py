@@ -1,0 +1,199 @@
+"""Forms of the studio's gallery pages. They check input only; the actions are in galleries.services (which
+checks again: the API and tasks call the services without these forms)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from galleries import services
+from galleries.models import Entitlement, Gallery, GallerySettings
+
+
+def end_of_day(day: date) -> datetime:
+    """The last minute of a day in the current time zone: a gallery "open until 12 May" closes that night."""
+    return timezone.make_aware(datetime.combine(day, time(23, 59)), timezone.get_current_timezone())
+
+
+def _future_day(day: date | None) -> date | None:
+    if day is not None and end_of_day(day) <= timezone.now():
+        raise forms.ValidationError("Choose a date in the future.")
+    if day is not None and day > timezone.localdate() + timedelta(days=services.MAX_EXPIRY_DAYS * 3):
+        raise forms.ValidationError(f"A gallery can stay open for {services.MAX_EXPIRY_DAYS * 3} days at most.")
+    return day
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def _ids(values: list[str], label: str) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        try:
+            out.append(int(value))
+        except (TypeError, ValueError):
+            raise forms.ValidationError(f"“{value}” is not a {label} id.") from None
+    return out
+
+
+class PortraitIdsField(forms.MultipleChoiceField):
+    """Portrait ids from checkboxes; whether they may go in the gallery is the service's call (400 naming one)."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def valid_value(self, value: Any) -> bool:
+        return str(value).isdigit()
+
+    def clean(self, value: Any) -> list[int]:
+        return _ids(super().clean(value), "portrait")
+
+
+class GalleryCreateForm(forms.Form):
+    title = forms.CharField(max_length=services.MAX_TITLE_CHARS, required=False, label="Title")
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=services.MAX_MESSAGE_CHARS,
+        label="Welcome note",
+        help_text="Shown at the top of the gallery and in the email.",
+    )
+    portraits = PortraitIdsField(required=False, label="Portraits")
+    expires_on = forms.DateField(
+        required=False, widget=DateInput, label="Open until", help_text="Empty: the gallery never closes."
+    )
+    password = forms.CharField(
+        required=False,
+        max_length=services.MAX_PASSWORD_CHARS,
+        label="Password (optional)",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="The client types it to open the gallery. Tell them yourself: it is never emailed.",
+    )
+    pin = forms.CharField(
+        required=False,
+        max_length=8,
+        label="Download PIN (optional)",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4,8}"}),
+        help_text="4 to 8 digits, asked before each download.",
+    )
+    allow_more_like_me = forms.BooleanField(required=False, label="Let the client ask for “more like me”")
+
+    def clean_expires_on(self) -> date | None:
+        return _future_day(self.cleaned_data.get("expires_on"))
+
+    def clean_pin(self) -> str:
+        pin = (self.cleaned_data.get("pin") or "").strip()
+        if pin and not services.PIN_RE.match(pin):
+            raise forms.ValidationError("The download PIN is 4 to 8 digits.")
+        return pin
+
+
+class GalleryEditForm(forms.Form):
+    title = forms.CharField(max_length=services.MAX_TITLE_CHARS, label="Title")
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=services.MAX_MESSAGE_CHARS,
+        label="Welcome note",
+    )
+    expires_on = forms.DateField(
+        required=False, widget=DateInput, label="Open until", help_text="Empty: the gallery never closes."
+    )
+    allow_more_like_me = forms.BooleanField(required=False, label="Let the client ask for “more like me”")
+    download_limit = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=services.MAX_DOWNLOAD_LIMIT,
+        label="Downloads per portrait",
+        help_text="For new grants. Empty: the studio's setting; 0: unlimited.",
+    )
+
+    def __init__(self, *args: Any, gallery: Gallery | None = None, **kwargs: Any) -> None:
+        if gallery is not None and "initial" not in kwargs and not args:
+            kwargs["initial"] = {
+                "title": gallery.title,
+                "message": gallery.message,
+                "expires_on": timezone.localtime(gallery.expires_at).date() if gallery.expires_at else None,
+                "allow_more_like_me": gallery.allow_more_like_me,
+                "download_limit": gallery.download_limit,
+            }
+        self.gallery = gallery
+        super().__init__(*args, **kwargs)
+
+    def clean_expires_on(self) -> date | None:
+        day = self.cleaned_data.get("expires_on")
+        current = self.gallery.expires_at if self.gallery is not None else None
+        if day is not None and current is not None and timezone.localtime(current).date() == day:
+            return day  # unchanged, even when that day has passed (an expired gallery being edited)
+        return _future_day(day)
+
+    def expires_at(self) -> datetime | None:
+        """The new expiry moment: unchanged when the day is the current one's (keeps its time of day)."""
+        day = self.cleaned_data.get("expires_on")
+        current = self.gallery.expires_at if self.gallery is not None else None
+        if day is not None and current is not None and timezone.localtime(current).date() == day:
+            return current
+        return end_of_day(day) if day is not None else None
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(
+        min_length=services.MIN_PASSWORD_CHARS,
+        max_length=services.MAX_PASSWORD_CHARS,
+        label="New password",
+        strip=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={"required": "Type the password the client will use."},
+    )
+
+
+class PinForm(forms.Form):
+    pin = forms.RegexField(
+        regex=services.PIN_RE,
+        label="New download PIN",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4,8}"}),
+        error_messages={"invalid": "The download PIN is 4 to 8 digits.", "required": "Type a PIN of 4 to 8 digits."},
+    )
+
+
+class PortraitsForm(forms.Form):
+    portraits = PortraitIdsField(error_messages={"required": "Choose at least one portrait."})
+
+
+class GrantForm(PortraitsForm):
+    size = forms.ChoiceField(choices=Entitlement.Size.choices, initial=Entitlement.Size.FULL, label="Size")
+
+
+class GallerySettingsForm(forms.ModelForm):
+    class Meta:
+        model = GallerySettings
+        fields = ["expiry_days", "reminder_days", "download_limit", "allow_more_like_me"]
+        labels = {
+            "expiry_days": "Days a new gallery stays open",
+            "reminder_days": "Remind the client this many days before it closes",
+            "download_limit": "Downloads per entitled portrait",
+            "allow_more_like_me": "New galleries let clients ask for “more like me”",
+        }
+        help_texts = {
+            "expiry_days": "0: galleries never close.",
+            "reminder_days": "0: no reminder. Sent once, to galleries that were emailed to the client.",
+            "download_limit": "Per portrait and size. 0: unlimited. A gallery can set its own.",
+        }
+
+    def clean_expiry_days(self) -> int:
+        return self._bounded("expiry_days", services.MAX_EXPIRY_DAYS)
+
+    def clean_reminder_days(self) -> int:
+        return self._bounded("reminder_days", services.MAX_REMINDER_DAYS)
+
+    def clean_download_limit(self) -> int:
+        return self._bounded("download_limit", services.MAX_DOWNLOAD_LIMIT)
+
+    def _bounded(self, name: str, high: int) -> int:
+        value = self.cleaned_data[name]
+        if value > high:
+            raise forms.ValidationError(f"At most {high}.")
+        return value

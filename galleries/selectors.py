@@ -1,0 +1,200 @@
+"""The studio's gallery reads: the list with counts, a gallery with its portraits, the portraits that may still
+be added, entitlements, and the statistics of views, favorites and downloads over time.
+
+Keyword-only, typed, run in the current tenant context; each a fixed number of queries whatever the number of
+galleries, portraits or events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from clients.models import Client
+from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
+from generation.models import Portrait, RenderRun
+
+STATUS_DRAFT = "draft"
+STATUS_SHARED = "shared"
+STATUS_EXPIRED = "expired"
+STATUS_REVOKED = "revoked"
+STATUS_LABELS = {
+    STATUS_DRAFT: "Draft",
+    STATUS_SHARED: "Shared",
+    STATUS_EXPIRED: "Expired",
+    STATUS_REVOKED: "Revoked",
+}
+# The job-state badge colours the studio pages already use.
+STATUS_BADGES = {
+    STATUS_DRAFT: "queued",
+    STATUS_SHARED: "succeeded",
+    STATUS_EXPIRED: "cancelled",
+    STATUS_REVOKED: "failed",
+}
+STATS_DAYS = 30
+CANDIDATES_LIMIT = 300
+
+
+def gallery_status(gallery: Gallery, *, now: datetime | None = None) -> str:
+    """revoked (the link is switched off) > expired (past its date) > shared (the email went out) > draft."""
+    now = now or timezone.now()
+    if gallery.revoked_at is not None:
+        return STATUS_REVOKED
+    if gallery.expires_at is not None and gallery.expires_at <= now:
+        return STATUS_EXPIRED
+    if gallery.shared_at is not None:
+        return STATUS_SHARED
+    return STATUS_DRAFT
+
+
+def with_status(gallery: Gallery, *, now: datetime | None = None) -> Gallery:
+    """Set `status`, `status_label` and `status_badge` on the gallery (for templates and serializers)."""
+    status = gallery_status(gallery, now=now)
+    gallery.status = status  # type: ignore[attr-defined]
+    gallery.status_label = STATUS_LABELS[status]  # type: ignore[attr-defined]
+    gallery.status_badge = STATUS_BADGES[status]  # type: ignore[attr-defined]
+    return gallery
+
+
+def gallery_list(*, client: Client | None = None) -> QuerySet[Gallery]:
+    """The studio's galleries, newest first, with their client, `portrait_count` and `favorite_count`: one
+    query for the rows whatever their number."""
+    qs = (
+        Gallery.objects.select_related("client")
+        .annotate(
+            portrait_count=Count("entries", distinct=True),
+            favorite_count=Count("entries", filter=Q(entries__is_favorite=True), distinct=True),
+        )
+        .order_by("-created_at", "-id")
+    )
+    return qs.filter(client=client) if client is not None else qs
+
+
+def get_gallery(*, gallery_id: Any) -> Gallery:
+    """The studio's gallery with its client, run and author, or Http404."""
+    return get_object_or_404(Gallery.objects.select_related("client", "run", "created_by"), pk=gallery_id)
+
+
+def gallery_entries(*, gallery: Gallery) -> list[GalleryPortrait]:
+    """The gallery's portraits in order, each with its portrait (one query)."""
+    entries = list(
+        GalleryPortrait.objects.filter(gallery=gallery).select_related("portrait").order_by("position", "id")
+    )
+    for entry in entries:
+        entry.gallery = gallery
+    return entries
+
+
+def client_portraits(*, client: Client, exclude_gallery: Gallery | None = None) -> list[Portrait]:
+    """The client's shown portraits that can go in a gallery (those of render runs, with a watermarked preview),
+    picks first, newest run first; without those already in `exclude_gallery`. One query."""
+    qs = Portrait.objects.filter(double__client=client, is_hidden=False).exclude(preview="")
+    if exclude_gallery is not None:
+        qs = qs.exclude(pk__in=GalleryPortrait.objects.filter(gallery=exclude_gallery).values("portrait_id"))
+    return list(qs.select_related("run").order_by("-is_pick", "-run__created_at", "rank", "-pk")[:CANDIDATES_LIMIT])
+
+
+def client_runs(*, client: Client) -> list[RenderRun]:
+    """The client's render runs, newest first (for the new-gallery page)."""
+    return list(RenderRun.objects.filter(double__client=client, kind=RenderRun.Kind.CLIENT).order_by("-created_at"))
+
+
+def gallery_entitlements(*, gallery: Gallery) -> list[Entitlement]:
+    """The gallery's entitlements, newest first, active and revoked (one query)."""
+    return list(Entitlement.objects.filter(gallery=gallery).select_related("granted_by").order_by("-granted_at", "-id"))
+
+
+def get_entitlement(*, gallery: Gallery, entitlement_id: Any) -> Entitlement:
+    return get_object_or_404(Entitlement, pk=entitlement_id, gallery=gallery)
+
+
+def get_entry(*, gallery: Gallery, portrait_id: Any) -> GalleryPortrait:
+    """The gallery's entry of this portrait, or Http404 (another studio's portrait included)."""
+    return get_object_or_404(
+        GalleryPortrait.objects.select_related("portrait"), gallery=gallery, portrait_id=portrait_id
+    )
+
+
+# --- Statistics -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    views: int = 0
+    favorites: int = 0
+    downloads: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.views + self.favorites + self.downloads
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A gallery's statistics: one row per day of the last `days` days (oldest first, days without events
+    included), and totals since the gallery was made."""
+
+    days: list[Day]
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def peak(self) -> int:
+        return max((max(d.views, d.favorites, d.downloads) for d in self.days), default=0)
+
+    @property
+    def window(self) -> dict[str, int]:
+        """Totals over the days shown."""
+        return {
+            "views": sum(d.views for d in self.days),
+            "favorites": sum(d.favorites for d in self.days),
+            "downloads": sum(d.downloads for d in self.days),
+        }
+
+
+_COUNTED = {
+    "views": Q(kind=GalleryEvent.Kind.VIEW),
+    "unlocks": Q(kind=GalleryEvent.Kind.UNLOCK),
+    "favorites": Q(kind=GalleryEvent.Kind.FAVORITE),
+    "unfavorites": Q(kind=GalleryEvent.Kind.UNFAVORITE),
+    "downloads": Q(kind__in=[GalleryEvent.Kind.DOWNLOAD, GalleryEvent.Kind.ZIP]),
+    "more_like_me": Q(kind=GalleryEvent.Kind.MORE_LIKE_ME),
+    "emails": Q(kind=GalleryEvent.Kind.EMAIL),
+}
+
+
+def gallery_stats(*, gallery: Gallery, days: int = STATS_DAYS, now: datetime | None = None) -> Stats:
+    """Views, favorites and downloads (single files and ZIPs) per day over the last `days` days in the current
+    time zone, and totals of every kind of event since the gallery was made: one aggregate query (events grouped
+    by day, a conditional count per kind)."""
+    now = now or timezone.now()
+    tz = timezone.get_current_timezone()
+    rows = (
+        GalleryEvent.objects.filter(gallery=gallery)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(**{name: Count("id", filter=condition) for name, condition in _COUNTED.items()})
+        .order_by("day")
+    )
+    today = timezone.localtime(now, tz).date()
+    first = today - timedelta(days=days - 1)
+    by_day: dict[date, dict[str, int]] = {}
+    totals = dict.fromkeys(_COUNTED, 0)
+    for row in rows:
+        for name in _COUNTED:
+            totals[name] += row[name]
+        if row["day"] is not None and first <= row["day"] <= today:
+            by_day[row["day"]] = row
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = by_day.get(day)
+        series.append(
+            Day(day, row["views"], row["favorites"], row["downloads"]) if row else Day(day)  # type: ignore[index]
+        )
+    return Stats(days=series, totals=totals)

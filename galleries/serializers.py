@@ -1,0 +1,213 @@
+"""Serializers of the galleries API (galleries/api.py). Output shapes and input checks only: the writes happen in
+galleries.services. Passwords and PINs are write-only (only `has_password` / `has_pin` come back); portraits
+are reached through signed, expiring media links (tenants/media.py), never storage paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from galleries import selectors, services
+from galleries.models import Entitlement, Gallery, GalleryPortrait, GallerySettings
+from tenants.media import signed_media_url
+
+
+def _absolute(request: Any, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class GallerySerializer(serializers.ModelSerializer):
+    client_name = serializers.CharField(source="client.name", read_only=True)
+    status = serializers.SerializerMethodField(help_text="draft, shared, expired or revoked")
+    url = serializers.SerializerMethodField(help_text="The share link to send to the client (it is the credential).")
+    has_password = serializers.BooleanField(read_only=True)
+    has_pin = serializers.BooleanField(read_only=True)
+    portrait_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    favorite_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+
+    class Meta:
+        model = Gallery
+        fields = [
+            "id",
+            "client_id",
+            "client_name",
+            "title",
+            "message",
+            "status",
+            "url",
+            "has_password",
+            "has_pin",
+            "expires_at",
+            "shared_at",
+            "reminder_sent_at",
+            "revoked_at",
+            "allow_more_like_me",
+            "download_limit",
+            "run_id",
+            "portrait_count",
+            "favorite_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_status(self, gallery: Gallery) -> str:
+        return selectors.gallery_status(gallery)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, gallery: Gallery) -> str | None:
+        from django.urls import NoReverseMatch, reverse
+
+        try:
+            path = reverse(services.PUBLIC_URL_NAME, kwargs={"gallery_token": gallery.token})
+        except NoReverseMatch:
+            return None
+        return _absolute(self.context.get("request"), path)
+
+
+class GalleryEntrySerializer(serializers.ModelSerializer):
+    thumbnail = serializers.SerializerMethodField(help_text="A signed, expiring link to the thumbnail.")
+    preview = serializers.SerializerMethodField(help_text="A signed, expiring link to the watermarked preview.")
+
+    class Meta:
+        model = GalleryPortrait
+        fields = ["portrait_id", "position", "is_favorite", "favorited_at", "added_at", "thumbnail", "preview"]
+        read_only_fields = fields
+
+    def _link(self, entry: GalleryPortrait, field: str) -> str | None:
+        portrait = entry.portrait
+        if not getattr(portrait, field):
+            return None
+        request = self.context.get("request")
+        return _absolute(request, signed_media_url(obj=portrait, field=field, request=request))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail(self, entry: GalleryPortrait) -> str | None:
+        return self._link(entry, "thumbnail")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_preview(self, entry: GalleryPortrait) -> str | None:
+        return self._link(entry, "preview")
+
+
+class GalleryDetailSerializer(GallerySerializer):
+    portraits = serializers.SerializerMethodField()
+
+    class Meta(GallerySerializer.Meta):
+        fields = [*GallerySerializer.Meta.fields, "portraits"]
+        read_only_fields = fields
+
+    @extend_schema_field(GalleryEntrySerializer(many=True))
+    def get_portraits(self, gallery: Gallery) -> list[dict[str, Any]]:
+        entries = selectors.gallery_entries(gallery=gallery)
+        return GalleryEntrySerializer(entries, many=True, context=self.context).data
+
+
+class GalleryCreateSerializer(serializers.Serializer):
+    client = serializers.IntegerField(help_text="The client's id.")
+    title = serializers.CharField(max_length=services.MAX_TITLE_CHARS, required=False, allow_blank=True, default="")
+    message = serializers.CharField(max_length=services.MAX_MESSAGE_CHARS, required=False, allow_blank=True, default="")
+    portraits = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        max_length=services.MAX_GALLERY_PORTRAITS,
+        help_text="Portrait ids of this client. Left out with `run`: the run's picks.",
+    )
+    run = serializers.IntegerField(required=False, help_text="A render run of the client (its picks by default).")
+    password = serializers.CharField(
+        required=False, allow_blank=True, default="", write_only=True, trim_whitespace=False, max_length=128
+    )
+    pin = serializers.CharField(required=False, allow_blank=True, default="", write_only=True, max_length=8)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Left out: the studio's default; null: never."
+    )
+    allow_more_like_me = serializers.BooleanField(required=False, allow_null=True, default=None)
+    download_limit = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
+
+
+class GalleryUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=services.MAX_TITLE_CHARS, required=False)
+    message = serializers.CharField(max_length=services.MAX_MESSAGE_CHARS, required=False, allow_blank=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="null: never expires.")
+    allow_more_like_me = serializers.BooleanField(required=False)
+    download_limit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, help_text="null: the studio's setting; 0: unlimited."
+    )
+
+
+class PortraitIdsSerializer(serializers.Serializer):
+    portraits = serializers.ListField(
+        child=serializers.IntegerField(), allow_empty=False, max_length=services.MAX_GALLERY_PORTRAITS
+    )
+
+
+class PasswordSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=services.MAX_PASSWORD_CHARS)
+
+
+class PinSerializer(serializers.Serializer):
+    pin = serializers.CharField(write_only=True, max_length=8, help_text="4 to 8 digits.")
+
+
+class ExtendSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=services.MAX_EXPIRY_DAYS)
+
+
+class EntitlementSerializer(serializers.ModelSerializer):
+    granted_by = serializers.EmailField(source="granted_by.email", read_only=True, default=None)
+    is_active = serializers.BooleanField(read_only=True)
+    downloads_left = serializers.IntegerField(read_only=True, allow_null=True, help_text="null: unlimited")
+
+    class Meta:
+        model = Entitlement
+        fields = [
+            "id",
+            "gallery_id",
+            "portrait_id",
+            "size",
+            "source",
+            "order_ref",
+            "download_limit",
+            "downloads",
+            "downloads_left",
+            "is_active",
+            "granted_by",
+            "granted_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class GrantSerializer(PortraitIdsSerializer):
+    size = serializers.ChoiceField(choices=Entitlement.Size.choices, default=Entitlement.Size.FULL)
+
+
+class StatsDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    views = serializers.IntegerField()
+    favorites = serializers.IntegerField()
+    downloads = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    days = StatsDaySerializer(many=True, help_text="The last 30 days, oldest first, days without events included.")
+    totals = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Since the gallery was made: views, unlocks, favorites, unfavorites, downloads, more_like_me, "
+        "emails.",
+    )
+
+
+class GallerySettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GallerySettings
+        fields = ["download_limit", "expiry_days", "reminder_days", "allow_more_like_me", "updated_at"]
+        read_only_fields = ["updated_at"]
+        extra_kwargs = {
+            "download_limit": {"min_value": 0, "max_value": services.MAX_DOWNLOAD_LIMIT},
+            "expiry_days": {"min_value": 0, "max_value": services.MAX_EXPIRY_DAYS},
+            "reminder_days": {"min_value": 0, "max_value": services.MAX_REMINDER_DAYS},
+        }

@@ -1,0 +1,663 @@
+"""The studio's gallery actions (writes): the studio's gallery settings, galleries made from a client's
+portraits, their access (password, download PIN, expiry, revoking the link), sharing by email, the expiry
+reminders, and entitlements granted by staff.
+
+Every function is keyword-only, runs in the current tenant context (a request, a task, `tenant_context()`) and
+does its writes in one transaction; email leaves when the transaction commits. Refusals meant for people raise
+:class:`GalleryError` with a message and an HTTP status (400 bad input, 404 not in this gallery, 409 the
+gallery's state forbids it). Passwords and PINs are stored as Django password hashes, never in clear, and never
+leave this module in clear either (no log, no email).
+
+The client's side (opening a gallery, unlocking it, favorites, downloads) is in galleries/client_services.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
+
+from clients.models import Client
+from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
+from generation.models import Portrait, RenderRun
+from tenants.models import Studio, User
+
+log = structlog.get_logger("galleries")
+
+MAX_TITLE_CHARS = Gallery._meta.get_field("title").max_length
+MAX_MESSAGE_CHARS = 5_000
+MAX_GALLERY_PORTRAITS = 500
+MAX_DOWNLOAD_LIMIT = 1_000
+MAX_EXPIRY_DAYS = 365
+MAX_REMINDER_DAYS = 30
+MIN_PASSWORD_CHARS = 4
+MAX_PASSWORD_CHARS = 128
+PIN_RE = re.compile(r"^[0-9]{4,8}$")
+REMINDER_BATCH = 500
+PUBLIC_URL_NAME = "gallery_public"
+
+
+class GalleryError(Exception):
+    """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # "leave as is" for arguments where None means something
+
+
+def _user(user: Any) -> User | None:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+# --- The studio's settings ------------------------------------------------------------------------------------
+
+
+def gallery_settings() -> GallerySettings:
+    """The studio's gallery settings; created with the defaults on first use."""
+    current = GallerySettings.objects.first()
+    if current is not None:
+        return current
+    try:
+        with transaction.atomic():
+            return GallerySettings.objects.create()
+    except IntegrityError:  # created at the same moment by another request
+        return GallerySettings.objects.get()
+
+
+def _bounded(value: Any, name: str, low: int, high: int) -> int:
+    try:
+        if isinstance(value, bool | float):
+            raise ValueError
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise GalleryError(f"{name} must be a whole number.") from None
+    if not low <= number <= high:
+        raise GalleryError(f"{name} must be between {low} and {high}.")
+    return number
+
+
+def update_settings(
+    *,
+    download_limit: int | None = None,
+    expiry_days: int | None = None,
+    reminder_days: int | None = None,
+    allow_more_like_me: bool | None = None,
+    user: User | None = None,
+) -> GallerySettings:
+    """Change the studio's defaults (None: leave as is). Existing galleries keep their own expiry and their own
+    "more like me" switch; those without a download limit of their own follow the new one for new grants."""
+    current = gallery_settings()
+    fields: list[str] = []
+    if download_limit is not None:
+        current.download_limit = _bounded(download_limit, "The download limit", 0, MAX_DOWNLOAD_LIMIT)
+        fields.append("download_limit")
+    if expiry_days is not None:
+        current.expiry_days = _bounded(expiry_days, "The days a gallery stays open", 0, MAX_EXPIRY_DAYS)
+        fields.append("expiry_days")
+    if reminder_days is not None:
+        current.reminder_days = _bounded(reminder_days, "The days of the reminder", 0, MAX_REMINDER_DAYS)
+        fields.append("reminder_days")
+    if allow_more_like_me is not None:
+        current.allow_more_like_me = bool(allow_more_like_me)
+        fields.append("allow_more_like_me")
+    if fields:
+        current.save(update_fields=[*fields, "updated_at"])
+        log.info("gallery_settings_updated", fields=fields, user_id=getattr(_user(user), "pk", None))
+    return current
+
+
+def effective_download_limit(*, gallery: Gallery, studio_settings: GallerySettings | None = None) -> int:
+    """Downloads per entitled portrait and size: the gallery's own limit, else the studio's (0: unlimited)."""
+    if gallery.download_limit is not None:
+        return int(gallery.download_limit)
+    return int((studio_settings or gallery_settings()).download_limit)
+
+
+# --- Checks ---------------------------------------------------------------------------------------------------
+
+
+def _clean_title(title: str, client: Client) -> str:
+    title = " ".join((title or "").split())
+    if not title:
+        title = f"Portraits of {client.name}"[:MAX_TITLE_CHARS]
+    if len(title) > MAX_TITLE_CHARS:
+        raise GalleryError(f"The title is too long ({MAX_TITLE_CHARS} characters at most).")
+    return title
+
+
+def _clean_message(message: str) -> str:
+    message = (message or "").strip()
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise GalleryError(f"The welcome note is too long ({MAX_MESSAGE_CHARS} characters at most).")
+    return message
+
+
+def _password_hash(password: str) -> str:
+    password = password or ""
+    if password != password.strip():
+        raise GalleryError("The password can't start or end with a space.")
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise GalleryError(f"Choose a password of {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters.")
+    return make_password(password)
+
+
+def _pin_hash(pin: str) -> str:
+    pin = str(pin or "").strip()
+    if not PIN_RE.match(pin):
+        raise GalleryError("The download PIN is 4 to 8 digits.")
+    return make_password(pin)
+
+
+def _future(expires_at: datetime) -> datetime:
+    if timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at)
+    now = timezone.now()
+    if expires_at <= now:
+        raise GalleryError("Choose an expiry date in the future.")
+    if expires_at > now + timedelta(days=MAX_EXPIRY_DAYS * 3):
+        raise GalleryError(f"A gallery can stay open for {MAX_EXPIRY_DAYS * 3} days at most: choose an earlier date.")
+    return expires_at
+
+
+def _download_limit(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return _bounded(value, "The download limit", 0, MAX_DOWNLOAD_LIMIT)
+
+
+def _resolve_portraits(*, client: Client, portraits: Iterable[Portrait | int]) -> list[Portrait]:
+    """The portraits (objects or ids), in order and without repeats, after checking that each exists in this
+    studio, is of this client, is shown (not hidden) and has a watermarked preview. GalleryError 400 naming the
+    first problem otherwise."""
+    wanted: list[int] = []
+    for item in portraits:
+        pk = item.pk if isinstance(item, Portrait) else item
+        try:
+            if isinstance(pk, bool):
+                raise ValueError
+            pk = int(pk)
+        except (TypeError, ValueError):
+            raise GalleryError(f"“{item}” is not a portrait id.") from None
+        if pk not in wanted:
+            wanted.append(pk)
+    found = {p.pk: p for p in Portrait.objects.select_related("double").filter(pk__in=wanted)}
+    out: list[Portrait] = []
+    for pk in wanted:
+        portrait = found.get(pk)
+        if portrait is None:
+            raise GalleryError(f"Portrait #{pk} doesn't exist in this studio.")
+        if portrait.double.client_id != client.pk:
+            raise GalleryError(f"Portrait #{pk} is of another client: a gallery shows one client's portraits only.")
+        if portrait.is_hidden:
+            raise GalleryError(f"Portrait #{pk} is hidden: show it again on its run's page before adding it.")
+        if not portrait.preview:
+            raise GalleryError(
+                f"Portrait #{pk} has no watermarked preview (a test render): only portraits of render runs can go "
+                "in a gallery."
+            )
+        out.append(portrait)
+    return out
+
+
+def run_picks(*, run: RenderRun) -> list[Portrait]:
+    """The run's picks that are shown, in rank order within the run's items."""
+    return list(
+        Portrait.objects.filter(run=run, is_pick=True, is_hidden=False)
+        .select_related("double", "item")
+        .order_by("item__position", "rank", "pk")
+    )
+
+
+def _lock(gallery: Gallery) -> Gallery:
+    locked = Gallery.objects.select_for_update().filter(pk=gallery.pk).first()
+    if locked is None:
+        raise GalleryError("This gallery no longer exists.", status=404)
+    return locked
+
+
+def _copy(target: Gallery, source: Gallery, fields: Sequence[str]) -> Gallery:
+    for name in fields:
+        setattr(target, name, getattr(source, name))
+    return target
+
+
+# --- Galleries ------------------------------------------------------------------------------------------------
+
+
+def create_gallery(
+    *,
+    client: Client,
+    title: str = "",
+    portraits: Iterable[Portrait | int] | None = None,
+    run: RenderRun | None = None,
+    password: str = "",
+    pin: str = "",
+    expires_at: datetime | None = None,
+    never_expires: bool = False,
+    allow_more_like_me: bool | None = None,
+    message: str = "",
+    download_limit: int | None = None,
+    user: User | None = None,
+) -> Gallery:
+    """A gallery for a client, in the studio's defaults (expiry, "more like me"). Its portraits: those given,
+    else the picks of `run` (shown, `is_pick`); each must be of this client and shown (GalleryError 400 naming
+    the portrait). A run of another client is 400; a run with no picks and no portraits chosen is 409.
+
+    `expires_at` None: now + the studio's `expiry_days` (no expiry when that is 0, or with `never_expires`).
+    A draft until shared."""
+    if client.pk is None or Client.objects.filter(pk=client.pk).first() is None:
+        raise GalleryError("This client doesn't exist in this studio.", status=404)
+    if run is not None:
+        run_client = RenderRun.objects.filter(pk=run.pk).values_list("double__client_id", flat=True).first()
+        if run_client is None:
+            raise GalleryError("This render run doesn't exist in this studio.", status=404)
+        if run_client != client.pk:
+            raise GalleryError("This render run is of another client: choose one of the client's runs.")
+    if portraits is None:
+        chosen = run_picks(run=run) if run is not None else []
+        if run is not None and not chosen:
+            raise GalleryError("This run has no picks yet: pick portraits on its page, or choose them.", status=409)
+    else:
+        chosen = _resolve_portraits(client=client, portraits=portraits)
+    if len(chosen) > MAX_GALLERY_PORTRAITS:
+        raise GalleryError(f"A gallery holds {MAX_GALLERY_PORTRAITS} portraits at most.")
+    defaults = gallery_settings()
+    if expires_at is not None:
+        expires_at = _future(expires_at)
+    elif defaults.expiry_days and not never_expires:
+        expires_at = timezone.now() + timedelta(days=defaults.expiry_days)
+    gallery = Gallery(
+        client=client,
+        title=_clean_title(title, client),
+        message=_clean_message(message),
+        password_hash=_password_hash(password) if password else "",
+        pin_hash=_pin_hash(pin) if pin else "",
+        expires_at=expires_at,
+        allow_more_like_me=defaults.allow_more_like_me if allow_more_like_me is None else bool(allow_more_like_me),
+        download_limit=_download_limit(download_limit),
+        run=run,
+        created_by=_user(user),
+    )
+    with transaction.atomic():
+        gallery.save()
+        GalleryPortrait.objects.bulk_create(
+            [GalleryPortrait(gallery=gallery, portrait=p, position=i) for i, p in enumerate(chosen)]
+        )
+    log.info(
+        "gallery_created", gallery_id=gallery.pk, client_id=client.pk, portraits=len(chosen), run_id=run and run.pk
+    )
+    return gallery
+
+
+def update_gallery(
+    *,
+    gallery: Gallery,
+    title: Any = UNSET,
+    message: Any = UNSET,
+    allow_more_like_me: Any = UNSET,
+    download_limit: Any = UNSET,
+    expires_at: Any = UNSET,
+) -> Gallery:
+    """Change a gallery's details (UNSET: leave as is). `download_limit` None: the studio's setting; `expires_at`
+    None: never expires (a new date also means a new reminder before it)."""
+    with transaction.atomic():
+        locked = _lock(gallery)
+        fields: list[str] = []
+        if title is not UNSET:
+            locked.title = _clean_title(title, locked.client)
+            fields.append("title")
+        if message is not UNSET:
+            locked.message = _clean_message(message)
+            fields.append("message")
+        if allow_more_like_me is not UNSET:
+            locked.allow_more_like_me = bool(allow_more_like_me)
+            fields.append("allow_more_like_me")
+        if download_limit is not UNSET:
+            locked.download_limit = _download_limit(download_limit)
+            fields.append("download_limit")
+        if expires_at is not UNSET:
+            new = None if expires_at is None else expires_at
+            if new is not None and new != locked.expires_at:
+                new = _future(new)
+            if new != locked.expires_at:
+                locked.expires_at = new
+                locked.reminder_sent_at = None
+                fields += ["expires_at", "reminder_sent_at"]
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+    log.info("gallery_updated", gallery_id=gallery.pk, fields=fields)
+    return _copy(gallery, locked, [*fields, "updated_at"])
+
+
+def add_portraits(*, gallery: Gallery, portraits: Iterable[Portrait | int]) -> list[GalleryPortrait]:
+    """Add portraits of the gallery's client at the end (those already in it are left where they are). Returns
+    the new entries. GalleryError 400 for a portrait of another client, hidden, unknown, or past the maximum."""
+    chosen = _resolve_portraits(client=gallery.client, portraits=portraits)
+    if not chosen:
+        raise GalleryError("Choose at least one portrait to add.")
+    with transaction.atomic():
+        locked = _lock(gallery)
+        present = set(GalleryPortrait.objects.filter(gallery=locked).values_list("portrait_id", flat=True))
+        new = [p for p in chosen if p.pk not in present]
+        if len(present) + len(new) > MAX_GALLERY_PORTRAITS:
+            raise GalleryError(f"A gallery holds {MAX_GALLERY_PORTRAITS} portraits at most.")
+        last = GalleryPortrait.objects.filter(gallery=locked).aggregate(last=Max("position"))["last"]
+        start = -1 if last is None else last
+        entries = GalleryPortrait.objects.bulk_create(
+            [GalleryPortrait(gallery=locked, portrait=p, position=start + 1 + i) for i, p in enumerate(new)]
+        )
+        Gallery.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+    log.info("gallery_portraits_added", gallery_id=gallery.pk, added=len(entries))
+    return entries
+
+
+def remove_portrait(*, gallery: Gallery, portrait: Portrait | int) -> None:
+    """Take a portrait out of the gallery (its favorite goes with it). Entitlements already granted for it stay
+    on record; the client's side shows only what is in the gallery. GalleryError 404 when it isn't in it."""
+    pk = portrait.pk if isinstance(portrait, Portrait) else portrait
+    with transaction.atomic():
+        deleted, _ = GalleryPortrait.objects.filter(gallery=gallery, portrait_id=pk).delete()
+        if not deleted:
+            raise GalleryError("This portrait is not in the gallery.", status=404)
+        Gallery.objects.filter(pk=gallery.pk).update(updated_at=timezone.now())
+    log.info("gallery_portrait_removed", gallery_id=gallery.pk, portrait_id=pk)
+
+
+def reorder(*, gallery: Gallery, portrait_ids: Sequence[int]) -> None:
+    """Put the gallery's portraits in this order: the ids must be exactly the gallery's portraits."""
+    with transaction.atomic():
+        locked = _lock(gallery)
+        entries = {e.portrait_id: e for e in GalleryPortrait.objects.filter(gallery=locked)}
+        try:
+            wanted = [int(pk) for pk in portrait_ids]
+        except (TypeError, ValueError):
+            raise GalleryError("List the gallery's portrait ids.") from None
+        if len(wanted) != len(set(wanted)) or set(wanted) != set(entries):
+            raise GalleryError("List every portrait of the gallery exactly once.")
+        changed = []
+        for position, pk in enumerate(wanted):
+            entry = entries[pk]
+            if entry.position != position:
+                entry.position = position
+                changed.append(entry)
+        GalleryPortrait.objects.bulk_update(changed, ["position"])
+
+
+def set_password(*, gallery: Gallery, password: str) -> Gallery:
+    """The client must type this password to open the gallery (stored hashed)."""
+    gallery.password_hash = _password_hash(password)
+    Gallery.objects.filter(pk=gallery.pk).update(password_hash=gallery.password_hash, updated_at=timezone.now())
+    log.info("gallery_password_set", gallery_id=gallery.pk)
+    return gallery
+
+
+def clear_password(*, gallery: Gallery) -> Gallery:
+    gallery.password_hash = ""
+    Gallery.objects.filter(pk=gallery.pk).update(password_hash="", updated_at=timezone.now())
+    log.info("gallery_password_cleared", gallery_id=gallery.pk)
+    return gallery
+
+
+def set_pin(*, gallery: Gallery, pin: str) -> Gallery:
+    """Downloads ask for this PIN (4 to 8 digits, stored hashed)."""
+    gallery.pin_hash = _pin_hash(pin)
+    Gallery.objects.filter(pk=gallery.pk).update(pin_hash=gallery.pin_hash, updated_at=timezone.now())
+    log.info("gallery_pin_set", gallery_id=gallery.pk)
+    return gallery
+
+
+def clear_pin(*, gallery: Gallery) -> Gallery:
+    gallery.pin_hash = ""
+    Gallery.objects.filter(pk=gallery.pk).update(pin_hash="", updated_at=timezone.now())
+    log.info("gallery_pin_cleared", gallery_id=gallery.pk)
+    return gallery
+
+
+def set_expiry(*, gallery: Gallery, expires_at: datetime | None) -> Gallery:
+    """Close the gallery at this moment (in the future), or never (None). A new date means a new reminder."""
+    return update_gallery(gallery=gallery, expires_at=expires_at)
+
+
+def extend(*, gallery: Gallery, days: int) -> Gallery:
+    """Keep the gallery open `days` more days, counted from its expiry (or from now, when it has passed)."""
+    days = _bounded(days, "The days to extend by", 1, MAX_EXPIRY_DAYS)
+    now = timezone.now()
+    start = gallery.expires_at if gallery.expires_at and gallery.expires_at > now else now
+    return update_gallery(gallery=gallery, expires_at=start + timedelta(days=days))
+
+
+def revoke(*, gallery: Gallery) -> Gallery:
+    """The share link stops working at once (the client sees that the gallery is closed)."""
+    if gallery.revoked_at is None:
+        gallery.revoked_at = timezone.now()
+        Gallery.objects.filter(pk=gallery.pk).update(revoked_at=gallery.revoked_at, updated_at=timezone.now())
+        log.info("gallery_revoked", gallery_id=gallery.pk)
+    return gallery
+
+
+def restore(*, gallery: Gallery) -> Gallery:
+    """The same share link works again."""
+    if gallery.revoked_at is not None:
+        gallery.revoked_at = None
+        Gallery.objects.filter(pk=gallery.pk).update(revoked_at=None, updated_at=timezone.now())
+        log.info("gallery_restored", gallery_id=gallery.pk)
+    return gallery
+
+
+# --- Sharing --------------------------------------------------------------------------------------------------
+
+
+def _route(name: str, **kwargs: Any) -> str:
+    """A studio route without the leading slash or script prefix (to join to the studio's root URL)."""
+    route = reverse(name, urlconf=settings.STUDIO_URLCONF, kwargs=kwargs or None)
+    prefix = get_script_prefix()
+    return route[len(prefix) :] if route.startswith(prefix) else route.lstrip("/")
+
+
+def studio_root(*, studio: Studio, base_url: str | None = None) -> str:
+    """The studio's absolute root URL, ending with "/": as the request saw it, else its configured address."""
+    from tenants.emails import studio_base_url
+
+    return (base_url or studio_base_url(studio)).rstrip("/") + "/"
+
+
+def gallery_link(*, gallery: Gallery, base_url: str | None = None) -> str:
+    """The absolute share link: the studio's root (as the request saw it, else its configured address) plus the
+    client's gallery route. Resolved at call time (the client's pages may be added after this module)."""
+    studio = gallery.studio if base_url is None else None
+    root = base_url.rstrip("/") + "/" if base_url else studio_root(studio=studio)  # type: ignore[arg-type]
+    return root + _route(PUBLIC_URL_NAME, gallery_token=gallery.token)
+
+
+def _logo_url(studio: Studio, base_url: str | None) -> str | None:
+    return studio_root(studio=studio, base_url=base_url) + _route("studio_logo") if studio.logo else None
+
+
+def _check_shareable(gallery: Gallery) -> None:
+    if gallery.revoked_at is not None:
+        raise GalleryError("This gallery's link is revoked: restore it before sending it.", status=409)
+    if gallery.expires_at is not None and gallery.expires_at <= timezone.now():
+        raise GalleryError("This gallery has expired: extend it before sending it.", status=409)
+    if not gallery.client.email:
+        raise GalleryError(
+            f"{gallery.client.name} has no email address: add one on the client's page, or copy the link.",
+            status=409,
+        )
+    if not GalleryPortrait.objects.filter(gallery=gallery).exists():
+        raise GalleryError("This gallery has no portraits yet: add some before sending it.", status=409)
+
+
+def share(*, gallery: Gallery, user: User | None = None, base_url: str | None = None) -> Gallery:
+    """Email the client that their gallery is ready, with its link (sent when the transaction commits), record
+    when, and an EMAIL event. 409 when the client has no email, or the gallery is revoked, expired or empty."""
+    from galleries import emails
+
+    _check_shareable(gallery)
+    studio = Studio.objects.get(pk=gallery.studio_id)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock(gallery)
+        locked.shared_at = now
+        locked.save(update_fields=["shared_at", "updated_at"])
+        GalleryEvent.objects.create(gallery=locked, kind=GalleryEvent.Kind.EMAIL, detail="gallery ready")
+        link = gallery_link(gallery=locked, base_url=base_url)
+        message = emails.gallery_ready_message(
+            gallery=locked, studio=studio, link=link, logo_url=_logo_url(studio, base_url)
+        )
+        transaction.on_commit(message.send)
+    gallery.shared_at = now
+    log.info("gallery_shared", gallery_id=gallery.pk, user_id=getattr(_user(user), "pk", None))
+    return gallery
+
+
+def send_expiry_reminders(*, now: datetime | None = None) -> dict[str, int]:
+    """Platform work, the task of an hourly schedule (galleries/apps.py): for every studio, each gallery that
+    closes within the studio's `reminder_days`, was shared before that window began, is not revoked, has had no
+    reminder and whose client has an email, gets one reminder (sent on commit) and `reminder_sent_at`.
+    Idempotent: a second run sends nothing more. Each gallery in its own studio's context and transaction, so one
+    failure doesn't stop the others."""
+    from galleries import emails
+    from tenants.context import platform_context, tenant_context
+
+    now = now or timezone.now()
+    with platform_context():
+        due = list(
+            Gallery.objects.filter(
+                expires_at__gt=now,
+                expires_at__lte=now + timedelta(days=MAX_REMINDER_DAYS),
+                shared_at__isnull=False,
+                revoked_at__isnull=True,
+                reminder_sent_at__isnull=True,
+            )
+            .exclude(client__email="")
+            .order_by("expires_at")
+            .values_list("pk", "studio_id")[:REMINDER_BATCH]
+        )
+    by_studio: dict[int, list[int]] = {}
+    for pk, studio_id in due:
+        by_studio.setdefault(studio_id, []).append(pk)
+    sent = failed = 0
+    for studio in Studio.objects.filter(pk__in=by_studio, status=Studio.Status.ACTIVE):
+        with tenant_context(studio):
+            days = gallery_settings().reminder_days
+            if not days:
+                continue
+            window = now + timedelta(days=days)
+            for pk in by_studio[studio.pk]:
+                try:
+                    with transaction.atomic():
+                        gallery = (
+                            Gallery.objects.select_for_update(of=("self",))
+                            .select_related("client")
+                            .filter(
+                                pk=pk,
+                                expires_at__gt=now,
+                                expires_at__lte=window,
+                                shared_at__isnull=False,
+                                revoked_at__isnull=True,
+                                reminder_sent_at__isnull=True,
+                            )
+                            .first()
+                        )
+                        if gallery is None or not gallery.client.email:
+                            continue
+                        if gallery.shared_at > gallery.expires_at - timedelta(days=days):
+                            continue  # shared inside the window: the "ready" email already said when it closes
+                        gallery.reminder_sent_at = now
+                        gallery.save(update_fields=["reminder_sent_at"])
+                        GalleryEvent.objects.create(gallery=gallery, kind=GalleryEvent.Kind.EMAIL, detail="reminder")
+                        link = gallery_link(gallery=gallery, base_url=studio_root(studio=studio))
+                        message = emails.expiry_reminder_message(
+                            gallery=gallery, studio=studio, link=link, logo_url=_logo_url(studio, None)
+                        )
+                        transaction.on_commit(message.send)
+                    sent += 1
+                except Exception:
+                    failed += 1
+                    log.exception("gallery_reminder_failed", gallery_id=pk, studio_id=studio.pk)
+    if sent or failed:
+        log.info("gallery_reminders_sent", sent=sent, failed=failed)
+    return {"sent": sent, "failed": failed}
+
+
+# --- Entitlements ---------------------------------------------------------------------------------------------
+
+
+def grant_entitlements(
+    *, gallery: Gallery, portraits: Iterable[Portrait | int], size: str, user: User | None = None
+) -> list[Entitlement]:
+    """Let the client download these portraits of the gallery at this size (source: staff), each
+    `download_limit` times (the gallery's limit, else the studio's; 0: unlimited). A portrait that already has
+    an active entitlement at this size keeps it (returned as is). GalleryError 400 for a portrait that is not in
+    the gallery, or an unknown size."""
+    if size not in Entitlement.Size.values:
+        raise GalleryError(f"Choose a size: {', '.join(Entitlement.Size.values)}.")
+    wanted: list[int] = []
+    for item in portraits:
+        try:
+            pk = int(item.pk if isinstance(item, Portrait) else item)
+        except (TypeError, ValueError):
+            raise GalleryError(f"“{item}” is not a portrait id.") from None
+        if pk not in wanted:
+            wanted.append(pk)
+    if not wanted:
+        raise GalleryError("Choose at least one portrait of the gallery.")
+    in_gallery = set(
+        GalleryPortrait.objects.filter(gallery=gallery, portrait_id__in=wanted).values_list("portrait_id", flat=True)
+    )
+    missing = [pk for pk in wanted if pk not in in_gallery]
+    if missing:
+        raise GalleryError(f"Portrait #{missing[0]} is not in this gallery.")
+    limit = effective_download_limit(gallery=gallery)
+    with transaction.atomic():
+        locked = _lock(gallery)
+        existing = {
+            e.portrait_id: e
+            for e in Entitlement.objects.filter(
+                gallery=locked, size=size, revoked_at__isnull=True, portrait_id__in=wanted
+            )
+        }
+        out: list[Entitlement] = []
+        for pk in wanted:
+            if pk in existing:
+                out.append(existing[pk])
+                continue
+            out.append(
+                Entitlement.objects.create(
+                    gallery=locked,
+                    portrait_id=pk,
+                    size=size,
+                    source=Entitlement.Source.STAFF,
+                    download_limit=limit,
+                    granted_by=_user(user),
+                )
+            )
+    log.info("entitlements_granted", gallery_id=gallery.pk, size=size, portraits=len(wanted))
+    return out
+
+
+def revoke_entitlement(*, entitlement: Entitlement) -> Entitlement:
+    """The client can no longer download with it (a refund, or staff changing their mind)."""
+    if entitlement.revoked_at is None:
+        entitlement.revoked_at = timezone.now()
+        Entitlement.objects.filter(pk=entitlement.pk).update(revoked_at=entitlement.revoked_at)
+        log.info("entitlement_revoked", entitlement_id=entitlement.pk, gallery_id=entitlement.gallery_id)
+    return entitlement
