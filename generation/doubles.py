@@ -67,6 +67,23 @@ class DoubleError(Exception):
         self.status = status
 
 
+def enqueue_billed(
+    *, kind: str, payload: dict[str, Any], user: User | None, error: type[DoubleError] | None = None
+) -> Job:
+    """enqueue_job and the job's GPU credit reservation (billing.credits), in one transaction: when the studio is
+    out of credits nothing is queued and `error` (DoubleError or a subclass) is raised with status 402 and a
+    message that names the billing page."""
+    from billing.credits import OutOfCredits, reserve_for_job
+
+    try:
+        with transaction.atomic():
+            job = enqueue_job(kind=kind, payload=payload, user=user)
+            reserve_for_job(job=job)
+    except OutOfCredits as exc:
+        raise (error or DoubleError)(exc.message, status=402) from None
+    return job
+
+
 def _user(user: Any) -> User | None:
     return user if user is not None and getattr(user, "is_authenticated", False) else None
 
@@ -133,7 +150,7 @@ def start_training(
             created_by=_user(user),
         )
         double.save()
-        job = enqueue_job(kind=TRAIN_KIND, payload={"double_id": double.pk}, user=_user(user))
+        job = enqueue_billed(kind=TRAIN_KIND, payload={"double_id": double.pk}, user=_user(user))
         double.job = job
         double.save(update_fields=["job"])
     log.info("double_training_requested", double_id=double.pk, photo_set_id=locked.pk, base_model=spec.name)
@@ -302,7 +319,7 @@ def render_portraits(*, double: DigitalDouble, config: Mapping[str, Any], user: 
     bad config."""
     _require_ready(double)
     request = clean_render_config(config)
-    job = enqueue_job(
+    job = enqueue_billed(
         kind=RENDER_KIND, payload={"double_id": double.pk, "config": request.as_payload()}, user=_user(user)
     )
     log.info("portraits_requested", double_id=double.pk, job_id=job.pk, images=len(request.seeds))
@@ -317,7 +334,7 @@ def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
     _require_ready(double)
     if not portrait.recipe:
         raise DoubleError("This portrait has no recipe to render again.", status=409)
-    job = enqueue_job(
+    job = enqueue_billed(
         kind=RENDER_KIND,
         payload={"double_id": double.pk, "more_like_me_of": portrait.pk},
         user=_user(user),

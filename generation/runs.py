@@ -34,9 +34,9 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from generation import base_models
-from generation.doubles import RENDER_KIND, RUN_ITEM_KIND, DoubleError
+from generation.doubles import RENDER_KIND, RUN_ITEM_KIND, DoubleError, enqueue_billed
 from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
-from generation.services import JobStateError, enqueue_job, retry_job
+from generation.services import JobStateError, retry_job
 from templates_app.models import Template, TemplateVersion
 from tenants.models import Studio, User
 
@@ -287,10 +287,11 @@ def _create_run(
                 seeds=draw_seeds(part.images),
                 gpu_seconds=part.seconds,
             )
-            item.job = enqueue_job(
+            item.job = enqueue_billed(
                 kind=RUN_ITEM_KIND,
                 payload={"item_id": item.pk, "run_id": run.pk, "double_id": locked.pk},
                 user=user,
+                error=RunError,
             )
             item.save(update_fields=["job"])
     log.info("render_run_started", run_id=run.pk, kind=kind, items=len(order), images=plan.images, gpu=plan.gpu_seconds)
@@ -348,10 +349,11 @@ def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
     _require_ready(item.run.double)
     if item.job is None:
         with transaction.atomic():
-            item.job = enqueue_job(
+            item.job = enqueue_billed(
                 kind=RUN_ITEM_KIND,
                 payload={"item_id": item.pk, "run_id": item.run_id, "double_id": item.run.double_id},
                 user=_user(user),
+                error=RunError,
             )
             item.save(update_fields=["job"])
         return item.job
@@ -390,8 +392,11 @@ def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
     _require_renderable(portrait)
     if not can_go_more_like_me(portrait):
         raise RunError("This portrait is already as close to the client as “more like me” goes.", status=409)
-    job = enqueue_job(
-        kind=RENDER_KIND, payload=_action_payload(portrait, more_like_me_of=portrait.pk), user=_user(user)
+    job = enqueue_billed(
+        kind=RENDER_KIND,
+        payload=_action_payload(portrait, more_like_me_of=portrait.pk),
+        user=_user(user),
+        error=RunError,
     )
     log.info("more_like_me_requested", portrait_id=portrait.pk, job_id=job.pk)
     return job
@@ -405,7 +410,7 @@ def reroll(*, portrait: Portrait, user: User | None = None) -> Job:
     while new_seed == seed:
         new_seed = secrets.randbelow(2**32)
     payload = _action_payload(portrait, reroll_of=portrait.pk, seed=new_seed)
-    job = enqueue_job(kind=RENDER_KIND, payload=payload, user=_user(user))
+    job = enqueue_billed(kind=RENDER_KIND, payload=payload, user=_user(user), error=RunError)
     log.info("reroll_requested", portrait_id=portrait.pk, job_id=job.pk)
     return job
 

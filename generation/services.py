@@ -52,6 +52,15 @@ def enqueue_on_commit(job: Job) -> None:
     transaction.on_commit(_send)
 
 
+def job_ended(job: Job) -> None:
+    """Called in the transaction that makes a job succeeded, failed or cancelled (every such transition calls
+    it): the job's GPU credits are settled on what it used, or released (billing.credits; a no-op for a job
+    without a reservation)."""
+    from billing.credits import job_finished
+
+    job_finished(job)
+
+
 def enqueue_job(
     *,
     kind: str,
@@ -102,6 +111,7 @@ def cancel_job(*, job: Job) -> Job:
             locked.finished_at = now
             locked.progress_message = "Cancelled before it started"
             locked.save(update_fields=["state", "cancel_requested", "finished_at", "progress_message", "updated_at"])
+            job_ended(locked)
         elif locked.state == Job.State.RUNNING:
             if not locked.cancel_requested:
                 locked.cancel_requested = True

@@ -33,7 +33,7 @@ from generation.registry import (
     UnknownJobKind,
     get_kind,
 )
-from generation.services import enqueue_on_commit
+from generation.services import enqueue_on_commit, job_ended
 from tenants.context import platform_context, tenant_context
 from tenants.models import Studio
 
@@ -141,6 +141,7 @@ def _set_terminal(job: Job, state: str, now: Any, *, error: str = "", progress_m
     if progress_message is not None:
         job.progress_message = progress_message
     job.save(update_fields=["state", "finished_at", "error", "progress_message", "updated_at"])
+    job_ended(job)
     log.info("job_finished", state=state, error=error or None)
 
 
@@ -174,6 +175,7 @@ def _finish(
         locked.finished_at = now
         locked.heartbeat_at = now
         locked.save()
+        job_ended(locked)
     log.info("job_finished", state=state, error=error or None, attempt=job.attempts)
     return str(state)
 
@@ -231,6 +233,7 @@ def sweep_stale_jobs() -> dict[str, int]:
                 job.error = STALE_ERROR
                 job.finished_at = now
                 job.save(update_fields=["state", "error", "finished_at", "updated_at"])
+                job_ended(job)
                 failed += 1
             log.info("job_swept", job_id=job.pk, studio_id=job.studio_id, state=job.state)
     if requeued or failed:

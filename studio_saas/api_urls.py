@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("templates_app.api_urls")),
     path("", include("generation.api_urls_runs")),
     path("", include("galleries.api_urls")),
+    path("", include("billing.api_urls")),
 ]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "templates_app",
     "clients",
     "galleries",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -336,6 +337,19 @@ GALLERY_DOWNLOAD_LINK_SECONDS = env.int("GALLERY_DOWNLOAD_LINK_SECONDS", default
 # "More like me" requests a client may have waiting at once, and how often the gallery page checks on them.
 GALLERY_MAX_PENDING_REQUESTS = env.int("GALLERY_MAX_PENDING_REQUESTS", default=3)
 GALLERY_POLL_SECONDS = env.int("GALLERY_POLL_SECONDS", default=3)
+
+# --- Billing with Stripe (billing/, docs/billing.md, docs/billing-orders.md) -----------------------------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_local")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own API; tests point it at fakes
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")  # empty: the endpoint answers 503
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# GPU credits: reserved when a job is queued, settled on what it used (billing/credits.py). Off in the embedded
+# demo (no plan there); production turns it on.
+BILLING_ENFORCE_CREDITS = env.bool("BILLING_ENFORCE_CREDITS", default=False)
+# The platform's share of each client purchase (a destination charge to the studio's connected account).
+BILLING_APPLICATION_FEE_PERCENT = env.float("BILLING_APPLICATION_FEE_PERCENT", default=10.0)
+STRIPE_CONNECT_ACCOUNT_TYPE = env.str("STRIPE_CONNECT_ACCOUNT_TYPE", default="express")
 # Digital doubles are encrypted at rest (Fernet). Comma list of keys (Fernet.generate_key()): the first
 # encrypts, every one decrypts (add a new key first to rotate, then `manage.py engine rotate-keys`). Empty: a
 # key derived from SECRET_KEY (development only; `check --deploy` warns).

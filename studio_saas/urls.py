@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("tenants.urls_platform")),
     path("", include("studio_saas.ops_urls")),
+    path("stripe/", include("billing.urls_webhooks")),  # Stripe's webhooks (platform and Connect)
     path("api/", include("studio_saas.api_docs_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -16,6 +16,8 @@ urlpatterns = [
     path("runs/", include("generation.urls_runs")),  # render runs, portraits, the designer's preview
     path("galleries/", include("galleries.urls")),  # the studio's side of client galleries
     path("g/", include("galleries.urls_public")),  # a client's gallery (share link, no account)
+    path("g/", include("billing.urls_gallery")),  # buying in a gallery: checkout, success page
+    path("billing/", include("billing.urls")),  # the studio's plan, credits, invoices, prices, Connect
     path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
     path("media/", include("tenants.urls_media")),  # private media through expiring signed links
     path("api/", include("studio_saas.api_urls")),

@@ -201,3 +201,6 @@ from tests import factories_runs  # noqa: E402,F401
 
 # isort: split
 from tests import factories_galleries  # noqa: E402,F401
+
+# isort: split
+from tests import factories_billing  # noqa: E402,F401

@@ -87,6 +87,10 @@ PUBLIC_URL_NAMES = frozenset(
         "gallery_portrait",
         "gallery_favorite",
         "gallery_more_like_me",
+        # Buying in a client's gallery (billing/urls_gallery.py): the same share-link credential.
+        "gallery_buy",
+        "gallery_order_success",
+        "gallery_order_status",
         "gallery_download",
     }
 )

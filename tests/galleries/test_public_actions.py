@@ -109,9 +109,10 @@ def test_more_like_me_refusals_are_clear(client: Client, two_tenants: Any) -> No
 
 
 # The studio (tenant middleware), the request's savepoint, SET LOCAL of the tenant (row-level security), the
-# session, the gallery, its "more like me" requests with their jobs, its entries with their portraits and doubles,
-# its active entitlements, the savepoint's release. Signed media links cost no query.
-GALLERY_PAGE_QUERIES = 9
+# session, the gallery, whether the studio can take payments (the cart), its "more like me" requests with their
+# jobs, its entries with their portraits and doubles, its active entitlements, the savepoint's release. Signed
+# media links cost no query.
+GALLERY_PAGE_QUERIES = 10
 
 
 def _big_scene(tenant: Any, count: int) -> str:

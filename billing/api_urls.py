@@ -1,0 +1,3 @@
+"""The billing API under /api/ inside a studio."""
+
+urlpatterns: list = []

@@ -1,0 +1,300 @@
+"""The GPU credit ledger (writes and reads). Append-only: a balance is the sum of the studio's entries.
+
+The life of a job's credits:
+- queued: `reserve_for_job` takes its cost (RESERVE, negative), refused with `OutOfCredits` when the studio's
+  balance (plus its plan's overage allowance) is below the cost;
+- succeeded: `settle` gives back what it did not use (SETTLE = reserved − used; used = the units it really
+  produced × the unit cost fixed at reservation: images rendered, or the training);
+- failed or cancelled: `release` gives the whole reservation back (RELEASE).
+Each is written at most once per job (unique constraints), under a lock on the studio's StudioBilling row, so a
+double call, a retried task or two concurrent ones change nothing twice. All calls run in the current tenant
+context.
+
+Overage: when a settlement leaves the balance below zero (a plan with an overage allowance let the job start),
+the part of the job's use that the balance did not cover is billed: an OVERAGE entry (+n, reference "job:<id>")
+brings it back, and a Stripe invoice item (idempotency key per studio and job) is created on commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from billing import plans
+from billing.models import CreditEntry, StudioBilling
+from tenants.context import current_studio_id, tenant_context
+
+log = structlog.get_logger("billing.credits")
+
+TRAIN_KIND = "double.train"
+RENDER_KIND = "portraits.render"
+RUN_ITEM_KIND = "runs.render_item"
+JOB_KINDS = (TRAIN_KIND, RENDER_KIND, RUN_ITEM_KIND)
+Kind = CreditEntry.Kind
+
+
+class OutOfCredits(Exception):
+    """The studio has too few credits for a new job. `message` is for people and names the billing page."""
+
+    def __init__(self, *, needed: int, available: int) -> None:
+        self.needed = needed
+        self.available = available
+        self.upgrade_url = billing_url()
+        self.message = (
+            f"Your studio is out of GPU credits: this needs {needed} credit{'s' if needed != 1 else ''} and "
+            f"{max(available, 0)} {'is' if max(available, 0) == 1 else 'are'} left. Running jobs finish; to start "
+            f"new ones, upgrade your plan on the billing page: {self.upgrade_url}"
+        )
+        super().__init__(self.message)
+
+
+def billing_url() -> str:
+    try:
+        return reverse("billing")
+    except NoReverseMatch:  # a URLconf without the studio's pages (the platform's)
+        return "/billing/"
+
+
+@dataclass(frozen=True)
+class JobCost:
+    key: str  # a key of plans.credit_costs(), e.g. "render_image_sd15"
+    units: int  # images to render, or 1 training
+    unit_cost: int
+
+    @property
+    def amount(self) -> int:
+        return self.units * self.unit_cost
+
+    @property
+    def reference(self) -> str:
+        return f"{self.key}:{self.units}x{self.unit_cost}"
+
+
+# --- Reads ----------------------------------------------------------------------------------------------------
+
+
+def balance() -> int:
+    """The current studio's credits: the sum of its ledger (reservations of queued and running jobs included)."""
+    return int(CreditEntry.objects.aggregate(total=Sum("amount"))["total"] or 0)
+
+
+def usage_by_day(*, days: int = 30) -> list[dict[str, Any]]:
+    """Credits used per day over the last `days` days (reservations less what was given back), one query."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        CreditEntry.objects.filter(created_at__gte=since, kind__in=[Kind.RESERVE, Kind.SETTLE, Kind.RELEASE])
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(total=Sum("amount"))
+        .order_by("day")
+    )
+    return [{"day": row["day"], "used": -int(row["total"] or 0)} for row in rows]
+
+
+def job_cost(job: Any) -> JobCost | None:
+    """What a job of a billed kind costs, from its payload: None for kinds that are not GPU work."""
+    from generation.models import DigitalDouble
+
+    if job.kind not in JOB_KINDS:
+        return None
+    payload = job.payload or {}
+    double = DigitalDouble.objects.filter(pk=payload.get("double_id")).only("family").first()
+    family = (double.family if double is not None else "") or "sd15"
+    if job.kind == TRAIN_KIND:
+        key = f"train_{family}"
+        return JobCost(key=key, units=1, unit_cost=plans.cost(key, "train_sd15"))
+    key = f"render_image_{family}"
+    if job.kind == RUN_ITEM_KIND:
+        from generation.models import RenderRunItem
+
+        item = RenderRunItem.objects.filter(pk=payload.get("item_id")).only("images").first()
+        units = int(item.images) if item is not None else 1
+    else:
+        config = payload.get("config") or {}
+        units = len(config.get("seeds") or []) or 1  # "more like me" and re-rolls render one image
+    return JobCost(key=key, units=max(units, 1), unit_cost=plans.cost(key, "render_image_sd15"))
+
+
+# --- Writes ---------------------------------------------------------------------------------------------------
+
+
+def _locked_billing() -> StudioBilling:
+    """The studio's billing row, created on first use, locked for the rest of the transaction: every ledger
+    write of one studio is serialised on it."""
+    if not StudioBilling.objects.filter().exists():
+        try:
+            with transaction.atomic():
+                StudioBilling.objects.create()
+        except IntegrityError:  # created meanwhile by a concurrent call
+            pass
+    return StudioBilling.objects.select_for_update().get()
+
+
+def overage_allowance(billing: StudioBilling) -> int:
+    """How far below zero the balance may go for new jobs: the plan's overage limit while its subscription is
+    active, else 0."""
+    plan = plans.get_plan(billing.plan)
+    if plan is None or billing.subscription_status not in ("active", "trialing"):
+        return 0
+    return max(plan.overage_limit, 0)
+
+
+def reserve(*, job: Any, cost: JobCost) -> CreditEntry:
+    """Reserve `cost` for the job, or raise OutOfCredits. Idempotent: a second call returns the first entry."""
+    with transaction.atomic():
+        billing = _locked_billing()
+        existing = CreditEntry.objects.filter(job=job, kind=Kind.RESERVE).first()
+        if existing is not None:
+            return existing
+        available = balance() + overage_allowance(billing)
+        if available < cost.amount:
+            log.info("credits_refused", job_id=job.pk, needed=cost.amount, available=available)
+            raise OutOfCredits(needed=cost.amount, available=balance())
+        entry = CreditEntry.objects.create(kind=Kind.RESERVE, amount=-cost.amount, job=job, reference=cost.reference)
+    log.info("credits_reserved", job_id=job.pk, amount=cost.amount, reference=cost.reference)
+    return entry
+
+
+def reserve_for_job(*, job: Any) -> CreditEntry | None:
+    """Called when a job is queued, in the same transaction: reserves its cost when credits are enforced and the
+    job is GPU work (else a no-op returning None). Raises OutOfCredits; the caller's transaction then rolls the
+    job back too."""
+    if not plans.enforce_credits():
+        return None
+    cost = job_cost(job)
+    if cost is None:
+        return None
+    return reserve(job=job, cost=cost)
+
+
+def _parse_reference(reference: str) -> tuple[int, int]:
+    """(units, unit cost) of a reservation's reference "key:UxC"."""
+    try:
+        units, unit_cost = reference.rsplit(":", 1)[1].split("x", 1)
+        return int(units), int(unit_cost)
+    except (IndexError, ValueError):
+        return 0, 0
+
+
+def used_by(job: Any, reservation: CreditEntry) -> int:
+    """The credits a succeeded job really used: the units it produced × the unit cost fixed at reservation.
+    Renders count the images of their result (at most what was reserved); a training counts as one unit."""
+    units, unit_cost = _parse_reference(reservation.reference)
+    if units <= 0 or unit_cost <= 0:
+        return -reservation.amount
+    done = units
+    if job.kind != TRAIN_KIND:
+        result = job.result or {}
+        images = result.get("images")
+        if isinstance(images, int) and not isinstance(images, bool):
+            done = max(0, min(images, units))
+    return done * unit_cost
+
+
+def _job_entries(job: Any) -> list[CreditEntry]:
+    return list(CreditEntry.objects.filter(job=job))
+
+
+def settle(*, job: Any, used: int | None = None) -> CreditEntry | None:
+    """The job succeeded: bring its net charge to what it used (default: `used_by`). Idempotent; a no-op (None)
+    for a job without a reservation. A job retried after a release is charged what it used then."""
+    with transaction.atomic():
+        _locked_billing()
+        entries = _job_entries(job)
+        reservation = next((e for e in entries if e.kind == Kind.RESERVE), None)
+        if reservation is None:
+            return None
+        done = next((e for e in entries if e.kind == Kind.SETTLE), None)
+        if done is not None:
+            return done
+        used = used_by(job, reservation) if used is None else max(int(used), 0)
+        net = sum(e.amount for e in entries)  # what the job holds now (negative)
+        entry = CreditEntry.objects.create(kind=Kind.SETTLE, amount=-used - net, job=job, reference=f"used:{used}")
+        _bill_overage(job=job, used=used)
+    log.info("credits_settled", job_id=job.pk, used=used, back=entry.amount)
+    return entry
+
+
+def release(*, job: Any) -> CreditEntry | None:
+    """The job failed or was cancelled: give back everything it holds. Idempotent; a no-op (None) for a job
+    without a reservation or already settled or released."""
+    with transaction.atomic():
+        _locked_billing()
+        entries = _job_entries(job)
+        if not any(e.kind == Kind.RESERVE for e in entries):
+            return None
+        done = next((e for e in entries if e.kind in (Kind.SETTLE, Kind.RELEASE)), None)
+        if done is not None:
+            return done
+        net = sum(e.amount for e in entries)
+        entry = CreditEntry.objects.create(kind=Kind.RELEASE, amount=-net, job=job, reference=job.state)
+    log.info("credits_released", job_id=job.pk, back=entry.amount)
+    return entry
+
+
+def job_finished(job: Any) -> None:
+    """The job lifecycle's hook, called in the transaction that makes a job succeeded, failed or cancelled:
+    settle or release its credits. Runs for the job's studio (the sweeper calls it in the platform context)."""
+    from generation.models import Job
+
+    if job.state not in (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED) or job.kind not in JOB_KINDS:
+        return
+    if current_studio_id() != job.studio_id:
+        with tenant_context(job.studio):
+            job_finished(job)
+        return
+    if job.state == Job.State.SUCCEEDED:
+        settle(job=job)
+    else:
+        release(job=job)
+
+
+def grant(*, amount: int, kind: str = Kind.GRANT, reference: str) -> CreditEntry:
+    """Add credits once per reference (an invoice id): a second call returns the first entry."""
+    with transaction.atomic():
+        _locked_billing()
+        existing = CreditEntry.objects.filter(kind=kind, reference=reference).first()
+        if existing is not None:
+            return existing
+        entry = CreditEntry.objects.create(kind=kind, amount=int(amount), reference=reference)
+    log.info("credits_granted", kind=kind, amount=amount, reference=reference)
+    return entry
+
+
+def adjust(*, amount: int, reference: str) -> CreditEntry:
+    """A platform operator's correction (admin)."""
+    return CreditEntry.objects.create(kind=Kind.ADJUSTMENT, amount=int(amount), reference=reference[:120])
+
+
+def _bill_overage(*, job: Any, used: int) -> None:
+    """After a settlement (lock held): bill the part of the job's use that the balance does not cover."""
+    deficit = -balance()
+    if deficit <= 0:
+        return
+    credits = min(deficit, used)
+    if credits <= 0:
+        return
+    reference = f"job:{job.pk}"
+    if CreditEntry.objects.filter(kind=Kind.OVERAGE, reference=reference).exists():
+        return
+    CreditEntry.objects.create(kind=Kind.OVERAGE, amount=credits, job=job, reference=reference)
+    billing = StudioBilling.objects.get()
+    plan = plans.get_plan(billing.plan)
+    log.info("credits_overage", job_id=job.pk, credits=credits)
+    if plan is None or not billing.stripe_customer_id or plan.overage_unit_price <= 0:
+        return
+    from billing import services
+
+    transaction.on_commit(
+        lambda: services.create_overage_invoice_item(
+            customer_id=billing.stripe_customer_id, plan=plan, credits=credits, job_id=job.pk, studio_id=job.studio_id
+        )
+    )

@@ -1,0 +1,17 @@
+"""The gallery's cart: `{% gallery_cart gallery tiles as cart %}` in the client's gallery page (galleries' templates)
+gives whether buying is on, the price sheet, the packages and the portraits still to buy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag
+def gallery_cart(gallery: Any, tiles: Any = ()) -> dict[str, Any]:
+    from billing.views_gallery import cart_context
+
+    return cart_context(gallery=gallery, tiles=tiles)

@@ -1,0 +1,12 @@
+"""The studio's billing pages at /billing/ inside a studio."""
+
+from django.urls import include, path
+
+from billing import views
+
+urlpatterns = [
+    path("", views.billing, name="billing"),
+    path("plan/", views.change_plan, name="billing_change_plan"),
+    path("payment-method/", views.payment_method, name="billing_payment_method"),
+    path("prices/", include("billing.urls_prices")),  # the price sheet and Stripe Connect onboarding
+]

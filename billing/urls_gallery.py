@@ -1,0 +1,11 @@
+"""Buying in a client gallery (checkout and its return pages), beside galleries.urls_public under /g/."""
+
+from django.urls import path
+
+from billing import views_gallery as views
+
+urlpatterns = [
+    path("<str:gallery_token>/buy/", views.gallery_buy, name="gallery_buy"),
+    path("<str:gallery_token>/buy/success/", views.gallery_order_success, name="gallery_order_success"),
+    path("<str:gallery_token>/buy/status/", views.gallery_order_status, name="gallery_order_status"),
+]

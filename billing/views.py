@@ -1,0 +1,74 @@
+"""The studio's billing page: plan, status, period, credits left, usage by day, invoices (from Stripe), change plan,
+payment method (Stripe's hosted Billing Portal). Every member can look; owners and managers act (others: 403)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from billing import credits, plans, services
+from tenants.access import has_role, studio_member_required
+from tenants.models import MANAGING_ROLES
+
+ACT_MESSAGE = "Only the studio's owners and managers can change its plan or payment method."
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    return render(request, "billing/studio/forbidden.html", {"current": "billing", "message": ACT_MESSAGE}, status=403)
+
+
+@studio_member_required
+def billing(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    row = services.get_billing()
+    invoices, invoices_error = [], ""
+    try:
+        invoices = services.invoices()
+    except services.BillingError as exc:
+        invoices_error = exc.message
+    usage = credits.usage_by_day(days=30)
+    context = {
+        "current": "billing",
+        "billing": row,
+        "plan": plans.get_plan(row.plan),
+        "plans": list(plans.plans().values()),
+        "balance": credits.balance(),
+        "usage": usage,
+        "usage_max": max([u["used"] for u in usage] + [1]),
+        "invoices": invoices,
+        "invoices_error": invoices_error,
+        "can_act": has_role(request, MANAGING_ROLES),
+        "enforced": plans.enforce_credits(),
+    }
+    return render(request, "billing/studio/billing.html", context)
+
+
+@studio_member_required
+@require_POST
+def change_plan(request: HttpRequest) -> HttpResponse:
+    if not has_role(request, MANAGING_ROLES):
+        return _forbidden(request)
+    try:
+        services.subscribe(studio=request.studio, plan_key=request.POST.get("plan", ""), email=request.user.email)
+    except services.BillingError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing")
+    messages.success(request, "Your plan was updated. Its credits are added when Stripe confirms the payment.")
+    return redirect("billing")
+
+
+@studio_member_required
+@require_POST
+def payment_method(request: HttpRequest) -> HttpResponse:
+    if not has_role(request, MANAGING_ROLES):
+        return _forbidden(request)
+    try:
+        url = services.portal_url(return_url=request.build_absolute_uri(reverse("billing")))
+    except services.BillingError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing")
+    return redirect(url)

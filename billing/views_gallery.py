@@ -1,0 +1,101 @@
+"""Buying in a client's gallery (pages under /g/<gallery_token>/buy/): the cart posts here, the client goes to
+Stripe's hosted checkout, and comes back to the success page, which shows the downloads as soon as the order is
+paid (the webhook may arrive after the client does: the page polls with htmx while the order is pending).
+
+Thin views on billing/orders.py; the gallery is resolved and its password checked by galleries' own decorator."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+
+from billing import connect, orders, prices
+from billing.models import Order, Package
+from galleries import access, client_services
+from galleries.models import Entitlement, Gallery
+from galleries.views_public import gallery_page
+
+POLL_SECONDS = 2
+
+
+def _session_hash(request: HttpRequest) -> str:
+    key = request.session.session_key or ""
+    return hashlib.sha256(key.encode()).hexdigest() if key else ""
+
+
+def _refused(request: HttpRequest, gallery: Gallery, message: str, status: int) -> HttpResponse:
+    context = {"gallery": gallery, "message": message, "status": status}
+    return render(request, "galleries/public/refused.html", context, status=status)
+
+
+@gallery_page("POST")
+def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """POST portrait=<id> (repeated) and optionally package=<id>: the order, then Stripe's checkout page (303)."""
+    package = None
+    package_id = request.POST.get("package") or ""
+    if package_id:
+        package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
+        if package is None:
+            return _refused(request, gallery, "This package is no longer offered.", 404)
+    try:
+        order = orders.start_checkout(
+            gallery=gallery,
+            portrait_ids=request.POST.getlist("portrait"),
+            package=package,
+            base_url=f"{request.scheme}://{request.get_host()}",
+            session_hash=_session_hash(request),
+        )
+    except orders.CheckoutRefused as exc:
+        return _refused(request, gallery, exc.message, exc.status)
+    response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
+    response.status_code = 303
+    return response
+
+
+def _success_context(request: HttpRequest, gallery: Gallery, order: Order | None) -> dict:
+    context: dict = {"gallery": gallery, "order": order, "poll_seconds": POLL_SECONDS, "tiles": []}
+    if order is not None and order.status == Order.Status.PAID:
+        portrait_ids = set(order.items.values_list("portrait_id", flat=True))
+        entries = [e for e in client_services.visible_entries(gallery=gallery) if e.portrait_id in portrait_ids]
+        entitlements = client_services.active_entitlements(gallery=gallery)
+        context["tiles"] = client_services.tiles(gallery=gallery, entries=entries, entitlements=entitlements)
+        context["pin_needed"] = not access.has_pin(request, gallery)
+    return context
+
+
+@gallery_page("GET")
+def gallery_order_success(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """Where Stripe sends the client back (?session_id=…): "Payment received — your downloads" once the order is
+    paid; while the webhook is on its way, a notice that polls."""
+    order = orders.order_for_session(gallery=gallery, session_id=request.GET.get("session_id", ""))
+    if order is None:
+        return _refused(request, gallery, "We couldn't find this payment. Back to the gallery to try again.", 404)
+    return render(request, "billing/gallery/success.html", _success_context(request, gallery, order))
+
+
+@gallery_page("GET")
+def gallery_order_status(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """What the success page polls: the order's part of the page again."""
+    order = orders.order_for_session(gallery=gallery, session_id=request.GET.get("session_id", ""))
+    if order is None:
+        return _refused(request, gallery, "We couldn't find this payment.", 404)
+    return render(request, "billing/gallery/_order.html", _success_context(request, gallery, order))
+
+
+def cart_context(*, gallery: Gallery, tiles: Sequence[client_services.Tile] = ()) -> dict:
+    """What the gallery's cart shows (for the gallery page): whether buying is possible, the price per portrait,
+    the packages, and which of the tiles shown can still be bought (no full-size download yet). One query while
+    the studio can't take payments, three when it can, whatever the number of portraits."""
+    if not connect.can_take_payments():
+        return {"can_buy": False}
+    sheet = prices.price_sheet()
+    return {
+        "can_buy": True,
+        "sheet": sheet,
+        "packages": prices.active_packages(),
+        "buyable_ids": {t.id for t in tiles if not any(o.size == Entitlement.Size.FULL for o in t.offers)},
+        "price_minor": prices.to_minor(sheet.price_per_portrait),
+    }

@@ -1,0 +1,81 @@
+"""The studio's price sheet and its Stripe Connect onboarding (pages at /billing/prices/): owners and managers
+edit prices and packages and connect the studio's payments account; the status shows until charges are enabled."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from billing import connect, prices
+from billing.models import Package
+from tenants.access import manager_required
+
+
+def _prices_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("billing_prices"))
+
+
+@manager_required
+def price_sheet(request: HttpRequest) -> HttpResponse:
+    """GET the price sheet, packages and payments status; POST action=sheet|package|toggle."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "sheet":
+                prices.update_price_sheet(
+                    currency=request.POST.get("currency", ""), price_per_portrait=request.POST.get("price", "")
+                )
+                messages.success(request, "Prices saved.")
+            elif action == "package":
+                count = request.POST.get("count", "")
+                prices.add_package(
+                    name=request.POST.get("name", ""),
+                    count=int(count) if count.isdigit() else -1,
+                    price=request.POST.get("price", ""),
+                )
+                messages.success(request, "Package added.")
+            elif action == "toggle":
+                package = get_object_or_404(Package, pk=request.POST.get("package") or 0)
+                prices.set_package_active(package=package, active=not package.is_active)
+            else:
+                error = "Unknown action."
+        except prices.PriceError as exc:
+            error = exc.message
+        if not error:
+            return redirect("billing_prices")
+    row = connect.studio_billing()
+    if request.GET.get("connect") == "return" and row.connect_account_id and not row.charges_enabled:
+        row = connect.refresh_status()
+    context = {
+        "current": "billing_prices",
+        "sheet": prices.price_sheet(),
+        "packages": list(Package.objects.order_by("-is_active", "price", "id")),
+        "currencies": prices.CURRENCIES,
+        "billing": row,
+        "fee_percent": prices.application_fee_percent(),
+        "error": error,
+    }
+    return render(request, "billing/prices/prices.html", context, status=400 if error else 200)
+
+
+@manager_required
+def connect_onboarding(request: HttpRequest) -> HttpResponse:
+    """POST: the studio's payments account (created once), then Stripe's onboarding (an Account Link)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    url = _prices_url(request)
+    try:
+        link = connect.onboarding_link(
+            studio=request.studio,  # type: ignore[attr-defined]
+            return_url=f"{url}?connect=return",
+            refresh_url=f"{url}?connect=refresh",
+        )
+    except connect.ConnectError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing_prices")
+    return redirect(link)

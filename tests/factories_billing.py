@@ -1,0 +1,61 @@
+"""Factories of billing's tenant-owned models (registered in tests/factories.FACTORIES on import)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from tests.factories import factory, make_portrait
+
+
+@factory("billing.StudioBilling")
+def make_studio_billing(tenant: Any) -> models.Model:
+    from billing.models import StudioBilling
+
+    return StudioBilling.objects.get_or_create()[0]
+
+
+@factory("billing.CreditEntry")
+def make_credit_entry(tenant: Any) -> models.Model:
+    from billing.models import CreditEntry
+
+    return CreditEntry.objects.create(kind=CreditEntry.Kind.ADJUSTMENT, amount=10, reference="factory")
+
+
+@factory("billing.PriceSheet")
+def make_price_sheet(tenant: Any) -> models.Model:
+    from billing.models import PriceSheet
+
+    return PriceSheet.objects.get_or_create()[0]
+
+
+@factory("billing.Package")
+def make_package(tenant: Any) -> models.Model:
+    from billing.models import Package
+
+    return Package.objects.create(name="Five portraits", count=5, price=Decimal("39.00"))
+
+
+def _order(tenant: Any) -> tuple[Any, Any]:
+    from billing.models import Order
+    from galleries.models import Gallery
+
+    portrait = make_portrait(tenant)
+    gallery = Gallery.objects.create(client=portrait.double.client, title="Portraits", created_by=tenant.owner)
+    order = Order.objects.create(gallery=gallery, currency="eur", amount=Decimal("9.90"))
+    return order, portrait
+
+
+@factory("billing.Order")
+def make_order(tenant: Any) -> models.Model:
+    return _order(tenant)[0]
+
+
+@factory("billing.OrderItem")
+def make_order_item(tenant: Any) -> models.Model:
+    from billing.models import OrderItem
+
+    order, portrait = _order(tenant)
+    return OrderItem.objects.create(order=order, portrait=portrait, unit_price=Decimal("9.90"))
