@@ -68,3 +68,24 @@ def duration(value: Any) -> str:
     if minutes or not parts:
         parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
     return " ".join(parts)
+
+
+# A page of this site named inside a message for people: "... on the billing page: /s/lumiere/billing/".
+_SITE_PATH = re.compile(r"(?<![\w/.:])(/(?:[\w.-]+/)+)(?=[\s.,;)]|$)")
+
+
+@register.filter(needs_autoescape=True)
+def link_paths(text: Any, autoescape: bool = True) -> str:
+    """Escape `text`, then turn the site paths it names ("/s/studio/billing/") into links. Only paths that start
+    and end with a slash, standing on their own, are linked; everything else stays plain (escaped) text."""
+    from django.utils.html import conditional_escape, format_html
+    from django.utils.safestring import SafeString
+
+    raw = str(text)
+    out = SafeString("")
+    last = 0
+    for match in _SITE_PATH.finditer(raw):
+        out += conditional_escape(raw[last : match.start()])
+        out += format_html('<a href="{}">{}</a>', match.group(1), match.group(1))
+        last = match.end()
+    return out + conditional_escape(raw[last:])

@@ -113,7 +113,7 @@ def test_a_studio_with_no_credits_cannot_start_a_render_and_is_told_why(
     page = client.post(f"{tenant_a.prefix}/runs/new/{double.pk}/", form)
     assert page.status_code == 402
     text = page.content.decode()
-    assert "out of GPU credits" in text and f"{tenant_a.prefix}/billing/" in text
+    assert "out of GPU credits" in text and f'<a href="{tenant_a.prefix}/billing/">' in text  # a link to upgrade
 
     api = client.post(
         f"{tenant_a.prefix}/api/runs/",

@@ -213,3 +213,12 @@ def test_static_files_are_found_by_the_finders():
     from django.contrib.staticfiles import finders
 
     assert finders.find("js/htmx.min.js") and finders.find("css/app.css")
+
+
+def test_messages_link_the_site_paths_they_name_and_stay_escaped() -> None:
+    from tenants.templatetags.studio_tags import link_paths
+
+    out = link_paths("Out of credits: upgrade on the billing page: /s/lumiere/billing/. <b>Thanks</b>")
+    assert '<a href="/s/lumiere/billing/">/s/lumiere/billing/</a>.' in out
+    assert "&lt;b&gt;Thanks&lt;/b&gt;" in out  # everything else is escaped text
+    assert link_paths("a/b/ and http://x.example/y/ stay text") == "a/b/ and http://x.example/y/ stay text"
