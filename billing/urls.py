@@ -2,11 +2,13 @@
 
 from django.urls import include, path
 
-from billing import views
+from billing import views, views_orders
 
 urlpatterns = [
     path("", views.billing, name="billing"),
     path("plan/", views.change_plan, name="billing_change_plan"),
     path("payment-method/", views.payment_method, name="billing_payment_method"),
+    path("orders/", views_orders.order_list_page, name="billing_orders"),
+    path("orders/<int:order_id>/refund/", views_orders.refund_order, name="billing_order_refund"),
     path("prices/", include("billing.urls_prices")),  # the price sheet and Stripe Connect onboarding
 ]

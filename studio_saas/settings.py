@@ -235,6 +235,7 @@ SPECTACULAR_SETTINGS = {
         "PhotoSetStatusEnum": "clients.models.PhotoSet.Status",
         "PhotoStatusEnum": "clients.models.Photo.Status",
         "TemplateStatusEnum": "templates_app.models.Template.Status",
+        "OrderStatusEnum": "billing.models.Order.Status",
     },
 }
 

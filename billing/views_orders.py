@@ -1,0 +1,77 @@
+"""The studio's orders (page at /billing/orders/): every member sees the clients' orders, newest first; owners and
+managers ask Stripe to refund a paid one (the `charge.refunded` webhook then marks it refunded and revokes its
+downloads). Others: view only, 403 with a message on the POST."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+
+from billing import orders as order_service
+from billing import stripe_client
+from billing.models import Order
+from tenants.access import has_role, studio_member_required
+from tenants.models import MANAGING_ROLES
+
+REFUND_FORBIDDEN = "Only the studio's owners and managers can refund an order."
+REFUND_REQUESTED = "Refund requested: the downloads stop when Stripe confirms it."
+STRIPE_UNREACHABLE = "Stripe could not be reached or refused the refund. Nothing changed; try again in a moment."
+PER_PAGE = 50
+
+
+def order_list() -> QuerySet[Order]:
+    """The current studio's orders, newest first, with gallery, client and the number of portraits (one query)."""
+    return (
+        Order.objects.select_related("gallery__client")
+        .annotate(portrait_count=Count("items"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def request_refund(order: Order) -> str:
+    """Ask Stripe to refund `order` (paid only): the refund's id. Raises CheckoutRefused (409: not paid, already
+    refunded; 502: Stripe failed)."""
+    if order.status == Order.Status.REFUNDED:
+        raise order_service.CheckoutRefused("This order is already refunded.", 409)
+    stripe = stripe_client.client()
+    try:
+        return order_service.refund(order=order)
+    except stripe.StripeError:
+        raise order_service.CheckoutRefused(STRIPE_UNREACHABLE, 502) from None
+
+
+def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    page = Paginator(order_list(), PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "current": "billing_orders",
+        "page": page,
+        "orders": list(page.object_list),
+        "can_refund": has_role(request, MANAGING_ROLES),
+        "error": error,
+    }
+    return render(request, "billing/studio/orders.html", context, status=status)
+
+
+@studio_member_required
+def order_list_page(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET"])
+    return _page(request)
+
+
+@studio_member_required
+def refund_order(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = get_object_or_404(Order, pk=order_id)  # another studio's order: 404 whatever the method
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not has_role(request, MANAGING_ROLES):
+        return _page(request, error=REFUND_FORBIDDEN, status=403)
+    try:
+        request_refund(order)
+    except order_service.CheckoutRefused as exc:
+        return _page(request, error=exc.message, status=exc.status)
+    messages.success(request, REFUND_REQUESTED)
+    return redirect("billing_orders")
