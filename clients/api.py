@@ -41,7 +41,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -61,15 +61,8 @@ from clients.serializers import (
     UploadLinkCreateSerializer,
     UploadLinkSerializer,
 )
-from tenants.access import membership_for
 from tenants.models import MANAGING_ROLES, Role
-from tenants.permissions import (
-    MANAGERS_ONLY_MESSAGE,
-    NO_KEYS_MESSAGE,
-    IsStudioMember,
-    refuse,
-    request_api_key,
-)
+from tenants.permissions import MANAGERS_ONLY_MESSAGE, Rule, RulePermission
 
 CLIENT_MANAGING_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.STAFF})
 CLIENT_MANAGERS_MESSAGE = "Only the studio's owners, managers and staff can change clients and their photos."
@@ -100,32 +93,12 @@ def _user(request: Request) -> Any:
 # --- Permissions ----------------------------------------------------------------------------------------------
 
 
-class IntakePermission(BasePermission):
-    """Member or key first (401 / 404), then the URL's parents (404), then the action's rule (404 for a missing
-    object, else 403 with a message)."""
+class IntakePermission(RulePermission):
+    """The rule-based permission of tenants.permissions, with this API's default message."""
 
     message = CLIENT_MANAGERS_MESSAGE
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if not IsStudioMember().has_permission(request, view):
-            return False
-        view.load_parents()
-        rule = view.rule_for(request)
-        if rule is None:
-            return True
-        roles, keys_allowed, message = rule
-        if request_api_key(request) is not None:
-            if keys_allowed:
-                return True
-            refuse(view, NO_KEYS_MESSAGE)
-        membership = membership_for(request._request)
-        if membership is None or membership.role not in roles:
-            refuse(view, message)
-        return True
 
-
-# A rule: (member roles allowed, whether the studio's API keys are, the message for others).
-Rule = tuple[frozenset[str], bool, str]
 WRITE_RULE: Rule = (CLIENT_MANAGING_ROLES, True, CLIENT_MANAGERS_MESSAGE)
 MANAGERS_RULE: Rule = (frozenset(MANAGING_ROLES), False, MANAGERS_ONLY_MESSAGE)
 

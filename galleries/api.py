@@ -33,7 +33,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,8 +57,7 @@ from galleries.serializers import (
 )
 from galleries.views import ACT_FORBIDDEN, GALLERY_ROLES, SETTINGS_FORBIDDEN, SETTINGS_ROLES
 from generation.models import RenderRun
-from tenants.access import membership_for
-from tenants.permissions import NO_KEYS_MESSAGE, IsStudioMember, refuse, request_api_key
+from tenants.permissions import Rule, RulePermission
 
 ID_REGEX = r"[0-9]+"
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
@@ -83,35 +82,14 @@ def _user(request: Request) -> Any:
     return request.user if request.user.is_authenticated else None
 
 
-# A rule: (member roles allowed, whether the studio's API keys are, the message for others).
-Rule = tuple[frozenset[str], bool, str]
 WRITE_RULE: Rule = (GALLERY_ROLES, True, ACT_FORBIDDEN)
 SETTINGS_RULE: Rule = (SETTINGS_ROLES, False, SETTINGS_FORBIDDEN)
 
 
-class GalleryPermission(BasePermission):
-    """Member or key first (401 / 404), then the URL's parent gallery (404), then the action's rule (404 for a
-    missing object, else 403 with a message)."""
+class GalleryPermission(RulePermission):
+    """The rule-based permission of tenants.permissions, with this API's default message."""
 
     message = ACT_FORBIDDEN
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if not IsStudioMember().has_permission(request, view):
-            return False
-        if hasattr(view, "load_parents"):
-            view.load_parents()
-        rule = view.rule_for(request)
-        if rule is None:
-            return True
-        roles, keys_allowed, message = rule
-        if request_api_key(request) is not None:
-            if keys_allowed:
-                return True
-            refuse(view, NO_KEYS_MESSAGE)
-        membership = membership_for(request._request)
-        if membership is None or membership.role not in roles:
-            refuse(view, message)
-        return True
 
 
 class _RuledMixin:

@@ -99,3 +99,31 @@ class IsStudioManagerOrReadOnly(BasePermission):
         if request.method in SAFE_METHODS:
             return IsStudioMember().has_permission(request, view)
         return IsStudioManager().has_permission(request, view)
+
+
+# A rule: (member roles allowed, whether the studio's API keys are, the message for others).
+Rule = tuple[frozenset[str], bool, str]
+
+
+class RulePermission(BasePermission):
+    """Member or key first (401 / 404), then the URL's parent objects (`view.load_parents()`, 404), then the
+    action's rule (`view.rule_for(request)`: None lets any member or key through; else 404 for a missing object,
+    403 with the rule's message for a role or key it doesn't allow). Subclasses set `message`."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not IsStudioMember().has_permission(request, view):
+            return False
+        if hasattr(view, "load_parents"):
+            view.load_parents()
+        rule = view.rule_for(request)
+        if rule is None:
+            return True
+        roles, keys_allowed, message = rule
+        if request_api_key(request) is not None:
+            if keys_allowed:
+                return True
+            refuse(view, NO_KEYS_MESSAGE)
+        membership = membership_for(request._request)
+        if membership is None or membership.role not in roles:
+            refuse(view, message)
+        return True
