@@ -40,6 +40,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -119,9 +120,9 @@ class IntakeViewSet(viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):  # the schema generator: no request, no objects
             return
         if "client_id" in self.parent_kwargs:
-            self.client = _get_or_404(Client.objects.all(), pk=self.kwargs["client_id"])
+            self.client = get_object_or_404(Client.objects.all(), pk=self.kwargs["client_id"])
         if "photoset_id" in self.parent_kwargs:
-            self.photo_set = _get_or_404(
+            self.photo_set = get_object_or_404(
                 PhotoSet.objects.select_related("client"), pk=self.kwargs["photoset_id"], client_id=self.client.pk
             )
 
@@ -131,13 +132,6 @@ class IntakeViewSet(viewsets.GenericViewSet):
         if request.method in SAFE_METHODS:
             return None
         return WRITE_RULE
-
-
-def _get_or_404(queryset: QuerySet, **lookup: Any) -> Any:
-    obj = queryset.filter(**lookup).first()
-    if obj is None:
-        raise exceptions.NotFound()
-    return obj
 
 
 # --- Clients --------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -102,13 +103,6 @@ class _RuledMixin:
         if request.method in SAFE_METHODS:
             return None
         return WRITE_RULE
-
-
-def _get_or_404(queryset: QuerySet, **lookup: Any) -> Any:
-    obj = queryset.filter(**lookup).first()
-    if obj is None:
-        raise exceptions.NotFound()
-    return obj
 
 
 def _studio_root(request: Request) -> str:
@@ -403,7 +397,7 @@ class EntitlementViewSet(
     def load_parents(self) -> None:
         if getattr(self, "swagger_fake_view", False):
             return
-        self.gallery = _get_or_404(Gallery.objects.all(), pk=self.kwargs["gallery_id"])
+        self.gallery = get_object_or_404(Gallery.objects.all(), pk=self.kwargs["gallery_id"])
 
     def get_queryset(self) -> QuerySet[Entitlement]:
         if getattr(self, "swagger_fake_view", False):
