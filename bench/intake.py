@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+sys.path.insert(0, str(ROOT))
+
+from tests.face_fixtures import FACES  # noqa: E402  (../shared beside the project, or beside its origin)
+
 PEOPLE = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
 
 

@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-FACES = ROOT.parent / "shared" / "fixtures" / "faces"
+from tests.face_fixtures import FACES  # noqa: E402  (../shared beside the project, or beside its origin)
+
 RANK = 16
 WARMUP = 3
 

@@ -17,8 +17,8 @@ from clients.models import Photo, PhotoSet
 from generation.models import Job
 from generation.tasks import run_job
 from tenants.context import tenant_context
+from tests.face_fixtures import FACES
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 PERSON_A = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
 
 

@@ -19,10 +19,10 @@ from generation.models import Job
 from generation.tasks import run_job
 from tenants.context import tenant_context
 from tests.conftest import TEST_PASSWORD
+from tests.face_fixtures import FACES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 

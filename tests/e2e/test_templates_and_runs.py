@@ -24,11 +24,11 @@ from templates_app.models import Template
 from tenants.context import tenant_context
 from tenants.models import Role
 from tests.conftest import TEST_PASSWORD, Tenant, add_member
+from tests.face_fixtures import FACES
 from tests.generation.runs_support import ready_double, run_settings_fixture, tiny_engine_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 PROMPT = "studio portrait of {subject}, soft window light, 85mm"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +24,8 @@ from generation.engine.faces import (  # noqa: E402
     identity_outliers,
     robust_centre,
 )
+from tests.face_fixtures import FACES  # noqa: E402
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 pytestmark = pytest.mark.skipif(not FACES.is_dir(), reason=f"face fixtures missing at {FACES}")
 
 RULES = FaceRules()

@@ -25,8 +25,7 @@ from generation.engine.images import (
     perceptual_hash,
     sniff_format,
 )
-
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
+from tests.face_fixtures import FACES
 
 needs_faces = pytest.mark.skipif(
     not (FACES / "person_a_01.jpg").is_file(),

@@ -3,8 +3,6 @@ photos of person A score high against A's centroid, person B scores low and is f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
@@ -16,10 +14,10 @@ from generation.engine.likeness import (
     rank,
     score_image,
 )
+from tests.face_fixtures import FACES
 
 pytest.importorskip("dlib")
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 pytestmark = pytest.mark.skipif(not FACES.is_dir(), reason=f"face fixtures missing at {FACES}")
 
 

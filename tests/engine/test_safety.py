@@ -15,8 +15,8 @@ from generation.engine.safety import (  # noqa: E402
     check_safety,
     classify_detections,
 )
+from tests.face_fixtures import FACES  # noqa: E402
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 FIXTURES = sorted(p for p in FACES.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}) if FACES.is_dir() else []
 
 

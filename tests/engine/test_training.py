@@ -25,11 +25,10 @@ from generation.engine.training import (
     prepare_training_images,
     train_identity_lora,
 )
+from tests.face_fixtures import FACES
 
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
-
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
 
 
 @pytest.fixture(scope="session")

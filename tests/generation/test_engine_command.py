@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-FACES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "faces"
+from tests.face_fixtures import FACES
 
 
 @pytest.fixture
