@@ -6,6 +6,8 @@ BYPASSRLS), so row-level security applies to every query the tests make, exactly
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,6 +36,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """A test database of this run's own on PostgreSQL (test_<name>_<pid>_<random>), so two runs against one
+    server never create, flush or drop each other's database."""
+    if connection.vendor != "postgresql":
+        return
+    db = settings.DATABASES["default"]
+    test = db.setdefault("TEST", {})
+    if not test.get("NAME"):
+        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}_{secrets.token_hex(3)}"
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = test["NAME"]
 
 
 @pytest.fixture(scope="session")
