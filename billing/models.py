@@ -39,6 +39,7 @@ class StudioBilling(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "studio billing"
         constraints = [models.UniqueConstraint(fields=["studio"], name="studiobilling_one_per_studio")]
 
     def __str__(self) -> str:
@@ -69,6 +70,7 @@ class CreditEntry(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name_plural = "credit entries"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["studio", "-created_at"], name="credit_studio_time"),

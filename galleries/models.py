@@ -37,6 +37,7 @@ class GallerySettings(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "gallery settings"
         constraints = [models.UniqueConstraint(fields=["studio"], name="gallerysettings_one_per_studio")]
 
     def __str__(self) -> str:
@@ -70,6 +71,7 @@ class Gallery(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "galleries"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["studio", "client", "-created_at"], name="gallery_studio_client")]
 
