@@ -30,6 +30,20 @@ Adapters
 Prompts
     ``{subject}`` in the prompt is replaced by the double's trigger phrase ("ohwx person"). A prompt without the
     placeholder gets the trigger phrase prepended ("ohwx person, <prompt>") so the identity is always asked for.
+    Prompts are plain text (no weighting syntax). They are **encoded whole** (:func:`encode_prompts`): CLIP reads
+    77 positions (start marker, 75 tokens, end marker) and diffusers' pipelines silently drop the rest, so the
+    engine tokenizes the whole prompt, cuts the token ids into windows of 75, encodes each window with its own
+    markers (padded to 77) and joins the windows along the sequence axis; prompt and negative prompt are padded
+    to the same number of windows with empty windows (the encoding of ""). SD 1.5: the text encoder's last
+    hidden state. SDXL: both text encoders' penultimate hidden states side by side, the pooled embedding from the
+    second encoder's first window; an empty negative prompt is zeros where the pipeline's config says
+    ``force_zeros_for_empty_prompt``, as the pipeline would do. The embeddings go to the pipeline as
+    ``prompt_embeds`` / ``negative_prompt_embeds`` (+ the pooled ones for SDXL). A prompt of at most 75 tokens
+    gives exactly the embeddings the pipeline makes itself, so the pixels are the same as before. The product's
+    bound on prompt length (225 CLIP tokens) is kept where prompts come in (:mod:`generation.engine.prompts`).
+    Recipes record ``prompt_encoding: "whole"`` and the token counts; a recipe without that key was rendered by
+    the pipeline's own (cutting) encoding, and :func:`config_from_recipe` reproduces it that way
+    (``RenderConfig.prompt_encoding = "truncated"``, logged as a warning when the prompt is longer than a window).
 
 Seeds and reproducibility
     Each image has its own seed and its own ``torch.Generator`` on the CPU: the initial noise (and Euler
@@ -67,6 +81,8 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from generation.engine.models import BaseModelSpec
+from generation.engine.prompts import CHUNK_TOKENS
+from generation.engine.prompts import windows as window_count
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +122,9 @@ class RenderConfig:
     model's native resolution; one image per seed, `batch_size` seeds at a time. `init_image` makes it img2img
     (with `strength`); `controlnet` ("pose"/"canny") needs the cache configured for it. `fuse` fuses the adapters
     for the batch (the default). `identity_sha256` (set by :func:`config_from_recipe`) makes the render check
-    that the identity LoRA it is given is the one the recipe was made with."""
+    that the identity LoRA it is given is the one the recipe was made with. `prompt_encoding`: "whole" (the
+    prompts are encoded in 75-token windows, nothing is cut) or "truncated" (the pipeline's own encoding, which
+    drops what is past the first 75 tokens: only to reproduce a recipe made before prompts were encoded whole)."""
 
     prompt: str
     negative_prompt: str = ""
@@ -126,6 +144,7 @@ class RenderConfig:
     control_scale: float = 1.0
     fuse: bool = True
     identity_sha256: str | None = None
+    prompt_encoding: str = "whole"
 
 
 @dataclass
@@ -340,6 +359,89 @@ def final_prompt(prompt: str, trigger_phrase: str) -> str:
     return f"{trigger_phrase}, {prompt}" if prompt else trigger_phrase
 
 
+PROMPT_ENCODINGS = {"whole", "truncated"}
+
+
+@dataclass
+class PromptEmbeddings:
+    """What :func:`encode_prompts` made: the pipeline's keyword arguments and the token counts (the start and
+    end markers not counted) with the number of 77-position windows used."""
+
+    kwargs: dict[str, Any]
+    prompt_tokens: int
+    negative_prompt_tokens: int
+    windows: int
+
+
+def _token_ids(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False).input_ids)
+
+
+def _windows(tokenizer: Any, ids: list[int], count: int) -> list[tuple[list[int], list[int]]]:
+    """`ids` in `count` windows of 75 tokens, each with its markers and padded to 77: (token ids, attention mask).
+    Windows past the end of `ids` are empty ones (the encoding of "")."""
+    size = CHUNK_TOKENS
+    rows = []
+    for index in range(count):
+        part = ids[index * size : (index + 1) * size]
+        row = [tokenizer.bos_token_id, *part, tokenizer.eos_token_id]
+        mask = [1] * len(row) + [0] * (size + 2 - len(row))
+        rows.append((row + [tokenizer.pad_token_id] * (size + 2 - len(row)), mask))
+    return rows
+
+
+def encode_prompts(pipe: Any, family: str, prompt: str, negative_prompt: str, device: Any) -> PromptEmbeddings:
+    """Encode `prompt` and `negative_prompt` whole, in windows of 75 tokens (see the module notes), for `pipe`
+    (any SD 1.5 or SDXL pipeline of the cache). Call it with the adapters loaded: a text-encoder LoRA counts."""
+    import torch
+
+    sdxl = family == "sdxl"
+    pairs = [(pipe.tokenizer, pipe.text_encoder)]
+    if sdxl:
+        pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
+    positive_ids = [_token_ids(tokenizer, prompt) for tokenizer, _ in pairs]
+    negative_ids = [_token_ids(tokenizer, negative_prompt) for tokenizer, _ in pairs]
+    zero_negative = sdxl and not negative_prompt and bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
+    count = max(window_count(len(ids)) for ids in positive_ids + ([] if zero_negative else negative_ids))
+
+    def encode(ids_per_encoder: list[list[int]]) -> tuple[Any, Any]:
+        per_encoder = []
+        pooled = None
+        for (tokenizer, encoder), ids in zip(pairs, ids_per_encoder, strict=True):
+            windows = []
+            for index, (row, mask) in enumerate(_windows(tokenizer, ids, count)):
+                tensor = torch.tensor([row], dtype=torch.long, device=device)
+                if sdxl:
+                    output = encoder(tensor, output_hidden_states=True)
+                    if index == 0 and output[0].ndim == 2:  # the encoder with projection: its pooled embedding
+                        pooled = output[0]
+                    windows.append(output.hidden_states[-2])
+                else:
+                    use_mask = bool(getattr(encoder.config, "use_attention_mask", False))
+                    attention = torch.tensor([mask], device=device) if use_mask else None
+                    windows.append(encoder(tensor, attention_mask=attention)[0])
+            per_encoder.append(torch.cat(windows, dim=1))
+        embeds = torch.cat(per_encoder, dim=-1)
+        dtype = (pipe.text_encoder_2 if sdxl else pipe.text_encoder).dtype
+        return embeds.to(dtype=dtype, device=device), pooled
+
+    prompt_embeds, pooled = encode(positive_ids)
+    if zero_negative:
+        negative_embeds, negative_pooled = torch.zeros_like(prompt_embeds), torch.zeros_like(pooled)
+    else:
+        negative_embeds, negative_pooled = encode(negative_ids)
+    kwargs: dict[str, Any] = {"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_embeds}
+    if sdxl:
+        kwargs["pooled_prompt_embeds"] = pooled.to(dtype=pipe.text_encoder_2.dtype, device=device)
+        kwargs["negative_pooled_prompt_embeds"] = negative_pooled.to(dtype=pipe.text_encoder_2.dtype, device=device)
+    return PromptEmbeddings(
+        kwargs=kwargs,
+        prompt_tokens=max(len(ids) for ids in positive_ids),
+        negative_prompt_tokens=max(len(ids) for ids in negative_ids),
+        windows=count,
+    )
+
+
 def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     """`image` as RGB at exactly `width` × `height` (scaled and centre-cropped, aspect ratio kept)."""
     return ImageOps.fit(ImageOps.exif_transpose(image).convert("RGB"), (width, height), Image.Resampling.LANCZOS)
@@ -525,6 +627,8 @@ def _check(config: RenderConfig, spec: BaseModelSpec) -> tuple[int, int]:
             raise ValueError("img2img strength must be above 0 and at most 1")
         if int(config.steps * config.strength) < 1:
             raise ValueError(f"{config.steps} steps at strength {config.strength} leave no denoising step")
+    if config.prompt_encoding not in PROMPT_ENCODINGS:
+        raise ValueError(f"unknown prompt encoding {config.prompt_encoding!r}: use one of {sorted(PROMPT_ENCODINGS)}")
     if config.controlnet is not None:
         if config.controlnet not in CONTROLNETS:
             raise ValueError(f"unknown ControlNet {config.controlnet!r}: use one of {sorted(CONTROLNETS)}")
@@ -611,6 +715,7 @@ def render(
         "prompt_template": config.prompt,
         "prompt": prompt,
         "negative_prompt": config.negative_prompt,
+        "prompt_encoding": config.prompt_encoding,
         "scheduler": config.scheduler,
         "steps": config.steps,
         "guidance": float(config.guidance),
@@ -642,6 +747,7 @@ def render(
             del adapters
             if config.fuse:
                 manager.fuse()
+            prompt_kwargs = _prompt_kwargs(pipe, spec, prompt, config, cache.device, base_recipe)
             for seeds in batches:
                 if cancelled():
                     raise RenderCancelled("cancelled between batches")
@@ -658,8 +764,7 @@ def render(
 
                 pipe.scheduler = make_scheduler(config.scheduler, base_scheduler_config)
                 kwargs: dict[str, Any] = {
-                    "prompt": prompt,
-                    "negative_prompt": config.negative_prompt or None,
+                    **prompt_kwargs,
                     "num_inference_steps": config.steps,
                     "guidance_scale": config.guidance,
                     "num_images_per_prompt": len(seeds),
@@ -691,6 +796,32 @@ def render(
                 if clean:
                     raise
     return results
+
+
+def _prompt_kwargs(
+    pipe: Any, spec: BaseModelSpec, prompt: str, config: RenderConfig, device: Any, recipe: dict[str, Any]
+) -> dict[str, Any]:
+    """The pipeline's prompt arguments for `config` (embeddings of the whole prompts, or the legacy strings), with
+    the token counts written into `recipe`."""
+    import torch
+
+    if config.prompt_encoding == "truncated":
+        tokens = len(_token_ids(pipe.tokenizer, prompt))
+        negative_tokens = len(_token_ids(pipe.tokenizer, config.negative_prompt))
+        if max(tokens, negative_tokens) > CHUNK_TOKENS:
+            log.warning(
+                "reproducing a recipe made before prompts were encoded whole: the pipeline reads only the first "
+                "%d tokens of a %d-token prompt / %d-token negative prompt",
+                CHUNK_TOKENS,
+                tokens,
+                negative_tokens,
+            )
+        recipe.update(prompt_tokens=tokens, negative_prompt_tokens=negative_tokens)
+        return {"prompt": prompt, "negative_prompt": config.negative_prompt or None}
+    with torch.inference_mode():
+        encoded = encode_prompts(pipe, spec.family, prompt, config.negative_prompt, device)
+    recipe.update(prompt_tokens=encoded.prompt_tokens, negative_prompt_tokens=encoded.negative_prompt_tokens)
+    return encoded.kwargs
 
 
 # --- recipes ----------------------------------------------------------------------------------------------------
@@ -746,6 +877,8 @@ def config_from_recipe(
             control_scale=float(recipe.get("control_scale") or 1.0),
             fuse=bool(recipe.get("fused", True)),
             identity_sha256=identity["sha256"] if identity else None,
+            # recipes from before prompts were encoded whole have no such key: they were cut at 75 tokens
+            prompt_encoding=str(recipe.get("prompt_encoding") or "truncated"),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"incomplete recipe: {exc}") from None
