@@ -1,4 +1,6 @@
-"""The studio API's documentation, served on the platform (mounted at /api/ by studio_saas/urls.py).
+"""The studio API's documentation, served on the platform (mounted at /api/ by studio_saas/urls.py) and inside
+every studio too (`studio_urlpatterns`, mounted at the studio's /api/ by studio_saas/urls_studio.py), so that an
+integrator who opens `/s/<slug>/api/docs/` (or the studio's own domain) finds it.
 
 The schema documents the API that every studio serves under its own address (`/s/<slug>/api/...`, the studio's
 subdomain or custom domain): it is generated from the studio URLconf. Swagger UI loads its assets from
@@ -33,6 +35,14 @@ class StudioApiSchemaView(SpectacularAPIView):
             return super().get(request, *args, **kwargs)
 
 
+class StudioApiSchemaInStudioView(StudioApiSchemaView):
+    """The same schema inside a studio: the request already runs in the studio's tenant context."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return SpectacularAPIView.get(self, request, *args, **kwargs)
+
+
 class _PublicDocs:
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -45,4 +55,10 @@ class SwaggerView(_PublicDocs, SpectacularSwaggerView):
 urlpatterns = [
     path("schema/", StudioApiSchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+# Inside a studio (names of their own: the studio URLconf reverses them under the studio's prefix or domain).
+studio_urlpatterns = [
+    path("schema/", StudioApiSchemaInStudioView.as_view(), name="studio-api-schema"),
+    path("docs/", SwaggerView.as_view(url_name="studio-api-schema"), name="studio-api-docs"),
 ]

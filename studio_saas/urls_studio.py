@@ -6,6 +6,9 @@ Every view here runs in the studio's tenant context. Object ids in URLs are name
 from django.contrib import admin
 from django.urls import include, path
 
+from studio_saas import api_docs_urls
+from studio_saas.favicon import favicon
+
 urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("tenants.urls_api_keys")),
@@ -20,8 +23,10 @@ urlpatterns = [
     path("billing/", include("billing.urls")),  # the studio's plan, credits, invoices, prices, Connect
     path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
     path("media/", include("tenants.urls_media")),  # private media through expiring signed links
+    path("api/", include(api_docs_urls.studio_urlpatterns)),  # the API's docs (the same as the platform's)
     path("api/", include("studio_saas.api_urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
 ]
 
 # An unknown path under /api/ answers JSON; other pages keep Django's 404 page.

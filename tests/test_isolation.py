@@ -92,6 +92,10 @@ PUBLIC_URL_NAMES = frozenset(
         "gallery_order_success",
         "gallery_order_status",
         "gallery_download",
+        # The studio API's documentation (the same as the platform's /api/docs/) and the site's icon.
+        "studio-api-schema",
+        "studio-api-docs",
+        "favicon",
     }
 )
 

@@ -36,6 +36,8 @@ def test_schema_documents_every_api_endpoint_of_the_studio_urlconf(schema):
             continue
         if "format" in route.kwargs:
             continue  # DRF's ".json" suffix variants
+        if route.name in ("studio-api-schema", "studio-api-docs"):
+            continue  # the documentation itself, inside a studio
         expected.add("/" + re.sub(r"%\((\w+)\)s", r"{\1}", route.template))
     assert {"/api/studio/", "/api/members/{membership_id}/", "/api/api-keys/{apikey_id}/"} <= expected
     assert expected <= set(schema["paths"])
@@ -86,3 +88,23 @@ def test_docs_page_loads_its_assets_locally(client):
 def test_schema_points_try_it_out_at_a_studio(schema):
     (server,) = schema["servers"]
     assert server["url"] == "/s/{studio}"
+
+
+def test_a_studio_serves_the_same_docs_and_schema(client, tenant_a, schema):
+    """An integrator following the README opens /s/<slug>/api/docs/: the docs are there too (no login), and
+    their schema is the studio's own address."""
+    response = client.get(f"{tenant_a.prefix}/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/" in html and "https://" not in html
+    assert f"{tenant_a.prefix}/api/schema/" in html.replace("\\u002D", "-")  # (JSON-escaped in the page)
+    in_studio = client.get(f"{tenant_a.prefix}/api/schema/?format=json")
+    assert in_studio.status_code == 200
+    assert in_studio.json()["paths"] == schema["paths"]
+
+
+def test_favicon_at_the_root_of_the_platform_and_of_a_studio(client, tenant_a):
+    for url in ("/favicon.ico", f"{tenant_a.prefix}/favicon.ico"):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/static/") and response["Location"].endswith(".ico")
