@@ -27,7 +27,7 @@ import structlog
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
@@ -35,6 +35,7 @@ from clients.models import Client, Photo, PhotoSet
 from clients.selectors import readiness
 from clients.services import register_client_erasure_step, register_client_export_step
 from generation import base_models, crypto
+from generation.engine import prompts
 from generation.models import DigitalDouble, Job, Portrait
 from generation.services import JobStateError, cancel_job, enqueue_job
 from tenants.models import User
@@ -132,9 +133,7 @@ def start_training(
                     f"A digital double needs at least {state.minimum} accepted photos; this set has {state.accepted}."
                 )
             raise DoubleError(message, status=409)
-        busy = DigitalDouble.objects.filter(
-            photo_set=locked, status__in=[DigitalDouble.Status.QUEUED, DigitalDouble.Status.TRAINING]
-        ).exists()
+        busy = _training_in_progress().filter(photo_set=locked).exists()
         if busy:
             raise DoubleError("A digital double is already being trained from this photo set.", status=409)
         double = DigitalDouble(
@@ -269,7 +268,13 @@ def clean_render_config(config: Mapping[str, Any]) -> RenderRequest:
         raise DoubleError(f"The prompt is too long ({MAX_PROMPT_CHARS} characters at most).")
     if SUBJECT not in prompt:
         raise DoubleError("Put {subject} in the prompt where the client should appear.")
-    negative = str(config.get("negative_prompt") or "").strip()[:MAX_PROMPT_CHARS]
+    if problem := prompts.length_problem(prompt):
+        raise DoubleError(problem)
+    negative = str(config.get("negative_prompt") or "").strip()
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise DoubleError(f"The negative prompt is too long ({MAX_PROMPT_CHARS} characters at most).")
+    if problem := prompts.length_problem(negative, negative=True):
+        raise DoubleError(problem)
     scheduler = str(config.get("scheduler") or "dpmpp_2m_karras")
     if scheduler not in SCHEDULERS:
         raise DoubleError(f"Unknown scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}.")
@@ -513,10 +518,22 @@ def latest_render_job(*, double: DigitalDouble) -> Job | None:
     return Job.objects.filter(kind=RENDER_KIND, payload__double_id=double.pk).order_by("-created_at", "-id").first()
 
 
+def _training_in_progress() -> QuerySet[DigitalDouble]:
+    """Doubles being trained: queued or training, or whose training job was retried and waits or runs again
+    (the double's own status changes only when the worker picks the job up)."""
+    return DigitalDouble.objects.filter(
+        Q(status__in=[DigitalDouble.Status.QUEUED, DigitalDouble.Status.TRAINING])
+        | Q(job__state__in=[Job.State.QUEUED, Job.State.RUNNING])
+    ).exclude(status=DigitalDouble.Status.READY)
+
+
 def trainable_sets(*, client: Client) -> list[PhotoSet]:
-    """The client's open sets whose readiness allows training."""
+    """The client's open sets whose readiness allows training and from which no double is being trained (the
+    page offers no Train form that could only be refused)."""
     sets = []
-    for photo_set in PhotoSet.objects.filter(client=client, status=PhotoSet.Status.COLLECTING).order_by("-created_at"):
+    busy = set(_training_in_progress().filter(client=client).values_list("photo_set_id", flat=True))
+    open_sets = PhotoSet.objects.filter(client=client, status=PhotoSet.Status.COLLECTING).exclude(pk__in=busy)
+    for photo_set in open_sets.order_by("-created_at"):
         state = readiness(photo_set=photo_set)
         if state.can_train:
             photo_set.readiness = state  # type: ignore[attr-defined]

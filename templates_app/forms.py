@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from generation import base_models
+from generation.engine import prompts
 from templates_app import services
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 
@@ -56,13 +57,15 @@ class TemplateForm(forms.Form):
     prompt = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": services.MAX_PROMPT_CHARS}),
-        help_text="Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”).",
+        help_text="Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”). At most "
+        f"{prompts.MAX_PROMPT_TOKENS} tokens (CLIP's count: about one per word, digit or punctuation mark).",
     )
     negative_prompt = forms.CharField(
         required=False,
         label="Negative prompt",
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": services.MAX_PROMPT_CHARS}),
-        help_text="What the portraits must not show (artefacts, styles to avoid).",
+        help_text=f"What the portraits must not show (artefacts, styles to avoid). At most {prompts.MAX_PROMPT_TOKENS} "
+        "tokens.",
     )
     base_model = forms.CharField(required=False, label="Base model", widget=forms.Select())
     style_lora = forms.CharField(required=False, label="Style LoRA", widget=forms.Select())

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from generation.engine.prompts import MAX_PROMPT_TOKENS
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from tenants.media import signed_media_url
 
@@ -137,8 +138,14 @@ class RenderSettingsInput(serializers.Serializer):
     """Render settings: every key is optional; one left out keeps the current version's value (or the default
     for a new template). Ranges and rules are checked by the service, with messages per field."""
 
-    prompt = serializers.CharField(required=False, allow_blank=True, help_text="Must contain {subject}.")
-    negative_prompt = serializers.CharField(required=False, allow_blank=True)
+    prompt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text=f"Must contain {{subject}}; at most {MAX_PROMPT_TOKENS} CLIP tokens ({{subject}} counts as 2).",
+    )
+    negative_prompt = serializers.CharField(
+        required=False, allow_blank=True, help_text=f"At most {MAX_PROMPT_TOKENS} CLIP tokens."
+    )
     base_model = serializers.CharField(required=False, allow_blank=True, help_text="A registry name.")
     style_lora = serializers.IntegerField(required=False, allow_null=True, help_text="A style LoRA's id, or null.")
     style_weight = serializers.FloatField(required=False)

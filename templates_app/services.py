@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from generation import base_models
+from generation.engine import prompts
 from templates_app import lora_files
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.starters import get_starter
@@ -241,6 +242,8 @@ def _check_prompt(check: _Checker) -> str:
         return prompt
     if len(prompt) > MAX_PROMPT_CHARS:
         check.fail("prompt", f"The prompt is {len(prompt)} characters long: {MAX_PROMPT_CHARS} at most.")
+    elif problem := prompts.length_problem(prompt):
+        check.fail("prompt", problem)
     wrong = [m.group(0) for m in _PLACEHOLDER.finditer(prompt) if m.group(0) != SUBJECT]
     if wrong:
         check.fail(
@@ -439,6 +442,8 @@ def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None =
     negative = str(check.raw("negative_prompt") or "").strip()
     if len(negative) > MAX_PROMPT_CHARS:
         check.fail("negative_prompt", f"The negative prompt is {len(negative)} characters: {MAX_PROMPT_CHARS} at most.")
+    elif problem := prompts.length_problem(negative, negative=True):
+        check.fail("negative_prompt", problem)
     spec = _check_base_model(check)
     lora = _check_style_lora(check, spec)
     style_weight = check.number("style_weight", "style LoRA weight", 0, 2)

@@ -349,6 +349,10 @@ def test_render_config_is_checked_and_needs_a_ready_double(two_tenants: tuple[Te
             ({"prompt": "a {subject}", "identity_weight": 3}, "identity weight"),
             ({"prompt": "a {subject}", "scheduler": "plms"}, "Unknown scheduler"),
             ({"prompt": "a {subject}", "steps": "many"}, "must be numbers"),
+            # never cut: too long is refused with the count (CLIP tokens; {subject} is "ohwx person", 2 tokens)
+            ({"prompt": "{subject} " + "a " * 310}, "This prompt is 312 tokens long; the most is 225."),
+            ({"prompt": "a {subject}", "negative_prompt": "blurry, " * 120}, "negative prompt is 240 tokens long"),
+            ({"prompt": "a {subject}", "negative_prompt": "x" * 1001}, "negative prompt is too long"),
         ):
             with pytest.raises(doubles.DoubleError, match=text):
                 doubles.render_portraits(double=double, config=config)

@@ -85,6 +85,17 @@ def test_settings_errors_name_their_fields(client_a: Any, tenant_a: Tenant, make
         assert TemplateVersion.objects.filter(template=template).count() == 1
 
 
+def test_a_prompt_over_the_token_bound_is_a_400_with_its_count(client_a: Any, tenant_a: Tenant, make_template):
+    template = make_template()
+    response = client_a.patch(
+        api(tenant_a, f"templates/{template.pk}/"), {"prompt": "{subject} " + "a " * 310}, "application/json"
+    )
+    error = assert_error(response, 400)
+    assert error["fields"] == {"prompt": ["This prompt is 312 tokens long; the most is 225."]}
+    with tenant_context(tenant_a.studio):
+        assert TemplateVersion.objects.filter(template=template).count() == 1
+
+
 def test_multipart_create_with_a_reference_image(client_a: Any, tenant_a: Tenant):
     data = {"name": "Pose", **SETTINGS, "reference_mode": "img2img", "reference_image": image_upload()}
     response = client_a.post(api(tenant_a, "templates/"), data)

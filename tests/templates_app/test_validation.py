@@ -76,6 +76,24 @@ def test_each_bad_value_has_its_message(tenant_a: Tenant, changes: dict[str, Any
     assert message in found[field][0], found[field]
 
 
+# CLIP reads "a" as one token and "{subject}" becomes "ohwx person" (two): this prompt is 312 tokens long
+LONG_PROMPT = "{subject} " + "a " * 310
+
+
+def test_prompts_over_the_token_bound_are_refused_with_their_count(tenant_a: Tenant):
+    found = errors(tenant_a, prompt=LONG_PROMPT, negative_prompt="blurry, " * 120)
+    assert found["prompt"] == ["This prompt is 312 tokens long; the most is 225."]
+    assert found["negative_prompt"] == ["This negative prompt is 240 tokens long; the most is 225."]
+
+
+def test_prompts_at_the_token_bound_pass(tenant_a: Tenant):
+    prompt = "{subject} " + "a " * 223  # 225 tokens (three CLIP windows), far beyond the first 77
+    negative = "x " * 225
+    with tenant_context(tenant_a.studio):
+        clean = services.clean_settings(data={**SETTINGS, "prompt": prompt, "negative_prompt": negative})
+    assert clean.prompt == prompt.strip() and clean.negative_prompt == negative.strip()
+
+
 def test_every_bad_field_is_reported_at_once(tenant_a: Tenant):
     found = errors(tenant_a, prompt="no placeholder", steps=0, guidance=99, images_per_run=100)
     assert set(found) == {"prompt", "steps", "guidance", "images_per_run"}

@@ -194,6 +194,15 @@ def test_the_designer_shows_errors_as_400(client_a: Any, tenant_a: Tenant, make_
     assert len(versions(tenant_a, template)) == 1
 
 
+def test_the_designer_refuses_a_prompt_over_the_token_bound(client_a: Any, tenant_a: Tenant, make_template):
+    template = reload(tenant_a, make_template())
+    data = form_data(template, negative_prompt="blurry, " * 120)
+    response = client_a.post(url(tenant_a, f"{template.pk}/"), data)
+    assert response.status_code == 400
+    assert "This negative prompt is 240 tokens long; the most is 225." in text(response)
+    assert len(versions(tenant_a, template)) == 1
+
+
 def test_reference_and_cover_uploads_in_the_designer(client_a: Any, tenant_a: Tenant, make_template, private_storage):
     template = reload(tenant_a, make_template())
     data = form_data(template, reference_mode="img2img", strength="0.5")
