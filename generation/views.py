@@ -78,8 +78,10 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The progress partial the detail page polls every second (it stops once the job is finished)."""
     job = selectors.get_job(job_id=job_id)
-    # The details (attempts, start and finish times) ride along as an out-of-band swap.
-    return render(request, "generation/_progress_poll.html", {"job": job})
+    # The details (attempts, start and finish times) ride along as an out-of-band swap, unless the polling page
+    # has none (details=0: the progress block on another page, e.g. a double's after a Cancel or Retry).
+    details = request.GET.get("details") != "0"
+    return render(request, "generation/_progress_poll.html", {"job": job, "details": details})
 
 
 @studio_member_required
@@ -113,7 +115,14 @@ def _after_action(request: HttpRequest, job: Job, notice: str, *, level: int = m
     plain form post goes back to the job page with the notice as a message, or gets it with a 409 when the
     action did not fit the job's state."""
     if request.headers.get("HX-Request"):
-        context = {"job": job, "poll": True, "actions": True, "notice": notice, "notice_error": level >= 40}
+        context = {
+            "job": job,
+            "poll": True,
+            "actions": True,
+            "details": request.POST.get("details") != "0",  # see generation/_progress.html
+            "notice": notice,
+            "notice_error": level >= 40,
+        }
         return render(request, "generation/_progress.html", context)
     if level >= messages.ERROR:
         messages.add_message(request, level, notice)
