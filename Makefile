@@ -10,8 +10,9 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The demo does the whole job on the CPU: the engine (torch CPU build, diffusers, peft) is part of it.
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e .
+	$(PIP) install -e '.[engine]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
@@ -20,7 +21,8 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-# The demo: migrate, demo studio + owner (login printed), web server and a django-q2 worker; Ctrl-C stops both.
+# The demo: migrate, demo studio + owner (login printed), then the web server, the task worker and a gpu
+# worker (on the CPU here); Ctrl-C stops all three.
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_setup

@@ -1,4 +1,5 @@
-"""Management commands: demo_setup (idempotent demo studio and login) and runall (web server + worker)."""
+"""Management commands: demo_setup (idempotent demo studio and login) and runall (web server, task worker and
+gpu worker)."""
 
 from __future__ import annotations
 
@@ -177,11 +178,12 @@ def runall(sqlite_data_dir: Path) -> Iterator[type[Runall]]:
         instance.stop()
 
 
-def test_runall_serves_and_stops_both_children_on_ctrl_c(runall):
+def test_runall_serves_and_stops_all_three_children_on_ctrl_c(runall):
     server = runall()
     server.wait_until_serving()
     pids = server.child_pids()
-    assert set(pids) == {"web", "worker"}, server.output
+    assert set(pids) == {"web", "worker", "gpu"}, server.output
+    assert "qcluster (Q_CLUSTER_NAME=gpu)" in server.output
     assert all(_group_alive(pid) for pid in pids.values())
 
     server.proc.send_signal(signal.SIGINT)
@@ -189,7 +191,7 @@ def test_runall_serves_and_stops_both_children_on_ctrl_c(runall):
     server._reader.join(timeout=5)
     assert "SIGINT received; stopping." in server.output
     assert "[runall] stopped." in server.output
-    # Both children, and their own children (the autoreloader's server, the cluster's workers), are gone.
+    # Every child, and their own children (the autoreloader's server, the cluster's workers), are gone.
     for name, pid in pids.items():
         assert not _group_alive(pid), f"{name} (pid {pid}) still running:\n{server.output}"
     assert "[web]" in server.output  # the children's output is forwarded with a prefix
@@ -214,3 +216,10 @@ def test_runall_stops_the_web_server_when_the_worker_dies(runall):
     server._reader.join(timeout=5)
     assert "worker exited" in server.output
     assert not _group_alive(pids["web"]), server.output
+    assert not _group_alive(pids["gpu"]), server.output
+
+
+def test_runall_without_the_gpu_worker(runall):
+    server = runall("--noreload", "--no-gpu-worker")
+    server.wait_until_serving()
+    assert set(server.child_pids()) == {"web", "worker"}, server.output

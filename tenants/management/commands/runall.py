@@ -1,8 +1,16 @@
-"""Run the web server and a django-q2 worker together, for the demo and for development.
+"""Run everything the main job needs, for the demo and for development: the web server, the default task worker
+and a `gpu`-cluster worker.
 
-Both run as child processes, each in its own process group (so that their own children, the autoreloader's
-server and the cluster's workers, are stopped with them). Their output is forwarded line by line with a
-prefix. Ctrl-C (SIGINT) or SIGTERM stops both; so does either one exiting on its own."""
+- `web`: Django's development server (runserver).
+- `worker`: the default django-q2 cluster (photo checks, emails, clean-up, the schedules: stale-job sweeper,
+  reminders, retention).
+- `gpu`: the `gpu` cluster (Q_CLUSTER_NAME=gpu): digital-double training and portrait rendering. One worker
+  process; on a machine without CUDA it runs on the CPU (the demo model is sized for that). CUDA is only ever
+  touched inside its worker process, never in this command or the cluster's parent.
+
+Each runs as a child process in its own process group (so that their own children, the autoreloader's server
+and the clusters' workers, are stopped with them). Their output is forwarded line by line with a prefix.
+Ctrl-C (SIGINT) or SIGTERM stops all of them; so does any one exiting on its own."""
 
 from __future__ import annotations
 
@@ -23,23 +31,43 @@ STOP_GRACE_SECONDS = 10.0
 
 
 class Command(BaseCommand):
-    help = "Start the web server (runserver) and a django-q2 worker (qcluster); Ctrl-C stops both."
+    help = (
+        "Start the web server (runserver), the default task worker and a gpu-cluster worker (qcluster); "
+        "Ctrl-C stops all three."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000, help="Web server port (default 8000)")
         parser.add_argument("--host", default="0.0.0.0", help="Web server address (default 0.0.0.0)")  # noqa: S104
         parser.add_argument("--noreload", action="store_true", help="Run the web server without the autoreloader")
         parser.add_argument("--no-worker", action="store_true", help="Only the web server")
+        parser.add_argument(
+            "--no-gpu-worker",
+            action="store_true",
+            help="No gpu-cluster worker (when a GPU machine runs it elsewhere)",
+        )
 
-    def handle(self, *args: Any, port: int, host: str, noreload: bool, no_worker: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        port: int,
+        host: str,
+        noreload: bool,
+        no_worker: bool,
+        no_gpu_worker: bool,
+        **options: Any,
+    ) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        base_env = {k: v for k, v in os.environ.items() if k != "Q_CLUSTER_NAME"}
+        base_env["PYTHONUNBUFFERED"] = "1"
         web_cmd = [sys.executable, manage, "runserver", f"{host}:{port}"]
         if noreload:
             web_cmd.append("--noreload")
-        commands = {"web": web_cmd}
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {"web": (web_cmd, base_env)}
         if not no_worker:
-            commands["worker"] = [sys.executable, manage, "qcluster"]
+            commands["worker"] = ([sys.executable, manage, "qcluster"], base_env)
+            if not no_gpu_worker:
+                commands["gpu"] = ([sys.executable, manage, "qcluster"], {**base_env, "Q_CLUSTER_NAME": "gpu"})
 
         stop = threading.Event()
         received: list[int] = []
@@ -53,7 +81,7 @@ class Command(BaseCommand):
         pumps: list[threading.Thread] = []
         exit_code = 0
         try:
-            for name, cmd in commands.items():
+            for name, (cmd, env) in commands.items():
                 proc = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
                     cmd,
                     stdout=subprocess.PIPE,
@@ -65,8 +93,9 @@ class Command(BaseCommand):
                 pump = threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True)
                 pump.start()
                 pumps.append(pump)
-                self.stdout.write(f"[runall] {name} started (pid {proc.pid}): {' '.join(cmd[1:])}")
-            self.stdout.write(f"[runall] http://localhost:{port}/ — press Ctrl-C to stop both.")
+                cluster = f" (Q_CLUSTER_NAME={env['Q_CLUSTER_NAME']})" if "Q_CLUSTER_NAME" in env else ""
+                self.stdout.write(f"[runall] {name} started (pid {proc.pid}): {' '.join(cmd[1:])}{cluster}")
+            self.stdout.write(f"[runall] http://localhost:{port}/ — press Ctrl-C to stop them all.")
 
             while not stop.is_set():
                 exited = [(n, p.returncode) for n, p in children.items() if p.poll() is not None]
