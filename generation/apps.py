@@ -20,6 +20,12 @@ class GenerationConfig(AppConfig):
         # Every app's `jobs.py` registers its job kinds (generation/jobs.py: the diagnostic countdown).
         autodiscover_modules("jobs")
         post_migrate.connect(ensure_sweep_schedule, sender=self, dispatch_uid="generation.sweep_schedule")
+        # Every worker process says it is alive (generation/workers.py), so a queued job never waits silently.
+        from django_q.signals import post_spawn
+
+        from generation.workers import start_beacon
+
+        post_spawn.connect(start_beacon, dispatch_uid="generation.worker_beacon")
 
 
 def ensure_sweep_schedule(sender: Any, using: str = "default", **kwargs: Any) -> None:

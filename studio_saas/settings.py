@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.studio",
+                "billing.context_processors.currency",
             ],
         },
     },
@@ -112,6 +113,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "tenants.db"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The embedded default serves a web server, a worker and a gpu worker at once (three processes writing):
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock when a transaction begins
+    # (a deferred one that reads, then writes, fails at once with "database is locked" when another process
+    # wrote meanwhile: no waiting helps it); the busy timeout makes a writer wait its turn instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=30.0),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
 # The role name the tests (and create_app_role) use for the application.
 DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="studio_app")
@@ -121,10 +133,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -----------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# `workers`: what the processes of a site tell each other (django-q2's cluster statistics, the workers' beacons
+# in generation/workers.py): Redis with REDIS_URL, else a file cache that the local processes share.
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+        "workers": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "workers": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache" / "workers"),
+        },
+    }
 
 # django-q2: the default cluster does CPU work (derivatives, email, cleanup); the `gpu` cluster runs one worker
 # per GPU (start it with Q_CLUSTER_NAME=gpu). `retry` is longer than `timeout`, attempts are bounded.
@@ -143,6 +166,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 500,
     "label": "Task queue",
+    "cache": "workers",
     "ALT_CLUSTERS": {
         "gpu": {
             "workers": 1,
@@ -340,7 +364,10 @@ GALLERY_MAX_PENDING_REQUESTS = env.int("GALLERY_MAX_PENDING_REQUESTS", default=3
 GALLERY_POLL_SECONDS = env.int("GALLERY_POLL_SECONDS", default=3)
 
 # --- Billing with Stripe (billing/, docs/billing.md, docs/billing-orders.md) -----------------------------------
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_local")
+# Empty (the embedded default): payments are off, and the billing pages and galleries say so (billing.stripe_client
+# .is_configured). A key from the Stripe dashboard (sk_test_… or sk_live_…), or STRIPE_API_BASE pointing at a
+# local fake (localstripe, the tests' fake server), turns them on.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own API; tests point it at fakes
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")  # empty: the endpoint answers 503
 STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
