@@ -40,6 +40,9 @@ def studio_billing() -> StudioBilling:
 
 
 def can_take_payments(row: StudioBilling | None = None) -> bool:
+    """Whether the studio's clients can pay now: Stripe is configured and the studio's account takes charges."""
+    if not stripe_client.is_configured():
+        return False
     row = row or studio_billing()
     return bool(row.connect_account_id and row.charges_enabled)
 
@@ -49,6 +52,8 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
     row = studio_billing()
     if row.connect_account_id:
         return row
+    if not stripe_client.is_configured():
+        raise ConnectError(stripe_client.SETUP_HINT)
     stripe = stripe_client.client()
     try:
         account = stripe.Account.create(
@@ -74,6 +79,8 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
 
 def onboarding_link(*, studio: Studio, return_url: str, refresh_url: str) -> str:
     """A fresh Account Link to Stripe's onboarding for the studio's account (created first when needed)."""
+    if not stripe_client.is_configured():
+        raise ConnectError(stripe_client.SETUP_HINT)
     row = ensure_account(studio=studio)
     stripe = stripe_client.client()
     try:
@@ -98,7 +105,7 @@ def _apply(row: StudioBilling, account: Any) -> bool:
 def refresh_status() -> StudioBilling:
     """Read the account back from Stripe (after the studio returns from onboarding)."""
     row = studio_billing()
-    if not row.connect_account_id:
+    if not row.connect_account_id or not stripe_client.is_configured():
         return row
     stripe = stripe_client.client()
     try:

@@ -106,3 +106,17 @@ def enforce_credits() -> bool:
     """Whether jobs reserve credits (and are refused without). Off in the embedded demo and in other apps' tests;
     on in production and in the billing tests."""
     return bool(getattr(settings, "BILLING_ENFORCE_CREDITS", False))
+
+
+def plan_label(plan_key: str, subscription_status: str = "") -> str:
+    """The studio's plan in words, the same on every page: "Starter plan", "Starter plan (past due)" or
+    "No plan yet"."""
+    plan = get_plan(plan_key)
+    if plan is None:
+        return "No plan yet"
+    status = (subscription_status or "").replace("_", " ")
+    if status and status not in ("active", "trialing"):
+        return f"{plan.name} plan ({status})"
+    if status == "trialing":
+        return f"{plan.name} plan (trial)"
+    return f"{plan.name} plan"

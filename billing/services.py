@@ -47,6 +47,12 @@ def get_billing() -> StudioBilling:
         return StudioBilling.objects.get()
 
 
+def _require_stripe() -> None:
+    """A clear 503 that says what to set, instead of a call that can only fail, when Stripe isn't configured."""
+    if not stripe_client.is_configured():
+        raise BillingError(stripe_client.SETUP_HINT, 503)
+
+
 def _stripe_error(exc: Exception) -> BillingError:
     log.warning("stripe_call_failed", error=str(exc))
     return BillingError("Stripe could not be reached or refused the request; please try again in a moment.", 502)
@@ -57,6 +63,7 @@ def ensure_customer(*, studio: Studio, email: str = "") -> StudioBilling:
     billing = get_billing()
     if billing.stripe_customer_id:
         return billing
+    _require_stripe()
     s = stripe_client.client()
     try:
         customer = s.Customer.create(
@@ -89,6 +96,7 @@ def subscribe(*, studio: Studio, plan_key: str, email: str = "") -> StudioBillin
     plan = plans.get_plan(plan_key)
     if plan is None:
         raise BillingError("Choose one of the plans.")
+    _require_stripe()
     billing = ensure_customer(studio=studio, email=email)
     s = stripe_client.client()
     metadata = {"studio_id": str(studio.pk), "plan": plan.key}
@@ -189,7 +197,7 @@ def create_overage_invoice_item(*, customer_id: str, plan: Any, credits: int, jo
 def invoices(*, limit: int = 12) -> list[dict[str, Any]]:
     """The studio's invoices, from Stripe (none without a customer). Raises BillingError when Stripe fails."""
     billing = get_billing()
-    if not billing.stripe_customer_id:
+    if not billing.stripe_customer_id or not stripe_client.is_configured():
         return []
     s = stripe_client.client()
     try:
@@ -218,6 +226,7 @@ def portal_url(*, return_url: str) -> str:
     billing = get_billing()
     if not billing.stripe_customer_id:
         raise BillingError("Choose a plan first: the payment method is set up with it.", 409)
+    _require_stripe()
     s = stripe_client.client()
     try:
         session = s.billing_portal.Session.create(customer=billing.stripe_customer_id, return_url=return_url)

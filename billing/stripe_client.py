@@ -22,6 +22,33 @@ def api_base() -> str:
     return str(getattr(settings, "STRIPE_API_BASE", "") or "") or "https://api.stripe.com"
 
 
+def is_configured() -> bool:
+    """Whether the platform can talk to Stripe: a secret key, or an API base of a local fake (localstripe, the
+    tests' fake server, which take any key). Without either nothing is sent, and pages say what to set."""
+    key = str(getattr(settings, "STRIPE_SECRET_KEY", "") or "")
+    return bool(key) or bool(getattr(settings, "STRIPE_API_BASE", ""))
+
+
+#: What the operator sets to turn payments on (shown to the studio's owners and managers, see docs/billing.md).
+SETUP_HINT = (
+    "Payments aren't set up on this platform yet: the operator sets STRIPE_SECRET_KEY (and the webhook secrets "
+    "STRIPE_WEBHOOK_SECRET and STRIPE_CONNECT_WEBHOOK_SECRET) and restarts the site. See docs/billing.md."
+)
+
+
+class NotConfigured(Exception):
+    """Stripe is not configured: nothing was sent. The message says what to set."""
+
+    def __init__(self, message: str = SETUP_HINT) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def require_configured() -> None:
+    if not is_configured():
+        raise NotConfigured()
+
+
 def webhook_secret() -> str:
     return str(getattr(settings, "STRIPE_WEBHOOK_SECRET", "") or "")
 

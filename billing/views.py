@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from billing import credits, plans, services
+from billing import credits, plans, services, stripe_client
 from tenants.access import has_role, studio_member_required
 from tenants.models import MANAGING_ROLES
 
@@ -35,6 +35,7 @@ def billing(request: HttpRequest) -> HttpResponse:
         "current": "billing",
         "billing": row,
         "plan": plans.get_plan(row.plan),
+        "plan_label": plans.plan_label(row.plan, row.subscription_status),
         "plans": list(plans.plans().values()),
         "balance": credits.balance(),
         "usage": usage,
@@ -43,6 +44,8 @@ def billing(request: HttpRequest) -> HttpResponse:
         "invoices_error": invoices_error,
         "can_act": has_role(request, MANAGING_ROLES),
         "enforced": plans.enforce_credits(),
+        "stripe_ready": stripe_client.is_configured(),
+        "stripe_hint": stripe_client.SETUP_HINT,
     }
     return render(request, "billing/studio/billing.html", context)
 

@@ -90,7 +90,10 @@ def cart_context(*, gallery: Gallery, tiles: Sequence[client_services.Tile] = ()
     the packages, and which of the tiles shown can still be bought (no full-size download yet). One query while
     the studio can't take payments, three when it can, whatever the number of portraits."""
     if not connect.can_take_payments():
-        return {"can_buy": False}
+        # Said, not hidden: the client learns that buying isn't open yet (and whom to ask), when something in
+        # view could still be bought.
+        unbought = any(not any(o.size == Entitlement.Size.FULL for o in t.offers) for t in tiles)
+        return {"can_buy": False, "closed": unbought}
     sheet = prices.price_sheet()
     return {
         "can_buy": True,

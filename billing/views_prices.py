@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from billing import connect, prices
+from billing import connect, prices, stripe_client
 from billing.models import Package
 from tenants.access import manager_required
 
@@ -59,6 +59,8 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
         "billing": row,
         "fee_percent": prices.application_fee_percent(),
         "error": error,
+        "stripe_ready": stripe_client.is_configured(),
+        "stripe_hint": stripe_client.SETUP_HINT,
     }
     return render(request, "billing/prices/prices.html", context, status=400 if error else 200)
 

@@ -37,8 +37,8 @@ class StudioSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Studio
-        fields = ["name", "slug", "primary_color", "contact_email", "custom_domain", "plan", "has_logo"]
-        read_only_fields = ["slug", "custom_domain", "plan", "has_logo"]
+        fields = ["name", "slug", "primary_color", "contact_email", "custom_domain", "has_logo"]
+        read_only_fields = ["slug", "custom_domain", "has_logo"]
         extra_kwargs = {"name": {"allow_blank": False}}
 
     def get_has_logo(self, studio: Studio) -> bool:

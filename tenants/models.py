@@ -87,12 +87,6 @@ class Studio(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
 
-    class Plan(models.TextChoices):
-        TRIAL = "trial", "Trial"
-        STARTER = "starter", "Starter"
-        PRO = "pro", "Pro"
-        ENTERPRISE = "enterprise", "Enterprise"
-
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -109,7 +103,6 @@ class Studio(models.Model):
     watermark_text = models.CharField(
         max_length=60, blank=True, help_text="Tiled over the watermarked previews of portraits (empty: the name)."
     )
-    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.TRIAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -28,6 +28,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from tenants import selectors, services
 from tenants.access import manager_required, membership_for, studio_member_required
+from tenants.dashboard import badges as dashboard_badges
 from tenants.forms import (
     AcceptSigninForm,
     AcceptSignupForm,
@@ -159,7 +160,12 @@ def platform_home(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     jobs = selectors.recent_jobs(limit=6)
     active = any(getattr(job, "state", "") in ("queued", "running") for job in jobs)
-    context = {"jobs": jobs, "jobs_active": active, "counts": selectors.member_counts()}
+    context = {
+        "jobs": jobs,
+        "jobs_active": active,
+        "counts": selectors.member_counts(),
+        "badges": dashboard_badges(request),
+    }
     return render(request, "tenants/dashboard.html", context)
 
 

@@ -39,7 +39,6 @@ def test_members_read_the_studio_profile(client, two_tenants):
         "primary_color": "#aa3366",
         "contact_email": "",
         "custom_domain": None,
-        "plan": "trial",
         "has_logo": False,
     }
 
@@ -52,7 +51,7 @@ def test_managers_patch_the_profile(client_a, tenant_a):
     )
     assert response.status_code == 200, response.content
     studio = Studio.objects.get(pk=tenant_a.studio.pk)
-    assert (studio.name, studio.primary_color, studio.slug, studio.plan) == ("New name", "#112233", "studio-a", "trial")
+    assert (studio.name, studio.primary_color, studio.slug) == ("New name", "#112233", "studio-a")
 
 
 def test_profile_validation_errors_name_the_field(client_a, tenant_a):
