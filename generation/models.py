@@ -190,10 +190,41 @@ class DigitalDouble(TenantOwned):
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
 
+    def _shown(self) -> tuple[str, str]:
+        """(badge colour, words) of what is true now: a double that isn't ready shows its training job's state,
+        so a cancelled training reads "Cancelled", and a retried one "Queued" then "Training" (the stored status
+        only changes once the worker picks the job up). Uses `job` (select it with the double)."""
+        if self.status == self.Status.READY:
+            return "succeeded", "Ready"
+        job = self.job if self.job_id else None
+        if job is not None:
+            shown = {
+                Job.State.QUEUED: ("queued", "Queued"),
+                Job.State.RUNNING: ("running", "Training"),
+                Job.State.CANCELLED: ("cancelled", "Cancelled"),
+                Job.State.FAILED: ("failed", "Failed"),
+            }.get(job.state)
+            if shown is not None:
+                return shown
+        return {
+            self.Status.QUEUED: ("queued", "Queued"),
+            self.Status.TRAINING: ("running", "Training"),
+        }.get(self.status, ("failed", "Failed"))
+
     @property
     def badge_state(self) -> str:
-        """The job-state badge colour of the status (queued, running, succeeded, failed)."""
-        return {"queued": "queued", "training": "running", "ready": "succeeded"}.get(self.status, "failed")
+        """The job-state badge colour of what is shown (queued, running, succeeded, cancelled, failed)."""
+        return self._shown()[0]
+
+    @property
+    def status_label(self) -> str:
+        """The status in words, as every page shows it (see `_shown`)."""
+        return self._shown()[1]
+
+    @property
+    def in_progress(self) -> bool:
+        """Queued or training (by its job, when it has one)."""
+        return self.badge_state in ("queued", "running")
 
 
 class RenderRun(TenantOwned):
