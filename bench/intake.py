@@ -31,35 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.face_fixtures import FACES  # noqa: E402  (../shared beside the project, or beside its origin)
-
-PEOPLE = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
-
-
-def build_set(folder: Path, long_side: int | None = None) -> list[Path]:
-    from PIL import Image, ImageOps
-
-    paths = []
-    for name in PEOPLE:
-        with Image.open(FACES / name) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-        w, h = image.size
-        variants = {
-            "orig": image,
-            "flip": ImageOps.mirror(image),
-            "crop": image.crop((w // 12, h // 20, w - w // 12, h - h // 10)),
-            "cropflip": ImageOps.mirror(image.crop((w // 10, 0, w - w // 20, h - h // 8))),
-            "tilt": image.rotate(8, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255)),
-        }
-        for label, variant in variants.items():
-            if long_side:
-                scale = long_side / max(variant.size)
-                size = (round(variant.width * scale), round(variant.height * scale))
-                variant = variant.resize(size, Image.Resampling.LANCZOS)
-            path = folder / f"{Path(name).stem}-{label}.jpg"
-            variant.save(path, format="JPEG", quality=92)
-            paths.append(path)
-    return paths
+from tests.face_fixtures import build_set  # noqa: E402  (../shared beside the project, or beside its origin)
 
 
 def baseline(paths: list[Path]) -> float:

@@ -42,3 +42,35 @@ def find_faces() -> Path:
 
 
 FACES = find_faces()
+
+
+PEOPLE = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
+
+
+def build_set(folder: Path, long_side: int | None = None) -> list[Path]:
+    """A 20-photo set of person A that the intake accepts whole: 5 variants (original, mirrored, cropped, mirrored
+    crop, tilted 8 degrees) of each of person A's four photos, saved as JPEG files in `folder`. `long_side`
+    resizes each so that its longer side has that many pixels (4032: a 12 MP phone photo)."""
+    from PIL import Image, ImageOps
+
+    paths = []
+    for name in PEOPLE:
+        with Image.open(FACES / name) as opened:
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+        w, h = image.size
+        variants = {
+            "orig": image,
+            "flip": ImageOps.mirror(image),
+            "crop": image.crop((w // 12, h // 20, w - w // 12, h - h // 10)),
+            "cropflip": ImageOps.mirror(image.crop((w // 10, 0, w - w // 20, h - h // 8))),
+            "tilt": image.rotate(8, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255)),
+        }
+        for label, variant in variants.items():
+            if long_side:
+                scale = long_side / max(variant.size)
+                size = (round(variant.width * scale), round(variant.height * scale))
+                variant = variant.resize(size, Image.Resampling.LANCZOS)
+            path = folder / f"{Path(name).stem}-{label}.jpg"
+            variant.save(path, format="JPEG", quality=92)
+            paths.append(path)
+    return paths
