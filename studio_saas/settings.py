@@ -91,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.studio",
                 "billing.context_processors.currency",
+                "billing.context_processors.currency",
             ],
         },
     },

@@ -1,8 +1,9 @@
-"""Template helpers for studio pages: links to pages that may not be installed, and brand colours."""
+"""Template helpers for studio pages: links to pages that may not be installed, brand colours, money."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import template
@@ -43,6 +44,20 @@ def brand_contrast(color: str) -> str:
 def safe_brand(color: str) -> str:
     """The studio colour when it is a valid #rrggbb value (it goes into a <style> block), else the default."""
     return color if _HEX.match(color or "") else "#1f2937"
+
+
+@register.filter
+def money(amount: Any, currency: Any = "") -> str:
+    """An amount with its currency, as the studio's prices read everywhere: `{{ price|money:"eur" }}` gives
+    "12.00 EUR" (two decimals, no thousands separator, the ISO code upper case). Empty for no amount."""
+    if amount is None or amount == "":
+        return ""
+    try:
+        value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    code = str(currency or "").strip().upper()
+    return f"{value} {code}" if code else f"{value}"
 
 
 @register.filter

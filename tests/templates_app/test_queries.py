@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 # The tenant middleware's studio lookup, the request's savepoint and its SET LOCAL of the studio (and the reset
 # before it), the session, the user and their membership; then the page itself: the count (paginator) and the
-# rows with their current versions, style LoRAs and authors in one query.
-LIST_QUERIES = 10
+# rows with their current versions, style LoRAs and authors in one query; the price sheet's currency (prices).
+LIST_QUERIES = 11
 API_LIST_QUERIES = 10
 
 
