@@ -91,7 +91,6 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.studio",
                 "billing.context_processors.currency",
-                "billing.context_processors.currency",
             ],
         },
     },
