@@ -95,6 +95,26 @@ def default_model() -> BaseModelSpec:
         return enabled[0]
 
 
+def train_steps(spec: BaseModelSpec) -> int | None:
+    """Training steps of a double on `spec` when the double names none: ENGINE_TRAIN_STEPS when set, else the
+    demo model's own (ENGINE_DEMO_TRAIN_STEPS: its images are noise, so a CPU finishes it in a minute or two),
+    else None (the engine's default, min(200 x photos, 800))."""
+    if settings.ENGINE_TRAIN_STEPS:
+        return int(settings.ENGINE_TRAIN_STEPS)
+    if spec.is_demo:
+        return int(settings.ENGINE_DEMO_TRAIN_STEPS)
+    return None
+
+
+def render_steps(spec: BaseModelSpec, steps: int) -> int:
+    """The denoising steps a render on `spec` really takes: a template's own, except on the demo model, which
+    renders at most ENGINE_DEMO_RENDER_STEPS (noise takes no more; a CPU renders a run in seconds). The recipe
+    records the steps taken, so "more like me" and re-rolls reproduce them."""
+    if spec.is_demo:
+        return max(1, min(int(steps), int(settings.ENGINE_DEMO_RENDER_STEPS)))
+    return int(steps)
+
+
 def ensure_available(spec: BaseModelSpec) -> BaseModelSpec:
     """Make sure the weights can be loaded: the tiny demo model is built (once) under ENGINE_MODELS_DIR.
     Imports torch: call it in workers and commands only."""

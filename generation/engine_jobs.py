@@ -187,7 +187,7 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(1, f"Loading the base model {spec.display_name}")
     spec = base_models.ensure_available(spec)
     overrides = dict(double.config or {})
-    steps = overrides.pop("steps", None) or (settings.ENGINE_TRAIN_STEPS or None)
+    steps = overrides.pop("steps", None) or base_models.train_steps(spec)
     config = training.TrainConfig(trigger=double.trigger, class_word=double.class_word, steps=steps, **overrides)
     throttle = _Throttle(ctx)
 
@@ -313,6 +313,7 @@ def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, l
     LoRA the engine refuses (its message is for people)."""
     from generation.engine import rendering
 
+    config.steps = base_models.render_steps(spec, config.steps)
     throttle = _Throttle(ctx)
 
     def progress(done: int, total: int) -> None:
@@ -549,6 +550,8 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
     attempt of this job stored are replaced."""
     from generation.engine import rendering
 
+    started = time.monotonic()
+    loads_before = float((getattr(pipeline_cache(), "stats", {}) or {}).get("load_seconds", 0.0))
     item = _run_item(ctx)
     run, version = item.run, item.template_version
     double = run.double
@@ -621,7 +624,16 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
             saved.append(portrait.pk)
     ctx.progress(100, f"{len(saved)} portrait{'s' if len(saved) != 1 else ''} ready")
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
-    log.info("run_item_rendered", run_id=run.pk, item_id=item.pk, images=len(saved), cache=stats)
+    # What this item really took, whole job but the model load, per image-step at the native size: the next
+    # estimates use it (runs.measured_seconds_per_step).
+    seconds = time.monotonic() - started - max(0.0, float(stats.get("load_seconds", 0.0)) - loads_before)
+    work = runs.item_work(version, len(seeds), spec)[0]
+    timing = {
+        "cost_key": runs.cost_key(spec),
+        "seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / work, 5) if work else None,
+    }
+    log.info("run_item_rendered", run_id=run.pk, item_id=item.pk, images=len(saved), cache=stats, timing=timing)
     return {
         "run_id": run.pk,
         "item_id": item.pk,
@@ -629,4 +641,5 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
         "picks": sorted(saved[i] for i in picks),
         "images": len(saved),
         "pipeline_cache": stats,
+        "timing": timing,
     }

@@ -50,10 +50,14 @@ ACTIVE_STATES = (Job.State.QUEUED, Job.State.RUNNING)
 # Seconds of GPU time per image per denoising step at the family's native resolution, and the cost of loading
 # a base model once per group. Measured on an H100 at batch 4 (docs/runs.md): SD 1.5 at 512 px renders about
 # 2.6 images/s at 30 steps (1 / 2.6 / 30 = 0.013 s per image-step), SDXL at 1024 px about 0.7 images/s (0.048);
-# the tiny demo model on a CPU about 0.05. Overridden by settings.ENGINE_SECONDS_PER_STEP and
-# settings.ENGINE_MODEL_LOAD_SECONDS (dicts with the same keys), read at each call.
-DEFAULT_SECONDS_PER_STEP: dict[str, float] = {"sd15": 0.013, "sdxl": 0.048, "tiny": 0.05}
+# the tiny demo model on 2 CPU cores about 0.09 (64 px, classifier-free guidance, scoring and previews included).
+# Overridden by settings.ENGINE_SECONDS_PER_STEP and settings.ENGINE_MODEL_LOAD_SECONDS (dicts with the same
+# keys), read at each call.
+DEFAULT_SECONDS_PER_STEP: dict[str, float] = {"sd15": 0.013, "sdxl": 0.048, "tiny": 0.09}
 DEFAULT_MODEL_LOAD_SECONDS: dict[str, float] = {"sd15": 8.0, "sdxl": 20.0, "tiny": 1.0}
+# Estimates use the median rate of the studio's last MEASURED_SAMPLE finished run items per model kind, once
+# there are some (the table above is the starting point).
+MEASURED_SAMPLE = 10
 DEFAULT_PICKS_PER_TEMPLATE = 2
 DEFAULT_BATCH_SIZE = 4
 
@@ -206,22 +210,49 @@ class Estimate:
         return f"about {round(seconds / 60)} min"
 
 
-def _item_estimate(version: TemplateVersion, images: int, spec: Any, per_step: Mapping[str, float]) -> ItemEstimate:
-    key = "tiny" if spec.is_demo else spec.family
+def cost_key(spec: Any) -> str:
+    """The row of the seconds-per-step table of a base model: "tiny" for the demo model, else its family."""
+    return "tiny" if spec.is_demo else str(spec.family)
+
+
+def item_work(version: TemplateVersion, images: int, spec: Any) -> tuple[float, int, int, int]:
+    """(image-steps at the model's native size, steps per image, width, height) of rendering `images` images of
+    `version` on `spec`: the quantity a seconds-per-step rate multiplies."""
     native = int(spec.native_resolution)
     width, height = int(version.width or native), int(version.height or native)
-    steps = int(version.steps)
+    steps = base_models.render_steps(spec, int(version.steps))
     if version.reference_mode == TemplateVersion.ReferenceMode.IMG2IMG:
         steps = max(1, int(steps * float(version.strength)))  # img2img denoises only the last steps
     pixels = (width * height) / float(native * native)
-    rate = float(per_step.get(key, per_step.get(spec.family, DEFAULT_SECONDS_PER_STEP["sdxl"])))
     # Images render in batches of RENDER_BATCH_SIZE. On a GPU a partial batch takes about as long as a full one
     # (H100, SD 1.5 @ 512: batch 1 renders 0.68 images/s, batch 4 2.0-2.6), so it counts as full; on the CPU
     # (the tiny demo model) time is proportional to the images.
     batch = render_batch_size()
-    slots = images if key == "tiny" else math.ceil(images / batch) * batch
-    seconds = slots * steps * rate * pixels
-    return ItemEstimate(version, images, spec.name, key, steps, width, height, round(seconds, 2))
+    slots = images if cost_key(spec) == "tiny" else math.ceil(images / batch) * batch
+    return slots * steps * pixels, steps, width, height
+
+
+def measured_seconds_per_step(key: str, *, sample: int = MEASURED_SAMPLE) -> float | None:
+    """The median seconds per image-step (at the native size) that this studio's last `sample` finished run items
+    on models of `key` really took, whole job but the model load (the render job records it); None before the
+    first. One query."""
+    rows = (
+        Job.objects.filter(kind=RUN_ITEM_KIND, state=Job.State.SUCCEEDED, result__timing__cost_key=key)
+        .order_by("-finished_at", "-id")
+        .values_list("result__timing__seconds_per_step", flat=True)[:sample]
+    )
+    rates = sorted(float(rate) for rate in rows if rate)
+    if not rates:
+        return None
+    middle = len(rates) // 2
+    return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+
+
+def _item_estimate(version: TemplateVersion, images: int, spec: Any, per_step: Mapping[str, float]) -> ItemEstimate:
+    key = cost_key(spec)
+    work, steps, width, height = item_work(version, images, spec)
+    rate = float(per_step.get(key, per_step.get(spec.family, DEFAULT_SECONDS_PER_STEP["sdxl"])))
+    return ItemEstimate(version, images, spec.name, key, steps, width, height, round(work * rate, 2))
 
 
 def estimate(*, double: DigitalDouble, items: Sequence[tuple[TemplateVersion, int]]) -> Estimate:
@@ -229,12 +260,18 @@ def estimate(*, double: DigitalDouble, items: Sequence[tuple[TemplateVersion, in
     images (on a GPU rounded up to whole batches) × steps × seconds per image-step of the base model's family
     (scaled by pixels against the native size), plus one model load per base model (docs/runs.md). Checks the
     items as start_run does (RunError)."""
-    per_step, loads = seconds_per_step(), model_load_seconds()
+    per_step, loads = dict(seconds_per_step()), model_load_seconds()
     out: list[ItemEstimate] = []
+    measured: dict[str, float | None] = {}
     model_loads: dict[str, float] = {}
     for version, count in items:
         spec = check_version(double=double, version=version)
         images = _count(count, version.template.name)
+        key = cost_key(spec)
+        if key not in measured:  # what this platform's workers really took, once there is a figure
+            measured[key] = measured_seconds_per_step(key)
+            if measured[key]:
+                per_step[key] = float(measured[key])
         item = _item_estimate(version, images, spec, per_step)
         out.append(item)
         model_loads.setdefault(spec.name, float(loads.get(item.cost_key, loads.get(spec.family, 0.0))))

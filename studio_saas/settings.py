@@ -331,6 +331,10 @@ ENGINE_ENABLED_MODELS = env.list("ENGINE_ENABLED_MODELS", default=[])
 ENGINE_DEFAULT_MODEL = env.str("ENGINE_DEFAULT_MODEL", default="tiny-sd15")
 # Training steps of a double; 0: the engine's default, min(200 x photos, 800).
 ENGINE_TRAIN_STEPS = env.int("ENGINE_TRAIN_STEPS", default=0)
+# The tiny demo model's sizes, made for a CPU (its images are noise): training steps of a double (about a minute
+# on 2 cores) and the most denoising steps of a render (templates ask 30; a run of two renders in seconds).
+ENGINE_DEMO_TRAIN_STEPS = env.int("ENGINE_DEMO_TRAIN_STEPS", default=300)
+ENGINE_DEMO_RENDER_STEPS = env.int("ENGINE_DEMO_RENDER_STEPS", default=10)
 # "cuda" or "cpu" to force a device; empty: automatic (CUDA with bf16/fp16 when present, else CPU fp32).
 ENGINE_DEVICE = env.str("ENGINE_DEVICE", default="")
 # ControlNets the operator configured, as JSON {"pose": path or hub id, "canny": path or hub id}.
@@ -345,7 +349,7 @@ STYLE_LORA_MAX_BYTES = env.int("STYLE_LORA_MAX_BYTES", default=400 * 1024 * 1024
 # --- Render runs (generation/runs.py, docs/runs.md) ------------------------------------------------------------
 # GPU seconds per image per denoising step at the native size (batch 4 on an H100; docs/engine.md "Measured"),
 # and the cost of loading a base model once per group of a run: the estimate shown before a run starts.
-ENGINE_SECONDS_PER_STEP = env.json("ENGINE_SECONDS_PER_STEP", default={"sd15": 0.013, "sdxl": 0.048, "tiny": 0.05})
+ENGINE_SECONDS_PER_STEP = env.json("ENGINE_SECONDS_PER_STEP", default={"sd15": 0.013, "sdxl": 0.048, "tiny": 0.09})
 ENGINE_MODEL_LOAD_SECONDS = env.json("ENGINE_MODEL_LOAD_SECONDS", default={"sd15": 8, "sdxl": 20, "tiny": 1})
 # The best portraits of each template in a run marked as picks (unflagged first).
 RENDER_PICKS_PER_TEMPLATE = env.int("RENDER_PICKS_PER_TEMPLATE", default=2)

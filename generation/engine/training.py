@@ -724,10 +724,26 @@ def _run_steps(
             _prune_checkpoints(work_dir, keep_full=2, keep_scored=max(2, config.scored_checkpoints))
         if progress is not None:
             per_step = (time.monotonic() - started) / done_here
-            progress(TrainProgress(step=current, total=total, loss=loss, eta_seconds=per_step * (total - current)))
+            eta = per_step * (total - current + _validation_step_equivalents(config, total))
+            progress(TrainProgress(step=current, total=total, loss=loss, eta_seconds=eta))
 
 
 # ---------------------------------------------------------------------------------------------- validation
+
+
+#: One denoising step of a validation image (batched, classifier-free guidance, no backward pass) costs about this
+#: share of a training step: measured 0.47 on 2 CPU cores with the tiny model (75 ms against 160 ms).
+VALIDATION_STEP_SHARE = 0.5
+
+
+def _validation_step_equivalents(config: TrainConfig, total: int) -> float:
+    """The checkpoint scoring that follows the last step, in training steps, so that the time left shown during
+    training includes it (the images of the last ``scored_checkpoints`` checkpoints, ``validation_steps`` each)."""
+    checkpoints = min(config.scored_checkpoints, max(1, math.ceil(total / config.checkpoint_every)))
+    if checkpoints <= 1 and config.scored_checkpoints == 1:
+        return 0.0
+    images = checkpoints * len(config.validation_prompts)
+    return VALIDATION_STEP_SHARE * images * config.validation_steps
 
 
 def _validation_pipeline(models: _Models) -> Any:
@@ -784,19 +800,18 @@ def _validate(
     pipe.set_progress_bar_config(disable=True)
     scores: dict[int, float] = {}
     images: dict[int, list[Image.Image]] = {}
+    started = time.monotonic()
     for number, (step, folder) in enumerate(candidates, start=1):
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled("Training was cancelled while choosing the best checkpoint.")
         if progress is not None:
-            progress(
-                TrainProgress(
-                    step=total,
-                    total=total,
-                    loss=None,
-                    eta_seconds=None,
-                    message=f"Checking likeness of checkpoint {number} of {len(candidates)}",
-                )
-            )
+            message = f"Checking likeness of checkpoint {number} of {len(candidates)}"
+            eta = None
+            if number > 1:  # measured on the checkpoints done
+                eta = (time.monotonic() - started) / (number - 1) * (len(candidates) - number + 1)
+                left = f"{max(1, round(eta))} s" if eta < 90 else f"{round(eta / 60)} min"
+                message += f" · about {left} left"
+            progress(TrainProgress(step=total, total=total, loss=None, eta_seconds=eta, message=message))
         _load_lora_state(models, state.train_text_encoder, load_file(str(folder / _LORA_STATE)))
         # Every prompt in one batched call (one image each, seeded per prompt): the same images for every
         # checkpoint, and on a GPU a batch of N costs far less than N calls.

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
 from generation import doubles, runs
+from generation.doubles import RUN_ITEM_KIND
 from generation.models import Job, Portrait, RenderRun, RenderRunItem
 from generation.tasks import run_job
 from templates_app.models import Template, TemplateVersion
@@ -70,6 +72,8 @@ def test_estimate_uses_the_per_family_table_and_one_load_per_base_model(
     settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
     tenant_a, _ = two_tenants
+    settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.05}
+    settings.ENGINE_DEMO_RENDER_STEPS = 50  # no cap on the demo model's steps here (see the test below)
     double = ready_double(tenant_a, tiny_engine)
     _, v1 = make_template(tenant_a, "Business", steps=10)
     _, v2 = make_template(tenant_a, "Vintage", steps=20, base_model=SECOND_TINY, width=32, height=64)
@@ -89,6 +93,52 @@ def test_estimate_uses_the_per_family_table_and_one_load_per_base_model(
         plan = runs.estimate(double=double, items=[(v1, 4)])
         assert plan.gpu_seconds == pytest.approx(4 * 10 * 0.5 + 30)
         assert plan.label == "about 50 s"
+
+
+def test_the_demo_model_renders_at_most_its_own_steps_and_estimates_say_so(
+    settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    tenant_a, _ = two_tenants
+    settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.1}
+    settings.ENGINE_DEMO_RENDER_STEPS = 10
+    double = ready_double(tenant_a, tiny_engine)
+    _, v1 = make_template(tenant_a, "Business", steps=30)
+    with tenant_context(tenant_a.studio):
+        plan = runs.estimate(double=double, items=[(v1, 4)])
+    assert plan.items[0].steps == 10
+    assert plan.items[0].seconds == pytest.approx(4 * 10 * 0.1)
+
+
+def test_estimates_use_what_the_workers_really_took(
+    settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """Once run items have finished, the median of their measured seconds per image-step replaces the table (per
+    studio: another studio's figures are not seen)."""
+    tenant_a, tenant_b = two_tenants
+    settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.05}
+    settings.ENGINE_DEMO_RENDER_STEPS = 10
+    double = ready_double(tenant_a, tiny_engine)
+    _, v1 = make_template(tenant_a, "Business", steps=10)
+
+    def finished(tenant: Tenant, rate: float, key: str = "tiny") -> None:
+        with tenant_context(tenant.studio):
+            Job.objects.create(
+                kind=RUN_ITEM_KIND,
+                cluster="gpu",
+                state=Job.State.SUCCEEDED,
+                finished_at=timezone.now(),
+                result={"timing": {"cost_key": key, "seconds": 9.0, "seconds_per_step": rate}},
+            )
+
+    finished(tenant_b, 5.0)  # another studio's: never used
+    finished(tenant_a, 1.0, key="sd15")  # another kind of model
+    with tenant_context(tenant_a.studio):
+        assert runs.estimate(double=double, items=[(v1, 4)]).items[0].seconds == pytest.approx(4 * 10 * 0.05)
+    for rate in (0.2, 0.3, 0.4):
+        finished(tenant_a, rate)
+    with tenant_context(tenant_a.studio):
+        assert runs.measured_seconds_per_step("tiny") == pytest.approx(0.3)
+        assert runs.estimate(double=double, items=[(v1, 4)]).items[0].seconds == pytest.approx(4 * 10 * 0.3)
 
 
 def test_estimate_of_real_sizes_matches_the_documented_figures(
