@@ -298,10 +298,12 @@ def _set_context(request: HttpRequest, photo_set: PhotoSet, **extra: Any) -> dic
     links = list(UploadLink.objects.filter(photo_set=photo_set).order_by("-created_at"))
     for link in links:
         link.url = request.build_absolute_uri(reverse("self_upload", kwargs={"link_token": link.token}))
+    photos = list(selectors.photo_set_photos(photo_set=photo_set))
     return {
         "client": photo_set.client,
         "photo_set": photo_set,
-        "photos": list(selectors.photo_set_photos(photo_set=photo_set)),
+        "photos": photos,
+        "grid_version": _grid_version(photos),
         "readiness": selectors.readiness(photo_set=photo_set),
         "job": photo_set.validation_job,
         "links": links,
@@ -312,6 +314,13 @@ def _set_context(request: HttpRequest, photo_set: PhotoSet, **extra: Any) -> dic
     }
 
 
+def _grid_version(photos: list[Any]) -> str:
+    """What the photo grid shows, in a word: how many photos and how many have their verdict. The status poll
+    sends back the grid (and the readiness meter) only when it changed, so verdicts appear as they arrive."""
+    decided = sum(1 for photo in photos if photo.status != "pending")
+    return f"{len(photos)}-{decided}"
+
+
 @studio_member_required
 def photoset_detail(request: HttpRequest, client_id: int, photoset_id: int) -> HttpResponse:
     photo_set = _get_set(client_id, photoset_id)
@@ -320,12 +329,13 @@ def photoset_detail(request: HttpRequest, client_id: int, photoset_id: int) -> H
 
 @studio_member_required
 def photoset_status(request: HttpRequest, client_id: int, photoset_id: int) -> HttpResponse:
-    """The validation progress the set page polls (htmx); once the job is finished it stops polling and brings
-    the refreshed grid and readiness meter along (out-of-band swaps)."""
+    """The validation progress the set page polls (htmx): it brings the refreshed grid and readiness meter along
+    (out-of-band swaps) whenever a verdict arrived since the page's last poll, and once the job is finished."""
     photo_set = _get_set(client_id, photoset_id)
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
     context = _set_context(request, photo_set)
+    context["grid_changed"] = request.GET.get("grid") != context["grid_version"]
     return render(request, "clients/_set_status.html", context)
 
 

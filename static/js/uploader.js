@@ -4,6 +4,9 @@
  * its own answer; at most 3 go at once. The endpoint answers JSON: {files: [{name, status, status_label,
  * reason, ...}]} or {error: {code, message}}. Without JavaScript the same form posts every file at once.
  *
+ * A file that could not be sent (network error, a refusal that may pass on a second try, a server error) keeps
+ * its reason and gets a Retry button that sends it again; a file the server judged (a verdict) gets none.
+ *
  * Options (data attributes on the form):
  *   data-autosend          send as soon as files are chosen (phones: the camera roll picker returns here)
  *   data-refresh="URL"     when every upload has finished, GET it with htmx and swap it into
@@ -22,6 +25,14 @@
   function setState(item, state, text) {
     item.className = "upload-item upload-" + state;
     item.querySelector(".upload-status").textContent = text;
+    var retry = item.querySelector(".upload-retry");
+    if (retry && state !== "error") retry.remove();
+  }
+
+  // Answers worth a second try: the network, the server, a busy server, a timeout. A 4xx with a reason (not a
+  // photo, too big, the link is closed) would only be refused again.
+  function retryable(status) {
+    return status === 0 || status === 408 || status === 429 || status >= 500;
   }
 
   function describe(file) {
@@ -91,11 +102,12 @@
           var message = body && body.error && body.error.message;
           if (!message && xhr.status === 413) message = "This file is too big.";
           if (!message && xhr.status === 403) message = "The upload was refused: reload the page and try again.";
-          setState(job.item, "error", message || "Upload failed (" + xhr.status + ").");
+          if (!message && xhr.status >= 500) message = "The server could not store this photo (error " + xhr.status + ").";
+          fail(job, message || "Upload failed (error " + xhr.status + ").", retryable(xhr.status));
         }
       });
-      xhr.addEventListener("error", function () { setState(job.item, "error", "Network error: check your connection and try again."); });
-      xhr.addEventListener("abort", function () { setState(job.item, "error", "Upload cancelled."); });
+      xhr.addEventListener("error", function () { fail(job, "Network error: check your connection.", true); });
+      xhr.addEventListener("abort", function () { fail(job, "Upload cancelled.", true); });
       xhr.addEventListener("loadend", function () {
         active -= 1;
         outstanding -= 1;
@@ -103,6 +115,25 @@
       });
       setState(job.item, "sending", "Uploading…");
       xhr.send(data);
+    }
+
+    function fail(job, message, canRetry) {
+      setState(job.item, "error", message);
+      if (!canRetry || job.item.querySelector(".upload-retry")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-small upload-retry";
+      button.textContent = "Retry";
+      button.setAttribute("aria-label", "Retry uploading " + job.file.name);
+      button.addEventListener("click", function () {
+        button.remove();
+        job.bar.value = 0;
+        setState(job.item, "waiting", "Waiting…");
+        queue.push(job);
+        outstanding += 1;
+        next();
+      });
+      job.item.appendChild(button);
     }
 
     function add(files) {
