@@ -115,6 +115,7 @@ class Runall:
     """`manage.py runall` in a subprocess, with its output collected by a thread."""
 
     def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
         self.port = _free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runall", "--port", str(self.port), *args],
@@ -185,6 +186,17 @@ def test_runall_serves_and_stops_all_three_children_on_ctrl_c(runall):
     assert set(pids) == {"web", "worker", "gpu"}, server.output
     assert "qcluster (Q_CLUSTER_NAME=gpu)" in server.output
     assert all(_group_alive(pid) for pid in pids.values())
+    # Each cluster's worker process says it is alive, in the cache the processes share (generation/workers.py).
+    from django.core.cache.backends.filebased import FileBasedCache
+
+    from generation.workers import ALIVE_KEY
+
+    shared = FileBasedCache(str(server.data_dir / "cache" / "workers"), {})
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    while time.monotonic() < deadline and not all(shared.get(ALIVE_KEY.format(cluster=c)) for c in ("default", "gpu")):
+        time.sleep(0.5)
+    assert shared.get(ALIVE_KEY.format(cluster="gpu")), server.output
+    assert shared.get(ALIVE_KEY.format(cluster="default")), server.output
 
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(timeout=60) == 0, server.output
