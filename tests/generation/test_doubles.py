@@ -520,3 +520,58 @@ def test_cancellation_reaches_the_engine_as_should_cancel(two_tenants: tuple[Ten
         assert throttle.should_cancel() is True
         with pytest.raises(JobCancelled):
             throttle.raise_stop()
+
+
+# --- what the pages say while a double trains -----------------------------------------------------------------
+
+
+def _accepted_set(tenant: Tenant) -> PhotoSet:
+    """A set of 10 photos marked accepted (no validation run: only the states matter here)."""
+    photo_set = _consented_set(tenant)
+    with tenant_context(tenant.studio):
+        for index in range(10):
+            image = Image.new("RGB", (400, 400), (index * 20, 90, 120))
+            intake.add_photo(photo_set=photo_set, upload=upload(jpeg_bytes(image)), source="studio")
+        Photo.objects.filter(photo_set=photo_set).update(status=Photo.Status.ACCEPTED)
+    return photo_set
+
+
+def test_the_pages_show_the_training_jobs_state_and_no_train_form_while_it_runs(
+    client: Any, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    from generation.services import cancel_job, retry_job
+
+    tenant_a, _ = two_tenants
+    photo_set = _accepted_set(tenant_a)
+    client.force_login(tenant_a.owner)
+    client_page = f"{tenant_a.prefix}/clients/{photo_set.client_id}/"
+    assert "Train a digital double</button>" in client.get(client_page).content.decode()
+    with tenant_context(tenant_a.studio):
+        double = doubles.start_training(photo_set=photo_set, user=tenant_a.owner)
+    double_page = f"{tenant_a.prefix}/doubles/{double.pk}/"
+
+    def badge(url: str) -> str:
+        html = client.get(url).content.decode()
+        return re.search(r'<span class="badge state-(\w+)"[^>]*>(\w+)</span>', html[html.find("<main") :]).groups()
+
+    # Queued: no Train form for the set (a second double would only be refused).
+    page = client.get(client_page).content.decode()
+    assert "Train a digital double</button>" not in page
+    assert badge(double_page) == ("queued", "Queued")
+    # Cancelled while it trained (the handler marks the double failed): "Cancelled", not "Failed".
+    with tenant_context(tenant_a.studio):
+        DigitalDouble.objects.filter(pk=double.pk).update(status=DigitalDouble.Status.FAILED)
+        cancel_job(job=double.job)
+    assert badge(double_page) == ("cancelled", "Cancelled")
+    assert "Train a digital double</button>" in client.get(client_page).content.decode()
+    # Retried: the retry's own state, though the double's stored status changes only when a worker picks it up.
+    with tenant_context(tenant_a.studio):
+        retry_job(job=_reload(tenant_a, double).job)
+        with pytest.raises(doubles.DoubleError) as refused:
+            doubles.start_training(photo_set=photo_set, user=tenant_a.owner)
+    assert refused.value.status == 409
+    assert badge(double_page) == ("queued", "Queued")
+    assert "Train a digital double</button>" not in client.get(client_page).content.decode()
+    with tenant_context(tenant_a.studio):
+        Job.objects.filter(pk=double.job_id).update(state=Job.State.RUNNING)
+    assert badge(double_page) == ("running", "Training")
