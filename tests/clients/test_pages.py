@@ -399,3 +399,22 @@ def test_expired_link_is_listed_as_expired(client_a, tenant_a, photo_set):
         UploadLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(hours=1))
     page = client_a.get(set_url(tenant_a, photo_set)).content.decode()
     assert f"Link #{link.pk}: expired" in page and link.token not in page
+
+
+def test_the_status_poll_brings_the_grid_when_a_verdict_arrived(client_a, tenant_a, photo_set, add):
+    """While validation runs, the set page's poll sends its grid version; the answer carries the grid and the
+    readiness meter (out of band) only when a photo was added or got its verdict since."""
+    first, second = add(fixture_bytes("person_a_01.jpg"), "a.jpg"), add(fixture_bytes("person_a_02.jpg"), "b.jpg")
+    with tenant_context(tenant_a.studio):
+        job = Job.objects.create(kind="intake.validate_set", state=Job.State.RUNNING, payload={})
+        PhotoSet.objects.filter(pk=photo_set.pk).update(validation_job=job)
+    url = set_url(tenant_a, photo_set, "status/")
+    html = client_a.get(url).content.decode()  # the page's first poll: no version yet
+    assert 'id="set-photos"' in html and 'hx-vals=\'{"grid": "2-0"}\'' in html
+    unchanged = client_a.get(url, {"grid": "2-0"}).content.decode()
+    assert 'id="set-photos"' not in unchanged and 'id="set-readiness"' not in unchanged
+    with tenant_context(tenant_a.studio):
+        Photo.objects.filter(pk=first.pk).update(status=Photo.Status.ACCEPTED)
+    changed = client_a.get(url, {"grid": "2-0"}).content.decode()
+    assert 'id="set-photos"' in changed and 'id="set-readiness"' in changed and '"grid": "2-1"' in changed
+    assert f'id="photo-{second.pk}"' in changed

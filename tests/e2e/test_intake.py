@@ -144,3 +144,59 @@ def test_staff_sends_a_link_the_client_uploads_and_both_see_verdicts(
     expect(page.locator("#set-readiness .readiness-hints")).to_contain_text("Add at least")
     expect(page.locator("#set-validation .job-progress")).to_have_attribute("data-state", "succeeded")
     expect(page.locator(".upload-link").first).to_contain_text("6 photos uploaded")
+
+
+def test_a_failed_upload_keeps_its_reason_and_retries(
+    live_server, two_tenants, page: Page, private_storage: Path, broker_calls
+):
+    """The server fails one file (here a 503 answered in the browser's network layer for its first try): the
+    item says why and offers Retry; the retry goes to the real server and the photo arrives. A refusal that a
+    second try can't change (not a photo) gets no Retry."""
+    a, _ = two_tenants
+    with tenant_context(a.studio):
+        from clients import services
+
+        client = services.create_client(name="Ada Client", created_by=a.owner)
+        services.record_consent(
+            client=client,
+            consent_text=services.current_consent_text(),
+            method="staff",
+            ip="203.0.113.5",
+            collected_by=a.owner,
+        )
+        photo_set = services.create_photo_set(client=client, created_by=a.owner)
+    page.goto(f"{live_server.url}{a.prefix}/")
+    page.get_by_label("Email").fill(a.owner.email)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}{a.prefix}/clients/{client.pk}/sets/{photo_set.pk}/")
+
+    failed_once: list[str] = []
+
+    def flaky(route: Any) -> None:
+        if not failed_once:
+            failed_once.append(route.request.url)
+            route.fulfill(status=503, body="")
+        else:
+            route.continue_()
+
+    page.route("**/upload/", flaky)
+    page.locator("#id_files").set_input_files([str(FACES / "person_a_01.jpg")])
+    page.locator("form[data-uploader] button[type=submit]").click()
+    item = page.locator(".upload-list .upload-item").first
+    expect(item).to_have_class(re.compile("upload-error"))
+    expect(item.locator(".upload-status")).to_have_text("The server could not store this photo (error 503).")
+    item.get_by_role("button", name="Retry uploading person_a_01.jpg").click()
+    expect(item).to_have_class(re.compile("upload-done|upload-accepted"))
+    expect(item.get_by_role("button")).to_have_count(0)
+    with tenant_context(a.studio):
+        assert Photo.objects.filter(photo_set=photo_set).count() == 1
+
+    # Not a photo: the server's reason, no Retry (it would be refused again).
+    fake = private_storage.parent / "notes.jpg"
+    fake.write_bytes(b"%PDF-1.7 not a photo")
+    page.locator("#id_files").set_input_files([str(fake)])
+    page.locator("form[data-uploader] button[type=submit]").click()
+    second = page.locator(".upload-list .upload-item").nth(1)
+    expect(second).to_have_class(re.compile("upload-rejected|upload-error"))
+    expect(second.get_by_role("button")).to_have_count(0)
