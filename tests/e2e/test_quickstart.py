@@ -16,18 +16,10 @@ server started by hand:
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.embedded_site import EmbeddedSite, embedded_site  # noqa: E402
 from tests.face_fixtures import FACES, build_set  # noqa: E402
 
 pytestmark = [pytest.mark.e2e]
@@ -196,95 +189,21 @@ def run_scenario(base: str, email: str, password: str, browser: object, work: Pa
     return t
 
 
-# --- the embedded default, started the way `make run` does ---------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Quickstart:
-    base: str
-    email: str
-    password: str
-    data_dir: Path
-    lines: list[str]
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
+# --- the embedded default, started the way `make run` does (tests/embedded_site.py) ------------------------
 
 
 @pytest.fixture
-def quickstart(tmp_path: Path) -> Iterator[Quickstart]:
-    """migrate, demo_setup and runall (web, worker, gpu worker) on a fresh SQLite database, as `make run` does."""
-    data_dir = tmp_path / "var"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "Q_CLUSTER_NAME", "DJANGO_SETTINGS_MODULE"}
-        and not k.startswith(("STRIPE_", "ENGINE_", "INTAKE_", "PYTEST_"))
-    }
-    env.update(DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True, timeout=300)
-    setup = subprocess.run([*manage, "demo_setup"], env=env, check=True, timeout=120, capture_output=True, text=True)
-    email = re.search(r"Email:\s+(\S+)", setup.stdout)[1]
-    password = re.search(r"Password:\s+(\S+)", setup.stdout)[1]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*manage, "runall", "--noreload", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            lines.append(raw.decode(errors="replace").rstrip("\n"))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, "\n".join(lines)
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310 - local server
-                if response.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        assert time.monotonic() < deadline, "the web server never answered:\n" + "\n".join(lines)
-        time.sleep(0.3)
-    try:
-        yield Quickstart(base, email, password, data_dir, lines)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        reader.join(timeout=5)
+def quickstart(tmp_path: Path) -> Iterator[EmbeddedSite]:
+    with embedded_site(tmp_path / "var") as site:
+        yield site
 
 
 @pytest.mark.skipif(not FACES.is_dir(), reason="needs the shared face photos")
-def test_the_quick_start_does_the_main_job(quickstart: Quickstart, browser: object, tmp_path: Path) -> None:
+def test_the_quick_start_does_the_main_job(quickstart: EmbeddedSite, browser: object, tmp_path: Path) -> None:
     timings = run_scenario(quickstart.base, quickstart.email, quickstart.password, browser, tmp_path)
     print("quickstart: " + " | ".join(f"{name} {secs:.0f} s" for name, secs in timings.steps))
-    log = quickstart.log
-    server_errors = [line for line in log.splitlines() if re.search(r"status=5\d\d\b", line)]
-    assert not server_errors, "\n".join(server_errors)
-    assert "Traceback" not in log, log[-5000:]
-    with sqlite3.connect(quickstart.data_dir / "db.sqlite3") as db:
-        states = dict(db.execute("SELECT state, count(*) FROM generation_job GROUP BY state").fetchall())
+    assert not quickstart.server_errors(), "\n".join(quickstart.server_errors())
+    states = quickstart.job_states()
     assert states.get("queued", 0) == 0 and states.get("running", 0) == 0, states
     assert states.get("failed", 0) == 0, states
 
