@@ -12,13 +12,14 @@ CUDA must only ever be initialised inside the child that runs a GPU handler.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,6 +45,8 @@ UNEXPECTED_ERROR = (
 )
 STALE_ERROR = "The worker running this job stopped responding"
 SWEEP_BATCH = 500
+# Pauses between tries of a claim that met a busy database (seconds).
+CLAIM_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0)
 
 
 def run_job(job_id: int, studio_id: int) -> str:
@@ -58,7 +61,7 @@ def run_job(job_id: int, studio_id: int) -> str:
 
 
 def _run(job_id: int) -> str:
-    claimed = _claim(job_id)
+    claimed = _claim_patiently(job_id)
     if isinstance(claimed, str):
         return claimed
     job, kind = claimed
@@ -83,6 +86,21 @@ def _run(job_id: int) -> str:
         log.exception("job_crashed", kind=job.kind)
         return _finish(job, Job.State.FAILED, error=UNEXPECTED_ERROR)
     return _finish(job, Job.State.SUCCEEDED, result=result)
+
+
+def _claim_patiently(job_id: int) -> tuple[Job, JobKind] | str:
+    """`_claim`, tried again when the database is busy (SQLite's "database is locked" once its busy timeout ran
+    out, a PostgreSQL lock timeout or serialization failure): a job whose claim failed would stay queued with no
+    message left to run it."""
+    for attempt, pause in enumerate((*CLAIM_RETRY_PAUSES, None), start=1):
+        try:
+            return _claim(job_id)
+        except OperationalError as exc:
+            if pause is None:
+                raise
+            log.warning("job_claim_retry", attempt=attempt, error=str(exc))
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def _claim(job_id: int) -> tuple[Job, JobKind] | str:

@@ -129,3 +129,60 @@ def test_uploads_from_the_studio_and_a_phone_while_the_worker_validates(site: Em
     assert sum(row["status"] == "accepted" for row in rows) >= 20
     assert states.get("failed", 0) == 0, states
     assert not site.server_errors(), "\n".join(site.server_errors())
+
+
+CLAIM = """
+from generation.models import Job
+from generation.tasks import run_job
+from tenants.context import tenant_context
+from tenants.models import Studio
+studio = Studio.objects.get(slug="demo")
+with tenant_context(studio):
+    job = Job.objects.create(kind="demo.countdown", payload={"steps": 1, "delay": 0})
+print(job.pk, studio.pk)
+"""
+
+
+def test_a_claim_that_meets_a_locked_database_waits_and_runs_the_job(site: EmbeddedSite) -> None:
+    """Another process holds SQLite's write lock longer than the worker's busy timeout: the claim is tried again
+    after a pause instead of failing (a failed claim would leave the job queued with no message to run it)."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.embedded_site import ROOT, site_env
+
+    job_id, studio_id = site.shell(CLAIM).split()[-2:]
+    holder = sqlite3.connect(site.data_dir / "db.sqlite3", timeout=30, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock
+    env = {**site_env(site.data_dir), "SQLITE_BUSY_TIMEOUT_SECONDS": "0.3"}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "shell",
+            "-c",
+            f"from generation.tasks import run_job; print(run_job({job_id}, {studio_id}))",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # The lock is held until the worker says it met it and will try again; then it is released.
+    lines: list[str] = []
+    assert worker.stdout is not None
+    deadline = time.monotonic() + 120
+    while "job_claim_retry" not in "".join(lines):
+        line = worker.stdout.readline()
+        assert line or worker.poll() is None, "".join(lines)
+        assert time.monotonic() < deadline, "".join(lines)
+        lines.append(line)
+    holder.execute("COMMIT")
+    holder.close()
+    rest, _ = worker.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert worker.returncode == 0, output
+    assert "job_claim_retry" in output and output.strip().endswith("succeeded"), output
+    assert os.environ.get("SQLITE_BUSY_TIMEOUT_SECONDS") is None  # the site itself keeps its 30 s
