@@ -43,6 +43,7 @@ What the engine adds around that loop
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
 import math
@@ -709,8 +710,11 @@ def _run_steps(
     should_cancel: CancelFn | None,
 ) -> None:
     state, total = attempt.state, attempt.total
-    started = time.monotonic()
-    for done_here, step in enumerate(range(attempt.start_step, total), start=1):
+    # The time left follows the recent steps (the last ETA_WINDOW), not the mean since the start, so it keeps up
+    # when the machine gets busier or quieter (a CPU shared with a web server and another worker).
+    recent: collections.deque[float] = collections.deque(maxlen=ETA_WINDOW)
+    last = time.monotonic()
+    for step in range(attempt.start_step, total):
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled(f"Training was cancelled at step {step} of {total}.")
         loss = float(_train_step(state, _batch_indices(photos, batch_size, step, config.seed)))
@@ -722,14 +726,20 @@ def _run_steps(
         if current % config.checkpoint_every == 0 or current == total:
             _write_checkpoint(state, work_dir, current, attempt.fingerprint, batch_size)
             _prune_checkpoints(work_dir, keep_full=2, keep_scored=max(2, config.scored_checkpoints))
+        now = time.monotonic()
+        recent.append(now - last)
+        last = now
         if progress is not None:
-            per_step = (time.monotonic() - started) / done_here
+            per_step = sum(recent) / len(recent)
             eta = per_step * (total - current + _validation_step_equivalents(config, total))
             progress(TrainProgress(step=current, total=total, loss=loss, eta_seconds=eta))
 
 
 # ---------------------------------------------------------------------------------------------- validation
 
+
+#: How many of the latest steps the time left is measured on.
+ETA_WINDOW = 20
 
 #: One denoising step of a validation image (batched, classifier-free guidance, no backward pass) costs about this
 #: share of a training step: measured 0.47 on 2 CPU cores with the tiny model (75 ms against 160 ms).

@@ -16,10 +16,12 @@ from generation.engine import training
 from generation.engine.models import BaseModelSpec, build_tiny_model
 from generation.engine.training import (
     LORA_FILENAME,
+    VALIDATION_STEP_SHARE,
     TrainConfig,
     TrainingCancelled,
     TrainingFailed,
     TrainProgress,
+    _validation_step_equivalents,
     default_steps,
     needs_gradient_checkpointing,
     prepare_training_images,
@@ -117,7 +119,9 @@ def test_trains_saves_and_loads_with_plain_diffusers(sd15: BaseModelSpec, photos
     steps = [r for r in reports if not r.message]
     assert [r.step for r in steps] == [1, 2, 3] and all(r.total == 3 for r in steps)
     assert all(r.loss is not None and np.isfinite(r.loss) for r in steps)
-    assert steps[-1].eta_seconds == 0 and all(r.eta_seconds is not None and r.eta_seconds >= 0 for r in steps)
+    assert all(r.eta_seconds is not None and r.eta_seconds > 0 for r in steps)
+    # After the last step the time left is the checkpoint scoring still to come (see the test below).
+    assert _validation_step_equivalents(config, 3) > 0
     assert any("likeness" in r.message for r in reports)
 
     # checkpoints at 2 and 3 were both scored on their validation renders; ties go to the latest
@@ -259,3 +263,13 @@ def test_refuses_what_it_cannot_train(sd15: BaseModelSpec, tmp_path: Path) -> No
             train_identity_lora(
                 spec=sd15, images=[Image.new("RGB", (64, 64))], work_dir=tmp_path, config=_config(), device="cuda"
             )
+
+
+def test_the_time_left_counts_the_checkpoint_scoring_in_training_steps() -> None:
+    """The images of the last `scored_checkpoints` checkpoints (one per validation prompt), `validation_steps`
+    each, at VALIDATION_STEP_SHARE of a training step; none when only one checkpoint would be scored."""
+    config = _config(steps=300, scored_checkpoints=3, validation_steps=20, checkpoint_every=100)
+    prompts = len(config.validation_prompts)
+    assert _validation_step_equivalents(config, 300) == VALIDATION_STEP_SHARE * 3 * prompts * 20
+    assert _validation_step_equivalents(config, 150) == VALIDATION_STEP_SHARE * 2 * prompts * 20  # 2 checkpoints
+    assert _validation_step_equivalents(_config(steps=10, scored_checkpoints=1), 10) == 0
