@@ -112,6 +112,11 @@ def _duration(seconds: float | None) -> str:
     return f"about {round(seconds / 60)} min left"
 
 
+def _minutes(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
+
+
 def train_message(step: int, total: int, loss: float | None, eta: float | None) -> str:
     """ "Step 120 of 800 · loss 0.083 · about 2 min left"."""
     parts = [f"Step {step} of {total}"]
@@ -238,6 +243,7 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
         raise JobError(exc.message) from None
     receipt = purge_photo_set_files(photo_set=photo_set, kind="after_training", performed_by=ctx.job.created_by)
     shutil.rmtree(folder, ignore_errors=True)
+    ctx.progress(100, f"Digital double ready ({metrics['steps']} steps in {_minutes(metrics['seconds'])})")
     log.info("double_ready", double_id=double.pk, receipt_id=receipt.pk, steps=metrics["steps"])
     return {"double_id": double.pk, "receipt_id": receipt.pk, **metrics}
 

@@ -144,6 +144,7 @@ def test_train_render_more_like_me_export_and_erase(
     double, job = _reload(tenant_a, double), _reload(tenant_a, job)
     assert double.status == DigitalDouble.Status.READY and double.trained_at is not None
     assert job.progress == 100 and job.result["double_id"] == double.pk
+    assert job.progress_message.startswith(f"Digital double ready ({TRAIN_STEPS} steps in ")  # not a stale step
     assert double.metrics["steps"] == TRAIN_STEPS and double.metrics["photos"] == 10
     assert {"best_step", "scores", "seconds", "resumed_from"} <= set(double.metrics)
     assert not doubles.work_dir(double).exists()  # checkpoints removed once the double is stored
