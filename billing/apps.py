@@ -4,6 +4,8 @@ from typing import Any
 
 from django.apps import AppConfig
 
+from tenants.dashboard import Badge, register_badge
+
 
 class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -11,18 +13,15 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from tenants.dashboard import register_badge
-
         register_badge("billing.plan", plan_badge)
 
 
-def plan_badge(request: Any) -> Any:
+def plan_badge(request: Any) -> Badge:
     """The dashboard's plan badge (tenants.dashboard): the same words as the billing page, linked to it."""
     from django.urls import reverse
 
     from billing.models import StudioBilling
     from billing.plans import plan_label
-    from tenants.dashboard import Badge
 
     row = StudioBilling.objects.filter().only("plan", "subscription_status").first()
     label = plan_label(row.plan, row.subscription_status) if row else plan_label("")
