@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RELATIVE = Path("shared") / "fixtures" / "faces"
@@ -47,25 +48,32 @@ FACES = find_faces()
 PEOPLE = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
 
 
-def build_set(folder: Path, long_side: int | None = None) -> list[Path]:
-    """A 20-photo set of person A that the intake accepts whole: 5 variants (original, mirrored, cropped, mirrored
-    crop, tilted 8 degrees) of each of person A's four photos, saved as JPEG files in `folder`. `long_side`
-    resizes each so that its longer side has that many pixels (4032: a 12 MP phone photo)."""
+def shots(name: str) -> dict[str, Any]:
+    """Five different shots made from one fixture photo, as PIL images by label: original, mirrored, cropped,
+    mirrored crop, tilted 8 degrees (the intake takes them as five photos: no near-duplicates)."""
     from PIL import Image, ImageOps
+
+    with Image.open(FACES / name) as opened:
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    w, h = image.size
+    return {
+        "orig": image,
+        "flip": ImageOps.mirror(image),
+        "crop": image.crop((w // 12, h // 20, w - w // 12, h - h // 10)),
+        "cropflip": ImageOps.mirror(image.crop((w // 10, 0, w - w // 20, h - h // 8))),
+        "tilt": image.rotate(8, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255)),
+    }
+
+
+def build_set(folder: Path, long_side: int | None = None) -> list[Path]:
+    """A 20-photo set of person A that the intake accepts whole: the five `shots` of each of person A's four
+    photos, saved as JPEG files in `folder`. `long_side` resizes each so that its longer side has that many
+    pixels (4032: a 12 MP phone photo)."""
+    from PIL import Image
 
     paths = []
     for name in PEOPLE:
-        with Image.open(FACES / name) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-        w, h = image.size
-        variants = {
-            "orig": image,
-            "flip": ImageOps.mirror(image),
-            "crop": image.crop((w // 12, h // 20, w - w // 12, h - h // 10)),
-            "cropflip": ImageOps.mirror(image.crop((w // 10, 0, w - w // 20, h - h // 8))),
-            "tilt": image.rotate(8, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255)),
-        }
-        for label, variant in variants.items():
+        for label, variant in shots(name).items():
             if long_side:
                 scale = long_side / max(variant.size)
                 size = (round(variant.width * scale), round(variant.height * scale))

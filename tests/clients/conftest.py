@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image, ImageOps
+from PIL import Image
 
 from clients import services
 from clients.models import Photo, PhotoSet
 from generation.models import Job
 from generation.tasks import run_job
 from tenants.context import tenant_context
-from tests.face_fixtures import FACES
+from tests.face_fixtures import FACES, shots
 
 PERSON_A = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
 
@@ -48,18 +48,8 @@ def upload(data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg
 
 
 def variants(name: str) -> dict[str, bytes]:
-    """Five different shots made from one fixture: original, mirrored, cropped, mirrored crop, tilted."""
-    with Image.open(FACES / name) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
-    w, h = image.size
-    shots = {
-        "orig": image,
-        "flip": ImageOps.mirror(image),
-        "crop": image.crop((w // 12, h // 20, w - w // 12, h - h // 10)),
-        "cropflip": ImageOps.mirror(image.crop((w // 10, 0, w - w // 20, h - h // 8))),
-        "tilt": image.rotate(8, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255)),
-    }
-    return {f"{Path(name).stem}-{label}.jpg": jpeg_bytes(shot) for label, shot in shots.items()}
+    """Five different shots made from one fixture (tests.face_fixtures.shots), as JPEG bytes by file name."""
+    return {f"{Path(name).stem}-{label}.jpg": jpeg_bytes(shot) for label, shot in shots(name).items()}
 
 
 def twenty_photos() -> dict[str, bytes]:
