@@ -105,8 +105,9 @@ ASGI_APPLICATION = "studio_saas.asgi.application"
 # DATABASE_OWNER_URL: the owner role that `manage.py migrate` uses (tables, policies, grants). Defaults to
 # DATABASE_URL for the embedded demo.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+# An empty DATABASE_URL (as `make test` passes when no PostgreSQL answers) means the SQLite default too.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's PostgreSQL backend plus the tenant context carried into every transaction (row-level security).

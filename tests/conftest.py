@@ -38,16 +38,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def expected_queries(*, postgresql: int, sqlite: int) -> int:
+    """The exact query count a test asserts, for the database the suite runs on. They differ because on
+    PostgreSQL the tenant context is carried into each transaction with `SELECT set_config(...)` statements
+    (SET LOCAL of app.studio_id / app.platform, and the reset to empty before a studio is known: tenants/rls.py,
+    tenants/db), which Django's query log counts; the SQLite fallback has no row-level security and runs none."""
+    return postgresql if connection.vendor == "postgresql" else sqlite
+
+
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
-    """A test database of this run's own on PostgreSQL (test_<name>_<pid>_<random>), so two runs against one
-    server never create, flush or drop each other's database."""
-    if connection.vendor != "postgresql":
-        return
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A test database of this run's own: on PostgreSQL test_<name>_<pid>_<random>, so two runs against one
+    server never create, flush or drop each other's database; on SQLite a file in a fresh temporary folder
+    instead of Django's in-memory shared-cache database, whose table locks ignore the busy timeout (the live
+    server's thread then fails with "database table is locked" beside the test's), so WAL and the busy timeout
+    of the settings apply as they do in the embedded default."""
     db = settings.DATABASES["default"]
     test = db.setdefault("TEST", {})
-    if not test.get("NAME"):
-        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}_{secrets.token_hex(3)}"
+    if connection.vendor == "sqlite":
+        if not test.get("NAME"):
+            test["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+    elif connection.vendor == "postgresql":
+        if not test.get("NAME"):
+            test["NAME"] = f"test_{db['NAME']}_{os.getpid()}_{secrets.token_hex(3)}"
+    else:
+        return
     connection.settings_dict.setdefault("TEST", {})["NAME"] = test["NAME"]
 
 

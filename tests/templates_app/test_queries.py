@@ -9,7 +9,7 @@ import pytest
 
 from templates_app import services
 from tenants.context import tenant_context
-from tests.conftest import Tenant
+from tests.conftest import Tenant, expected_queries
 from tests.templates_app.conftest import image_upload
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +17,9 @@ pytestmark = pytest.mark.django_db
 # The tenant middleware's studio lookup, the request's savepoint and its SET LOCAL of the studio (and the reset
 # before it), the session, the user and their membership; then the page itself: the count (paginator) and the
 # rows with their current versions, style LoRAs and authors in one query; the price sheet's currency (prices).
-LIST_QUERIES = 11
-API_LIST_QUERIES = 10
+# The SET LOCAL and its reset run on PostgreSQL only (see expected_queries).
+LIST_QUERIES = expected_queries(postgresql=11, sqlite=9)
+API_LIST_QUERIES = expected_queries(postgresql=10, sqlite=8)
 
 
 def fill(tenant: Tenant, make_template: Any, style_lora: Any, count: int) -> None:
