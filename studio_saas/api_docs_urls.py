@@ -15,8 +15,10 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from tenants.context import platform_context
 
@@ -35,7 +37,22 @@ class StudioApiSchemaView(SpectacularAPIView):
             return super().get(request, *args, **kwargs)
 
 
-class StudioApiSchemaInStudioView(StudioApiSchemaView):
+class _CheckedCredentials:
+    """Inside a studio the docs stay public, but a credential that is sent is checked as on every studio API
+    endpoint: another studio's API key (or a revoked one) is refused with 401, never served."""
+
+    authentication_classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    permission_classes = [AllowAny]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """The refusal in the API's JSON error format, whatever the docs page renders otherwise."""
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        self.request.accepted_renderer = JSONRenderer()  # type: ignore[attr-defined]
+        self.request.accepted_media_type = "application/json"  # type: ignore[attr-defined]
+        return response
+
+
+class StudioApiSchemaInStudioView(_CheckedCredentials, StudioApiSchemaView):
     """The same schema inside a studio: the request already runs in the studio's tenant context."""
 
     @extend_schema(exclude=True)
@@ -52,6 +69,10 @@ class SwaggerView(_PublicDocs, SpectacularSwaggerView):
     pass
 
 
+class StudioSwaggerView(_CheckedCredentials, SpectacularSwaggerView):
+    pass
+
+
 urlpatterns = [
     path("schema/", StudioApiSchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -60,5 +81,5 @@ urlpatterns = [
 # Inside a studio (names of their own: the studio URLconf reverses them under the studio's prefix or domain).
 studio_urlpatterns = [
     path("schema/", StudioApiSchemaInStudioView.as_view(), name="studio-api-schema"),
-    path("docs/", SwaggerView.as_view(url_name="studio-api-schema"), name="studio-api-docs"),
+    path("docs/", StudioSwaggerView.as_view(url_name="studio-api-schema"), name="studio-api-docs"),
 ]

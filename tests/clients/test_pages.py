@@ -343,8 +343,8 @@ def test_validation_progress_then_grid_with_verdicts_and_readiness(client_a, ten
         headers=JSON,
     )
     job_id = response.json()["job"]
-    status = client_a.get(set_url(tenant_a, photo_set, "status/")).content.decode()
-    assert 'hx-trigger="every 1s"' in status and 'id="set-photos"' not in status  # still polling, no grid yet
+    status = client_a.get(set_url(tenant_a, photo_set, "status/"), {"grid": "2-0"}).content.decode()
+    assert 'hx-trigger="every 1s"' in status and 'id="set-photos"' not in status  # still polling, no new verdict
 
     assert run_job(job_id, tenant_a.studio.pk) == "succeeded"
     status = client_a.get(set_url(tenant_a, photo_set, "status/")).content.decode()
