@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing import credits, plans, stripe_client
-from billing.models import StripeEvent, StudioBilling
+from billing.models import CreditEntry, StripeEvent, StudioBilling
 from billing.webhooks import _get, event_time, for_studio, handles, studio_for_customer, studio_from_metadata
 from tenants.models import Studio
 
@@ -272,7 +272,12 @@ def on_invoice_paid(event: Any, record: StripeEvent) -> str:
         plan = plans.get_plan(plan_key)
         if plan is None:
             return "ignored: no plan for this invoice"
-        entry = credits.grant(amount=plan.monthly_credits, reference=str(invoice["id"]))
+        reference = str(invoice["id"])
+        # Under the billing row's lock: a duplicate (the other event type of the same invoice) adds nothing, and its
+        # event row must say so rather than repeat the first grant's amount.
+        if CreditEntry.objects.filter(kind=CreditEntry.Kind.GRANT, reference=reference).exists():
+            return f"invoice {reference} already granted: no credits added"
+        entry = credits.grant(amount=plan.monthly_credits, reference=reference)
     return f"granted {entry.amount} credits"
 
 

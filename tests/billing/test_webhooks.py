@@ -84,6 +84,25 @@ def test_invoice_paid_grants_the_plans_credits_once(billing_settings: Any, clien
         assert first.studio_id == tenant_a.studio.pk and first.processed_at and "granted 500" in first.outcome
 
 
+def test_a_duplicate_invoice_event_notes_that_nothing_was_granted(
+    billing_settings: Any, client: Any, tenant_a: Tenant
+) -> None:
+    """Finding 11 (issue 13): the second event type of an already granted invoice adds no credits, and its event
+    row says so instead of "granted 500 credits"."""
+    _customer(tenant_a, "cus_a", plan="starter", subscription_id="sub_1")
+    assert (
+        post_event(client, make_event("invoice.paid", _invoice("in_1", "cus_a"), event_id="evt_1")).status_code == 200
+    )
+    other = make_event("invoice.payment_succeeded", _invoice("in_1", "cus_a"), event_id="evt_2")
+    assert post_event(client, other).status_code == 200
+    assert _balance(tenant_a) == 500
+    with platform_context():
+        assert StripeEvent.objects.get(event_id="evt_1").outcome == "granted 500 credits"
+        duplicate = StripeEvent.objects.get(event_id="evt_2").outcome
+    assert duplicate == "invoice in_1 already granted: no credits added"
+    assert "granted 500" not in duplicate
+
+
 def test_an_unknown_customer_or_type_is_stored_and_ignored(
     billing_settings: Any, client: Any, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
