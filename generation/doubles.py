@@ -453,7 +453,8 @@ def _iso(value: Any) -> str | None:
 def export_client_doubles(client: Client, archive: zipfile.ZipFile) -> None:
     """Export step: `doubles.json` (each double's metadata, its base model and licence, and its portraits with
     their recipes and scores) and the portrait images under `portraits/`. The LoRA weights are not exported
-    (docs/engine.md, "Export": a portable model of the client's face is a deepfake kit if the ZIP leaks)."""
+    (docs/engine.md, "Export": a portable model of the client's face is a deepfake kit if the ZIP leaks); nor is
+    the identity centroid, which `identity_centroid` describes (kept or not, what it is, what it is for)."""
     registry = {spec.name: spec for spec in base_models.all_models()}
     out = []
     for double in DigitalDouble.objects.filter(client=client).order_by("created_at", "pk"):
@@ -493,6 +494,14 @@ def export_client_doubles(client: Client, archive: zipfile.ZipFile) -> None:
                 "metrics": double.metrics,
                 "weights": "Not exported: the identity weights stay encrypted with the studio's platform "
                 "(see the studio's privacy notice). Erasing the client deletes them.",
+                "identity_centroid": (
+                    "Kept, not exported: a numerical description of the face (128 numbers computed from the "
+                    "training photos, a biometric template), encrypted with this double and used only to score "
+                    "how closely its portraits resemble the client. Deleting the double or erasing the client "
+                    "deletes it."
+                    if double.centroid_encrypted
+                    else "None kept for this double."
+                ),
                 "portraits": portraits,
             }
         )

@@ -47,6 +47,24 @@ def test_consent_text_is_versioned_per_studio(two_tenants):
         assert services.current_consent_text().version == 1  # B's own history
 
 
+def test_the_default_consent_text_says_the_face_description_is_kept(two_tenants):
+    """Finding 12 (issue 13): the default consent text says that a numerical description of the face is kept,
+    encrypted, with the digital double, what it is used for, and that it is deleted with the double. A studio's
+    version already stored keeps its words."""
+    a, b = two_tenants
+    text = DEFAULT_CONSENT_TEXT
+    assert "numerical description of my face" in text and "128 numbers" in text
+    assert "encrypted" in text and "biometric template" in text
+    assert "score how closely later portraits resemble me" in text
+    assert "deleted together with my digital double" in text
+    with tenant_context(a.studio):
+        assert services.current_consent_text().body == text  # a new studio's first version
+        stored = services.current_consent_text()
+        stored.body = "The words a client agreed to earlier."
+        stored.save(update_fields=["body"])
+        assert services.current_consent_text().body == "The words a client agreed to earlier."
+
+
 def test_record_consent(tenant_a):
     with tenant_context(tenant_a.studio):
         client = services.create_client(name="C", created_by=None)

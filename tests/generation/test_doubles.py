@@ -444,6 +444,45 @@ def test_deleting_a_double_deletes_its_files(client: Any, two_tenants: tuple[Ten
         assert not DigitalDouble.objects.filter(pk=double.pk).exists()
 
 
+def test_the_identity_centroid_is_described_in_the_export_and_goes_with_erasure(
+    two_tenants: tuple[Tenant, Tenant],
+) -> None:
+    """Finding 12 (issue 13): the export's doubles.json says that a double keeps an encrypted identity centroid
+    (a numerical description of the face) and what it is for, without the numbers; erasing the client deletes
+    the double's row and with it the centroid."""
+    from tests.factories import make_double
+
+    tenant_a, _ = two_tenants
+    with tenant_context(tenant_a.studio):
+        double = make_double(tenant_a)
+        centroid = np.arange(128, dtype=np.float32)
+        double.centroid_encrypted = crypto.encrypt(centroid.tobytes())
+        double.save(update_fields=["centroid_encrypted"])
+        bare = DigitalDouble.objects.create(
+            client=double.client,
+            photo_set=double.photo_set,
+            base_model="tiny-sd15",
+            family="sd15",
+            trigger="ohwx",
+            status=DigitalDouble.Status.READY,
+        )
+        name, stream = intake.export_client_zip(client=double.client)
+        with stream, zipfile.ZipFile(stream) as archive:
+            raw = archive.read("doubles.json")
+    exported = {entry["id"]: entry for entry in json.loads(raw)}
+    described = exported[double.pk]["identity_centroid"]
+    assert described.startswith("Kept, not exported") and "numerical description of the face" in described
+    assert "encrypted" in described and "resemble the client" in described and "erasing the client" in described
+    assert exported[bare.pk]["identity_centroid"] == "None kept for this double."
+    assert json.dumps(centroid.tolist()[1:4])[1:-1] not in raw.decode()  # the numbers are not in the export
+
+    with tenant_context(tenant_a.studio):
+        receipt = intake.erase_client(client=double.client, performed_by=tenant_a.owner)
+        assert not DigitalDouble.objects.filter(pk__in=[double.pk, bare.pk]).exists()
+        assert not DigitalDouble.objects.exclude(centroid_encrypted=None).exists()
+    assert receipt.counts["doubles"] == 2
+
+
 # --- encryption at rest ---------------------------------------------------------------------------------------
 
 
