@@ -117,7 +117,7 @@ def test_full_resolution_needs_an_entitlement(client: Client, two_tenants: Any) 
         Entitlement.objects.filter(pk=entitlement.pk).update(revoked_at=timezone.now())
     assert client.get(link).status_code == 404
     assert client.post(scene.portrait_url(portrait, "download"), {"size": "full"}).status_code == 404
-    # The media link is bound to the gallery's browser: another browser can't use it.
+    # Un-revoked: a new link works again (who else may use it: test_download_links_are_bound_as_the_docs_say).
     with tenant_context(a.studio):
         Entitlement.objects.filter(pk=entitlement.pk).update(revoked_at=None, downloads=0)
     fresh = client.post(scene.portrait_url(portrait, "download"), {"size": "full"})["Location"]
@@ -184,3 +184,55 @@ def test_download_all_is_a_zip_of_the_entitled_portraits_counted_once_each(clien
     # Nothing left to download.
     refused = client.post(f"{scene.url}download-all/")
     assert refused.status_code == 403 and "used all the downloads" in text(refused)
+
+
+def test_download_links_are_bound_as_the_docs_say(client: Client, two_tenants: Any, monkeypatch: Any) -> None:
+    """Finding 8 (issue 13), docs/galleries.md "How a download link is bound": for a gallery without password or
+    PIN a download link and a ZIP link work from any browser, without cookies, for GALLERY_DOWNLOAD_LINK_SECONDS
+    (120 s), and not after; for a gallery with a PIN (or a password) they work only in the browser session that
+    typed it."""
+    import time
+
+    a, _ = two_tenants
+
+    def links(scene: Any, browser: Client) -> tuple[str, str]:
+        with tenant_context(a.studio):
+            entitle(scene.gallery, scene.portraits[0], limit=0)
+        single = browser.post(scene.portrait_url(scene.portraits[0], "download"), {"size": "full"})
+        zipped = browser.post(f"{scene.url}download-all/")
+        assert single.status_code == 303 and zipped.status_code == 303
+        return single["Location"], zipped["Location"]
+
+    # No password, no PIN: the links are bearer links for their lifetime.
+    open_scene = make_scene(a, 1)
+    link, zip_link = links(open_scene, client)
+    stranger = Client()  # another browser, no cookies at all
+    file = stranger.get(link)
+    assert file.status_code == 200 and streamed(file) == _stored(a, open_scene.portraits[0], "image")
+    archive = stranger.get(zip_link)
+    assert archive.status_code == 200 and archive["Content-Type"] == "application/zip"
+    streamed(archive)
+    later = time.time() + 121  # past the 120 s: dead for everyone, the browser that made them included
+    with monkeypatch.context() as patched:
+        patched.setattr(time, "time", lambda: later)
+        assert client.get(link).status_code == 404 and Client().get(link).status_code == 404
+        assert client.get(zip_link).status_code == 404 and Client().get(zip_link).status_code == 404
+
+    # A PIN: the links work in the browser that typed it, not in another one.
+    pin_scene = make_scene(a, 1, pin="4321")
+    owner = Client()
+    assert owner.post(f"{pin_scene.url}pin/", {"pin": "4321"}).status_code == 302
+    link, zip_link = links(pin_scene, owner)
+    assert owner.get(link).status_code == 200 and owner.get(zip_link).status_code == 200
+    assert Client().get(link).status_code == 404
+    refused = Client().get(zip_link)
+    assert refused.status_code == 302 and refused["Location"] == f"{pin_scene.url}pin/"
+
+    # A password: the same, bound to the session that typed it.
+    password_scene = make_scene(a, 1, password="open sesame")
+    owner = Client()
+    assert owner.post(f"{password_scene.url}unlock/", {"password": "open sesame"}).status_code == 302
+    link, zip_link = links(password_scene, owner)
+    assert owner.get(link).status_code == 200 and owner.get(zip_link).status_code == 200
+    assert Client().get(link).status_code == 404
+    assert Client().get(zip_link)["Content-Type"] != "application/zip"
