@@ -181,11 +181,7 @@ class StudioAdminSite(admin.AdminSite):
         def visible(model: type[models.Model]) -> bool:
             return isinstance(self._registry.get(model), StudioScopedAdmin)
 
-        if label is not None:  # one app's dict
-            if not app_dict:
-                return app_dict
-            app_dict["models"] = [m for m in app_dict["models"] if visible(m["model"])]
-            return app_dict if app_dict["models"] else {}
+        # Keyed by app label, with or without `label` (Django 5.2: one app's dict is {label: {...}}).
         for key in list(app_dict):
             app_dict[key]["models"] = [m for m in app_dict[key]["models"] if visible(m["model"])]
             if not app_dict[key]["models"]:

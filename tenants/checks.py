@@ -9,10 +9,11 @@ from django.db import connections
 from django.db.utils import DatabaseError
 
 
-@register(Tags.database, deploy=True)
-def check_app_role_is_subject_to_rls(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
-    if not databases or "default" not in databases:
-        return []
+# A deployment check, not a database one: Django runs Tags.database checks only with `check --database`, so the
+# documented `check --deploy` would never run it. It connects to the default database itself; a database that
+# can't be reached is no reason to fail `check` (e.g. in an image build), so it then reports nothing.
+@register(Tags.security, deploy=True)
+def check_app_role_is_subject_to_rls(app_configs: Any = None, **kwargs: Any) -> list:
     connection = connections["default"]
     if connection.vendor != "postgresql":
         return []

@@ -63,3 +63,45 @@ def test_check_deploy_warns_when_the_app_role_bypasses_rls(tmp_path):
         DATABASE_URL=superuser_url,
     )
     assert "tenants.W001" in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+def test_plain_check_deploy_warns_when_the_app_role_bypasses_rls(tmp_path):
+    """Issue 13, finding 6: the documented `manage.py check --deploy`, without `--database`, reports
+    tenants.W001 for a superuser application role (it was tagged as a database check, which Django runs only
+    with `--database`)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    superuser_url = f"postgres://postgres@{db['HOST']}:{db['PORT']}/postgres"
+    result = _manage(
+        "check",
+        "--deploy",
+        DJANGO_PRODUCTION="1",
+        DJANGO_SECRET_KEY="k" * 20 + "-production-secret-" + "x9Y" * 10,
+        DJANGO_ALLOWED_HOSTS="portraits.example.com",
+        DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=superuser_url,
+    )
+    output = result.stdout + result.stderr
+    assert "tenants.W001" in output, output
+    assert output.count("tenants.W001") == 1, output
+
+
+def test_check_deploy_survives_an_unreachable_database(tmp_path):
+    """Issue 13, finding 6: the RLS check now runs under every `check --deploy`; a PostgreSQL that can't be
+    reached (nothing listens on the port) doesn't crash `check`, and the check reports nothing."""
+    result = _manage(
+        "check",
+        "--deploy",
+        DJANGO_PRODUCTION="1",
+        DJANGO_SECRET_KEY="k" * 20 + "-production-secret-" + "x9Y" * 10,
+        DJANGO_ALLOWED_HOSTS="portraits.example.com",
+        DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/nothing",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "tenants.W001" not in output and "Traceback" not in output, output
