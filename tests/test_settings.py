@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,17 @@ def test_check_deploy_warns_when_the_app_role_bypasses_rls(tmp_path):
     assert "tenants.W001" in result.stdout + result.stderr
 
 
+def _production(data_dir: Any) -> dict[str, str]:
+    """The environment of a production deployment whose settings pass `check --deploy` (but for the database)."""
+    return {
+        "DJANGO_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": "k" * 20 + "-production-secret-" + "x9Y" * 10,
+        "DJANGO_ALLOWED_HOSTS": "portraits.example.com",
+        "DOUBLE_ENCRYPTION_KEYS": "9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",
+        "DATA_DIR": str(data_dir),
+    }
+
+
 @pytest.mark.postgres
 def test_plain_check_deploy_warns_when_the_app_role_bypasses_rls(tmp_path):
     """Issue 13, finding 6: the documented `manage.py check --deploy`, without `--database`, reports
@@ -77,11 +89,7 @@ def test_plain_check_deploy_warns_when_the_app_role_bypasses_rls(tmp_path):
     result = _manage(
         "check",
         "--deploy",
-        DJANGO_PRODUCTION="1",
-        DJANGO_SECRET_KEY="k" * 20 + "-production-secret-" + "x9Y" * 10,
-        DJANGO_ALLOWED_HOSTS="portraits.example.com",
-        DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",
-        DATA_DIR=str(tmp_path),
+        **_production(tmp_path),
         DATABASE_URL=superuser_url,
     )
     output = result.stdout + result.stderr
@@ -95,11 +103,7 @@ def test_check_deploy_survives_an_unreachable_database(tmp_path):
     result = _manage(
         "check",
         "--deploy",
-        DJANGO_PRODUCTION="1",
-        DJANGO_SECRET_KEY="k" * 20 + "-production-secret-" + "x9Y" * 10,
-        DJANGO_ALLOWED_HOSTS="portraits.example.com",
-        DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",
-        DATA_DIR=str(tmp_path),
+        **_production(tmp_path),
         DATABASE_URL="postgres://nobody@127.0.0.1:1/nothing",
     )
     output = result.stdout + result.stderr
