@@ -25,6 +25,7 @@ from templates_app.models import Template, TemplateVersion
 from tenants.context import tenant_context
 from tests.conftest import TEST_PASSWORD, Tenant
 from tests.e2e.axe import describe, serious_violations
+from tests.factories_galleries import studio_double
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -91,18 +92,8 @@ def _build(tenant: Tenant) -> dict[str, str]:
         training = Job.objects.create(
             kind="demo.countdown", payload={}, created_by=tenant.owner, state=Job.State.RUNNING, progress=40
         )
-        double = DigitalDouble.objects.create(
-            client=client,
-            photo_set=photo_set,
-            base_model="tiny-sd15",
-            family="sd15",
-            is_demo=True,
-            trigger="ohwx",
-            class_word=DigitalDouble.ClassWord.PERSON,
-            status=DigitalDouble.Status.READY,
-            created_by=tenant.owner,
-        )
-        DigitalDouble.objects.filter(pk=double.pk).update(job=training)
+        double = studio_double(tenant, client=client)
+        DigitalDouble.objects.filter(pk=double.pk).update(job=training, photo_set=photo_set)
         run = RenderRun.objects.create(double=double, images=4, created_by=tenant.owner)
         done_job = Job.objects.create(
             kind="demo.countdown", payload={}, created_by=tenant.owner, state=Job.State.SUCCEEDED, progress=100
