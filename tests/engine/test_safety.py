@@ -87,3 +87,52 @@ def test_findings_sorted_by_score_and_empty_input_ok() -> None:
     )
     assert [f.score for f in report.findings] == pytest.approx([0.91, 0.55])
     assert classify_detections([]).ok
+
+
+def test_explicit_classes_are_nudenet_308_labels() -> None:
+    """Issue 13, finding 13: nudenet is pinned to 3.0.8 (MIT wheel); every explicit label is one of its labels."""
+    from importlib.metadata import version
+
+    import nudenet.nudenet as nn
+
+    assert version("nudenet") == "3.0.8"
+    labels = set(nn.__labels)  # nudenet's module-level label list (no name mangling outside a class)
+    assert labels >= EXPLICIT_CLASSES
+
+
+@pytest.mark.parametrize("size", [(333, 200), (200, 333), (320, 320), (641, 479)])
+def test_array_preparation_matches_nudenet_reading_a_file(tmp_path: Path, size: tuple[int, int]) -> None:
+    """Issue 13, finding 13: nudenet 3.0.8 reads only paths; prepare_array is its _read_image, from memory."""
+    import numpy as np
+    from nudenet.nudenet import _read_image
+
+    from generation.engine.safety import prepare_array
+
+    rng = np.random.default_rng(13)
+    rgb = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(path)
+    expected = _read_image(str(path), 320)
+    got = prepare_array(np.ascontiguousarray(rgb[:, :, ::-1]), 320)
+    assert got[0].shape == expected[0].shape == (1, 3, 320, 320)
+    assert np.array_equal(got[0], expected[0])
+    assert got[1:] == pytest.approx(expected[1:])
+
+
+@pytest.mark.skipif(not FIXTURES, reason=f"face fixtures missing at {FACES}")
+def test_in_memory_detection_matches_nudenet_detect_on_the_file(tmp_path: Path) -> None:
+    """Issue 13, finding 13: detect_array gives nudenet 3.0.8's own detect(path) result, without a temp file."""
+    import numpy as np
+    from nudenet import NudeDetector
+
+    from generation.engine.safety import detect_array
+
+    with Image.open(FIXTURES[0]) as image:
+        rgb = image.convert("RGB")
+    path = tmp_path / "photo.png"
+    rgb.save(path)
+    expected = NudeDetector().detect(str(path))
+    got = detect_array(np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1]))
+    assert [d["class"] for d in got] == [d["class"] for d in expected]
+    assert [d["score"] for d in got] == pytest.approx([d["score"] for d in expected])
+    assert [d["box"] for d in got] == [d["box"] for d in expected]
