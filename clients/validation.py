@@ -19,20 +19,25 @@ release the GIL). The database is only touched from this thread.
 Anything unexpected while processing one photo becomes a clear rejection of that photo ("We couldn't process
 this photo"), never a failed job: a bad photo never disturbs the others.
 
-Set level, over the accepted photos:
+Set level, over the accepted photos, once per round (a round is the PENDING photos found when it starts; photos
+uploaded while a round runs make the next one). A photo's verdict becomes visible only when its round's set-level
+checks are done: a rejection by the photo's own checks is final and stored at once, but an acceptance is held in
+memory until the round's set checks ran, then the round's verdicts are written in one transaction. So nobody ever
+sees a photo go Accepted → Rejected unless staff act (issue 13, finding 1). Photos accepted in an earlier round (of
+this job or of an earlier one) are *established*: no set-level check ever rejects them.
 
-- same person: dlib embeddings (kept in memory only, never stored) against the set's robust centre. When the
-  photos accepted by earlier runs are already 3 or more, their verdicts stand: the centre is taken from them and
-  only the newly accepted photos can be flagged, so a later batch of someone else's photos can't outvote the
-  client. Otherwise every accepted photo is judged together (engine: `identity_outliers`). Embeddings of photos
-  accepted by an earlier run are recomputed from their face crop (a small image: fast), or the original.
-- near-duplicates: perceptual hashes; of each pair one is rejected: a photo accepted by an earlier run is kept,
-  otherwise the sharper one.
+- same person: dlib embeddings (kept in memory only, never stored). When the set has established photos, they are
+  the reference: the centre is taken from them and only the round's new photos can be flagged, so a later batch of
+  someone else's photos can never outvote the client, however many. In a set's first round every accepted photo is
+  judged together (engine: `identity_outliers`, at least 3). Embeddings of established photos are recomputed from
+  their face crop (a small image: fast), or the original.
+- near-duplicates: perceptual hashes; of each pair one is rejected: an established photo is kept, otherwise the
+  sharper one (two established near-duplicates are both kept).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -41,12 +46,14 @@ import numpy as np
 import structlog
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from PIL import Image
 
 from clients.models import Photo, PhotoSet
 from generation.engine.faces import (
+    MIN_PHOTOS_FOR_IDENTITY,
     FaceBox,
     FaceRules,
     analyse_face,
@@ -109,6 +116,7 @@ class PhotoVerdict:
     sharpness: float | None = None
     brightness: float | None = None
     embedding: np.ndarray | None = None
+    identity_distance: float | None = None
 
 
 def _rejected(code: str, message: str, **fields: Any) -> PhotoVerdict:
@@ -204,15 +212,19 @@ def _delete(field: FieldFile) -> None:
         field.storage.delete(field.name)
 
 
-def _store_verdict(photo: Photo, verdict: PhotoVerdict) -> bool:
-    """Write the verdict and derivatives of a PENDING photo. False if the photo is gone or no longer pending."""
+def _write_files(photo: Photo, verdict: PhotoVerdict) -> None:
+    """The verdict's derivatives to storage (their names on `photo`); a previous attempt's are removed first."""
     _delete(photo.thumbnail)  # a previous attempt that died half-way
     _delete(photo.face_crop)
     photo.thumbnail.name = photo.face_crop.name = ""
     if verdict.thumbnail:
         photo.thumbnail.save("thumbnail.jpg", ContentFile(verdict.thumbnail), save=False)
-    if verdict.face_crop:
+    if verdict.face_crop and verdict.accepted:
         photo.face_crop.save("face.jpg", ContentFile(verdict.face_crop), save=False)
+
+
+def _write_row(photo: Photo, verdict: PhotoVerdict) -> bool:
+    """The verdict on the photo's row, if it is still PENDING; otherwise its new derivatives are removed."""
     updated = Photo.objects.filter(pk=photo.pk, status=Photo.Status.PENDING).update(
         status=Photo.Status.ACCEPTED if verdict.accepted else Photo.Status.REJECTED,
         reason_code=verdict.code[:32],
@@ -225,6 +237,7 @@ def _store_verdict(photo: Photo, verdict: PhotoVerdict) -> bool:
         phash=verdict.phash,
         sharpness=verdict.sharpness,
         brightness=verdict.brightness,
+        identity_distance=verdict.identity_distance,
         validated_at=timezone.now(),
     )
     if not updated:
@@ -232,6 +245,12 @@ def _store_verdict(photo: Photo, verdict: PhotoVerdict) -> bool:
         _delete(photo.face_crop)
         return False
     return True
+
+
+def _store_verdict(photo: Photo, verdict: PhotoVerdict) -> bool:
+    """Write the verdict and derivatives of a PENDING photo. False if the photo is gone or no longer pending."""
+    _write_files(photo, verdict)
+    return _write_row(photo, verdict)
 
 
 def _prepare_stored(photo: Photo, limits: ImageLimits) -> Prepared:
@@ -251,34 +270,23 @@ def _prepare_stored(photo: Photo, limits: ImageLimits) -> Prepared:
 
 
 def _finish_stored(photo: Photo, prepared: Prepared, rules: FaceRules) -> PhotoVerdict:
+    """The photo's own verdict. A rejection is stored at once (final: no set check can change it); an acceptance
+    is only returned, to be stored with its round's set-level outcome (`_conclude_round`)."""
     try:
         verdict = finish_photo(prepared, rules=rules)
     except Exception:
         log.exception("photo_validation_crashed", photo_id=photo.pk, step="faces")
         verdict = _rejected("processing_error", PROCESSING_ERROR)
+    if verdict.accepted:
+        return verdict
     try:
-        stored = _store_verdict(photo, verdict)
+        _store_verdict(photo, verdict)
     except OSError:
         log.exception("photo_validation_store_failed", photo_id=photo.pk)
         verdict = _rejected("processing_error", PROCESSING_ERROR)
-        stored = _store_verdict(photo, verdict)
-    if not stored:
-        verdict.embedding = None
-    log.info("photo_validated", photo_id=photo.pk, accepted=verdict.accepted, code=verdict.code or None)
+        _store_verdict(photo, verdict)
+    log.info("photo_validated", photo_id=photo.pk, accepted=False, code=verdict.code or None)
     return verdict
-
-
-def validate_photo(photo: Photo, *, limits: ImageLimits, rules: FaceRules) -> PhotoVerdict:
-    """Analyse one PENDING photo from storage and store its verdict (never raises for a bad photo)."""
-    return _finish_stored(photo, _prepare_stored(photo, limits), rules)
-
-
-def _reject_accepted(photo: Photo, code: str, message: str, **fields: Any) -> None:
-    _delete(photo.face_crop)
-    Photo.objects.filter(pk=photo.pk, status=Photo.Status.ACCEPTED).update(
-        status=Photo.Status.REJECTED, reason_code=code, reason=message, face_crop="", **fields
-    )
-    log.info("photo_rejected_in_set", photo_id=photo.pk, code=code)
 
 
 def recompute_embedding(photo: Photo, *, limits: ImageLimits, rules: FaceRules) -> np.ndarray | None:
@@ -300,62 +308,119 @@ def recompute_embedding(photo: Photo, *, limits: ImageLimits, rules: FaceRules) 
     return None
 
 
+@dataclass
+class _Entry:
+    """A photo in the set-level checks: established (accepted in an earlier round) or a candidate of this round."""
+
+    pk: int
+    established: bool
+    phash: str
+    sharpness: float
+    vector: np.ndarray | None
+
+
+@dataclass
+class SetJudgement:
+    """What a round's set-level checks decided: candidates rejected as a different person (with their distance)
+    or as a near-duplicate, and every judged photo's distance to the set's identity centre."""
+
+    different_person: dict[int, float]
+    near_duplicate: set[int]
+    distances: dict[int, float]
+
+    def counts(self) -> dict[str, int]:
+        return {"different_person": len(self.different_person), "near_duplicate": len(self.near_duplicate)}
+
+
 def judge_set(
     *,
     photo_set: PhotoSet,
-    embeddings: dict[int, np.ndarray],
-    newly_accepted: Iterable[int],
+    candidates: dict[int, PhotoVerdict],
     limits: ImageLimits,
     rules: FaceRules,
-) -> dict[str, int]:
-    """The set-level checks over the accepted photos: different person, then near-duplicates."""
-    new_ids = set(newly_accepted)
-    accepted = list(Photo.objects.filter(photo_set=photo_set, status=Photo.Status.ACCEPTED).order_by("pk"))
-    if len(accepted) < 2:
-        return {"different_person": 0, "near_duplicate": 0}
-    max_identity = settings.INTAKE_IDENTITY_MAX_DISTANCE
-    vectors: dict[int, np.ndarray] = {}
-    for photo in accepted:
-        vector = embeddings.get(photo.pk)
-        if vector is None:
-            vector = recompute_embedding(photo, limits=limits, rules=rules)
-        if vector is not None:
-            vectors[photo.pk] = vector
-    old = {pk: v for pk, v in vectors.items() if pk not in new_ids}
-    if len(old) >= 3:
-        centre = robust_centre(list(old.values()), max_distance=max_identity)
-        distances = {pk: float(np.linalg.norm(v - centre)) for pk, v in vectors.items()}
-        outliers = {pk: d for pk, d in distances.items() if pk in new_ids and d > max_identity}
-    else:
-        distances = identity_distances(vectors, max_distance=max_identity) if len(vectors) >= 3 else {}
-        outliers = identity_outliers(vectors, max_distance=max_identity)
-    by_pk = {photo.pk: photo for photo in accepted}
-    for pk, distance in distances.items():
-        if pk not in outliers:
-            Photo.objects.filter(pk=pk).update(identity_distance=distance)
-    for pk, distance in outliers.items():
-        _reject_accepted(by_pk[pk], "different_person", DIFFERENT_PERSON, identity_distance=distance)
-
-    remaining = [p for p in accepted if p.pk not in outliers and p.phash]
-    pairs = near_duplicates({p.pk: p.phash for p in remaining}, max_distance=settings.INTAKE_NEAR_DUPLICATE_DISTANCE)
-    dropped: set[int] = set()
-    for a, b, _distance in pairs:
-        if a in dropped or b in dropped:
+) -> SetJudgement:
+    """The set-level checks of a round: different person, then near-duplicates. `candidates` are the round's
+    accepted photos (not yet stored); the set's ACCEPTED photos are established and are never rejected here."""
+    entries: list[_Entry] = []
+    for photo in Photo.objects.filter(photo_set=photo_set, status=Photo.Status.ACCEPTED).order_by("pk"):
+        if photo.pk in candidates:
             continue
-        loser = _duplicate_loser(by_pk[a], by_pk[b], new_ids)
-        dropped.add(loser.pk)
-        _reject_accepted(loser, "near_duplicate", NEAR_DUPLICATE)
-    return {"different_person": len(outliers), "near_duplicate": len(dropped)}
+        vector = recompute_embedding(photo, limits=limits, rules=rules)
+        entries.append(_Entry(photo.pk, True, photo.phash, photo.sharpness or 0.0, vector))
+    for pk, verdict in sorted(candidates.items()):
+        entries.append(_Entry(pk, False, verdict.phash, verdict.sharpness or 0.0, verdict.embedding))
+    judgement = SetJudgement(different_person={}, near_duplicate=set(), distances={})
+    if not candidates:
+        return judgement
+    max_identity = settings.INTAKE_IDENTITY_MAX_DISTANCE
+    vectors = {e.pk: e.vector for e in entries if e.vector is not None}
+    established = [vectors[e.pk] for e in entries if e.established and e.pk in vectors]
+    if established and len(vectors) >= MIN_PHOTOS_FOR_IDENTITY:
+        # The client's established photos are the reference: a new batch can't outvote them.
+        centre = robust_centre(established, max_distance=max_identity)
+        judgement.distances = {pk: float(np.linalg.norm(v - centre)) for pk, v in vectors.items()}
+        judgement.different_person = {
+            pk: d for pk, d in judgement.distances.items() if pk in candidates and d > max_identity
+        }
+    elif not established:
+        if len(vectors) >= MIN_PHOTOS_FOR_IDENTITY:
+            judgement.distances = identity_distances(vectors, max_distance=max_identity)
+        judgement.different_person = identity_outliers(vectors, max_distance=max_identity)
+
+    remaining = {e.pk: e for e in entries if e.pk not in judgement.different_person and e.phash}
+    pairs = near_duplicates(
+        {pk: e.phash for pk, e in remaining.items()}, max_distance=settings.INTAKE_NEAR_DUPLICATE_DISTANCE
+    )
+    for a, b, _distance in pairs:
+        if a in judgement.near_duplicate or b in judgement.near_duplicate:
+            continue
+        loser = _duplicate_loser(remaining[a], remaining[b])
+        if loser is not None:
+            judgement.near_duplicate.add(loser.pk)
+    return judgement
 
 
-def _duplicate_loser(a: Photo, b: Photo, new_ids: set[int]) -> Photo:
-    a_new, b_new = a.pk in new_ids, b.pk in new_ids
-    if a_new != b_new:
-        return a if a_new else b  # a photo accepted by an earlier run keeps its verdict
-    sharp_a, sharp_b = a.sharpness or 0.0, b.sharpness or 0.0
-    if sharp_a != sharp_b:
-        return a if sharp_a < sharp_b else b
+def _duplicate_loser(a: _Entry, b: _Entry) -> _Entry | None:
+    if a.established and b.established:
+        return None  # both verdicts stand
+    if a.established != b.established:
+        return b if a.established else a  # an established photo keeps its verdict
+    if a.sharpness != b.sharpness:
+        return a if a.sharpness < b.sharpness else b
     return b if b.pk > a.pk else a
+
+
+def _conclude_round(
+    *, photo_set: PhotoSet, photos: dict[int, Photo], candidates: dict[int, PhotoVerdict], judgement: SetJudgement
+) -> None:
+    """Make the round's verdicts visible together: each candidate accepted, or rejected by the set-level checks
+    (its thumbnail kept, no face crop), in one transaction; the established photos' distances refreshed."""
+    for pk, verdict in candidates.items():
+        verdict.identity_distance = judgement.distances.get(pk)
+        if pk in judgement.different_person:
+            verdict.accepted, verdict.code, verdict.message = False, "different_person", DIFFERENT_PERSON
+        elif pk in judgement.near_duplicate:
+            verdict.accepted, verdict.code, verdict.message = False, "near_duplicate", NEAR_DUPLICATE
+    written: list[tuple[Photo, PhotoVerdict]] = []
+    for pk, verdict in candidates.items():
+        try:
+            _write_files(photos[pk], verdict)
+        except OSError:
+            log.exception("photo_validation_store_failed", photo_id=pk)
+            verdict.accepted, verdict.code, verdict.message = False, "processing_error", PROCESSING_ERROR
+            verdict.thumbnail = verdict.face_crop = None
+            photos[pk].thumbnail.name = photos[pk].face_crop.name = ""
+        written.append((photos[pk], verdict))
+    with transaction.atomic():
+        for photo, verdict in written:
+            _write_row(photo, verdict)
+        for pk, distance in judgement.distances.items():
+            if pk not in candidates:
+                Photo.objects.filter(pk=pk, photo_set=photo_set, status=Photo.Status.ACCEPTED).update(
+                    identity_distance=distance
+                )
+    for photo, verdict in written:
+        log.info("photo_validated", photo_id=photo.pk, accepted=verdict.accepted, code=verdict.code or None)
 
 
 # --- The whole set --------------------------------------------------------------------------------------------
@@ -367,30 +432,41 @@ def validate_photo_set(
     progress: Callable[[float, str], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Validate every PENDING photo of the set (also those added while this runs), then judge the set.
-    Returns counts for the job's result."""
+    """Validate every PENDING photo of the set (also those added while this runs), round by round, each round's
+    verdicts made visible once its set-level checks ran. Returns counts for the job's result."""
     limits, rules = intake_limits(), face_rules()
     report = progress or (lambda pct, message: None)
     check = check_cancelled or (lambda: None)
-    embeddings: dict[int, np.ndarray] = {}
-    newly_accepted: list[int] = []
     checked = rejected = 0
     set_level = {"different_person": 0, "near_duplicate": 0}
+
+    def conclude(photos: dict[int, Photo], candidates: dict[int, PhotoVerdict]) -> None:
+        if not candidates:
+            return
+        judgement = judge_set(photo_set=photo_set, candidates=candidates, limits=limits, rules=rules)
+        _conclude_round(photo_set=photo_set, photos=photos, candidates=candidates, judgement=judgement)
+        for key, value in judgement.counts().items():
+            set_level[key] += value
+        candidates.clear()  # embeddings never outlive the validation
+
     for _round in range(MAX_ROUNDS):
         pending = list(Photo.objects.filter(photo_set=photo_set, status=Photo.Status.PENDING).order_by("pk"))
-        if not pending and _round > 0:
+        if not pending:
             break
         total = checked + len(pending)
+        photos = {photo.pk: photo for photo in pending}
+        candidates: dict[int, PhotoVerdict] = {}
         # One photo ahead: the next photo is read, decoded and safety-checked in a background thread while
         # this thread runs dlib on the current one (the two cores of a small worker both work).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-prefetch") as pool:
-            ahead: Future[Prepared] | None = pool.submit(_prepare_stored, pending[0], limits) if pending else None
+            ahead: Future[Prepared] | None = pool.submit(_prepare_stored, pending[0], limits)
             for index, photo in enumerate(pending):
                 try:
                     check()
                 except BaseException:
                     if ahead is not None:
                         ahead.cancel()
+                    conclude(photos, candidates)  # what this round decided so far stays decided
                     raise
                 report(checked * 90 / max(total, 1), f"Checking photo {checked + 1} of {total}")
                 assert ahead is not None
@@ -400,19 +476,13 @@ def validate_photo_set(
                 verdict = _finish_stored(photo, prepared, rules)
                 del prepared
                 checked += 1
-                if verdict.accepted and verdict.embedding is not None:
-                    embeddings[photo.pk] = verdict.embedding
-                    newly_accepted.append(photo.pk)
-                elif not verdict.accepted:
+                if verdict.accepted:
+                    candidates[photo.pk] = verdict
+                else:
                     rejected += 1
         check()
         report(92, "Comparing the photos of the set")
-        counts = judge_set(
-            photo_set=photo_set, embeddings=embeddings, newly_accepted=newly_accepted, limits=limits, rules=rules
-        )
-        for key, value in counts.items():
-            set_level[key] += value
-    embeddings.clear()  # embeddings never outlive the validation
+        conclude(photos, candidates)
     accepted = Photo.objects.filter(photo_set=photo_set, status=Photo.Status.ACCEPTED).count()
     report(100, f"{checked} photo{'s' if checked != 1 else ''} checked, {accepted} accepted")
     return {"checked": checked, "rejected": rejected + sum(set_level.values()), "accepted": accepted, **set_level}

@@ -292,3 +292,89 @@ def test_cancellation_stops_between_photos_and_keeps_verdicts(tenant_a, photo_se
     monkeypatch.setattr(validation, "_finish_stored", finish_then_cancel)
     assert run_job(job.pk, tenant_a.studio.pk) == "cancelled"
     assert [reload(tenant_a, p).status for p in photos] == ["accepted", "pending", "pending"]
+
+
+# --- Verdict integrity across rounds (issue 13, finding 1) ------------------------------------------------------
+
+
+def _stranger_photos() -> dict[str, bytes]:
+    """Six photos of someone else (person B), all different shots (no near-duplicates among them)."""
+    from tests.face_fixtures import shots
+
+    photos = {}
+    for name in ("person_b_01.jpg", "person_b_02.jpg"):
+        for label, shot in list(shots(name).items())[:3]:
+            photos[f"stranger-{label}-{name}"] = jpeg_bytes(shot)
+    return photos
+
+
+@pytest.fixture
+def status_history(tenant_a, photo_set, monkeypatch):
+    """Every photo's status, read from the database at each progress report of the job, plus an optional action
+    run once at the first report of the set-level checks ("Comparing the photos of the set")."""
+    from generation.registry import JobContext
+
+    history: dict[int, list[str]] = {}
+    at_comparing: list = []
+    real = JobContext.progress
+
+    def progress(self, pct, message=""):
+        real(self, pct, message)
+        if message.startswith("Comparing") and at_comparing:
+            at_comparing.pop(0)()
+        for pk, status in Photo.objects.filter(photo_set_id=photo_set.pk).values_list("pk", "status"):
+            seen = history.setdefault(pk, [])
+            if not seen or seen[-1] != status:
+                seen.append(status)
+
+    monkeypatch.setattr(JobContext, "progress", progress)
+    history_at_comparing = history, at_comparing
+    return history_at_comparing
+
+
+def test_a_later_round_of_the_same_job_cannot_outvote_the_accepted_photos(tenant_a, add, validate, status_history):
+    """Issue 13, finding 1: the client's 3 photos are accepted in the job's first round; a stranger's 6 photos
+    arrive while the job is still running (they make its second round). The client's photos are established:
+    they stay accepted, and the stranger's are rejected as a different person (before: the photos of the first
+    round still counted as new, the majority decided, and the client's 3 flipped to "different person")."""
+    history, at_comparing = status_history
+    client_photos = [add(fixture_bytes(n), n) for n in ("person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg")]
+    strangers: list[Photo] = []
+    at_comparing.append(lambda: strangers.extend(add(data, name) for name, data in _stranger_photos().items()))
+    job = validate()
+    assert len(strangers) == 6
+    assert [reload(tenant_a, p).status for p in client_photos] == [Photo.Status.ACCEPTED] * 3
+    assert [reload(tenant_a, p).reason_code for p in strangers] == ["different_person"] * 6
+    assert job.result["different_person"] == 6 and job.result["accepted"] == 3
+    assert all(
+        seen[:1] == ["pending"] and "accepted" not in seen
+        for pk, seen in history.items()
+        if pk in {p.pk for p in strangers}
+    )
+
+
+def test_one_or_two_established_photos_are_never_outvoted_by_a_later_batch(tenant_a, add, validate):
+    """Issue 13, finding 1: with only 2 photos accepted earlier (too few for a same-person check of their own), a
+    later batch of 4 photos of someone else is judged against those 2, not by majority: the client's photos keep
+    their verdict (before: the 6 were judged together and the client's 2 were rejected)."""
+    client_photos = [add(fixture_bytes(n), n) for n in ("person_a_01.jpg", "person_a_02.jpg")]
+    validate()
+    strangers = [add(data, name) for name, data in list(_stranger_photos().items())[:4]]
+    validate()
+    assert [reload(tenant_a, p).status for p in client_photos] == [Photo.Status.ACCEPTED] * 2
+    assert [reload(tenant_a, p).reason_code for p in strangers] == ["different_person"] * 4
+
+
+def test_no_photo_is_seen_accepted_before_the_set_checks_reject_it(tenant_a, add, validate, status_history):
+    """Issue 13, finding 1: a round's acceptances become visible only with its set-level checks, so a photo that
+    the same-person check rejects is never seen as Accepted first (before: per-photo verdicts were committed
+    first, and the friend's photo showed Accepted, then flipped)."""
+    history, _ = status_history
+    for name in ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]:
+        add(fixture_bytes(name), name)
+    friend = add(fixture_bytes("person_b_01.jpg"), "friend.jpg")
+    validate()
+    assert reload(tenant_a, friend).reason_code == "different_person"
+    assert history[friend.pk] == ["pending", "rejected"], history
+    for seen in history.values():
+        assert not ("accepted" in seen and "rejected" in seen[seen.index("accepted") :]), history
