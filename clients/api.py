@@ -87,6 +87,22 @@ def _refused(exc: services.IntakeError) -> IntakeRefused:
     return IntakeRefused(exc.message, getattr(exc, "status", 400))
 
 
+class UploadParser(MultiPartParser):
+    """DRF's multipart parser with the intake's answers to a body that can't be read (a file name beyond the
+    bound, too many files, too much form data, a broken body): a specific code, message and 4xx status in the
+    API's JSON error format instead of DRF's generic parse error or Django's HTML 400."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except (exceptions.ParseError, *uploads.PARSE_ERRORS) as exc:
+            cause = exc.__context__ if isinstance(exc, exceptions.ParseError) else exc
+            problem = uploads.describe_unreadable(cause) if cause is not None else None
+            if problem is None:
+                raise
+            raise IntakeRefused(problem.message, problem.status, problem.code) from exc
+
+
 def _user(request: Request) -> Any:
     return request.user if request.user.is_authenticated else None
 
@@ -342,18 +358,20 @@ class PhotoUploadResultSerializer(serializers.Serializer):
         summary="Upload photos to the set",
         description="multipart/form-data with one or several files under the field `files`. Each file becomes a "
         "photo: pending (then checked by the set's validation job) or rejected at once with a reason (too big, "
-        "not a photo...). A bad file never fails the request. 409 when the client's consent is not on record or "
-        "the set is closed; nothing is stored then.",
+        "not a photo...). A bad file never fails the request; an over-long or strange file name is kept shortened "
+        "and made safe (`original_name`). 409 when the client's consent is not on record or the set is closed; "
+        "400 (`name_too_long`, `too_many_files`, `unreadable_upload`) or 413 (`too_large`) when the body can't be "
+        "read; nothing is stored then.",
         tags=["photo sets"],
         request={"multipart/form-data": PhotoUploadSerializer},
-        responses={201: PhotoUploadResultSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR},
+        responses={201: PhotoUploadResultSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR, 413: _ERROR},
     ),
 )
 class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, IntakeViewSet):
     serializer_class = PhotoSerializer
     lookup_url_kwarg = "photo_id"
     parent_kwargs = ("client_id", "photoset_id")
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [UploadParser, FormParser, JSONParser]
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         drf_request = super().initialize_request(request, *args, **kwargs)

@@ -10,7 +10,6 @@ it becomes a rejected photo with a reason.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import zipfile
@@ -25,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
+from clients import uploads
 from clients.consent import DEFAULT_CONSENT_TEXT
 from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet, UploadLink
 from generation.engine.images import SNIFF_BYTES, describe_unsupported, sniff_format
@@ -169,12 +169,6 @@ def _check_open(photo_set: PhotoSet) -> None:
         )
 
 
-def _clean_name(name: str) -> str:
-    name = os.path.basename((name or "").replace("\\", "/"))
-    name = "".join(ch for ch in name if ch.isprintable())
-    return name[:255]
-
-
 def add_photo(
     *,
     photo_set: PhotoSet,
@@ -193,7 +187,7 @@ def add_photo(
     _check_open(photo_set)
     if not photo_set.client.has_consent:
         raise IntakeError("The client's consent is not on record yet: record it before adding photos.", status=409)
-    name = _clean_name(original_name or (getattr(upload, "name", "") or ""))
+    name = uploads.safe_file_name(original_name or (getattr(upload, "name", "") or ""))
     photo = Photo(photo_set=photo_set, source=source, original_name=name)
     photo.studio_id = require_studio_id()  # the storage path names the studio; set before the file is saved
 
@@ -238,9 +232,7 @@ _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 
 
 def too_large_message() -> str:
-    from clients.uploads import too_large_message as message
-
-    return message(settings.INTAKE_MAX_UPLOAD_BYTES)
+    return uploads.too_large_message(settings.INTAKE_MAX_UPLOAD_BYTES)
 
 
 def request_validation(*, photo_set: PhotoSet, user: User | None = None) -> Job:

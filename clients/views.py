@@ -348,6 +348,11 @@ def photoset_upload(request: HttpRequest, client_id: int, photoset_id: int) -> H
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     uploads.limit_upload_size(request)
+    # A body that can't be read (a file name beyond the bound, too many files...) is answered before the CSRF
+    # check, which would otherwise fail on the unreadable form; nothing is written either way.
+    problem = uploads.unreadable_upload(request)
+    if problem is not None:
+        return _upload_refused(request, photo_set, problem.message, problem.status, code=problem.code)
     return _photoset_upload_checked(request, photo_set)
 
 
@@ -513,15 +518,23 @@ def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
 
 @csrf_exempt
 def self_upload_files(request: HttpRequest, link_token: str) -> HttpResponse:
-    """POST the client's photos (field `files`). At most INTAKE_UPLOAD_LINK_MAX_PHOTOS per link."""
+    """POST the client's photos (field `files`). At most INTAKE_UPLOAD_LINK_MAX_PHOTOS per link. Every refusal
+    is the project's JSON error when JSON was asked (the page's uploader), the page with the message otherwise."""
     link = _resolve_link(request, link_token)
     if isinstance(link, HttpResponse):
         return link
     if request.method != "POST":
+        if _wants_json(request):
+            refused = _json_error("Send the photos with POST.", 405, code="method_not_allowed")
+            refused["Allow"] = "POST"
+            return refused
         return HttpResponseNotAllowed(["POST"])
     if not _same_origin(request):
         return _json_error("This upload was sent from another site.", 403, code="cross_site")
     uploads.limit_upload_size(request)
+    problem = uploads.unreadable_upload(request)
+    if problem is not None:
+        return _self_refused(request, link, problem.message, problem.status, code=problem.code)
     count = _upload_count(request)
     if count == 0:
         return _self_refused(request, link, "Choose at least one photo to upload.", 400)
