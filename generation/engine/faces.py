@@ -2,8 +2,9 @@
 
 Plain Python (no Django): takes a PIL image and a :class:`FaceRules`, returns a :class:`FaceReport`.
 dlib's models come from the ``face_recognition_models`` package (they ship in its sdist and work offline):
-the HOG frontal face detector, the 5-point shape predictor and the ResNet face recognition model. They are
-loaded lazily, once per process.
+the HOG frontal face detector, the 5-point shape predictor and the ResNet face recognition model (public domain;
+the package's 68-point model, trained on a set that excludes commercial use, is refused: docs/licences.md). They
+are loaded lazily, once per process.
 
 Identity across a set
 ---------------------
@@ -31,6 +32,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
+
+from generation.engine.licences import allowed_model_file
 
 K = TypeVar("K", bound=Hashable)
 
@@ -132,6 +135,10 @@ class FaceReport:
 
 
 def _model_path(name: str) -> str:
+    # Only the files whose licence allows commercial use (generation/engine/licences.py, docs/licences.md): the
+    # package also ships dlib's 68-point landmark model, trained on a set that excludes commercial use.
+    if allowed_model_file("face_recognition_models", name) is None:
+        raise RuntimeError(f"dlib model file {name!r} is not in the licence allow-list (generation/engine/licences.py)")
     # The package's own helpers (pose_predictor_five_point_model_location() ...) import pkg_resources, which
     # setuptools >= 81 no longer ships; find the package folder without importing it instead.
     spec = importlib.util.find_spec("face_recognition_models")
