@@ -8,50 +8,55 @@
   when staff change or remove the password, every session that opened the gallery with the old one is out.
 - **The download PIN** (optional) works the same way, with a flag of its own: browsing needs the password,
   downloading also the PIN.
-- **Throttling**: wrong passwords (and PINs, counted apart) are counted per gallery and client IP in Django's
-  cache; after GALLERY_PASSWORD_ATTEMPTS (default 10) within GALLERY_PASSWORD_WINDOW_SECONDS (default 900) the
-  gallery refuses that IP, right password or not, until the window has passed (429 "Too many attempts, try
-  again in N minutes").
+- **Guessing** (django-ratelimit's counters in the default cache, settings read at call time): wrong passwords
+  and PINs (each secret counted apart) are limited twice. Per gallery and client address (an IPv6 address
+  with its whole /64): GALLERY_SECRET_ADDRESS_RATE (default 10 per 15 minutes), then that address waits (429
+  "Too many attempts, try again in N minutes"), right secret or not. Per gallery across every address:
+  GALLERY_SECRET_GALLERY_RATE (default 20 per 30 days), then the gallery LOCKS (`Gallery.secret_locked_at`,
+  in the database): nobody new gets in, right secret or not, from anywhere (423, "contact the studio"),
+  the studio's owners and managers are emailed, and an owner unlocks it on the gallery's page or the API
+  (galleries.services.unlock_secrets), which starts every count again. A guess is counted before it is
+  checked and a right one is given back, so guesses made at the same moment can't slip past either limit.
 - **Media**: the previews and downloads of a gallery are signed media links whose audience is the gallery
   (`g:<id>`, tenants/media.py); :func:`media_allowed` is what serving them checks, at every request.
 """
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 import math
 import re
-import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils import dateformat, timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django_ratelimit.core import get_usage
 
 from galleries.models import Entitlement, Gallery, GalleryPortrait
 
+log = structlog.get_logger("galleries")
+
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-DEFAULT_ATTEMPTS = 10
-DEFAULT_WINDOW_SECONDS = 15 * 60
 MAX_SECRET_CHARS = 128
 PASSWORD = "password"
 PIN = "pin"
-
-
-# --- Settings, read at call time ------------------------------------------------------------------------------
-
-
-def max_attempts() -> int:
-    return max(1, int(getattr(settings, "GALLERY_PASSWORD_ATTEMPTS", DEFAULT_ATTEMPTS)))
-
-
-def window_seconds() -> int:
-    return max(1, int(getattr(settings, "GALLERY_PASSWORD_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS)))
-
+# Settings, read at call time (studio_saas/settings.py, docs/galleries.md).
+DEFAULT_ADDRESS_RATE = "10/15m"
+DEFAULT_GALLERY_RATE = "20/30d"
+DEFAULT_IPV6_PREFIX = 64
+RATE_RE = re.compile(r"^(?P<count>[0-9]+)/(?P<multiplier>[0-9]*)(?P<unit>[smhd])$")
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# django-ratelimit groups: every guess is counted in GUESS_GROUP before it is checked; a right one is also counted
+# in RIGHT_GROUP (it gives its guess back), so the wrong guesses are the difference.
+GUESS_GROUP = "galleries.secret.guess"
+RIGHT_GROUP = "galleries.secret.right"
 
 # --- Resolving the link ---------------------------------------------------------------------------------------
 
@@ -158,70 +163,149 @@ def _grant(request: HttpRequest, gallery: Gallery, purpose: str, secret_hash: st
     session[_session_key(gallery, purpose)] = _binding(gallery, purpose, secret_hash)
 
 
-def unlock(request: HttpRequest, gallery: Gallery, password: Any) -> bool:
-    """Check the password (throttled: call :func:`locked_for` first) and remember success in the session."""
+@dataclass(frozen=True)
+class Attempt:
+    """What typing a password or PIN came to: `ok` (the session is unlocked); else `locked` (the gallery is
+    locked: 423, ask the studio), `wait` (this address waits that many seconds: 429), or just wrong (403)."""
+
+    ok: bool
+    locked: bool = False
+    wait: int = 0
+
+
+def unlock(request: HttpRequest, gallery: Gallery, password: Any) -> Attempt:
+    """Check the password (counted, see "Guessing" above) and remember success in the session."""
     if not gallery.has_password:
-        return True
-    ok = check_secret(gallery.password_hash, password)
-    if ok:
-        clear_failures(request, gallery, PASSWORD)
-        _grant(request, gallery, PASSWORD, gallery.password_hash)
-    else:
-        record_failure(request, gallery, PASSWORD)
-    return ok
+        return Attempt(ok=True)
+    return _attempt(request, gallery, PASSWORD, gallery.password_hash, password)
 
 
-def unlock_pin(request: HttpRequest, gallery: Gallery, pin: Any) -> bool:
+def unlock_pin(request: HttpRequest, gallery: Gallery, pin: Any) -> Attempt:
+    """Check the download PIN (counted, see "Guessing" above) and remember success in the session."""
     if not gallery.has_pin:
-        return True
-    ok = check_secret(gallery.pin_hash, pin)
-    if ok:
-        clear_failures(request, gallery, PIN)
-        _grant(request, gallery, PIN, gallery.pin_hash)
-    else:
-        record_failure(request, gallery, PIN)
-    return ok
+        return Attempt(ok=True)
+    return _attempt(request, gallery, PIN, gallery.pin_hash, pin)
 
 
-# --- Throttling -----------------------------------------------------------------------------------------------
+# --- Guessing: per address and per gallery (django-ratelimit) -------------------------------------------------
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    """A "<count>/<period>" setting ("10/15m") as django-ratelimit's (count, seconds)."""
+    value = str(getattr(settings, name, default) or default).strip()
+    match = RATE_RE.match(value)
+    seconds = int(match["multiplier"] or 1) * PERIODS[match["unit"]] if match else 0
+    if match is None or int(match["count"]) < 1 or seconds < 1:
+        raise ImproperlyConfigured(f'{name} must look like "10/15m" (a count of 1 or more per s, m, h or d).')
+    return int(match["count"]), seconds
+
+
+def address_rate() -> tuple[int, int]:
+    """Wrong guesses one address (an IPv6 /64) may make at one gallery's secret, and the window in seconds."""
+    return _rate("GALLERY_SECRET_ADDRESS_RATE", DEFAULT_ADDRESS_RATE)
+
+
+def gallery_rate() -> tuple[int, int]:
+    """Wrong guesses at one gallery's secret from every address together before the gallery locks."""
+    return _rate("GALLERY_SECRET_GALLERY_RATE", DEFAULT_GALLERY_RATE)
+
+
+def ipv6_prefix() -> int:
+    return min(128, max(1, int(getattr(settings, "GALLERY_SECRET_IPV6_PREFIX", DEFAULT_IPV6_PREFIX))))
 
 
 def client_ip(request: HttpRequest) -> str:
+    """The client's address as the project reads it everywhere: REMOTE_ADDR (the proxy or WSGI server must set
+    it to the client's; docs/galleries.md)."""
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
-def _throttle_key(request: HttpRequest, gallery: Gallery, purpose: str) -> str:
-    ip = hashlib.sha256(client_ip(request).encode()).hexdigest()[:32]
-    return f"galleries:attempts:{purpose}:{gallery.studio_id}:{gallery.pk}:{ip}"
-
-
-def locked_for(request: HttpRequest, gallery: Gallery, purpose: str = PASSWORD) -> int:
-    """Seconds this IP must still wait before trying again at this gallery (0: it may try)."""
-    until = cache.get(_throttle_key(request, gallery, purpose) + ":locked")
-    if not isinstance(until, int | float):
-        return 0
-    return max(0, math.ceil(until - time.time()))
-
-
-def record_failure(request: HttpRequest, gallery: Gallery, purpose: str = PASSWORD) -> int:
-    """Count a wrong attempt; returns the seconds to wait when this one reached the limit (else 0)."""
-    key = _throttle_key(request, gallery, purpose)
-    window = window_seconds()
-    cache.add(key, 0, timeout=window)  # the window starts with the first failure
+def address_bucket(request: HttpRequest) -> str:
+    """Whose guesses count together: an IPv4 address alone; an IPv6 address with its whole /64 (one home or one
+    server gets a /64: its 2^64 addresses are one guesser); an IPv4-mapped IPv6 address as the IPv4 one."""
+    raw = client_ip(request).strip()
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
-    if count >= max_attempts():
-        cache.set(key + ":locked", time.time() + window, timeout=window)
-        cache.delete(key)
-        return window
-    return 0
+        ip = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/{ipv6_prefix()}", strict=False))
+    return str(ip)
 
 
-def clear_failures(request: HttpRequest, gallery: Gallery, purpose: str = PASSWORD) -> None:
-    cache.delete(_throttle_key(request, gallery, purpose))
+def _counter(gallery: Gallery, purpose: str, secret_hash: str) -> str:
+    """The gallery's counter for this secret: a new one when the secret changes (its hash's fingerprint) and when
+    an owner unlocks the gallery (the unlock's moment): both start every count again."""
+    fingerprint = salted_hmac("galleries.access.guesses", secret_hash).hexdigest()[:16]
+    generation = int(gallery.secret_unlocked_at.timestamp() * 1_000_000) if gallery.secret_unlocked_at else 0
+    return f"gallery:{gallery.pk}:{purpose}:{fingerprint}:{generation}"
+
+
+def _usage(request: HttpRequest, group: str, value: str, rate: tuple[int, int], *, increment: bool) -> Any:
+    return get_usage(request, group=group, key=lambda _group, _request: value, rate=rate, increment=increment)
+
+
+@dataclass(frozen=True)
+class _Count:
+    taken: int  # wrong guesses in this window, this one included (a guess is counted before it is checked)
+    limit: int
+    time_left: int
+    failed: bool = False  # the cache didn't answer: refuse (closed)
+
+
+def _take(request: HttpRequest, value: str, rate: tuple[int, int]) -> _Count | None:
+    """Count this guess before checking it, so that guesses made at the same moment can't all slip under the
+    limit: django-ratelimit's counter of guesses (atomic increment) minus its counter of right ones (a right
+    secret gives its guess back). None: django-ratelimit is switched off (RATELIMIT_ENABLE)."""
+    guesses = _usage(request, GUESS_GROUP, value, rate, increment=True)
+    if guesses is None:
+        return None
+    if guesses["limit"] == 0:  # django-ratelimit's answer when the cache failed
+        return _Count(taken=0, limit=rate[0], time_left=60, failed=True)
+    right = _usage(request, RIGHT_GROUP, value, rate, increment=False)
+    given_back = right["count"] if right and right["limit"] else 0
+    return _Count(taken=guesses["count"] - given_back, limit=guesses["limit"], time_left=guesses["time_left"])
+
+
+def _give_back(request: HttpRequest, value: str, rate: tuple[int, int]) -> None:
+    _usage(request, RIGHT_GROUP, value, rate, increment=True)
+
+
+def _attempt(request: HttpRequest, gallery: Gallery, purpose: str, secret_hash: str, value: Any) -> Attempt:
+    from galleries import services
+
+    if gallery.is_secret_locked:
+        return Attempt(ok=False, locked=True)
+    counter = _counter(gallery, purpose, secret_hash)
+    by_address = f"{counter}:address:{address_bucket(request)}"
+    address_limit, gallery_limit = address_rate(), gallery_rate()
+    mine = _take(request, by_address, address_limit)
+    if mine is not None and (mine.failed or mine.taken > mine.limit):
+        if mine.failed:
+            log.error("gallery_guess_count_failed", gallery_id=gallery.pk)
+        return Attempt(ok=False, wait=max(1, mine.time_left))
+    everyone = _take(request, counter, gallery_limit)
+    if everyone is not None and (everyone.failed or everyone.taken > everyone.limit):
+        if everyone.failed:
+            log.error("gallery_guess_count_failed", gallery_id=gallery.pk)
+            return Attempt(ok=False, wait=max(1, everyone.time_left))
+        services.lock_secrets(gallery=gallery, purpose=purpose)
+        return Attempt(ok=False, locked=True)
+    if check_secret(secret_hash, value):
+        if mine is not None:
+            _give_back(request, by_address, address_limit)
+        if everyone is not None:
+            _give_back(request, counter, gallery_limit)
+        _grant(request, gallery, purpose, secret_hash)
+        return Attempt(ok=True)
+    if everyone is not None and everyone.taken >= everyone.limit:  # that was the last one: the budget is spent
+        services.lock_secrets(gallery=gallery, purpose=purpose)
+        return Attempt(ok=False, locked=True)
+    if mine is not None and mine.taken >= mine.limit:
+        return Attempt(ok=False, wait=max(1, mine.time_left))
+    return Attempt(ok=False)
 
 
 def wait_message(seconds: int) -> str:

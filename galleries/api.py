@@ -10,6 +10,8 @@
     galleries/{gallery_id}/extend/                        POST {days}
     galleries/{gallery_id}/share/                         POST: email the client the link (409 without email)
     galleries/{gallery_id}/revoke/ | restore/             POST: the link stops / starts working
+    galleries/{gallery_id}/unlock/                        POST: unlock a gallery locked after too many wrong
+                                                          passwords or PINs (owners, signed in)
     galleries/{gallery_id}/stats/                         GET: views, favorites, downloads per day and totals
     galleries/{gallery_id}/entitlements/                  GET list, POST {portraits, size}: grant downloads
     galleries/{gallery_id}/entitlements/{entitlement_id}/ GET, DELETE revokes
@@ -19,7 +21,8 @@ Who may do what (tenants/permissions.py decides who is a member; 401 anonymous, 
 - read: every member and the studio's API keys;
 - write: owners, managers and staff (as on the pages), and API keys (integrations: a shop creates galleries,
   grants what was paid for); photographers only read (403 with a message);
-- the studio's gallery settings: owners and managers, signed in.
+- the studio's gallery settings: owners and managers, signed in;
+- unlocking a gallery locked after too many wrong passwords or PINs: owners, signed in (not API keys).
 Another studio's gallery or entitlement (in the URL) is a 404 whatever the method and the role; another studio's
 client, run or portrait named in a body is a 400 ("no such ... in this studio"), like a missing one.
 Refusals of galleries.services (GalleryError) keep their status and message.
@@ -56,7 +59,14 @@ from galleries.serializers import (
     PortraitIdsSerializer,
     StatsSerializer,
 )
-from galleries.views import ACT_FORBIDDEN, GALLERY_ROLES, SETTINGS_FORBIDDEN, SETTINGS_ROLES
+from galleries.views import (
+    ACT_FORBIDDEN,
+    GALLERY_ROLES,
+    SETTINGS_FORBIDDEN,
+    SETTINGS_ROLES,
+    UNLOCK_FORBIDDEN,
+    UNLOCK_ROLES,
+)
 from generation.models import RenderRun
 from tenants.permissions import Rule, RulePermission
 
@@ -85,6 +95,7 @@ def _user(request: Request) -> Any:
 
 WRITE_RULE: Rule = (GALLERY_ROLES, True, ACT_FORBIDDEN)
 SETTINGS_RULE: Rule = (SETTINGS_ROLES, False, SETTINGS_FORBIDDEN)
+UNLOCK_RULE: Rule = (UNLOCK_ROLES, False, UNLOCK_FORBIDDEN)
 
 
 class GalleryPermission(RulePermission):
@@ -152,6 +163,7 @@ class GalleryViewSet(
 ):
     serializer_class = GallerySerializer
     permission_classes = [GalleryPermission]
+    action_rules = {"unlock": UNLOCK_RULE}
     lookup_url_kwarg = "gallery_id"
     lookup_value_regex = ID_REGEX
 
@@ -349,6 +361,24 @@ class GalleryViewSet(
     def restore(self, request: Request, gallery_id: str | None = None) -> Response:
         gallery: Gallery = self.get_object()
         services.restore(gallery=gallery)
+        return self._answer(gallery)
+
+    @extend_schema(
+        summary="Unlock a gallery locked after too many wrong passwords or PINs",
+        description="Owners only, signed in. Clients may type the password and PIN again, and every count of "
+        "wrong guesses starts again; who and when are recorded (`secret_unlocked_by`, `secret_unlocked_at`). "
+        "409 when the gallery isn't locked.",
+        request=None,
+        responses={200: GallerySerializer, 403: _ERROR, 409: _ERROR},
+        tags=["galleries"],
+    )
+    @action(detail=True, methods=["post"])
+    def unlock(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        try:
+            services.unlock_secrets(gallery=gallery, user=_user(request))
+        except services.GalleryError as exc:
+            raise _refused(exc) from exc
         return self._answer(gallery)
 
     @extend_schema(

@@ -1,4 +1,5 @@
-"""The emails a studio's client gets about a gallery: "your gallery is ready" and the reminder before it closes.
+"""The emails a studio's client gets about a gallery: "your gallery is ready" and the reminder before it closes;
+and the one its owners and managers get when a gallery locks after too many wrong passwords or PINs.
 
 Plain text and HTML (Django's EmailMultiAlternatives), branded with the studio (name, colour, contact), from
 DEFAULT_FROM_EMAIL with the studio's contact address as Reply-To. Sent by the caller in `transaction.on_commit`
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -87,4 +88,39 @@ def expiry_reminder_message(
         context=context,
         to=gallery.client.email,
         studio=studio,
+    )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def gallery_locked_message(*, gallery: Gallery, studio: Studio, link: str, purpose: str, to: list[str]) -> EmailMessage:
+    """To the studio's owners and managers (plain text): the gallery locked after too many wrong passwords
+    (`purpose` "password") or PINs ("pin"), what that means for the client, and the link to unlock it. `link`
+    is the studio's configured address, never the Host header of the request that locked it."""
+    from galleries.access import gallery_rate
+
+    budget, window = gallery_rate()
+    secret = "download PIN" if purpose == "pin" else "password"
+    context = {
+        "gallery": gallery,
+        "client": gallery.client,
+        "studio": studio,
+        "link": link,
+        "purpose": purpose,
+        "secret": secret,
+        "what": "PINs" if purpose == "pin" else "passwords",
+        "budget": budget,
+        "window": _duration(window),
+    }
+    return EmailMessage(
+        subject=" ".join(f"{studio.name}: the gallery “{gallery.title}” was locked".split()),
+        body=render_to_string("galleries/email/gallery_locked.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
     )

@@ -26,6 +26,9 @@ def _future_day(day: date | None) -> date | None:
     return day
 
 
+PIN_PATTERN = f"[0-9]{{{services.MIN_PIN_DIGITS},{services.MAX_PIN_DIGITS}}}"
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -70,14 +73,15 @@ class GalleryCreateForm(forms.Form):
         max_length=services.MAX_PASSWORD_CHARS,
         label="Password (optional)",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
-        help_text="The client types it to open the gallery. Tell them yourself: it is never emailed.",
+        help_text=f"At least {services.MIN_PASSWORD_CHARS} characters. The client types it to open the gallery. Tell "
+        "them yourself: it is never emailed.",
     )
     pin = forms.CharField(
         required=False,
         max_length=8,
         label="Download PIN (optional)",
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4,8}"}),
-        help_text="4 to 8 digits, asked before each download.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": PIN_PATTERN}),
+        help_text=f"{services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits, asked before the first download.",
     )
     allow_more_like_me = forms.BooleanField(required=False, label="Let the client ask for “more like me”")
 
@@ -87,7 +91,7 @@ class GalleryCreateForm(forms.Form):
     def clean_pin(self) -> str:
         pin = (self.cleaned_data.get("pin") or "").strip()
         if pin and not services.PIN_RE.match(pin):
-            raise forms.ValidationError("The download PIN is 4 to 8 digits.")
+            raise forms.ValidationError(services.PIN_RULE)
         return pin
 
 
@@ -144,6 +148,7 @@ class PasswordForm(forms.Form):
         min_length=services.MIN_PASSWORD_CHARS,
         max_length=services.MAX_PASSWORD_CHARS,
         label="New password",
+        help_text=f"At least {services.MIN_PASSWORD_CHARS} characters.",
         strip=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
         error_messages={"required": "Type the password the client will use."},
@@ -154,8 +159,12 @@ class PinForm(forms.Form):
     pin = forms.RegexField(
         regex=services.PIN_RE,
         label="New download PIN",
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]{4,8}"}),
-        error_messages={"invalid": "The download PIN is 4 to 8 digits.", "required": "Type a PIN of 4 to 8 digits."},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": PIN_PATTERN}),
+        help_text=f"{services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits.",
+        error_messages={
+            "invalid": services.PIN_RULE,
+            "required": f"Type a PIN of {services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits.",
+        },
     )
 
 

@@ -57,6 +57,16 @@ class Gallery(TenantOwned):
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     shared_at = models.DateTimeField(null=True, blank=True, help_text="When the 'gallery ready' email went out.")
     revoked_at = models.DateTimeField(null=True, blank=True)
+    pin_digits = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="How many digits the PIN has; empty: set before it was recorded."
+    )
+    secret_locked_at = models.DateTimeField(
+        null=True, blank=True, help_text="Locked after too many wrong passwords or PINs (galleries/access.py)."
+    )
+    secret_unlocked_at = models.DateTimeField(null=True, blank=True, help_text="When an owner last unlocked it.")
+    secret_unlocked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     allow_more_like_me = models.BooleanField(default=True)
     download_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Downloads per entitled portrait; empty: the studio's setting."
@@ -85,6 +95,11 @@ class Gallery(TenantOwned):
     @property
     def has_pin(self) -> bool:
         return bool(self.pin_hash)
+
+    @property
+    def is_secret_locked(self) -> bool:
+        """Locked after too many wrong passwords or PINs: nobody new gets in until an owner unlocks it."""
+        return self.secret_locked_at is not None
 
 
 class GalleryPortrait(TenantOwned):

@@ -65,7 +65,7 @@ def gallery_list(*, client: Client | None = None) -> QuerySet[Gallery]:
     """The studio's galleries, newest first, with their client, `portrait_count` and `favorite_count`: one
     query for the rows whatever their number."""
     qs = (
-        Gallery.objects.select_related("client")
+        Gallery.objects.select_related("client", "secret_unlocked_by")
         .annotate(
             portrait_count=Count("entries", distinct=True),
             favorite_count=Count("entries", filter=Q(entries__is_favorite=True), distinct=True),
@@ -77,7 +77,9 @@ def gallery_list(*, client: Client | None = None) -> QuerySet[Gallery]:
 
 def get_gallery(*, gallery_id: Any) -> Gallery:
     """The studio's gallery with its client, run and author, or Http404."""
-    return get_object_or_404(Gallery.objects.select_related("client", "run", "created_by"), pk=gallery_id)
+    return get_object_or_404(
+        Gallery.objects.select_related("client", "run", "created_by", "secret_unlocked_by"), pk=gallery_id
+    )
 
 
 def gallery_entries(*, gallery: Gallery) -> list[GalleryPortrait]:

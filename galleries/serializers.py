@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from galleries import selectors, services
 from galleries.models import Entitlement, Gallery, GalleryPortrait, GallerySettings
+from tenants.api_fields import IdField
 from tenants.media import signed_media_url
 
 
@@ -25,6 +26,19 @@ class GallerySerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="The share link to send to the client (it is the credential).")
     has_password = serializers.BooleanField(read_only=True)
     has_pin = serializers.BooleanField(read_only=True)
+    pin_may_be_short = serializers.SerializerMethodField(
+        help_text="The PIN is shorter than the digits now required, or was set before its length was recorded: "
+        "still accepted, but set a new one."
+    )
+    secret_locked_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="Locked after too many wrong passwords or PINs (null: not locked): nobody new gets in until an "
+        "owner unlocks it (POST unlock/).",
+    )
+    secret_unlocked_by = serializers.EmailField(
+        source="secret_unlocked_by.email", read_only=True, default=None, help_text="Who last unlocked it."
+    )
     portrait_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
     favorite_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
@@ -40,6 +54,10 @@ class GallerySerializer(serializers.ModelSerializer):
             "url",
             "has_password",
             "has_pin",
+            "pin_may_be_short",
+            "secret_locked_at",
+            "secret_unlocked_at",
+            "secret_unlocked_by",
             "expires_at",
             "shared_at",
             "reminder_sent_at",
@@ -53,6 +71,9 @@ class GallerySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_pin_may_be_short(self, gallery: Gallery) -> bool:
+        return services.pin_may_be_short(gallery)
 
     def get_status(self, gallery: Gallery) -> str:
         return selectors.gallery_status(gallery)
@@ -111,7 +132,7 @@ class GalleryCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=services.MAX_TITLE_CHARS, required=False, allow_blank=True, default="")
     message = serializers.CharField(max_length=services.MAX_MESSAGE_CHARS, required=False, allow_blank=True, default="")
     portraits = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=IdField(),
         required=False,
         max_length=services.MAX_GALLERY_PORTRAITS,
         help_text="Portrait ids of this client. Left out with `run`: the run's picks.",
@@ -120,7 +141,16 @@ class GalleryCreateSerializer(serializers.Serializer):
     password = serializers.CharField(
         required=False, allow_blank=True, default="", write_only=True, trim_whitespace=False, max_length=128
     )
-    pin = serializers.CharField(required=False, allow_blank=True, default="", write_only=True, max_length=8)
+    pin = serializers.CharField(
+        required=False, allow_blank=True, default="", write_only=True, max_length=services.MAX_PIN_DIGITS
+    )
+
+    def validate_pin(self, value: str) -> str:
+        value = value.strip()
+        if value and not services.PIN_RE.match(value):
+            raise serializers.ValidationError(services.PIN_RULE)
+        return value
+
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Left out: the studio's default; null: never."
     )
@@ -140,7 +170,7 @@ class GalleryUpdateSerializer(serializers.Serializer):
 
 class PortraitIdsSerializer(serializers.Serializer):
     portraits = serializers.ListField(
-        child=serializers.IntegerField(), allow_empty=False, max_length=services.MAX_GALLERY_PORTRAITS
+        child=IdField(), allow_empty=False, max_length=services.MAX_GALLERY_PORTRAITS
     )
 
 
@@ -149,7 +179,16 @@ class PasswordSerializer(serializers.Serializer):
 
 
 class PinSerializer(serializers.Serializer):
-    pin = serializers.CharField(write_only=True, max_length=8, help_text="4 to 8 digits.")
+    pin = serializers.CharField(
+        write_only=True,
+        max_length=services.MAX_PIN_DIGITS,
+        help_text=f"{services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits.",
+    )
+
+    def validate_pin(self, value: str) -> str:
+        if not services.PIN_RE.match(value.strip()):
+            raise serializers.ValidationError(services.PIN_RULE)
+        return value.strip()
 
 
 class ExtendSerializer(serializers.Serializer):

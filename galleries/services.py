@@ -29,7 +29,7 @@ from django.utils import timezone
 from clients.models import Client
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
 from generation.models import Portrait, RenderRun
-from tenants.models import Studio, User
+from tenants.models import MANAGING_ROLES, Membership, Studio, User
 
 log = structlog.get_logger("galleries")
 
@@ -39,9 +39,15 @@ MAX_GALLERY_PORTRAITS = 500
 MAX_DOWNLOAD_LIMIT = 1_000
 MAX_EXPIRY_DAYS = 365
 MAX_REMINDER_DAYS = 30
-MIN_PASSWORD_CHARS = 4
+# A gallery's secrets face GALLERY_SECRET_GALLERY_RATE wrong guesses (20) before the gallery locks (galleries/
+# access.py), so a guesser's chance per lock is 20 / 10^digits for a PIN: 1 in 50,000 with 6 digits (1 in 500
+# with the 4 digits allowed before). Passwords are chosen by people, so 8 characters at least (NIST SP 800-63B).
+MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 128
-PIN_RE = re.compile(r"^[0-9]{4,8}$")
+MIN_PIN_DIGITS = 6
+MAX_PIN_DIGITS = 8
+PIN_RE = re.compile(rf"^[0-9]{{{MIN_PIN_DIGITS},{MAX_PIN_DIGITS}}}$")
+PIN_RULE = f"The download PIN is {MIN_PIN_DIGITS} to {MAX_PIN_DIGITS} digits."
 REMINDER_BATCH = 500
 PUBLIC_URL_NAME = "gallery_public"
 
@@ -162,8 +168,12 @@ def _password_hash(password: str) -> str:
 def _pin_hash(pin: str) -> str:
     pin = str(pin or "").strip()
     if not PIN_RE.match(pin):
-        raise GalleryError("The download PIN is 4 to 8 digits.")
+        raise GalleryError(PIN_RULE)
     return make_password(pin)
+
+
+def _pin_digits(pin: str) -> int:
+    return len(str(pin or "").strip())
 
 
 def _future(expires_at: datetime) -> datetime:
@@ -290,6 +300,7 @@ def create_gallery(
         message=_clean_message(message),
         password_hash=_password_hash(password) if password else "",
         pin_hash=_pin_hash(pin) if pin else "",
+        pin_digits=_pin_digits(pin) if pin else None,
         expires_at=expires_at,
         allow_more_like_me=defaults.allow_more_like_me if allow_more_like_me is None else bool(allow_more_like_me),
         download_limit=_download_limit(download_limit),
@@ -417,16 +428,20 @@ def clear_password(*, gallery: Gallery) -> Gallery:
 
 
 def set_pin(*, gallery: Gallery, pin: str) -> Gallery:
-    """Downloads ask for this PIN (4 to 8 digits, stored hashed)."""
+    """Downloads ask for this PIN (MIN_PIN_DIGITS to MAX_PIN_DIGITS digits, stored hashed)."""
     gallery.pin_hash = _pin_hash(pin)
-    Gallery.objects.filter(pk=gallery.pk).update(pin_hash=gallery.pin_hash, updated_at=timezone.now())
+    gallery.pin_digits = _pin_digits(pin)
+    Gallery.objects.filter(pk=gallery.pk).update(
+        pin_hash=gallery.pin_hash, pin_digits=gallery.pin_digits, updated_at=timezone.now()
+    )
     log.info("gallery_pin_set", gallery_id=gallery.pk)
     return gallery
 
 
 def clear_pin(*, gallery: Gallery) -> Gallery:
     gallery.pin_hash = ""
-    Gallery.objects.filter(pk=gallery.pk).update(pin_hash="", updated_at=timezone.now())
+    gallery.pin_digits = None
+    Gallery.objects.filter(pk=gallery.pk).update(pin_hash="", pin_digits=None, updated_at=timezone.now())
     log.info("gallery_pin_cleared", gallery_id=gallery.pk)
     return gallery
 
@@ -459,6 +474,64 @@ def restore(*, gallery: Gallery) -> Gallery:
         gallery.revoked_at = None
         Gallery.objects.filter(pk=gallery.pk).update(revoked_at=None, updated_at=timezone.now())
         log.info("gallery_restored", gallery_id=gallery.pk)
+    return gallery
+
+
+# --- Locked after too many wrong passwords or PINs (galleries/access.py) ---------------------------------------
+
+
+def pin_may_be_short(gallery: Gallery) -> bool:
+    """A PIN shorter than MIN_PIN_DIGITS, or one set before the length was recorded (it may be 4 digits): still
+    accepted (the lock bounds the guessing), but the studio's page asks for a new one."""
+    return gallery.has_pin and (gallery.pin_digits is None or gallery.pin_digits < MIN_PIN_DIGITS)
+
+
+def lock_secrets(*, gallery: Gallery, purpose: str = "password") -> bool:
+    """Lock the gallery: the budget of wrong `purpose` guesses (password or PIN) from every address is spent.
+    Nobody new gets in until an owner unlocks it. The first call locks it and emails the studio's owners and
+    managers (when the transaction commits); later ones (guesses at the same moment) change nothing: False."""
+    from galleries import emails
+
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Gallery.objects.filter(pk=gallery.pk, secret_locked_at__isnull=True).update(secret_locked_at=now)
+        if locked:
+            row = Gallery.objects.select_related("client").get(pk=gallery.pk)
+            studio = Studio.objects.get(pk=gallery.studio_id)
+            recipients = list(
+                Membership.objects.filter(role__in=MANAGING_ROLES, user__is_active=True)
+                .order_by("user__email")
+                .values_list("user__email", flat=True)
+            )
+            if recipients:
+                link = studio_root(studio=studio) + _route("gallery_detail", gallery_id=row.pk)
+                message = emails.gallery_locked_message(
+                    gallery=row, studio=studio, link=link, purpose=purpose, to=recipients
+                )
+                transaction.on_commit(message.send)
+    if locked:
+        gallery.secret_locked_at = now
+        log.warning("gallery_secret_locked", gallery_id=gallery.pk, purpose=purpose)
+    elif gallery.secret_locked_at is None:
+        gallery.secret_locked_at = Gallery.objects.filter(pk=gallery.pk).values_list("secret_locked_at", flat=True)[0]
+    return bool(locked)
+
+
+def unlock_secrets(*, gallery: Gallery, user: User | None) -> Gallery:
+    """An owner opens a locked gallery again: clients may type the password and PIN again, and every count of
+    wrong guesses (per gallery and per address) starts again. Records who and when. 409 when it isn't locked."""
+    with transaction.atomic():
+        locked = _lock(gallery)
+        if locked.secret_locked_at is None:
+            raise GalleryError("This gallery isn't locked.", status=409)
+        locked.secret_locked_at = None
+        locked.secret_unlocked_at = timezone.now()
+        locked.secret_unlocked_by = _user(user)
+        locked.save(update_fields=["secret_locked_at", "secret_unlocked_at", "secret_unlocked_by", "updated_at"])
+    gallery.secret_locked_at = None
+    gallery.secret_unlocked_at = locked.secret_unlocked_at
+    gallery.secret_unlocked_by = locked.secret_unlocked_by
+    log.info("gallery_secret_unlocked", gallery_id=gallery.pk, user_id=getattr(_user(user), "pk", None))
     return gallery
 
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path(GALLERY + "edit/", views.gallery_edit, name="gallery_edit"),
     path(GALLERY + "password/", views.gallery_password, name="gallery_set_password"),
     path(GALLERY + "pin/", views.gallery_pin, name="gallery_set_pin"),
+    path(GALLERY + "unlock/", views.gallery_unlock_secrets, name="gallery_unlock_secrets"),
     path(GALLERY + "portraits/add/", views.gallery_portraits_add, name="gallery_portraits_add"),
     path(
         GALLERY + "portraits/<int:portrait_id>/remove/", views.gallery_portrait_remove, name="gallery_portrait_remove"

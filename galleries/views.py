@@ -41,6 +41,9 @@ PAGE_SIZE = 25
 # Who makes, changes and shares galleries, and grants downloads. Photographers look.
 GALLERY_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.STAFF})
 SETTINGS_ROLES = frozenset(MANAGING_ROLES)
+# Who unlocks a gallery locked after too many wrong passwords or PINs.
+UNLOCK_ROLES = frozenset({Role.OWNER})
+UNLOCK_FORBIDDEN = "Only the studio's owners can unlock a gallery locked after too many wrong passwords or PINs."
 ACT_FORBIDDEN = (
     "Only the studio's owners, managers and staff can make, change and share galleries. Photographers can look."
 )
@@ -126,6 +129,9 @@ def _detail_context(request: HttpRequest, gallery: Gallery, **extra: Any) -> dic
         "studio_settings": studio_settings,
         "download_limit": services.effective_download_limit(gallery=gallery, studio_settings=studio_settings),
         "can_act": _has_role(request, GALLERY_ROLES),
+        "can_unlock": _has_role(request, UNLOCK_ROLES),
+        "pin_may_be_short": services.pin_may_be_short(gallery),
+        "min_pin_digits": services.MIN_PIN_DIGITS,
         "edit_form": extra.pop("edit_form", None) or GalleryEditForm(gallery=gallery),
         "password_form": extra.pop("password_form", None) or PasswordForm(),
         "pin_form": extra.pop("pin_form", None) or PinForm(),
@@ -333,6 +339,22 @@ def gallery_pin(request: HttpRequest, gallery_id: int) -> HttpResponse:
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
     messages.success(request, "The download PIN was set. Tell the client yourself: it is never emailed.")
+    return redirect(_detail_url(gallery, "access"))
+
+
+@studio_member_required
+def gallery_unlock_secrets(request: HttpRequest, gallery_id: int) -> HttpResponse:
+    """POST: an owner unlocks a gallery locked after too many wrong passwords or PINs (the counts start again)."""
+    gallery = selectors.get_gallery(gallery_id=gallery_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not _has_role(request, UNLOCK_ROLES):
+        return _forbidden(request, UNLOCK_FORBIDDEN, back=_detail_url(gallery, "access"))
+    try:
+        services.unlock_secrets(gallery=gallery, user=request.user)
+    except services.GalleryError as exc:
+        return _refused(request, gallery, exc)
+    messages.success(request, "The gallery was unlocked: the client can type the password and PIN again.")
     return redirect(_detail_url(gallery, "access"))
 
 

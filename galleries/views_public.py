@@ -108,20 +108,32 @@ def _password_page(request: HttpRequest, gallery: Gallery, *, error: str = "", s
     return render(request, "galleries/public/password.html", {"gallery": gallery, "error": error}, status=status)
 
 
+def _locked_page(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """423: the gallery is locked after too many wrong passwords or PINs; only the studio can open it again."""
+    return render(request, "galleries/public/locked.html", {"gallery": gallery}, status=423)
+
+
+def _wait_page(template: str, request: HttpRequest, context: dict[str, Any], wait: int) -> HttpResponse:
+    """429: this address typed too many wrong ones at this gallery; it may try again in `wait` seconds."""
+    response = render(request, template, {**context, "error": access.wait_message(wait)}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @gallery_page("POST", "GET", needs_access=False)
 def gallery_unlock(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    """POST the gallery's password. Wrong: 403 with the form again; too many wrong ones: 429."""
+    """POST the gallery's password. Wrong: 403 with the form again; too many wrong ones from this address: 429;
+    the gallery locked (too many from everyone): 423."""
     if request.method == "GET" or not gallery.has_password or access.has_access(request, gallery):
         return redirect(_gallery_url(gallery))
-    wait = access.locked_for(request, gallery)
-    if wait:
-        return _password_page(request, gallery, error=access.wait_message(wait), status=429)
-    if access.unlock(request, gallery, request.POST.get("password")):
+    attempt = access.unlock(request, gallery, request.POST.get("password"))
+    if attempt.ok:
         client_services.record_event(gallery=gallery, kind=GalleryEvent.Kind.UNLOCK)
         return redirect(_gallery_url(gallery))
-    wait = access.locked_for(request, gallery)
-    if wait:
-        return _password_page(request, gallery, error=access.wait_message(wait), status=429)
+    if attempt.locked:
+        return _locked_page(request, gallery)
+    if attempt.wait:
+        return _wait_page("galleries/public/password.html", request, {"gallery": gallery}, attempt.wait)
     return _password_page(request, gallery, error="That password isn't right. Check it and try again.", status=403)
 
 
@@ -136,16 +148,18 @@ def gallery_pin(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     if not gallery.has_pin or (request.method == "GET" and access.has_pin(request, gallery)):
         return redirect(_gallery_url(gallery, anchor))
     context: dict[str, Any] = {"gallery": gallery, "next": anchor.removeprefix("p-")}
+    if gallery.is_secret_locked and not access.has_pin(request, gallery):
+        return _locked_page(request, gallery)
     if request.method == "GET":
         return render(request, "galleries/public/pin.html", context)
-    wait = access.locked_for(request, gallery, access.PIN)
-    if not wait:
-        if access.unlock_pin(request, gallery, request.POST.get("pin")):
-            client_services.record_event(gallery=gallery, kind=GalleryEvent.Kind.UNLOCK, detail="download PIN")
-            return redirect(_gallery_url(gallery, anchor))
-        wait = access.locked_for(request, gallery, access.PIN)
-    if wait:
-        return render(request, "galleries/public/pin.html", {**context, "error": access.wait_message(wait)}, status=429)
+    attempt = access.unlock_pin(request, gallery, request.POST.get("pin"))
+    if attempt.ok:
+        client_services.record_event(gallery=gallery, kind=GalleryEvent.Kind.UNLOCK, detail="download PIN")
+        return redirect(_gallery_url(gallery, anchor))
+    if attempt.locked:
+        return _locked_page(request, gallery)
+    if attempt.wait:
+        return _wait_page("galleries/public/pin.html", request, context, attempt.wait)
     context["error"] = "That PIN isn't right. Check it and try again."
     return render(request, "galleries/public/pin.html", context, status=403)
 
@@ -178,7 +192,7 @@ def gallery_public(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     hearts, "More like me" and downloads; a full-screen viewer (static/galleries/gallery.js). A fixed number of
     queries whatever the number of portraits."""
     if not access.has_access(request, gallery):
-        return _password_page(request, gallery)
+        return _locked_page(request, gallery) if gallery.is_secret_locked else _password_page(request, gallery)
     status = client_services.fulfil_requests(gallery=gallery)
     entries = list(client_services.visible_entries(gallery=gallery))
     entitlements = client_services.active_entitlements(gallery=gallery)

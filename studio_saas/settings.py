@@ -358,9 +358,13 @@ RENDER_PICKS_PER_TEMPLATE = env.int("RENDER_PICKS_PER_TEMPLATE", default=2)
 RENDER_BATCH_SIZE = env.int("RENDER_BATCH_SIZE", default=4)
 
 # --- Client galleries (galleries/, docs/galleries.md) ----------------------------------------------------------
-# Wrong gallery passwords (and PINs) allowed per gallery and client address within the window.
-GALLERY_PASSWORD_ATTEMPTS = env.int("GALLERY_PASSWORD_ATTEMPTS", default=10)
-GALLERY_PASSWORD_WINDOW_SECONDS = env.int("GALLERY_PASSWORD_WINDOW_SECONDS", default=15 * 60)
+# Wrong gallery passwords and PINs, counted with django-ratelimit in the default cache (galleries/access.py),
+# as "<count>/<period>" (s, m, h, d; "10/15m"): per gallery and client address (an IPv6 address counts per
+# /GALLERY_SECRET_IPV6_PREFIX), past which that address waits; and per gallery across all addresses, past
+# which the gallery LOCKS until one of the studio's owners unlocks it (the studio is emailed).
+GALLERY_SECRET_ADDRESS_RATE = env.str("GALLERY_SECRET_ADDRESS_RATE", default="10/15m")
+GALLERY_SECRET_GALLERY_RATE = env.str("GALLERY_SECRET_GALLERY_RATE", default="20/30d")
+GALLERY_SECRET_IPV6_PREFIX = env.int("GALLERY_SECRET_IPV6_PREFIX", default=64)
 # How long the signed links of a gallery's watermarked previews, and of an entitled download, work.
 GALLERY_PREVIEW_LINK_SECONDS = env.int("GALLERY_PREVIEW_LINK_SECONDS", default=3600)
 GALLERY_DOWNLOAD_LINK_SECONDS = env.int("GALLERY_DOWNLOAD_LINK_SECONDS", default=120)

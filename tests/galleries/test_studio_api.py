@@ -56,7 +56,7 @@ def error(response: Any, status: int) -> str:
 def test_create_from_a_runs_picks_list_retrieve_and_update(client_a: Any, tenant_a: Tenant):
     client, run = setup(tenant_a)
     response = client_a.post(
-        api(tenant_a, "galleries/"), {"client": client.pk, "run": run.pk, "pin": "1234"}, "application/json"
+        api(tenant_a, "galleries/"), {"client": client.pk, "run": run.pk, "pin": "123456"}, "application/json"
     )
     assert response.status_code == 201, response.content
     created = response.json()

@@ -119,14 +119,14 @@ def test_new_gallery_page_preselects_the_picks_and_creates_the_gallery(client_a:
     chosen = [portraits[0].pk, portraits[2].pk]
     response = client_a.post(
         url(tenant_a, f"new/{client.pk}/"),
-        {"title": "Spring", "portraits": chosen, "expires_on": "", "password": "open-sesame", "pin": "1234"},
+        {"title": "Spring", "portraits": chosen, "expires_on": "", "password": "open-sesame", "pin": "123456"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     with tenant_context(tenant_a.studio):
         gallery = Gallery.objects.get(title="Spring")
         assert list(gallery.entries.order_by("position").values_list("portrait_id", flat=True)) == chosen
         assert gallery.expires_at is None  # "open until" left empty: never
-        assert check_password("open-sesame", gallery.password_hash) and check_password("1234", gallery.pin_hash)
+        assert check_password("open-sesame", gallery.password_hash) and check_password("123456", gallery.pin_hash)
         assert gallery.allow_more_like_me is False  # the box was not ticked
     assert response["Location"].endswith(f"/galleries/{gallery.pk}/")
 
@@ -141,7 +141,7 @@ def test_new_gallery_refusals_keep_the_form(client_a: Any, tenant_a: Tenant):
     assert "another client" in response.content.decode()
     response = client_a.post(url(tenant_a, f"new/{client.pk}/"), {"title": "X", "pin": "12"})
     assert response.status_code == 400
-    assert "4 to 8 digits" in response.content.decode()
+    assert "6 to 8 digits" in response.content.decode()
     response = client_a.post(url(tenant_a, f"new/{client.pk}/"), {"title": "X", "expires_on": "2001-01-01"})
     assert response.status_code == 400
     with tenant_context(tenant_a.studio):
@@ -211,7 +211,7 @@ def test_staff_manage_a_gallery_from_its_page(
     assert client.post(base + "portraits/add/", {"portraits": [extra]}).status_code == 302
     assert client.post(base + f"portraits/{entries[0]}/remove/").status_code == 302
     assert client.post(base + "password/", {"action": "set", "password": "moonlight"}).status_code == 302
-    assert client.post(base + "pin/", {"action": "set", "pin": "4321"}).status_code == 302
+    assert client.post(base + "pin/", {"action": "set", "pin": "432198"}).status_code == 302
     assert client.post(base + "pin/", {"action": "set", "pin": "43"}).status_code == 400
     day = (timezone.localdate() + timedelta(days=12)).isoformat()
     response = client.post(
@@ -227,7 +227,7 @@ def test_staff_manage_a_gallery_from_its_page(
         assert list(gallery.entries.order_by("position").values_list("portrait_id", flat=True)) == [entries[1], extra]
         assert gallery.title == "Renamed" and gallery.message == "Hello!" and gallery.download_limit == 3
         assert timezone.localtime(gallery.expires_at).date().isoformat() == day
-        assert check_password("moonlight", gallery.password_hash) and check_password("4321", gallery.pin_hash)
+        assert check_password("moonlight", gallery.password_hash) and check_password("432198", gallery.pin_hash)
         entitlement = Entitlement.objects.get(gallery=gallery)
         assert (entitlement.portrait_id, entitlement.size, entitlement.download_limit) == (entries[1], "web", 3)
         assert gallery.shared_at is not None

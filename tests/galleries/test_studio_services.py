@@ -174,17 +174,17 @@ def test_add_and_remove_portraits(a: Setup):
 
 def test_passwords_and_pins_are_stored_hashed_never_in_clear(a: Setup):
     with tenant_context(a.tenant.studio):
-        gallery = services.create_gallery(client=a.client, run=a.run, password="sunset-42", pin="2468")
+        gallery = services.create_gallery(client=a.client, run=a.run, password="sunset-42", pin="246813")
         row = Gallery.objects.get(pk=gallery.pk)
         assert row.has_password and row.has_pin
-        assert "sunset-42" not in row.password_hash and "2468" not in row.pin_hash
-        assert check_password("sunset-42", row.password_hash) and check_password("2468", row.pin_hash)
+        assert "sunset-42" not in row.password_hash and "246813" not in row.pin_hash
+        assert check_password("sunset-42", row.password_hash) and check_password("246813", row.pin_hash)
         services.set_password(gallery=row, password="another one")
         services.set_pin(gallery=row, pin="13572468")
         row = Gallery.objects.get(pk=gallery.pk)
         assert check_password("another one", row.password_hash) and check_password("13572468", row.pin_hash)
-        for bad in ("123", "123456789", "12a4", ""):
-            refused(lambda bad=bad: services.set_pin(gallery=row, pin=bad), 400, "4 to 8 digits")
+        for bad in ("123", "12345", "123456789", "12a456", ""):
+            refused(lambda bad=bad: services.set_pin(gallery=row, pin=bad), 400, "6 to 8 digits")
         refused(lambda: services.set_password(gallery=row, password="abc"), 400)
         refused(lambda: services.set_password(gallery=row, password=" padded "), 400)
         services.clear_password(gallery=row)
@@ -231,7 +231,7 @@ def test_share_emails_the_link_and_hints_never_the_password(
             title="Summer portraits",
             message="Thank you!",
             password="secret-sunset",
-            pin="9876",
+            pin="987654",
         )
         with django_capture_on_commit_callbacks(execute=True):
             services.share(gallery=gallery, user=a.tenant.owner)
@@ -249,7 +249,7 @@ def test_share_emails_the_link_and_hints_never_the_password(
         assert link in body
         assert "Summer portraits" in body and "Thank you!" in body
         assert "the password Studio A gave you" in body and "PIN Studio A gave you" in body
-        assert "secret-sunset" not in body and "9876" not in body
+        assert "secret-sunset" not in body and "987654" not in body
         assert row.expires_at.strftime("%Y") in body
         assert "hello@studio-a.example" in body
     assert "#aa3366" in html  # the studio's colour
