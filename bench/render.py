@@ -12,7 +12,9 @@ prompt, scheduler (DPM++ 2M Karras), steps, guidance, size and seeds, one CPU ge
 
 Runs alternate (engine, baseline, engine, ...) after one warm-up each; the medians give the ratio (target at most
 1.05). The first runs of both are compared pixel for pixel. The pipeline cache's cold load (``from_pretrained`` +
-move to the device) and warm lookup are timed on a fresh cache.
+move to the device) and warm lookup are timed on a fresh cache. The explicit-content check that the render jobs
+run on every output (``safety.check_safety``, on the CPU) is timed on the engine's images, per image and as a
+share of an image's render time.
 
     python bench/render.py                          # tiny SD 1.5 model on the CPU (about a minute on 2 cores)
     python bench/render.py --family sdxl --images 2
@@ -234,6 +236,7 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
         engine_times.append(timed(engine)[0])
         plain_times.append(timed(baseline)[0])
     e, p = statistics.median(engine_times), statistics.median(plain_times)
+    check_ms = _time_output_check(first_engine)
     if args.profile:
         _profile(engine, baseline, sync)
     result = {
@@ -246,6 +249,8 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "warm": warm,
         "images_per_s": args.images / e,
         "pixel_diff": diff,
+        "check_ms": check_ms,
+        "check_share": check_ms / 1000 / (e / args.images),
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
     }
@@ -256,11 +261,27 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
         f"(best runs x{min(engine_times) / min(plain_times):.3f}) | "
         f"{args.images / e:.2f} images/s | same pixels: {'yes' if diff == 0 else f'max diff {diff}'} | "
         f"cold load {cold:.2f} s, warm {warm * 1000:.3f} ms | cache {cache.stats['loads']} load(s), "
-        f"{cache.stats['hits']} hits",
+        f"{cache.stats['hits']} hits | explicit-content check {check_ms:.0f} ms per image on the CPU "
+        f"({result['check_share']:.1%} of an image's render time)",
         flush=True,
     )
     _free(device)
     return result
+
+
+def _time_output_check(images: list[Any]) -> float:
+    """Median milliseconds of the explicit-content check the render jobs run on every output
+    (generation.engine.safety.check_safety: nudenet's ONNX model on onnxruntime, CPU), on the engine's images;
+    the detector is loaded by an untimed first call."""
+    from generation.engine.safety import check_safety
+
+    check_safety(images[0])
+    times = []
+    for image in images:
+        start = time.perf_counter()
+        check_safety(image)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
 
 
 def _profile(engine: Any, baseline: Any, sync: Any) -> None:
@@ -334,7 +355,8 @@ def main() -> None:
             results.append(bench_family(family, args, Path(tmp)))
     parts = [
         f"{r['family']}@{r['size']} {r['images_per_s']:.2f} img/s | ratio x{r['ratio']:.3f} | "
-        f"cold load {r['cold']:.2f} s, warm {r['warm'] * 1000:.3f} ms"
+        f"cold load {r['cold']:.2f} s, warm {r['warm'] * 1000:.3f} ms | "
+        f"safety check {r['check_ms']:.0f} ms/image ({r['check_share']:.1%} of render)"
         for r in results
     ]
     kind = "real-size" if args.real_size else "tiny"

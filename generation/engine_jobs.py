@@ -7,6 +7,9 @@
 - "runs.render_item": one template version of a render run → Portraits with thumbnails, watermarked previews,
   likeness, ranks and picks (generation/runs.py, docs/runs.md).
 
+Every generated image is checked for explicit content (:func:`screen_outputs`, once per image, on the CPU) before
+anything is scored or stored: an explicit one is withheld, never stored, and the job's result counts it.
+
 Imported by generation/jobs.py (jobs autodiscovery). torch, diffusers and the engine's ML modules are imported
 inside the handlers only: CUDA is initialised in the worker process that runs a job, never in the cluster's
 parent (tests/generation/test_no_torch_import.py). The pipeline cache lives for the worker process.
@@ -18,12 +21,14 @@ import io
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
@@ -345,6 +350,62 @@ def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, l
     return rendered
 
 
+#: The check every generated image passes before it is stored (ENGINE_OUTPUT_CHECK names another, e.g. in tests).
+DEFAULT_OUTPUT_CHECK = "generation.engine.safety.check_safety"
+
+OUTPUT_CHECK_FAILED = (
+    "The generated images could not be checked for explicit content, so none were kept: retry the job, and tell "
+    "the platform's operator if it fails again."
+)
+
+
+def output_check() -> Callable[[Any], Any]:
+    """The function that checks each generated image: the dotted path in `ENGINE_OUTPUT_CHECK` (read at each
+    call), by default the intake's nudenet check, generation.engine.safety.check_safety. It takes an RGB PIL image
+    and returns a report whose `ok` is False for an explicit image (with `findings`: label, score)."""
+    return import_string(getattr(settings, "ENGINE_OUTPUT_CHECK", None) or DEFAULT_OUTPUT_CHECK)
+
+
+def screen_outputs(ctx: JobContext, rendered: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Check every rendered image for explicit content, once each, on the worker's CPU (nudenet's ONNX model),
+    before anything is scored, encoded or stored. Returns the images that passed, in their order, and what the
+    job's result records: ``{"checked", "withheld", "seconds"}``. A withheld image is dropped here, pixels and
+    all (the caller keeps only the returned list); only its seed and the detector's labels are logged. The check
+    failing (or not loading) is a JobError: nothing is stored unchecked."""
+    started = time.perf_counter()
+    kept: list[Any] = []
+    withheld = 0
+    try:
+        check = output_check()
+        for entry in rendered:
+            report = check(entry.image)
+            if bool(report.ok):
+                kept.append(entry)
+                continue
+            withheld += 1
+            findings = [(str(f.label), round(float(f.score), 2)) for f in getattr(report, "findings", ())]
+            log.warning("portrait_withheld", job_id=ctx.job.pk, seed=entry.seed, findings=findings)
+    except Exception:  # any failure of the check (model missing, a bad setting, a broken image): fail closed
+        log.exception("output_check_failed", job_id=ctx.job.pk)
+        raise JobError(OUTPUT_CHECK_FAILED) from None
+    seconds = time.perf_counter() - started
+    return kept, {"checked": len(rendered), "withheld": withheld, "seconds": round(seconds, 3)}
+
+
+def _safety_result(safety: dict[str, Any]) -> dict[str, Any]:
+    """What a render job's result says about the check: the counts and, when some were withheld, the message."""
+    result: dict[str, Any] = {"withheld": safety["withheld"], "safety": safety}
+    if safety["withheld"]:
+        result["withheld_message"] = runs.withheld_message(safety["withheld"])
+    return result
+
+
+def _ready_message(saved: int, withheld: int) -> str:
+    """ "3 portraits ready", with " · 1 image was withheld: it looked explicit" when some were."""
+    message = f"{saved} portrait{'s' if saved != 1 else ''} ready"
+    return f"{message} · {runs.withheld_message(withheld)}" if withheld else message
+
+
 def _score(double: DigitalDouble, rendered: list[Any]) -> tuple[list[Any], dict[int, int], list[int]]:
     """Likeness scores against the double's centroid, each image's rank (1 = best) and the rank order."""
     from generation.engine import likeness
@@ -472,6 +533,8 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
         steps = int((parent.recipe or {}).get("more_like_me_step") or 0) + (1 if action == "more" else 0)
         for entry in rendered:
             entry.recipe["more_like_me_step"] = steps
+    ctx.progress(91, "Checking the images for explicit content")
+    rendered, safety = screen_outputs(ctx, rendered)
     ctx.progress(92, "Scoring likeness")
     scores, rank_of, _ = _score(double, rendered)
     ctx.progress(96, "Saving the portraits")
@@ -519,9 +582,17 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
                     parent=parent,
                 )
             saved.append(portrait.pk)
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
-    log.info("portraits_rendered", double_id=double.pk, images=len(saved), cache=stats)
-    return {"double_id": double.pk, "portraits": saved, "images": total_images, "pipeline_cache": stats}
+    log.info("portraits_rendered", double_id=double.pk, images=len(saved), withheld=safety["withheld"], cache=stats)
+    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
+    return {
+        "double_id": double.pk,
+        "portraits": saved,
+        "images": total_images,
+        **_safety_result(safety),
+        "pipeline_cache": stats,
+    }
 
 
 def encode_clean_png(image: Any) -> bytes:
@@ -596,6 +667,8 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
         rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
         del lora
 
+    ctx.progress(91, "Checking the images for explicit content")
+    rendered, safety = screen_outputs(ctx, rendered)
     ctx.progress(92, "Scoring likeness")
     scores, rank_of, order = _score(double, rendered)
     picks = runs.choose_picks(order, [score.flagged for score in scores], runs.picks_per_template())
@@ -628,7 +701,7 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
                 is_demo=spec.is_demo,
             )
             saved.append(portrait.pk)
-    ctx.progress(100, f"{len(saved)} portrait{'s' if len(saved) != 1 else ''} ready")
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
     # What this item really took, whole job but the model load, per image-step at the native size: the next
     # estimates use it (runs.measured_seconds_per_step).
@@ -639,13 +712,23 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / work, 5) if work else None,
     }
-    log.info("run_item_rendered", run_id=run.pk, item_id=item.pk, images=len(saved), cache=stats, timing=timing)
+    log.info(
+        "run_item_rendered",
+        run_id=run.pk,
+        item_id=item.pk,
+        images=len(saved),
+        withheld=safety["withheld"],
+        cache=stats,
+        timing=timing,
+    )
+    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
     return {
         "run_id": run.pk,
         "item_id": item.pk,
         "portraits": saved,
         "picks": sorted(saved[i] for i in picks),
-        "images": len(saved),
+        "images": len(seeds),
+        **_safety_result(safety),
         "pipeline_cache": stats,
         "timing": timing,
     }

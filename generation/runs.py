@@ -30,7 +30,7 @@ import structlog
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from generation import base_models
@@ -92,6 +92,14 @@ def picks_per_template() -> int:
 
 def render_batch_size() -> int:
     return max(1, int(getattr(settings, "RENDER_BATCH_SIZE", DEFAULT_BATCH_SIZE)))
+
+
+def withheld_message(count: int) -> str:
+    """What the studio reads when generated images were withheld by the explicit-content check (engine_jobs):
+    "1 image was withheld: it looked explicit." / "3 images were withheld: they looked explicit."."""
+    if count == 1:
+        return "1 image was withheld: it looked explicit."
+    return f"{count} images were withheld: they looked explicit."
 
 
 def watermark_text(studio: Studio) -> str:
@@ -592,11 +600,17 @@ def get_run(*, renderrun_id: int) -> RenderRun:
 
 @dataclass
 class ItemView:
-    """One item of a run page: its template version, job, portraits (rank order) and small action jobs."""
+    """One item of a run page: its template version, job, portraits (rank order), small action jobs (unfinished
+    or failed) and how many of its images the explicit-content check withheld (its job's and its actions')."""
 
     item: RenderRunItem
     portraits: list[Portrait]
     action_jobs: list[Job]
+    withheld: int = 0
+
+    @property
+    def withheld_message(self) -> str:
+        return withheld_message(self.withheld) if self.withheld else ""
 
     @property
     def active(self) -> bool:
@@ -616,9 +630,16 @@ def _rank_key(portrait: Portrait) -> tuple[int, int, int]:
     return (portrait.rank if portrait.rank is not None else 10**6, portrait.pk, 0)
 
 
+def _withheld(job: Job | None) -> int:
+    """How many images of a job's render the explicit-content check withheld (its result's "withheld")."""
+    value = (job.result or {}).get("withheld") if job is not None and job.state == Job.State.SUCCEEDED else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -> list[ItemView]:
-    """The run's items with their portraits and their unfinished or failed action jobs ("more like me",
-    "re-roll"): three queries whatever the number of items and portraits."""
+    """The run's items with their portraits, their unfinished or failed action jobs ("more like me",
+    "re-roll") and the images withheld as explicit (by the item's job and its succeeded action jobs): three
+    queries whatever the number of items and portraits."""
     items = list(items if items is not None else run.items.all())
     ids = [item.pk for item in items]
     portraits: dict[int, list[Portrait]] = defaultdict(list)
@@ -626,15 +647,27 @@ def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -
         portrait.run = run  # no query per portrait for templates that read it
         portraits[portrait.item_id].append(portrait)
     jobs: dict[int, list[Job]] = defaultdict(list)
-    action_jobs = Job.objects.filter(kind=RENDER_KIND, payload__run_id=run.pk).exclude(state=Job.State.SUCCEEDED)
+    withheld: dict[int, int] = defaultdict(int)
+    action_jobs = Job.objects.filter(kind=RENDER_KIND, payload__run_id=run.pk).filter(
+        ~Q(state=Job.State.SUCCEEDED) | Q(result__withheld__gt=0)
+    )
     for job in action_jobs.order_by("created_at", "pk"):
         item_id = (job.payload or {}).get("item_id")
-        if item_id in ids:
+        if item_id not in ids:
+            continue
+        if job.state == Job.State.SUCCEEDED:
+            withheld[item_id] += _withheld(job)
+        else:
             jobs[item_id].append(job)
     for item in items:
         item.run = run
     return [
-        ItemView(item=item, portraits=sorted(portraits[item.pk], key=_rank_key), action_jobs=jobs[item.pk])
+        ItemView(
+            item=item,
+            portraits=sorted(portraits[item.pk], key=_rank_key),
+            action_jobs=jobs[item.pk],
+            withheld=_withheld(item.job) + withheld[item.pk],
+        )
         for item in items
     ]
 

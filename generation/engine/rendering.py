@@ -10,8 +10,11 @@ The pipeline cache
     CPU → fp32), moved to the device once and reused by every job. img2img and ControlNet variants are made
     with ``from_pipe``: they share the loaded modules (no reload, no extra memory) and are cached too. ControlNet
     models are loaded (once) only from the paths the operator configured. The SD 1.5 safety checker is not loaded
-    (``safety_checker=None``): it would black out images. Nothing else checks the generated portraits for explicit
-    content yet either (the intake checks the uploaded photos, not the outputs): a known gap (issue 13).
+    (``safety_checker=None``): it would black out images (and SDXL has none). :func:`render` returns every image
+    unchecked; the job handlers (``generation/engine_jobs.py``, ``screen_outputs``) check each one for explicit
+    content with :func:`generation.engine.safety.check_safety` (nudenet, the intake's check, on the CPU) before
+    anything is scored or stored, and withhold the explicit ones: a caller of :func:`render` that stores or shows
+    images must do the same.
     At most ``max_models`` base models stay loaded (least recently used goes first). :attr:`PipelineCache.stats`
     counts loads, hits and load seconds. One render at a time per cache (a lock): a GPU worker runs one job.
 
