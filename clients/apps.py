@@ -17,6 +17,10 @@ class ClientsConfig(AppConfig):
     def ready(self) -> None:
         # clients/jobs.py (the validation job kind) is imported by generation's jobs autodiscovery.
         post_migrate.connect(ensure_retention_schedule, sender=self, dispatch_uid="clients.retention_schedule")
+        from clients.services import revalidate_after_job
+        from generation.services import job_finished
+
+        job_finished.connect(revalidate_after_job, dispatch_uid="clients.revalidate_after_job")
         from clients.uploads import allow_long_part_headers
 
         allow_long_part_headers()  # a 1,000-character file name parses (Django reads 1 KiB of part headers)

@@ -235,9 +235,18 @@ def too_large_message() -> str:
     return uploads.too_large_message(settings.INTAKE_MAX_UPLOAD_BYTES)
 
 
+#: A queued validation job older than this, when more photos arrive, has the broker checked for its task.
+VALIDATION_TASK_CHECK_SECONDS = 30
+
+
 def request_validation(*, photo_set: PhotoSet, user: User | None = None) -> Job:
     """Enqueue (on commit) the validation job of the set, unless one is already queued or running for it:
-    then that one is returned (it picks up photos added while it runs)."""
+    then that one is returned (it picks up photos added while it runs). A queued one that has waited for more
+    than VALIDATION_TASK_CHECK_SECONDS has its task sent again if the broker lost it, so new photos never attach
+    to a job that nothing will run (issue 13, finding 2); a running one whose worker died is requeued by the
+    sweeper, and one that ends while photos are still pending is followed by a new job
+    (`revalidate_after_job`)."""
+    from generation.broker import queued_for_long, resend_if_lost
     from generation.services import enqueue_job
 
     _check_open(photo_set)
@@ -249,6 +258,10 @@ def request_validation(*, photo_set: PhotoSet, user: User | None = None) -> Job:
                 pk=locked.validation_job_id, state__in=[Job.State.QUEUED, Job.State.RUNNING]
             ).first()
         if current is not None:
+            if queued_for_long(current, seconds=VALIDATION_TASK_CHECK_SECONDS):
+                # The job's row is not locked here (a job that ends locks the job, then the set): a duplicate
+                # task is harmless, the claim is idempotent.
+                resend_if_lost(current, touch=False)
             photo_set.validation_job = current
             return current
         job = enqueue_job(kind=VALIDATE_SET_KIND, payload={"photo_set_id": locked.pk}, user=_user(user))
@@ -257,6 +270,34 @@ def request_validation(*, photo_set: PhotoSet, user: User | None = None) -> Job:
     photo_set.validation_job = job
     log.info("validation_requested", photo_set_id=photo_set.pk, job_id=job.pk)
     return job
+
+
+def revalidate_after_job(sender: Any, job: Job, **kwargs: Any) -> None:
+    """generation's job_finished, in the transaction that ends the job: a validation job that succeeded while
+    photos of its set are still pending (uploaded after its last look, while request_validation still saw it
+    running) is followed by a new validation job, so no photo waits for ever. The set's row is locked, as
+    request_validation locks it, so one of the two always sees the other."""
+    if job.kind != VALIDATE_SET_KIND or job.state != Job.State.SUCCEEDED:
+        return
+    from generation.services import enqueue_job
+
+    photo_set_id = (job.payload or {}).get("photo_set_id")
+    try:
+        with transaction.atomic():  # a savepoint: the job's own end never fails because of its follow-up
+            locked = (
+                PhotoSet.objects.select_for_update()
+                .filter(pk=photo_set_id, validation_job_id=job.pk, status=PhotoSet.Status.COLLECTING)
+                .first()
+            )
+            if locked is None or not Photo.objects.filter(photo_set=locked, status=Photo.Status.PENDING).exists():
+                return
+            follow_up = enqueue_job(kind=VALIDATE_SET_KIND, payload={"photo_set_id": locked.pk}, user=job.created_by)
+            locked.validation_job = follow_up
+            locked.save(update_fields=["validation_job"])
+    except Exception:
+        log.exception("validation_follow_up_failed", photo_set_id=photo_set_id, after_job_id=job.pk)
+        return
+    log.info("validation_followed_up", photo_set_id=locked.pk, job_id=follow_up.pk, after_job_id=job.pk)
 
 
 # --- Upload links ---------------------------------------------------------------------------------------------

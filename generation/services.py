@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from generation.models import Job
@@ -30,13 +31,13 @@ class JobStateError(ValueError):
 
 
 def queue_name(cluster: str) -> str:
-    """The django-q2 queue (broker list key) of a cluster. The default cluster's queue is the site's name
-    (Q_CLUSTER["name"]), read from settings rather than from django_q's Conf, because inside a GPU worker
-    Conf names the gpu queue."""
-    if cluster == Job.Cluster.DEFAULT:
-        q = settings.Q_CLUSTER
-        return str(q.get("cluster_name") or q.get("name") or "default")
-    return cluster
+    """The django-q2 queue (broker list key) of a cluster, named from the site's prefix (settings.Q_QUEUES: the
+    default queue is the prefix, the gpu queue `<prefix>-gpu`), read from settings rather than from django_q's
+    Conf, because inside a GPU worker Conf names the gpu queue."""
+    queues = settings.Q_QUEUES
+    if cluster not in queues:
+        raise ValueError(f"Unknown job cluster {cluster!r}")
+    return str(queues[cluster])
 
 
 def enqueue_on_commit(job: Job) -> None:
@@ -52,13 +53,20 @@ def enqueue_on_commit(job: Job) -> None:
     transaction.on_commit(_send)
 
 
+#: Sent (sender: the Job class, `job=`) in the transaction that ends a job, after its credits are settled; the
+#: apps above the job system connect to it in ready() (clients: a validation job that ends with photos still
+#: pending is followed by a new one).
+job_finished = Signal()
+
+
 def job_ended(job: Job) -> None:
     """Called in the transaction that makes a job succeeded, failed or cancelled (every such transition calls
     it): the job's GPU credits are settled on what it used, or released (billing.credits; a no-op for a job
-    without a reservation)."""
-    from billing.credits import job_finished
+    without a reservation), then `job_finished` is sent."""
+    from billing.credits import job_finished as settle_credits
 
-    job_finished(job)
+    settle_credits(job)
+    job_finished.send(sender=Job, job=job)
 
 
 def enqueue_job(

@@ -23,6 +23,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from generation.broker import resend_if_lost, stale_queued_seconds
 from generation.models import Job
 from generation.registry import (
     JobAbandoned,
@@ -224,8 +225,12 @@ def _json_result(result: Any) -> dict[str, Any] | None:
 
 
 def sweep_stale_jobs() -> dict[str, int]:
-    """Running jobs whose heartbeat is older than JOB_HEARTBEAT_STALE_SECONDS: queued again (and re-enqueued on
-    commit) while attempts remain, else failed. Platform work across every studio."""
+    """Platform work across every studio, every minute:
+
+    - running jobs whose heartbeat is older than JOB_HEARTBEAT_STALE_SECONDS: queued again (and re-enqueued on
+      commit) while attempts remain, else failed;
+    - queued jobs untouched for JOB_QUEUED_STALE_SECONDS whose task the broker no longer holds (lost with a
+      killed worker's prefetch queue, a dropped message): their task is sent again (generation/broker.py)."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS)
     requeued = failed = 0
     with platform_context(), transaction.atomic():
@@ -254,6 +259,22 @@ def sweep_stale_jobs() -> dict[str, int]:
                 job_ended(job)
                 failed += 1
             log.info("job_swept", job_id=job.pk, studio_id=job.studio_id, state=job.state)
-    if requeued or failed:
-        log.warning("stale_jobs_swept", requeued=requeued, failed=failed)
-    return {"requeued": requeued, "failed": failed}
+    resent = _resend_lost_tasks()
+    if requeued or failed or resent:
+        log.warning("stale_jobs_swept", requeued=requeued, failed=failed, resent=resent)
+    return {"requeued": requeued, "failed": failed, "resent": resent}
+
+
+def _resend_lost_tasks() -> int:
+    cutoff = timezone.now() - timedelta(seconds=stale_queued_seconds())
+    resent = 0
+    listed: dict[str, set[int] | None] = {}
+    with platform_context(), transaction.atomic():
+        waiting = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(state=Job.State.QUEUED, updated_at__lt=cutoff)
+            .order_by("updated_at")[:SWEEP_BATCH]
+        )
+        for job in waiting:
+            resent += resend_if_lost(job, listed=listed)
+    return resent

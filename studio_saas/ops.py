@@ -69,7 +69,7 @@ class QueueDepthCollector(Collector):
         depth = GaugeMetricFamily("studio_task_queue_depth", "Tasks waiting in the broker", labels=["cluster"])
         for cluster in CLUSTERS:
             try:
-                depth.add_metric([cluster], get_broker(cluster).queue_size() or 0)
+                depth.add_metric([cluster], get_broker(settings.Q_QUEUES[cluster]).queue_size() or 0)
             except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the broker is down
                 log.warning("metrics.queue_depth_failed", cluster=cluster, error=str(exc))
         yield depth

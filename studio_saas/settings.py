@@ -7,6 +7,7 @@ and optionally S3 storage variables. See README.md "Production".
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -154,10 +155,18 @@ else:
 # per GPU (start it with Q_CLUSTER_NAME=gpu). `retry` is longer than `timeout`, attempts are bounded.
 JOB_TIMEOUT_SECONDS = env.int("JOB_TIMEOUT_SECONDS", default=15 * 60)
 GPU_JOB_TIMEOUT_SECONDS = env.int("GPU_JOB_TIMEOUT_SECONDS", default=2 * 60 * 60)
+# The site's name on a shared broker: the signing salt of queued tasks and the name of EVERY queue the site uses
+# (the default queue is the prefix itself, the gpu queue `<prefix>-gpu`). Give each site (and each test run with a
+# real worker) its own, so none takes another's tasks, the gpu ones included.
+Q_CLUSTER_PREFIX = env.str("Q_CLUSTER_PREFIX", default="default")
+#: The broker queue of each job cluster (generation.services.queue_name, the metrics' queue depth).
+Q_QUEUES = {"default": Q_CLUSTER_PREFIX, "gpu": f"{Q_CLUSTER_PREFIX}-gpu"}
+# A gpu worker is started with Q_CLUSTER_NAME=gpu (the documented command, runall): django-q2 reads the variable
+# itself to pick the cluster, so here it becomes this site's gpu queue.
+if os.environ.get("Q_CLUSTER_NAME") == "gpu":
+    os.environ["Q_CLUSTER_NAME"] = Q_QUEUES["gpu"]
 Q_CLUSTER = {
-    # The site's name on a shared broker: the default queue's name and the signing salt of queued tasks.
-    # Give each site (and each test run with a real worker) its own so none takes another's tasks.
-    "name": env.str("Q_CLUSTER_PREFIX", default="default"),
+    "name": Q_CLUSTER_PREFIX,
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": JOB_TIMEOUT_SECONDS,
     "retry": JOB_TIMEOUT_SECONDS + 5 * 60,
@@ -169,7 +178,7 @@ Q_CLUSTER = {
     "label": "Task queue",
     "cache": "workers",
     "ALT_CLUSTERS": {
-        "gpu": {
+        Q_QUEUES["gpu"]: {
             "workers": 1,
             "timeout": GPU_JOB_TIMEOUT_SECONDS,
             "retry": GPU_JOB_TIMEOUT_SECONDS + 10 * 60,
@@ -188,6 +197,9 @@ else:
 
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=5 * 60)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# A job queued for longer than this whose task the broker no longer holds (lost with a killed worker's prefetch
+# queue, a dropped message) gets its task sent again by the sweeper (generation/broker.py).
+JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=5 * 60)
 
 # --- Auth -----------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"

@@ -378,3 +378,35 @@ def test_no_photo_is_seen_accepted_before_the_set_checks_reject_it(tenant_a, add
     assert history[friend.pk] == ["pending", "rejected"], history
     for seen in history.values():
         assert not ("accepted" in seen and "rejected" in seen[seen.index("accepted") :]), history
+
+
+def test_a_photo_added_as_the_job_ends_gets_a_follow_up_job(tenant_a, photo_set, add, monkeypatch):
+    """Issue 13, finding 2 (a set never attaches photos to a job that won't look at them): a photo uploaded after
+    the validation job's last look for pending photos, while the job still shows as running, attached to that job
+    (request_validation returned it) and would have waited for ever. The job's end now starts a follow-up job."""
+    from clients import jobs, services
+    from generation.tasks import run_job
+
+    first = add(fixture_bytes("person_a_01.jpg"), "first.jpg")
+    late: list[Photo] = []
+    real = jobs.validate_photo_set
+
+    def validate_then_upload(**kwargs):
+        result = real(**kwargs)
+        late.append(add(fixture_bytes("person_a_02.jpg"), "late.jpg"))
+        with tenant_context(tenant_a.studio):
+            attached = services.request_validation(photo_set=photo_set)
+        assert attached.pk == job.pk and attached.state == "running"
+        return result
+
+    monkeypatch.setattr(jobs, "validate_photo_set", validate_then_upload)
+    with tenant_context(tenant_a.studio):
+        job = services.request_validation(photo_set=photo_set, user=tenant_a.owner)
+    assert run_job(job.pk, tenant_a.studio.pk) == "succeeded"
+    assert reload(tenant_a, late[0]).status == Photo.Status.PENDING
+    with tenant_context(tenant_a.studio):
+        follow_up = type(photo_set).objects.select_related("validation_job").get(pk=photo_set.pk).validation_job
+    assert follow_up.pk != job.pk and follow_up.state == "queued"
+    monkeypatch.setattr(jobs, "validate_photo_set", real)
+    assert run_job(follow_up.pk, tenant_a.studio.pk) == "succeeded"
+    assert [reload(tenant_a, p).status for p in (first, late[0])] == [Photo.Status.ACCEPTED] * 2

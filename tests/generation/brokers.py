@@ -22,6 +22,10 @@ class RedisBroker:
 
         return redis.from_url(self.url)
 
+    @property
+    def gpu_queue(self) -> str:
+        return f"{self.prefix}-gpu"
+
     def key(self, queue: str) -> str:
         return f"django_q:{queue}:q"
 
@@ -38,7 +42,7 @@ def redis_available(url: str = REDIS_TEST_URL) -> bool:
 @pytest.fixture
 def redis_broker(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[RedisBroker]:  # noqa: ANN001
     """django_q's Conf (read once at import) switched to Redis with a fresh prefix; the site's default queue
-    name follows settings.Q_CLUSTER["name"]. Keys under the prefix are deleted afterwards."""
+    and gpu queue names follow the prefix (settings.Q_QUEUES). Keys under the prefix are deleted afterwards."""
     if not redis_available():
         pytest.skip(f"needs Redis at {REDIS_TEST_URL}")
     from django_q.conf import Conf
@@ -55,7 +59,9 @@ def redis_broker(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[RedisBro
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "name": prefix, "redis": REDIS_TEST_URL}
     settings.Q_CLUSTER.pop("orm", None)
     broker = RedisBroker(url=REDIS_TEST_URL, prefix=prefix)
+    settings.Q_QUEUES = {"default": prefix, "gpu": broker.gpu_queue}
     yield broker
     client = broker.client()
-    for key in client.scan_iter(f"django_q:{prefix}:*"):
-        client.delete(key)
+    for pattern in (f"django_q:{prefix}:*", f"django_q:{broker.gpu_queue}:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)

@@ -31,7 +31,7 @@ def test_a_gpu_job_lands_on_the_gpu_queue_of_redis(
     django_capture_on_commit_callbacks,
 ):
     client = redis_broker.client()
-    gpu_key, default_key = redis_broker.key("gpu"), redis_broker.key(redis_broker.prefix)
+    gpu_key, default_key = redis_broker.key(redis_broker.gpu_queue), redis_broker.key(redis_broker.prefix)
     with tenant_context(tenant_a.studio), django_capture_on_commit_callbacks(execute=True):
         gpu_job = services.enqueue_job(kind="test.gpu")
         cpu_job = services.enqueue_job(kind="demo.countdown")
@@ -62,5 +62,5 @@ def test_a_gpu_job_lands_on_the_gpu_queue_of_the_orm_broker(
     by_key: dict[str, list[int]] = {}
     for row in OrmQ.objects.all():
         by_key.setdefault(row.key, []).append(row.args()[0])
-    assert by_key["gpu"] == [gpu_job.pk]
+    assert by_key[services.queue_name("gpu")] == [gpu_job.pk]
     assert by_key[default_queue] == [cpu_job.pk]

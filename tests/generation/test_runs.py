@@ -19,6 +19,7 @@ from PIL import Image
 from generation import doubles, runs
 from generation.doubles import RUN_ITEM_KIND
 from generation.models import Job, Portrait, RenderRun, RenderRunItem
+from generation.services import queue_name
 from generation.tasks import run_job
 from templates_app.models import Template, TemplateVersion
 from tenants.context import tenant_context
@@ -193,7 +194,7 @@ def test_jobs_are_enqueued_grouped_by_base_model(
         ]
         # The broker gets the jobs in that order: same base model back to back.
         assert enqueued.job_ids == [item.job_id for item in by_position]
-        assert [call[1]["cluster"] for call in enqueued.calls] == ["gpu"] * 4
+        assert [call[1]["cluster"] for call in enqueued.calls] == [queue_name("gpu")] * 4
         for item in items:
             assert item.job.kind == "runs.render_item" and item.job.cluster == "gpu"
             assert item.job.payload == {"item_id": item.pk, "run_id": run.pk, "double_id": double.pk}

@@ -143,10 +143,32 @@ def test_gpu_kinds_go_to_the_gpu_queue(tenant_a, test_kinds, enqueued, django_ca
     with tenant_context(tenant_a.studio), django_capture_on_commit_callbacks(execute=True):
         job = services.enqueue_job(kind="test.gpu")
     assert job.cluster == "gpu"
-    assert enqueued.calls[0][1]["cluster"] == "gpu"
+    assert enqueued.calls[0][1]["cluster"] == services.queue_name("gpu") == "default-gpu"
 
 
-def test_queue_names_follow_the_site_prefix(settings):
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "name": "site-x"}
+def test_queue_names_follow_the_site_prefix():
+    """Issue 13, finding 3: every queue of a site is named from Q_CLUSTER_PREFIX, the gpu one included (it was
+    always `gpu`, shared by every site on one Redis); `Q_CLUSTER_NAME=gpu qcluster` serves this site's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, os; from studio_saas import settings as s; "
+        "print(json.dumps([s.Q_QUEUES, s.Q_CLUSTER['name'], list(s.Q_CLUSTER['ALT_CLUSTERS']), "
+        "os.environ.get('Q_CLUSTER_NAME')]))"
+    )
+    env = {**os.environ, "Q_CLUSTER_PREFIX": "site-x", "Q_CLUSTER_NAME": "gpu"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    queues, name, alt, cluster_name = json.loads(out.stdout.strip().splitlines()[-1])
+    assert queues == {"default": "site-x", "gpu": "site-x-gpu"}
+    assert (name, alt, cluster_name) == ("site-x", ["site-x-gpu"], "site-x-gpu")
+
+
+def test_queue_name_reads_the_queues_setting(settings):
+    settings.Q_QUEUES = {"default": "site-x", "gpu": "site-x-gpu"}
     assert services.queue_name("default") == "site-x"
-    assert services.queue_name("gpu") == "gpu"
+    assert services.queue_name("gpu") == "site-x-gpu"
+    with pytest.raises(ValueError):
+        services.queue_name("nope")

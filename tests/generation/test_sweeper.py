@@ -33,7 +33,7 @@ def test_stale_running_jobs_of_every_studio_are_requeued_on_commit(
     alive = make_job(a, state=S.RUNNING, attempts=1, heartbeat_at=_ago(10))
     finished = make_job(a, state=S.SUCCEEDED, attempts=1, heartbeat_at=_ago(3600))
     with django_capture_on_commit_callbacks(execute=True):
-        assert sweep_stale_jobs() == {"requeued": 2, "failed": 0}
+        assert sweep_stale_jobs() == {"requeued": 2, "failed": 0, "resent": 0}
         assert enqueued.calls == []  # only once the sweep's transaction commits
     for job in (stale_a, stale_b):
         fresh = reload(job)
@@ -51,7 +51,7 @@ def test_stale_jobs_without_attempts_left_fail(tenant_a, settings, enqueued, dja
     settings.JOB_HEARTBEAT_STALE_SECONDS = 60
     job = make_job(tenant_a, state=S.RUNNING, attempts=3, max_attempts=3, heartbeat_at=_ago(61))
     with django_capture_on_commit_callbacks(execute=True):
-        assert sweep_stale_jobs() == {"requeued": 0, "failed": 1}
+        assert sweep_stale_jobs() == {"requeued": 0, "failed": 1, "resent": 0}
     job = reload(job)
     assert (job.state, job.error) == (S.FAILED, STALE_ERROR)
     assert job.finished_at is not None
