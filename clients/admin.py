@@ -155,7 +155,7 @@ class PhotoAdmin(ReadOnlyAdmin):
         if not photo.thumbnail or current_studio_id() != photo.studio_id:
             return "—"
         url = signed_media_url(obj=photo, field="thumbnail")
-        return format_html('<img src="{}" alt="" style="max-width:240px;max-height:240px">', url)
+        return format_html('<img src="{}" alt="" class="admin-preview">', url)
 
 
 @admin.register(UploadLink)

@@ -141,7 +141,7 @@ class PortraitAdmin(_ReadOnlyStudioAdmin):
         if not obj.image or current_studio_id() != obj.studio_id:
             return "—"
         url = signed_media_url(obj=obj, field="image")
-        return format_html('<img src="{}" alt="" style="max-width:240px;max-height:240px">', url)
+        return format_html('<img src="{}" alt="" class="admin-preview">', url)
 
 
 class RenderRunItemInline(admin.TabularInline):

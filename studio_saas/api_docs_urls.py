@@ -5,7 +5,7 @@ integrator who opens `/s/<slug>/api/docs/` (or the studio's own domain) finds it
 The schema documents the API that every studio serves under its own address (`/s/<slug>/api/...`, the studio's
 subdomain or custom domain): it is generated from the studio URLconf. Swagger UI loads its assets from
 drf-spectacular-sidecar (static files), never from a CDN. (No Redoc page: drf-spectacular's Redoc template pulls
-fonts from Google.)"""
+fonts from Google.) The page has no inline script or style (the Content-Security-Policy allows none)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -65,11 +65,18 @@ class _PublicDocs:
     permission_classes = [AllowAny]
 
 
-class SwaggerView(_PublicDocs, SpectacularSwaggerView):
+class _CspSwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI under the Content-Security-Policy: the split view serves its init script as a file of its own
+    (`?script=`) instead of an inline <script>, and the page's template has no inline <style>."""
+
+    template_name = "api_docs/swagger_ui.html"
+
+
+class SwaggerView(_PublicDocs, _CspSwaggerView):
     pass
 
 
-class StudioSwaggerView(_CheckedCredentials, SpectacularSwaggerView):
+class StudioSwaggerView(_CheckedCredentials, _CspSwaggerView):
     pass
 
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer (django-csp; CONTENT_SECURITY_POLICY below).
+    "studio_saas.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "studio_saas.logging.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -420,6 +423,35 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp 4; docs/architecture.md "Security headers"): scripts and styles come only
+# from this site's static files (no inline <script>, <style>, style="" or on*= anywhere: tests/test_csp.py), and
+# nothing from another origin. Images are this site's own too: private media is streamed by the app through signed
+# links (tenants/media.py), never redirected to the storage, so no S3 origin is needed even with S3_ENDPOINT_URL.
+# The forms that start a Stripe payment, the customer portal or Connect onboarding answer with a redirect to
+# Stripe's hosted page, which form-action governs too (studio_saas/csp.py adds STRIPE_API_BASE's origin when a
+# local fake serves those pages). CSP_REPORT_ONLY=1 sends the policy as Content-Security-Policy-Report-Only instead
+# (to try it on a live site); CSP_REPORT_URI names where browsers report violations.
+STRIPE_HOSTED_ORIGINS = ["https://checkout.stripe.com", "https://billing.stripe.com", "https://connect.stripe.com"]
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *STRIPE_HOSTED_ORIGINS],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+if env.str("CSP_REPORT_URI", default=""):
+    _CSP["DIRECTIVES"]["report-uri"] = [env.str("CSP_REPORT_URI")]
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY = None
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

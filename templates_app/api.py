@@ -445,6 +445,11 @@ class StarterViewSet(TemplatesViewSet):
     serializer_class = StarterSerializer
     pagination_class = None
 
+    def get_queryset(self) -> QuerySet[Template]:
+        """No rows: the starters are built in (all_starters). DRF's browsable API asks a list view for its queryset
+        (for its filter form), which raised without this: a 500 instead of the page."""
+        return Template.objects.none()
+
     @extend_schema(
         summary="The built-in starter templates",
         description="Any studio can copy one into its own catalog (`starters/copy/`).",

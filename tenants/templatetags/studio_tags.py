@@ -42,7 +42,7 @@ def brand_contrast(color: str) -> str:
 
 @register.filter
 def safe_brand(color: str) -> str:
-    """The studio colour when it is a valid #rrggbb value (it goes into a <style> block), else the default."""
+    """The studio colour when it is a valid #rrggbb value (it becomes a CSS custom property), else the default."""
     return color if _HEX.match(color or "") else "#1f2937"
 
 

@@ -76,10 +76,18 @@ def test_tenants_api_views_generate_without_warnings(client):
     assert problems == []
 
 
+def _docs(client, url: str) -> str:
+    """The docs page and its init script (drf-spectacular's split view: a file of its own, `?script=`, for the
+    Content-Security-Policy), as one text."""
+    page = client.get(url)
+    assert page.status_code == 200
+    script = client.get(f"{url}?script=")
+    assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+    return page.content.decode() + script.content.decode()
+
+
 def test_docs_page_loads_its_assets_locally(client):
-    response = client.get("/api/docs/")
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = _docs(client, "/api/docs/")
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn" not in html.lower() and "https://" not in html
     assert "/api/schema/" in html
@@ -93,9 +101,7 @@ def test_schema_points_try_it_out_at_a_studio(schema):
 def test_a_studio_serves_the_same_docs_and_schema(client, tenant_a, schema):
     """An integrator following the README opens /s/<slug>/api/docs/: the docs are there too (no login), and
     their schema is the studio's own address."""
-    response = client.get(f"{tenant_a.prefix}/api/docs/")
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = _docs(client, f"{tenant_a.prefix}/api/docs/")
     assert "/static/drf_spectacular_sidecar/" in html and "https://" not in html
     assert f"{tenant_a.prefix}/api/schema/" in html.replace("\\u002D", "-")  # (JSON-escaped in the page)
     in_studio = client.get(f"{tenant_a.prefix}/api/schema/?format=json")

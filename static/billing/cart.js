@@ -1,0 +1,21 @@
+/* The cart of a client's gallery (billing/templates/billing/gallery/_cart.html): the count and total of the portraits
+   ticked for buying (or of the package chosen), kept up to date as the client ticks. The price per portrait (minor
+   units) and the currency come from the form's data-price and data-currency attributes. */
+(() => {
+  const form = document.getElementById("buy-form");
+  if (!form) return;
+  const unit = Number(form.dataset.price), cur = form.dataset.currency;
+  const boxes = () => document.querySelectorAll('input[form="buy-form"][name="portrait"]');
+  const pkg = form.querySelector("[data-cart-package]");
+  const update = () => {
+    const n = [...boxes()].filter((b) => b.checked).length;
+    const opt = pkg && pkg.selectedOptions[0];
+    const all = opt && opt.value && opt.dataset.count === "0";
+    const count = all ? boxes().length : n;
+    const total = opt && opt.value ? Number(opt.dataset.price) : (n * unit) / 100;
+    form.querySelector("[data-cart-count]").textContent = `${count} portrait${count === 1 ? "" : "s"}`;
+    form.querySelector("[data-cart-total]").textContent = `${total.toFixed(2)} ${cur}`;
+  };
+  document.addEventListener("change", (e) => { if (e.target.matches('input[form="buy-form"], [data-cart-package]')) update(); });
+  update();
+})();
