@@ -178,9 +178,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Refund a paid order",
         description="Asks Stripe for a full refund (reversing the transfer and the fee; idempotent per order). "
         "The order turns refunded and its downloads stop when Stripe's `charge.refunded` webhook arrives. 409 "
-        "for an order not paid or already refunded; 502 when Stripe fails.",
+        "for an order not paid or already refunded; 502 when Stripe fails; 503 when Stripe is not configured "
+        "(nothing is sent).",
         request=None,
-        responses={202: RefundSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR, 502: _ERROR},
+        responses={202: RefundSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR, 502: _ERROR, 503: _ERROR},
         tags=["billing"],
     )
     @action(detail=True, methods=["post"])

@@ -28,6 +28,7 @@ from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet
 from tenants.admin_scoping import MANAGING_ROLES, StudioScopedAdmin, admin_role, request_studio
 from tenants.context import current_studio_id
 from tenants.media import signed_media_url
+from tenants.services import ActionRefused
 
 
 class IntakeAdmin(StudioScopedAdmin):
@@ -95,7 +96,11 @@ class ClientAdmin(IntakeAdmin):
     def erase(self, request: HttpRequest, queryset: models.QuerySet[Client]) -> None:
         count = 0
         for client in queryset:
-            services.erase_client(client=client, performed_by=request.user)
+            try:
+                services.erase_client(client=client, performed_by=request.user)
+            except ActionRefused as exc:
+                self.message_user(request, f"{client}: {exc.message}", messages.ERROR)
+                continue
             count += 1
         self.message_user(request, f"{count} client(s) erased; deletion receipts recorded.", messages.SUCCESS)
 

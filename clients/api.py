@@ -224,9 +224,10 @@ class ClientViewSet(
         summary="Delete everything about the client",
         description="Photos and their files (from storage), derivatives, digital doubles, portraits, galleries, "
         "upload links, photo sets, then the client. Owners and managers only. Answers the deletion receipt "
-        "(ids and counts, no personal data) kept in the studio's audit log.",
+        "(ids and counts, no personal data) kept in the studio's audit log. 409 when records that must be kept "
+        "(orders of the client's galleries) refer to the client: nothing is deleted.",
         request=None,
-        responses={200: DeletionReceiptSerializer, 403: _ERROR, 404: _ERROR},
+        responses={200: DeletionReceiptSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR},
         tags=["clients"],
     )
     @action(detail=True, methods=["post"])

@@ -20,7 +20,8 @@ from typing import IO, Any
 import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from generation.engine.images import SNIFF_BYTES, describe_unsupported, sniff_fo
 from generation.models import Job
 from tenants.context import require_studio_id
 from tenants.models import User
+from tenants.services import ActionRefused
 
 log = structlog.get_logger("clients")
 
@@ -445,6 +447,23 @@ def unregister_client_steps(name: str) -> None:
     _EXPORT_STEPS.pop(name, None)
 
 
+ERASURE_BLOCKED_MESSAGE = (
+    "This client can't be erased: {records} of theirs must be kept (financial records). Nothing was deleted."
+)
+
+
+def _refuse_erasure_of_kept_records(client: Client) -> None:
+    """Before anything is deleted (files can't be restored): refuse with 409 when deleting the client would hit a
+    protected row (an order of one of their galleries), rather than fail halfway with a server error."""
+    try:
+        Collector(using=router.db_for_write(Client)).collect([client])
+    except (ProtectedError, RestrictedError) as exc:
+        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        records = " and ".join(sorted({str(obj._meta.verbose_name_plural) for obj in blocking}))
+        message = ERASURE_BLOCKED_MESSAGE.format(records=records)
+        raise ActionRefused(message, code="erasure_blocked", status=409) from None
+
+
 def erase_client(*, client: Client, performed_by: User | None) -> DeletionReceipt:
     """Delete everything about a client: what other apps registered (doubles, portraits, galleries), every
     photo's files (originals, thumbnails, face crops) from storage, the photos, upload links and sets, then the
@@ -452,6 +471,7 @@ def erase_client(*, client: Client, performed_by: User | None) -> DeletionReceip
     now = timezone.now()
     with transaction.atomic():
         locked = Client.objects.select_for_update().get(pk=client.pk)
+        _refuse_erasure_of_kept_records(locked)
         counts: dict[str, int] = {}
         for name, step in _ERASURE_STEPS.items():
             for key, value in dict(step(locked) or {}).items():

@@ -48,6 +48,7 @@ from clients.forms import (
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
 from tenants.access import membership_for, studio_member_required
 from tenants.models import MANAGING_ROLES, Role
+from tenants.services import ActionRefused
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,11 @@ def client_erase(request: HttpRequest, client_id: int) -> HttpResponse:
     if not form.is_valid():
         context = _detail_context(request, client, erase_form=form)
         return render(request, "clients/client_detail.html", context, status=400)
-    receipt = services.erase_client(client=client, performed_by=request.user)
+    try:
+        receipt = services.erase_client(client=client, performed_by=request.user)
+    except ActionRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("client_detail", client_id=client.pk)
     messages.success(request, f"Everything about the client was deleted. Deletion receipt #{receipt.pk} was recorded.")
     return redirect("clients")
 

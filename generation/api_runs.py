@@ -35,6 +35,7 @@ from generation.serializers_runs import PortraitSerializer, RunCreateSerializer,
 from generation.views_runs import RUN_ROLES
 from templates_app.models import Template
 from tenants.access import membership_for
+from tenants.api_fields import ID_RULE, MAX_ID
 from tenants.permissions import IsStudioMember, refuse, request_api_key
 
 RUNS_MESSAGE = "Only the studio's owners, managers and staff can run templates and act on portraits."
@@ -83,9 +84,12 @@ def _int_param(request: Request, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        raise exceptions.ValidationError({name: "Use a whole number."}) from None
+        number = 0
+    if not 1 <= number <= MAX_ID:
+        raise exceptions.ValidationError({name: ID_RULE})
+    return number
 
 
 @extend_schema_view(

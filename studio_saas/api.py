@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
@@ -33,6 +34,14 @@ def _first_message(detail: Any, path: str = "") -> str:
     return f"{path}: {detail}" if path else str(detail)
 
 
+def _too_much_message(exc: Exception) -> str:
+    if isinstance(exc, TooManyFieldsSent):
+        return f"Too many fields in the request: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}."
+    if isinstance(exc, TooManyFilesSent):
+        return f"Too many files in one request: at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}."
+    return f"The request body is too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes besides files."
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error is JSON: {"error": {"code", "message", "fields"?}} with the right 4xx status."""
     if isinstance(exc, ActionRefused):
@@ -43,6 +52,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent | RequestDataTooBig):
+        exc = exceptions.ParseError(_too_much_message(exc))  # raised by Django's parsers while DRF reads the body
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

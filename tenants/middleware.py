@@ -6,19 +6,22 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import get_script_prefix, set_script_prefix
 
 from tenants.context import tenant_context
 from tenants.resolution import resolve_studio
 
+STUDIO_NOT_FOUND = "Studio not found: there is no active studio at this address."
+
 
 class TenantMiddleware:
     """Studio requests get `request.studio`, the studio URLconf, the tenant context and one transaction
     (rolled back on a 5xx) whose SET LOCAL carries the studio to PostgreSQL row-level security.
     Platform requests (no studio named) get `request.studio = None` and the root URLconf.
-    A named studio that is unknown or suspended gets a clear 404 page, the same for both."""
+    A named studio that is unknown or suspended gets a clear 404, the same for both: a page, or under /api/ the
+    API's JSON error (studio_saas/api.py's format, as its OpenAPI schema documents)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -30,6 +33,8 @@ class TenantMiddleware:
         if resolution.slug is None:
             return self.get_response(request)
         if resolution.studio is None:
+            if (resolution.path_info or request.path_info).startswith("/api/"):
+                return JsonResponse({"error": {"code": "not_found", "message": STUDIO_NOT_FOUND}}, status=404)
             return render(request, "tenants/studio_not_found.html", {"slug": resolution.slug}, status=404)
 
         request.urlconf = settings.STUDIO_URLCONF

@@ -11,7 +11,8 @@ from django.http.request import split_domain_port
 
 from tenants.models import RESERVED_SLUGS, Studio
 
-PATH_PREFIX_RE = re.compile(r"^/s/(?P<slug>[a-z0-9-]{1,50})(?P<rest>/.*)?$")
+# DOTALL and \Z: a path with a newline (%0A) in it is still the studio's (`.` and `$` would stop at it).
+PATH_PREFIX_RE = re.compile(r"^/s/(?P<slug>[a-z0-9-]{1,50})(?P<rest>/.*)?\Z", re.DOTALL)
 
 
 @dataclass(frozen=True)
