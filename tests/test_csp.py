@@ -27,10 +27,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests import test_isolation
 from tests.test_isolation import World, own_values, studio_routes
-from tests.test_isolation import world as world_fixture  # noqa: F401  (the `world` fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
+world = test_isolation.world  # the fixture: two studios with one row of every tenant-owned model each
 STRICT = {
     "default-src": "'self'",
     "script-src": "'self'",
