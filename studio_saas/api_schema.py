@@ -6,8 +6,8 @@ made once here rather than by hand on every operation:
 - **Error answers.** Every error has the one body of studio_saas/api.py, documented as the `Error` component.
   Each operation gets the errors it can give: 401 (no or an invalid credential), 403 (a role or an API key that
   may not do this), 404 (an unknown studio, a signed-in non-member, an object the studio doesn't have), 400 where
-  input is read (a request body or query parameters), 415 where a body is read, 429 where the view is
-  throttled; errors a view declares itself (409, 502, 503, ...) get the same body.
+  input is read or an action can be refused (a request body, query parameters, any write), 415 where a body is
+  read, 429 where the view is throttled; errors a view declares itself (409, 502, 503, ...) get the same body.
 - **Nullable and blank fields.** drf-spectacular reads `allow_null`/`allow_blank`; this also marks as nullable a
   read-only field whose default is None (`EmailField(source="created_by.email", default=None)`: null when nobody
   is recorded) and a method field whose method may return None (its return type hint says so, even when
@@ -138,10 +138,10 @@ class StudioAutoSchema(AutoSchema):
         if not any(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
             codes += ["401", "403"]
         reads_query = any(p.get("in") == "query" for p in operation.get("parameters", []))
-        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH"):
-            codes += ["400", "415"]
-        elif reads_query:
-            codes.append("400")
+        if reads_query or "requestBody" in operation or self.method in ("POST", "PUT", "PATCH"):
+            codes.append("400")  # invalid input, or a business rule's refusal (ActionRefused's default status)
+        if "requestBody" in operation:
+            codes.append("415")
         if self.view.get_throttles():
             codes.append("429")
         return codes
