@@ -144,18 +144,17 @@ class GalleryCreateSerializer(serializers.Serializer):
     pin = serializers.CharField(
         required=False, allow_blank=True, default="", write_only=True, max_length=services.MAX_PIN_DIGITS
     )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Left out: the studio's default; null: never."
+    )
+    allow_more_like_me = serializers.BooleanField(required=False, allow_null=True, default=None)
+    download_limit = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
 
     def validate_pin(self, value: str) -> str:
         value = value.strip()
         if value and not services.PIN_RE.match(value):
             raise serializers.ValidationError(services.PIN_RULE)
         return value
-
-    expires_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="Left out: the studio's default; null: never."
-    )
-    allow_more_like_me = serializers.BooleanField(required=False, allow_null=True, default=None)
-    download_limit = serializers.IntegerField(required=False, allow_null=True, min_value=0, default=None)
 
 
 class GalleryUpdateSerializer(serializers.Serializer):
@@ -169,9 +168,7 @@ class GalleryUpdateSerializer(serializers.Serializer):
 
 
 class PortraitIdsSerializer(serializers.Serializer):
-    portraits = serializers.ListField(
-        child=IdField(), allow_empty=False, max_length=services.MAX_GALLERY_PORTRAITS
-    )
+    portraits = serializers.ListField(child=IdField(), allow_empty=False, max_length=services.MAX_GALLERY_PORTRAITS)
 
 
 class PasswordSerializer(serializers.Serializer):
