@@ -113,7 +113,7 @@ class PortraitAdmin(_ReadOnlyStudioAdmin):
     list_filter = ("is_demo", "is_pick", "is_hidden")
     list_select_related = ("double",)
     fields = (
-        "preview",
+        "image_preview",
         "double",
         "job",
         "run",
@@ -131,8 +131,10 @@ class PortraitAdmin(_ReadOnlyStudioAdmin):
     )
     readonly_fields = fields
 
+    # Not named `preview`: the model's own `preview` file field would win, and the page would show a link to its
+    # storage path instead of the signed image.
     @admin.display(description="Image")
-    def preview(self, obj: Portrait) -> str:
+    def image_preview(self, obj: Portrait) -> str:
         from django.utils.html import format_html
 
         from tenants.context import current_studio_id

@@ -294,3 +294,19 @@ def test_platform_user_admin_works_with_email_logins(client, two_tenants, superu
     assert client.get(f"/admin/tenants/user/{a.owner.pk}/change/").status_code == 200
     assert client.get(f"/admin/tenants/user/{a.owner.pk}/password/").status_code == 200
     assert client.get("/admin/tenants/user/999999/change/").status_code == 404
+
+
+def test_a_portraits_admin_page_shows_the_signed_image_not_a_storage_path(client_a, tenant_a, settings, tmp_path):
+    """The Portrait admin's image row is the signed, expiring image (its method was named like the model's
+    `preview` file field, which won: the page linked the watermarked preview's storage path)."""
+    from tests.factories_galleries import portrait_with_files, studio_double, use_private_storage
+
+    use_private_storage(settings, tmp_path / "media")
+    with tenant_context(tenant_a.studio):
+        portrait = portrait_with_files(tenant_a, double=studio_double(tenant_a))
+        preview_name = portrait.preview.name
+    response = client_a.get(admin_url(tenant_a, f"generation/portrait/{portrait.pk}/change/"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="admin-preview"' in html and "/media/" in html
+    assert preview_name not in html
