@@ -15,6 +15,8 @@ class GalleriesConfig(AppConfig):
     verbose_name = "Client galleries"
 
     def ready(self) -> None:
+        from galleries import checks  # noqa: F401  (registers the deploy check)
+
         post_migrate.connect(ensure_reminder_schedule, sender=self, dispatch_uid="galleries.reminder_schedule")
 
 

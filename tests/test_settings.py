@@ -35,9 +35,20 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
         DJANGO_ALLOWED_HOSTS="portraits.example.com",
         DOUBLE_ENCRYPTION_KEYS="9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",  # a Fernet key (32 bytes, base64)
         DATA_DIR=str(tmp_path),
+        REDIS_URL="redis://127.0.0.1:6379/0",  # the shared cache (the check connects to nothing)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_gallery_guesses_are_counted_per_process(tmp_path):
+    """Issue 13, finding 5: the budget of wrong gallery passwords and PINs is counted in the default cache; without
+    Redis each web process would count alone, so `check --deploy` says so."""
+    without_redis = {k: v for k, v in _production(tmp_path).items() if k != "REDIS_URL"}
+    result = _manage("check", "--deploy", **without_redis)
+    assert "galleries.W001" in result.stdout + result.stderr, result.stdout + result.stderr
+    result = _manage("check", "--deploy", **_production(tmp_path))
+    assert "galleries.W001" not in result.stdout + result.stderr
 
 
 def test_production_requires_a_real_secret_key(tmp_path):
@@ -74,6 +85,7 @@ def _production(data_dir: Any) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "portraits.example.com",
         "DOUBLE_ENCRYPTION_KEYS": "9Js7QJtq7tJ0QkY3vC2m3cR8Pq1S0dFh4l5xW6zYb2A=",
         "DATA_DIR": str(data_dir),
+        "REDIS_URL": "redis://127.0.0.1:6379/0",  # the shared cache (`check` connects to nothing)
     }
 
 
