@@ -89,9 +89,10 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    gallery_title = serializers.CharField(source="gallery.title", read_only=True)
-    client = serializers.IntegerField(source="gallery.client_id", read_only=True)
-    client_name = serializers.CharField(source="gallery.client.name", read_only=True)
+    # null once the client was erased (the order stays, anonymised, as a financial record)
+    gallery_title = serializers.CharField(source="gallery.title", read_only=True, allow_null=True)
+    client = serializers.IntegerField(source="gallery.client_id", read_only=True, allow_null=True)
+    client_name = serializers.CharField(source="gallery.client.name", read_only=True, allow_null=True)
     portrait_count = serializers.IntegerField(read_only=True)
 
     class Meta:

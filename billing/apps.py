@@ -14,6 +14,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         register_badge("billing.plan", plan_badge)
+        from billing import orders  # noqa: F401  (registers the client erasure step: orders are anonymised)
 
 
 def plan_badge(request: Any) -> Badge:

@@ -162,7 +162,11 @@ class Order(TenantOwned):
         EXPIRED = "expired", "Checkout expired"
         CANCELLED = "cancelled", "Cancelled"
 
-    gallery = models.ForeignKey("galleries.Gallery", on_delete=models.PROTECT, related_name="orders")
+    # Empty once the gallery's client was erased: the order stays, anonymised, as a financial record
+    # (billing.orders.anonymise_orders_of_client).
+    gallery = models.ForeignKey(
+        "galleries.Gallery", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
     package = models.ForeignKey(Package, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     currency = models.CharField(max_length=3)
@@ -190,7 +194,10 @@ class OrderItem(TenantOwned):
     """One portrait of an order, at a size, with its share of the price."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
-    portrait = models.ForeignKey("generation.Portrait", on_delete=models.PROTECT, related_name="+")
+    # Empty once the portrait was deleted with its client's erasure; size and price stay.
+    portrait = models.ForeignKey(
+        "generation.Portrait", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     size = models.CharField(max_length=10, default="full")
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
 

@@ -16,7 +16,7 @@ the studio's connected account with the platform's application fee.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -27,6 +27,7 @@ from django.utils import timezone
 from billing import connect, prices, stripe_client
 from billing.models import Order, OrderItem, Package, StripeEvent
 from billing.webhooks import handles
+from clients.services import register_client_erasure_step
 from galleries import client_services
 from galleries.models import Entitlement, Gallery, GallerySettings
 from tenants.context import platform_context, tenant_context
@@ -216,6 +217,8 @@ def _download_limit(gallery: Gallery) -> int:
 def _grant(order: Order) -> int:
     """The order's entitlements (once: an existing one of the order is not made again)."""
     gallery = order.gallery
+    if gallery is None:  # the client was erased before the payment arrived: nothing to download, nobody to serve
+        return 0
     limit = _download_limit(gallery)
     existing = set(
         Entitlement.objects.filter(
@@ -258,12 +261,13 @@ def handle_checkout_completed(event: Any, record: StripeEvent | None = None) -> 
     if session.get("payment_status") not in ("paid", "no_payment_required"):
         return f"ignored: session {session_id} not paid ({session.get('payment_status')})"
     with tenant_context(order.studio), transaction.atomic():
-        order = Order.objects.select_for_update().select_related("gallery").get(pk=order.pk)
+        order = Order.objects.select_for_update(of=("self",)).select_related("gallery").get(pk=order.pk)
         if session.get("amount_total") is not None and int(session["amount_total"]) != prices.to_minor(order.amount):
             log.warning("checkout_amount_mismatch", order_id=order.pk, session=session_id)
             return f"ignored: amount doesn't match order {order.pk}"
         order.payment_intent_id = order.payment_intent_id or str(session.get("payment_intent") or "")
-        order.email = order.email or str((session.get("customer_details") or {}).get("email") or "")[:254]
+        if order.gallery_id is not None:  # an erased client's order stays anonymous
+            order.email = order.email or str((session.get("customer_details") or {}).get("email") or "")[:254]
         if order.status == Order.Status.REFUNDED:  # the refund came first: paid once, given back, nothing to grant
             order.paid_at = order.paid_at or timezone.now()
             order.save(update_fields=["payment_intent_id", "email", "paid_at"])
@@ -363,3 +367,20 @@ def refund(*, order: Order, reason: str = "requested_by_customer") -> str:
         idempotency_key=stripe_client.idempotency_key("refund", order.pk),
     )
     return str(created["id"])
+
+
+# --- Erasure --------------------------------------------------------------------------------------------------
+
+
+@register_client_erasure_step("orders")
+def anonymise_orders_of_client(client: Any) -> Mapping[str, int]:
+    """A client's erasure keeps the orders of their galleries as financial records, anonymised: the buyer's email
+    and the gallery session's hash are cleared here; the gallery and the portraits go with the erasure (the
+    order's gallery and its items' portraits become empty); amounts, currency, fee, status, dates and the Stripe
+    ids stay, for the studio's accounts and for refunds. What Stripe itself keeps is the studio's to erase in its
+    Stripe dashboard (docs/billing-orders.md)."""
+    count = Order.objects.filter(gallery__client=client).update(email="", created_by_session="")
+    if not count:
+        return {}  # the receipt lists what was actually done
+    log.info("orders_anonymised", client_id=client.pk, orders=count)
+    return {"orders_anonymised": count}

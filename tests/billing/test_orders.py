@@ -338,3 +338,27 @@ def test_the_cart_adds_a_fixed_number_of_queries_to_the_gallery_page(
         assert page.count('form="buy-form">') == len(scene.portraits)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_a_payment_that_arrives_after_the_clients_erasure_pays_the_order_and_keeps_it_anonymous(
+    client: Client, two_tenants: Any, fake_stripe: Any
+) -> None:
+    """A client erased while their checkout was open: the late `checkout.session.completed` marks the kept order
+    paid (a financial record) with no entitlement, and the buyer's email from Stripe is not stored again; a
+    refund of it then answers without error."""
+    from clients import services as intake
+
+    a, _ = two_tenants
+    scene = shop(a, fake_stripe)
+    session_id = buy(client, scene, scene.portraits[:2])["Location"].rsplit("/", 1)[-1]
+    with tenant_context(a.studio):
+        order = Order.objects.select_related("gallery__client").get(checkout_session_id=session_id)
+        intake.erase_client(client=order.gallery.client, performed_by=a.owner)
+    fake_stripe.complete(session_id)
+    [answer] = deliver_all(client, fake_stripe)
+    assert "paid: 0 entitlements" in answer["message"], answer
+    order = _order(a, pk=order.pk)
+    assert (order.status, order.gallery_id, order.email) == (Order.Status.PAID, None, "")
+    with tenant_context(a.studio):
+        assert not Entitlement.objects.filter(order_ref=str(order.pk)).exists()
+        assert [item.portrait_id for item in OrderItem.objects.filter(order=order)] == [None, None]

@@ -148,3 +148,29 @@ def test_export_client_zip(tenant_a, photo_set, validated):
         original = photos[0]["files"]["original"]
         assert archive.read(original) == fixture_bytes("person_a_01.jpg")
         assert set(photos[0]["files"]) == {"original", "thumbnail", "face_crop"}
+
+
+def test_an_erasure_that_would_hit_a_protected_record_is_refused_before_anything_is_deleted(
+    tenant_a, photo_set, validated, monkeypatch
+):
+    """Issue 13, finding 9: should any record protect a client's data (a financial record), erasure is a 409 that
+    says which, checked before the first file is deleted (files can't come back), never a 500 halfway."""
+    from django.db.models import ProtectedError
+    from django.db.models.deletion import Collector
+
+    from tenants.services import ActionRefused
+
+    def protected(self, objs, *args, **kwargs):
+        raise ProtectedError("protected", set(Client.objects.filter(pk=photo_set.client_id)))
+
+    monkeypatch.setattr(Collector, "collect", protected)
+    with tenant_context(tenant_a.studio):
+        client = photo_set.client
+        storage = validated[0].original.storage
+        names = [p.original.name for p in validated]
+        with pytest.raises(ActionRefused) as refused:
+            services.erase_client(client=client, performed_by=tenant_a.owner)
+        assert Client.objects.filter(pk=client.pk).exists()
+    assert (refused.value.code, refused.value.status) == ("erasure_blocked", 409)
+    assert "clients of theirs must be kept" in str(refused.value)
+    assert all(storage.exists(name) for name in names)
