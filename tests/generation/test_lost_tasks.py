@@ -81,14 +81,15 @@ def test_tasks_lost_with_a_killed_workers_prefetch_queue_are_sent_again(tenant_a
     assert client.llen(queue_key) == 4  # the busy job's task (requeued) and the three lost ones
     assert sweep_stale_jobs()["resent"] == 0  # their tasks are in the broker now: nothing is sent twice
 
+    with tenant_context(studio):  # the long job is cancelled: its next claim ends it at once
+        Job.objects.filter(pk=busy.pk).update(cancel_requested=True)
     second_log = tmp_path / "second.log"
     worker = start_worker(redis_broker, second_log, LOG_JSON="1")
     try:
         wait_for(lambda: _states(studio, ids) == [S.SUCCEEDED] * 3, worker=worker, what="the lost jobs to succeed")
     finally:
         stop_worker(worker)
-    with tenant_context(studio):
-        Job.objects.filter(pk=busy.pk).update(cancel_requested=True)
+    assert _states(studio, [busy.pk]) == [S.CANCELLED]
 
 
 def test_a_new_upload_never_attaches_to_a_validation_job_whose_task_was_lost(
