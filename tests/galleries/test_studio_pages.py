@@ -84,6 +84,18 @@ def test_the_list_shows_each_gallery_with_its_counts_and_status(client_a: Any, t
     assert "No expiry" in page.split(f'id="gallery-{draft.pk}"')[1].split("</tr>")[0]
 
 
+def test_the_list_says_which_galleries_are_locked(client_a: Any, tenant_a: Tenant):
+    """Issue 13, finding 5: a gallery locked after too many wrong passwords or PINs is marked in the list too (the
+    studio sees it without opening each gallery)."""
+    locked = gallery_of(tenant_a, title="Locked one")
+    open_one = gallery_of(tenant_a, title="Open one")
+    with tenant_context(tenant_a.studio):
+        Gallery.objects.filter(pk=locked.pk).update(secret_locked_at=timezone.now())
+    page = client_a.get(url(tenant_a)).content.decode()
+    assert "gallery-locked" in page.split(f'id="gallery-{locked.pk}"')[1].split("</tr>")[0]
+    assert "gallery-locked" not in page.split(f'id="gallery-{open_one.pk}"')[1].split("</tr>")[0]
+
+
 @pytest.mark.parametrize("count", [1, 6])
 def test_the_list_costs_a_fixed_number_of_queries(client_a: Any, tenant_a: Tenant, count: int):
     client, run = setup(tenant_a)
