@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from billing import credits
 from billing.models import CreditEntry
 from generation import doubles, runs
+from generation.engine.safety import SafetyFinding, SafetyReport
 from generation.engine_jobs import OUTPUT_CHECK_FAILED
 from generation.models import Job, Portrait, RenderRun
 from generation.tasks import run_job
@@ -39,18 +40,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_settings")]
 HERE = __name__
 
 
-@dataclass(frozen=True)
-class _Finding:
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    ok: bool
-    findings: tuple[_Finding, ...] = ()
-
-
 @dataclass
 class _Checker:
     """What the flagging checkers saw: one entry per call (the image's size), and which calls (1-based) flag."""
@@ -63,15 +52,15 @@ class _Checker:
 CHECKER = _Checker()
 
 
-def flagging_check(image: Any) -> _Verdict:
+def flagging_check(image: Any) -> SafetyReport:
     """A checker for ENGINE_OUTPUT_CHECK: flags the calls listed in CHECKER.flag (or every call)."""
     CHECKER.sizes.append(image.size)
     if CHECKER.flag_all or len(CHECKER.sizes) in CHECKER.flag:
-        return _Verdict(ok=False, findings=(_Finding("FEMALE_BREAST_EXPOSED", 0.91),))
-    return _Verdict(ok=True)
+        return SafetyReport(findings=(SafetyFinding("FEMALE_BREAST_EXPOSED", 0.91, (0, 0, 8, 8)),), code="explicit")
+    return SafetyReport(findings=())
 
 
-def broken_check(image: Any) -> _Verdict:
+def broken_check(image: Any) -> SafetyReport:
     raise RuntimeError("the detector's model could not be loaded")
 
 
