@@ -1,6 +1,6 @@
 """Intake benchmark: validating a 20-photo set against a plain Pillow decode-and-resize of the same files.
 
-The project's way: the real `intake.validate_set` job through `generation.tasks.run_job` (Django, an in-memory
+The project's way: the real `intake.validate_set` job through `jobs.tasks.run_job` (Django, an in-memory
 SQLite database, files in a temporary private storage folder): per photo load_photo (sniff, limits, decode,
 EXIF orientation, colour modes), a metadata-free thumbnail, dlib face checks and embedding, nudenet safety, the
 face crop, the database writes; then the set-level identity and near-duplicate checks. The models are loaded
@@ -64,8 +64,8 @@ def project_way(paths: list[Path]) -> tuple[float, dict]:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from clients import services
-    from generation.models import Job
-    from generation.tasks import run_job
+    from jobs.models import Job
+    from jobs.tasks import run_job
     from tenants.context import tenant_context
     from tenants.models import Studio
 

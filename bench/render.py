@@ -56,7 +56,7 @@ def build_real_size(root: Path, family: str, device: Any, dtype: Any) -> Any:
     from gpu_sizes import SD15_UNET, SDXL_UNET, VAE, clip_config
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from generation.engine.models import BaseModelSpec, build_tiny_model
+    from engine.checkpoints import BaseModelSpec, build_tiny_model
 
     tiny = build_tiny_model(root / "tiny", family)
     folder = root / f"real-{family}"
@@ -162,9 +162,9 @@ class PlainLoop:
 def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import numpy as np
 
-    from generation.engine import rendering
-    from generation.engine.device import pick_device
-    from generation.engine.models import build_tiny_model
+    from engine import rendering
+    from engine.checkpoints import build_tiny_model
+    from engine.device import pick_device
 
     device, dtype = pick_device(args.device)
     if args.real_size:
@@ -271,9 +271,9 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
 
 def _time_output_check(images: list[Any]) -> float:
     """Median milliseconds of the explicit-content check the render jobs run on every output
-    (generation.engine.safety.check_safety: nudenet's ONNX model on onnxruntime, CPU), on the engine's images;
+    (engine.safety.check_safety: nudenet's ONNX model on onnxruntime, CPU), on the engine's images;
     the detector is loaded by an untimed first call."""
-    from generation.engine.safety import check_safety
+    from engine.safety import check_safety
 
     check_safety(images[0])
     times = []

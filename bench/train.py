@@ -1,4 +1,4 @@
-"""Identity-LoRA training: the engine (generation.engine.training) against a plain diffusers + peft loop.
+"""Identity-LoRA training: the engine (engine.training) against a plain diffusers + peft loop.
 
 One run, one model, the same steps, batch, rank, resolution, dtype, autocast and gradient-checkpointing setting:
 
@@ -79,7 +79,7 @@ def build_real_size(root: Path, family: str) -> Any:
     from gpu_sizes import SD15_UNET, SDXL_UNET, VAE, clip_config
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from generation.engine.models import BaseModelSpec, _write_tokenizer
+    from engine.checkpoints import BaseModelSpec, _write_tokenizer
 
     folder = root / f"real-{family}"
     resolution = 512 if family == "sd15" else 1024
@@ -137,7 +137,7 @@ def build_real_size(root: Path, family: str) -> Any:
 
 
 def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
-    from generation.engine.training import TrainConfig, train_identity_lora
+    from engine.training import TrainConfig, train_identity_lora
 
     config = TrainConfig(
         steps=steps,
@@ -164,7 +164,7 @@ def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespac
 
 def run_engine_full(spec: Any, images: list[Any], args: argparse.Namespace, work: Path) -> dict[str, float]:
     """A complete double with the defaults (default steps, checkpoints every 100, validation and scoring)."""
-    from generation.engine.training import TrainConfig, train_identity_lora
+    from engine.training import TrainConfig, train_identity_lora
 
     config = TrainConfig(rank=RANK, gradient_checkpointing=args.ckpt, batch_size=args.batch)
     stamps: dict[str, float] = {}
@@ -205,7 +205,7 @@ def run_plain(spec: Any, images: list[Any], steps: int, args: argparse.Namespace
     from PIL import ImageOps
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from generation.engine.device import pick_device
+    from engine.device import pick_device
 
     device, half = pick_device(args.device)
     cuda = device.type == "cuda"
@@ -340,9 +340,9 @@ def main() -> None:
 
     import torch
 
-    from generation.engine.device import pick_device
-    from generation.engine.models import build_tiny_model
-    from generation.engine.training import needs_gradient_checkpointing
+    from engine.checkpoints import build_tiny_model
+    from engine.device import pick_device
+    from engine.training import needs_gradient_checkpointing
 
     device, half = pick_device(args.device)
     args.ckpt = device.type == "cuda" and (

@@ -70,7 +70,7 @@ def prepare(owner_url: str, data_dir: str, portraits: int = 60) -> tuple[str, st
     with tenant_context(studio):
         Membership.objects.get_or_create(user=user, defaults={"role": Role.OWNER})
         try:
-            from generation.models import Job
+            from jobs.models import Job
 
             if Job.objects.count() < 20:
                 for i in range(20):

@@ -13,7 +13,13 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        from billing import credits
+        from jobs.services import job_finished, register_enqueue_hook
+
         register_badge("billing.plan", plan_badge)
+        # Credits are a property of jobs: a costed kind reserves when it is queued, settles or releases when it ends.
+        register_enqueue_hook("billing.credits", credits.on_job_queued)
+        job_finished.connect(credits.on_job_finished, dispatch_uid="billing.credits.settle")
         from billing import orders  # noqa: F401  (registers the client erasure step: orders are anonymised)
 
 

@@ -30,30 +30,31 @@ from django.utils import timezone
 
 from billing import plans
 from billing.models import CreditEntry, StudioBilling
+from jobs.models import Job
+from jobs.registry import JobKind, registered_kinds
 from tenants.context import current_studio_id, tenant_context
+from tenants.refusals import Refused
 
 log = structlog.get_logger("billing.credits")
 
-TRAIN_KIND = "double.train"
-RENDER_KIND = "portraits.render"
-RUN_ITEM_KIND = "runs.render_item"
-JOB_KINDS = (TRAIN_KIND, RENDER_KIND, RUN_ITEM_KIND)
 Kind = CreditEntry.Kind
 
 
-class OutOfCredits(Exception):
-    """The studio has too few credits for a new job. `message` is for people and names the billing page."""
+class OutOfCredits(Refused):
+    """The studio has too few credits for a new job (402). `message` is for people and names the billing page."""
+
+    status = 402
+    code = "out_of_credits"
 
     def __init__(self, *, needed: int, available: int) -> None:
         self.needed = needed
         self.available = available
         self.upgrade_url = billing_url()
-        self.message = (
+        super().__init__(
             f"Your studio is out of GPU credits: this needs {needed} credit{'s' if needed != 1 else ''} and "
             f"{max(available, 0)} {'is' if max(available, 0) == 1 else 'are'} left. Running jobs finish; to start "
             f"new ones, upgrade your plan on the billing page: {self.upgrade_url}"
         )
-        super().__init__(self.message)
 
 
 def billing_url() -> str:
@@ -100,27 +101,14 @@ def usage_by_day(*, days: int = 30) -> list[dict[str, Any]]:
 
 
 def job_cost(job: Any) -> JobCost | None:
-    """What a job of a billed kind costs, from its payload: None for kinds that are not GPU work."""
-    from generation.models import DigitalDouble
-
-    if job.kind not in JOB_KINDS:
+    """What a job costs: the Charge its kind declares (jobs.registry: every GPU kind has one), priced from the
+    plan's credit costs. None for a kind without a cost (CPU work) or one this process does not know."""
+    kind = registered_kinds().get(job.kind)
+    if kind is None or kind.cost is None:
         return None
-    payload = job.payload or {}
-    double = DigitalDouble.objects.filter(pk=payload.get("double_id")).only("family").first()
-    family = (double.family if double is not None else "") or "sd15"
-    if job.kind == TRAIN_KIND:
-        key = f"train_{family}"
-        return JobCost(key=key, units=1, unit_cost=plans.cost(key, "train_sd15"))
-    key = f"render_image_{family}"
-    if job.kind == RUN_ITEM_KIND:
-        from generation.models import RenderRunItem
-
-        item = RenderRunItem.objects.filter(pk=payload.get("item_id")).only("images").first()
-        units = int(item.images) if item is not None else 1
-    else:
-        config = payload.get("config") or {}
-        units = len(config.get("seeds") or []) or 1  # "more like me" and re-rolls render one image
-    return JobCost(key=key, units=max(units, 1), unit_cost=plans.cost(key, "render_image_sd15"))
+    charge = kind.cost(job.payload or {})
+    key = charge.item
+    return JobCost(key=key, units=max(int(charge.units), 1), unit_cost=plans.cost(key, charge.fallback or key))
 
 
 # --- Writes ---------------------------------------------------------------------------------------------------
@@ -164,9 +152,9 @@ def reserve(*, job: Any, cost: JobCost) -> CreditEntry:
 
 
 def reserve_for_job(*, job: Any) -> CreditEntry | None:
-    """Called when a job is queued, in the same transaction: reserves its cost when credits are enforced and the
-    job is GPU work (else a no-op returning None). Raises OutOfCredits; the caller's transaction then rolls the
-    job back too."""
+    """Called when a job is queued, in the same transaction (the job system's enqueue hook, registered in
+    billing.apps): reserves its cost when credits are enforced and its kind is costed (else a no-op returning
+    None). Raises OutOfCredits; the caller's transaction then rolls the job back too."""
     if not plans.enforce_credits():
         return None
     cost = job_cost(job)
@@ -184,18 +172,23 @@ def _parse_reference(reference: str) -> tuple[int, int]:
         return 0, 0
 
 
+def on_job_queued(job: Job, kind: JobKind) -> None:
+    """The job system's enqueue hook for costed kinds (billing.apps registers it)."""
+    reserve_for_job(job=job)
+
+
 def used_by(job: Any, reservation: CreditEntry) -> int:
-    """The credits a succeeded job really used: the units it produced × the unit cost fixed at reservation.
-    Renders count the images of their result (at most what was reserved); a training counts as one unit."""
+    """The credits a succeeded job really used: the units it produced (its kind's `units_used` of its result, at
+    most what was reserved; every unit when the kind doesn't say) × the unit cost fixed at reservation."""
     units, unit_cost = _parse_reference(reservation.reference)
     if units <= 0 or unit_cost <= 0:
         return -reservation.amount
     done = units
-    if job.kind != TRAIN_KIND:
-        result = job.result or {}
-        images = result.get("images")
-        if isinstance(images, int) and not isinstance(images, bool):
-            done = max(0, min(images, units))
+    kind = registered_kinds().get(job.kind)
+    if kind is not None and kind.units_used is not None:
+        produced = kind.units_used(job.result or {})
+        if isinstance(produced, int) and not isinstance(produced, bool):
+            done = max(0, min(produced, units))
     return done * unit_cost
 
 
@@ -241,11 +234,13 @@ def release(*, job: Any) -> CreditEntry | None:
 
 
 def job_finished(job: Any) -> None:
-    """The job lifecycle's hook, called in the transaction that makes a job succeeded, failed or cancelled:
-    settle or release its credits. Runs for the job's studio (the sweeper calls it in the platform context)."""
-    from generation.models import Job
-
-    if job.state not in (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED) or job.kind not in JOB_KINDS:
+    """Settle or release a finished job's credits, in the transaction that makes it succeeded, failed or
+    cancelled. Runs for the job's studio (the sweeper ends jobs in the platform context). A no-op for a job
+    without a reservation: CPU kinds, or a job queued while credits were not enforced."""
+    if job.state not in (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED):
+        return
+    kind = registered_kinds().get(job.kind)
+    if kind is None or not kind.is_costed:
         return
     if current_studio_id() != job.studio_id:
         with tenant_context(job.studio):
@@ -255,6 +250,11 @@ def job_finished(job: Any) -> None:
         settle(job=job)
     else:
         release(job=job)
+
+
+def on_job_finished(sender: Any, job: Job, **kwargs: Any) -> None:
+    """The job system's job_finished signal (billing.apps connects it)."""
+    job_finished(job)
 
 
 def grant(*, amount: int, kind: str = Kind.GRANT, reference: str) -> CreditEntry:
@@ -291,7 +291,7 @@ def _bill_overage(*, job: Any, used: int) -> None:
     log.info("credits_overage", job_id=job.pk, credits=credits)
     if plan is None or not billing.stripe_customer_id or plan.overage_unit_price <= 0:
         return
-    from billing import services
+    from billing import services  # billing.services imports this module
 
     transaction.on_commit(
         lambda: services.create_overage_invoice_item(

@@ -63,7 +63,7 @@ class CreditEntry(TenantOwned):
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.IntegerField(help_text="Credits: positive adds, negative takes.")
-    job = models.ForeignKey("generation.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     reference = models.CharField(
         max_length=120, blank=True, help_text="What caused it: a Stripe invoice or event id, a period, a note."
     )

@@ -18,7 +18,7 @@ class ClientsConfig(AppConfig):
         # clients/jobs.py (the validation job kind) is imported by generation's jobs autodiscovery.
         post_migrate.connect(ensure_retention_schedule, sender=self, dispatch_uid="clients.retention_schedule")
         from clients.services import revalidate_after_job
-        from generation.services import job_finished
+        from jobs.services import job_finished
 
         job_finished.connect(revalidate_after_job, dispatch_uid="clients.revalidate_after_job")
         from clients.uploads import allow_long_part_headers

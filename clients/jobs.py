@@ -8,7 +8,7 @@ from typing import Any
 from clients.models import PhotoSet
 from clients.services import VALIDATE_SET_KIND
 from clients.validation import validate_photo_set
-from generation.registry import JobContext, JobError, job_handler
+from jobs.registry import JobContext, JobError, job_handler
 
 
 @job_handler(VALIDATE_SET_KIND, cluster="default", description="Checks the new photos of a photo set.")

@@ -101,9 +101,7 @@ class PhotoSet(TenantOwned):
     retention_until = models.DateTimeField()
     purged_at = models.DateTimeField(null=True, blank=True)
     # The validation job currently (or last) checking the set.
-    validation_job = models.ForeignKey(
-        "generation.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    validation_job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
         indexes = [

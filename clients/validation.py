@@ -52,7 +52,7 @@ from django.utils import timezone
 from PIL import Image
 
 from clients.models import Photo, PhotoSet
-from generation.engine.faces import (
+from engine.faces import (
     MIN_PHOTOS_FOR_IDENTITY,
     FaceBox,
     FaceRules,
@@ -63,7 +63,7 @@ from generation.engine.faces import (
     identity_outliers,
     robust_centre,
 )
-from generation.engine.images import (
+from engine.images import (
     ImageLimits,
     PhotoRejected,
     encode_clean_jpeg,
@@ -71,7 +71,7 @@ from generation.engine.images import (
     near_duplicates,
     perceptual_hash,
 )
-from generation.engine.safety import check_safety
+from engine.safety import check_safety
 
 log = structlog.get_logger("clients.validation")
 

@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from galleries.access import visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
-from generation.models import DigitalDouble, Job, Portrait
+from generation.models import DigitalDouble, Portrait
+from jobs.models import Job
 
 log = structlog.get_logger("galleries.client")
 
@@ -577,7 +578,7 @@ def web_jpeg(data: bytes) -> bytes:
     """The 2048 px web JPEG of a full-resolution image (never upscaled, no metadata)."""
     from PIL import Image
 
-    from generation.engine.images import encode_clean
+    from engine.images import encode_clean
 
     with Image.open(io.BytesIO(data)) as image:
         image.load()

@@ -128,7 +128,7 @@ class GalleryRequest(TenantOwned):
 
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="requests")
     source = models.ForeignKey("generation.Portrait", on_delete=models.CASCADE, related_name="+")
-    job = models.ForeignKey("generation.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     result = models.ForeignKey(
         "generation.Portrait", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

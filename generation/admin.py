@@ -1,48 +1,16 @@
-"""Jobs in the studio back office: read-only (jobs change only through their services and workers)."""
+"""Digital doubles, runs and portraits in the studio back office: read-only (they change through their services
+and jobs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
-from generation.services import JobStateError, cancel_job
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from tenants.admin_scoping import StudioScopedAdmin
-
-
-@admin.register(Job)
-class JobAdmin(StudioScopedAdmin):
-    list_display = ("id", "kind", "state", "progress", "attempts", "created_by", "created_at", "finished_at")
-    list_filter = ("state", "kind", "cluster")
-    search_fields = ("kind", "error", "progress_message")
-    ordering = ("-created_at",)
-    list_select_related = ("created_by", "studio")
-    actions = ("cancel_selected",)
-    editor_roles = frozenset({"owner", "manager"})
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Job._meta.fields if f.name != "studio"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Cancel the selected jobs", permissions=["change"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        done = 0
-        for job in queryset:
-            try:
-                cancel_job(job=job)
-                done += 1
-            except JobStateError as exc:
-                self.message_user(request, f"Job {job.pk}: {exc}", messages.WARNING)
-        if done:
-            self.message_user(request, f"Cancellation requested for {done} job(s).", messages.SUCCESS)
 
 
 class _ReadOnlyStudioAdmin(StudioScopedAdmin):
@@ -89,7 +57,7 @@ class DigitalDoubleAdmin(_ReadOnlyStudioAdmin):
 
     @staticmethod
     def _spec(obj: DigitalDouble) -> Any:
-        from generation.base_models import UnknownBaseModel, get_model
+        from templates_app.base_models import UnknownBaseModel, get_model
 
         try:
             return get_model(obj.base_model, enabled_only=False)

@@ -30,9 +30,9 @@ from rest_framework.response import Response
 
 from generation import runs
 from generation.models import DigitalDouble, Portrait, RenderRun
-from generation.serializers import JobSerializer
 from generation.serializers_runs import PortraitSerializer, RunCreateSerializer, RunSerializer
 from generation.views_runs import RUN_ROLES
+from jobs.serializers import JobSerializer
 from templates_app.models import Template
 from tenants.access import membership_for
 from tenants.api_fields import ID_RULE, MAX_ID

@@ -2,7 +2,7 @@
 
 Keyword-only, typed, run in the current tenant context (a request, a task, `tenant_context()`). Refusals meant for
 people raise :class:`DoubleError` with a message and an HTTP status. Long work is a job on the `gpu` cluster
-("double.train", "portraits.render"; handlers in generation/engine_jobs.py), enqueued when the transaction
+("double.train", "portraits.render"; handlers in engine_jobs.py), enqueued when the transaction
 commits. Nothing here imports torch: the web process never loads the engine's ML code.
 
 Privacy: a double's LoRA and identity centroid are encrypted at rest (generation.crypto) and decrypted only in
@@ -34,11 +34,14 @@ from django.utils import timezone
 from clients.models import Client, Photo, PhotoSet
 from clients.selectors import readiness
 from clients.services import register_client_erasure_step, register_client_export_step
-from generation import base_models, crypto
-from generation.engine import prompts
-from generation.models import DigitalDouble, Job, Portrait
-from generation.services import JobStateError, cancel_job, enqueue_job
+from engine import prompts
+from generation import crypto
+from generation.models import DigitalDouble, Portrait
+from jobs.models import Job
+from jobs.services import JobStateError, cancel_job, enqueue_job
+from templates_app import base_models
 from tenants.models import User
+from tenants.refusals import Refused
 
 log = structlog.get_logger("generation.doubles")
 
@@ -49,7 +52,7 @@ RUN_ITEM_KIND = "runs.render_item"  # generation/runs.py
 # is a rifle's name in many base models' vocabularies; "ohwx" carries no prior meaning (docs/engine.md).
 DEFAULT_TRIGGER = "ohwx"
 CLASS_WORDS = tuple(DigitalDouble.ClassWord.values)
-# The schedulers of generation.engine.rendering.SCHEDULERS (kept here so the web never imports the engine's ML
+# The schedulers of engine.rendering.SCHEDULERS (kept here so the web never imports the engine's ML
 # code; tests/generation/test_doubles.py checks they agree).
 SCHEDULERS = ("dpmpp_2m_karras", "euler_a", "ddim")
 SCHEDULER_LABELS = {"dpmpp_2m_karras": "DPM++ 2M Karras", "euler_a": "Euler ancestral", "ddim": "DDIM"}
@@ -71,18 +74,13 @@ class DoubleError(Exception):
 def enqueue_billed(
     *, kind: str, payload: dict[str, Any], user: User | None, error: type[DoubleError] | None = None
 ) -> Job:
-    """enqueue_job and the job's GPU credit reservation (billing.credits), in one transaction: when the studio is
-    out of credits nothing is queued and `error` (DoubleError or a subclass) is raised with status 402 and a
-    message that names the billing page."""
-    from billing.credits import OutOfCredits, reserve_for_job
-
+    """enqueue_job for a GPU kind: its credits are reserved in the same transaction (the job system's enqueue
+    hook, which billing registers). When the studio is out of credits nothing is queued and `error` (DoubleError
+    or a subclass) is raised with the refusal's status (402) and message (it names the billing page)."""
     try:
-        with transaction.atomic():
-            job = enqueue_job(kind=kind, payload=payload, user=user)
-            reserve_for_job(job=job)
-    except OutOfCredits as exc:
-        raise (error or DoubleError)(exc.message, status=402) from None
-    return job
+        return enqueue_job(kind=kind, payload=payload, user=user)
+    except Refused as exc:
+        raise (error or DoubleError)(exc.message, status=exc.status) from None
 
 
 def _user(user: Any) -> User | None:
@@ -333,7 +331,7 @@ def render_portraits(*, double: DigitalDouble, config: Mapping[str, Any], user: 
 
 def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
     """Enqueue a re-render of the portrait's recipe with the same seed and a higher identity weight (and a lower
-    img2img strength): generation.engine.rendering.more_like_me, applied in the worker. The new portrait's
+    img2img strength): engine.rendering.more_like_me, applied in the worker. The new portrait's
     `parent` is this one."""
     double = portrait.double
     _require_ready(double)

@@ -1,50 +1,785 @@
-"""Built-in job kinds of the generation app.
+"""The engine's job kinds, on the `gpu` cluster: thin wrappers that load the job's rows, call the engine
+(engine: no Django), write the results and report progress.
 
-DIAGNOSTIC ONLY: `demo.countdown` does no real work. It proves that the queue, the workers, progress reporting
-and cancellation work end to end (the "Start a test job" button on the jobs page, the tests and the demo).
+- "double.train": the accepted photos of a set (face crops, else originals) → an identity LoRA and centroid,
+  stored encrypted; then the set's originals and face crops are deleted (clients' after-training hook).
+- "portraits.render": a double + a render config (or "more like me" / a re-roll of a portrait) → ranked Portraits.
+- "runs.render_item": one template version of a render run → Portraits with thumbnails, watermarked previews,
+  likeness, ranks and picks (generation/runs.py, docs/runs.md).
+
+Every generated image is checked for explicit content (:func:`screen_outputs`, once per image, on the CPU) before
+anything is scored or stored: an explicit one is withheld, never stored, and the job's result counts it.
+
+Imported by jobs/jobs.py (jobs autodiscovery). torch, diffusers and the engine's ML modules are imported
+inside the handlers only: CUDA is initialised in the worker process that runs a job, never in the cluster's
+parent (tests/jobs/test_no_torch_import.py). The pipeline cache lives for the worker process.
 """
 
 from __future__ import annotations
 
+import io
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from generation.registry import JobContext, JobError, job_handler
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
 
-DEMO_KIND = "demo.countdown"
-DEMO_MAX_STEPS = 100
-DEMO_MAX_DELAY_SECONDS = 5.0
+from clients.models import PhotoSet
+from clients.services import purge_photo_set_files
+from generation import doubles, runs
+from generation.models import DigitalDouble, Portrait, RenderRunItem
+from jobs.registry import Charge, JobAbandoned, JobCancelled, JobContext, JobError, job_handler
+from templates_app import base_models
+
+log = structlog.get_logger("engine_jobs")
+
+# Progress is written at most this often (each write is one UPDATE), and cancellation checked as often.
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+_PIPELINE_CACHE: Any = None
 
 
-def validate_demo_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
-    """The countdown's payload with defaults, or JobError with a message for people."""
-    payload = dict(payload or {})
+def pipeline_cache() -> Any:
+    """The worker process's pipeline cache (engine.rendering.PipelineCache), made on first use."""
+    global _PIPELINE_CACHE
+    if _PIPELINE_CACHE is None:
+        from engine.rendering import PipelineCache
+
+        _PIPELINE_CACHE = PipelineCache(
+            device=settings.ENGINE_DEVICE or None, controlnets=dict(settings.ENGINE_CONTROLNETS or {}) or None
+        )
+    return _PIPELINE_CACHE
+
+
+class _Throttle:
+    """Calls progress/cancellation checks against the database at most every PROGRESS_INTERVAL_SECONDS, and
+    turns JobCancelled/JobAbandoned (raised by the job context) into the engine's `should_cancel() -> True`,
+    remembering which one it was so the handler can raise it again outside the engine."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.last_progress = 0.0
+        self.last_check = 0.0
+        self.stop: BaseException | None = None
+
+    def progress(self, pct: float, message: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.stop is not None or (not force and now - self.last_progress < PROGRESS_INTERVAL_SECONDS):
+            return
+        self.last_progress = now
+        try:
+            self.ctx.progress(pct, message)
+        except JobAbandoned as exc:
+            self.stop = exc
+
+    def should_cancel(self) -> bool:
+        if self.stop is not None:
+            return True
+        now = time.monotonic()
+        if now - self.last_check < PROGRESS_INTERVAL_SECONDS:
+            return False
+        self.last_check = now
+        try:
+            self.ctx.check_cancelled()
+        except (JobCancelled, JobAbandoned) as exc:
+            self.stop = exc
+            return True
+        return False
+
+    def raise_stop(self) -> None:
+        if self.stop is not None:
+            raise self.stop
+        raise JobCancelled(f"Job {self.ctx.job.pk} was cancelled")
+
+
+def _double(ctx: JobContext) -> DigitalDouble:
     try:
-        steps = int(payload.get("steps", 5))
-        delay = float(payload.get("delay", 0.5))
+        double_id = int(ctx.payload.get("double_id"))
     except (TypeError, ValueError):
-        raise JobError("The test job needs a whole number of steps and a delay in seconds.") from None
-    if not 1 <= steps <= DEMO_MAX_STEPS:
-        raise JobError(f"The test job counts between 1 and {DEMO_MAX_STEPS} steps.")
-    if not 0 <= delay <= DEMO_MAX_DELAY_SECONDS:
-        raise JobError(f"The test job waits between 0 and {DEMO_MAX_DELAY_SECONDS:g} seconds per step.")
-    return {"steps": steps, "delay": delay}
+        raise JobError("This job names no digital double.") from None
+    double = DigitalDouble.objects.select_related("photo_set").filter(pk=double_id).first()
+    if double is None:
+        raise JobError("The digital double no longer exists.")
+    return double
 
 
-@job_handler(DEMO_KIND, cluster="default", description="Diagnostic: counts down with progress; does no work.")
-def countdown(ctx: JobContext) -> dict[str, Any]:
-    """Diagnostic job: counts `steps` steps, sleeping `delay` seconds before each, reporting progress and
-    stopping at the next step when cancelled."""
-    params = validate_demo_payload(ctx.payload)
-    steps, delay = params["steps"], params["delay"]
-    ctx.progress(0, f"Counting down from {steps}")
-    for done in range(1, steps + 1):
-        ctx.check_cancelled()
-        if delay:
-            time.sleep(delay)
-        ctx.progress(done * 100 / steps, f"{steps - done} to go" if done < steps else "Lift-off")
-    return {"steps": steps}
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"about {seconds} s left"
+    return f"about {round(seconds / 60)} min left"
 
 
-# The engine's job kinds (gpu cluster): training a digital double, rendering portraits.
-from generation import engine_jobs  # noqa: E402,F401
+def _minutes(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
+
+
+def train_message(step: int, total: int, loss: float | None, eta: float | None) -> str:
+    """ "Step 120 of 800 · loss 0.083 · about 2 min left"."""
+    parts = [f"Step {step} of {total}"]
+    if loss is not None:
+        parts.append(f"loss {loss:.3f}")
+    if eta is not None:
+        parts.append(_duration(eta))
+    return " · ".join(parts)
+
+
+def _load_training_images(photo_set: PhotoSet) -> list[Any]:
+    """The accepted photos' face crops (else originals) from storage, as RGB PIL images."""
+    from PIL import Image
+
+    from engine.images import PhotoRejected, load_photo
+
+    images = []
+    for photo in doubles.accepted_photos(photo_set=photo_set):
+        field = photo.face_crop if photo.face_crop and photo.face_crop.name else photo.original
+        if not field or not field.name:
+            continue
+        try:
+            with field.storage.open(field.name, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, OSError):
+            log.warning("training_photo_missing", photo_id=photo.pk)
+            continue
+        try:
+            images.append(load_photo(data).image)
+        except PhotoRejected:
+            try:
+                images.append(Image.open(io.BytesIO(data)).convert("RGB"))
+            except OSError:
+                log.warning("training_photo_unreadable", photo_id=photo.pk)
+    return images
+
+
+# --- What each GPU kind costs (jobs.registry: billing reserves it when a job is queued) ---------------------------
+
+
+def _family(payload: dict[str, Any]) -> str:
+    double = DigitalDouble.objects.filter(pk=payload.get("double_id")).only("family").first()
+    return (double.family if double is not None else "") or "sd15"
+
+
+def training_cost(payload: dict[str, Any]) -> Charge:
+    """One training on the double's model family ("train_sd15", "train_sdxl")."""
+    return Charge(item=f"train_{_family(payload)}", units=1, fallback="train_sd15")
+
+
+def render_cost(payload: dict[str, Any]) -> Charge:
+    """One image per seed of the config ("more like me" and re-rolls render one)."""
+    config = payload.get("config") or {}
+    units = len(config.get("seeds") or []) or 1
+    return Charge(item=f"render_image_{_family(payload)}", units=units, fallback="render_image_sd15")
+
+
+def run_item_cost(payload: dict[str, Any]) -> Charge:
+    """The run item's images, on its double's model family."""
+    item = RenderRunItem.objects.filter(pk=payload.get("item_id")).only("images").first()
+    units = int(item.images) if item is not None else 1
+    return Charge(item=f"render_image_{_family(payload)}", units=max(units, 1), fallback="render_image_sd15")
+
+
+def images_rendered(result: dict[str, Any]) -> int | None:
+    """A render job's result counts the images it rendered (withheld ones included: the GPU did that work)."""
+    images = result.get("images")
+    return images if isinstance(images, int) and not isinstance(images, bool) else None
+
+
+@job_handler(
+    doubles.TRAIN_KIND,
+    cluster="gpu",
+    cost=training_cost,
+    description="Trains a client's digital double (identity LoRA).",
+)
+def train_double(ctx: JobContext) -> dict[str, Any]:
+    """Train the double named in the payload. Resumes from the last checkpoint of an earlier attempt (the work
+    folder is stable); cancellable between steps; a double already trained only finishes its clean-up."""
+    double = _double(ctx)
+    photo_set = double.photo_set
+    folder = doubles.work_dir(double)
+    if double.status == DigitalDouble.Status.READY:
+        # An earlier attempt stored the double and died before (or while) cleaning up: finish the clean-up.
+        if photo_set is not None and photo_set.status == PhotoSet.Status.COLLECTING:
+            purge_photo_set_files(photo_set=photo_set, kind="after_training", performed_by=ctx.job.created_by)
+        shutil.rmtree(folder, ignore_errors=True)
+        return {"double_id": double.pk, "already_trained": True}
+    if photo_set is None:
+        doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        raise JobError("The photo set of this digital double no longer exists.")
+    if photo_set.status != PhotoSet.Status.COLLECTING:
+        doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        raise JobError("The photos of this set were deleted before training: upload a new set.")
+
+    ctx.progress(0, "Loading the photos")
+    images = _load_training_images(photo_set)
+    minimum = int(settings.INTAKE_MIN_PHOTOS)
+    if len(images) < minimum:
+        doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        raise JobError(f"Only {len(images)} accepted photos could be read; a digital double needs {minimum}.")
+    doubles.set_status(double=double, status=DigitalDouble.Status.TRAINING)
+
+    from engine import training
+
+    try:
+        spec = base_models.get_model(double.base_model, enabled_only=False)
+    except base_models.UnknownBaseModel as exc:
+        doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        raise JobError(exc.message) from None
+    ctx.progress(1, f"Loading the base model {spec.display_name}")
+    spec = base_models.ensure_available(spec)
+    overrides = dict(double.config or {})
+    steps = overrides.pop("steps", None) or base_models.train_steps(spec)
+    config = training.TrainConfig(trigger=double.trigger, class_word=double.class_word, steps=steps, **overrides)
+    throttle = _Throttle(ctx)
+
+    def progress(p: Any) -> None:
+        total = max(int(p.total or 0), 1)
+        pct = 2 + 95 * min(int(p.step), total) / total
+        throttle.progress(pct, p.message or train_message(p.step, total, p.loss, p.eta_seconds), force=p.step == total)
+
+    try:
+        result = training.train_identity_lora(
+            spec=spec,
+            images=images,
+            work_dir=folder,
+            config=config,
+            progress=progress,
+            should_cancel=throttle.should_cancel,
+            device=settings.ENGINE_DEVICE or None,
+        )
+    except training.TrainingCancelled:
+        # The work folder stays: retrying the job resumes from its last checkpoint.
+        doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        throttle.raise_stop()
+    except training.TrainingFailed as exc:
+        doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        raise JobError(str(exc) or "Training failed.") from None
+    except Exception:
+        if DigitalDouble.objects.filter(pk=double.pk).exists():
+            doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+    ctx.progress(98, "Encrypting and storing the double")
+    metrics = {
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "scores": {str(step): round(float(score), 2) for step, score in (result.scores or {}).items()},
+        "seconds": round(float(result.seconds), 1),
+        "resumed_from": result.resumed_from,
+        "batch_size": result.batch_size,
+        "photos": len(images),
+    }
+    try:
+        lora_bytes = Path(result.lora_path).read_bytes()
+        doubles.save_training_result(double=double, lora_bytes=lora_bytes, centroid=result.centroid, metrics=metrics)
+    except doubles.DoubleError as exc:  # erased meanwhile
+        shutil.rmtree(folder, ignore_errors=True)
+        raise JobError(exc.message) from None
+    receipt = purge_photo_set_files(photo_set=photo_set, kind="after_training", performed_by=ctx.job.created_by)
+    shutil.rmtree(folder, ignore_errors=True)
+    ctx.progress(100, f"Digital double ready ({metrics['steps']} steps in {_minutes(metrics['seconds'])})")
+    log.info("double_ready", double_id=double.pk, receipt_id=receipt.pk, steps=metrics["steps"])
+    return {"double_id": double.pk, "receipt_id": receipt.pk, **metrics}
+
+
+def _read_file(field: Any, missing: str) -> bytes:
+    """A stored file's bytes, or JobError(`missing`) when storage no longer has it."""
+    if not field or not field.name:
+        raise JobError(missing)
+    try:
+        with field.storage.open(field.name, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError):
+        raise JobError(missing) from None
+
+
+def _template_inputs(version: Any, folder: Path) -> dict[str, Any]:
+    """What a template version adds to a render: its style LoRA copied from private storage to a temporary file
+    (AdapterRef with the version's weight and the LoRA's sha256, checked by the engine), and its reference image
+    (img2img init image, or ControlNet pose/canny control image)."""
+    from PIL import Image
+
+    from engine.rendering import AdapterRef
+
+    name = version.template.name
+    inputs: dict[str, Any] = {}
+    lora = version.style_lora
+    if lora is not None:
+        data = _read_file(
+            lora.file,
+            f"The style LoRA “{lora.name}” of “{name}” is missing from storage: upload it again, or choose another "
+            "style for the template, then retry.",
+        )
+        path = folder / f"style-{lora.pk}.safetensors"
+        path.write_bytes(data)
+        inputs["style_lora"] = AdapterRef(path=path, weight=float(version.style_weight), sha256=lora.sha256 or None)
+        inputs["style_path"] = path
+    mode = version.reference_mode
+    if mode:
+        data = _read_file(
+            version.reference_image, f"The reference image of “{name}” is missing from storage: edit the template."
+        )
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except OSError:
+            raise JobError(f"The reference image of “{name}” can't be read: edit the template.") from None
+        image = image.convert("RGB")
+        if mode == "img2img":
+            inputs.update(init_image=image, strength=float(version.strength))
+        else:
+            if mode not in (settings.ENGINE_CONTROLNETS or {}):
+                raise JobError(f"“{name}” needs the ControlNet {mode!r}, which this platform has not configured.")
+            inputs.update(controlnet=mode, control_image=image)
+    return inputs
+
+
+def _spec_named(name: str) -> Any:
+    try:
+        return base_models.get_model(name, enabled_only=False)
+    except base_models.UnknownBaseModel as exc:
+        raise JobError(exc.message) from None
+
+
+def _identity_lora(double: DigitalDouble) -> bytes:
+    try:
+        return doubles.load_lora_bytes(double)
+    except doubles.DoubleError as exc:
+        raise JobError(exc.message) from None
+
+
+def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, label: str, lora: bytes) -> list[Any]:
+    """Render with the engine, progress 0-90 ("<label>: step 12 of 40"), cancellable; JobError for a config or
+    LoRA the engine refuses (its message is for people)."""
+    from engine import rendering
+
+    config.steps = base_models.render_steps(spec, config.steps)
+    throttle = _Throttle(ctx)
+
+    def progress(done: int, total: int) -> None:
+        # The engine counts denoising steps across all batches of the job.
+        throttle.progress(90 * done / max(total, 1), f"{label}: step {done} of {total}", force=done == total)
+
+    try:
+        rendered = rendering.render(
+            cache=pipeline_cache(),
+            spec=spec,
+            identity_lora=lora,
+            trigger_phrase=double.trigger_phrase,
+            config=config,
+            progress=progress,
+            should_cancel=throttle.should_cancel,
+        )
+    except rendering.RenderCancelled:
+        throttle.raise_stop()
+    except ValueError as exc:
+        raise JobError(f"This render can't be made: {exc}.") from None
+    if throttle.stop is not None:
+        throttle.raise_stop()
+    return rendered
+
+
+#: The check every generated image passes before it is stored (ENGINE_OUTPUT_CHECK names another, e.g. in tests).
+DEFAULT_OUTPUT_CHECK = "engine.safety.check_safety"
+
+OUTPUT_CHECK_FAILED = (
+    "The generated images could not be checked for explicit content, so none were kept: retry the job, and tell "
+    "the platform's operator if it fails again."
+)
+
+
+def output_check() -> Callable[[Any], Any]:
+    """The function that checks each generated image: the dotted path in `ENGINE_OUTPUT_CHECK` (read at each
+    call), by default the intake's nudenet check, engine.safety.check_safety. It takes an RGB PIL image
+    and returns a report whose `ok` is False for an explicit image (with `findings`: label, score)."""
+    return import_string(getattr(settings, "ENGINE_OUTPUT_CHECK", None) or DEFAULT_OUTPUT_CHECK)
+
+
+def screen_outputs(ctx: JobContext, rendered: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Check every rendered image for explicit content, once each, on the worker's CPU (nudenet's ONNX model),
+    before anything is scored, encoded or stored. Returns the images that passed, in their order, and what the
+    job's result records: ``{"checked", "withheld", "seconds"}``. A withheld image is dropped here, pixels and
+    all (the caller keeps only the returned list); only its seed and the detector's labels are logged. The check
+    failing (or not loading) is a JobError: nothing is stored unchecked."""
+    started = time.perf_counter()
+    kept: list[Any] = []
+    withheld = 0
+    try:
+        check = output_check()
+        for entry in rendered:
+            report = check(entry.image)
+            if bool(report.ok):
+                kept.append(entry)
+                continue
+            withheld += 1
+            findings = [(str(f.label), round(float(f.score), 2)) for f in getattr(report, "findings", ())]
+            log.warning("portrait_withheld", job_id=ctx.job.pk, seed=entry.seed, findings=findings)
+    except Exception:  # any failure of the check (model missing, a bad setting, a broken image): fail closed
+        log.exception("output_check_failed", job_id=ctx.job.pk)
+        raise JobError(OUTPUT_CHECK_FAILED) from None
+    seconds = time.perf_counter() - started
+    return kept, {"checked": len(rendered), "withheld": withheld, "seconds": round(seconds, 3)}
+
+
+def _safety_result(safety: dict[str, Any]) -> dict[str, Any]:
+    """What a render job's result says about the check: the counts and, when some were withheld, the message."""
+    result: dict[str, Any] = {"withheld": safety["withheld"], "safety": safety}
+    if safety["withheld"]:
+        result["withheld_message"] = runs.withheld_message(safety["withheld"])
+    return result
+
+
+def _ready_message(saved: int, withheld: int) -> str:
+    """ "3 portraits ready", with " · 1 image was withheld: it looked explicit" when some were."""
+    message = f"{saved} portrait{'s' if saved != 1 else ''} ready"
+    return f"{message} · {runs.withheld_message(withheld)}" if withheld else message
+
+
+def _score(double: DigitalDouble, rendered: list[Any]) -> tuple[list[Any], dict[int, int], list[int]]:
+    """Likeness scores against the double's centroid, each image's rank (1 = best) and the rank order."""
+    from engine import likeness
+
+    reference = doubles.centroid(double)
+    scores = [likeness.score_image(item.image, reference) for item in rendered]
+    order = likeness.rank(scores)
+    return scores, {index: position + 1 for position, index in enumerate(order)}, order
+
+
+def _encode(image: Any, studio_text: str) -> tuple[bytes, bytes, bytes]:
+    """Full-resolution PNG, 512 px WebP thumbnail and 1024 px watermarked JPEG preview, all metadata-free."""
+    from engine.images import encode_clean
+    from generation.watermark import watermark
+
+    png = encode_clean(image, format="PNG")
+    thumbnail = encode_clean(image, format="WEBP", quality=85, max_side=THUMBNAIL_SIDE)
+    preview = encode_clean(watermark(image, studio_text, max_side=PREVIEW_SIDE), format="JPEG", quality=85)
+    return png, thumbnail, preview
+
+
+def _run_recipe(recipe: dict[str, Any], version: Any) -> dict[str, Any]:
+    """The engine's recipe with its template version, and the style LoRA named by its row instead of the
+    temporary path it was rendered from."""
+    recipe = dict(recipe)
+    recipe["template_version"] = runs.template_recipe(version)
+    lora = version.style_lora
+    adapters = []
+    for adapter in recipe.get("adapters") or []:
+        adapter = dict(adapter)
+        if adapter.get("name") == "style" and lora is not None:
+            adapter.update(source=f"style-lora:{lora.pk}", label=lora.name, style_lora_id=lora.pk)
+        adapters.append(adapter)
+    recipe["adapters"] = adapters
+    return recipe
+
+
+THUMBNAIL_SIDE = 512
+PREVIEW_SIDE = 1024
+
+
+def _parent(ctx: JobContext, double: DigitalDouble) -> tuple[Portrait | None, str]:
+    for key, action in (("more_like_me_of", "more"), ("reroll_of", "reroll")):
+        parent_id = ctx.payload.get(key)
+        if parent_id is not None:
+            parent = (
+                Portrait.objects.select_related("template_version__template", "template_version__style_lora", "item")
+                .filter(pk=parent_id, double=double)
+                .first()
+            )
+            if parent is None:
+                raise JobError("The portrait to render again no longer exists.")
+            return parent, action
+    return None, ""
+
+
+def _render_config(
+    ctx: JobContext, double: DigitalDouble, parent: Portrait | None, action: str, inputs: dict[str, Any]
+) -> Any:
+    """The engine's RenderConfig for this job: the payload's test-render config, or the parent's recipe made
+    "more like me" (same seed, more identity) or re-rolled (the payload's new seed)."""
+    from engine import rendering
+
+    if parent is not None:
+        recipe = parent.recipe
+        try:
+            if action == "more":
+                recipe = rendering.more_like_me(recipe)
+            config = rendering.config_from_recipe(
+                recipe,
+                init_image=inputs.get("init_image"),
+                control_image=inputs.get("control_image"),
+                style_path=inputs.get("style_path"),
+            )
+        except ValueError as exc:
+            raise JobError(f"This portrait can't be rendered again: {exc}.") from None
+        if action == "reroll":
+            try:
+                config.seeds = [int(ctx.payload["seed"])]
+            except (KeyError, TypeError, ValueError):
+                raise JobError("This re-roll names no seed.") from None
+        return config
+    try:
+        request = doubles.clean_render_config(ctx.payload.get("config") or {})
+    except doubles.DoubleError as exc:
+        raise JobError(exc.message) from None
+    return rendering.RenderConfig(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        scheduler=request.scheduler,
+        steps=request.steps,
+        guidance=request.guidance,
+        seeds=list(request.seeds),
+        identity_weight=request.identity_weight,
+    )
+
+
+@job_handler(
+    doubles.RENDER_KIND,
+    cluster="gpu",
+    cost=render_cost,
+    units_used=images_rendered,
+    description="Renders portraits of a digital double.",
+)
+def render_portraits(ctx: JobContext) -> dict[str, Any]:
+    """Render the payload's config, or "more like me" / a re-roll of a portrait, with the double's identity LoRA;
+    score each image's likeness against the double's centroid, rank, and store the portraits (PNG, no
+    metadata). A portrait of a template run keeps its template's style LoRA and reference image, and its child
+    joins the same run item (thumbnail, watermarked preview, its place in the item's ranking).
+    Idempotent: portraits an earlier attempt of this job stored are replaced."""
+    double = _double(ctx)
+    if double.status != DigitalDouble.Status.READY:
+        raise JobError("This digital double is not trained.")
+    parent, action = _parent(ctx, double)
+    version = parent.template_version if parent is not None else None
+    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
+        inputs = _template_inputs(version, Path(tmp)) if version is not None else {}
+        config = _render_config(ctx, double, parent, action, inputs)
+        model_name = ((parent.recipe or {}).get("base_model") or {}).get("name") if parent is not None else None
+        spec = _spec_named(model_name or double.base_model)
+        ctx.progress(0, f"Loading {spec.display_name}")
+        spec = base_models.ensure_available(spec)
+        lora = _identity_lora(double)
+        total_images = len(config.seeds)
+        label = f"Rendering {total_images} image{'s' if total_images != 1 else ''}"
+        rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
+        del lora
+
+    if parent is not None:
+        # The engine's fresh recipe counts no "more like me" steps: carry the parent's (one more for this one).
+        steps = int((parent.recipe or {}).get("more_like_me_step") or 0) + (1 if action == "more" else 0)
+        for entry in rendered:
+            entry.recipe["more_like_me_step"] = steps
+    ctx.progress(91, "Checking the images for explicit content")
+    rendered, safety = screen_outputs(ctx, rendered)
+    ctx.progress(92, "Scoring likeness")
+    scores, rank_of, _ = _score(double, rendered)
+    ctx.progress(96, "Saving the portraits")
+    item = parent.item if parent is not None else None
+    text = runs.watermark_text(double.studio) if item is not None else ""
+    files = [_encode(entry.image, text) if item is not None else None for entry in rendered]
+    saved: list[int] = []
+    with transaction.atomic():
+        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
+        if locked is None:
+            raise JobError("The digital double was deleted while rendering.")
+        for earlier in Portrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
+            doubles.delete_portrait(portrait=earlier)
+        for index, entry in enumerate(rendered):
+            score = scores[index]
+            if item is not None and version is not None:
+                png, thumbnail, preview = files[index]
+                portrait = runs.store_portrait(
+                    double=locked,
+                    job=ctx.job,
+                    item=item,
+                    version=version,
+                    png=png,
+                    thumbnail=thumbnail,
+                    preview=preview,
+                    recipe=_run_recipe(entry.recipe, version),
+                    likeness=score.likeness,
+                    flags=list(score.flags),
+                    rank=None,
+                    is_pick=False,
+                    is_demo=spec.is_demo,
+                    parent=parent,
+                )
+                runs.insert_rank(portrait=portrait)
+            else:
+                portrait = doubles.save_portrait(
+                    double=locked,
+                    job=ctx.job,
+                    png=encode_clean_png(entry.image),
+                    recipe=entry.recipe,
+                    likeness=score.likeness,
+                    flags=list(score.flags),
+                    rank=rank_of.get(index),
+                    is_demo=spec.is_demo,
+                    parent=parent,
+                )
+            saved.append(portrait.pk)
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
+    stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
+    log.info("portraits_rendered", double_id=double.pk, images=len(saved), withheld=safety["withheld"], cache=stats)
+    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
+    return {
+        "double_id": double.pk,
+        "portraits": saved,
+        "images": total_images,
+        **_safety_result(safety),
+        "pipeline_cache": stats,
+    }
+
+
+def encode_clean_png(image: Any) -> bytes:
+    from engine.images import encode_clean
+
+    return encode_clean(image, format="PNG")
+
+
+def _run_item(ctx: JobContext) -> RenderRunItem:
+    try:
+        item_id = int(ctx.payload.get("item_id"))
+    except (TypeError, ValueError):
+        raise JobError("This job names no render run item.") from None
+    item = (
+        RenderRunItem.objects.select_related(
+            "run__double__studio", "template_version__template", "template_version__style_lora"
+        )
+        .filter(pk=item_id)
+        .first()
+    )
+    if item is None:
+        raise JobError("This render run (or its digital double) no longer exists.")
+    return item
+
+
+@job_handler(
+    runs.RUN_ITEM_KIND,
+    cluster="gpu",
+    cost=run_item_cost,
+    units_used=images_rendered,
+    description="Renders one template of a render run.",
+)
+def render_run_item(ctx: JobContext) -> dict[str, Any]:
+    """Render one template version of a run: the item's seeds (drawn when the run started) with the double's
+    identity LoRA, the template's style LoRA and reference image; score likeness, rank within the item, mark the
+    best RENDER_PICKS_PER_TEMPLATE as picks, and store each portrait with its thumbnail, watermarked preview and
+    recipe (with its template version). A failure fails this item's job only. Idempotent: portraits an earlier
+    attempt of this job stored are replaced."""
+    from engine import rendering
+
+    started = time.monotonic()
+    loads_before = float((getattr(pipeline_cache(), "stats", {}) or {}).get("load_seconds", 0.0))
+    item = _run_item(ctx)
+    run, version = item.run, item.template_version
+    double = run.double
+    if double.status != DigitalDouble.Status.READY:
+        raise JobError("This digital double is not trained.")
+    name = version.template.name
+    seeds = [int(seed) for seed in item.seeds or []]
+    if len(seeds) != item.images or not seeds:
+        raise JobError("This render run item has no seeds to render.")
+    spec = _spec_named(version.base_model)
+    if runs.lora_family(family=spec.family, is_demo=spec.is_demo) != runs.double_family(double):
+        raise JobError(f"“{name}” renders with {spec.display_name}, which this digital double's likeness doesn't fit.")
+    with tempfile.TemporaryDirectory(prefix="run-item-") as tmp:
+        inputs = _template_inputs(version, Path(tmp))
+        config = rendering.RenderConfig(
+            prompt=version.prompt,
+            negative_prompt=version.negative_prompt,
+            scheduler=version.scheduler,
+            steps=int(version.steps),
+            guidance=float(version.guidance),
+            width=version.width or None,
+            height=version.height or None,
+            seeds=seeds,
+            identity_weight=float(version.identity_weight),
+            batch_size=min(len(seeds), runs.render_batch_size()),
+            style_lora=inputs.get("style_lora"),
+            init_image=inputs.get("init_image"),
+            strength=float(inputs.get("strength", 0.6)),
+            controlnet=inputs.get("controlnet"),
+            control_image=inputs.get("control_image"),
+        )
+        ctx.progress(0, f"Loading {spec.display_name}")
+        spec = base_models.ensure_available(spec)
+        lora = _identity_lora(double)
+        label = f"“{name}”: {len(seeds)} image{'s' if len(seeds) != 1 else ''}"
+        rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
+        del lora
+
+    ctx.progress(91, "Checking the images for explicit content")
+    rendered, safety = screen_outputs(ctx, rendered)
+    ctx.progress(92, "Scoring likeness")
+    scores, rank_of, order = _score(double, rendered)
+    picks = runs.choose_picks(order, [score.flagged for score in scores], runs.picks_per_template())
+    ctx.progress(94, "Making thumbnails and watermarked previews")
+    text = runs.watermark_text(double.studio)
+    files = [_encode(entry.image, text) for entry in rendered]
+    saved: list[int] = []
+    with transaction.atomic():
+        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
+        if locked is None or not RenderRunItem.objects.filter(pk=item.pk).exists():
+            raise JobError("The digital double or its render run was deleted while rendering.")
+        for earlier in Portrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
+            doubles.delete_portrait(portrait=earlier)
+        for index, entry in enumerate(rendered):
+            png, thumbnail, preview = files[index]
+            score = scores[index]
+            portrait = runs.store_portrait(
+                double=locked,
+                job=ctx.job,
+                item=item,
+                version=version,
+                png=png,
+                thumbnail=thumbnail,
+                preview=preview,
+                recipe=_run_recipe(entry.recipe, version),
+                likeness=score.likeness,
+                flags=list(score.flags),
+                rank=rank_of.get(index),
+                is_pick=index in picks,
+                is_demo=spec.is_demo,
+            )
+            saved.append(portrait.pk)
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
+    stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
+    # What this item really took, whole job but the model load, per image-step at the native size: the next
+    # estimates use it (runs.measured_seconds_per_step).
+    seconds = time.monotonic() - started - max(0.0, float(stats.get("load_seconds", 0.0)) - loads_before)
+    work = runs.item_work(version, len(seeds), spec)[0]
+    timing = {
+        "cost_key": runs.cost_key(spec),
+        "seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / work, 5) if work else None,
+    }
+    log.info(
+        "run_item_rendered",
+        run_id=run.pk,
+        item_id=item.pk,
+        images=len(saved),
+        withheld=safety["withheld"],
+        cache=stats,
+        timing=timing,
+    )
+    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
+    return {
+        "run_id": run.pk,
+        "item_id": item.pk,
+        "portraits": saved,
+        "picks": sorted(saved[i] for i in picks),
+        "images": len(seeds),
+        **_safety_result(safety),
+        "pipeline_cache": stats,
+        "timing": timing,
+    }

@@ -13,7 +13,7 @@ status. Nothing here imports torch (the engine's recipe helpers are imported laz
   :func:`unhide` and :func:`set_pick` are instant. :func:`retry_item` runs a failed item's job again.
 - Reads: :func:`run_list`, :func:`get_run`, :func:`run_items`, :func:`preview_panel`, ...
 
-The job handlers live in generation/engine_jobs.py; storing their results goes through :func:`store_portrait`
+The job handlers live in engine_jobs.py; storing their results goes through :func:`store_portrait`
 and :func:`insert_rank`.
 """
 
@@ -33,10 +33,11 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from generation import base_models
 from generation.doubles import RENDER_KIND, RUN_ITEM_KIND, DoubleError, enqueue_billed
-from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
-from generation.services import JobStateError, retry_job
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
+from jobs.models import Job
+from jobs.services import JobStateError, retry_job
+from templates_app import base_models
 from templates_app.models import Template, TemplateVersion
 from tenants.models import Studio, User
 
@@ -61,7 +62,7 @@ MEASURED_SAMPLE = 10
 DEFAULT_PICKS_PER_TEMPLATE = 2
 DEFAULT_BATCH_SIZE = 4
 
-# The likeness flags, worst first: generation.engine.likeness.FLAG_SEVERITY (kept here so the web never imports
+# The likeness flags, worst first: engine.likeness.FLAG_SEVERITY (kept here so the web never imports
 # the face code; tests/generation/test_runs.py checks they agree).
 FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_exposed")
 FAMILY_LABELS = {"sd15": "SD 1.5", "sdxl": "SDXL", "tiny": "the tiny demo model"}
@@ -413,7 +414,7 @@ def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
 
 def can_go_more_like_me(portrait: Portrait) -> bool:
     """Whether "more like me" would still change the portrait's recipe (False at the identity weight's cap)."""
-    from generation.engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
+    from engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
 
     return bool(portrait.recipe) and engine_can_go(portrait.recipe)
 
@@ -486,7 +487,7 @@ def set_pick(*, portrait: Portrait, pick: bool) -> Portrait:
 
 
 def quality_key(flags: Iterable[str], likeness: float | None) -> tuple[int, int, float]:
-    """The order of generation.engine.likeness.rank without sharpness (not stored): unflagged first, then the
+    """The order of engine.likeness.rank without sharpness (not stored): unflagged first, then the
     mildest worst flag, then higher likeness."""
     flags = list(flags or [])
     worst = min((FLAG_SEVERITY.index(f) if f in FLAG_SEVERITY else len(FLAG_SEVERITY) for f in flags), default=-1)

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from generation import runs
 from generation.models import Portrait, RenderRun, RenderRunItem
-from generation.serializers import JobSerializer
+from jobs.serializers import JobSerializer
 from tenants.media import signed_media_url
 
 

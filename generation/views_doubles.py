@@ -17,8 +17,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from clients.models import PhotoSet
-from generation import base_models, doubles, runs
-from generation.models import DigitalDouble, Job, Portrait
+from generation import doubles, runs
+from generation.models import DigitalDouble, Portrait
+from jobs.models import Job
+from templates_app import base_models
 from tenants.access import membership_for, studio_member_required
 from tenants.models import Role
 

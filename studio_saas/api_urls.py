@@ -4,7 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("tenants.api_urls")),
-    path("", include("generation.api_urls")),
+    path("", include("jobs.api_urls")),
     path("", include("clients.api_urls")),
     path("", include("templates_app.api_urls")),
     path("", include("generation.api_urls_runs")),

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "django_prometheus",
+    "jobs",
     "generation",
     "templates_app",
     "clients",
@@ -139,7 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and broker -----------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 # `workers`: what the processes of a site tell each other (django-q2's cluster statistics, the workers' beacons
-# in generation/workers.py): Redis with REDIS_URL, else a file cache that the local processes share.
+# in jobs/workers.py): Redis with REDIS_URL, else a file cache that the local processes share.
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
@@ -162,7 +163,7 @@ GPU_JOB_TIMEOUT_SECONDS = env.int("GPU_JOB_TIMEOUT_SECONDS", default=2 * 60 * 60
 # (the default queue is the prefix itself, the gpu queue `<prefix>-gpu`). Give each site (and each test run with a
 # real worker) its own, so none takes another's tasks, the gpu ones included.
 Q_CLUSTER_PREFIX = env.str("Q_CLUSTER_PREFIX", default="default")
-#: The broker queue of each job cluster (generation.services.queue_name, the metrics' queue depth).
+#: The broker queue of each job cluster (jobs.services.queue_name, the metrics' queue depth).
 Q_QUEUES = {"default": Q_CLUSTER_PREFIX, "gpu": f"{Q_CLUSTER_PREFIX}-gpu"}
 # A gpu worker is started with Q_CLUSTER_NAME=gpu (the documented command, runall): django-q2 reads the variable
 # itself to pick the cluster, so here it becomes this site's gpu queue.
@@ -201,7 +202,7 @@ else:
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=5 * 60)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # A job queued for longer than this whose task the broker no longer holds (lost with a killed worker's prefetch
-# queue, a dropped message) gets its task sent again by the sweeper (generation/broker.py).
+# queue, a dropped message) gets its task sent again by the sweeper (jobs/broker.py).
 JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=5 * 60)
 
 # --- Auth -----------------------------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ INTAKE_UPLOAD_LINK_DAYS = env.int("INTAKE_UPLOAD_LINK_DAYS", default=7)
 # How many files one self-upload link takes in all (a leaked link can't be used to fill the studio's storage).
 INTAKE_UPLOAD_LINK_MAX_PHOTOS = env.int("INTAKE_UPLOAD_LINK_MAX_PHOTOS", default=60)
 
-# --- Engine (generation/engine, digital doubles, portraits) ---------------------------------------------------
+# --- Engine (engine, digital doubles, portraits) ---------------------------------------------------
 # Details and the reasons behind the defaults: docs/engine.md.
 # Where base-model weights live; the tiny demo model is built here on first use.
 ENGINE_MODELS_DIR = Path(env.str("ENGINE_MODELS_DIR", default=str(DATA_DIR / "models")))

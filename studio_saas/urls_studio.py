@@ -12,7 +12,7 @@ from studio_saas.favicon import favicon
 urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("tenants.urls_api_keys")),
-    path("jobs/", include("generation.urls")),
+    path("jobs/", include("jobs.urls")),
     path("clients/", include("clients.urls")),
     path("doubles/", include("generation.urls_doubles")),  # digital doubles and their portraits
     path("templates/", include("templates_app.urls")),  # portrait templates, versions, style LoRAs, starters

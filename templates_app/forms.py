@@ -8,9 +8,8 @@ from typing import Any
 
 from django import forms
 
-from generation import base_models
-from generation.engine import prompts
-from templates_app import services
+from engine import prompts
+from templates_app import base_models, services
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 
 IDENTITY_HELP = "Lower: the style leads, flattering. Higher: the client's face leads, exact likeness. 1 is balanced."

@@ -49,7 +49,7 @@ FAMILY_LABELS: Final = {"sd15": "SD 1.5", "sdxl": "SDXL"}
 # CLIP-L + OpenCLIP-bigG = 768 + 1280 for SDXL); SD 2.x uses 1024 (OpenCLIP-H), which no family here supports.
 FAMILY_CROSS_ATTENTION: Final = {"sd15": 768, "sdxl": 2048}
 OTHER_CROSS_ATTENTION: Final = {1024: "SD 2.x"}
-# The tiny demo models (generation/engine/models.py build_tiny_model), for when the web process has not built
+# The tiny demo models (engine/checkpoints.py build_tiny_model), for when the web process has not built
 # them: their unet/config.json says the same once they exist.
 DEMO_CROSS_ATTENTION: Final = {"tiny-sd15": 32, "tiny-sdxl": 64}
 
@@ -190,7 +190,7 @@ def too_large_message(limit: int) -> str:
 
 
 def target_for(spec: Any) -> TargetModel:
-    """The TargetModel of a base-model spec (generation.engine.models.BaseModelSpec): the cross-attention width
+    """The TargetModel of a base-model spec (engine.checkpoints.BaseModelSpec): the cross-attention width
     from ``<source>/unet/config.json`` when the source is a local diffusers folder, else the family's."""
     dim = _configured_cross_attention(getattr(spec, "source", "") or "")
     if dim is None and getattr(spec, "is_demo", False):

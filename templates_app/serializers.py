@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from generation.engine.prompts import MAX_PROMPT_TOKENS
+from engine.prompts import MAX_PROMPT_TOKENS
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from tenants.media import signed_media_url
 

@@ -11,7 +11,7 @@ Saving a template makes a new version only when those settings differ from the c
 description, category and cover are the template's own and change in place. Portraits point at the version
 that made them, so a past result always has its exact recipe.
 
-Files: covers and reference images are decoded with the intake's checks (generation.engine.images.load_photo:
+Files: covers and reference images are decoded with the intake's checks (engine.images.load_photo:
 type from the bytes, size, pixels, bombs) and stored re-encoded as clean JPEGs (no metadata) under neutral
 private paths. Versions share a reference image file when it did not change; files are never deleted while a
 row names them (templates are archived, not deleted; a style LoRA can only be deleted while no version uses it).
@@ -33,9 +33,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 
-from generation import base_models
-from generation.engine import prompts
-from templates_app import lora_files
+from engine import prompts
+from templates_app import base_models, lora_files
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.starters import get_starter
 from tenants.context import require_studio_id
@@ -362,7 +361,7 @@ def _check_price(check: _Checker) -> Decimal | None:
 
 
 def _image_limits(min_side: int) -> Any:
-    from generation.engine.images import ImageLimits
+    from engine.images import ImageLimits
 
     return ImageLimits(
         max_bytes=int(django_settings.INTAKE_MAX_UPLOAD_BYTES),
@@ -374,7 +373,7 @@ def _image_limits(min_side: int) -> Any:
 def clean_image(upload: Any, *, min_side: int, max_side: int, what: str) -> bytes:
     """Decode an uploaded image with the intake's checks and return it as a clean JPEG (no metadata, at most
     `max_side` pixels on its long side); TemplateError with the specific reason otherwise."""
-    from generation.engine.images import PhotoRejected, encode_clean_jpeg, load_photo
+    from engine.images import PhotoRejected, encode_clean_jpeg, load_photo
 
     try:
         if hasattr(upload, "seek"):

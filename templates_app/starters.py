@@ -6,7 +6,7 @@ look), resembling (the client's face, not a prettier stranger's: identity weight
 
 - `{subject}` is where the client's trigger phrase goes ("ohwx woman"); it comes early, since Stable Diffusion's
   text encoder reads 77 positions at a time and weighs the start most. Every prompt and negative prompt fits one
-  such window (75 tokens by CLIP's own count, generation.engine.prompts; a test checks it): the engine would
+  such window (75 tokens by CLIP's own count, engine.prompts; a test checks it): the engine would
   encode a longer one whole, but the first window is where attention is strongest. Wording stays neutral
   (person, they, partner) so every template works for every client.
 - Photographic vocabulary rather than adjectives: a lens, an aperture, a light setup, a film stock. These steer

@@ -24,8 +24,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from clients import uploads
-from generation import base_models
-from templates_app import lora_files, selectors, services
+from templates_app import base_models, lora_files, selectors, services
 from templates_app.forms import (
     StarterCopyForm,
     StyleLoraUploadForm,

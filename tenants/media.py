@@ -109,7 +109,7 @@ class MediaVariant:
 
     name: str
     max_side: int
-    format: str = "JPEG"  # JPEG, PNG or WEBP (generation.engine.images.encode_clean)
+    format: str = "JPEG"  # JPEG, PNG or WEBP (engine.images.encode_clean)
     quality: int = 90
 
 
@@ -354,7 +354,7 @@ def _check_audience(request: HttpRequest, entry: MediaField, audience: str, payl
 
 
 def _sniff(handle: Any) -> str | None:
-    from generation.engine.images import SNIFF_BYTES, sniff_format
+    from engine.images import SNIFF_BYTES, sniff_format
 
     head = handle.read(SNIFF_BYTES)
     handle.seek(0)
@@ -365,7 +365,7 @@ def _variant_response(handle: Any, variant: MediaVariant) -> tuple[HttpResponse,
     """The derivative of an open stored image (closed here), made now: metadata-free, downscaled, never upscaled."""
     from PIL import Image, UnidentifiedImageError
 
-    from generation.engine.images import encode_clean
+    from engine.images import encode_clean
 
     try:
         with handle, Image.open(handle) as image:

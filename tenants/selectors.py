@@ -4,7 +4,6 @@ manager fails closed without one); the only cross-studio read, a user's own stud
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.db.models import Case, IntegerField, Value, When
@@ -53,15 +52,6 @@ def member_counts() -> dict[str, int]:
             accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
         ).count(),
     }
-
-
-def recent_jobs(*, limit: int = 6) -> list[Any]:
-    """The studio's latest jobs for the dashboard (one query), or none while generation/ has no selector."""
-    try:
-        from generation.selectors import recent_jobs as generation_recent_jobs
-    except ImportError:
-        return []
-    return list(generation_recent_jobs(limit=limit))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from tenants import selectors, services
 from tenants.access import manager_required, membership_for, studio_member_required
 from tenants.dashboard import badges as dashboard_badges
+from tenants.dashboard import panels as dashboard_panels
 from tenants.forms import (
     AcceptSigninForm,
     AcceptSignupForm,
@@ -158,11 +159,8 @@ def platform_home(request: HttpRequest) -> HttpResponse:
 
 @studio_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    jobs = selectors.recent_jobs(limit=6)
-    active = any(getattr(job, "state", "") in ("queued", "running") for job in jobs)
     context = {
-        "jobs": jobs,
-        "jobs_active": active,
+        "panels": dashboard_panels(request),
         "counts": selectors.member_counts(),
         "badges": dashboard_badges(request),
     }

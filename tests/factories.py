@@ -109,9 +109,9 @@ def make_api_key(tenant: Any) -> models.Model:
 # --- generation -----------------------------------------------------------------------------------------------
 
 
-@factory("generation.Job")
+@factory("jobs.Job")
 def make_job(tenant: Any) -> models.Model:
-    from generation.models import Job
+    from jobs.models import Job
 
     return Job.objects.create(kind="demo.countdown", payload={}, created_by=tenant.owner)
 

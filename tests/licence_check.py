@@ -19,7 +19,7 @@
   :data:`REVIEWED_FILES`, with the reason; a package whose declared licence is UNKNOWN needs a reviewed entry
   in :data:`REVIEWED_UNKNOWN`.
 - **Model files**: every model-like file the runtime packages install must be in
-  generation/engine/licences.py's MODELS table.
+  engine/licences.py's MODELS table.
 """
 
 from __future__ import annotations

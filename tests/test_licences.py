@@ -1,7 +1,7 @@
 """Licences of what the product installs and the models it ships or expects (issue 13, finding 13).
 
 The checker is tests/licence_check.py (pip-licenses for the metadata and every licence file's text); the model
-table is generation/engine/licences.py; docs/licences.md says the same in words.
+table is engine/licences.py; docs/licences.md says the same in words.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from generation.engine.licences import MODELS, ModelLicence, allowed_model_file, model_files
+from engine.licences import MODELS, ModelLicence, allowed_model_file, model_files
 from tests import licence_check as lc
 
 DOCS = lc.ROOT / "docs" / "licences.md"
@@ -167,7 +167,7 @@ def test_pillow_heif_has_no_gpl_component(runtime_findings: list[lc.Finding]) ->
 
 def test_every_model_file_installed_is_in_the_models_table(runtime: set[str]) -> None:
     """Issue 13, finding 13: each model file that a runtime package installs has a row (licence, commercial
-    use, loaded or not) in generation/engine/licences.py's MODELS."""
+    use, loaded or not) in engine/licences.py's MODELS."""
     table = {(canonicalize_name(pkg), path) for pkg, path in model_files()}
     installed = set(lc.model_files_in(runtime))
     assert installed, "no model file found: the scan is broken"
@@ -187,7 +187,7 @@ def test_engine_loads_only_allow_listed_model_files(monkeypatch: pytest.MonkeyPa
     onnxruntime = pytest.importorskip("onnxruntime")
     from PIL import Image
 
-    from generation.engine import faces, safety
+    from engine import faces, safety
     from tests.face_fixtures import FACES
 
     fixtures = sorted(FACES.glob("*.jpg")) if FACES.is_dir() else []
@@ -259,7 +259,7 @@ def test_no_loaded_model_claims_agpl_gpl_or_non_commercial_itself() -> None:
 def test_the_68_point_model_is_refused() -> None:
     """Issue 13, finding 13: face_recognition_models' 68-point predictor (iBUG 300-W: no commercial use) can't be
     loaded through the engine."""
-    from generation.engine import faces
+    from engine import faces
 
     with pytest.raises(RuntimeError, match="licence allow-list"):
         faces._model_path("shape_predictor_68_face_landmarks.dat")

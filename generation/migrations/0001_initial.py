@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import generation.models
+import jobs.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('progress', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)])),
                 ('progress_message', models.CharField(blank=True, max_length=255)),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('max_attempts', models.PositiveSmallIntegerField(default=generation.models.default_max_attempts)),
+                ('max_attempts', models.PositiveSmallIntegerField(default=jobs.models.default_max_attempts)),
                 ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
                 ('error', models.TextField(blank=True, help_text='A message for people; tracebacks go to the log.')),
                 ('payload', models.JSONField(blank=True, default=dict)),

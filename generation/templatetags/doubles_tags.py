@@ -14,9 +14,10 @@ register = template.Library()
 @register.inclusion_tag("generation/_client_doubles.html", takes_context=True)
 def client_doubles(context: template.Context, client: Any) -> dict[str, Any]:
     """Needs the studio's tenant context (any page inside a studio has it)."""
-    from generation import base_models, doubles
+    from generation import doubles
     from generation.models import DigitalDouble
     from generation.views_doubles import can_manage_doubles, model_choices
+    from templates_app import base_models
 
     request = context.get("request")
     can_manage = request is not None and can_manage_doubles(request)
@@ -49,5 +50,5 @@ FLAG_LABELS = {
 
 @register.filter
 def flag_label(flag: str) -> str:
-    """A portrait flag (generation.engine.likeness) in words: "no_face" → "No face found"."""
+    """A portrait flag (engine.likeness) in words: "no_face" → "No face found"."""
     return FLAG_LABELS.get(flag, str(flag).replace("_", " ").capitalize())

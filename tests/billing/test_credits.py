@@ -10,8 +10,9 @@ import pytest
 from billing import credits
 from billing.models import CreditEntry
 from generation import doubles, runs
-from generation.models import Job, RenderRun
-from generation.services import cancel_job
+from generation.models import RenderRun
+from jobs.models import Job
+from jobs.services import cancel_job
 from tenants.context import tenant_context
 from tests.conftest import Tenant
 from tests.generation.runs_support import (  # noqa: F401  (fixtures)
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.django_db
 Kind = CreditEntry.Kind
 
 
-def _job(kind: str = credits.RENDER_KIND, seeds: int = 4) -> Job:
+def _job(kind: str = doubles.RENDER_KIND, seeds: int = 4) -> Job:
     return Job.objects.create(kind=kind, payload={"config": {"seeds": list(range(seeds))}})
 
 
@@ -153,7 +154,7 @@ def test_a_studio_with_no_credits_cannot_start_a_render_and_is_told_why(
 
 
 def test_failed_and_cancelled_jobs_release(billing_settings: Any, tenant_a: Tenant, tiny_engine: Any) -> None:
-    from generation.tasks import run_job
+    from jobs.tasks import run_job
 
     double = ready_double(tenant_a, tiny_engine)
     with tenant_context(tenant_a.studio):
@@ -178,7 +179,7 @@ def test_the_sweeper_releases_jobs_it_fails(billing_settings: Any, tenant_a: Ten
 
     from django.utils import timezone
 
-    from generation.tasks import sweep_stale_jobs
+    from jobs.tasks import sweep_stale_jobs
 
     double = ready_double(tenant_a, tiny_engine)
     with tenant_context(tenant_a.studio):
@@ -208,3 +209,50 @@ def test_overage_is_billed_once_when_a_plan_allows_it(billing_settings: Any, ten
         overage = CreditEntry.objects.get(kind=Kind.OVERAGE)
         assert overage.amount == 3 and overage.reference == f"job:{job.pk}"
         assert credits.balance() == 0
+
+
+def test_a_new_gpu_kind_is_billed_by_construction(billing_settings: Any, tenant_a: Tenant) -> None:
+    """Issue 14: a GPU kind that exists only in this test, enqueued the ordinary way (jobs.services.enqueue_job,
+    no billing call anywhere), reserves its declared cost, is refused with nothing queued when credits run out,
+    and settles on the units its result says it used."""
+    from jobs.registry import Charge, JobContext, job_handler, unregister
+    from jobs.services import enqueue_job
+
+    @job_handler(
+        "test.upscale",
+        cluster="gpu",
+        cost=lambda payload: Charge(item="render_image_sd15", units=int(payload["images"])),
+        units_used=lambda result: result.get("done"),
+    )
+    def upscale(ctx: JobContext) -> dict:
+        return {"done": 1}
+
+    try:
+        with tenant_context(tenant_a.studio):
+            _give(3)
+            job = enqueue_job(kind="test.upscale", payload={"images": 2})
+            reservation = CreditEntry.objects.get(job=job, kind=Kind.RESERVE)
+            assert reservation.amount == -2 and credits.balance() == 1
+            with pytest.raises(credits.OutOfCredits):
+                enqueue_job(kind="test.upscale", payload={"images": 5})
+            assert Job.objects.filter(kind="test.upscale").count() == 1  # the refused one was never queued
+            job.state, job.result = Job.State.SUCCEEDED, {"done": 1}
+            from jobs.services import job_ended
+
+            job_ended(job)  # the job_finished signal: billing settles on the one unit used
+            assert credits.balance() == 2
+    finally:
+        unregister("test.upscale")
+
+
+def test_a_gpu_kind_without_a_cost_is_refused_at_registration() -> None:
+    from jobs.registry import get_kind, job_handler
+
+    with pytest.raises(ValueError, match="declares no cost"):
+
+        @job_handler("test.unbilled", cluster="gpu")
+        def unbilled(ctx: Any) -> None:
+            return None
+
+    with pytest.raises(LookupError):
+        get_kind("test.unbilled")

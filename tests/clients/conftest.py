@@ -14,11 +14,11 @@ from PIL import Image
 
 from clients import services
 from clients.models import Photo, PhotoSet
-from generation.models import Job
-from generation.tasks import run_job
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tests.face_fixtures import FACES, shots
-from tests.generation.brokers import redis_broker  # noqa: F401  (a fixture: Redis broker, unique prefix)
+from tests.jobs.brokers import redis_broker  # noqa: F401  (a fixture: Redis broker, unique prefix)
 
 PERSON_A = ["person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg", "person_a_04.jpg"]
 

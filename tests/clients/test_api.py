@@ -12,7 +12,7 @@ from drf_spectacular.drainage import GENERATOR_STATS
 
 from clients import services
 from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet, UploadLink
-from generation.tasks import run_job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tenants.models import Role
 from tests.clients.conftest import FACES, fixture_bytes, reload

@@ -132,8 +132,8 @@ def test_uploads_from_the_studio_and_a_phone_while_the_worker_validates(site: Em
 
 
 CLAIM = """
-from generation.models import Job
-from generation.tasks import run_job
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tenants.models import Studio
 studio = Studio.objects.get(slug="demo")
@@ -163,7 +163,7 @@ def test_a_claim_that_meets_a_locked_database_waits_and_runs_the_job(site: Embed
             str(ROOT / "manage.py"),
             "shell",
             "-c",
-            f"from generation.tasks import run_job; print(run_job({job_id}, {studio_id}))",
+            f"from jobs.tasks import run_job; print(run_job({job_id}, {studio_id}))",
         ],
         env=env,
         stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ from django.http import multipartparser
 from clients import services
 from clients.models import Photo, PhotoSet, UploadLink
 from clients.uploads import MAX_PART_HEADER_BYTES, UNNAMED, safe_file_name
-from generation.tasks import run_job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tests.clients.conftest import fixture_bytes, upload
 from tests.conftest import Tenant

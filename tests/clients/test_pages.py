@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from clients import services
 from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet, UploadLink
-from generation.models import Job
-from generation.tasks import run_job
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tenants.models import Role
 from tests.clients.conftest import fixture_bytes, upload

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from clients import services
 from clients.models import Client, Photo, UploadLink
-from generation.models import Job
+from jobs.models import Job
 from tenants.context import tenant_context
 from tests.clients.conftest import fixture_bytes, upload
 
@@ -204,7 +204,7 @@ def test_a_heic_from_a_phone_camera_roll_is_accepted_upright_and_without_gps(ten
     pillow_heif = pytest.importorskip("pillow_heif")
     if not pillow_heif.libheif_info().get("HEIF"):
         pytest.skip("this libheif build has no HEVC encoder, so no HEIC can be made here")
-    from generation.tasks import run_job
+    from jobs.tasks import run_job
 
     pillow_heif.register_heif_opener()
     upright = Image.open(io.BytesIO(fixture_bytes("person_a_01.jpg"))).convert("RGB")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from clients import selectors, services
 from clients.consent import DEFAULT_CONSENT_TEXT
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
-from generation.models import Job
+from jobs.models import Job
 from tenants.context import tenant_context
 from tests.clients.conftest import fixture_bytes, upload
 
@@ -133,7 +133,7 @@ def test_request_validation_enqueues_once_on_commit(
             "default",
             {"photo_set_id": photo_set.pk},
         )
-        assert sent == [("generation.tasks.run_job", job.pk, tenant_a.studio.pk)]
+        assert sent == [("jobs.tasks.run_job", job.pk, tenant_a.studio.pk)]
         again = services.request_validation(photo_set=photo_set)
         assert again.pk == job.pk and len(sent) == 1  # still queued: the same job
         Job.objects.filter(pk=job.pk).update(state=Job.State.SUCCEEDED)

@@ -12,7 +12,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from clients import validation
 from clients.models import Photo
-from generation.engine.safety import EXPLICIT_MESSAGE, SafetyReport
+from engine.safety import EXPLICIT_MESSAGE, SafetyReport
 from tenants.context import tenant_context
 from tests.clients.conftest import fixture_bytes, jpeg_bytes, reload, twenty_photos
 
@@ -276,8 +276,8 @@ def test_decided_photos_are_not_analysed_again(tenant_a, add, validate, monkeypa
 
 def test_cancellation_stops_between_photos_and_keeps_verdicts(tenant_a, photo_set, add, monkeypatch):
     from clients import services
-    from generation.models import Job
-    from generation.tasks import run_job
+    from jobs.models import Job
+    from jobs.tasks import run_job
 
     photos = [add(fixture_bytes(n), n) for n in ("person_a_01.jpg", "person_a_02.jpg", "person_a_03.jpg")]
     with tenant_context(tenant_a.studio):
@@ -312,7 +312,7 @@ def _stranger_photos() -> dict[str, bytes]:
 def status_history(tenant_a, photo_set, monkeypatch):
     """Every photo's status, read from the database at each progress report of the job, plus an optional action
     run once at the first report of the set-level checks ("Comparing the photos of the set")."""
-    from generation.registry import JobContext
+    from jobs.registry import JobContext
 
     history: dict[int, list[str]] = {}
     at_comparing: list = []
@@ -385,7 +385,7 @@ def test_a_photo_added_as_the_job_ends_gets_a_follow_up_job(tenant_a, photo_set,
     the validation job's last look for pending photos, while the job still shows as running, attached to that job
     (request_validation returned it) and would have waited for ever. The job's end now starts a follow-up job."""
     from clients import jobs, services
-    from generation.tasks import run_job
+    from jobs.tasks import run_job
 
     first = add(fixture_bytes("person_a_01.jpg"), "first.jpg")
     late: list[Photo] = []

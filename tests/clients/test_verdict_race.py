@@ -13,11 +13,11 @@ from PIL import Image
 
 from clients import services
 from clients.models import Photo, PhotoSet
-from generation.models import Job
+from jobs.models import Job
 from tenants.context import tenant_context
 from tests.clients.conftest import fixture_bytes, jpeg_bytes, upload
 from tests.face_fixtures import shots
-from tests.generation.worker_processes import start_worker, stop_worker, wait_for
+from tests.jobs.worker_processes import start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

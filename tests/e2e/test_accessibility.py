@@ -20,7 +20,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from clients.models import Client, ConsentText, PhotoSet, UploadLink
 from galleries.models import Gallery, GalleryPortrait
-from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
+from jobs.models import Job
 from templates_app.models import Template, TemplateVersion
 from tenants.context import tenant_context
 from tests.conftest import TEST_PASSWORD, Tenant

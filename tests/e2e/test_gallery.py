@@ -4,7 +4,7 @@ message, types a wrong password then the right one, browses the watermarked prev
 right after it once the render job has run. An expired link and a revoked link each get a clear page.
 
 The portraits are real renders of the tiny demo model (CPU); the "more like me" job is run right here with
-generation.tasks.run_job (the live server runs in this process), the broker call recorded instead of sent."""
+jobs.tasks.run_job (the live server runs in this process), the broker call recorded instead of sent."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from galleries.models import Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
 from generation import runs
-from generation.models import Job, Portrait
-from generation.tasks import run_job
+from generation.models import Portrait
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tenants.models import Studio
 from tests.conftest import Tenant

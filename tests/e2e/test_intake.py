@@ -2,7 +2,7 @@
 opens it on a phone-sized screen, agrees to the consent text and uploads photos from the "camera roll"; the
 validation job runs; both the client and the staff then see each photo's verdict, and staff the readiness meter.
 
-The validation job is run right here with generation.tasks.run_job (the live server runs in this process), so
+The validation job is run right here with jobs.tasks.run_job (the live server runs in this process), so
 no worker is needed; the broker call is recorded instead of sent."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from clients.models import Client, Photo, PhotoSet
-from generation.models import Job
-from generation.tasks import run_job
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tests.conftest import TEST_PASSWORD
 from tests.face_fixtures import FACES

@@ -4,7 +4,7 @@ A photographer creates a template, previews it on the studio's sample double and
 a client's digital double; the portraits appear under the job's progress bar with likeness scores and ranks;
 "More like me" makes a new portrait whose recipe has a higher identity weight, with the same seed.
 
-The gpu jobs are run right here with generation.tasks.run_job (the live server runs in this process), so no
+The gpu jobs are run right here with jobs.tasks.run_job (the live server runs in this process), so no
 worker is needed; the broker call is recorded instead of sent."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from generation import crypto
-from generation.models import DigitalDouble, Job, Portrait, RenderRun
-from generation.tasks import run_job
+from generation.models import DigitalDouble, Portrait, RenderRun
+from jobs.models import Job
+from jobs.tasks import run_job
 from templates_app.models import Template
 from tenants.context import tenant_context
 from tenants.models import Role
@@ -44,7 +45,7 @@ def _with_centroid(tenant: Tenant, double: DigitalDouble) -> None:
     try:
         from PIL import Image
 
-        from generation.engine.likeness import identity_centroid
+        from engine.likeness import identity_centroid
 
         photos = [Image.open(FACES / f"person_a_0{i}.jpg").convert("RGB") for i in range(1, 4)]
         centroid = identity_centroid(photos)

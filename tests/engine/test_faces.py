@@ -1,4 +1,4 @@
-"""Face checks (generation.engine.faces) on the real photos in shared/fixtures/faces (see its SOURCE.md)."""
+"""Face checks (engine.faces) on the real photos in shared/fixtures/faces (see its SOURCE.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin)
 if importlib.util.find_spec("face_recognition_models") is None:
     pytest.skip("face_recognition_models is not installed", allow_module_level=True)
 
-from generation.engine.faces import (  # noqa: E402
+from engine.faces import (  # noqa: E402
     FaceReport,
     FaceRules,
     analyse_face,

@@ -1,4 +1,4 @@
-"""Tests for generation.engine.images: real fixture photos plus malformed files generated here. No database."""
+"""Tests for engine.images: real fixture photos plus malformed files generated here. No database."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms, ImageFile
 
-from generation.engine.images import (
+from engine.images import (
     ImageLimits,
     PhotoRejected,
     describe_unsupported,

@@ -1,4 +1,4 @@
-"""Likeness scores and ranking (generation/engine/likeness.py) with real dlib embeddings of the face fixtures:
+"""Likeness scores and ranking (engine/likeness.py) with real dlib embeddings of the face fixtures:
 photos of person A score high against A's centroid, person B scores low and is flagged."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from generation.engine.likeness import (
+from engine.likeness import (
     ImageScore,
     identity_centroid,
     likeness_from_distance,

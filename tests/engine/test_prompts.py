@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from generation.engine import prompts
+from engine import prompts
 
 pytest.importorskip("diffusers")
 
-from generation.engine import rendering  # noqa: E402
-from generation.engine.models import build_tiny_model  # noqa: E402
-from generation.engine.rendering import PipelineCache, RenderConfig, config_from_recipe, render  # noqa: E402
+from engine import rendering  # noqa: E402
+from engine.checkpoints import build_tiny_model  # noqa: E402
+from engine.rendering import PipelineCache, RenderConfig, config_from_recipe, render  # noqa: E402
 
 TRIGGER = "ohwx person"
 # the tiny models' tokenizer spells every character as one token: 200 characters are 200 tokens
@@ -93,7 +93,7 @@ def test_counting_needs_no_torch() -> None:
     import sys
 
     code = (
-        "import sys; from generation.engine import prompts; prompts.count_tokens('portrait of a person');"
+        "import sys; from engine import prompts; prompts.count_tokens('portrait of a person');"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
@@ -221,7 +221,7 @@ def test_short_prompts_render_as_before_and_old_recipes_reproduce(
     del recipe["prompt_encoding"], recipe["prompt_tokens"], recipe["negative_prompt_tokens"]
     config = config_from_recipe(recipe)
     assert config.prompt_encoding == "truncated"
-    with caplog.at_level("WARNING", logger="generation.engine.rendering"):
+    with caplog.at_level("WARNING", logger="engine.rendering"):
         again = go(config)
     assert np.array_equal(image(again), image(old))
     assert "encoded whole" in caplog.text

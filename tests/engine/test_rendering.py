@@ -15,9 +15,9 @@ from PIL import Image
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
-from generation.engine import rendering  # noqa: E402
-from generation.engine.models import BaseModelSpec, build_tiny_model  # noqa: E402
-from generation.engine.rendering import (  # noqa: E402
+from engine import rendering  # noqa: E402
+from engine.checkpoints import BaseModelSpec, build_tiny_model  # noqa: E402
+from engine.rendering import (  # noqa: E402
     AdapterRef,
     PipelineCache,
     RenderCancelled,

@@ -1,4 +1,4 @@
-"""Content safety (generation.engine.safety): the fixtures pass; the rejection logic on synthetic detections."""
+"""Content safety (engine.safety): the fixtures pass; the rejection logic on synthetic detections."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PIL import Image
 
 pytest.importorskip("nudenet", reason="nudenet is not installed (pip install nudenet)")
 
-from generation.engine.safety import (  # noqa: E402
+from engine.safety import (  # noqa: E402
     EXPLICIT_CLASSES,
     SafetyRules,
     check_safety,
@@ -106,7 +106,7 @@ def test_array_preparation_matches_nudenet_reading_a_file(tmp_path: Path, size: 
     import numpy as np
     from nudenet.nudenet import _read_image
 
-    from generation.engine.safety import prepare_array
+    from engine.safety import prepare_array
 
     rng = np.random.default_rng(13)
     rgb = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
@@ -125,7 +125,7 @@ def test_in_memory_detection_matches_nudenet_detect_on_the_file(tmp_path: Path) 
     import numpy as np
     from nudenet import NudeDetector
 
-    from generation.engine.safety import detect_array
+    from engine.safety import detect_array
 
     with Image.open(FIXTURES[0]) as image:
         rgb = image.convert("RGB")

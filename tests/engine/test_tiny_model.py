@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generation.engine.models import BaseModelSpec, build_tiny_model, spec_from_dict
+from engine.checkpoints import BaseModelSpec, build_tiny_model, spec_from_dict
 
 pytest.importorskip("diffusers")
 

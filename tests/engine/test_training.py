@@ -1,4 +1,4 @@
-"""Identity LoRA training (generation/engine/training.py) with the real diffusers and peft code on the tiny
+"""Identity LoRA training (engine/training.py) with the real diffusers and peft code on the tiny
 models, on the CPU: train, save, load with plain diffusers, render; resume a killed run; cancel; out of memory."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from generation.engine import training
-from generation.engine.models import BaseModelSpec, build_tiny_model
-from generation.engine.training import (
+from engine import training
+from engine.checkpoints import BaseModelSpec, build_tiny_model
+from engine.training import (
     LORA_FILENAME,
     VALIDATION_STEP_SHARE,
     TrainConfig,
@@ -93,7 +93,7 @@ def test_gradient_checkpointing_only_where_the_gpu_memory_calls_for_it() -> None
 
 @pytest.mark.skipif(not FACES.is_dir(), reason="face fixtures missing")
 def test_crops_are_square_and_centred_on_the_face(photos: list[Image.Image]) -> None:
-    from generation.engine.faces import detect_faces
+    from engine.faces import detect_faces
 
     noise = Image.fromarray(np.random.default_rng(1).integers(0, 255, (300, 200, 3), dtype=np.uint8))
     crops = prepare_training_images([photos[0], noise], 256)

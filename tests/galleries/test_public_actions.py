@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from galleries.models import GalleryEvent, GalleryPortrait, GalleryRequest
-from generation.models import Job
+from jobs.models import Job
 from tenants.context import tenant_context
 from tests.conftest import expected_queries
 from tests.galleries.test_public_support import (  # noqa: F401  (fixtures)

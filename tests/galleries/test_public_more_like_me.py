@@ -12,8 +12,9 @@ from django.test import Client
 
 from galleries.models import GalleryEvent, GalleryPortrait, GalleryRequest
 from generation import runs
-from generation.models import Job, Portrait
-from generation.tasks import run_job
+from generation.models import Portrait
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tests.galleries.test_public_support import _fresh_cache, make_gallery, text  # noqa: F401  (fixtures)
 from tests.generation.runs_support import (  # noqa: F401  (fixtures)

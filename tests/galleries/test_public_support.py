@@ -47,7 +47,7 @@ def _fresh_cache() -> Any:
 def portrait_files(seed: int, text: str, size: tuple[int, int] = (160, 200)) -> tuple[bytes, bytes, bytes]:
     """A full-resolution PNG (a gradient, different per seed), its 512 px WebP thumbnail and its watermarked
     1024 px JPEG preview, made the way the render job makes them."""
-    from generation.engine.images import encode_clean
+    from engine.images import encode_clean
     from generation.watermark import watermark
 
     width, height = size

@@ -14,8 +14,9 @@ import pytest
 from django.core.files.base import ContentFile
 
 from generation import crypto
-from generation.models import DigitalDouble, Job, RenderRun
-from generation.tasks import run_job
+from generation.models import DigitalDouble, RenderRun
+from jobs.models import Job
+from jobs.tasks import run_job
 from templates_app.models import StyleLora, Template, TemplateVersion
 from tenants.context import tenant_context
 from tests.conftest import Tenant
@@ -49,7 +50,7 @@ def make_lora_bytes(spec: Any, folder: Path, seed: int, scale: float = 0.3) -> b
 @pytest.fixture(scope="session", name="tiny_engine")
 def tiny_engine_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The tiny model (built once per session) and two LoRAs for it: an identity and a style."""
-    from generation.engine.models import build_tiny_model
+    from engine.checkpoints import build_tiny_model
 
     root = tmp_path_factory.mktemp("runs-engine")
     spec = build_tiny_model(root / "models", "sd15")

@@ -19,9 +19,11 @@ from PIL import Image
 
 from clients import services as intake
 from clients.models import DeletionReceipt, Photo, PhotoSet
-from generation import base_models, crypto, doubles
-from generation.models import DigitalDouble, Job, Portrait
-from generation.tasks import run_job
+from generation import crypto, doubles
+from generation.models import DigitalDouble, Portrait
+from jobs.models import Job
+from jobs.tasks import run_job
+from templates_app import base_models
 from tenants.context import tenant_context
 from tests.clients.conftest import jpeg_bytes, upload, variants
 from tests.conftest import Tenant
@@ -33,7 +35,7 @@ TRAIN_STEPS = 4
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from generation.engine.models import build_tiny_model
+    from engine.checkpoints import build_tiny_model
 
     root = tmp_path_factory.mktemp("engine-models")
     build_tiny_model(root, "sd15")
@@ -370,7 +372,7 @@ def test_render_config_is_checked_and_needs_a_ready_double(two_tenants: tuple[Te
 
 
 def test_the_django_side_schedulers_match_the_engine() -> None:
-    from generation.engine import rendering
+    from engine import rendering
 
     assert set(doubles.SCHEDULERS) == set(rendering.SCHEDULERS)
 
@@ -544,8 +546,9 @@ def test_rotate_keys_command_re_encrypts_every_double(settings: Any, two_tenants
 def test_cancellation_reaches_the_engine_as_should_cancel(two_tenants: tuple[Tenant, Tenant]) -> None:
     """The training and render jobs hand the engine `should_cancel()`: it turns the job's cancel request into
     True (checked at most once a second), and the handler raises JobCancelled once the engine stopped."""
-    from generation.engine_jobs import _Throttle, train_message
-    from generation.registry import JobCancelled, JobContext
+    from engine_jobs import _Throttle, train_message
+
+    from jobs.registry import JobCancelled, JobContext
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):
@@ -579,7 +582,7 @@ def _accepted_set(tenant: Tenant) -> PhotoSet:
 def test_the_pages_show_the_training_jobs_state_and_no_train_form_while_it_runs(
     client: Any, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
-    from generation.services import cancel_job, retry_job
+    from jobs.services import cancel_job, retry_job
 
     tenant_a, _ = two_tenants
     photo_set = _accepted_set(tenant_a)

@@ -1,11 +1,11 @@
 """Generated portraits are checked for explicit content before anyone sees them (issue 13, finding 8): every image a
-render job makes passes the output check (generation.engine_jobs.screen_outputs) before it is scored or stored;
+render job makes passes the output check (engine_jobs.screen_outputs) before it is scored or stored;
 an explicit one is withheld (no Portrait, no file), the job's result and the run/double pages say so, and it is
 billed like the others (it was rendered).
 
 The real engine renders (tiny model, CPU, 2 steps, 64 px). The real detector never fires on the tiny model's
 noise, so the tests that need an explicit image name a checker that flags (ENGINE_OUTPUT_CHECK, a dotted path to
-a function of this module); one test proves that the real default check (generation.engine.safety.check_safety)
+a function of this module); one test proves that the real default check (engine.safety.check_safety)
 is what runs on every output."""
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
+from engine_jobs import OUTPUT_CHECK_FAILED
 
 from billing import credits
 from billing.models import CreditEntry
+from engine.safety import SafetyFinding, SafetyReport
 from generation import doubles, runs
-from generation.engine.safety import SafetyFinding, SafetyReport
-from generation.engine_jobs import OUTPUT_CHECK_FAILED
-from generation.models import Job, Portrait, RenderRun
-from generation.tasks import run_job
+from generation.models import Portrait, RenderRun
+from jobs.models import Job
+from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tests.conftest import Tenant
 from tests.generation.runs_support import (  # noqa: F401  (fixtures)
@@ -170,10 +171,10 @@ def test_withheld_test_renders_and_re_rolls_leave_no_portrait_and_the_pages_say_
 def test_safe_images_are_stored_as_before_and_the_real_check_sees_every_one(
     monkeypatch: pytest.MonkeyPatch, settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
-    """Issue 13, finding 8: without ENGINE_OUTPUT_CHECK the real check (generation.engine.safety.check_safety,
+    """Issue 13, finding 8: without ENGINE_OUTPUT_CHECK the real check (engine.safety.check_safety,
     nudenet on the CPU) runs on every output of both render jobs, once each, and safe images are stored as
     before, with no withheld message."""
-    from generation.engine import safety
+    from engine import safety
 
     tenant_a, _ = two_tenants
     studio = tenant_a.studio

@@ -18,9 +18,10 @@ from PIL import Image
 
 from generation import doubles, runs
 from generation.doubles import RUN_ITEM_KIND
-from generation.models import Job, Portrait, RenderRun, RenderRunItem
-from generation.services import queue_name
-from generation.tasks import run_job
+from generation.models import Portrait, RenderRun, RenderRunItem
+from jobs.models import Job
+from jobs.services import queue_name
+from jobs.tasks import run_job
 from templates_app.models import Template, TemplateVersion
 from tenants.context import tenant_context
 from tests.conftest import Tenant, add_member
@@ -44,7 +45,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_settings")]
 
 
 def test_the_django_side_flag_order_matches_the_engine() -> None:
-    from generation.engine.likeness import FLAG_SEVERITY
+    from engine.likeness import FLAG_SEVERITY
 
     assert runs.FLAG_SEVERITY == FLAG_SEVERITY
 
@@ -380,7 +381,7 @@ def test_a_run_end_to_end_with_versioning_actions_and_erasure(
     )
 
     # The watermark is really drawn: the preview differs from the same image without it, encoded the same way.
-    from generation.engine.images import encode_clean
+    from engine.images import encode_clean
 
     first = portraits[0]
     plain = Image.open(io.BytesIO(encode_clean(_png(first.image.name), format="JPEG", quality=85)))

@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from generation.models import DigitalDouble, Job, Portrait, RenderRun, RenderRunItem
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
+from jobs.models import Job
 from tenants.context import tenant_context
 from tests.conftest import Tenant, add_member
 from tests.generation.runs_support import (  # noqa: F401  (fixtures)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from generation.engine.models import BaseModelSpec
+from engine.checkpoints import BaseModelSpec
 from templates_app.lora_files import LoraRejected, TargetModel, check_style_lora, target_for
 from tests.templates_app.conftest import lora_bytes, lora_tensors, raw_safetensors
 
@@ -88,7 +88,7 @@ def tiny_lora(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, bytes]:
     """A LoRA made the way trainers make them: peft adapters on the tiny SD 1.5 UNet, saved by the pipeline's
     own save_lora_weights (diffusers format)."""
     pytest.importorskip("peft")
-    from generation.engine.models import build_tiny_model
+    from engine.checkpoints import build_tiny_model
     from tests.engine.test_rendering import make_lora
 
     root = tmp_path_factory.mktemp("tiny-lora")

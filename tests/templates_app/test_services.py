@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generation.engine import prompts
+from engine import prompts
 from templates_app import services
 from templates_app.models import ImmutableVersion, StyleLora, Template, TemplateVersion
 from templates_app.starters import STARTERS

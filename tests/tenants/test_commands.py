@@ -186,10 +186,10 @@ def test_runall_serves_and_stops_all_three_children_on_ctrl_c(runall):
     assert set(pids) == {"web", "worker", "gpu"}, server.output
     assert "qcluster (Q_CLUSTER_NAME=gpu)" in server.output
     assert all(_group_alive(pid) for pid in pids.values())
-    # Each cluster's worker process says it is alive, in the cache the processes share (generation/workers.py).
+    # Each cluster's worker process says it is alive, in the cache the processes share (jobs/workers.py).
     from django.core.cache.backends.filebased import FileBasedCache
 
-    from generation.workers import ALIVE_KEY
+    from jobs.workers import ALIVE_KEY
 
     shared = FileBasedCache(str(server.data_dir / "cache" / "workers"), {})
     deadline = time.monotonic() + STARTUP_DEADLINE_S

@@ -71,7 +71,7 @@ class Command(BaseCommand):
     # --- models -------------------------------------------------------------------------------------------
 
     def list_models(self) -> None:
-        from generation import base_models
+        from templates_app import base_models
 
         enabled = {spec.name for spec in base_models.enabled_models()}
         default = settings.ENGINE_DEFAULT_MODEL
@@ -91,8 +91,8 @@ class Command(BaseCommand):
             )
 
     def build_tiny(self, options: dict[str, Any]) -> None:
-        from generation import base_models
-        from generation.engine.models import build_tiny_model
+        from engine.checkpoints import build_tiny_model
+        from templates_app import base_models
 
         root = Path(options.get("root") or base_models.models_dir())
         spec = build_tiny_model(root, options["family"])
@@ -101,7 +101,7 @@ class Command(BaseCommand):
     # --- train (and render) -------------------------------------------------------------------------------
 
     def _load_photos(self, folder: Path) -> list[Any]:
-        from generation.engine.images import PhotoRejected, load_photo
+        from engine.images import PhotoRejected, load_photo
 
         if not folder.is_dir():
             raise CommandError(f"--photos {folder} is not a folder.")
@@ -118,7 +118,7 @@ class Command(BaseCommand):
         return images
 
     def _spec(self, name: str | None) -> Any:
-        from generation import base_models
+        from templates_app import base_models
 
         try:
             spec = base_models.get_model(name, enabled_only=False) if name else base_models.default_model()
@@ -131,7 +131,7 @@ class Command(BaseCommand):
 
         images = self._load_photos(Path(options["photos"]))
         spec = self._spec(options["model"])
-        from generation.engine import training
+        from engine import training
 
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
@@ -191,9 +191,9 @@ class Command(BaseCommand):
             self.render(options, spec=spec, lora=lora, trigger_phrase=config.trigger_phrase(), centroid=result.centroid)
 
     def render(self, options: dict[str, Any], *, spec: Any, lora: Path, trigger_phrase: str, centroid: Any) -> None:
+        from engine import likeness, rendering
+        from engine.images import encode_clean
         from generation import doubles
-        from generation.engine import likeness, rendering
-        from generation.engine.images import encode_clean
 
         try:
             request = doubles.clean_render_config(

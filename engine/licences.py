@@ -1,0 +1,174 @@
+"""The models the product ships or expects, with their licences: one table for the code, the tests and the docs.
+
+Plain Python (no Django). :data:`MODELS` lists every model: the files that installed packages ship and the engine
+loads (face landmarks, face recogniser, content-safety detector), the ones built into a library (dlib's HOG face
+detector), the ones the engine builds itself (the tiny demo model), the files the project ships (CLIP's BPE
+merges) and the ones the operator provides (base models, ControlNets). docs/licences.md is the same table in
+words, and tests/test_licences.py holds the code to it:
+
+- the engine loads a model file only when :func:`allowed_model_file` says so (an entry here whose licence allows
+  commercial use): ``faces._model_path`` refuses any other name, and a test watches every file the face and
+  safety checks open;
+- every model file inside the runtime dependencies' installed files is an entry here, loaded or not (a package
+  may ship more models than the engine uses: ``face_recognition_models`` ships dlib's 68-point landmark model,
+  whose training set excludes commercial use; it is listed with ``loaded=False`` and never opened).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelLicence:
+    """One model: where it comes from, its licence, whether that licence allows commercial use, whether the
+    engine loads it. ``package``/``path``: the distribution and its file (as in its RECORD) for a model file an
+    installed package ships; empty for the others (``origin`` says where they come from). ``embedded_licence``:
+    what the file's own metadata says (an ONNX graph's ``license`` entry), when it says something;
+    ``open_risk``: a licence question the business has not settled yet (docs/licences.md)."""
+
+    key: str
+    role: str
+    origin: str
+    licence: str
+    commercial_use: bool
+    loaded: bool
+    package: str = ""
+    path: str = ""
+    note: str = ""
+    embedded_licence: str = ""
+    open_risk: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.path.rsplit("/", 1)[-1] if self.path else ""
+
+
+MODELS: tuple[ModelLicence, ...] = (
+    ModelLicence(
+        key="dlib-hog-face-detector",
+        role="face detector (intake, likeness)",
+        origin="built into dlib (dlib.get_frontal_face_detector(); dlib-bin wheel)",
+        licence="Boost Software License 1.0 (dlib)",
+        commercial_use=True,
+        loaded=True,
+        note="HOG filters compiled into dlib's source; trained by dlib's author on faces he annotated in LFW images.",
+    ),
+    ModelLicence(
+        key="dlib-shape-predictor-5",
+        role="face landmarks, 5 points (aligns the face for the recogniser)",
+        origin="face_recognition_models 0.3.0 (dlib-models by Davis King)",
+        licence="public domain (CC0 1.0; dlib-models README, face_recognition_models LICENSE)",
+        commercial_use=True,
+        loaded=True,
+        package="face_recognition_models",
+        path="face_recognition_models/models/shape_predictor_5_face_landmarks.dat",
+        note="Trained on dlib's own 5-point dataset (7,198 faces annotated by dlib's author).",
+    ),
+    ModelLicence(
+        key="dlib-face-recognition-resnet-v1",
+        role="face recogniser (128-d embeddings: same person, likeness)",
+        origin="face_recognition_models 0.3.0 (dlib-models by Davis King)",
+        licence="public domain (CC0 1.0; dlib-models README, face_recognition_models LICENSE)",
+        commercial_use=True,
+        loaded=True,
+        package="face_recognition_models",
+        path="face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+        note="About half its 3 million training faces come from FaceScrub and VGG Face, research datasets; the "
+        "weights are released into the public domain by their author (see docs/licences.md).",
+    ),
+    ModelLicence(
+        key="nudenet-308-best-onnx",
+        role="content-safety detector (explicit nudity in intake photos)",
+        origin="nudenet 3.0.8 wheel (nudenet/best.onnx), run with onnxruntime",
+        licence="MIT (the nudenet 3.0.8 wheel's metadata and licence file)",
+        commercial_use=True,
+        loaded=True,
+        package="nudenet",
+        path="nudenet/best.onnx",
+        note="nudenet 3.4.x wheels carry the AGPL-3.0 text: pinned to 3.0.8.",
+        embedded_licence="AGPL-3.0 https://ultralytics.com/license",
+        open_risk="A YOLOv8 model exported by Ultralytics 8.0.173, whose exporter stamped AGPL-3.0 in the file's "
+        "metadata; Ultralytics claims AGPL-3.0 over models trained with its code. See docs/licences.md.",
+    ),
+    ModelLicence(
+        key="dlib-shape-predictor-68",
+        role="face landmarks, 68 points: NOT USED",
+        origin="face_recognition_models 0.3.0 (dlib-models by Davis King)",
+        licence="trained on iBUG 300-W, whose licence excludes commercial use",
+        commercial_use=False,
+        loaded=False,
+        package="face_recognition_models",
+        path="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+        note="Installed with face_recognition_models; the engine never opens it (faces.py refuses it).",
+    ),
+    ModelLicence(
+        key="dlib-mmod-cnn-face-detector",
+        role="CNN face detector: NOT USED",
+        origin="face_recognition_models 0.3.0 (dlib-models by Davis King)",
+        licence="public domain (CC0 1.0; dlib-models README)",
+        commercial_use=True,
+        loaded=False,
+        package="face_recognition_models",
+        path="face_recognition_models/models/mmod_human_face_detector.dat",
+        note="Installed with face_recognition_models; the engine uses the HOG detector instead.",
+    ),
+    ModelLicence(
+        key="clip-bpe-merges",
+        role="CLIP tokenizer merges (prompt token counts in the web process)",
+        origin="shipped by the project: engine/clip_bpe/merges.txt.gz (OpenAI CLIP, via open_clip)",
+        licence="MIT (engine/clip_bpe/LICENSE)",
+        commercial_use=True,
+        loaded=True,
+    ),
+    ModelLicence(
+        key="tiny-demo-models",
+        role="demo and test base models (tiny-sd15, tiny-sdxl)",
+        origin="built by the project offline with random weights (engine.checkpoints.build_tiny_model)",
+        licence="the project's own (no third-party weights)",
+        commercial_use=True,
+        loaded=True,
+    ),
+    ModelLicence(
+        key="sd15",
+        role="base model (operator-provided): Stable Diffusion 1.5",
+        origin="ENGINE_BASE_MODELS (e.g. stable-diffusion-v1-5/stable-diffusion-v1-5)",
+        licence="CreativeML OpenRAIL-M",
+        commercial_use=True,
+        loaded=True,
+        note="Commercial use allowed with use restrictions (Attachment A) that the studio terms must pass on.",
+    ),
+    ModelLicence(
+        key="sdxl",
+        role="base model (operator-provided): SDXL 1.0",
+        origin="ENGINE_BASE_MODELS (e.g. stabilityai/stable-diffusion-xl-base-1.0)",
+        licence="CreativeML OpenRAIL++-M",
+        commercial_use=True,
+        loaded=True,
+        note="Commercial use allowed with use restrictions (Attachment A) that the studio terms must pass on.",
+    ),
+    ModelLicence(
+        key="controlnets",
+        role="ControlNets (operator-provided, optional): pose, canny",
+        origin="ENGINE_CONTROLNETS (e.g. lllyasviel/control_v11p_sd15_openpose, control_v11p_sd15_canny)",
+        licence="CreativeML OpenRAIL-M for lllyasviel's SD 1.5 ControlNets; check each model card",
+        commercial_use=True,
+        loaded=True,
+        note="The engine runs no pose detector (OpenPose's own models are non-commercial): pose references "
+        "are skeleton images already.",
+    ),
+)
+
+
+def model_files() -> dict[tuple[str, str], ModelLicence]:
+    """The entries that are files of an installed package, by (package, path)."""
+    return {(m.package, m.path): m for m in MODELS if m.package}
+
+
+def allowed_model_file(package: str, file_name: str) -> ModelLicence | None:
+    """The entry for ``file_name`` in ``package`` when the engine may load it (listed, loaded, commercial use
+    allowed); None otherwise."""
+    for model in MODELS:
+        if model.package == package and model.file_name == file_name and model.loaded and model.commercial_use:
+            return model
+    return None

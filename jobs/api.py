@@ -1,0 +1,75 @@
+"""The jobs API: list and read a studio's jobs (with their progress), cancel or retry one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from jobs import selectors, services
+from jobs.models import Job
+from jobs.serializers import JobSerializer
+
+
+class JobStateConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The action does not fit the job's state."
+    default_code = "conflict"
+
+
+_ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the studio's jobs, newest first", tags=["jobs"]),
+    retrieve=extend_schema(
+        summary="A job with its state and progress", tags=["jobs"], responses={200: JobSerializer, 404: _ERROR}
+    ),
+)
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Jobs of the request's studio. Permissions: the settings' default (a member or a studio API key)."""
+
+    serializer_class = JobSerializer
+    lookup_url_kwarg = "job_id"
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self) -> Any:
+        return selectors.job_list()
+
+    @extend_schema(
+        summary="Cancel a job",
+        description="A queued job is cancelled at once; a running one stops at its next step "
+        "(`cancel_requested` becomes true). A finished job answers 409.",
+        request=None,
+        responses={200: JobSerializer, 404: _ERROR, 409: _ERROR},
+        tags=["jobs"],
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, job_id: str | None = None) -> Response:
+        job: Job = self.get_object()
+        try:
+            services.cancel_job(job=job)
+        except services.JobStateError as exc:
+            raise JobStateConflict(str(exc)) from exc
+        return Response(self.get_serializer(job).data)
+
+    @extend_schema(
+        summary="Retry a failed or cancelled job",
+        description="The job is queued again with a fresh set of attempts. Any other state answers 409.",
+        request=None,
+        responses={200: JobSerializer, 404: _ERROR, 409: _ERROR},
+        tags=["jobs"],
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, job_id: str | None = None) -> Response:
+        job: Job = self.get_object()
+        user = request.user if getattr(request.user, "is_authenticated", False) else None
+        try:
+            services.retry_job(job=job, user=user)
+        except services.JobStateError as exc:
+            raise JobStateConflict(str(exc)) from exc
+        return Response(self.get_serializer(job).data)

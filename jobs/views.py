@@ -1,0 +1,131 @@
+"""Job pages: the list, a job with its live progress (htmx polling), cancel, retry, and the diagnostic job.
+
+Thin views: reads through jobs.selectors, writes through jobs.services. Every page is for the
+studio's members only; a job of another studio is 404, whatever the method."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+
+from jobs import selectors, services
+from jobs.jobs import DEMO_KIND, DEMO_MAX_STEPS
+from jobs.models import Job
+from tenants.access import manager_required, membership_for, studio_member_required
+
+PAGE_SIZE = 25
+
+
+class DemoJobForm(forms.Form):
+    steps = forms.IntegerField(
+        min_value=1,
+        max_value=DEMO_MAX_STEPS,
+        initial=10,
+        error_messages={
+            "min_value": "Count at least 1 step.",
+            "max_value": f"Count at most {DEMO_MAX_STEPS} steps.",
+            "invalid": "Enter a whole number of steps.",
+            "required": "Enter a number of steps.",
+        },
+    )
+
+
+def _can_manage(request: HttpRequest) -> bool:
+    membership = membership_for(request)
+    return membership is not None and membership.can_manage
+
+
+def _list_context(request: HttpRequest, form: DemoJobForm | None = None) -> dict:
+    page = Paginator(selectors.job_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return {
+        "page": page,
+        "jobs": page.object_list,
+        "can_manage": _can_manage(request),
+        "demo_form": form or DemoJobForm(),
+    }
+
+
+@studio_member_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "jobs/job_list.html", _list_context(request))
+
+
+@manager_required
+def start_demo(request: HttpRequest) -> HttpResponse:
+    """POST: start the diagnostic countdown job (managers only)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = DemoJobForm(request.POST)
+    if not form.is_valid():
+        return render(request, "jobs/job_list.html", _list_context(request, form), status=400)
+    job = services.enqueue_job(
+        kind=DEMO_KIND, payload={"steps": form.cleaned_data["steps"], "delay": 0.5}, user=request.user
+    )
+    messages.success(request, "The test job was queued.")
+    return redirect("job_detail", job_id=job.pk)
+
+
+@studio_member_required
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.get_job(job_id=job_id)
+    return render(request, "jobs/job_detail.html", {"job": job})
+
+
+@studio_member_required
+def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The progress partial the detail page polls every second (it stops once the job is finished)."""
+    job = selectors.get_job(job_id=job_id)
+    # The details (attempts, start and finish times) ride along as an out-of-band swap, unless the polling page
+    # has none (details=0: the progress block on another page, e.g. a double's after a Cancel or Retry).
+    details = request.GET.get("details") != "0"
+    return render(request, "jobs/_progress_poll.html", {"job": job, "details": details})
+
+
+@studio_member_required
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.get_job(job_id=job_id)  # 404 first: another studio's id never learns more
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        services.cancel_job(job=job)
+    except services.JobStateError as exc:
+        return _after_action(request, job, str(exc), level=messages.ERROR)
+    if job.state == Job.State.CANCELLED:
+        return _after_action(request, job, "The job was cancelled.")
+    return _after_action(request, job, "Cancelling: the job stops at its next step.")
+
+
+@studio_member_required
+def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.get_job(job_id=job_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        services.retry_job(job=job, user=request.user)
+    except services.JobStateError as exc:
+        return _after_action(request, job, str(exc), level=messages.ERROR)
+    return _after_action(request, job, "The job was queued again.")
+
+
+def _after_action(request: HttpRequest, job: Job, notice: str, *, level: int = messages.SUCCESS) -> HttpResponse:
+    """htmx gets the fresh progress partial with the notice in it (status 200, so that htmx swaps it in); a
+    plain form post goes back to the job page with the notice as a message, or gets it with a 409 when the
+    action did not fit the job's state."""
+    if request.headers.get("HX-Request"):
+        context = {
+            "job": job,
+            "poll": True,
+            "actions": True,
+            "details": request.POST.get("details") != "0",  # see jobs/_progress.html
+            "notice": notice,
+            "notice_error": level >= 40,
+        }
+        return render(request, "jobs/_progress.html", context)
+    if level >= messages.ERROR:
+        messages.add_message(request, level, notice)
+        return render(request, "jobs/job_detail.html", {"job": job}, status=409)
+    messages.add_message(request, level, notice)
+    return redirect("job_detail", job_id=job.pk)
