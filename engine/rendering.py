@@ -1,6 +1,6 @@
 """Rendering portraits: the pipeline cache, the client's identity LoRA as a named adapter, schedulers, recipes.
 
-Plain Python (no Django). The Django side (``engine_jobs.py``) calls :func:`render` with the base
+Plain Python (no Django). The Django side (``generation/jobs.py``) calls :func:`render` with the base
 model's spec, the client's identity LoRA (the decrypted bytes, in memory) and a :class:`RenderConfig`; every
 returned :class:`RenderedImage` carries a JSON recipe from which :func:`config_from_recipe` reproduces it.
 
@@ -11,7 +11,7 @@ The pipeline cache
     with ``from_pipe``: they share the loaded modules (no reload, no extra memory) and are cached too. ControlNet
     models are loaded (once) only from the paths the operator configured. The SD 1.5 safety checker is not loaded
     (``safety_checker=None``): it would black out images (and SDXL has none). :func:`render` returns every image
-    unchecked; the job handlers (``engine_jobs.py``, ``screen_outputs``) check each one for explicit
+    unchecked; the job handlers (``generation/jobs.py``, ``screen_outputs``) check each one for explicit
     content with :func:`engine.safety.check_safety` (nudenet, the intake's check, on the CPU) before
     anything is scored or stored, and withhold the explicit ones: a caller of :func:`render` that stores or shows
     images must do the same.

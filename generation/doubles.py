@@ -2,7 +2,7 @@
 
 Keyword-only, typed, run in the current tenant context (a request, a task, `tenant_context()`). Refusals meant for
 people raise :class:`DoubleError` with a message and an HTTP status. Long work is a job on the `gpu` cluster
-("double.train", "portraits.render"; handlers in engine_jobs.py), enqueued when the transaction
+("double.train", "portraits.render"; handlers in generation/jobs.py), enqueued when the transaction
 commits. Nothing here imports torch: the web process never loads the engine's ML code.
 
 Privacy: a double's LoRA and identity centroid are encrypted at rest (generation.crypto) and decrypted only in

@@ -37,7 +37,7 @@ from generation.models import DigitalDouble, Portrait, RenderRunItem
 from jobs.registry import Charge, JobAbandoned, JobCancelled, JobContext, JobError, job_handler
 from templates_app import base_models
 
-log = structlog.get_logger("engine_jobs")
+log = structlog.get_logger("generation.jobs")
 
 # Progress is written at most this often (each write is one UPDATE), and cancellation checked as often.
 PROGRESS_INTERVAL_SECONDS = 1.0

@@ -13,7 +13,7 @@ status. Nothing here imports torch (the engine's recipe helpers are imported laz
   :func:`unhide` and :func:`set_pick` are instant. :func:`retry_item` runs a failed item's job again.
 - Reads: :func:`run_list`, :func:`get_run`, :func:`run_items`, :func:`preview_panel`, ...
 
-The job handlers live in engine_jobs.py; storing their results goes through :func:`store_portrait`
+The job handlers live in generation/jobs.py; storing their results goes through :func:`store_portrait`
 and :func:`insert_rank`.
 """
 
@@ -96,7 +96,7 @@ def render_batch_size() -> int:
 
 
 def withheld_message(count: int) -> str:
-    """What the studio reads when generated images were withheld by the explicit-content check (engine_jobs):
+    """What the studio reads when generated images were withheld by the explicit-content check (generation.jobs):
     "1 image was withheld: it looked explicit." / "3 images were withheld: they looked explicit."."""
     if count == 1:
         return "1 image was withheld: it looked explicit."

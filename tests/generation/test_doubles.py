@@ -546,7 +546,7 @@ def test_rotate_keys_command_re_encrypts_every_double(settings: Any, two_tenants
 def test_cancellation_reaches_the_engine_as_should_cancel(two_tenants: tuple[Tenant, Tenant]) -> None:
     """The training and render jobs hand the engine `should_cancel()`: it turns the job's cancel request into
     True (checked at most once a second), and the handler raises JobCancelled once the engine stopped."""
-    from engine_jobs import _Throttle, train_message
+    from generation.jobs import _Throttle, train_message
 
     from jobs.registry import JobCancelled, JobContext
 

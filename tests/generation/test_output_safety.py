@@ -1,5 +1,5 @@
 """Generated portraits are checked for explicit content before anyone sees them (issue 13, finding 8): every image a
-render job makes passes the output check (engine_jobs.screen_outputs) before it is scored or stored;
+render job makes passes the output check (generation.jobs.screen_outputs) before it is scored or stored;
 an explicit one is withheld (no Portrait, no file), the job's result and the run/double pages say so, and it is
 billed like the others (it was rendered).
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
-from engine_jobs import OUTPUT_CHECK_FAILED
+from generation.jobs import OUTPUT_CHECK_FAILED
 
 from billing import credits
 from billing.models import CreditEntry
