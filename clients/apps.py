@@ -15,14 +15,15 @@ class ClientsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # clients/jobs.py (the validation job kind) is imported by generation's jobs autodiscovery.
-        post_migrate.connect(ensure_retention_schedule, sender=self, dispatch_uid="clients.retention_schedule")
+        from clients import media
         from clients.services import revalidate_after_job
+        from clients.uploads import allow_long_part_headers
         from jobs.services import job_finished
 
+        # clients/jobs.py (the validation job kind) is imported by the job system's autodiscovery.
+        post_migrate.connect(ensure_retention_schedule, sender=self, dispatch_uid="clients.retention_schedule")
         job_finished.connect(revalidate_after_job, dispatch_uid="clients.revalidate_after_job")
-        from clients.uploads import allow_long_part_headers
-
+        media.register()  # client photos through signed links, and the self-upload page as their audience
         allow_long_part_headers()  # a 1,000-character file name parses (Django reads 1 KiB of part headers)
 
 

@@ -29,7 +29,9 @@ from clients import uploads
 from clients.consent import DEFAULT_CONSENT_TEXT
 from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet, UploadLink
 from engine.images import SNIFF_BYTES, describe_unsupported, sniff_format
+from jobs.broker import queued_for_long, resend_if_lost
 from jobs.models import Job
+from jobs.services import enqueue_job
 from tenants.context import require_studio_id
 from tenants.models import User
 from tenants.services import ActionRefused
@@ -248,8 +250,6 @@ def request_validation(*, photo_set: PhotoSet, user: User | None = None) -> Job:
     to a job that nothing will run (issue 13, finding 2); a running one whose worker died is requeued by the
     sweeper, and one that ends while photos are still pending is followed by a new job
     (`revalidate_after_job`)."""
-    from jobs.broker import queued_for_long, resend_if_lost
-    from jobs.services import enqueue_job
 
     _check_open(photo_set)
     with transaction.atomic():
@@ -281,7 +281,6 @@ def revalidate_after_job(sender: Any, job: Job, **kwargs: Any) -> None:
     request_validation locks it, so one of the two always sees the other."""
     if job.kind != VALIDATE_SET_KIND or job.state != Job.State.SUCCEEDED:
         return
-    from jobs.services import enqueue_job
 
     photo_set_id = (job.payload or {}).get("photo_set_id")
     try:

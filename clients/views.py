@@ -47,6 +47,7 @@ from clients.forms import (
 )
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
 from tenants.access import membership_for, studio_member_required
+from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES, Role
 from tenants.services import ActionRefused
 
@@ -95,7 +96,6 @@ def _link_max_photos() -> int:
 def _thumbnail_url(request: HttpRequest, photo: Photo) -> str | None:
     if not photo.thumbnail:
         return None
-    from tenants.media import signed_media_url
 
     return signed_media_url(obj=photo, field="thumbnail", request=request)
 

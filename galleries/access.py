@@ -40,6 +40,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django_ratelimit.core import get_usage
 
 from galleries.models import Entitlement, Gallery, GalleryPortrait
+from tenants.media import Audience, MediaField, ObjectCheck, register_audience
 
 log = structlog.get_logger("galleries")
 
@@ -343,3 +344,24 @@ def media_allowed(request: HttpRequest, *, gallery_id: int, label: str, pk: Any,
         return False
     sizes = [Entitlement.Size.FULL] if not variant else [Entitlement.Size.FULL, Entitlement.Size.WEB]
     return Entitlement.objects.filter(gallery=gallery, portrait_id=pk, revoked_at__isnull=True, size__in=sizes).exists()
+
+
+def gallery_of_request(request: Any) -> Gallery | None:
+    """The gallery a client's gallery page resolved (it marks its request: galleries.views_public)."""
+    return getattr(getattr(request, "_request", request), "media_gallery", None)
+
+
+def admit_gallery(request: HttpRequest, entry: MediaField, ref: int, payload: dict[str, Any]) -> ObjectCheck | None:
+    """A media link made for gallery `ref` (tenants.media's "gallery" audience): see media_allowed."""
+    allowed = media_allowed(
+        request, gallery_id=ref, label=entry.label, pk=payload["p"], field=entry.field, variant=payload.get("v", "")
+    )
+    return _any_object if allowed else None
+
+
+def _any_object(obj: Any) -> bool:
+    return True
+
+
+def register_media_audience() -> None:
+    register_audience(Audience(name="gallery", prefix="g", from_request=gallery_of_request, admits=admit_gallery))

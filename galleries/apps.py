@@ -16,6 +16,9 @@ class GalleriesConfig(AppConfig):
 
     def ready(self) -> None:
         from galleries import checks  # noqa: F401  (registers the deploy check)
+        from galleries.access import register_media_audience
+
+        register_media_audience()  # a client's gallery may open its portraits through signed media links
 
         post_migrate.connect(ensure_reminder_schedule, sender=self, dispatch_uid="galleries.reminder_schedule")
 

@@ -25,10 +25,14 @@ from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from engine.images import encode_clean
 from galleries.access import visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
+from generation import runs
 from generation.models import DigitalDouble, Portrait
+from generation.runs import can_go_more_like_me
 from jobs.models import Job
+from tenants.media import signed_media_url
 
 log = structlog.get_logger("galleries.client")
 
@@ -154,7 +158,6 @@ def active_entitlements(*, gallery: Gallery) -> dict[int, list[Entitlement]]:
 def can_ask_more(gallery: Gallery, portrait: Portrait) -> bool:
     """Whether the "More like me" button shows: the studio allows it in this gallery, the double is ready and
     the portrait's recipe can still get closer to the client (no query: the double comes with the entry)."""
-    from generation.runs import can_go_more_like_me
 
     if not gallery.allow_more_like_me:
         return False
@@ -228,8 +231,6 @@ def tiles(
     sizes the client may download, and whether "More like me" shows."""
     from django.urls import reverse
 
-    from tenants.media import signed_media_url
-
     age = preview_link_seconds()
     base_url = reverse("gallery_public", kwargs={"gallery_token": gallery.token})
     out = []
@@ -292,7 +293,6 @@ def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequ
     (generation.runs.more_like_me, no user) and a GalleryRequest; its result joins the gallery right after the
     portrait once the job has succeeded (:func:`fulfil_requests`). At most GALLERY_MAX_PENDING_REQUESTS on their
     way per gallery, one per portrait."""
-    from generation import runs
 
     portrait = entry.portrait
     if not gallery.allow_more_like_me:
@@ -439,7 +439,6 @@ def claim_download(*, gallery: Gallery, entry: GalleryPortrait, size: str) -> En
 def download_url(*, gallery: Gallery, portrait: Portrait, size: str) -> str:
     """The expiring signed link of the file at this size, for this gallery's browser (GALLERY_DOWNLOAD_LINK_SECONDS):
     the PNG without watermark (full), or the 2048 px JPEG made from it (web)."""
-    from tenants.media import signed_media_url
 
     variant = "" if size == Entitlement.Size.FULL else "web"
     return signed_media_url(
@@ -577,8 +576,6 @@ class _Sink(io.RawIOBase):
 def web_jpeg(data: bytes) -> bytes:
     """The 2048 px web JPEG of a full-resolution image (never upscaled, no metadata)."""
     from PIL import Image
-
-    from engine.images import encode_clean
 
     with Image.open(io.BytesIO(data)) as image:
         image.load()

@@ -29,6 +29,8 @@ from django.utils import timezone
 from clients.models import Client
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
 from generation.models import Portrait, RenderRun
+from tenants.context import platform_context, tenant_context
+from tenants.emails import studio_base_url
 from tenants.models import MANAGING_ROLES, Membership, Studio, User
 
 log = structlog.get_logger("galleries")
@@ -547,7 +549,6 @@ def _route(name: str, **kwargs: Any) -> str:
 
 def studio_root(*, studio: Studio, base_url: str | None = None) -> str:
     """The studio's absolute root URL, ending with "/": as the request saw it, else its configured address."""
-    from tenants.emails import studio_base_url
 
     return (base_url or studio_base_url(studio)).rstrip("/") + "/"
 
@@ -608,7 +609,6 @@ def send_expiry_reminders(*, now: datetime | None = None) -> dict[str, int]:
     Idempotent: a second run sends nothing more. Each gallery in its own studio's context and transaction, so one
     failure doesn't stop the others."""
     from galleries import emails
-    from tenants.context import platform_context, tenant_context
 
     now = now or timezone.now()
     with platform_context():

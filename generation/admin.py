@@ -10,7 +10,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
+from templates_app.base_models import UnknownBaseModel, get_model
 from tenants.admin_scoping import StudioScopedAdmin
+from tenants.context import current_studio_id
+from tenants.media import signed_media_url
 
 
 class _ReadOnlyStudioAdmin(StudioScopedAdmin):
@@ -57,7 +60,6 @@ class DigitalDoubleAdmin(_ReadOnlyStudioAdmin):
 
     @staticmethod
     def _spec(obj: DigitalDouble) -> Any:
-        from templates_app.base_models import UnknownBaseModel, get_model
 
         try:
             return get_model(obj.base_model, enabled_only=False)
@@ -104,9 +106,6 @@ class PortraitAdmin(_ReadOnlyStudioAdmin):
     @admin.display(description="Image")
     def image_preview(self, obj: Portrait) -> str:
         from django.utils.html import format_html
-
-        from tenants.context import current_studio_id
-        from tenants.media import signed_media_url
 
         if not obj.image or current_studio_id() != obj.studio_id:
             return "—"

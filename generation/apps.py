@@ -7,3 +7,16 @@ class GenerationConfig(AppConfig):
     name = "generation"
     verbose_name = "Digital doubles and portraits"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from tenants.media import ALL_ROLES, MediaVariant, register_media, register_variant
+
+        # Portraits: every member who can see the client's page; in a client's gallery only with an entitlement
+        # (galleries.access.media_allowed), at full size or as the 2048 px web JPEG.
+        register_media("generation.portrait", "image", roles=ALL_ROLES, audiences=("gallery",))
+        register_variant("generation.portrait", "image", MediaVariant("web", max_side=2048, format="JPEG", quality=90))
+        # Their small derivatives (generation/runs.py): the thumbnail and the watermarked preview, also to the API
+        # key an integration listed them with. The gallery shows the watermarked preview only (the thumbnail has no
+        # watermark).
+        register_media("generation.portrait", "thumbnail", roles=ALL_ROLES, api_keys=True)
+        register_media("generation.portrait", "preview", roles=ALL_ROLES, api_keys=True, audiences=("gallery",))

@@ -32,6 +32,9 @@ from django.utils.module_loading import import_string
 
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
+from engine import rendering
+from engine.images import PhotoRejected, encode_clean, load_photo
+from engine.rendering import AdapterRef, PipelineCache
 from generation import doubles, runs
 from generation.models import DigitalDouble, Portrait, RenderRunItem
 from jobs.registry import Charge, JobAbandoned, JobCancelled, JobContext, JobError, job_handler
@@ -49,8 +52,6 @@ def pipeline_cache() -> Any:
     """The worker process's pipeline cache (engine.rendering.PipelineCache), made on first use."""
     global _PIPELINE_CACHE
     if _PIPELINE_CACHE is None:
-        from engine.rendering import PipelineCache
-
         _PIPELINE_CACHE = PipelineCache(
             device=settings.ENGINE_DEVICE or None, controlnets=dict(settings.ENGINE_CONTROLNETS or {}) or None
         )
@@ -136,8 +137,6 @@ def train_message(step: int, total: int, loss: float | None, eta: float | None) 
 def _load_training_images(photo_set: PhotoSet) -> list[Any]:
     """The accepted photos' face crops (else originals) from storage, as RGB PIL images."""
     from PIL import Image
-
-    from engine.images import PhotoRejected, load_photo
 
     images = []
     for photo in doubles.accepted_photos(photo_set=photo_set):
@@ -309,8 +308,6 @@ def _template_inputs(version: Any, folder: Path) -> dict[str, Any]:
     (img2img init image, or ControlNet pose/canny control image)."""
     from PIL import Image
 
-    from engine.rendering import AdapterRef
-
     name = version.template.name
     inputs: dict[str, Any] = {}
     lora = version.style_lora
@@ -361,7 +358,6 @@ def _identity_lora(double: DigitalDouble) -> bytes:
 def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, label: str, lora: bytes) -> list[Any]:
     """Render with the engine, progress 0-90 ("<label>: step 12 of 40"), cancellable; JobError for a config or
     LoRA the engine refuses (its message is for people)."""
-    from engine import rendering
 
     config.steps = base_models.render_steps(spec, config.steps)
     throttle = _Throttle(ctx)
@@ -457,7 +453,6 @@ def _score(double: DigitalDouble, rendered: list[Any]) -> tuple[list[Any], dict[
 
 def _encode(image: Any, studio_text: str) -> tuple[bytes, bytes, bytes]:
     """Full-resolution PNG, 512 px WebP thumbnail and 1024 px watermarked JPEG preview, all metadata-free."""
-    from engine.images import encode_clean
     from generation.watermark import watermark
 
     png = encode_clean(image, format="PNG")
@@ -506,7 +501,6 @@ def _render_config(
 ) -> Any:
     """The engine's RenderConfig for this job: the payload's test-render config, or the parent's recipe made
     "more like me" (same seed, more identity) or re-rolled (the payload's new seed)."""
-    from engine import rendering
 
     if parent is not None:
         recipe = parent.recipe
@@ -641,7 +635,6 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
 
 
 def encode_clean_png(image: Any) -> bytes:
-    from engine.images import encode_clean
 
     return encode_clean(image, format="PNG")
 
@@ -676,7 +669,6 @@ def render_run_item(ctx: JobContext) -> dict[str, Any]:
     best RENDER_PICKS_PER_TEMPLATE as picks, and store each portrait with its thumbnail, watermarked preview and
     recipe (with its template version). A failure fails this item's job only. Idempotent: portraits an earlier
     attempt of this job stored are replaced."""
-    from engine import rendering
 
     started = time.monotonic()
     loads_before = float((getattr(pipeline_cache(), "stats", {}) or {}).get("load_seconds", 0.0))

@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
 from generation.doubles import RENDER_KIND, RUN_ITEM_KIND, DoubleError, enqueue_billed
 from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
@@ -414,7 +415,6 @@ def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
 
 def can_go_more_like_me(portrait: Portrait) -> bool:
     """Whether "more like me" would still change the portrait's recipe (False at the identity weight's cap)."""
-    from engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
 
     return bool(portrait.recipe) and engine_can_go(portrait.recipe)
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from generation import runs
 from generation.models import DigitalDouble, Portrait, RenderRun
+from templates_app.models import TemplateVersion
 from tenants.access import membership_for, studio_member_required
 from tenants.models import MANAGING_ROLES, Role
 
@@ -311,7 +312,6 @@ def template_preview(request: HttpRequest, templateversion_id: int) -> HttpRespo
     """An HTML fragment for the template designer. GET: the sample doubles to preview on, the latest preview of
     this version (its job's progress, its portraits) beside the previous version's. POST `double=<id>`: start a
     preview of this version on that sample double (owners, managers, photographers)."""
-    from templates_app.models import TemplateVersion
 
     version = get_object_or_404(TemplateVersion.objects.select_related("template"), pk=templateversion_id)
     if request.method == "GET":

@@ -11,9 +11,8 @@ class TemplatesAppConfig(AppConfig):
     def ready(self) -> None:
         # Covers and reference images are served like every private file: through signed, expiring links that
         # tenants/media.py checks (every member may see them; API keys too, for the templates API).
-        from tenants.media import ALL_ROLES, media_field, register_media
+        from tenants.media import ALL_ROLES, register_media
 
         fields = (("templates_app.template", "cover_image"), ("templates_app.templateversion", "reference_image"))
         for label, field in fields:
-            if media_field(label, field) is None:
-                register_media(label, field, roles=ALL_ROLES, api_keys=True)
+            register_media(label, field, roles=ALL_ROLES, api_keys=True)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-from engine.checkpoints import TINY_SD15, BaseModelSpec, spec_from_dict, tiny_spec
+from engine.checkpoints import TINY_SD15, BaseModelSpec, build_tiny_model, spec_from_dict, tiny_spec
 
 
 class UnknownBaseModel(LookupError):
@@ -119,8 +119,6 @@ def ensure_available(spec: BaseModelSpec) -> BaseModelSpec:
     """Make sure the weights can be loaded: the tiny demo model is built (once) under ENGINE_MODELS_DIR.
     Imports torch: call it in workers and commands only."""
     if spec.is_demo and spec.name == TINY_SD15:
-        from engine.checkpoints import build_tiny_model
-
         return build_tiny_model(models_dir(), "sd15")
     return spec
 

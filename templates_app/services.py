@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from engine import prompts
+from engine.images import ImageLimits, PhotoRejected, encode_clean_jpeg, load_photo
 from templates_app import base_models, lora_files
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.starters import get_starter
@@ -361,7 +362,6 @@ def _check_price(check: _Checker) -> Decimal | None:
 
 
 def _image_limits(min_side: int) -> Any:
-    from engine.images import ImageLimits
 
     return ImageLimits(
         max_bytes=int(django_settings.INTAKE_MAX_UPLOAD_BYTES),
@@ -373,7 +373,6 @@ def _image_limits(min_side: int) -> Any:
 def clean_image(upload: Any, *, min_side: int, max_side: int, what: str) -> bytes:
     """Decode an uploaded image with the intake's checks and return it as a clean JPEG (no metadata, at most
     `max_side` pixels on its long side); TemplateError with the specific reason otherwise."""
-    from engine.images import PhotoRejected, encode_clean_jpeg, load_photo
 
     try:
         if hasattr(upload, "seek"):

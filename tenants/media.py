@@ -43,7 +43,9 @@ small, so that is acceptable; if full-size downloads through S3 become heavy, se
 pre-signed URL from a dedicated, audited endpoint, or put the app behind a proxy doing X-Accel-Redirect to a
 private location. See docs/intake.md.
 
-Registry (who may open what):
+Registry (who may open what): each app registers its own fields with :func:`register_media` and its own
+audiences with :func:`register_audience`, from its AppConfig.ready() (clients/media.py, generation/apps.py,
+galleries/access.py, templates_app/apps.py); this module knows no product app.
 
 | model.field              | members' roles              | API keys | client's upload link | client's gallery        |
 |--------------------------|-----------------------------|----------|----------------------|-------------------------|
@@ -62,6 +64,7 @@ encrypted weights are never served either; its portraits are, to every member.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +74,14 @@ from django.core import signing
 from django.db import models
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import reverse
+from PIL import Image, UnidentifiedImageError
 
+from engine.images import SNIFF_BYTES, encode_clean, sniff_format
+from tenants.access import membership_for
+from tenants.api_keys import authenticate_key
 from tenants.context import require_studio_id
+from tenants.models import is_tenant_owned
+from tenants.permissions import request_api_key
 
 STUDIO_URLCONF = "studio_saas.urls_studio"
 URL_NAME = "media_file"
@@ -99,8 +108,40 @@ class MediaField:
     field: str
     roles: frozenset[str]  # member roles allowed (signed in)
     api_keys: bool = False  # the studio's API keys (the key the link was made for)
-    upload_link: bool = False  # the client's self-upload page, for objects of the link's photo set
-    gallery: bool = False  # a client's gallery (galleries.access.media_allowed decides, object by object)
+    # Registered audiences by name (register_audience): "upload_link" (the client's self-upload page, for
+    # objects of the link's photo set), "gallery" (a client's gallery: galleries.access decides, object by object)
+    audiences: frozenset[str] = frozenset()
+
+    @property
+    def upload_link(self) -> bool:
+        return "upload_link" in self.audiences
+
+    @property
+    def gallery(self) -> bool:
+        return "gallery" in self.audiences
+
+
+#: Whether an audience's caller may open one object: a predicate of the object found (e.g. "of the link's
+#: photo set"), or None for no.
+ObjectCheck = Callable[[models.Model], bool]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """A caller without a membership that signed links may be made for, registered by the app that owns it (in
+    its AppConfig.ready()): clients registers "upload_link" (the self-upload page), galleries "gallery".
+
+    - `prefix`: its letter in tokens ("l", "g"); a token's audience is "<prefix>:<id>";
+    - `from_request(request)`: the object (upload link, gallery) the current request stands for, or None; tried
+      in registration order, those with `after_api_keys` after the request's API key;
+    - `admits(request, entry, ref, payload)`: checked at every request for a link of this audience: None to
+      refuse (a 404), else an ObjectCheck for the object the link names."""
+
+    name: str
+    prefix: str
+    from_request: Callable[[Any], Any]
+    admits: Callable[[HttpRequest, MediaField, int, dict[str, Any]], ObjectCheck | None]
+    after_api_keys: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +156,23 @@ class MediaVariant:
 
 _REGISTRY: dict[tuple[str, str], MediaField] = {}
 _VARIANTS: dict[tuple[str, str, str], MediaVariant] = {}
+_AUDIENCES: dict[str, Audience] = {}
+RESERVED_PREFIXES = frozenset({AUDIENCE_MEMBERS, AUDIENCE_KEY})
+
+
+def register_audience(audience: Audience) -> Audience:
+    """Register (or replace, by name: ready() may run twice) an audience of signed media links."""
+    if audience.prefix in RESERVED_PREFIXES or ":" in audience.prefix or not audience.prefix:
+        raise ValueError(f"The audience prefix {audience.prefix!r} is reserved or malformed")
+    taken = next((a for a in _AUDIENCES.values() if a.prefix == audience.prefix and a.name != audience.name), None)
+    if taken is not None:
+        raise ValueError(f"The audience prefix {audience.prefix!r} is taken by {taken.name!r}")
+    _AUDIENCES[audience.name] = audience
+    return audience
+
+
+def _audience_by_prefix(prefix: str) -> Audience | None:
+    return next((a for a in _AUDIENCES.values() if a.prefix == prefix), None)
 
 
 def register_media(
@@ -123,11 +181,11 @@ def register_media(
     *,
     roles: frozenset[str],
     api_keys: bool = False,
-    upload_link: bool = False,
-    gallery: bool = False,
+    audiences: Iterable[str] = (),
 ) -> MediaField:
-    """Allow signed links to serve `label.field` (e.g. "clients.photo", "thumbnail") to these callers."""
-    entry = MediaField(label.lower(), field, frozenset(roles), api_keys, upload_link, gallery)
+    """Allow signed links to serve `label.field` (e.g. "clients.photo", "thumbnail") to these callers: members
+    with these roles, the API key a link was made for, and the named registered audiences."""
+    entry = MediaField(label.lower(), field, frozenset(roles), api_keys, frozenset(audiences))
     _REGISTRY[(entry.label, field)] = entry
     return entry
 
@@ -144,18 +202,6 @@ def media_variant(label: str, field: str, name: str) -> MediaVariant | None:
 
 def media_field(label: str, field: str) -> MediaField | None:
     return _REGISTRY.get((label.lower(), field))
-
-
-register_media("clients.photo", "thumbnail", roles=ALL_ROLES, api_keys=True, upload_link=True)
-register_media("clients.photo", "original", roles=MANAGING_ROLES)
-# Portraits of digital doubles (generation/doubles.py): every member who can see the client's page; in a client's
-# gallery only with an entitlement (galleries.access.media_allowed), at full size or as the 2048 px web JPEG.
-register_media("generation.portrait", "image", roles=ALL_ROLES, gallery=True)
-register_variant("generation.portrait", "image", MediaVariant("web", max_side=2048, format="JPEG", quality=90))
-# Their small derivatives (generation/runs.py): the thumbnail and the watermarked preview, also to the API key an
-# integration listed them with. The gallery shows the watermarked preview only (the thumbnail has no watermark).
-register_media("generation.portrait", "thumbnail", roles=ALL_ROLES, api_keys=True)
-register_media("generation.portrait", "preview", roles=ALL_ROLES, api_keys=True, gallery=True)
 
 
 class MediaNotAllowed(ValueError):
@@ -178,45 +224,28 @@ def _label(obj: models.Model) -> str:
     return obj._meta.label_lower
 
 
-def _request_upload_link(request: Any) -> Any:
-    """The usable upload link of the self-upload page the request is for (its URL carries `link_token`), or
-    None. Resolved once per request."""
-    django_request = getattr(request, "_request", request)
-    cached = getattr(django_request, "_media_upload_link", False)
-    if cached is not False:
-        return cached
-    link = None
-    match = getattr(django_request, "resolver_match", None)
-    token = (match.kwargs.get("link_token") if match is not None else None) or None
-    if token:
-        from clients.services import UploadLinkError, resolve_upload_link
-
-        try:
-            link = resolve_upload_link(token=token)
-        except UploadLinkError:
-            link = None
-    django_request._media_upload_link = link
-    return link
-
-
-def _audience(request: Any, upload_link: Any, gallery: Any = None) -> str:
-    if gallery is not None:
-        return f"{AUDIENCE_GALLERY}:{gallery.pk}"
-    if upload_link is not None:
-        return f"{AUDIENCE_LINK}:{upload_link.pk}"
-    if request is not None:
-        # A client's gallery page marks its request with the gallery it resolved (galleries.access).
-        current = getattr(getattr(request, "_request", request), "media_gallery", None)
-        if current is not None:
-            return f"{AUDIENCE_GALLERY}:{current.pk}"
-        from tenants.permissions import request_api_key
-
-        key = request_api_key(request) if hasattr(request, "auth") else None
-        if key is not None:
-            return f"{AUDIENCE_KEY}:{key.pk}"
-        link = _request_upload_link(request)
-        if link is not None:
-            return f"{AUDIENCE_LINK}:{link.pk}"
+def _audience(request: Any, explicit: dict[str, Any]) -> str:
+    for name, obj in explicit.items():
+        if obj is not None:
+            audience = _AUDIENCES.get(name)
+            if audience is None:
+                raise MediaNotAllowed(f"No media audience {name!r} is registered")
+            return f"{audience.prefix}:{obj.pk}"
+    if request is None:
+        return AUDIENCE_MEMBERS
+    for audience in _AUDIENCES.values():
+        if not audience.after_api_keys:
+            obj = audience.from_request(request)
+            if obj is not None:
+                return f"{audience.prefix}:{obj.pk}"
+    key = request_api_key(request) if hasattr(request, "auth") else None
+    if key is not None:
+        return f"{AUDIENCE_KEY}:{key.pk}"
+    for audience in _AUDIENCES.values():
+        if audience.after_api_keys:
+            obj = audience.from_request(request)
+            if obj is not None:
+                return f"{audience.prefix}:{obj.pk}"
     return AUDIENCE_MEMBERS
 
 
@@ -269,7 +298,7 @@ def signed_media_url(
     token = make_media_token(
         obj=obj,
         field=field,
-        audience=_audience(request, upload_link, gallery),
+        audience=_audience(request, {"gallery": gallery, "upload_link": upload_link}),
         max_age=max_age,
         variant=variant,
         download=download,
@@ -307,12 +336,13 @@ def _decode(token: str, studio_id: int) -> dict[str, Any]:
     return payload
 
 
-def _check_audience(request: HttpRequest, entry: MediaField, audience: str, payload: dict[str, Any]) -> Any:
-    """Raise 404 unless the caller is the link's audience; returns the upload link for a link audience."""
+def _check_audience(
+    request: HttpRequest, entry: MediaField, audience: str, payload: dict[str, Any]
+) -> ObjectCheck | None:
+    """Raise 404 unless the caller is the link's audience; returns what the object must also satisfy (for a
+    registered audience), else None."""
     kind, _, ref = audience.partition(":")
     if kind == AUDIENCE_MEMBERS and not ref:
-        from tenants.access import membership_for
-
         membership = membership_for(request)
         if membership is None or membership.role not in entry.roles:
             raise _not_found()
@@ -320,8 +350,6 @@ def _check_audience(request: HttpRequest, entry: MediaField, audience: str, payl
     if not ref.isdigit():
         raise _not_found()
     if kind == AUDIENCE_KEY and entry.api_keys:
-        from tenants.api_keys import authenticate_key
-
         header = request.headers.get("Authorization", "").split()
         if len(header) != 2 or header[0].lower() not in ("api-key", "bearer"):
             raise _not_found()
@@ -329,33 +357,16 @@ def _check_audience(request: HttpRequest, entry: MediaField, audience: str, payl
         if key is None or key.pk != int(ref):
             raise _not_found()
         return None
-    if kind == AUDIENCE_LINK and entry.upload_link:
-        from clients.models import UploadLink
-
-        link = UploadLink.objects.filter(pk=int(ref)).first()
-        if link is None or not link.is_usable:
-            raise _not_found()
-        return link
-    if kind == AUDIENCE_GALLERY and entry.gallery:
-        from galleries.access import media_allowed
-
-        allowed = media_allowed(
-            request,
-            gallery_id=int(ref),
-            label=entry.label,
-            pk=payload["p"],
-            field=entry.field,
-            variant=payload.get("v", ""),
-        )
-        if not allowed:
-            raise _not_found()
-        return None
-    raise _not_found()
+    registered = _audience_by_prefix(kind)
+    if registered is None or registered.name not in entry.audiences:
+        raise _not_found()
+    check = registered.admits(request, entry, int(ref), payload)
+    if check is None:
+        raise _not_found()
+    return check
 
 
 def _sniff(handle: Any) -> str | None:
-    from engine.images import SNIFF_BYTES, sniff_format
-
     head = handle.read(SNIFF_BYTES)
     handle.seek(0)
     return sniff_format(head)
@@ -363,10 +374,6 @@ def _sniff(handle: Any) -> str | None:
 
 def _variant_response(handle: Any, variant: MediaVariant) -> tuple[HttpResponse, str]:
     """The derivative of an open stored image (closed here), made now: metadata-free, downscaled, never upscaled."""
-    from PIL import Image, UnidentifiedImageError
-
-    from engine.images import encode_clean
-
     try:
         with handle, Image.open(handle) as image:
             image.load()
@@ -391,19 +398,17 @@ def serve_media(request: HttpRequest, media_token: str) -> HttpResponse:
         variant = media_variant(payload["m"], payload["f"], payload["v"])
         if variant is None:
             raise _not_found()
-    link = _check_audience(request, entry, payload["a"], payload)
+    object_check = _check_audience(request, entry, payload["a"], payload)
     try:
         model = apps.get_model(payload["m"])
     except (LookupError, ValueError):
         raise _not_found() from None
-    from tenants.models import is_tenant_owned
-
     if not is_tenant_owned(model):
         raise _not_found()
     obj = model._default_manager.filter(pk=payload["p"]).first()  # the tenant-scoped manager: this studio only
     if obj is None:
         raise _not_found()
-    if link is not None and getattr(obj, "photo_set_id", None) != link.photo_set_id:
+    if object_check is not None and not object_check(obj):
         raise _not_found()
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])

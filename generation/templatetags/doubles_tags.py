@@ -8,6 +8,8 @@ from typing import Any
 from django import template
 from django.conf import settings
 
+from templates_app import base_models
+
 register = template.Library()
 
 
@@ -17,7 +19,6 @@ def client_doubles(context: template.Context, client: Any) -> dict[str, Any]:
     from generation import doubles
     from generation.models import DigitalDouble
     from generation.views_doubles import can_manage_doubles, model_choices
-    from templates_app import base_models
 
     request = context.get("request")
     can_manage = request is not None and can_manage_doubles(request)

@@ -547,7 +547,6 @@ def test_cancellation_reaches_the_engine_as_should_cancel(two_tenants: tuple[Ten
     """The training and render jobs hand the engine `should_cancel()`: it turns the job's cancel request into
     True (checked at most once a second), and the handler raises JobCancelled once the engine stopped."""
     from generation.jobs import _Throttle, train_message
-
     from jobs.registry import JobCancelled, JobContext
 
     tenant_a, _ = two_tenants

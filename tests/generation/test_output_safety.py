@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
-from generation.jobs import OUTPUT_CHECK_FAILED
 
 from billing import credits
 from billing.models import CreditEntry
 from engine.safety import SafetyFinding, SafetyReport
 from generation import doubles, runs
+from generation.jobs import OUTPUT_CHECK_FAILED
 from generation.models import Portrait, RenderRun
 from jobs.models import Job
 from jobs.tasks import run_job

@@ -25,6 +25,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from engine import rendering
+from engine.checkpoints import build_tiny_model
+from engine.images import PhotoRejected, encode_clean, load_photo
+from templates_app import base_models
+from tenants.context import tenant_context
+from tenants.models import Studio
+
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 
 
@@ -71,7 +78,6 @@ class Command(BaseCommand):
     # --- models -------------------------------------------------------------------------------------------
 
     def list_models(self) -> None:
-        from templates_app import base_models
 
         enabled = {spec.name for spec in base_models.enabled_models()}
         default = settings.ENGINE_DEFAULT_MODEL
@@ -91,8 +97,6 @@ class Command(BaseCommand):
             )
 
     def build_tiny(self, options: dict[str, Any]) -> None:
-        from engine.checkpoints import build_tiny_model
-        from templates_app import base_models
 
         root = Path(options.get("root") or base_models.models_dir())
         spec = build_tiny_model(root, options["family"])
@@ -101,7 +105,6 @@ class Command(BaseCommand):
     # --- train (and render) -------------------------------------------------------------------------------
 
     def _load_photos(self, folder: Path) -> list[Any]:
-        from engine.images import PhotoRejected, load_photo
 
         if not folder.is_dir():
             raise CommandError(f"--photos {folder} is not a folder.")
@@ -118,7 +121,6 @@ class Command(BaseCommand):
         return images
 
     def _spec(self, name: str | None) -> Any:
-        from templates_app import base_models
 
         try:
             spec = base_models.get_model(name, enabled_only=False) if name else base_models.default_model()
@@ -191,8 +193,7 @@ class Command(BaseCommand):
             self.render(options, spec=spec, lora=lora, trigger_phrase=config.trigger_phrase(), centroid=result.centroid)
 
     def render(self, options: dict[str, Any], *, spec: Any, lora: Path, trigger_phrase: str, centroid: Any) -> None:
-        from engine import likeness, rendering
-        from engine.images import encode_clean
+        from engine import likeness
         from generation import doubles
 
         try:
@@ -254,8 +255,6 @@ class Command(BaseCommand):
 
         from generation import crypto
         from generation.models import DigitalDouble
-        from tenants.context import tenant_context
-        from tenants.models import Studio
 
         done = 0
         for studio in Studio.objects.order_by("pk"):
