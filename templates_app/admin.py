@@ -1,4 +1,4 @@
-"""Templates in the studio back office. Render settings change only through the designer (templates_app.services:
+"""Templates in the studio back office. Render settings change only through the designer (templates_app.versions:
 every change is a new, immutable version), so versions and style LoRAs are read-only here; owners and managers
 may rename or recategorise a template."""
 
@@ -10,29 +10,12 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from templates_app.models import StyleLora, Template, TemplateVersion
+from templates_app.render_settings import VALUE_FIELDS
 from tenants.admin_scoping import StudioScopedAdmin, admin_role
 
-VERSION_FIELDS = (
-    "number",
-    "base_model",
-    "prompt",
-    "negative_prompt",
-    "style_lora",
-    "style_weight",
-    "reference_mode",
-    "strength",
-    "scheduler",
-    "steps",
-    "guidance",
-    "width",
-    "height",
-    "identity_weight",
-    "images_per_run",
-    "price_per_image",
-    "note",
-    "created_by",
-    "created_at",
-)
+# The render settings as the designer shows them, less the reference image (a file: the admin would link its
+# storage path, not a signed link).
+VERSION_FIELDS = ("number", *VALUE_FIELDS, "note", "created_by", "created_at")
 
 
 class TemplateVersionInline(admin.TabularInline):

@@ -19,8 +19,9 @@ Who may do what (tenants/permissions.py decides who is a member; 401 anonymous, 
   what the members who do the work may, never what needs an owner or manager (there is no such action here).
   Staff get 403 with a message, once the object is known to be the studio's (another studio's id is a 404).
 
-Views are thin: serializers carry input, templates_app.services checks and writes (SettingsInvalid becomes the
-project's JSON validation error with every field's message; a TemplateError its status), selectors read.
+Views are thin: serializers carry input, templates_app.render_settings checks, templates_app.versions and
+.style_loras write (SettingsInvalid becomes the project's JSON validation error with every field's message; a
+TemplateError its status), selectors read.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clients import uploads
-from templates_app import lora_files, selectors, services
+from templates_app import lora_files, selectors, style_loras, versions
+from templates_app.errors import SettingsInvalid, TemplateError
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.serializers import (
     StarterCopySerializer,
@@ -72,8 +74,8 @@ class TemplateRefused(exceptions.APIException):
         self.status_code = status_code
 
 
-def _refused(exc: services.TemplateError) -> exceptions.APIException:
-    if isinstance(exc, services.SettingsInvalid):
+def _refused(exc: TemplateError) -> exceptions.APIException:
+    if isinstance(exc, SettingsInvalid):
         return exceptions.ValidationError(exc.errors)
     if exc.status == 400 and exc.field:
         return exceptions.ValidationError({exc.field: [exc.message]})
@@ -215,7 +217,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
-            template = services.create_template(
+            template = versions.create_template(
                 name=values["name"],
                 category=values["category"],
                 description=values["description"],
@@ -224,7 +226,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
                 note=values.get("note") or "",
                 user=_user(request),
             )
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             raise _refused(exc) from exc
         return self._saved(template, True, status.HTTP_201_CREATED)
 
@@ -243,14 +245,14 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
         data = TemplateUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        cover: Any = services.KEEP
+        cover: Any = versions.KEEP
         if values.get("remove_cover_image"):
             cover = ""
         elif values.get("cover_image"):
             cover = values["cover_image"]
         settings_data = {k: v for k, v in values.items() if k in SETTINGS_KEYS}
         try:
-            saved = services.save_template(
+            saved = versions.save_template(
                 template=template,
                 name=values.get("name"),
                 description=values.get("description"),
@@ -260,7 +262,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
                 note=values.get("note") or "",
                 user=_user(request),
             )
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             raise _refused(exc) from exc
         return self._saved(saved.template, saved.created)
 
@@ -277,7 +279,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
         template: Template = self.get_object()
         try:
             result = func(template=template, user=_user(self.request))
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             raise _refused(exc) from exc
         result = self.get_queryset().get(pk=result.pk)
         return Response(TemplateSerializer(result, context=self.get_serializer_context()).data, status=code)
@@ -292,7 +294,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
     )
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, template_id: str | None = None) -> Response:
-        return self._act(services.publish)
+        return self._act(versions.publish)
 
     @extend_schema(
         summary="Unpublish a template (back to draft)",
@@ -302,7 +304,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
     )
     @action(detail=True, methods=["post"])
     def unpublish(self, request: Request, template_id: str | None = None) -> Response:
-        return self._act(services.unpublish)
+        return self._act(versions.unpublish)
 
     @extend_schema(
         summary="Archive a template",
@@ -313,7 +315,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
     )
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, template_id: str | None = None) -> Response:
-        return self._act(services.archive)
+        return self._act(versions.archive)
 
     @extend_schema(
         summary="Unarchive a template (as a draft)",
@@ -323,7 +325,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
     )
     @action(detail=True, methods=["post"])
     def unarchive(self, request: Request, template_id: str | None = None) -> Response:
-        return self._act(services.unarchive)
+        return self._act(versions.unarchive)
 
     @extend_schema(
         summary="Duplicate a template",
@@ -334,7 +336,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
     )
     @action(detail=True, methods=["post"])
     def duplicate(self, request: Request, template_id: str | None = None) -> Response:
-        return self._act(services.duplicate, code=status.HTTP_201_CREATED)
+        return self._act(versions.duplicate, code=status.HTTP_201_CREATED)
 
 
 # --- Versions -------------------------------------------------------------------------------------------------
@@ -367,8 +369,8 @@ class TemplateVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
     ) -> Response:
         version: TemplateVersion = self.get_object()
         try:
-            new = services.restore_version(template=self.template, version=version, user=_user(request))
-        except services.TemplateError as exc:
+            new = versions.restore_version(template=self.template, version=version, user=_user(request))
+        except TemplateError as exc:
             raise _refused(exc) from exc
         new = self.get_queryset().get(pk=new.pk)
         return Response(self.get_serializer(new).data, status=status.HTTP_201_CREATED)
@@ -421,20 +423,20 @@ class StyleLoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         if upload is None:
             raise exceptions.ValidationError({"file": ["Send the LoRA's .safetensors file in the field `file`."]})
         try:
-            lora = services.upload_style_lora(
+            lora = style_loras.upload_style_lora(
                 upload=upload,
                 name=str(request.data.get("name") or ""),
                 base_model=str(request.data.get("base_model") or ""),
                 user=_user(request),
             )
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             raise _refused(exc) from exc
         return Response(self.get_serializer(lora).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: StyleLora) -> None:
         try:
-            services.delete_style_lora(lora=instance)
-        except services.TemplateError as exc:
+            style_loras.delete_style_lora(lora=instance)
+        except TemplateError as exc:
             raise _refused(exc) from exc
 
 
@@ -471,8 +473,8 @@ class StarterViewSet(TemplatesViewSet):
         data = StarterCopySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            template = services.copy_starter(key=data.validated_data["key"], user=_user(request))
-        except services.TemplateError as exc:
+            template = versions.copy_starter(key=data.validated_data["key"], user=_user(request))
+        except TemplateError as exc:
             raise _refused(exc) from exc
         template = selectors.get_template(template_id=template.pk)
         return Response(TemplateSerializer(template, context={"request": request}).data, status=status.HTTP_201_CREATED)

@@ -1,5 +1,6 @@
 """Forms of the template pages. They carry the input; the checks of render settings are
-templates_app.services.clean_settings (shared with the API), so every message is the same wherever it is typed."""
+templates_app.render_settings.clean_settings (shared with the API), so every message is the same wherever it is
+typed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from django import forms
 
 from engine import prompts
-from templates_app import base_models, services
+from templates_app import base_models, render_settings, versions
+from templates_app.errors import SettingsInvalid
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 
 IDENTITY_HELP = "Lower: the style leads, flattering. Higher: the client's face leads, exact likeness. 1 is balanced."
@@ -41,7 +43,7 @@ class TemplateForm(forms.Form):
     """The designer: the template's own fields and its render settings (a new version when they change)."""
 
     # The template itself
-    name = forms.CharField(max_length=services.MAX_NAME_CHARS, error_messages={"required": "Give the template a name."})
+    name = forms.CharField(max_length=versions.MAX_NAME_CHARS, error_messages={"required": "Give the template a name."})
     category = forms.ChoiceField(choices=Category.choices, initial=Category.CLASSIC)
     description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
     cover_image = forms.FileField(
@@ -52,17 +54,17 @@ class TemplateForm(forms.Form):
     )
     remove_cover_image = forms.BooleanField(required=False, label="Remove the cover image")
 
-    # Render settings: plain inputs, checked by services.clean_settings
+    # Render settings: plain inputs, checked by render_settings.clean_settings
     prompt = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "maxlength": services.MAX_PROMPT_CHARS}),
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": render_settings.MAX_PROMPT_CHARS}),
         help_text="Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”). At most "
         f"{prompts.MAX_PROMPT_TOKENS} tokens (CLIP's count: about one per word, digit or punctuation mark).",
     )
     negative_prompt = forms.CharField(
         required=False,
         label="Negative prompt",
-        widget=forms.Textarea(attrs={"rows": 2, "maxlength": services.MAX_PROMPT_CHARS}),
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": render_settings.MAX_PROMPT_CHARS}),
         help_text=f"What the portraits must not show (artefacts, styles to avoid). At most {prompts.MAX_PROMPT_TOKENS} "
         "tokens.",
     )
@@ -114,30 +116,12 @@ class TemplateForm(forms.Form):
     )
     note = forms.CharField(
         required=False,
-        max_length=services.MAX_NOTE_CHARS,
+        max_length=versions.MAX_NOTE_CHARS,
         label="What changed",
         help_text="Kept with the new version (optional).",
     )
 
-    SETTINGS_FIELDS = (
-        "prompt",
-        "negative_prompt",
-        "base_model",
-        "style_lora",
-        "style_weight",
-        "reference_image",
-        "remove_reference_image",
-        "reference_mode",
-        "strength",
-        "scheduler",
-        "steps",
-        "guidance",
-        "width",
-        "height",
-        "identity_weight",
-        "images_per_run",
-        "price_per_image",
-    )
+    SETTINGS_FIELDS = render_settings.INPUT_FIELDS
 
     def __init__(self, *args: Any, template: Template | None = None, **kwargs: Any) -> None:
         self.template = template
@@ -153,7 +137,7 @@ class TemplateForm(forms.Form):
             self.fields.pop("remove_reference_image")
         if template is None or not template.cover_image:
             self.fields.pop("remove_cover_image")
-        self.render_settings: services.RenderSettings | None = None
+        self.render_settings: render_settings.RenderSettings | None = None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -161,8 +145,8 @@ class TemplateForm(forms.Form):
         if not settings_data.get("reference_image"):
             settings_data.pop("reference_image", None)
         try:
-            self.render_settings = services.clean_settings(data=settings_data, current=self.current)
-        except services.SettingsInvalid as exc:
+            self.render_settings = render_settings.clean_settings(data=settings_data, current=self.current)
+        except SettingsInvalid as exc:
             for field, messages in exc.errors.items():
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
@@ -176,7 +160,7 @@ def initial_for(template: Template) -> dict[str, Any]:
         "description": template.description,
     }
     if template.current_version is not None:
-        values = services.version_values(template.current_version)
+        values = render_settings.version_values(template.current_version)
         values["style_lora"] = values["style_lora"] or ""
         values["width"] = values["width"] or ""
         values["height"] = values["height"] or ""

@@ -125,7 +125,7 @@ class Template(TenantOwned):
 
 
 class TemplateVersion(TenantOwned):
-    """One immutable snapshot of a template's render settings. Never updated after creation (services create a
+    """One immutable snapshot of a template's render settings. Never updated after creation (versions.py creates a
     new version instead); `number` counts from 1 per template."""
 
     class Scheduler(models.TextChoices):

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from templates_app import services
+from templates_app import render_settings
 from templates_app.models import StyleLora, Template, TemplateVersion
 
 
@@ -133,7 +133,7 @@ def _display(version: TemplateVersion, name: str) -> str:
 def compare(*, a: TemplateVersion, b: TemplateVersion) -> list[ComparedField]:
     """Every render setting of two versions side by side (a changed reference image counts as changed)."""
     rows = []
-    for name in services.RENDER_FIELDS:
+    for name in render_settings.RENDER_FIELDS:
         left, right = _display(a, name), _display(b, name)
         if name == "reference_image" and a.reference_image.name != b.reference_image.name:
             left = f"{left} (#{a.number})" if a.has_reference else left

@@ -1,5 +1,5 @@
 """Serializers of the templates API. Output shapes, and input carriers only: the checks of render settings are
-templates_app.services.clean_settings (shared with the pages), so the messages are the same everywhere."""
+templates_app.render_settings.clean_settings (shared with the pages), so the messages are the same everywhere."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from engine.prompts import MAX_PROMPT_TOKENS
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
+from templates_app.render_settings import INPUT_FIELDS, RENDER_FIELDS
 from tenants.media import signed_media_url
 
 
@@ -54,6 +55,14 @@ class StyleLoraUploadSerializer(serializers.Serializer):
     )
 
 
+def _render_outputs() -> list[str]:
+    """The render settings as a version shows them, in RENDER_FIELDS order: the style LoRA as its id and name."""
+    outputs: list[str] = []
+    for name in RENDER_FIELDS:
+        outputs += ["style_lora_id", "style_lora_name"] if name == "style_lora" else [name]
+    return outputs
+
+
 class TemplateVersionSerializer(serializers.ModelSerializer):
     template_id = serializers.IntegerField(read_only=True)
     style_lora_id = serializers.IntegerField(read_only=True, allow_null=True)
@@ -69,23 +78,7 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
             "id",
             "template_id",
             "number",
-            "prompt",
-            "negative_prompt",
-            "base_model",
-            "style_lora_id",
-            "style_lora_name",
-            "style_weight",
-            "reference_image",
-            "reference_mode",
-            "strength",
-            "scheduler",
-            "steps",
-            "guidance",
-            "width",
-            "height",
-            "identity_weight",
-            "images_per_run",
-            "price_per_image",
+            *_render_outputs(),
             "note",
             "created_at",
             "created_by",
@@ -172,7 +165,7 @@ class TemplateCreateSerializer(RenderSettingsInput):
     cover_image = serializers.FileField(required=False, help_text="multipart only.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
 
-    SETTINGS_KEYS = tuple(RenderSettingsInput._declared_fields)
+    SETTINGS_KEYS = INPUT_FIELDS
 
 
 class TemplateUpdateSerializer(RenderSettingsInput):

@@ -59,7 +59,7 @@ class Starter:
         return str(Category(self.category).label)
 
     def settings(self) -> dict[str, Any]:
-        """The render settings of a copy (services.clean_settings input; the base model is added there)."""
+        """The render settings of a copy (render_settings.clean_settings input; the base model is added there)."""
         return {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,

@@ -1,9 +1,9 @@
 """The studio's template pages: the catalog, the designer, versions, style LoRAs and the starter catalog.
 
-Thin views: reads through templates_app.selectors, writes through templates_app.services. Every member sees the
-catalog and opens templates (staff see published ones, read-only); owners, managers and photographers design:
-an edit action by staff is a 403 with a message, once the object is known to be the studio's (another studio's
-id is a 404 whatever the method and the role, like a missing one).
+Thin views: reads through templates_app.selectors, writes through templates_app.versions and .style_loras.
+Every member sees the catalog and opens templates (staff see published ones, read-only); owners, managers and
+photographers design: an edit action by staff is a 403 with a message, once the object is known to be the
+studio's (another studio's id is a 404 whatever the method and the role, like a missing one).
 
 Uploads (cover and reference images, style LoRAs) stream through clients.uploads' size-limiting handler,
 installed before anything reads the body (so those views check CSRF themselves, after it: Django's documented
@@ -24,7 +24,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from clients import uploads
-from templates_app import base_models, lora_files, selectors, services
+from templates_app import base_models, lora_files, selectors, style_loras, versions
+from templates_app.errors import TemplateError
 from templates_app.forms import (
     StarterCopyForm,
     StyleLoraUploadForm,
@@ -150,7 +151,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid() and not refused and form.render_settings is not None:
             data = form.cleaned_data
             try:
-                template = services.create_template(
+                template = versions.create_template(
                     name=data["name"],
                     category=data["category"],
                     description=data["description"],
@@ -159,7 +160,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
                     note=data.get("note") or "",
                     user=request.user,
                 )
-            except services.TemplateError as exc:
+            except TemplateError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 status = exc.status
             else:
@@ -180,7 +181,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
 def _designer_context(request: HttpRequest, template: Template, **extra: Any) -> dict[str, Any]:
     version = template.current_version
     editor = can_edit(request)
-    versions = list(selectors.template_versions(template=template))
+    history = list(selectors.template_versions(template=template))
     spec = None
     if version is not None:
         try:
@@ -190,11 +191,11 @@ def _designer_context(request: HttpRequest, template: Template, **extra: Any) ->
     context = {
         "template": template,
         "version": version,
-        "versions": versions,
-        "previous": versions[1] if len(versions) > 1 else None,
+        "versions": history,
+        "previous": history[1] if len(history) > 1 else None,
         "spec": spec,
         "can_edit": editor,
-        "problem": services.runnable_problem(template) if template.status != Template.Status.PUBLISHED else None,
+        "problem": versions.runnable_problem(template) if template.status != Template.Status.PUBLISHED else None,
         "form": extra.pop("form", None) or (TemplateForm(template=template) if editor else None),
         "controlnets": sorted((getattr(settings, "ENGINE_CONTROLNETS", None) or {}).keys()),
         **extra,
@@ -219,13 +220,13 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
     status = 400
     if form.is_valid() and not refused and form.render_settings is not None:
         data = form.cleaned_data
-        cover: Any = services.KEEP
+        cover: Any = versions.KEEP
         if data.get("remove_cover_image"):
             cover = ""
         elif data.get("cover_image"):
             cover = data["cover_image"]
         try:
-            saved = services.save_template(
+            saved = versions.save_template(
                 template=template,
                 name=data["name"],
                 description=data["description"],
@@ -235,7 +236,7 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
                 note=data.get("note") or "",
                 user=request.user,
             )
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             status = exc.status
         else:
@@ -264,7 +265,7 @@ def _template_action(action: Callable[..., Template], done: str) -> Callable[[Ht
             return _forbidden(request)
         try:
             action(template=template, user=request.user)
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             messages.error(request, exc.message)
             context = _designer_context(request, _get_template(template_id))
             return render(request, "templates_app/template_detail.html", context, status=exc.status)
@@ -274,10 +275,10 @@ def _template_action(action: Callable[..., Template], done: str) -> Callable[[Ht
     return view
 
 
-template_publish = _template_action(services.publish, "“{name}” is published: staff can use it for clients.")
-template_unpublish = _template_action(services.unpublish, "“{name}” is a draft again: staff can't use it any more.")
-template_archive = _template_action(services.archive, "“{name}” is archived: hidden from the catalog.")
-template_unarchive = _template_action(services.unarchive, "“{name}” is back from the archive, as a draft.")
+template_publish = _template_action(versions.publish, "“{name}” is published: staff can use it for clients.")
+template_unpublish = _template_action(versions.unpublish, "“{name}” is a draft again: staff can't use it any more.")
+template_archive = _template_action(versions.archive, "“{name}” is archived: hidden from the catalog.")
+template_unarchive = _template_action(versions.unarchive, "“{name}” is back from the archive, as a draft.")
 
 
 @studio_member_required
@@ -287,7 +288,7 @@ def template_duplicate(request: HttpRequest, template_id: int) -> HttpResponse:
         return HttpResponseNotAllowed(["POST"])
     if not can_edit(request):
         return _forbidden(request)
-    copy = services.duplicate(template=template, user=request.user)
+    copy = versions.duplicate(template=template, user=request.user)
     messages.success(request, f"“{copy.name}” was created as a draft copy.")
     return redirect("template_detail", template_id=copy.pk)
 
@@ -360,8 +361,8 @@ def template_restore(request: HttpRequest, template_id: int, templateversion_id:
     if not can_edit(request):
         return _forbidden(request)
     try:
-        new = services.restore_version(template=template, version=version, user=request.user)
-    except services.TemplateError as exc:
+        new = versions.restore_version(template=template, version=version, user=request.user)
+    except TemplateError as exc:
         messages.error(request, exc.message)
         context = _designer_context(request, _get_template(template_id))
         return render(request, "templates_app/template_detail.html", context, status=exc.status)
@@ -407,10 +408,10 @@ def style_lora_upload(request: HttpRequest) -> HttpResponse:
     elif form.is_valid():
         data = form.cleaned_data
         try:
-            lora = services.upload_style_lora(
+            lora = style_loras.upload_style_lora(
                 upload=data["file"], name=data["name"], base_model=data["base_model"], user=request.user
             )
-        except services.TemplateError as exc:
+        except TemplateError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             status = exc.status
         else:
@@ -428,8 +429,8 @@ def style_lora_delete(request: HttpRequest, stylelora_id: int) -> HttpResponse:
     if not can_edit(request):
         return _forbidden(request)
     try:
-        services.delete_style_lora(lora=lora)
-    except services.TemplateError as exc:
+        style_loras.delete_style_lora(lora=lora)
+    except TemplateError as exc:
         messages.error(request, exc.message)
         context = _lora_context(request)
         return render(request, "templates_app/style_lora_list.html", context, status=exc.status)
@@ -465,8 +466,8 @@ def template_starter_copy(request: HttpRequest) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            template = services.copy_starter(key=form.cleaned_data["key"], user=request.user)
-        except services.TemplateError as exc:
+            template = versions.copy_starter(key=form.cleaned_data["key"], user=request.user)
+        except TemplateError as exc:
             message, status = exc.message, exc.status
         else:
             messages.success(

@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from templates_app import services
+from templates_app import style_loras, versions
 from templates_app.models import StyleLora, Template
 from tenants.context import tenant_context
 from tenants.models import Role
@@ -98,7 +98,7 @@ def make_template(tenant_a: Tenant) -> Callable[..., Template]:
     def _make(name: str = "Headshot", tenant: Tenant | None = None, **settings: Any) -> Template:
         owner = tenant or tenant_a
         with tenant_context(owner.studio):
-            return services.create_template(
+            return versions.create_template(
                 name=name, category="business", settings={**SETTINGS, **settings}, user=owner.owner
             )
 
@@ -192,7 +192,7 @@ def style_lora(tenant_a: Tenant) -> Callable[..., StyleLora]:
         owner = tenant or tenant_a
         model = SD15 if family == "sd15" else SDXL
         with tenant_context(owner.studio):
-            return services.upload_style_lora(
+            return style_loras.upload_style_lora(
                 upload=io.BytesIO(lora_bytes(family=family, **kwargs)), name=name, base_model=model, user=owner.owner
             )
 

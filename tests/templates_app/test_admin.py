@@ -19,11 +19,11 @@ def admin_url(tenant: Tenant, path: str = "") -> str:
 
 
 def test_the_template_page_shows_its_versions_read_only(client_a: Any, tenant_a: Tenant, make_template):
-    from templates_app import services
+    from templates_app import versions
 
     template = make_template()
     with tenant_context(tenant_a.studio):
-        services.save_template(template=template, settings={"steps": 41}, note="Sharper")
+        versions.save_template(template=template, settings={"steps": 41}, note="Sharper")
     response = client_a.get(admin_url(tenant_a, f"templates_app/template/{template.pk}/change/"))
     assert response.status_code == 200
     html = response.content.decode()

@@ -141,11 +141,11 @@ def test_restore_a_version(client_a: Any, tenant_a: Tenant, make_template):
 
 
 def test_staff_read_published_templates_and_get_403_on_writes(client: Any, staff: Any, tenant_a: Tenant, make_template):
-    from templates_app import services
+    from templates_app import versions
 
     published, draft = make_template("Published"), make_template("Draft")
     with tenant_context(tenant_a.studio):
-        services.publish(template=published)
+        versions.publish(template=published)
     client.force_login(staff)
     names = [t["name"] for t in client.get(api(tenant_a, "templates/")).json()["results"]]
     assert names == ["Published"]

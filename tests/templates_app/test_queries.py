@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from templates_app import services
+from templates_app import versions
 from tenants.context import tenant_context
 from tests.conftest import Tenant, expected_queries
 from tests.templates_app.conftest import image_upload
@@ -27,9 +27,9 @@ def fill(tenant: Tenant, make_template: Any, style_lora: Any, count: int) -> Non
     for i in range(count):
         template = make_template(f"Template {i:02d}", style_lora=lora.pk if i % 2 else "")
         with tenant_context(tenant.studio):
-            services.save_template(template=template, cover=image_upload(f"cover{i}.png"))
+            versions.save_template(template=template, cover=image_upload(f"cover{i}.png"))
             if i % 3 == 0:
-                services.publish(template=template)
+                versions.publish(template=template)
 
 
 @pytest.mark.parametrize("count", [1, 10])

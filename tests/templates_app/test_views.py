@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.urls import NoReverseMatch, reverse
 
+from templates_app import versions
 from templates_app.models import StyleLora, Template, TemplateVersion
 from templates_app.starters import STARTERS
 from tenants.context import tenant_context
@@ -79,7 +80,7 @@ def form_data(template: Template | None = None, **changes: Any) -> dict[str, Any
     return data
 
 
-def versions(tenant: Tenant, template: Template) -> list[TemplateVersion]:
+def version_rows(tenant: Tenant, template: Template) -> list[TemplateVersion]:
     with tenant_context(tenant.studio):
         return list(TemplateVersion.objects.filter(template=template).order_by("number"))
 
@@ -100,15 +101,13 @@ def test_the_list_shows_each_templates_facts(client_a: Any, tenant_a: Tenant, ma
 
 
 def test_the_list_filters_by_category_and_status(client_a: Any, tenant_a: Tenant, make_template):
-    from templates_app import services
-
     headshot = make_template("Headshot")
     wedding = make_template("Wedding")
     archived = make_template("Old one")
     with tenant_context(tenant_a.studio):
-        services.save_template(template=wedding, category="wedding")
-        services.publish(template=headshot)
-        services.archive(template=archived)
+        versions.save_template(template=wedding, category="wedding")
+        versions.publish(template=headshot)
+        versions.archive(template=archived)
 
     def rows(**params: str) -> set[int]:
         html = client_a.get(url(tenant_a), params).content.decode()
@@ -127,12 +126,10 @@ def test_a_bad_filter_value_is_not_an_error_page(client_a: Any, tenant_a: Tenant
 
 
 def test_staff_see_published_templates_only_and_no_edit_links(staff_client: Any, tenant_a: Tenant, make_template):
-    from templates_app import services
-
     published = make_template("Published one")
     make_template("Draft one")
     with tenant_context(tenant_a.studio):
-        services.publish(template=published)
+        versions.publish(template=published)
     html = staff_client.get(url(tenant_a)).content.decode()
     assert "Published one" in html and "Draft one" not in html
     assert "New template" not in html
@@ -174,14 +171,14 @@ def test_the_designer_saves_a_new_version_only_when_settings_change(client_a: An
     assert 'type="range"' in html and "More beautiful" in html and "More like me" in html
     response = client_a.post(url(tenant_a, f"{template.pk}/"), form_data(template, name="Renamed"), follow=True)
     assert "still version 1" in text(response)
-    assert len(versions(tenant_a, template)) == 1
+    assert len(version_rows(tenant_a, template)) == 1
     response = client_a.post(
         url(tenant_a, f"{template.pk}/"),
         form_data(template, name="Renamed", steps="45", note="More steps"),
         follow=True,
     )
     assert "Saved as version 2" in text(response)
-    v1, v2 = versions(tenant_a, template)
+    v1, v2 = version_rows(tenant_a, template)
     assert (v1.steps, v2.steps, v2.note) == (30, 45, "More steps")
     assert reload(tenant_a, template).name == "Renamed"
 
@@ -191,7 +188,7 @@ def test_the_designer_shows_errors_as_400(client_a: Any, tenant_a: Tenant, make_
     response = client_a.post(url(tenant_a, f"{template.pk}/"), form_data(template, identity_weight="3"))
     assert response.status_code == 400
     assert "The identity weight must be between 0 and 2." in text(response)
-    assert len(versions(tenant_a, template)) == 1
+    assert len(version_rows(tenant_a, template)) == 1
 
 
 def test_the_designer_refuses_a_prompt_over_the_token_bound(client_a: Any, tenant_a: Tenant, make_template):
@@ -200,7 +197,7 @@ def test_the_designer_refuses_a_prompt_over_the_token_bound(client_a: Any, tenan
     response = client_a.post(url(tenant_a, f"{template.pk}/"), data)
     assert response.status_code == 400
     assert "This negative prompt is 240 tokens long; the most is 225." in text(response)
-    assert len(versions(tenant_a, template)) == 1
+    assert len(version_rows(tenant_a, template)) == 1
 
 
 def test_reference_and_cover_uploads_in_the_designer(client_a: Any, tenant_a: Tenant, make_template, private_storage):
@@ -241,7 +238,7 @@ def test_staff_look_but_get_403_on_every_edit(staff_client: Any, tenant_a: Tenan
     assert page.status_code == 200
     html = page.content.decode()
     assert "About this template" in html and "<form" not in html.split("<main")[1].split("</main>")[0]
-    v1 = versions(tenant_a, template)[0]
+    v1 = version_rows(tenant_a, template)[0]
     edits = [
         ("new/", {}),
         (f"{template.pk}/", form_data(template, steps="12")),
@@ -259,7 +256,7 @@ def test_staff_look_but_get_403_on_every_edit(staff_client: Any, tenant_a: Tenan
         assert response.status_code == 403, path
         assert EDIT_FORBIDDEN in text(response), path
     assert staff_client.get(url(tenant_a, "new/")).status_code == 403
-    assert len(versions(tenant_a, template)) == 1
+    assert len(version_rows(tenant_a, template)) == 1
     with tenant_context(tenant_a.studio):
         assert Template.objects.count() == 1 and not StyleLora.objects.exists()
 
@@ -314,12 +311,10 @@ def test_publishing_a_template_on_a_disabled_model_is_409(client_a: Any, tenant_
 
 
 def test_compare_two_versions_side_by_side(client_a: Any, tenant_a: Tenant, make_template):
-    from templates_app import services
-
     template = make_template()
     with tenant_context(tenant_a.studio):
-        services.save_template(template=template, settings={"steps": 50, "identity_weight": 1.4})
-    v1, v2 = versions(tenant_a, template)
+        versions.save_template(template=template, settings={"steps": 50, "identity_weight": 1.4})
+    v1, v2 = version_rows(tenant_a, template)
     response = client_a.get(url(tenant_a, f"{template.pk}/versions/compare/"))  # default: current vs previous
     assert response.status_code == 200
     html = text(response)
@@ -329,18 +324,16 @@ def test_compare_two_versions_side_by_side(client_a: Any, tenant_a: Tenant, make
     assert "The two versions have the same settings." in text(response)
     assert client_a.get(url(tenant_a, f"{template.pk}/versions/compare/"), {"a": "x"}).status_code == 400
     other = make_template("Other")
-    other_version = versions(tenant_a, other)[0]
+    other_version = version_rows(tenant_a, other)[0]
     response = client_a.get(url(tenant_a, f"{template.pk}/versions/compare/"), {"a": other_version.pk})
     assert response.status_code == 404
 
 
 def test_restore_from_the_page(client_a: Any, tenant_a: Tenant, make_template):
-    from templates_app import services
-
     template = make_template()
     with tenant_context(tenant_a.studio):
-        services.save_template(template=template, settings={"steps": 50})
-    v1, _ = versions(tenant_a, template)
+        versions.save_template(template=template, settings={"steps": 50})
+    v1, _ = version_rows(tenant_a, template)
     response = client_a.post(url(tenant_a, f"{template.pk}/versions/{v1.pk}/restore/"), follow=True)
     assert "Version 1 was restored as version 3." in text(response)
     assert reload(tenant_a, template).current_version.steps == 30
@@ -448,4 +441,4 @@ def test_an_image_over_the_upload_limit_is_refused_by_the_designer(
     response = client_a.post(url(tenant_a, f"{template.pk}/"), data)
     assert response.status_code == 400
     assert "larger than" in text(response)
-    assert len(versions(tenant_a, template)) == 1
+    assert len(version_rows(tenant_a, template)) == 1

@@ -1,4 +1,4 @@
-"""The render-settings check shared by the designer form and the API (services.clean_settings): every bad value
+"""The render-settings check shared by the designer form and the API (render_settings.clean_settings): every bad value
 gets a message that says what to do, on its field."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from templates_app import services
+from templates_app import render_settings
+from templates_app.errors import SettingsInvalid
 from tenants.context import tenant_context
 from tests.conftest import Tenant
 from tests.templates_app.conftest import SD15, SETTINGS, image_upload
@@ -16,14 +17,14 @@ pytestmark = pytest.mark.django_db
 
 
 def errors(tenant: Tenant, **changes: Any) -> dict[str, list[str]]:
-    with tenant_context(tenant.studio), pytest.raises(services.SettingsInvalid) as caught:
-        services.clean_settings(data={**SETTINGS, **changes})
+    with tenant_context(tenant.studio), pytest.raises(SettingsInvalid) as caught:
+        render_settings.clean_settings(data={**SETTINGS, **changes})
     return caught.value.errors
 
 
 def test_good_settings_pass(tenant_a: Tenant):
     with tenant_context(tenant_a.studio):
-        clean = services.clean_settings(data={**SETTINGS, "width": "512", "height": 768})
+        clean = render_settings.clean_settings(data={**SETTINGS, "width": "512", "height": 768})
     assert clean.base_model == SD15 and (clean.width, clean.height) == (512, 768)
     assert clean.steps == 30 and str(clean.price_per_image) == "12.50"
 
@@ -90,7 +91,7 @@ def test_prompts_at_the_token_bound_pass(tenant_a: Tenant):
     prompt = "{subject} " + "a " * 223  # 225 tokens (three CLIP windows), far beyond the first 77
     negative = "x " * 225
     with tenant_context(tenant_a.studio):
-        clean = services.clean_settings(data={**SETTINGS, "prompt": prompt, "negative_prompt": negative})
+        clean = render_settings.clean_settings(data={**SETTINGS, "prompt": prompt, "negative_prompt": negative})
     assert clean.prompt == prompt.strip() and clean.negative_prompt == negative.strip()
 
 
@@ -110,7 +111,9 @@ def test_controlnet_modes_need_the_operators_controlnet(tenant_a: Tenant, settin
     assert "needs a ControlNet model for pose" in found["reference_mode"][0]
     settings.ENGINE_CONTROLNETS = {"pose": "/models/controlnet-openpose"}
     with tenant_context(tenant_a.studio):
-        clean = services.clean_settings(data={**SETTINGS, "reference_mode": "pose", "reference_image": image_upload()})
+        clean = render_settings.clean_settings(
+            data={**SETTINGS, "reference_mode": "pose", "reference_image": image_upload()}
+        )
     assert clean.reference_mode == "pose" and clean.reference_upload[:3] == b"\xff\xd8\xff"
     found = errors(tenant_a, reference_mode="canny", reference_image=image_upload())
     assert "ControlNet model for canny" in found["reference_mode"][0]
@@ -126,3 +129,18 @@ def test_a_tiny_reference_image_is_refused(tenant_a: Tenant):
 
     found = errors(tenant_a, reference_mode="img2img", reference_image=image_upload("r.png", image_bytes((100, 100))))
     assert found["reference_image"][0].startswith("The reference image can't be used:")
+
+
+def test_each_render_setting_is_declared_once():
+    """render_settings.RENDER_FIELDS is the one list: the designer form and the API's input serializer take
+    exactly the inputs clean_settings reads, and RenderSettings holds exactly a version's values."""
+    from dataclasses import fields
+
+    from templates_app.forms import TemplateForm
+    from templates_app.serializers import RenderSettingsInput
+
+    template_own = {"name", "category", "description", "cover_image", "remove_cover_image", "note"}
+    assert set(TemplateForm.base_fields) - template_own == set(render_settings.INPUT_FIELDS)
+    assert set(RenderSettingsInput._declared_fields) == set(render_settings.INPUT_FIELDS)
+    stored = {f.name for f in fields(render_settings.RenderSettings)} - {"reference_name", "reference_upload"}
+    assert stored == set(render_settings.VALUE_FIELDS)

@@ -1,0 +1,397 @@
+"""Render settings: the one check of a template version's settings (`clean_settings`), shared by the designer
+form, the API serializers and the version actions, so every message is the same wherever a value is typed.
+
+The render settings (prompt, base model, style LoRA, reference image, scheduler, steps, guidance, size, identity
+weight, images per run, price) are declared once, in RENDER_FIELDS; `clean_settings` checks every one of them
+and raises :class:`SettingsInvalid` naming every bad field, or returns :class:`RenderSettings`, ready to become
+a version (templates_app/versions.py). A new reference image is cleaned here (templates_app/images.py).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings as django_settings
+
+from engine import prompts
+from templates_app import base_models, lora_files
+from templates_app.errors import SettingsInvalid, TemplateError
+from templates_app.images import clean_image
+from templates_app.models import StyleLora, TemplateVersion
+
+SUBJECT = "{subject}"
+MAX_PROMPT_CHARS = 1000
+SCHEDULERS = tuple(TemplateVersion.Scheduler.values)
+REFERENCE_MODES = tuple(TemplateVersion.ReferenceMode.values)
+CONTROLNET_MODES = ("pose", "canny")
+SIZE_STEP = 64
+MIN_SIDE, MAX_SIDE = 256, 2048
+MAX_PRICE = Decimal("999999.99")
+REFERENCE_MIN_SIDE = 256
+REFERENCE_MAX_SIDE = 2048
+
+# The render settings a version holds, in the order pages show them.
+RENDER_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "base_model",
+    "style_lora",
+    "style_weight",
+    "reference_image",
+    "reference_mode",
+    "strength",
+    "scheduler",
+    "steps",
+    "guidance",
+    "width",
+    "height",
+    "identity_weight",
+    "images_per_run",
+    "price_per_image",
+)
+# The same as plain values (version_values, new versions, the admin's columns): the reference image is a file.
+VALUE_FIELDS = tuple(name for name in RENDER_FIELDS if name != "reference_image")
+# What clean_settings reads (the form's and the API's settings inputs): every render setting, and the flag that
+# drops the current reference image.
+INPUT_FIELDS = (*RENDER_FIELDS, "remove_reference_image")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Checked render settings, ready to become a version. `reference_name` is a stored reference image kept
+    from the current version; `reference_upload` the clean JPEG bytes of a new one."""
+
+    prompt: str
+    negative_prompt: str
+    base_model: str
+    style_lora: StyleLora | None
+    style_weight: float
+    reference_mode: str
+    strength: float
+    scheduler: str
+    steps: int
+    guidance: float
+    width: int | None
+    height: int | None
+    identity_weight: float
+    images_per_run: int
+    price_per_image: Decimal
+    reference_name: str = ""
+    reference_upload: bytes | None = None
+
+    def comparable(self) -> dict[str, Any]:
+        """The values a version is compared on (a new reference upload never equals anything stored)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("reference_upload",)}
+        values["style_lora"] = self.style_lora.pk if self.style_lora is not None else None
+        values["reference_name"] = object() if self.reference_upload is not None else self.reference_name
+        return values
+
+
+def version_values(version: TemplateVersion) -> dict[str, Any]:
+    """A version's render settings as clean_settings input (and for comparisons)."""
+    return {name: getattr(version, "style_lora_id" if name == "style_lora" else name) for name in VALUE_FIELDS}
+
+
+def comparable_version(version: TemplateVersion) -> dict[str, Any]:
+    values = version_values(version)
+    values["reference_name"] = version.reference_image.name or ""
+    values["price_per_image"] = Decimal(version.price_per_image)
+    return values
+
+
+def _defaults() -> dict[str, Any]:
+    def default(name: str) -> Any:
+        return TemplateVersion._meta.get_field(name).get_default()
+
+    values = {
+        name: default(name)
+        for name in (
+            "negative_prompt",
+            "style_weight",
+            "reference_mode",
+            "strength",
+            "scheduler",
+            "steps",
+            "guidance",
+            "identity_weight",
+            "images_per_run",
+            "price_per_image",
+        )
+    }
+    values.update(prompt="", base_model="", style_lora=None, width=None, height=None)
+    return values
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class _Checker:
+    """Collects every field's message, so that a form shows them all at once."""
+
+    def __init__(self, data: Mapping[str, Any], base: Mapping[str, Any]) -> None:
+        self.data = data
+        self.base = base
+        self.errors: dict[str, list[str]] = {}
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def raw(self, name: str) -> Any:
+        return self.data[name] if name in self.data else self.base.get(name)
+
+    def number(self, name: str, label: str, low: float, high: float, *, whole: bool = False) -> Any:
+        value = self.raw(name)
+        if _empty(value):
+            self.fail(name, f"Enter the {label}.")
+            return None
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            if whole:
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                number: Any = int(str(value).strip()) if not isinstance(value, int) else value
+            else:
+                number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+                if number != number or number in (float("inf"), float("-inf")):  # NaN, infinity
+                    raise ValueError
+        except (TypeError, ValueError):
+            kind = "a whole number" if whole else "a number"
+            self.fail(name, f"The {label} must be {kind}.")
+            return None
+        if not low <= number <= high:
+            self.fail(name, f"The {label} must be between {low:g} and {high:g}.")
+            return None
+        return number
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}|\[\s*subject\s*\]|<\s*subject\s*>", re.IGNORECASE)
+
+
+def _check_prompt(check: _Checker) -> str:
+    prompt = str(check.raw("prompt") or "").strip()
+    if not prompt:
+        check.fail("prompt", "Write a prompt: it describes the portrait, with {subject} where the client goes.")
+        return prompt
+    if len(prompt) > MAX_PROMPT_CHARS:
+        check.fail("prompt", f"The prompt is {len(prompt)} characters long: {MAX_PROMPT_CHARS} at most.")
+    elif problem := prompts.length_problem(prompt):
+        check.fail("prompt", problem)
+    wrong = [m.group(0) for m in _PLACEHOLDER.finditer(prompt) if m.group(0) != SUBJECT]
+    if wrong:
+        check.fail(
+            "prompt",
+            f"Write the placeholder exactly as {SUBJECT} (lower case, in curly braces, no spaces): "
+            f"{wrong[0]} would appear in the prompt as written.",
+        )
+    elif SUBJECT not in prompt:
+        check.fail(
+            "prompt",
+            f"Put {SUBJECT} in the prompt where the client should appear (e.g. “studio portrait of {SUBJECT}”): "
+            "it is replaced by the client's trigger phrase when the portraits are rendered.",
+        )
+    return prompt
+
+
+def _check_base_model(check: _Checker) -> Any:
+    name = str(check.raw("base_model") or "").strip()
+    if not name:
+        check.fail("base_model", "Choose a base model.")
+        return None
+    try:
+        return base_models.get_model(name)
+    except base_models.UnknownBaseModel as exc:
+        check.fail("base_model", exc.message)
+        return None
+
+
+def _check_style_lora(check: _Checker, spec: Any) -> StyleLora | None:
+    value = check.raw("style_lora")
+    if _empty(value):
+        return None
+    if isinstance(value, StyleLora):
+        lora: StyleLora | None = StyleLora.objects.filter(pk=value.pk).first()
+    else:
+        try:
+            lora = StyleLora.objects.filter(pk=int(str(value).strip())).first()
+        except (TypeError, ValueError):
+            lora = None
+    if lora is None:
+        check.fail("style_lora", "Choose one of your studio's style LoRAs (or none).")
+        return None
+    if spec is not None:
+        target_label = lora_files.FAMILY_LABELS.get(spec.family, spec.family)
+        if lora.family != spec.family:
+            found = lora_files.FAMILY_LABELS.get(lora.family, lora.family)
+            check.fail(
+                "style_lora",
+                f"This style LoRA was made for {found}; the template uses an {target_label} model "
+                f"({spec.display_name}). Choose a matching LoRA or base model.",
+            )
+        elif lora.cross_attention_dim:
+            width = lora_files.target_for(spec).cross_attention_dim
+            if width != lora.cross_attention_dim:
+                check.fail(
+                    "style_lora",
+                    f"This style LoRA's layers take {lora.cross_attention_dim} features (it was checked against "
+                    f"{lora.base_model or 'another model'}); {spec.display_name} expects {width}. Upload it again "
+                    "for this base model.",
+                )
+    return lora
+
+
+def _check_size(check: _Checker) -> tuple[int | None, int | None]:
+    sides: dict[str, int | None] = {}
+    for name in ("width", "height"):
+        value = check.raw(name)
+        if _empty(value):
+            sides[name] = None
+            continue
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except (TypeError, ValueError):
+            check.fail(name, f"The {name} must be a whole number of pixels (or empty for the model's own size).")
+            sides[name] = None
+            continue
+        if not MIN_SIDE <= number <= MAX_SIDE or number % SIZE_STEP:
+            check.fail(name, f"The {name} must be a multiple of {SIZE_STEP} between {MIN_SIDE} and {MAX_SIDE} pixels.")
+            sides[name] = None
+            continue
+        sides[name] = number
+    given = [name for name in ("width", "height") if not _empty(check.raw(name))]
+    if len(given) == 1:
+        missing = "height" if given == ["width"] else "width"
+        check.fail(missing, "Give both the width and the height, or neither (the base model's own size).")
+    return sides["width"], sides["height"]
+
+
+def _check_price(check: _Checker) -> Decimal | None:
+    value = check.raw("price_per_image")
+    if _empty(value):
+        check.fail("price_per_image", "Enter the price per image (0 for none).")
+        return None
+    try:
+        if isinstance(value, bool | float):
+            value = repr(value) if isinstance(value, float) else "x"
+        price = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        check.fail("price_per_image", "The price per image must be an amount like 12.50.")
+        return None
+    if not price.is_finite():
+        check.fail("price_per_image", "The price per image must be an amount like 12.50.")
+        return None
+    if price < 0:
+        check.fail("price_per_image", "The price per image can't be negative.")
+        return None
+    if price > MAX_PRICE:
+        check.fail("price_per_image", f"The price per image is at most {MAX_PRICE}.")
+        return None
+    if price != price.quantize(Decimal("0.01")):
+        check.fail("price_per_image", "The price per image has at most 2 decimals.")
+        return None
+    return price.quantize(Decimal("0.01"))
+
+
+def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
+    """(kept file name, new clean JPEG bytes, mode)."""
+    upload = check.data.get("reference_image")
+    remove = check.data.get("remove_reference_image") in (True, "on", "true", "1", 1)
+    kept = "" if remove else str(check.base.get("reference_name") or "")
+    new_bytes = None
+    if isinstance(upload, str) and upload.strip():
+        check.fail("reference_image", "Send the reference image as a file (a multipart upload), not as text.")
+    elif upload is not None and not isinstance(upload, str) and not _empty(upload):
+        try:
+            new_bytes = clean_image(
+                upload, min_side=REFERENCE_MIN_SIDE, max_side=REFERENCE_MAX_SIDE, what="reference image"
+            )
+        except TemplateError as exc:
+            check.fail("reference_image", exc.message)
+    mode = str(check.raw("reference_mode") or "").strip()
+    if mode not in REFERENCE_MODES:
+        check.fail("reference_mode", "Choose how the reference image is used: composition, pose or edges (or none).")
+        return kept, new_bytes, ""
+    has_image = new_bytes is not None or bool(kept) or "reference_image" in check.errors
+    if mode in CONTROLNET_MODES:
+        configured = getattr(django_settings, "ENGINE_CONTROLNETS", None) or {}
+        if mode not in configured:
+            label = TemplateVersion.ReferenceMode(mode).label
+            check.fail(
+                "reference_mode",
+                f"“{label}” needs a ControlNet model for {mode}, which this platform has not set up: use "
+                "“Composition (img2img)” or no reference.",
+            )
+    if mode and not has_image:
+        label = TemplateVersion.ReferenceMode(mode).label
+        check.fail("reference_image", f"Add a reference image: “{label}” renders from one.")
+    if not mode and (new_bytes is not None or kept):
+        check.fail(
+            "reference_mode",
+            "Choose how the reference image is used (composition, pose or edges), or remove the image.",
+        )
+    return kept, new_bytes, mode
+
+
+def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None = None) -> RenderSettings:
+    """Check render settings from a form or the API. Keys left out keep the current version's value (or the
+    defaults, and the registry's default base model, for a new template); a key given empty means empty.
+    `reference_image` is a new upload; `remove_reference_image` drops the current one. Raises SettingsInvalid
+    naming every bad field with a message for people."""
+    base = version_values(current) if current is not None else _defaults()
+    base["reference_name"] = current.reference_image.name if current is not None else ""
+    if current is None and "base_model" not in data:
+        try:
+            base["base_model"] = base_models.default_model().name
+        except base_models.UnknownBaseModel:
+            base["base_model"] = ""
+    check = _Checker(data, base)
+    prompt = _check_prompt(check)
+    negative = str(check.raw("negative_prompt") or "").strip()
+    if len(negative) > MAX_PROMPT_CHARS:
+        check.fail("negative_prompt", f"The negative prompt is {len(negative)} characters: {MAX_PROMPT_CHARS} at most.")
+    elif problem := prompts.length_problem(negative, negative=True):
+        check.fail("negative_prompt", problem)
+    spec = _check_base_model(check)
+    lora = _check_style_lora(check, spec)
+    style_weight = check.number("style_weight", "style LoRA weight", 0, 2)
+    kept, new_reference, mode = _check_reference(check)
+    strength = check.number("strength", "reference strength", 0.05, 1)
+    scheduler = str(check.raw("scheduler") or "").strip()
+    if scheduler not in SCHEDULERS:
+        labels = ", ".join(str(label) for label in TemplateVersion.Scheduler.labels)
+        check.fail("scheduler", f"Choose a scheduler: {labels}.")
+    steps = check.number("steps", "number of steps", 1, 100, whole=True)
+    guidance = check.number("guidance", "guidance scale", 0, 30)
+    width, height = _check_size(check)
+    identity = check.number("identity_weight", "identity weight", 0, 2)
+    images = check.number("images_per_run", "number of images per run", 1, 32, whole=True)
+    price = _check_price(check)
+    if check.errors:
+        raise SettingsInvalid(check.errors)
+    return RenderSettings(
+        prompt=prompt,
+        negative_prompt=negative,
+        base_model=spec.name,
+        style_lora=lora,
+        style_weight=float(style_weight),
+        reference_mode=mode,
+        strength=float(strength),
+        scheduler=scheduler,
+        steps=int(steps),
+        guidance=float(guidance),
+        width=width,
+        height=height,
+        identity_weight=float(identity),
+        images_per_run=int(images),
+        price_per_image=price,  # type: ignore[arg-type]
+        reference_name=kept,
+        reference_upload=new_reference,
+    )
