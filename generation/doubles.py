@@ -36,7 +36,7 @@ from clients.selectors import readiness
 from clients.services import register_client_erasure_step, register_client_export_step
 from engine import prompts
 from generation import crypto
-from generation.models import DigitalDouble, Portrait
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from jobs.services import JobStateError, cancel_job, enqueue_job
 from templates_app import base_models
@@ -311,67 +311,9 @@ def clean_render_config(config: Mapping[str, Any]) -> RenderRequest:
     )
 
 
-def _require_ready(double: DigitalDouble) -> None:
+def require_ready(double: DigitalDouble) -> None:
     if double.status != DigitalDouble.Status.READY:
         raise DoubleError("This digital double is not trained yet.", status=409)
-
-
-def render_portraits(*, double: DigitalDouble, config: Mapping[str, Any], user: User | None = None) -> Job:
-    """Enqueue (on commit) a render run of the double ("portraits.render", gpu cluster): one portrait per seed,
-    each scored for likeness and ranked. Refuses with DoubleError: 409 when the double is not ready, 400 for a
-    bad config."""
-    _require_ready(double)
-    request = clean_render_config(config)
-    job = enqueue_billed(
-        kind=RENDER_KIND, payload={"double_id": double.pk, "config": request.as_payload()}, user=_user(user)
-    )
-    log.info("portraits_requested", double_id=double.pk, job_id=job.pk, images=len(request.seeds))
-    return job
-
-
-def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
-    """Enqueue a re-render of the portrait's recipe with the same seed and a higher identity weight (and a lower
-    img2img strength): engine.rendering.more_like_me, applied in the worker. The new portrait's
-    `parent` is this one."""
-    double = portrait.double
-    _require_ready(double)
-    if not portrait.recipe:
-        raise DoubleError("This portrait has no recipe to render again.", status=409)
-    job = enqueue_billed(
-        kind=RENDER_KIND,
-        payload={"double_id": double.pk, "more_like_me_of": portrait.pk},
-        user=_user(user),
-    )
-    log.info("more_like_me_requested", portrait_id=portrait.pk, job_id=job.pk)
-    return job
-
-
-def save_portrait(
-    *,
-    double: DigitalDouble,
-    job: Job | None,
-    png: bytes,
-    recipe: Mapping[str, Any],
-    likeness: float | None,
-    flags: list[str],
-    rank: int | None,
-    is_demo: bool,
-    parent: Portrait | None = None,
-) -> Portrait:
-    portrait = Portrait(
-        studio_id=double.studio_id,  # the file path names the studio: set before the file is saved
-        double=double,
-        job=job,
-        recipe=dict(recipe),
-        likeness=None if likeness is None else round(float(likeness), 2),
-        flags=list(flags),
-        rank=rank,
-        is_demo=is_demo,
-        parent=parent,
-    )
-    portrait.image.save("portrait.png", ContentFile(png), save=False)
-    portrait.save()
-    return portrait
 
 
 # --- Deleting -------------------------------------------------------------------------------------------------
@@ -522,7 +464,15 @@ def double_portraits(*, double: DigitalDouble) -> list[Portrait]:
 
 
 def latest_render_job(*, double: DigitalDouble) -> Job | None:
-    return Job.objects.filter(kind=RENDER_KIND, payload__double_id=double.pk).order_by("-created_at", "-id").first()
+    """The double page's latest render: a test render (a run of kind "test") or an action on one of its
+    portraits ("more like me", a re-roll), whichever came last."""
+    test_items = RenderRunItem.objects.filter(run__double=double, run__kind=RenderRun.Kind.TEST).values("job_id")
+    return (
+        Job.objects.filter(payload__double_id=double.pk)
+        .filter(Q(kind=RENDER_KIND) | Q(kind=RUN_ITEM_KIND, pk__in=test_items))
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 def _training_in_progress() -> QuerySet[DigitalDouble]:

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -481,31 +482,69 @@ THUMBNAIL_SIDE = 512
 PREVIEW_SIDE = 1024
 
 
-def _parent(ctx: JobContext, double: DigitalDouble) -> tuple[Portrait | None, str]:
+@dataclass
+class RenderOrder:
+    """What one render job renders: a run item (a template's version, or a test render's unsaved version), or
+    an action on a portrait ("more" like me, or a "reroll"), whose child joins the parent's item."""
+
+    double: DigitalDouble
+    item: RenderRunItem | None
+    version: Any  # a TemplateVersion (saved, or unsaved for a test render), or None for a legacy test portrait
+    parent: Portrait | None = None
+    action: str = ""
+    seeds: list[int] = field(default_factory=list)  # a legacy test render's (an item has its own)
+
+    @property
+    def name(self) -> str:
+        return self.version.template.name if self.version is not None else runs.TEST_RENDER_NAME
+
+    @property
+    def template_item(self) -> bool:
+        """A template's own item (not an action, not a test render): its images get picks and a timing."""
+        return self.parent is None and self.version is not None and self.version.pk is not None
+
+
+def _render_order(ctx: JobContext) -> RenderOrder:
+    """The job's order, from its payload: `more_like_me_of` / `reroll_of` (a portrait action), else `item_id`
+    (a run item), else a legacy `config` (a test render queued before test renders were runs)."""
     for key, action in (("more_like_me_of", "more"), ("reroll_of", "reroll")):
         parent_id = ctx.payload.get(key)
-        if parent_id is not None:
-            parent = (
-                Portrait.objects.select_related("template_version__template", "template_version__style_lora", "item")
-                .filter(pk=parent_id, double=double)
-                .first()
+        if parent_id is None:
+            continue
+        double = _double(ctx)
+        parent = (
+            Portrait.objects.select_related(
+                "template_version__template", "template_version__style_lora", "item__run__double"
             )
-            if parent is None:
-                raise JobError("The portrait to render again no longer exists.")
-            return parent, action
-    return None, ""
+            .filter(pk=parent_id, double=double)
+            .first()
+        )
+        if parent is None:
+            raise JobError("The portrait to render again no longer exists.")
+        version = runs.item_version(parent.item) if parent.item is not None else parent.template_version
+        return RenderOrder(double=double, item=parent.item, version=version, parent=parent, action=action)
+    if ctx.payload.get("item_id") is not None:
+        item = _run_item(ctx)
+        return RenderOrder(double=item.run.double, item=item, version=runs.item_version(item))
+    double = _double(ctx)
+    try:
+        request = doubles.clean_render_config(ctx.payload.get("config") or {})
+    except doubles.DoubleError as exc:
+        raise JobError(exc.message) from None
+    settings_ = request.as_payload()
+    seeds = settings_.pop("seeds")
+    version = runs.unsaved_version(double=double, settings=settings_, images=len(seeds))
+    return RenderOrder(double=double, item=None, version=version, seeds=list(seeds))
 
 
-def _render_config(
-    ctx: JobContext, double: DigitalDouble, parent: Portrait | None, action: str, inputs: dict[str, Any]
-) -> Any:
-    """The engine's RenderConfig for this job: the payload's test-render config, or the parent's recipe made
+def _render_config(ctx: JobContext, order: RenderOrder, inputs: dict[str, Any]) -> Any:
+    """The engine's RenderConfig: the version's settings with the item's seeds, or the parent's recipe made
     "more like me" (same seed, more identity) or re-rolled (the payload's new seed)."""
-
+    parent = order.parent
     if parent is not None:
         recipe = parent.recipe
         try:
-            if action == "more":
+            if order.action == "more":
                 recipe = rendering.more_like_me(recipe)
             config = rendering.config_from_recipe(
                 recipe,
@@ -515,128 +554,49 @@ def _render_config(
             )
         except ValueError as exc:
             raise JobError(f"This portrait can't be rendered again: {exc}.") from None
-        if action == "reroll":
+        if order.action == "reroll":
             try:
                 config.seeds = [int(ctx.payload["seed"])]
             except (KeyError, TypeError, ValueError):
                 raise JobError("This re-roll names no seed.") from None
         return config
-    try:
-        request = doubles.clean_render_config(ctx.payload.get("config") or {})
-    except doubles.DoubleError as exc:
-        raise JobError(exc.message) from None
+    version = order.version
+    if order.item is not None:
+        seeds = [int(seed) for seed in order.item.seeds or []]
+        if len(seeds) != order.item.images or not seeds:
+            raise JobError("This render run item has no seeds to render.")
+    else:
+        seeds = list(order.seeds)
     return rendering.RenderConfig(
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        scheduler=request.scheduler,
-        steps=request.steps,
-        guidance=request.guidance,
-        seeds=list(request.seeds),
-        identity_weight=request.identity_weight,
+        prompt=version.prompt,
+        negative_prompt=version.negative_prompt,
+        scheduler=version.scheduler,
+        steps=int(version.steps),
+        guidance=float(version.guidance),
+        width=version.width or None,
+        height=version.height or None,
+        seeds=seeds,
+        identity_weight=float(version.identity_weight),
+        batch_size=min(len(seeds), runs.render_batch_size()),
+        style_lora=inputs.get("style_lora"),
+        init_image=inputs.get("init_image"),
+        strength=float(inputs.get("strength", 0.6)),
+        controlnet=inputs.get("controlnet"),
+        control_image=inputs.get("control_image"),
     )
 
 
-@job_handler(
-    doubles.RENDER_KIND,
-    cluster="gpu",
-    cost=render_cost,
-    units_used=images_rendered,
-    description="Renders portraits of a digital double.",
-)
-def render_portraits(ctx: JobContext) -> dict[str, Any]:
-    """Render the payload's config, or "more like me" / a re-roll of a portrait, with the double's identity LoRA;
-    score each image's likeness against the double's centroid, rank, and store the portraits (PNG, no
-    metadata). A portrait of a template run keeps its template's style LoRA and reference image, and its child
-    joins the same run item (thumbnail, watermarked preview, its place in the item's ranking).
-    Idempotent: portraits an earlier attempt of this job stored are replaced."""
-    double = _double(ctx)
-    if double.status != DigitalDouble.Status.READY:
-        raise JobError("This digital double is not trained.")
-    parent, action = _parent(ctx, double)
-    version = parent.template_version if parent is not None else None
-    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
-        inputs = _template_inputs(version, Path(tmp)) if version is not None else {}
-        config = _render_config(ctx, double, parent, action, inputs)
-        model_name = ((parent.recipe or {}).get("base_model") or {}).get("name") if parent is not None else None
-        spec = _spec_named(model_name or double.base_model)
-        ctx.progress(0, f"Loading {spec.display_name}")
-        spec = base_models.ensure_available(spec)
-        lora = _identity_lora(double)
-        total_images = len(config.seeds)
-        label = f"Rendering {total_images} image{'s' if total_images != 1 else ''}"
-        rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
-        del lora
-
-    if parent is not None:
-        # The engine's fresh recipe counts no "more like me" steps: carry the parent's (one more for this one).
-        steps = int((parent.recipe or {}).get("more_like_me_step") or 0) + (1 if action == "more" else 0)
-        for entry in rendered:
-            entry.recipe["more_like_me_step"] = steps
-    ctx.progress(91, "Checking the images for explicit content")
-    rendered, safety = screen_outputs(ctx, rendered)
-    ctx.progress(92, "Scoring likeness")
-    scores, rank_of, _ = _score(double, rendered)
-    ctx.progress(96, "Saving the portraits")
-    item = parent.item if parent is not None else None
-    text = runs.watermark_text(double.studio) if item is not None else ""
-    files = [_encode(entry.image, text) if item is not None else None for entry in rendered]
-    saved: list[int] = []
-    with transaction.atomic():
-        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
-        if locked is None:
-            raise JobError("The digital double was deleted while rendering.")
-        for earlier in Portrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
-            doubles.delete_portrait(portrait=earlier)
-        for index, entry in enumerate(rendered):
-            score = scores[index]
-            if item is not None and version is not None:
-                png, thumbnail, preview = files[index]
-                portrait = runs.store_portrait(
-                    double=locked,
-                    job=ctx.job,
-                    item=item,
-                    version=version,
-                    png=png,
-                    thumbnail=thumbnail,
-                    preview=preview,
-                    recipe=_run_recipe(entry.recipe, version),
-                    likeness=score.likeness,
-                    flags=list(score.flags),
-                    rank=None,
-                    is_pick=False,
-                    is_demo=spec.is_demo,
-                    parent=parent,
-                )
-                runs.insert_rank(portrait=portrait)
-            else:
-                portrait = doubles.save_portrait(
-                    double=locked,
-                    job=ctx.job,
-                    png=encode_clean_png(entry.image),
-                    recipe=entry.recipe,
-                    likeness=score.likeness,
-                    flags=list(score.flags),
-                    rank=rank_of.get(index),
-                    is_demo=spec.is_demo,
-                    parent=parent,
-                )
-            saved.append(portrait.pk)
-    ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
-    stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
-    log.info("portraits_rendered", double_id=double.pk, images=len(saved), withheld=safety["withheld"], cache=stats)
-    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
-    return {
-        "double_id": double.pk,
-        "portraits": saved,
-        "images": total_images,
-        **_safety_result(safety),
-        "pipeline_cache": stats,
-    }
-
-
-def encode_clean_png(image: Any) -> bytes:
-
-    return encode_clean(image, format="PNG")
+def _model_of(order: RenderOrder) -> Any:
+    """The base model spec: the parent's recipe's for an action, else the version's; it must fit the double."""
+    if order.parent is not None:
+        name = ((order.parent.recipe or {}).get("base_model") or {}).get("name") or order.double.base_model
+        return _spec_named(name)
+    spec = _spec_named(order.version.base_model)
+    if runs.lora_family(family=spec.family, is_demo=spec.is_demo) != runs.double_family(order.double):
+        raise JobError(
+            f"“{order.name}” renders with {spec.display_name}, which this digital double's likeness doesn't fit."
+        )
+    return spec
 
 
 def _run_item(ctx: JobContext) -> RenderRunItem:
@@ -656,122 +616,126 @@ def _run_item(ctx: JobContext) -> RenderRunItem:
     return item
 
 
-@job_handler(
-    runs.RUN_ITEM_KIND,
-    cluster="gpu",
-    cost=run_item_cost,
-    units_used=images_rendered,
-    description="Renders one template of a render run.",
-)
-def render_run_item(ctx: JobContext) -> dict[str, Any]:
-    """Render one template version of a run: the item's seeds (drawn when the run started) with the double's
-    identity LoRA, the template's style LoRA and reference image; score likeness, rank within the item, mark the
-    best RENDER_PICKS_PER_TEMPLATE as picks, and store each portrait with its thumbnail, watermarked preview and
-    recipe (with its template version). A failure fails this item's job only. Idempotent: portraits an earlier
-    attempt of this job stored are replaced."""
-
+def render_portraits(ctx: JobContext) -> dict[str, Any]:
+    """The one portrait pipeline's GPU handler. Renders the job's order (a run item: a template's version or a
+    test render's unsaved version, with the seeds drawn when it started; or "more like me" / a re-roll of a
+    portrait) with the double's identity LoRA and the version's style LoRA and reference image; checks every
+    image for explicit content; scores likeness against the double's centroid; ranks (a template's item also
+    marks its best RENDER_PICKS_PER_TEMPLATE as picks; an action's child takes its place in the parent's item);
+    stores each portrait with its thumbnail, watermarked preview and recipe (runs.store_portrait, the one
+    writer). A failure fails this job only. Idempotent: portraits an earlier attempt of this job stored are
+    replaced."""
     started = time.monotonic()
     loads_before = float((getattr(pipeline_cache(), "stats", {}) or {}).get("load_seconds", 0.0))
-    item = _run_item(ctx)
-    run, version = item.run, item.template_version
-    double = run.double
+    order = _render_order(ctx)
+    double, item, version, parent = order.double, order.item, order.version, order.parent
     if double.status != DigitalDouble.Status.READY:
         raise JobError("This digital double is not trained.")
-    name = version.template.name
-    seeds = [int(seed) for seed in item.seeds or []]
-    if len(seeds) != item.images or not seeds:
-        raise JobError("This render run item has no seeds to render.")
-    spec = _spec_named(version.base_model)
-    if runs.lora_family(family=spec.family, is_demo=spec.is_demo) != runs.double_family(double):
-        raise JobError(f"“{name}” renders with {spec.display_name}, which this digital double's likeness doesn't fit.")
-    with tempfile.TemporaryDirectory(prefix="run-item-") as tmp:
-        inputs = _template_inputs(version, Path(tmp))
-        config = rendering.RenderConfig(
-            prompt=version.prompt,
-            negative_prompt=version.negative_prompt,
-            scheduler=version.scheduler,
-            steps=int(version.steps),
-            guidance=float(version.guidance),
-            width=version.width or None,
-            height=version.height or None,
-            seeds=seeds,
-            identity_weight=float(version.identity_weight),
-            batch_size=min(len(seeds), runs.render_batch_size()),
-            style_lora=inputs.get("style_lora"),
-            init_image=inputs.get("init_image"),
-            strength=float(inputs.get("strength", 0.6)),
-            controlnet=inputs.get("controlnet"),
-            control_image=inputs.get("control_image"),
-        )
+    spec = _model_of(order)
+    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
+        inputs = _template_inputs(version, Path(tmp)) if version is not None else {}
+        config = _render_config(ctx, order, inputs)
         ctx.progress(0, f"Loading {spec.display_name}")
         spec = base_models.ensure_available(spec)
         lora = _identity_lora(double)
-        label = f"“{name}”: {len(seeds)} image{'s' if len(seeds) != 1 else ''}"
+        total_images = len(config.seeds)
+        images_label = f"{total_images} image{'s' if total_images != 1 else ''}"
+        label = f"“{order.name}”: {images_label}" if order.template_item else f"Rendering {images_label}"
         rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
         del lora
 
+    if parent is not None:
+        # The engine's fresh recipe counts no "more like me" steps: carry the parent's (one more for this one).
+        steps = int((parent.recipe or {}).get("more_like_me_step") or 0) + (1 if order.action == "more" else 0)
+        for entry in rendered:
+            entry.recipe["more_like_me_step"] = steps
     ctx.progress(91, "Checking the images for explicit content")
     rendered, safety = screen_outputs(ctx, rendered)
     ctx.progress(92, "Scoring likeness")
-    scores, rank_of, order = _score(double, rendered)
-    picks = runs.choose_picks(order, [score.flagged for score in scores], runs.picks_per_template())
+    scores, rank_of, order_of_ranks = _score(double, rendered)
+    picks: set[int] = set()
+    if order.template_item:
+        picks = runs.choose_picks(order_of_ranks, [score.flagged for score in scores], runs.picks_per_template())
     ctx.progress(94, "Making thumbnails and watermarked previews")
     text = runs.watermark_text(double.studio)
     files = [_encode(entry.image, text) for entry in rendered]
+    saved_version = version if version is not None and version.pk is not None else None
     saved: list[int] = []
     with transaction.atomic():
         locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
-        if locked is None or not RenderRunItem.objects.filter(pk=item.pk).exists():
+        if locked is None or (item is not None and not RenderRunItem.objects.filter(pk=item.pk).exists()):
             raise JobError("The digital double or its render run was deleted while rendering.")
         for earlier in Portrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
             doubles.delete_portrait(portrait=earlier)
         for index, entry in enumerate(rendered):
             png, thumbnail, preview = files[index]
             score = scores[index]
+            joins_item = parent is not None and item is not None
             portrait = runs.store_portrait(
                 double=locked,
                 job=ctx.job,
                 item=item,
-                version=version,
+                version=saved_version,
                 png=png,
                 thumbnail=thumbnail,
                 preview=preview,
-                recipe=_run_recipe(entry.recipe, version),
+                recipe=_run_recipe(entry.recipe, saved_version) if saved_version is not None else entry.recipe,
                 likeness=score.likeness,
                 flags=list(score.flags),
-                rank=rank_of.get(index),
+                rank=None if joins_item else rank_of.get(index),
                 is_pick=index in picks,
                 is_demo=spec.is_demo,
+                parent=parent,
             )
+            if joins_item:
+                runs.insert_rank(portrait=portrait)
             saved.append(portrait.pk)
     ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
-    # What this item really took, whole job but the model load, per image-step at the native size: the next
-    # estimates use it (runs.measured_seconds_per_step).
-    seconds = time.monotonic() - started - max(0.0, float(stats.get("load_seconds", 0.0)) - loads_before)
-    work = runs.item_work(version, len(seeds), spec)[0]
-    timing = {
-        "cost_key": runs.cost_key(spec),
-        "seconds": round(seconds, 2),
-        "seconds_per_step": round(seconds / work, 5) if work else None,
+    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
+    result: dict[str, Any] = {
+        "double_id": double.pk,
+        "portraits": saved,
+        "images": total_images,
+        **_safety_result(safety),
+        "pipeline_cache": stats,
     }
+    if item is not None and parent is None:
+        # What this item really took, whole job but the model load, per image-step at the native size: the next
+        # estimates use it (runs.measured_seconds_per_step).
+        seconds = time.monotonic() - started - max(0.0, float(stats.get("load_seconds", 0.0)) - loads_before)
+        work = runs.item_work(version, total_images, spec)[0]
+        timing = {
+            "cost_key": runs.cost_key(spec),
+            "seconds": round(seconds, 2),
+            "seconds_per_step": round(seconds / work, 5) if work else None,
+        }
+        result.update(run_id=item.run_id, item_id=item.pk, picks=sorted(saved[i] for i in picks), timing=timing)
     log.info(
-        "run_item_rendered",
-        run_id=run.pk,
-        item_id=item.pk,
+        "portraits_rendered",
+        double_id=double.pk,
+        item_id=item.pk if item is not None else None,
+        action=order.action,
         images=len(saved),
         withheld=safety["withheld"],
         cache=stats,
-        timing=timing,
+        timing=result.get("timing"),
     )
-    # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
-    return {
-        "run_id": run.pk,
-        "item_id": item.pk,
-        "portraits": saved,
-        "picks": sorted(saved[i] for i in picks),
-        "images": len(seeds),
-        **_safety_result(safety),
-        "pipeline_cache": stats,
-        "timing": timing,
-    }
+    return result
+
+
+# One handler, two kinds: a run item (a template's version, or a test render) and an action on a portrait.
+job_handler(
+    runs.RUN_ITEM_KIND,
+    cluster="gpu",
+    cost=run_item_cost,
+    units_used=images_rendered,
+    description="Renders one item of a render run: a template's version, or a test render.",
+)(render_portraits)
+job_handler(
+    doubles.RENDER_KIND,
+    cluster="gpu",
+    cost=render_cost,
+    units_used=images_rendered,
+    description="Renders a portrait again: more like the client, or with a new seed.",
+)(render_portraits)

@@ -124,13 +124,15 @@ class DigitalDouble(TenantOwned):
 
 
 class RenderRun(TenantOwned):
-    """Templates rendered for one digital double: a client run (staff run published templates for a client) or
-    a designer's preview (a template version on a sample double). One RenderRunItem, and one gpu job, per
+    """Templates rendered for one digital double: a client run (staff run published templates for a client), a
+    designer's preview (a template version on a sample double), or a test render from the double's page (one
+    item of an unsaved template version: its settings are the item's). One RenderRunItem, and one gpu job, per
     template version; the run's status is derived from its items' jobs (generation/runs.py, docs/runs.md)."""
 
     class Kind(models.TextChoices):
         CLIENT = "client", "Client run"
         PREVIEW = "preview", "Designer preview"
+        TEST = "test", "Test render"
 
     class Status(models.TextChoices):
         # Derived from the items' jobs, never stored (see run_status()).
@@ -194,10 +196,17 @@ def run_status(jobs: list[Job | None]) -> str:
 
 class RenderRunItem(TenantOwned):
     """One template version of a run: how many images, the seeds drawn when the run started (a retried job
-    renders the same ones), its place in the enqueue order (`position`: grouped by base model), and its job."""
+    renders the same ones), its place in the enqueue order (`position`: grouped by base model), and its job.
+    A test render's item has no template version row: `settings` holds the render settings of its unsaved
+    version (generation.runs.item_version)."""
 
     run = models.ForeignKey(RenderRun, on_delete=models.CASCADE, related_name="items")
-    template_version = models.ForeignKey("templates_app.TemplateVersion", on_delete=models.PROTECT, related_name="+")
+    template_version = models.ForeignKey(
+        "templates_app.TemplateVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="A test render's settings (an unsaved template version); else empty."
+    )
     images = models.PositiveSmallIntegerField()
     position = models.PositiveSmallIntegerField(default=0, help_text="Enqueue order within the run (0 first).")
     seeds = models.JSONField(default=list, blank=True)

@@ -9,12 +9,14 @@ status. Nothing here imports torch (the engine's recipe helpers are imported laz
   one `RenderRun`, one `RenderRunItem` and one gpu job ("runs.render_item") per template, enqueued on commit in
   an order that groups the same base model together, so that they run back to back on a warm worker.
 - :func:`start_preview`: a template version on one of the studio's sample doubles (`is_test_subject`).
-- Portrait actions: :func:`more_like_me` and :func:`reroll` are small gpu jobs ("portraits.render"); :func:`hide`,
-  :func:`unhide` and :func:`set_pick` are instant. :func:`retry_item` runs a failed item's job again.
+- :func:`start_test_render`: the double page's test render is a one-item run (kind "test") of an unsaved
+  template version made from the form's settings (:func:`unsaved_version`; the item keeps them).
+- Portrait actions: :func:`more_like_me` (the only one) and :func:`reroll` are small gpu jobs ("portraits.render");
+  :func:`hide`, :func:`unhide` and :func:`set_pick` are instant. :func:`retry_item` runs a failed item's job again.
 - Reads: :func:`run_list`, :func:`get_run`, :func:`run_items`, :func:`preview_panel`, ...
 
-The job handlers live in generation/jobs.py; storing their results goes through :func:`store_portrait`
-and :func:`insert_rank`.
+One GPU handler renders all of it (generation.jobs.render_portraits); it stores every portrait through
+:func:`store_portrait` (the one writer) and :func:`insert_rank`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
-from generation.doubles import RENDER_KIND, RUN_ITEM_KIND, DoubleError, enqueue_billed
+from generation.doubles import (
+    RENDER_KIND,
+    RUN_ITEM_KIND,
+    DoubleError,
+    clean_render_config,
+    enqueue_billed,
+    require_ready,
+)
 from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from jobs.services import JobStateError, retry_job
@@ -171,6 +180,57 @@ def _count(value: Any, name: str, maximum: int = MAX_IMAGES_PER_TEMPLATE) -> int
     if not 1 <= count <= maximum:
         raise RunError(f"“{name}”: render between 1 and {maximum} images.")
     return count
+
+
+# --- Test renders: a one-item run of an unsaved template version ---------------------------------------------
+
+TEST_RENDER_NAME = "Test render"
+#: The render settings a test render's item keeps (doubles.RenderRequest, less its seeds: the item has them).
+TEST_RENDER_SETTINGS = ("prompt", "negative_prompt", "scheduler", "steps", "guidance", "identity_weight")
+
+
+def unsaved_version(*, double: DigitalDouble, settings: Mapping[str, Any], images: int = 1) -> TemplateVersion:
+    """The template version a test render renders: never saved, made from the double page's render settings
+    (doubles.clean_render_config), on the double's own base model, no style LoRA, no reference image."""
+    return TemplateVersion(
+        template=Template(name=TEST_RENDER_NAME),
+        number=0,
+        prompt=str(settings.get("prompt") or ""),
+        negative_prompt=str(settings.get("negative_prompt") or ""),
+        base_model=double.base_model,
+        scheduler=str(settings.get("scheduler") or "dpmpp_2m_karras"),
+        steps=int(settings.get("steps") or 30),
+        guidance=float(settings.get("guidance", 7.0)),
+        identity_weight=float(settings.get("identity_weight", 1.0)),
+        images_per_run=max(1, int(images)),
+    )
+
+
+def item_version(item: RenderRunItem) -> TemplateVersion:
+    """The version an item renders: its template's, or a test render's unsaved one (from the item's settings)."""
+    if item.template_version_id is not None:
+        return item.template_version
+    return unsaved_version(double=item.run.double, settings=item.settings or {}, images=item.images)
+
+
+def start_test_render(*, double: DigitalDouble, config: Mapping[str, Any], user: User | None = None) -> RenderRun:
+    """A test render from the double's page (prompt with {subject}, steps, guidance, identity weight, seeds or
+    images): a one-item run of an unsaved template version, rendered by the same pipeline as every run. Refuses
+    with DoubleError: 409 when the double is not ready, 400 for a bad config; 402 when out of credits."""
+    require_ready(double)
+    request = clean_render_config(config)
+    settings_ = {key: value for key, value in request.as_payload().items() if key in TEST_RENDER_SETTINGS}
+    version = unsaved_version(double=double, settings=settings_, images=len(request.seeds))
+    run = _create_run(
+        double=double,
+        kind=RenderRun.Kind.TEST,
+        entries=[(version, len(request.seeds))],
+        user=_user(user),
+        seeds=[list(request.seeds)],
+        settings=settings_,
+    )
+    log.info("test_render_requested", double_id=double.pk, run_id=run.pk, images=len(request.seeds))
+    return run
 
 
 # --- Estimates ------------------------------------------------------------------------------------------------
@@ -311,9 +371,16 @@ def draw_seeds(count: int) -> list[int]:
 
 
 def _create_run(
-    *, double: DigitalDouble, kind: str, entries: Sequence[tuple[TemplateVersion, int]], user: User | None
+    *,
+    double: DigitalDouble,
+    kind: str,
+    entries: Sequence[tuple[TemplateVersion, int]],
+    user: User | None,
+    seeds: Sequence[list[int]] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> RenderRun:
-    """The run, its items in grouped order, and one job per item (enqueued on commit, in that order)."""
+    """The run, its items in grouped order, and one job per item (enqueued on commit, in that order). Seeds are
+    drawn now unless given (per entry); an unsaved version's item keeps its `settings`."""
     plan = estimate(double=double, items=entries)
     order = group_order([item.base_model for item in plan.items])
     with transaction.atomic():
@@ -326,12 +393,14 @@ def _create_run(
         )
         for position, index in enumerate(order):
             part = plan.items[index]
+            saved = part.version.pk is not None
             item = RenderRunItem.objects.create(
                 run=run,
-                template_version=part.version,
+                template_version=part.version if saved else None,
+                settings={} if saved else dict(settings or {}),
                 images=part.images,
                 position=position,
-                seeds=draw_seeds(part.images),
+                seeds=list(seeds[index]) if seeds is not None else draw_seeds(part.images),
                 gpu_seconds=part.seconds,
             )
             item.job = enqueue_billed(
@@ -581,20 +650,22 @@ def _items_prefetch() -> Prefetch:
 
 def run_list(*, kind: str | None = RenderRun.Kind.CLIENT) -> QuerySet[RenderRun]:
     """Runs, newest first, with their client, items (templates, jobs) and portrait counts: a fixed number of
-    queries per page."""
+    queries per page. Test renders belong to their double's page, never to the runs' lists and pages."""
     qs = (
         RenderRun.objects.select_related("double__client", "created_by")
         .prefetch_related(_items_prefetch())
         .annotate(portrait_count=Count("portraits", distinct=True))
         .order_by("-created_at", "-id")
     )
-    return qs.filter(kind=kind) if kind else qs
+    return qs.filter(kind=kind) if kind else qs.exclude(kind=RenderRun.Kind.TEST)
 
 
 def get_run(*, renderrun_id: int) -> RenderRun:
-    """The studio's run (with its double, client and items), or Http404."""
+    """The studio's run (with its double, client and items), or Http404 (a test render has no run page)."""
     return get_object_or_404(
-        RenderRun.objects.select_related("double__client", "created_by").prefetch_related(_items_prefetch()),
+        RenderRun.objects.select_related("double__client", "created_by")
+        .prefetch_related(_items_prefetch())
+        .exclude(kind=RenderRun.Kind.TEST),
         pk=renderrun_id,
     )
 

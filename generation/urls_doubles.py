@@ -1,5 +1,6 @@
 """Digital double pages, inside a studio at /doubles/ (object ids are `<model>_id`: `photoset_id`,
-`digitaldouble_id`, `portrait_id`; see tests/test_isolation.py). URL names are global like the rest of the
+`digitaldouble_id`; see tests/test_isolation.py). Its portraits' actions ("more like me", re-roll) are the
+runs' (generation/urls_runs.py).. URL names are global like the rest of the
 studio's pages."""
 
 from django.urls import path
@@ -14,5 +15,4 @@ urlpatterns = [
     path(DOUBLE + "status/", views.double_status, name="double_status"),
     path(DOUBLE + "render/", views.double_render, name="double_render"),
     path(DOUBLE + "delete/", views.double_delete, name="double_delete"),
-    path(DOUBLE + "portraits/<int:portrait_id>/more-like-me/", views.portrait_more_like_me, name="portrait_more"),
 ]

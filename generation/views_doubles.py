@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from clients.models import PhotoSet
 from generation import doubles, runs
-from generation.models import DigitalDouble, Portrait
+from generation.models import DigitalDouble
 from jobs.models import Job
 from templates_app import base_models
 from tenants.access import membership_for, studio_member_required
@@ -197,7 +197,7 @@ def double_render(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            doubles.render_portraits(double=double, config=form.cleaned_data, user=request.user)
+            runs.start_test_render(double=double, config=form.cleaned_data, user=request.user)
         except doubles.DoubleError as exc:
             form.add_error(None, exc.message)
             status = exc.status
@@ -206,22 +206,6 @@ def double_render(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
             return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
     context = _double_context(request, double, render_form=form)
     return render(request, "generation/double_detail.html", context, status=status)
-
-
-@double_manager_required
-def portrait_more_like_me(request: HttpRequest, digitaldouble_id: int, portrait_id: int) -> HttpResponse:
-    """POST: re-render the portrait with the same seed and a higher identity weight."""
-    double = _get_double(digitaldouble_id)
-    portrait = get_object_or_404(Portrait, pk=portrait_id, double=double)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    try:
-        doubles.more_like_me(portrait=portrait, user=request.user)
-    except doubles.DoubleError as exc:
-        messages.error(request, exc.message)
-        return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
-    messages.success(request, f"Rendering portrait #{portrait.pk} again, more like the client.")
-    return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
 
 
 @double_manager_required

@@ -227,7 +227,7 @@ def _after(
 
 
 def _portrait_action(request: HttpRequest, portrait_id: int, action: str) -> HttpResponse:
-    portrait = get_object_or_404(Portrait.objects.select_related("double", "item"), pk=portrait_id)
+    portrait = get_object_or_404(Portrait.objects.select_related("double", "item", "run"), pk=portrait_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     _refuse(request, RUN_ROLES)
@@ -253,7 +253,7 @@ def _portrait_action(request: HttpRequest, portrait_id: int, action: str) -> Htt
         notice, error, status = notices[action], False, 200
     except runs.RunError as exc:
         notice, error, status = exc.message, True, exc.status
-    if portrait.run_id is None:  # a test render of the double's page
+    if portrait.run_id is None or portrait.run.kind == RenderRun.Kind.TEST:  # a test render of the double's page
         messages.add_message(request, messages.ERROR if error else messages.SUCCESS, notice)
         return redirect(reverse("double_detail", kwargs={"digitaldouble_id": portrait.double_id}) + "#portraits")
     return _after(request, portrait.run_id, portrait.item_id, notice, error=error, status=status)

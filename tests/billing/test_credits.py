@@ -20,6 +20,7 @@ from tests.generation.runs_support import (  # noqa: F401  (fixtures)
     ready_double,
     run_jobs,
     run_settings_fixture,
+    start_test_render_job,
     tiny_engine_fixture,
 )
 
@@ -96,7 +97,7 @@ def test_out_of_credits_refuses_without_queuing(billing_settings: Any, tenant_a:
     double = ready_double(tenant_a, tiny_engine)
     with tenant_context(tenant_a.studio):
         with pytest.raises(doubles.DoubleError) as refused:
-            doubles.render_portraits(double=double, config={"prompt": "photo of {subject}", "images": 2})
+            start_test_render_job(double, {"prompt": "photo of {subject}", "images": 2})
         assert refused.value.status == 402 and "/billing/" in refused.value.message
         assert not Job.objects.exists() and not CreditEntry.objects.exists()
 
@@ -159,13 +160,13 @@ def test_failed_and_cancelled_jobs_release(billing_settings: Any, tenant_a: Tena
     double = ready_double(tenant_a, tiny_engine)
     with tenant_context(tenant_a.studio):
         _give(10)
-        job = doubles.render_portraits(double=double, config={"prompt": "photo of {subject}", "images": 3})
+        job = start_test_render_job(double, {"prompt": "photo of {subject}", "images": 3})
         assert credits.balance() == 7
         cancel_job(job=job)
         assert credits.balance() == 10
         assert CreditEntry.objects.get(job=job, kind=Kind.RELEASE).amount == 3
 
-        job2 = doubles.render_portraits(double=double, config={"prompt": "photo of {subject}", "images": 2})
+        job2 = start_test_render_job(double, {"prompt": "photo of {subject}", "images": 2})
         double.status = double.Status.FAILED
         double.save(update_fields=["status"])  # the worker will refuse it: "not trained"
     assert run_job(job2.pk, tenant_a.studio.pk) == "failed"
@@ -184,7 +185,7 @@ def test_the_sweeper_releases_jobs_it_fails(billing_settings: Any, tenant_a: Ten
     double = ready_double(tenant_a, tiny_engine)
     with tenant_context(tenant_a.studio):
         _give(5)
-        job = doubles.render_portraits(double=double, config={"prompt": "photo of {subject}", "images": 1})
+        job = start_test_render_job(double, {"prompt": "photo of {subject}", "images": 1})
         old = timezone.now() - timedelta(hours=1)
         Job.objects.filter(pk=job.pk).update(
             state=Job.State.RUNNING, attempts=job.max_attempts, heartbeat_at=old, updated_at=old

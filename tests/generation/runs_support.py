@@ -189,3 +189,12 @@ def reload(tenant: Tenant, obj: Any) -> Any:
 def job_of(tenant: Tenant, job_id: int) -> Job:
     with tenant_context(tenant.studio):
         return Job.objects.get(pk=job_id)
+
+
+def start_test_render_job(double: DigitalDouble, config: dict[str, Any], user: Any = None) -> Job:
+    """A test render of the double's page (a one-item run of an unsaved template version), returning its job.
+    Runs in the double's studio's tenant context."""
+    from generation import runs
+
+    run = runs.start_test_render(double=double, config=config, user=user)
+    return run.items.get().job

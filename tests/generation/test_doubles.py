@@ -19,14 +19,15 @@ from PIL import Image
 
 from clients import services as intake
 from clients.models import DeletionReceipt, Photo, PhotoSet
-from generation import crypto, doubles
-from generation.models import DigitalDouble, Portrait
+from generation import crypto, doubles, runs
+from generation.models import DigitalDouble, Portrait, RenderRunItem
 from jobs.models import Job
 from jobs.tasks import run_job
 from templates_app import base_models
 from tenants.context import tenant_context
 from tests.clients.conftest import jpeg_bytes, upload, variants
 from tests.conftest import Tenant
+from tests.generation.runs_support import start_test_render_job
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,8 @@ def test_train_render_more_like_me_export_and_erase(
         assert receipt.counts["originals"] == 10 and receipt.counts["face_crops"] == 10
         assert PhotoSet.objects.get(pk=ready_set.pk).status == PhotoSet.Status.TRAINED
 
-    # A test render: two seeds, every portrait with its full recipe, likeness, flags and a rank.
+    # A test render: two seeds, every portrait with its full recipe, likeness, flags and a rank. It is a one-item
+    # run of an unsaved template version (issue 14: one portrait pipeline), rendered by the runs' job.
     response = client.post(
         f"{prefix}/doubles/{double.pk}/render/",
         {
@@ -207,7 +209,11 @@ def test_train_render_more_like_me_export_and_erase(
     assert response.status_code == 302, response.content.decode()[:2000]
     with tenant_context(studio):
         render_job = doubles.latest_render_job(double=double)
-    assert (render_job.kind, render_job.cluster) == ("portraits.render", "gpu")
+    assert (render_job.kind, render_job.cluster) == ("runs.render_item", "gpu")
+    with tenant_context(studio):
+        item = RenderRunItem.objects.select_related("run").get(pk=render_job.payload["item_id"])
+    assert (item.run.kind, item.template_version_id, item.seeds) == ("test", None, [7, 8])
+    assert item.settings["prompt"] == "studio portrait of {subject}" and item.settings["identity_weight"] == 0.8
     assert run_job(render_job.pk, studio.pk) == "succeeded"
     with tenant_context(studio):
         portraits = list(Portrait.objects.filter(double=double).order_by("rank"))
@@ -233,13 +239,22 @@ def test_train_render_more_like_me_export_and_erase(
     served = client.get(media)
     assert served.status_code == 200 and served["Content-Type"] == "image/png"
 
-    # More like me: same seed and recipe, a higher identity weight, a new portrait whose parent is the first.
+    # More like me (the one service, generation.runs.more_like_me): same seed and recipe, a higher identity
+    # weight, a new portrait whose parent is the first; the form on the double's page posts to the portrait's
+    # action, which brings the studio back to the double's page.
     best = portraits[0]
-    response = client.post(f"{prefix}/doubles/{double.pk}/portraits/{best.pk}/more-like-me/")
-    assert response.status_code == 302
+    assert f'action="{prefix}/runs/portraits/{best.pk}/more-like-me/"' in html
+    response = client.post(f"{prefix}/runs/portraits/{best.pk}/more-like-me/")
+    assert response.status_code == 302 and response["Location"].endswith(f"/doubles/{double.pk}/#portraits")
     with tenant_context(studio):
         again = doubles.latest_render_job(double=double)
-    assert again.pk != render_job.pk and again.payload == {"double_id": double.pk, "more_like_me_of": best.pk}
+    assert again.pk != render_job.pk and again.kind == "portraits.render"
+    assert again.payload == {
+        "double_id": double.pk,
+        "more_like_me_of": best.pk,
+        "run_id": item.run_id,
+        "item_id": item.pk,
+    }
     assert run_job(again.pk, studio.pk) == "succeeded"
     with tenant_context(studio):
         child = Portrait.objects.get(parent=best)
@@ -265,7 +280,8 @@ def test_train_render_more_like_me_export_and_erase(
         assert not DigitalDouble.objects.filter(pk=double.pk).exists()
         assert not Portrait.objects.filter(double_id=double.pk).exists()
     assert receipt.counts["doubles"] == 1 and receipt.counts["portraits"] == 3
-    assert receipt.counts["double_files"] == 4
+    # The LoRA, and each of the 3 portraits' full image, thumbnail and watermarked preview.
+    assert receipt.counts["double_files"] == 10
     assert not default_storage.exists(stored)
     assert not any(default_storage.exists(n) for n in image_names)
 
@@ -358,17 +374,17 @@ def test_render_config_is_checked_and_needs_a_ready_double(two_tenants: tuple[Te
             ({"prompt": "a {subject}", "negative_prompt": "x" * 1001}, "negative prompt is too long"),
         ):
             with pytest.raises(doubles.DoubleError, match=text):
-                doubles.render_portraits(double=double, config=config)
+                start_test_render_job(double, config)
         double.status = DigitalDouble.Status.TRAINING
         double.save()
         with pytest.raises(doubles.DoubleError) as refused:
-            doubles.render_portraits(double=double, config={"prompt": "a {subject}"})
+            start_test_render_job(double, {"prompt": "a {subject}"})
         assert refused.value.status == 409
         portrait = make_portrait(tenant_a)
         portrait.double.status = DigitalDouble.Status.FAILED
         portrait.double.save()
         with pytest.raises(doubles.DoubleError):
-            doubles.more_like_me(portrait=portrait)
+            runs.more_like_me(portrait=portrait)
 
 
 def test_the_django_side_schedulers_match_the_engine() -> None:

@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from billing import credits
 from billing.models import CreditEntry
 from engine.safety import SafetyFinding, SafetyReport
-from generation import doubles, runs
+from generation import runs
 from generation.jobs import OUTPUT_CHECK_FAILED
 from generation.models import Portrait, RenderRun
 from jobs.models import Job
@@ -33,6 +33,7 @@ from tests.generation.runs_support import (  # noqa: F401  (fixtures)
     ready_double,
     run_jobs,
     run_settings_fixture,
+    start_test_render_job,
     tiny_engine_fixture,
 )
 
@@ -138,7 +139,7 @@ def test_withheld_test_renders_and_re_rolls_leave_no_portrait_and_the_pages_say_
     CHECKER.flag_all = True
     config = {"prompt": "studio portrait of {subject}", "images": 2, "seed": 7, "steps": 2, "scheduler": "euler_a"}
     with tenant_context(studio):
-        job = doubles.render_portraits(double=double, config=config, user=tenant_a.owner)
+        job = start_test_render_job(double, config, tenant_a.owner)
     assert run_job(job.pk, studio.pk) == "succeeded"
     job = job_of(tenant_a, job.pk)
     with tenant_context(studio):
@@ -194,7 +195,7 @@ def test_safe_images_are_stored_as_before_and_the_real_check_sees_every_one(
     second, _ = make_template(tenant_a, "Vintage", images_per_run=2)
     with tenant_context(studio):
         run = runs.start_run(double=double, items=[(first, 3), (second, 2)], user=tenant_a.owner)
-        render = doubles.render_portraits(double=double, config={"prompt": "a {subject}", "images": 2, "steps": 2})
+        render = start_test_render_job(double, {"prompt": "a {subject}", "images": 2, "steps": 2})
     assert run_jobs(tenant_a, run) == ["succeeded", "succeeded"]
     assert run_job(render.pk, studio.pk) == "succeeded"
 
