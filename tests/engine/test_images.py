@@ -499,7 +499,7 @@ def test_limits_are_validated() -> None:
 
 
 def test_engine_module_has_no_django_import() -> None:
-    source = (Path(__file__).resolve().parents[2] / "generation" / "engine" / "images.py").read_text()
+    source = (Path(__file__).resolve().parents[2] / "engine" / "images.py").read_text()
     imported: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
