@@ -4,10 +4,10 @@ payment method (Stripe's hosted Billing Portal). Every member can look; owners a
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from billing import credits, plans, services, stripe_client
 from tenants.access import has_role, studio_member_required
@@ -21,9 +21,8 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
 
 
 @studio_member_required
+@require_GET
 def billing(request: HttpRequest) -> HttpResponse:
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     row = services.get_billing()
     invoices, invoices_error = [], ""
     try:

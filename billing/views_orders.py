@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_safe
 
 from billing import orders as order_service
 from billing import stripe_client
@@ -58,9 +59,8 @@ def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpRe
 
 
 @studio_member_required
+@require_safe
 def order_list_page(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponseNotAllowed(["GET"])
     return _page(request)
 
 

@@ -4,9 +4,10 @@ edit prices and packages and connect the studio's payments account; the status s
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from billing import connect, prices, stripe_client
 from billing.models import Package
@@ -18,10 +19,9 @@ def _prices_url(request: HttpRequest) -> str:
 
 
 @manager_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def price_sheet(request: HttpRequest) -> HttpResponse:
     """GET the price sheet, packages and payments status; POST action=sheet|package|toggle."""
-    if request.method not in ("GET", "HEAD", "POST"):
-        return HttpResponseNotAllowed(["GET", "POST"])
     error = ""
     if request.method == "POST":
         action = request.POST.get("action")
@@ -66,10 +66,9 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
+@require_POST
 def connect_onboarding(request: HttpRequest) -> HttpResponse:
     """POST: the studio's payments account (created once), then Stripe's onboarding (an Account Link)."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     url = _prices_url(request)
     try:
         link = connect.onboarding_link(

@@ -2,7 +2,9 @@
 
 Thin views: reads through clients.selectors, writes through clients.services. Studio pages are for members
 (owners, managers and staff manage clients; photographers can look); another studio's client, set or link is
-404 whatever the method. The self-upload page needs no account: its unguessable link token is the credential.
+404 whatever the method (views of an object look it up before they check the method; views of none use
+Django's require_http_methods). The self-upload page needs no account: its unguessable link token is the
+credential.
 
 Uploads: `clients.uploads.limit_upload_size(request)` must run before anything reads request.POST/FILES, so the
 upload views are exempt from the CSRF middleware (which would read request.POST first) and check CSRF themselves
@@ -35,6 +37,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
 
 from clients import selectors, services, uploads
 from clients.forms import (
@@ -258,6 +261,7 @@ def client_export(request: HttpRequest, client_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods(["GET", "POST"])
 def consent_text(request: HttpRequest) -> HttpResponse:
     """The studio's consent text: the current version and its history; owners and managers publish new ones."""
     membership = membership_for(request)
@@ -279,8 +283,6 @@ def consent_text(request: HttpRequest) -> HttpResponse:
                 return redirect("consent_text")
         else:
             status = 400
-    elif request.method != "GET":
-        return HttpResponseNotAllowed(["GET", "POST"])
     history = ConsentText.objects.select_related("created_by").order_by("-version")
     context = {"current": current, "history": history, "form": form, "can_edit": can_edit}
     return render(request, "clients/consent_text.html", context, status=status)

@@ -5,7 +5,8 @@ Thin views: reads through galleries.selectors, writes through galleries.services
 manage galleries; photographers look (an action is a 403 with a message, once the gallery is known to be the
 studio's); owners and managers change the studio's settings. Another studio's gallery, client, run, portrait or
 entitlement is a 404 whatever the method and the role: objects are looked up before the method and the role are
-checked. The client's own pages (the share link) are in galleries/views_public.py.
+checked (so views of an object check the method after the lookup; views of none use Django's require_GET etc.).
+The client's own pages (the share link) are in galleries/views_public.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
 from clients.models import Client
 from galleries import selectors, services
@@ -170,10 +172,9 @@ def _action(request: HttpRequest, gallery_id: int) -> tuple[Gallery, HttpRespons
 
 
 @studio_member_required
+@require_GET
 def gallery_list(request: HttpRequest) -> HttpResponse:
     """The studio's galleries with their client, counts, status and expiry: a fixed number of queries."""
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     page = Paginator(selectors.gallery_list(), PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     galleries = [selectors.with_status(g, now=now) for g in page.object_list]
@@ -467,6 +468,7 @@ def gallery_entitlement_revoke(request: HttpRequest, gallery_id: int, entitlemen
 
 
 @studio_member_required
+@require_http_methods(["GET", "POST"])
 def gallery_settings(request: HttpRequest) -> HttpResponse:
     """Every member sees the studio's gallery defaults; owners and managers change them."""
     current = services.gallery_settings()
@@ -494,9 +496,7 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
                 return redirect("gallery_settings")
         else:
             status = 400
-    elif request.method == "GET":
-        form = GallerySettingsForm(instance=current)
     else:
-        return HttpResponseNotAllowed(["GET", "POST"])
+        form = GallerySettingsForm(instance=current)
     context = {"current": "gallery_settings", "form": form, "settings": current, "can_edit": can_edit}
     return render(request, "galleries/studio/gallery_settings.html", context, status=status)

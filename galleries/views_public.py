@@ -18,13 +18,13 @@ from django.db.models import Max
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseNotAllowed,
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_http_methods
 
 from galleries import access, client_services
 from galleries.client_services import ClientActionError
@@ -76,7 +76,16 @@ def gallery_page(
     """Resolve the gallery (404/410 pages), then allow only `methods`, then require the password when the
     gallery has one (to the gallery page, which asks for it). The view gets the gallery as its second argument."""
 
+    allowed = [*methods, "HEAD"] if "GET" in methods else list(methods)
+
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @require_http_methods(allowed)  # applied once the gallery is found: an unknown token is 404 whatever the method
+        def found(request: HttpRequest, gallery: Gallery, **kwargs: Any) -> HttpResponse:
+            request.media_gallery = gallery  # type: ignore[attr-defined]  # media links made here are for it
+            if needs_access and not access.has_access(request, gallery):
+                return _to_gallery(request, gallery)
+            return _private(view(request, gallery, **kwargs))
+
         @wraps(view)
         def wrapper(request: HttpRequest, gallery_token: str, **kwargs: Any) -> HttpResponse:
             studio = request.studio  # type: ignore[attr-defined]
@@ -84,13 +93,7 @@ def gallery_page(
                 gallery = access.resolve_gallery(token=gallery_token, studio_name=studio.name)
             except access.GalleryUnavailable as exc:
                 return _unavailable(request, exc)
-            allowed = (*methods, "HEAD") if "GET" in methods else methods
-            if request.method not in allowed:
-                return HttpResponseNotAllowed(allowed)
-            request.media_gallery = gallery  # type: ignore[attr-defined]  # media links made here are for it
-            if needs_access and not access.has_access(request, gallery):
-                return _to_gallery(request, gallery)
-            return _private(view(request, gallery, **kwargs))
+            return found(request, gallery, **kwargs)
 
         return wrapper
 

@@ -3,7 +3,8 @@
 Thin views: reads through templates_app.selectors, writes through templates_app.versions and .style_loras.
 Every member sees the catalog and opens templates (staff see published ones, read-only); owners, managers and
 photographers design: an edit action by staff is a 403 with a message, once the object is known to be the
-studio's (another studio's id is a 404 whatever the method and the role, like a missing one).
+studio's (another studio's id is a 404 whatever the method and the role, like a missing one: views of an object
+look it up before they check the method; views of none use Django's require_GET etc.).
 
 Uploads (cover and reference images, style LoRAs) stream through clients.uploads' size-limiting handler,
 installed before anything reads the body (so those views check CSRF themselves, after it: Django's documented
@@ -22,6 +23,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clients import uploads
 from templates_app import base_models, lora_files, selectors, style_loras, versions
@@ -103,11 +105,10 @@ def _refused_files(request: HttpRequest) -> list[str]:
 
 
 @studio_member_required
+@require_GET
 def template_list(request: HttpRequest) -> HttpResponse:
     """The studio's templates, filtered by category and status; archived ones only when asked for. One query
     for the rows whatever their number (tests/templates_app/test_queries.py)."""
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     editor = can_edit(request)
     form = TemplateListFilterForm(request.GET or None)
     category = status = ""
@@ -141,6 +142,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 @studio_member_required
 @_upload_view(_image_max_bytes)
+@require_http_methods(["GET", "POST"])
 def template_create(request: HttpRequest) -> HttpResponse:
     if not can_edit(request):
         return _forbidden(request)
@@ -168,10 +170,8 @@ def template_create(request: HttpRequest) -> HttpResponse:
                 return redirect("template_detail", template_id=template.pk)
         for message in refused:
             form.add_error(None, message)
-    elif request.method == "GET":
-        form, status = TemplateForm(initial=new_template_initial()), 200
     else:
-        return HttpResponseNotAllowed(["GET", "POST"])
+        form, status = TemplateForm(initial=new_template_initial()), 200
     return render(request, "templates_app/template_create.html", {"form": form}, status=status)
 
 
@@ -385,18 +385,16 @@ def _lora_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 
 
 @studio_member_required
+@require_GET
 def style_lora_list(request: HttpRequest) -> HttpResponse:
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     return render(request, "templates_app/style_lora_list.html", _lora_context(request))
 
 
 @studio_member_required
 @_upload_view(lora_files.max_bytes)
+@require_POST
 def style_lora_upload(request: HttpRequest) -> HttpResponse:
     """POST a .safetensors style LoRA (field `file`), checked before anything is stored."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not can_edit(request):
         return _forbidden(request)
     form = StyleLoraUploadForm(request.POST, request.FILES)
@@ -442,9 +440,8 @@ def style_lora_delete(request: HttpRequest, stylelora_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_GET
 def starter_catalog(request: HttpRequest) -> HttpResponse:
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     copied = set(Template.objects.exclude(starter_key="").values_list("starter_key", flat=True))
     context = {
         "starters": all_starters(),
@@ -455,10 +452,9 @@ def starter_catalog(request: HttpRequest) -> HttpResponse:
 
 
 @studio_member_required
+@require_POST
 def template_starter_copy(request: HttpRequest) -> HttpResponse:
     """POST `key`: copy a starter template into the studio's catalog as a draft."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not can_edit(request):
         return _forbidden(request)
     form = StarterCopyForm(request.POST)

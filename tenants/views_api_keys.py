@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from tenants import api_keys
 from tenants.access import manager_required
@@ -37,11 +38,10 @@ def _page(
 
 @never_cache  # the response that shows a new key must not be cached anywhere
 @manager_required
+@require_http_methods(["GET", "POST"])
 def api_keys_page(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request, form=ApiKeyForm())
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     form = ApiKeyForm(request.POST)
     if form.is_valid():
         try:
