@@ -21,14 +21,13 @@ from billing.models import StripeEvent, StudioBilling
 from billing.webhooks import handles
 from tenants.context import platform_context, tenant_context
 from tenants.models import Studio
+from tenants.refusals import Refused
 
 log = structlog.get_logger("billing.connect")
 
 
-class ConnectError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class ConnectError(Refused):
+    """Stripe Connect onboarding that can't be done; `message` is for people."""
 
 
 def studio_billing() -> StudioBilling:

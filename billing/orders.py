@@ -31,19 +31,15 @@ from clients.services import register_client_erasure_step
 from galleries import client_services
 from galleries.models import Entitlement, Gallery, GallerySettings
 from tenants.context import platform_context, tenant_context
+from tenants.refusals import Refused
 
 log = structlog.get_logger("billing.orders")
 
 MAX_PORTRAITS_PER_ORDER = 200
 
 
-class CheckoutRefused(Exception):
+class CheckoutRefused(Refused):
     """A refusal for the client: `message` is shown as is, `status` is the HTTP status."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 # --- Starting a checkout --------------------------------------------------------------------------------------

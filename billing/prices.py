@@ -12,18 +12,15 @@ from django.conf import settings
 from django.db import transaction
 
 from billing.models import Package, PriceSheet
+from tenants.refusals import Refused
 
 CURRENCIES = ("eur", "usd", "gbp", "chf", "sek", "nok", "dkk", "pln", "cad", "aud")
 DEFAULT_FEE_PERCENT = Decimal("10")
 MAX_PRICE = Decimal("10000")
 
 
-class PriceError(ValueError):
+class PriceError(Refused, ValueError):
     """A price sheet or package refused: `message` is shown to the studio."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def application_fee_percent() -> Decimal:

@@ -20,19 +20,15 @@ from billing import credits, plans, stripe_client
 from billing.models import CreditEntry, StripeEvent, StudioBilling
 from billing.webhooks import _get, event_time, for_studio, handles, studio_for_customer, studio_from_metadata
 from tenants.models import Studio
+from tenants.refusals import Refused
 
 log = structlog.get_logger("billing.services")
 
 ENDED = ("canceled", "incomplete_expired")
 
 
-class BillingError(Exception):
+class BillingError(Refused):
     """A billing action that cannot be done; `message` is for people."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def get_billing() -> StudioBilling:

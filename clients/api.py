@@ -62,6 +62,7 @@ from clients.serializers import (
     UploadLinkCreateSerializer,
     UploadLinkSerializer,
 )
+from tenants.access import acting_user
 from tenants.models import MANAGING_ROLES, Role
 from tenants.permissions import MANAGERS_ONLY_MESSAGE, Rule, RulePermission
 
@@ -70,21 +71,6 @@ CLIENT_MANAGERS_MESSAGE = "Only the studio's owners, managers and staff can chan
 ID_REGEX = r"[0-9]+"
 
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
-
-
-class IntakeRefused(exceptions.APIException):
-    """A service's refusal (clients.services.IntakeError) as an API error with the service's status."""
-
-    default_code = "refused"
-    default_detail = "The action was refused."
-
-    def __init__(self, message: str, status_code: int = 400, code: str = "refused") -> None:
-        super().__init__(message, code)
-        self.status_code = status_code
-
-
-def _refused(exc: services.IntakeError) -> IntakeRefused:
-    return IntakeRefused(exc.message, getattr(exc, "status", 400))
 
 
 class UploadParser(MultiPartParser):
@@ -100,11 +86,7 @@ class UploadParser(MultiPartParser):
             problem = uploads.describe_unreadable(cause) if cause is not None else None
             if problem is None:
                 raise
-            raise IntakeRefused(problem.message, problem.status, problem.code) from exc
-
-
-def _user(request: Request) -> Any:
-    return request.user if request.user.is_authenticated else None
+            raise services.IntakeError(problem.message, problem.status, problem.code) from exc
 
 
 # --- Permissions ----------------------------------------------------------------------------------------------
@@ -180,10 +162,7 @@ class ClientViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ClientCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            client = services.create_client(**data.validated_data, created_by=_user(request))
-        except services.IntakeError as exc:
-            raise _refused(exc) from exc
+        client = services.create_client(**data.validated_data, created_by=acting_user(request))
         client = self.get_queryset().get(pk=client.pk)
         return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
 
@@ -205,19 +184,16 @@ class ClientViewSet(
         if wanted is not None and wanted != current.pk:
             if not ConsentText.objects.filter(pk=wanted).exists():
                 raise exceptions.ValidationError({"consent_text_id": ["No such consent text in this studio."]})
-            raise IntakeRefused(
+            raise services.IntakeError(
                 f"Consent must be to the text in force: version {current.version} (id {current.pk}).", 409, "stale"
             )
-        try:
-            services.record_consent(
-                client=client,
-                consent_text=current,
-                method=Client.ConsentMethod.STAFF,
-                ip=request.META.get("REMOTE_ADDR") or None,
-                collected_by=_user(request),
-            )
-        except services.IntakeError as exc:
-            raise _refused(exc) from exc
+        services.record_consent(
+            client=client,
+            consent_text=current,
+            method=Client.ConsentMethod.STAFF,
+            ip=request.META.get("REMOTE_ADDR") or None,
+            collected_by=acting_user(request),
+        )
         return Response(ClientSerializer(self.get_queryset().get(pk=client.pk)).data)
 
     @extend_schema(
@@ -233,7 +209,7 @@ class ClientViewSet(
     @action(detail=True, methods=["post"])
     def erase(self, request: Request, client_id: str | None = None) -> Response:
         client: Client = self.get_object()
-        receipt = services.erase_client(client=client, performed_by=_user(request))
+        receipt = services.erase_client(client=client, performed_by=acting_user(request))
         return Response(DeletionReceiptSerializer(receipt).data)
 
     @extend_schema(
@@ -288,10 +264,7 @@ class ConsentTextViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ConsentTextCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            text = services.publish_consent_text(body=data.validated_data["body"], created_by=_user(request))
-        except services.IntakeError as exc:
-            raise _refused(exc) from exc
+        text = services.publish_consent_text(body=data.validated_data["body"], created_by=acting_user(request))
         self._current_version = max(text.version, self.current_version())
         return Response(
             ConsentTextSerializer(text, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
@@ -331,10 +304,7 @@ class PhotoSetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         return PhotoSetDetailSerializer if self.action in ("retrieve", "create") else PhotoSetSerializer
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        try:
-            photo_set = services.create_photo_set(client=self.client, created_by=_user(request))
-        except services.IntakeError as exc:
-            raise _refused(exc) from exc
+        photo_set = services.create_photo_set(client=self.client, created_by=acting_user(request))
         photo_set = self.get_queryset().get(pk=photo_set.pk)
         return Response(PhotoSetDetailSerializer(photo_set).data, status=status.HTTP_201_CREATED)
 
@@ -393,27 +363,24 @@ class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         if not files and not refused:
             raise exceptions.ValidationError({"files": ["Send one or more photos under the field name `files`."]})
         photo_set = self.photo_set
-        try:
-            with transaction.atomic():
-                photos = [
-                    services.add_photo(
-                        photo_set=photo_set,
-                        upload=None,
-                        source=Photo.Source.API,
-                        original_name=name,
-                        rejection=(code, message),
-                    )
-                    for name, code, message in refused
-                ]
-                photos += [
-                    services.add_photo(
-                        photo_set=photo_set, upload=upload, source=Photo.Source.API, original_name=upload.name or ""
-                    )
-                    for upload in files
-                ]
-                job = services.request_validation(photo_set=photo_set, user=_user(request))
-        except services.IntakeError as exc:
-            raise _refused(exc) from exc
+        with transaction.atomic():
+            photos = [
+                services.add_photo(
+                    photo_set=photo_set,
+                    upload=None,
+                    source=Photo.Source.API,
+                    original_name=name,
+                    rejection=(code, message),
+                )
+                for name, code, message in refused
+            ]
+            photos += [
+                services.add_photo(
+                    photo_set=photo_set, upload=upload, source=Photo.Source.API, original_name=upload.name or ""
+                )
+                for upload in files
+            ]
+            job = services.request_validation(photo_set=photo_set, user=acting_user(request))
         context = self.get_serializer_context()
         body = {"photos": PhotoSerializer(photos, many=True, context=context).data, "validation_job_id": job.pk}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -450,12 +417,9 @@ class UploadLinkViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = UploadLinkCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            link = services.create_upload_link(
-                photo_set=self.photo_set, created_by=_user(request), days=data.validated_data.get("days")
-            )
-        except services.IntakeError as exc:
-            raise _refused(exc) from exc
+        link = services.create_upload_link(
+            photo_set=self.photo_set, created_by=acting_user(request), days=data.validated_data.get("days")
+        )
         return Response(self.get_serializer(link).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: UploadLink) -> None:

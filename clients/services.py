@@ -32,8 +32,10 @@ from engine.images import SNIFF_BYTES, describe_unsupported, sniff_format
 from jobs.broker import queued_for_long, resend_if_lost
 from jobs.models import Job
 from jobs.services import enqueue_job
+from tenants.access import acting_user
 from tenants.context import require_studio_id
 from tenants.models import User
+from tenants.refusals import Refused
 from tenants.services import ActionRefused
 
 log = structlog.get_logger("clients")
@@ -43,27 +45,19 @@ MAX_LINK_DAYS = 90
 MAX_CONSENT_CHARS = 20_000
 
 
-class IntakeError(Exception):
+class IntakeError(Refused):
     """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
-
-class UploadLinkError(Exception):
+class UploadLinkError(Refused):
     """A self-upload link that can't be used: unknown (404), revoked or expired (410)."""
 
     def __init__(self, title: str, message: str, status: int) -> None:
-        super().__init__(f"{title}: {message}")
+        super().__init__(message, status)
         self.title = title
-        self.message = message
-        self.status = status
 
-
-def _user(user: Any) -> User | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
+    def __str__(self) -> str:
+        return f"{self.title}: {self.message}"
 
 
 # --- Clients and consent --------------------------------------------------------------------------------------
@@ -80,7 +74,7 @@ def create_client(*, name: str, email: str = "", phone: str = "", notes: str = "
         email=(email or "").strip(),
         phone=(phone or "").strip()[:40],
         notes=notes or "",
-        created_by=_user(created_by),
+        created_by=acting_user(created_by),
     )
     client.save()
     log.info("client_created", client_id=client.pk)
@@ -114,7 +108,7 @@ def publish_consent_text(*, body: str, created_by: User | None) -> ConsentText:
             with transaction.atomic():
                 latest = ConsentText.objects.order_by("-version").first()
                 version = (latest.version if latest else 0) + 1
-                text = ConsentText.objects.create(version=version, body=body, created_by=_user(created_by))
+                text = ConsentText.objects.create(version=version, body=body, created_by=acting_user(created_by))
         except IntegrityError:  # another version was published at the same moment: take the next number
             continue
         log.info("consent_text_published", version=text.version)
@@ -139,7 +133,7 @@ def record_consent(
     client.consent_given_at = timezone.now()
     client.consent_ip = ip or None
     client.consent_method = method
-    client.consent_collected_by = _user(collected_by) if method == Client.ConsentMethod.STAFF else None
+    client.consent_collected_by = acting_user(collected_by) if method == Client.ConsentMethod.STAFF else None
     client.save(
         update_fields=["consent_text", "consent_given_at", "consent_ip", "consent_method", "consent_collected_by"]
     )
@@ -153,7 +147,7 @@ def record_consent(
 def create_photo_set(*, client: Client, created_by: User | None) -> PhotoSet:
     photo_set = PhotoSet(
         client=client,
-        created_by=_user(created_by),
+        created_by=acting_user(created_by),
         retention_until=timezone.now() + timedelta(days=settings.INTAKE_RETENTION_DAYS),
     )
     photo_set.save()
@@ -266,7 +260,7 @@ def request_validation(*, photo_set: PhotoSet, user: User | None = None) -> Job:
                 resend_if_lost(current, touch=False)
             photo_set.validation_job = current
             return current
-        job = enqueue_job(kind=VALIDATE_SET_KIND, payload={"photo_set_id": locked.pk}, user=_user(user))
+        job = enqueue_job(kind=VALIDATE_SET_KIND, payload={"photo_set_id": locked.pk}, user=acting_user(user))
         locked.validation_job = job
         locked.save(update_fields=["validation_job"])
     photo_set.validation_job = job
@@ -310,7 +304,7 @@ def create_upload_link(*, photo_set: PhotoSet, created_by: User | None, days: in
         raise IntakeError(f"An upload link lasts between 1 and {MAX_LINK_DAYS} days.")
     _check_open(photo_set)
     expires_at = timezone.now() + timedelta(days=days)
-    link = UploadLink(photo_set=photo_set, created_by=_user(created_by), expires_at=expires_at)
+    link = UploadLink(photo_set=photo_set, created_by=acting_user(created_by), expires_at=expires_at)
     link.save()
     log.info("upload_link_created", upload_link_id=link.pk, photo_set_id=photo_set.pk, days=days)
     return link
@@ -395,7 +389,7 @@ def purge_photo_set_files(*, photo_set: PhotoSet, kind: str, performed_by: User 
             kind=kind,
             client_ref=locked.client_id,
             photo_set_ref=locked.pk,
-            performed_by=_user(performed_by),
+            performed_by=acting_user(performed_by),
             performed_at=now,
             counts={"photos": len(photos), "originals": originals, "face_crops": crops},
         )
@@ -492,7 +486,7 @@ def erase_client(*, client: Client, performed_by: User | None) -> DeletionReceip
         receipt = DeletionReceipt.objects.create(
             kind=DeletionReceipt.Kind.CLIENT_ERASURE,
             client_ref=client_ref,
-            performed_by=_user(performed_by),
+            performed_by=acting_user(performed_by),
             performed_at=now,
             counts=counts,
         )

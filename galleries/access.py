@@ -41,6 +41,7 @@ from django_ratelimit.core import get_usage
 
 from galleries.models import Entitlement, Gallery, GalleryPortrait
 from tenants.media import Audience, MediaField, ObjectCheck, register_audience
+from tenants.refusals import Refused
 
 log = structlog.get_logger("galleries")
 
@@ -62,15 +63,13 @@ RIGHT_GROUP = "galleries.secret.right"
 # --- Resolving the link ---------------------------------------------------------------------------------------
 
 
-class GalleryUnavailable(Exception):
+class GalleryUnavailable(Refused):
     """The link leads nowhere: unknown (404), revoked or expired (410). `title` and `message` are for the
     client; `closed_on` is the expiry of an expired gallery."""
 
     def __init__(self, title: str, message: str, status: int, *, closed_on: datetime | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, status)
         self.title = title
-        self.message = message
-        self.status = status
         self.closed_on = closed_on
         self.reason = {404: "unknown", 410: "expired" if closed_on else "revoked"}.get(status, "unknown")
 

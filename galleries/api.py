@@ -68,29 +68,11 @@ from galleries.views import (
     UNLOCK_ROLES,
 )
 from generation.models import RenderRun
+from tenants.access import acting_user
 from tenants.permissions import Rule, RulePermission
 
 ID_REGEX = r"[0-9]+"
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
-
-
-class GalleryRefused(exceptions.APIException):
-    """A refusal of galleries.services (GalleryError) as an API error with its status."""
-
-    default_code = "refused"
-    default_detail = "The action was refused."
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message, "refused")
-        self.status_code = status_code
-
-
-def _refused(exc: services.GalleryError) -> GalleryRefused:
-    return GalleryRefused(exc.message, exc.status)
-
-
-def _user(request: Request) -> Any:
-    return request.user if request.user.is_authenticated else None
 
 
 WRITE_RULE: Rule = (GALLERY_ROLES, True, ACT_FORBIDDEN)
@@ -191,33 +173,27 @@ class GalleryViewSet(
             if run is None:
                 raise exceptions.ValidationError({"run": ["No such render run in this studio."]})
         never = "expires_at" in values and values["expires_at"] is None
-        try:
-            gallery = services.create_gallery(
-                client=client,
-                run=run,
-                portraits=values.get("portraits"),
-                title=values["title"],
-                message=values["message"],
-                password=values["password"],
-                pin=values["pin"],
-                expires_at=values.get("expires_at"),
-                never_expires=never,
-                allow_more_like_me=values["allow_more_like_me"],
-                download_limit=values["download_limit"],
-                user=_user(request),
-            )
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        gallery = services.create_gallery(
+            client=client,
+            run=run,
+            portraits=values.get("portraits"),
+            title=values["title"],
+            message=values["message"],
+            password=values["password"],
+            pin=values["pin"],
+            expires_at=values.get("expires_at"),
+            never_expires=never,
+            allow_more_like_me=values["allow_more_like_me"],
+            download_limit=values["download_limit"],
+            user=acting_user(request),
+        )
         return self._answer(gallery, status.HTTP_201_CREATED, detail=True)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         gallery: Gallery = self.get_object()
         data = GalleryUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
-        try:
-            services.update_gallery(gallery=gallery, **data.validated_data)
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.update_gallery(gallery=gallery, **data.validated_data)
         return self._answer(gallery)
 
     @extend_schema(
@@ -232,10 +208,7 @@ class GalleryViewSet(
         gallery: Gallery = self.get_object()
         data = PortraitIdsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.add_portraits(gallery=gallery, portraits=data.validated_data["portraits"])
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.add_portraits(gallery=gallery, portraits=data.validated_data["portraits"])
         return self._answer(gallery, detail=True)
 
     @extend_schema(
@@ -249,10 +222,7 @@ class GalleryViewSet(
         self, request: Request, gallery_id: str | None = None, portrait_id: str | None = None
     ) -> Response:
         gallery: Gallery = self.get_object()
-        try:
-            services.remove_portrait(gallery=gallery, portrait=int(portrait_id or 0))
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.remove_portrait(gallery=gallery, portrait=int(portrait_id or 0))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -266,10 +236,7 @@ class GalleryViewSet(
         gallery: Gallery = self.get_object()
         data = PortraitIdsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.reorder(gallery=gallery, portrait_ids=data.validated_data["portraits"])
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.reorder(gallery=gallery, portrait_ids=data.validated_data["portraits"])
         return self._answer(gallery, detail=True)
 
     @extend_schema(
@@ -287,10 +254,7 @@ class GalleryViewSet(
             return self._answer(gallery)
         data = PasswordSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.set_password(gallery=gallery, password=data.validated_data["password"])
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.set_password(gallery=gallery, password=data.validated_data["password"])
         return self._answer(gallery)
 
     @extend_schema(
@@ -308,10 +272,7 @@ class GalleryViewSet(
             return self._answer(gallery)
         data = PinSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.set_pin(gallery=gallery, pin=data.validated_data["pin"])
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.set_pin(gallery=gallery, pin=data.validated_data["pin"])
         return self._answer(gallery)
 
     @extend_schema(
@@ -326,10 +287,7 @@ class GalleryViewSet(
         gallery: Gallery = self.get_object()
         data = ExtendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.extend(gallery=gallery, days=data.validated_data["days"])
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.extend(gallery=gallery, days=data.validated_data["days"])
         return self._answer(gallery)
 
     @extend_schema(
@@ -343,10 +301,7 @@ class GalleryViewSet(
     @action(detail=True, methods=["post"])
     def share(self, request: Request, gallery_id: str | None = None) -> Response:
         gallery: Gallery = self.get_object()
-        try:
-            services.share(gallery=gallery, user=_user(request), base_url=_studio_root(request))
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.share(gallery=gallery, user=acting_user(request), base_url=_studio_root(request))
         return self._answer(gallery)
 
     @extend_schema(summary="Revoke the share link", request=None, responses=GallerySerializer, tags=["galleries"])
@@ -375,10 +330,7 @@ class GalleryViewSet(
     @action(detail=True, methods=["post"])
     def unlock(self, request: Request, gallery_id: str | None = None) -> Response:
         gallery: Gallery = self.get_object()
-        try:
-            services.unlock_secrets(gallery=gallery, user=_user(request))
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        services.unlock_secrets(gallery=gallery, user=acting_user(request))
         return self._answer(gallery)
 
     @extend_schema(
@@ -439,15 +391,12 @@ class EntitlementViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = GrantSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            granted = services.grant_entitlements(
-                gallery=self.gallery,
-                portraits=data.validated_data["portraits"],
-                size=data.validated_data["size"],
-                user=_user(request),
-            )
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        granted = services.grant_entitlements(
+            gallery=self.gallery,
+            portraits=data.validated_data["portraits"],
+            size=data.validated_data["size"],
+            user=acting_user(request),
+        )
         return Response(EntitlementSerializer(granted, many=True).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Entitlement) -> None:
@@ -491,8 +440,5 @@ class GallerySettingsView(_RuledMixin, APIView):
         current = services.gallery_settings()
         data = GallerySettingsSerializer(current, data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
-        try:
-            updated = services.update_settings(**data.validated_data, user=_user(request))
-        except services.GalleryError as exc:
-            raise _refused(exc) from exc
+        updated = services.update_settings(**data.validated_data, user=acting_user(request))
         return Response(GallerySettingsSerializer(updated).data)

@@ -33,6 +33,7 @@ from generation.models import DigitalDouble, Portrait
 from generation.runs import can_go_more_like_me
 from jobs.models import Job
 from tenants.media import signed_media_url
+from tenants.refusals import Refused
 
 log = structlog.get_logger("galleries.client")
 
@@ -46,13 +47,8 @@ PENDING_STATES = (Job.State.QUEUED, Job.State.RUNNING)
 SIZES = (Entitlement.Size.FULL, Entitlement.Size.WEB)
 
 
-class ClientActionError(Exception):
+class ClientActionError(Refused):
     """A refusal for the client: `message` is shown as is, `status` is the HTTP status."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 # --- Settings, read at call time ------------------------------------------------------------------------------

@@ -29,9 +29,11 @@ from django.utils import timezone
 from clients.models import Client
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
 from generation.models import Portrait, RenderRun
+from tenants.access import acting_user
 from tenants.context import platform_context, tenant_context
 from tenants.emails import studio_base_url
 from tenants.models import MANAGING_ROLES, Membership, Studio, User
+from tenants.refusals import Refused
 
 log = structlog.get_logger("galleries")
 
@@ -54,13 +56,8 @@ REMINDER_BATCH = 500
 PUBLIC_URL_NAME = "gallery_public"
 
 
-class GalleryError(Exception):
+class GalleryError(Refused):
     """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class _Unset:
@@ -69,10 +66,6 @@ class _Unset:
 
 
 UNSET: Any = _Unset()  # "leave as is" for arguments where None means something
-
-
-def _user(user: Any) -> User | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
 # --- The studio's settings ------------------------------------------------------------------------------------
@@ -128,7 +121,7 @@ def update_settings(
         fields.append("allow_more_like_me")
     if fields:
         current.save(update_fields=[*fields, "updated_at"])
-        log.info("gallery_settings_updated", fields=fields, user_id=getattr(_user(user), "pk", None))
+        log.info("gallery_settings_updated", fields=fields, user_id=getattr(acting_user(user), "pk", None))
     return current
 
 
@@ -307,7 +300,7 @@ def create_gallery(
         allow_more_like_me=defaults.allow_more_like_me if allow_more_like_me is None else bool(allow_more_like_me),
         download_limit=_download_limit(download_limit),
         run=run,
-        created_by=_user(user),
+        created_by=acting_user(user),
     )
     with transaction.atomic():
         gallery.save()
@@ -528,12 +521,12 @@ def unlock_secrets(*, gallery: Gallery, user: User | None) -> Gallery:
             raise GalleryError("This gallery isn't locked.", status=409)
         locked.secret_locked_at = None
         locked.secret_unlocked_at = timezone.now()
-        locked.secret_unlocked_by = _user(user)
+        locked.secret_unlocked_by = acting_user(user)
         locked.save(update_fields=["secret_locked_at", "secret_unlocked_at", "secret_unlocked_by", "updated_at"])
     gallery.secret_locked_at = None
     gallery.secret_unlocked_at = locked.secret_unlocked_at
     gallery.secret_unlocked_by = locked.secret_unlocked_by
-    log.info("gallery_secret_unlocked", gallery_id=gallery.pk, user_id=getattr(_user(user), "pk", None))
+    log.info("gallery_secret_unlocked", gallery_id=gallery.pk, user_id=getattr(acting_user(user), "pk", None))
     return gallery
 
 
@@ -598,7 +591,7 @@ def share(*, gallery: Gallery, user: User | None = None, base_url: str | None = 
         )
         transaction.on_commit(message.send)
     gallery.shared_at = now
-    log.info("gallery_shared", gallery_id=gallery.pk, user_id=getattr(_user(user), "pk", None))
+    log.info("gallery_shared", gallery_id=gallery.pk, user_id=getattr(acting_user(user), "pk", None))
     return gallery
 
 
@@ -720,7 +713,7 @@ def grant_entitlements(
                     size=size,
                     source=Entitlement.Source.STAFF,
                     download_limit=limit,
-                    granted_by=_user(user),
+                    granted_by=acting_user(user),
                 )
             )
     log.info("entitlements_granted", gallery_id=gallery.pk, size=size, portraits=len(wanted))

@@ -34,32 +34,13 @@ from generation.serializers_runs import PortraitSerializer, RunCreateSerializer,
 from generation.views_runs import RUN_ROLES
 from jobs.serializers import JobSerializer
 from templates_app.models import Template
-from tenants.access import membership_for
+from tenants.access import acting_user, membership_for
 from tenants.api_fields import ID_RULE, MAX_ID
 from tenants.permissions import IsStudioMember, refuse, request_api_key
 
 RUNS_MESSAGE = "Only the studio's owners, managers and staff can run templates and act on portraits."
 ID_REGEX = r"[0-9]+"
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
-
-
-class RunRefused(exceptions.APIException):
-    """A refusal of generation.runs (RunError) as an API error with its status."""
-
-    default_code = "refused"
-    default_detail = "The action was refused."
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message, "refused")
-        self.status_code = status_code
-
-
-def _refused(exc: runs.RunError) -> RunRefused:
-    return RunRefused(exc.message, exc.status)
-
-
-def _user(request: Request) -> Any:
-    return request.user if request.user.is_authenticated else None
 
 
 class RunPermission(BasePermission):
@@ -144,10 +125,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         if missing:
             raise exceptions.ValidationError({"items": f"There is no template {', '.join(missing)} in this studio."})
         items = [(templates[entry["template"]], entry["count"]) for entry in data["items"]]
-        try:
-            run = runs.start_run(double=double, items=items, user=_user(request))
-        except runs.RunError as exc:
-            raise _refused(exc) from None
+        run = runs.start_run(double=double, items=items, user=acting_user(request))
         run = self.get_queryset().get(pk=run.pk)
         return Response(RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
@@ -166,10 +144,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         item = run.items.filter(pk=renderrunitem_id).select_related("job", "run__double").first()
         if item is None:
             raise exceptions.NotFound()
-        try:
-            runs.retry_item(item=item, user=_user(request))
-        except runs.RunError as exc:
-            raise _refused(exc) from None
+        runs.retry_item(item=item, user=acting_user(request))
         run = self.get_queryset().get(pk=run.pk)
         return Response(RunSerializer(run, context=self.get_serializer_context()).data)
 
@@ -205,18 +180,12 @@ class PortraitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def _job(self, request: Request, fn: Any) -> Response:
         portrait: Portrait = self.get_object()
-        try:
-            job = fn(portrait=portrait, user=_user(request))
-        except runs.RunError as exc:
-            raise _refused(exc) from None
+        job = fn(portrait=portrait, user=acting_user(request))
         return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
 
     def _instant(self, fn: Any, **kwargs: Any) -> Response:
         portrait: Portrait = self.get_object()
-        try:
-            fn(portrait=portrait, **kwargs)
-        except runs.RunError as exc:
-            raise _refused(exc) from None
+        fn(portrait=portrait, **kwargs)
         return Response(self.get_serializer(portrait).data)
 
     _JOB = {202: OpenApiResponse(description='{"job": <job>}'), 404: _ERROR, 409: _ERROR}

@@ -40,6 +40,7 @@ from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from jobs.services import JobStateError, cancel_job, enqueue_job
 from templates_app import base_models
+from tenants.access import acting_user
 from tenants.models import User
 from tenants.refusals import Refused
 
@@ -62,13 +63,8 @@ SUBJECT = "{subject}"
 ACTIVE_JOB_STATES = (Job.State.QUEUED, Job.State.RUNNING)
 
 
-class DoubleError(Exception):
+class DoubleError(Refused):
     """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def enqueue_billed(
@@ -81,10 +77,6 @@ def enqueue_billed(
         return enqueue_job(kind=kind, payload=payload, user=user)
     except Refused as exc:
         raise (error or DoubleError)(exc.message, status=exc.status) from None
-
-
-def _user(user: Any) -> User | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
 def work_dir(double: DigitalDouble) -> Path:
@@ -144,10 +136,10 @@ def start_training(
             class_word=class_word,
             config=overrides,
             is_test_subject=is_test_subject,
-            created_by=_user(user),
+            created_by=acting_user(user),
         )
         double.save()
-        job = enqueue_billed(kind=TRAIN_KIND, payload={"double_id": double.pk}, user=_user(user))
+        job = enqueue_billed(kind=TRAIN_KIND, payload={"double_id": double.pk}, user=acting_user(user))
         double.job = job
         double.save(update_fields=["job"])
     log.info("double_training_requested", double_id=double.pk, photo_set_id=locked.pk, base_model=spec.name)

@@ -49,6 +49,7 @@ from jobs.models import Job
 from jobs.services import JobStateError, retry_job
 from templates_app import base_models
 from templates_app.models import Template, TemplateVersion
+from tenants.access import acting_user
 from tenants.models import Studio, User
 
 log = structlog.get_logger("generation.runs")
@@ -80,10 +81,6 @@ FAMILY_LABELS = {"sd15": "SD 1.5", "sdxl": "SDXL", "tiny": "the tiny demo model"
 
 class RunError(DoubleError):
     """A refusal for people: `message` is shown as is, `status` is the HTTP status a view answers with."""
-
-
-def _user(user: Any) -> User | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
 # --- Settings, read at call time ------------------------------------------------------------------------------
@@ -225,7 +222,7 @@ def start_test_render(*, double: DigitalDouble, config: Mapping[str, Any], user:
         double=double,
         kind=RenderRun.Kind.TEST,
         entries=[(version, len(request.seeds))],
-        user=_user(user),
+        user=acting_user(user),
         seeds=[list(request.seeds)],
         settings=settings_,
     )
@@ -438,7 +435,7 @@ def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], u
         assert version is not None
         version.template = template  # names in messages without another query
         entries.append((version, _count(count, template.name)))
-    return _create_run(double=double, kind=RenderRun.Kind.CLIENT, entries=entries, user=_user(user))
+    return _create_run(double=double, kind=RenderRun.Kind.CLIENT, entries=entries, user=acting_user(user))
 
 
 def start_preview(*, version: TemplateVersion, double: DigitalDouble, user: User | None = None) -> RenderRun:
@@ -449,7 +446,7 @@ def start_preview(*, version: TemplateVersion, double: DigitalDouble, user: User
         raise RunError("Previews render on a sample double: choose one of the studio's sample doubles.", status=409)
     _require_ready(double)
     count = max(1, min(int(version.images_per_run or 1), PREVIEW_MAX_IMAGES))
-    return _create_run(double=double, kind=RenderRun.Kind.PREVIEW, entries=[(version, count)], user=_user(user))
+    return _create_run(double=double, kind=RenderRun.Kind.PREVIEW, entries=[(version, count)], user=acting_user(user))
 
 
 def set_test_subject(*, double: DigitalDouble, is_test_subject: bool) -> DigitalDouble:
@@ -468,13 +465,13 @@ def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
             item.job = enqueue_billed(
                 kind=RUN_ITEM_KIND,
                 payload={"item_id": item.pk, "run_id": item.run_id, "double_id": item.run.double_id},
-                user=_user(user),
+                user=acting_user(user),
                 error=RunError,
             )
             item.save(update_fields=["job"])
         return item.job
     try:
-        return retry_job(job=item.job, user=_user(user))
+        return retry_job(job=item.job, user=acting_user(user))
     except JobStateError as exc:
         raise RunError(str(exc), status=409) from None
 
@@ -510,7 +507,7 @@ def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
     job = enqueue_billed(
         kind=RENDER_KIND,
         payload=_action_payload(portrait, more_like_me_of=portrait.pk),
-        user=_user(user),
+        user=acting_user(user),
         error=RunError,
     )
     log.info("more_like_me_requested", portrait_id=portrait.pk, job_id=job.pk)
@@ -525,7 +522,7 @@ def reroll(*, portrait: Portrait, user: User | None = None) -> Job:
     while new_seed == seed:
         new_seed = secrets.randbelow(2**32)
     payload = _action_payload(portrait, reroll_of=portrait.pk, seed=new_seed)
-    job = enqueue_billed(kind=RENDER_KIND, payload=payload, user=_user(user), error=RunError)
+    job = enqueue_billed(kind=RENDER_KIND, payload=payload, user=acting_user(user), error=RunError)
     log.info("reroll_requested", portrait_id=portrait.pk, job_id=job.pk)
     return job
 

@@ -19,6 +19,7 @@ from jobs.models import Job
 from jobs.registry import JobKind, get_kind
 from tenants.context import require_studio_id
 from tenants.models import User
+from tenants.refusals import Refused
 
 log = structlog.get_logger("jobs")
 
@@ -26,9 +27,12 @@ RUN_JOB_TASK = "jobs.tasks.run_job"
 MAX_PAYLOAD_CHARS = 64_000
 
 
-class JobStateError(ValueError):
-    """The action does not fit the job's state (e.g. retrying a job that succeeded). The message is for
+class JobStateError(Refused, ValueError):
+    """The action does not fit the job's state (e.g. retrying a job that succeeded): 409. The message is for
     people."""
+
+    status = 409
+    code = "conflict"
 
 
 def queue_name(cluster: str) -> str:

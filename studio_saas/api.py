@@ -1,6 +1,7 @@
 """API-wide pieces: JSON errors with a clear message.
 
-Every API error has the same shape, whatever raised it (DRF, Django, a service refusing an action):
+Every API error has the same shape, whatever raised it (DRF, Django, a service refusing an action with a
+tenants.refusals.Refused: its status and code):
 
     {"error": {"code": "not_found", "message": "Not found."}}
     {"error": {"code": "invalid", "message": "name: This field is required.", "fields": {...}}}
@@ -19,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from tenants.services import ActionRefused
+from tenants.refusals import Refused
 
 
 def _first_message(detail: Any, path: str = "") -> str:
@@ -44,7 +45,7 @@ def _too_much_message(exc: Exception) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error is JSON: {"error": {"code", "message", "fields"?}} with the right 4xx status."""
-    if isinstance(exc, ActionRefused):
+    if isinstance(exc, Refused):  # every app's refusal, mapped once: its message, status and code
         return Response({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")

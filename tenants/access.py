@@ -9,9 +9,16 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
-from tenants.models import MANAGING_ROLES, Membership, Role
+from tenants.models import MANAGING_ROLES, Membership, Role, User
 
 _UNSET = object()
+
+
+def acting_user(who: Any) -> User | None:
+    """The signed-in user a service records as the actor: `who` is a user or a request (page or API); None for
+    an anonymous caller, an API key or nobody."""
+    user = getattr(who, "user", who)
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
 def membership_for(request: HttpRequest) -> Membership | None:

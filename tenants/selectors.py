@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tenants.context import platform_context
 from tenants.models import Invitation, Membership, Role, Studio, User
+from tenants.refusals import Refused
 
 ROLE_ORDER = [Role.OWNER, Role.MANAGER, Role.PHOTOGRAPHER, Role.STAFF]
 
@@ -81,15 +82,13 @@ def studios_for_user(*, user: User) -> list[StudioChoice]:
 # --- Invitation links -----------------------------------------------------------------------------------------
 
 
-class InvitationLinkError(Exception):
+class InvitationLinkError(Refused):
     """An invitation link that can't be used, with a message for people and the HTTP status to answer."""
 
     def __init__(self, *, reason: str, title: str, message: str, status: int) -> None:
-        super().__init__(message)
+        super().__init__(message, status, reason)
         self.reason = reason
         self.title = title
-        self.message = message
-        self.status = status
 
 
 def invitation_for_link(*, studio: Studio, signed_token: str, max_age: int) -> Invitation:

@@ -20,17 +20,15 @@ from django.utils import timezone
 from tenants import emails
 from tenants.context import CrossTenantWrite, current_studio_id, in_platform_context, tenant_context
 from tenants.models import MANAGING_ROLES, Invitation, Membership, Role, Studio, User
+from tenants.refusals import Refused
 from tenants.selectors import invitation_signer
 
 
-class ActionRefused(Exception):
-    """A business rule refused the action. `message` is shown to people; `status` is the HTTP answer."""
+class ActionRefused(Refused):
+    """A business rule of the studio's members refused the action (`code` names the rule)."""
 
     def __init__(self, message: str, *, code: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
+        super().__init__(message, status, code)
 
 
 @contextmanager
