@@ -105,24 +105,8 @@ def comparable_version(version: TemplateVersion) -> dict[str, Any]:
 
 
 def _defaults() -> dict[str, Any]:
-    def default(name: str) -> Any:
-        return TemplateVersion._meta.get_field(name).get_default()
-
-    values = {
-        name: default(name)
-        for name in (
-            "negative_prompt",
-            "style_weight",
-            "reference_mode",
-            "strength",
-            "scheduler",
-            "steps",
-            "guidance",
-            "identity_weight",
-            "images_per_run",
-            "price_per_image",
-        )
-    }
+    """A new template's starting values: the model's defaults, and no prompt, base model, style LoRA or size."""
+    values = {name: TemplateVersion._meta.get_field(name).get_default() for name in VALUE_FIELDS}
     values.update(prompt="", base_model="", style_lora=None, width=None, height=None)
     return values
 
