@@ -17,6 +17,7 @@ from billing.models import Order, Package
 from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
 from galleries.views_public import gallery_page
+from tenants.refusals import refusal_page
 
 POLL_SECONDS = 2
 
@@ -27,8 +28,8 @@ def _session_hash(request: HttpRequest) -> str:
 
 
 def _refused(request: HttpRequest, gallery: Gallery, message: str, status: int) -> HttpResponse:
-    context = {"gallery": gallery, "message": message, "status": status}
-    return render(request, "galleries/public/refused.html", context, status=status)
+    exc = orders.CheckoutRefused(message, status)
+    return refusal_page(request, exc, template="galleries/public/refused.html", context={"gallery": gallery})
 
 
 @gallery_page("POST")

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods
 from galleries import access, client_services
 from galleries.client_services import ClientActionError
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
+from tenants.refusals import refusal_page
 
 REMINDER_DAYS = 7  # the expiry notice turns into a warning this close to the date
 
@@ -57,8 +58,7 @@ def _unavailable(request: HttpRequest, exc: access.GalleryUnavailable) -> HttpRe
 
 
 def _refused(request: HttpRequest, gallery: Gallery, exc: ClientActionError) -> HttpResponse:
-    context = {"gallery": gallery, "message": exc.message, "status": exc.status}
-    return _private(render(request, "galleries/public/refused.html", context, status=exc.status))
+    return _private(refusal_page(request, exc, template="galleries/public/refused.html", context={"gallery": gallery}))
 
 
 def _to_gallery(request: HttpRequest, gallery: Gallery, anchor: str = "") -> HttpResponse:

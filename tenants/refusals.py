@@ -4,12 +4,15 @@ A service raises a Refused (or a subclass named for its app: DoubleError, Templa
 business rule says no. `message` is written for people and shown as is; `status` is the HTTP status the page or
 the API answers with (400 by default; 402 out of credits, 404 not found, 409 a state conflict, ...); `code` is a
 stable machine-readable name for integrations. The API maps every Refused once (studio_saas.api_errors, the DRF
-exception handler); pages use `refusal_response`.
+exception handler); pages use `refusal_page` (or the messages framework when they re-render a form).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 
 class Refused(Exception):
@@ -29,3 +32,13 @@ class Refused(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def refusal_page(
+    request: HttpRequest, exc: Refused, *, template: str, context: dict[str, Any] | None = None
+) -> HttpResponse:
+    """A page's answer to a refusal: `template` rendered with `message` and `status` (and `context`), answered
+    with the refusal's status; pages that re-render a form or list show the message through the messages
+    framework instead."""
+    merged = {**(context or {}), "message": exc.message, "status": exc.status, "refusal": exc}
+    return render(request, template, merged, status=exc.status)
