@@ -16,14 +16,11 @@ from django.db import transaction
 from templates_app import base_models, lora_files
 from templates_app.errors import TemplateError
 from templates_app.models import StyleLora, TemplateVersion
+from tenants.access import acting_user
 from tenants.context import require_studio_id
 from tenants.models import User
 
 log = structlog.get_logger("templates_app")
-
-
-def _user(user: Any) -> User | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
 def upload_style_lora(*, upload: Any, name: str = "", base_model: str = "", user: User | None = None) -> StyleLora:
@@ -57,7 +54,7 @@ def upload_style_lora(*, upload: Any, name: str = "", base_model: str = "", user
             size=info.size,
             rank=info.rank,
             tensors=info.tensors,
-            created_by=_user(user),
+            created_by=acting_user(user),
         )
         lora.studio_id = require_studio_id()
         upload.seek(0)

@@ -36,6 +36,7 @@ from templates_app.render_settings import (
     version_values,
 )
 from templates_app.starters import get_starter
+from tenants.access import acting_user
 from tenants.context import require_studio_id
 from tenants.models import User
 
@@ -45,10 +46,6 @@ MAX_NOTE_CHARS = 200
 COVER_MIN_SIDE = 128
 COVER_MAX_SIDE = 1200
 MAX_NAME_CHARS = Template._meta.get_field("name").max_length or 120
-
-
-def _user(user: Any) -> User | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
 def _settings(data: Mapping[str, Any] | RenderSettings, current: TemplateVersion | None) -> RenderSettings:
@@ -119,7 +116,7 @@ def create_template(
     """A new draft template with version 1. Raises SettingsInvalid / TemplateError (400) for bad input."""
     _check_meta(name=name, category=category)
     render = _settings(settings, None)
-    user = _user(user)
+    user = acting_user(user)
     cover_bytes = None
     if cover is not None and cover != "":
         cover_bytes = clean_image(cover, min_side=COVER_MIN_SIDE, max_side=COVER_MAX_SIDE, what="cover image")
@@ -166,7 +163,7 @@ def save_template(
     made only when they differ from the current version's (a version is never updated). Settings keys left
     out keep their current value. Returns the template, its current version and whether one was made."""
     _check_meta(name=name, category=category)
-    user = _user(user)
+    user = acting_user(user)
     with transaction.atomic():
         locked = _locked(template)
         current = locked.current_version
@@ -226,7 +223,7 @@ def restore_version(*, template: Template, version: TemplateVersion, user: User 
             render=render,
             number=_next_number(locked),
             note=f"Restored from version {version.number}",
-            user=_user(user),
+            user=acting_user(user),
         )
         locked.current_version = new
         locked.save(update_fields=["current_version", "updated_at"])
@@ -306,7 +303,7 @@ def unarchive(*, template: Template, user: User | None = None) -> Template:
 
 def duplicate(*, template: Template, user: User | None = None) -> Template:
     """A draft copy ("Copy of …") whose version 1 has the current version's settings (and the same cover)."""
-    user = _user(user)
+    user = acting_user(user)
     with transaction.atomic():
         source = _locked(template)
         current = source.current_version
