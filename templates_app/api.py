@@ -54,7 +54,7 @@ from templates_app.serializers import (
 )
 from templates_app.starters import all_starters
 from templates_app.views import EDIT_FORBIDDEN, TEMPLATE_EDITING_ROLES
-from tenants.access import membership_for
+from tenants.access import acting_user, membership_for
 from tenants.models import Role
 from tenants.permissions import IsStudioMember, refuse, request_api_key
 
@@ -80,10 +80,6 @@ def _refused(exc: TemplateError) -> exceptions.APIException:
     if exc.status == 400 and exc.field:
         return exceptions.ValidationError({exc.field: [exc.message]})
     return TemplateRefused(exc.message, exc.status)
-
-
-def _user(request: Request) -> Any:
-    return request.user if request.user.is_authenticated else None
 
 
 def _is_staff(request: Request) -> bool:
@@ -224,7 +220,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
                 settings={k: v for k, v in values.items() if k in SETTINGS_KEYS},
                 cover=values.get("cover_image"),
                 note=values.get("note") or "",
-                user=_user(request),
+                user=acting_user(request),
             )
         except TemplateError as exc:
             raise _refused(exc) from exc
@@ -260,7 +256,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
                 cover=cover,
                 settings=settings_data or None,
                 note=values.get("note") or "",
-                user=_user(request),
+                user=acting_user(request),
             )
         except TemplateError as exc:
             raise _refused(exc) from exc
@@ -278,7 +274,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
     def _act(self, func: Any, *, code: int = status.HTTP_200_OK) -> Response:
         template: Template = self.get_object()
         try:
-            result = func(template=template, user=_user(self.request))
+            result = func(template=template, user=acting_user(self.request))
         except TemplateError as exc:
             raise _refused(exc) from exc
         result = self.get_queryset().get(pk=result.pk)
@@ -369,7 +365,7 @@ class TemplateVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
     ) -> Response:
         version: TemplateVersion = self.get_object()
         try:
-            new = versions.restore_version(template=self.template, version=version, user=_user(request))
+            new = versions.restore_version(template=self.template, version=version, user=acting_user(request))
         except TemplateError as exc:
             raise _refused(exc) from exc
         new = self.get_queryset().get(pk=new.pk)
@@ -427,7 +423,7 @@ class StyleLoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
                 upload=upload,
                 name=str(request.data.get("name") or ""),
                 base_model=str(request.data.get("base_model") or ""),
-                user=_user(request),
+                user=acting_user(request),
             )
         except TemplateError as exc:
             raise _refused(exc) from exc
@@ -473,7 +469,7 @@ class StarterViewSet(TemplatesViewSet):
         data = StarterCopySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            template = versions.copy_starter(key=data.validated_data["key"], user=_user(request))
+            template = versions.copy_starter(key=data.validated_data["key"], user=acting_user(request))
         except TemplateError as exc:
             raise _refused(exc) from exc
         template = selectors.get_template(template_id=template.pk)
