@@ -1,8 +1,11 @@
-"""A factory for every tenant-owned model, so that isolation tests can give each studio one row of each.
+"""Factories: one for every tenant-owned model, so that isolation tests can give each studio one row of each.
+They live beside the tests of their app (tests/<app>/factories.py), each registered in tests/registry.py with
 
     @factory("app_label.ModelName")
     def make_thing(tenant: Tenant) -> Model:      # called inside tenant_context(tenant.studio)
         return Thing.objects.create(...)
+
+and this module imports every app's factories (APPS), so the registry is complete wherever it is used.
 
 `build_all(tenant)` makes one row of every tenant-owned model for a studio and fails, naming the model and
 this file, when a tenant-owned model has no factory: a new model can't skip the isolation tests.
@@ -10,28 +13,15 @@ this file, when a tenant-owned model has no factory: a new model can't skip the 
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
-from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
 from django.apps import apps
 from django.db import models
-from django.utils import timezone
 
 from tenants.context import tenant_context
 from tenants.models import is_tenant_owned
-
-Factory = Callable[[Any], models.Model]
-FACTORIES: dict[str, Factory] = {}
-
-
-def factory(label: str) -> Callable[[Factory], Factory]:
-    def register(func: Factory) -> Factory:
-        FACTORIES[label.lower()] = func
-        return func
-
-    return register
+from tests.registry import FACTORIES
 
 
 def tenant_models() -> list[type[models.Model]]:
@@ -47,7 +37,7 @@ def build(model: type[models.Model], tenant: Any) -> models.Model:
     func = FACTORIES.get(model._meta.label_lower)
     if func is None:
         raise LookupError(
-            f"{model._meta.label} is tenant-owned but tests/factories.py has no factory for it: add one with "
+            f"{model._meta.label} is tenant-owned but has no factory: add one to tests/<app>/factories.py with "
             f'@factory("{model._meta.label}") so that the isolation tests create and attack its rows.'
         )
     with tenant_context(tenant.studio):
@@ -62,145 +52,18 @@ def build_all(tenant: Any) -> dict[type[models.Model], models.Model]:
     missing = missing_factories()
     if missing:
         raise LookupError(
-            "Tenant-owned models without a factory in tests/factories.py: "
+            "Tenant-owned models without a factory (tests/<app>/factories.py): "
             + ", ".join(missing)
             + '. Add one per model with @factory("app_label.ModelName").'
         )
     return {model: build(model, tenant) for model in tenant_models()}
 
 
-def _unique(label: str) -> str:
-    return f"{label}-{secrets.token_hex(4)}"
-
-
 # --- tenants --------------------------------------------------------------------------------------------------
 
 
-@factory("tenants.Membership")
-def make_membership(tenant: Any) -> models.Model:
-    from tenants.models import Membership, Role, User
+#: The apps whose factories register here, bottom layer first (a factory may use those of the apps below it).
+APPS = ("tenants", "jobs", "clients", "templates_app", "generation", "galleries", "billing")
 
-    user = User.objects.create_user(f"{_unique('member')}@{tenant.studio.slug}.example", None)
-    return Membership.objects.create(user=user, role=Role.STAFF)
-
-
-@factory("tenants.Invitation")
-def make_invitation(tenant: Any) -> models.Model:
-    from tenants.models import Invitation, Role
-
-    return Invitation.objects.create(
-        email=f"{_unique('invitee')}@example.com",
-        role=Role.STAFF,
-        token=secrets.token_urlsafe(32),
-        invited_by=tenant.owner,
-        expires_at=timezone.now() + timedelta(days=7),
-    )
-
-
-@factory("tenants.ApiKey")
-def make_api_key(tenant: Any) -> models.Model:
-    from tenants.api_keys import create_api_key
-
-    api_key, raw_key = create_api_key(name=_unique("key"), created_by=tenant.owner)
-    api_key.raw_key = raw_key  # for tests that call the API with it
-    return api_key
-
-
-# --- generation -----------------------------------------------------------------------------------------------
-
-
-@factory("jobs.Job")
-def make_job(tenant: Any) -> models.Model:
-    from jobs.models import Job
-
-    return Job.objects.create(kind="demo.countdown", payload={}, created_by=tenant.owner)
-
-
-# --- clients --------------------------------------------------------------------------------------------------
-
-
-@factory("clients.ConsentText")
-def make_consent_text(tenant: Any) -> models.Model:
-    from clients.models import ConsentText
-
-    latest = ConsentText.objects.order_by("-version").first()
-    return ConsentText.objects.create(version=(latest.version + 1) if latest else 1, body="I agree.")
-
-
-@factory("clients.Client")
-def make_client(tenant: Any) -> models.Model:
-    from clients.models import Client
-
-    return Client.objects.create(name=_unique("Client"), email=f"{_unique('c')}@example.com")
-
-
-@factory("clients.PhotoSet")
-def make_photo_set(tenant: Any) -> models.Model:
-    from clients.models import PhotoSet
-
-    return PhotoSet.objects.create(client=make_client(tenant), retention_until=timezone.now() + timedelta(days=7))
-
-
-@factory("clients.Photo")
-def make_photo(tenant: Any) -> models.Model:
-    from clients.models import Photo
-
-    return Photo.objects.create(photo_set=make_photo_set(tenant), original_name="photo.jpg")
-
-
-@factory("clients.UploadLink")
-def make_upload_link(tenant: Any) -> models.Model:
-    from clients.models import UploadLink
-
-    return UploadLink.objects.create(photo_set=make_photo_set(tenant), expires_at=timezone.now() + timedelta(days=7))
-
-
-@factory("clients.DeletionReceipt")
-def make_deletion_receipt(tenant: Any) -> models.Model:
-    from clients.models import DeletionReceipt
-
-    return DeletionReceipt.objects.create(kind=DeletionReceipt.Kind.RETENTION, counts={"photos": 1})
-
-
-# --- digital doubles and portraits (generation) ---------------------------------------------------------------
-
-
-@factory("generation.DigitalDouble")
-def make_double(tenant: Any) -> models.Model:
-    from generation.models import DigitalDouble
-
-    photo_set = make_photo_set(tenant)
-    return DigitalDouble.objects.create(
-        client=photo_set.client,
-        photo_set=photo_set,
-        base_model="tiny-sd15",
-        family="sd15",
-        is_demo=True,
-        trigger="ohwx",
-        class_word=DigitalDouble.ClassWord.PERSON,
-        status=DigitalDouble.Status.READY,
-        created_by=tenant.owner,
-    )
-
-
-@factory("generation.Portrait")
-def make_portrait(tenant: Any) -> models.Model:
-    from generation.models import Portrait
-
-    return Portrait.objects.create(
-        double=make_double(tenant), recipe={"prompt": "photo of {subject}", "seed": 0}, likeness=50.0, rank=1
-    )
-
-
-# Factories of later apps live in their own modules (one per app, so parallel work doesn't touch this file);
-# importing them registers their @factory functions.
-from tests import factories_templates  # noqa: E402,F401
-
-# isort: split
-from tests import factories_runs  # noqa: E402,F401
-
-# isort: split
-from tests import factories_galleries  # noqa: E402,F401
-
-# isort: split
-from tests import factories_billing  # noqa: E402,F401
+for _app in APPS:
+    import_module(f"tests.{_app}.factories")

@@ -311,7 +311,7 @@ def test_an_id_beyond_any_primary_key_is_a_clear_400(client: Client, tenant_a: T
     """Issue 13, finding 9 (found by schemathesis): an id larger than any row can have, in a body or a filter, is
     a 400 that says what an id is, not a 500 (SQLite can't bind it)."""
     from tenants.api_fields import ID_RULE
-    from tests.factories_galleries import make_gallery
+    from tests.galleries.factories import make_gallery
 
     client.force_login(tenant_a.owner)
     with tenant_context(tenant_a.studio):
@@ -338,7 +338,7 @@ def test_erasing_a_client_with_orders_keeps_them_anonymised(client: Client, tena
     kept. The API lists it with a null gallery and client."""
     from billing.models import Order, OrderItem
     from clients.models import Client as StudioClient
-    from tests.factories_billing import make_order_item
+    from tests.billing.factories import make_order_item
 
     client.force_login(tenant_a.owner)
     with tenant_context(tenant_a.studio):
@@ -365,7 +365,7 @@ def test_erasing_a_client_with_orders_keeps_them_anonymised(client: Client, tena
 def test_too_many_fields_in_a_body_is_the_api_json_400(client: Client, tenant_a: Tenant, settings: Any) -> None:
     """Issue 13, finding 9 (found by schemathesis): a form body with more fields than Django reads is the API's
     JSON 400 with a clear message, not Django's HTML "Bad Request (400)" page."""
-    from tests.factories_galleries import make_gallery
+    from tests.galleries.factories import make_gallery
 
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
     client.force_login(tenant_a.owner)
@@ -385,7 +385,7 @@ def test_the_erase_page_erases_a_client_with_orders_and_the_orders_page_says_so(
     """Issue 13, finding 9 (found by schemathesis, the same erasure on the page): erasing a client with an order
     from the client page goes through; the studio's orders page keeps the order, as an erased client's."""
     from clients.models import Client as StudioClient
-    from tests.factories_billing import make_order
+    from tests.billing.factories import make_order
 
     client.force_login(tenant_a.owner)
     with tenant_context(tenant_a.studio):

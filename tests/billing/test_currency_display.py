@@ -13,7 +13,7 @@ from tenants.context import tenant_context
 from tenants.models import Role
 from tenants.templatetags.studio_tags import money
 from tests.conftest import add_member
-from tests.factories_templates import make_template
+from tests.templates_app.factories import make_template
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from templates_app.models import Template, TemplateVersion
 from tenants.context import tenant_context
 from tests.conftest import TEST_PASSWORD, Tenant
 from tests.e2e.axe import describe, serious_violations
-from tests.factories_galleries import studio_double
+from tests.galleries.factories import studio_double
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

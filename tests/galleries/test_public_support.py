@@ -63,7 +63,7 @@ def portrait_files(seed: int, text: str, size: tuple[int, int] = (160, 200)) -> 
 def make_client_double(tenant: Tenant, name: str = "") -> Any:
     """A client of the studio and their READY double (inside the studio's context)."""
     from generation.models import DigitalDouble
-    from tests.factories import make_client
+    from tests.clients.factories import make_client
 
     client = make_client(tenant)
     if name:

@@ -18,9 +18,9 @@ from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
 from generation.models import Portrait
 from tenants.context import tenant_context
 from tenants.models import Role
+from tests.clients.factories import make_client
 from tests.conftest import Tenant, add_member, expected_queries
-from tests.factories import make_client
-from tests.factories_galleries import run_with_portraits, studio_double, use_private_storage
+from tests.galleries.factories import run_with_portraits, studio_double, use_private_storage
 
 pytestmark = pytest.mark.django_db
 

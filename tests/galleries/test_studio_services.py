@@ -16,9 +16,9 @@ from galleries import selectors, services
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
 from generation.models import Portrait, RenderRun
 from tenants.context import tenant_context
+from tests.clients.factories import make_client
 from tests.conftest import Tenant
-from tests.factories import make_client
-from tests.factories_galleries import run_with_portraits, studio_double, use_private_storage
+from tests.galleries.factories import run_with_portraits, studio_double, use_private_storage
 
 pytestmark = pytest.mark.django_db
 

@@ -95,7 +95,7 @@ def run_settings_fixture(settings: Any, tmp_path: Path, tiny_engine: dict[str, A
 
 def ready_double(tenant: Tenant, tiny_engine: dict[str, Any], *, sample: bool = False, name: str = "") -> DigitalDouble:
     """A READY double on the tiny model with a real identity LoRA (encrypted at rest) and no centroid."""
-    from tests.factories import make_client
+    from tests.clients.factories import make_client
 
     with tenant_context(tenant.studio):
         client = make_client(tenant)

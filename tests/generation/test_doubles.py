@@ -356,7 +356,7 @@ def test_unknown_or_disabled_models_and_bad_class_words_are_refused(
 
 
 def test_render_config_is_checked_and_needs_a_ready_double(two_tenants: tuple[Tenant, Tenant]) -> None:
-    from tests.factories import make_double, make_portrait
+    from tests.generation.factories import make_double, make_portrait
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):
@@ -397,7 +397,7 @@ def test_the_django_side_schedulers_match_the_engine() -> None:
 
 
 def test_another_studios_double_and_portrait_are_404(client: Any, two_tenants: tuple[Tenant, Tenant]) -> None:
-    from tests.factories import make_portrait
+    from tests.generation.factories import make_portrait
 
     tenant_a, tenant_b = two_tenants
     with tenant_context(tenant_b.studio):
@@ -423,7 +423,7 @@ def test_another_studios_double_and_portrait_are_404(client: Any, two_tenants: t
 
 def test_photographers_look_but_do_not_act(client: Any, two_tenants: tuple[Tenant, Tenant]) -> None:
     from tests.conftest import add_member
-    from tests.factories import make_portrait
+    from tests.generation.factories import make_portrait
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):
@@ -444,7 +444,7 @@ def test_photographers_look_but_do_not_act(client: Any, two_tenants: tuple[Tenan
 def test_deleting_a_double_deletes_its_files(client: Any, two_tenants: tuple[Tenant, Tenant]) -> None:
     from django.core.files.base import ContentFile
 
-    from tests.factories import make_portrait
+    from tests.generation.factories import make_portrait
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):
@@ -468,7 +468,7 @@ def test_the_identity_centroid_is_described_in_the_export_and_goes_with_erasure(
     """Finding 12 (issue 13): the export's doubles.json says that a double keeps an encrypted identity centroid
     (a numerical description of the face) and what it is for, without the numbers; erasing the client deletes
     the double's row and with it the centroid."""
-    from tests.factories import make_double
+    from tests.generation.factories import make_double
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):
@@ -534,7 +534,7 @@ def test_rotate_keys_command_re_encrypts_every_double(settings: Any, two_tenants
     from cryptography.fernet import Fernet
     from django.core.files.base import ContentFile
 
-    from tests.factories import make_double
+    from tests.generation.factories import make_double
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.DOUBLE_ENCRYPTION_KEYS = [old]

@@ -535,7 +535,7 @@ def test_run_status_is_derived_from_the_jobs() -> None:
 def test_more_like_me_stops_at_the_cap_and_ranks_insert(
     two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
-    from tests.factories_runs import make_render_run_item
+    from tests.generation.factories import make_render_run_item
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):
@@ -635,7 +635,7 @@ def test_preview_on_a_sample_double_beside_the_previous_version(
 def test_photographers_look_at_runs_but_do_not_act(
     client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
-    from tests.factories_runs import make_render_run_item
+    from tests.generation.factories import make_render_run_item
 
     tenant_a, _ = two_tenants
     with tenant_context(tenant_a.studio):

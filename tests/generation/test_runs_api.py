@@ -32,9 +32,9 @@ RECIPE = {"recipe_version": 1, "seed": 5, "adapters": [{"name": "identity", "wei
 
 def _run_with_portraits(tenant: Tenant, *, items: int, per_item: int) -> RenderRun:
     """A run of factory rows: `items` items (one job each) with `per_item` portraits each (file names only)."""
-    from tests.factories import make_job
-    from tests.factories_runs import make_render_run
-    from tests.factories_templates import make_template_version
+    from tests.generation.factories import make_render_run
+    from tests.jobs.factories import make_job
+    from tests.templates_app.factories import make_template_version
 
     with tenant_context(tenant.studio):
         run = make_render_run(tenant)
@@ -173,7 +173,7 @@ def test_runs_api_create_list_retrieve_and_retry(
 
     # Another studio's run or item: 404, whatever the method.
     with tenant_context(tenant_b.studio):
-        from tests.factories_runs import make_render_run_item
+        from tests.generation.factories import make_render_run_item
 
         their_item = make_render_run_item(tenant_b)
     assert client.get(f"{api}/runs/{their_item.run_id}/").status_code == 404
@@ -192,7 +192,7 @@ def test_runs_api_create_list_retrieve_and_retry(
 def test_portraits_api_reads_links_and_actions(
     client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
-    from tests.factories import make_api_key
+    from tests.tenants.factories import make_api_key
 
     tenant_a, tenant_b = two_tenants
     double = ready_double(tenant_a, tiny_engine)
@@ -246,7 +246,7 @@ def test_portraits_api_reads_links_and_actions(
 
     # Another studio's portrait: 404 for every action.
     with tenant_context(tenant_b.studio):
-        from tests.factories import make_portrait
+        from tests.generation.factories import make_portrait
 
         theirs = make_portrait(tenant_b)
     client.force_login(tenant_a.owner)

@@ -264,7 +264,7 @@ def test_removing_members_goes_through_the_service(client_a, tenant_a):
 
 def test_revoking_invitations_from_the_admin(client_a, tenant_a):
     with tenant_context(tenant_a.studio):
-        from tests.factories import make_invitation
+        from tests.tenants.factories import make_invitation
 
         invitation = make_invitation(tenant_a)
     response = client_a.post(
@@ -299,7 +299,7 @@ def test_platform_user_admin_works_with_email_logins(client, two_tenants, superu
 def test_a_portraits_admin_page_shows_the_signed_image_not_a_storage_path(client_a, tenant_a, settings, tmp_path):
     """The Portrait admin's image row is the signed, expiring image (its method was named like the model's
     `preview` file field, which won: the page linked the watermarked preview's storage path)."""
-    from tests.factories_galleries import portrait_with_files, studio_double, use_private_storage
+    from tests.galleries.factories import portrait_with_files, studio_double, use_private_storage
 
     use_private_storage(settings, tmp_path / "media")
     with tenant_context(tenant_a.studio):

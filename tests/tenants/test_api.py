@@ -174,7 +174,7 @@ def test_staff_cannot_see_invitations(client, tenant_a):
     client.force_login(staff)
     assert client.get(api(tenant_a, "invitations/")).status_code == 403
     with tenant_context(tenant_a.studio):
-        from tests.factories import make_invitation
+        from tests.tenants.factories import make_invitation
 
         invitation = make_invitation(tenant_a)
     assert client.get(api(tenant_a, f"invitations/{invitation.pk}/")).status_code == 403
@@ -257,7 +257,7 @@ def test_unknown_api_path_is_json_404(client_a, tenant_a):
 def test_invitation_object_of_another_studio_is_404_json(client_a, two_tenants):
     a, b = two_tenants
     with tenant_context(b.studio):
-        from tests.factories import make_invitation
+        from tests.tenants.factories import make_invitation
 
         invitation = make_invitation(b)
     for method in ("get", "delete"):

@@ -1,4 +1,4 @@
-"""Factories of billing's tenant-owned models (registered in tests/factories.FACTORIES on import)."""
+"""Factories of billing's tenant-owned models (registered in tests/factories.FACTORIES, which imports this module)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db import models
 
-from tests.factories import factory, make_portrait
+from tests.generation.factories import make_portrait
+from tests.registry import factory
 
 
 @factory("billing.StudioBilling")

@@ -1,4 +1,4 @@
-"""Factories of galleries' tenant-owned models (registered in tests/factories.FACTORIES on import)."""
+"""Factories of galleries' tenant-owned models (registered in tests/factories.FACTORIES, which imports this module)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db import models
 
-from tests.factories import factory, make_portrait
+from tests.generation.factories import make_portrait
+from tests.registry import factory
 
 
 def _portrait_and_gallery(tenant: Any) -> tuple[Any, Any]:
@@ -71,7 +72,7 @@ def studio_double(tenant: Any, *, client: Any = None) -> Any:
     from generation.models import DigitalDouble
 
     if client is None:
-        from tests.factories import make_client
+        from tests.clients.factories import make_client
 
         client = make_client(tenant)
     return DigitalDouble.objects.create(

@@ -1,4 +1,5 @@
-"""Factories of templates_app's tenant-owned models (registered in tests/factories.FACTORIES on import)."""
+"""Factories of templates_app's tenant-owned models (registered in tests/factories.FACTORIES, which imports this
+module)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from django.db import models
 
-from tests.factories import _unique, factory
+from tests.registry import factory, unique
 
 
 @factory("templates_app.StyleLora")
@@ -16,7 +17,7 @@ def make_style_lora(tenant: Any) -> models.Model:
     from templates_app.models import StyleLora
 
     lora = StyleLora(
-        name=_unique("style"),
+        name=unique("style"),
         family="sd15",
         base_model="tiny-sd15",
         sha256="0" * 64,
@@ -33,7 +34,7 @@ def make_style_lora(tenant: Any) -> models.Model:
 def make_template(tenant: Any) -> models.Model:
     from templates_app.models import Template, TemplateVersion
 
-    template = Template.objects.create(name=_unique("Template"), created_by=tenant.owner)
+    template = Template.objects.create(name=unique("Template"), created_by=tenant.owner)
     version = TemplateVersion.objects.create(
         template=template, number=1, prompt="studio portrait of {subject}", base_model="tiny-sd15"
     )

@@ -1,0 +1,55 @@
+"""Factories of clients' tenant-owned models (consent texts, clients, photo sets, photos, upload links, deletion
+receipts), registered in tests/factories.FACTORIES (which imports this module)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from tests.registry import factory, unique
+
+
+@factory("clients.ConsentText")
+def make_consent_text(tenant: Any) -> models.Model:
+    from clients.models import ConsentText
+
+    latest = ConsentText.objects.order_by("-version").first()
+    return ConsentText.objects.create(version=(latest.version + 1) if latest else 1, body="I agree.")
+
+
+@factory("clients.Client")
+def make_client(tenant: Any) -> models.Model:
+    from clients.models import Client
+
+    return Client.objects.create(name=unique("Client"), email=f"{unique('c')}@example.com")
+
+
+@factory("clients.PhotoSet")
+def make_photo_set(tenant: Any) -> models.Model:
+    from clients.models import PhotoSet
+
+    return PhotoSet.objects.create(client=make_client(tenant), retention_until=timezone.now() + timedelta(days=7))
+
+
+@factory("clients.Photo")
+def make_photo(tenant: Any) -> models.Model:
+    from clients.models import Photo
+
+    return Photo.objects.create(photo_set=make_photo_set(tenant), original_name="photo.jpg")
+
+
+@factory("clients.UploadLink")
+def make_upload_link(tenant: Any) -> models.Model:
+    from clients.models import UploadLink
+
+    return UploadLink.objects.create(photo_set=make_photo_set(tenant), expires_at=timezone.now() + timedelta(days=7))
+
+
+@factory("clients.DeletionReceipt")
+def make_deletion_receipt(tenant: Any) -> models.Model:
+    from clients.models import DeletionReceipt
+
+    return DeletionReceipt.objects.create(kind=DeletionReceipt.Kind.RETENTION, counts={"photos": 1})
