@@ -28,9 +28,9 @@ from django.utils import timezone
 from engine.images import encode_clean
 from galleries.access import visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
-from generation import runs
+from generation import portraits, runs
 from generation.models import DigitalDouble, Portrait
-from generation.runs import can_go_more_like_me
+from generation.portraits import can_go_more_like_me
 from jobs.models import Job
 from tenants.media import signed_media_url
 from tenants.refusals import Refused
@@ -286,7 +286,7 @@ class RequestStatus:
 
 def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequest:
     """The client asks for a version of this portrait that looks more like them: a small render job
-    (generation.runs.more_like_me, no user) and a GalleryRequest; its result joins the gallery right after the
+    (generation.portraits.more_like_me, no user) and a GalleryRequest; its result joins the gallery right after the
     portrait once the job has succeeded (:func:`fulfil_requests`). At most GALLERY_MAX_PENDING_REQUESTS on their
     way per gallery, one per portrait."""
 
@@ -307,7 +307,7 @@ def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequ
                 f"{len(pending)} new versions are already on their way: wait for them before asking for more.", 429
             )
         try:
-            job = runs.more_like_me(portrait=portrait, user=None)
+            job = portraits.more_like_me(portrait=portrait, user=None)
         except runs.RunError as exc:
             log.warning("gallery_more_like_me_refused", gallery_id=gallery.pk, portrait_id=portrait.pk, why=str(exc))
             raise ClientActionError("We can't make a new version of this portrait right now.", 409) from None

@@ -36,7 +36,7 @@ from clients.services import purge_photo_set_files
 from engine import rendering
 from engine.images import PhotoRejected, encode_clean, load_photo
 from engine.rendering import AdapterRef, PipelineCache
-from generation import doubles, runs
+from generation import doubles, portraits, runs
 from generation.models import DigitalDouble, Portrait, RenderRunItem
 from jobs.registry import Charge, JobAbandoned, JobCancelled, JobContext, JobError, job_handler
 from templates_app import base_models
@@ -466,7 +466,7 @@ def _run_recipe(recipe: dict[str, Any], version: Any) -> dict[str, Any]:
     """The engine's recipe with its template version, and the style LoRA named by its row instead of the
     temporary path it was rendered from."""
     recipe = dict(recipe)
-    recipe["template_version"] = runs.template_recipe(version)
+    recipe["template_version"] = portraits.template_recipe(version)
     lora = version.style_lora
     adapters = []
     for adapter in recipe.get("adapters") or []:
@@ -622,7 +622,7 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
     portrait) with the double's identity LoRA and the version's style LoRA and reference image; checks every
     image for explicit content; scores likeness against the double's centroid; ranks (a template's item also
     marks its best RENDER_PICKS_PER_TEMPLATE as picks; an action's child takes its place in the parent's item);
-    stores each portrait with its thumbnail, watermarked preview and recipe (runs.store_portrait, the one
+    stores each portrait with its thumbnail, watermarked preview and recipe (portraits.store_portrait, the one
     writer). A failure fails this job only. Idempotent: portraits an earlier attempt of this job stored are
     replaced."""
     started = time.monotonic()
@@ -655,7 +655,7 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
     scores, rank_of, order_of_ranks = _score(double, rendered)
     picks: set[int] = set()
     if order.template_item:
-        picks = runs.choose_picks(order_of_ranks, [score.flagged for score in scores], runs.picks_per_template())
+        picks = portraits.choose_picks(order_of_ranks, [score.flagged for score in scores], runs.picks_per_template())
     ctx.progress(94, "Making thumbnails and watermarked previews")
     text = runs.watermark_text(double.studio)
     files = [_encode(entry.image, text) for entry in rendered]
@@ -671,7 +671,7 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
             png, thumbnail, preview = files[index]
             score = scores[index]
             joins_item = parent is not None and item is not None
-            portrait = runs.store_portrait(
+            portrait = portraits.store_portrait(
                 double=locked,
                 job=ctx.job,
                 item=item,
@@ -688,7 +688,7 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
                 parent=parent,
             )
             if joins_item:
-                runs.insert_rank(portrait=portrait)
+                portraits.insert_rank(portrait=portrait)
             saved.append(portrait.pk)
     ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})

@@ -11,12 +11,12 @@ status. Nothing here imports torch (the engine's recipe helpers are imported laz
 - :func:`start_preview`: a template version on one of the studio's sample doubles (`is_test_subject`).
 - :func:`start_test_render`: the double page's test render is a one-item run (kind "test") of an unsaved
   template version made from the form's settings (:func:`unsaved_version`; the item keeps them).
-- Portrait actions: :func:`more_like_me` (the only one) and :func:`reroll` are small gpu jobs ("portraits.render");
-  :func:`hide`, :func:`unhide` and :func:`set_pick` are instant. :func:`retry_item` runs a failed item's job again.
+- :func:`retry_item` runs a failed item's job again. The actions on portraits ("more like me", re-roll, hide,
+  pick) and the one portrait writer are in generation/portraits.py.
 - Reads: :func:`run_list`, :func:`get_run`, :func:`run_items`, :func:`preview_panel`, ...
 
 One GPU handler renders all of it (generation.jobs.render_portraits); it stores every portrait through
-:func:`store_portrait` (the one writer) and :func:`insert_rank`.
+generation.portraits.store_portrait (the one writer).
 """
 
 from __future__ import annotations
@@ -24,18 +24,16 @@ from __future__ import annotations
 import math
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
 from generation.doubles import (
     RENDER_KIND,
     RUN_ITEM_KIND,
@@ -73,9 +71,6 @@ MEASURED_SAMPLE = 10
 DEFAULT_PICKS_PER_TEMPLATE = 2
 DEFAULT_BATCH_SIZE = 4
 
-# The likeness flags, worst first: engine.likeness.FLAG_SEVERITY (kept here so the web never imports
-# the face code; tests/generation/test_runs.py checks they agree).
-FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_exposed")
 FAMILY_LABELS = {"sd15": "SD 1.5", "sdxl": "SDXL", "tiny": "the tiny demo model"}
 
 
@@ -134,7 +129,7 @@ def _spec(version: TemplateVersion, *, enabled_only: bool = True) -> Any:
         raise RunError(f"“{version.template.name}”: {exc.message}") from None
 
 
-def _require_ready(double: DigitalDouble) -> None:
+def require_run_ready(double: DigitalDouble) -> None:
     if double.status != DigitalDouble.Status.READY:
         raise RunError("This digital double is not trained yet: wait until its training has finished.", status=409)
 
@@ -384,7 +379,7 @@ def _create_run(
         locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
         if locked is None:
             raise RunError("This digital double no longer exists.", status=404)
-        _require_ready(locked)
+        require_run_ready(locked)
         run = RenderRun.objects.create(
             double=locked, kind=kind, images=plan.images, gpu_seconds=plan.gpu_seconds, created_by=user
         )
@@ -418,7 +413,7 @@ def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], u
     Refuses with RunError: 409 when the double is not ready or a template is not published; 400 for no
     template, a template twice, a bad count, a base model of another family than the double's (its identity
     LoRA would not fit), an unknown or disabled base model; 409 for a reference image or ControlNet missing."""
-    _require_ready(double)
+    require_run_ready(double)
     if not items:
         raise RunError("Pick at least one template.")
     if len(items) > MAX_TEMPLATES_PER_RUN:
@@ -444,7 +439,7 @@ def start_preview(*, version: TemplateVersion, double: DigitalDouble, user: User
     version can't render with it (see check_version)."""
     if not double.is_test_subject:
         raise RunError("Previews render on a sample double: choose one of the studio's sample doubles.", status=409)
-    _require_ready(double)
+    require_run_ready(double)
     count = max(1, min(int(version.images_per_run or 1), PREVIEW_MAX_IMAGES))
     return _create_run(double=double, kind=RenderRun.Kind.PREVIEW, entries=[(version, count)], user=acting_user(user))
 
@@ -459,7 +454,7 @@ def set_test_subject(*, double: DigitalDouble, is_test_subject: bool) -> Digital
 def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
     """Run a failed or cancelled item's job again (same seeds; portraits of the earlier attempt are replaced).
     RunError 409 for a job in another state."""
-    _require_ready(item.run.double)
+    require_run_ready(item.run.double)
     if item.job is None:
         with transaction.atomic():
             item.job = enqueue_billed(
@@ -474,165 +469,6 @@ def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
         return retry_job(job=item.job, user=acting_user(user))
     except JobStateError as exc:
         raise RunError(str(exc), status=409) from None
-
-
-# --- Portrait actions -----------------------------------------------------------------------------------------
-
-
-def can_go_more_like_me(portrait: Portrait) -> bool:
-    """Whether "more like me" would still change the portrait's recipe (False at the identity weight's cap)."""
-
-    return bool(portrait.recipe) and engine_can_go(portrait.recipe)
-
-
-def _action_payload(portrait: Portrait, **extra: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"double_id": portrait.double_id, **extra}
-    if portrait.run_id:
-        payload.update(run_id=portrait.run_id, item_id=portrait.item_id)
-    return payload
-
-
-def _require_renderable(portrait: Portrait) -> None:
-    _require_ready(portrait.double)
-    if not portrait.recipe or "recipe_version" not in portrait.recipe:
-        raise RunError("This portrait has no recipe to render again.", status=409)
-
-
-def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
-    """A small gpu job: the same recipe and seed, one step more identity weight (and less img2img strength).
-    The new portrait's `parent` is this one; it joins the same run item. RunError 409 at the cap."""
-    _require_renderable(portrait)
-    if not can_go_more_like_me(portrait):
-        raise RunError("This portrait is already as close to the client as “more like me” goes.", status=409)
-    job = enqueue_billed(
-        kind=RENDER_KIND,
-        payload=_action_payload(portrait, more_like_me_of=portrait.pk),
-        user=acting_user(user),
-        error=RunError,
-    )
-    log.info("more_like_me_requested", portrait_id=portrait.pk, job_id=job.pk)
-    return job
-
-
-def reroll(*, portrait: Portrait, user: User | None = None) -> Job:
-    """A small gpu job: the same recipe with a new random seed (drawn now, so a retry renders the same)."""
-    _require_renderable(portrait)
-    seed = portrait.seed
-    new_seed = seed
-    while new_seed == seed:
-        new_seed = secrets.randbelow(2**32)
-    payload = _action_payload(portrait, reroll_of=portrait.pk, seed=new_seed)
-    job = enqueue_billed(kind=RENDER_KIND, payload=payload, user=acting_user(user), error=RunError)
-    log.info("reroll_requested", portrait_id=portrait.pk, job_id=job.pk)
-    return job
-
-
-def hide(*, portrait: Portrait) -> Portrait:
-    """Instant: the portrait is hidden from the run's results (and can't stay a pick)."""
-    Portrait.objects.filter(pk=portrait.pk).update(is_hidden=True, is_pick=False)
-    portrait.is_hidden, portrait.is_pick = True, False
-    return portrait
-
-
-def unhide(*, portrait: Portrait) -> Portrait:
-    Portrait.objects.filter(pk=portrait.pk).update(is_hidden=False)
-    portrait.is_hidden = False
-    return portrait
-
-
-def set_pick(*, portrait: Portrait, pick: bool) -> Portrait:
-    """Instant: mark or unmark the portrait as a pick. A hidden portrait can't be a pick (RunError 409)."""
-    if pick and portrait.is_hidden:
-        raise RunError("Show this portrait again before picking it.", status=409)
-    Portrait.objects.filter(pk=portrait.pk).update(is_pick=bool(pick))
-    portrait.is_pick = bool(pick)
-    return portrait
-
-
-# --- Ranks and picks (used by the job handlers) ---------------------------------------------------------------
-
-
-def quality_key(flags: Iterable[str], likeness: float | None) -> tuple[int, int, float]:
-    """The order of engine.likeness.rank without sharpness (not stored): unflagged first, then the
-    mildest worst flag, then higher likeness."""
-    flags = list(flags or [])
-    worst = min((FLAG_SEVERITY.index(f) if f in FLAG_SEVERITY else len(FLAG_SEVERITY) for f in flags), default=-1)
-    severity = len(FLAG_SEVERITY) - worst if flags else 0
-    return (int(bool(flags)), severity, -(likeness if likeness is not None else -1.0))
-
-
-def choose_picks(order: Sequence[int], flagged: Sequence[bool], k: int) -> set[int]:
-    """The best `k` indices in rank order, skipping flagged ones while unflagged ones remain."""
-    clean = [i for i in order if not flagged[i]]
-    rest = [i for i in order if flagged[i]]
-    return set((clean + rest)[: max(0, k)])
-
-
-def insert_rank(*, portrait: Portrait) -> None:
-    """Give a portrait added to a run item later ("more like me", "re-roll") its place in the item's ranking:
-    after every portrait at least as good (quality_key), the ones below move down by one."""
-    if portrait.item_id is None:
-        return
-    others = list(Portrait.objects.filter(item_id=portrait.item_id).exclude(pk=portrait.pk).order_by("rank", "pk"))
-    key = quality_key(portrait.flags, portrait.likeness)
-    position = sum(1 for other in others if quality_key(other.flags, other.likeness) <= key)
-    ordered = [*others[:position], portrait, *others[position:]]
-    for rank, entry in enumerate(ordered, start=1):
-        if entry.rank != rank or entry.pk == portrait.pk:
-            Portrait.objects.filter(pk=entry.pk).update(rank=rank)
-            entry.rank = rank
-    portrait.rank = position + 1
-
-
-def template_recipe(version: TemplateVersion) -> dict[str, Any]:
-    """What a portrait's recipe records of its template version."""
-    return {
-        "id": version.pk,
-        "number": version.number,
-        "template_id": version.template_id,
-        "name": version.template.name,
-    }
-
-
-def store_portrait(
-    *,
-    double: DigitalDouble,
-    job: Job | None,
-    item: RenderRunItem | None,
-    version: TemplateVersion | None,
-    png: bytes,
-    thumbnail: bytes,
-    preview: bytes,
-    recipe: Mapping[str, Any],
-    likeness: float | None,
-    flags: list[str],
-    rank: int | None,
-    is_pick: bool,
-    is_demo: bool,
-    parent: Portrait | None = None,
-) -> Portrait:
-    """Store one portrait of a run: full-resolution PNG, WebP thumbnail and watermarked JPEG preview in private
-    storage, with its recipe, likeness, flags, rank and pick."""
-    portrait = Portrait(
-        studio_id=double.studio_id,  # the file paths name the studio: set before the files are saved
-        double=double,
-        job=job,
-        run_id=item.run_id if item is not None else None,
-        item=item,
-        template_version=version,
-        recipe=dict(recipe),
-        likeness=None if likeness is None else round(float(likeness), 2),
-        flags=list(flags),
-        rank=rank,
-        is_pick=is_pick,
-        is_demo=is_demo,
-        parent=parent,
-    )
-    portrait.image.save("portrait.png", ContentFile(png), save=False)
-    portrait.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)
-    portrait.preview.save("preview.jpg", ContentFile(preview), save=False)
-    portrait.save()
-    return portrait
 
 
 # --- Reads ----------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ urlpatterns = [
     path("", include("jobs.api_urls")),
     path("", include("clients.api_urls")),
     path("", include("templates_app.api_urls")),
-    path("", include("generation.api_urls_runs")),
+    path("", include("generation.api_urls")),
     path("", include("galleries.api_urls")),
     path("", include("billing.api_urls")),
 ]

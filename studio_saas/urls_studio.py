@@ -14,9 +14,9 @@ urlpatterns = [
     path("", include("tenants.urls_api_keys")),
     path("jobs/", include("jobs.urls")),
     path("clients/", include("clients.urls")),
-    path("doubles/", include("generation.urls_doubles")),  # digital doubles and their portraits
+    path("doubles/", include("generation.urls.doubles")),  # digital doubles and their portraits
     path("templates/", include("templates_app.urls")),  # portrait templates, versions, style LoRAs, starters
-    path("runs/", include("generation.urls_runs")),  # render runs, portraits, the designer's preview
+    path("runs/", include("generation.urls.runs")),  # render runs, portraits, the designer's preview
     path("galleries/", include("galleries.urls")),  # the studio's side of client galleries
     path("g/", include("galleries.urls_public")),  # a client's gallery (share link, no account)
     path("g/", include("billing.urls_gallery")),  # buying in a gallery: checkout, success page

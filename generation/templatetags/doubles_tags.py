@@ -18,7 +18,7 @@ def client_doubles(context: template.Context, client: Any) -> dict[str, Any]:
     """Needs the studio's tenant context (any page inside a studio has it)."""
     from generation import doubles
     from generation.models import DigitalDouble
-    from generation.views_doubles import can_manage_doubles, model_choices
+    from generation.views.doubles import can_manage_doubles, model_choices
 
     request = context.get("request")
     can_manage = request is not None and can_manage_doubles(request)

@@ -9,7 +9,7 @@ import pytest
 
 from billing import credits
 from billing.models import CreditEntry
-from generation import doubles, runs
+from generation import doubles, portraits, runs
 from generation.models import RenderRun
 from jobs.models import Job
 from jobs.services import cancel_job
@@ -150,7 +150,7 @@ def test_a_studio_with_no_credits_cannot_start_a_render_and_is_told_why(
         portrait = Portrait.objects.filter(job=job).first()
         assert portrait is not None
         with pytest.raises(runs.RunError) as refused:
-            runs.reroll(portrait=portrait)
+            portraits.reroll(portrait=portrait)
         assert refused.value.status == 402
 
 

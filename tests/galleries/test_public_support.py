@@ -83,7 +83,7 @@ def make_client_double(tenant: Tenant, name: str = "") -> Any:
 
 def make_portraits(tenant: Tenant, double: Any, count: int, *, recipe: dict | None = None, files: bool = True) -> list:
     """Portraits of a double with real files (or none, for the query-count tests)."""
-    from generation import runs
+    from generation import portraits as portrait_service
     from generation.models import Portrait
 
     portraits = []
@@ -91,7 +91,7 @@ def make_portraits(tenant: Tenant, double: Any, count: int, *, recipe: dict | No
         base = {"seed": i, "width": 160, "height": 200, **(recipe or {})}
         if files:
             png, thumbnail, preview = portrait_files(i, tenant.studio.name)
-            portrait = runs.store_portrait(
+            portrait = portrait_service.store_portrait(
                 double=double,
                 job=None,
                 item=None,

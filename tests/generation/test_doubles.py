@@ -19,7 +19,7 @@ from PIL import Image
 
 from clients import services as intake
 from clients.models import DeletionReceipt, Photo, PhotoSet
-from generation import crypto, doubles, runs
+from generation import crypto, doubles, portraits
 from generation.models import DigitalDouble, Portrait, RenderRunItem
 from jobs.models import Job
 from jobs.tasks import run_job
@@ -239,7 +239,7 @@ def test_train_render_more_like_me_export_and_erase(
     served = client.get(media)
     assert served.status_code == 200 and served["Content-Type"] == "image/png"
 
-    # More like me (the one service, generation.runs.more_like_me): same seed and recipe, a higher identity
+    # More like me (the one service, generation.portraits.more_like_me): same seed and recipe, a higher identity
     # weight, a new portrait whose parent is the first; the form on the double's page posts to the portrait's
     # action, which brings the studio back to the double's page.
     best = portraits[0]
@@ -384,7 +384,7 @@ def test_render_config_is_checked_and_needs_a_ready_double(two_tenants: tuple[Te
         portrait.double.status = DigitalDouble.Status.FAILED
         portrait.double.save()
         with pytest.raises(doubles.DoubleError):
-            runs.more_like_me(portrait=portrait)
+            portraits.more_like_me(portrait=portrait)
 
 
 def test_the_django_side_schedulers_match_the_engine() -> None:

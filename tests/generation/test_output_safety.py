@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from billing import credits
 from billing.models import CreditEntry
 from engine.safety import SafetyFinding, SafetyReport
-from generation import runs
+from generation import portraits, runs
 from generation.jobs import OUTPUT_CHECK_FAILED
 from generation.models import Portrait, RenderRun
 from jobs.models import Job
@@ -158,7 +158,7 @@ def test_withheld_test_renders_and_re_rolls_leave_no_portrait_and_the_pages_say_
     assert run_jobs(tenant_a, run) == ["succeeded"]
     with tenant_context(studio):
         portrait = Portrait.objects.get(item=item)
-        reroll = runs.reroll(portrait=portrait, user=tenant_a.owner)
+        reroll = portraits.reroll(portrait=portrait, user=tenant_a.owner)
     CHECKER.flag_all = True
     assert run_job(reroll.pk, studio.pk) == "succeeded"
     assert job_of(tenant_a, reroll.pk).result["withheld"] == 1

@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from generation import doubles, runs
+from generation import doubles, portraits, runs
 from generation.doubles import RUN_ITEM_KIND
 from generation.models import Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
@@ -47,7 +47,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_settings")]
 def test_the_django_side_flag_order_matches_the_engine() -> None:
     from engine.likeness import FLAG_SEVERITY
 
-    assert runs.FLAG_SEVERITY == FLAG_SEVERITY
+    assert portraits.FLAG_SEVERITY == FLAG_SEVERITY
 
 
 def test_group_order_keeps_first_appearance_and_original_order() -> None:
@@ -57,9 +57,9 @@ def test_group_order_keeps_first_appearance_and_original_order() -> None:
 
 def test_picks_skip_flagged_portraits_while_clean_ones_remain() -> None:
     order = [3, 0, 1, 2]
-    assert runs.choose_picks(order, [True, False, True, False], 2) == {3, 1}
-    assert runs.choose_picks(order, [True, True, True, False], 2) == {3, 0}  # filled with the best flagged one
-    assert runs.choose_picks(order, [False] * 4, 0) == set()
+    assert portraits.choose_picks(order, [True, False, True, False], 2) == {3, 1}
+    assert portraits.choose_picks(order, [True, True, True, False], 2) == {3, 0}  # filled with the best flagged one
+    assert portraits.choose_picks(order, [False] * 4, 0) == set()
 
 
 def test_seeds_are_distinct_and_in_range() -> None:
@@ -543,28 +543,28 @@ def test_more_like_me_stops_at_the_cap_and_ranks_insert(
         double = item.run.double
         recipe = {"recipe_version": 1, "adapters": [{"name": "identity", "weight": 1.6}], "identity_weight": 1.6}
         capped = Portrait.objects.create(double=double, run=item.run, item=item, recipe=recipe, rank=1, likeness=80)
-        assert not runs.can_go_more_like_me(capped)
+        assert not portraits.can_go_more_like_me(capped)
         with pytest.raises(runs.RunError) as refused:
-            runs.more_like_me(portrait=capped)
+            portraits.more_like_me(portrait=capped)
         assert refused.value.status == 409
         lower = {**recipe, "adapters": [{"name": "identity", "weight": 1.0}], "identity_weight": 1.0}
-        assert runs.can_go_more_like_me(Portrait(recipe=lower))
+        assert portraits.can_go_more_like_me(Portrait(recipe=lower))
         second = Portrait.objects.create(double=double, run=item.run, item=item, recipe=lower, rank=2, likeness=60)
         flagged = Portrait.objects.create(
             double=double, run=item.run, item=item, recipe=lower, rank=3, flags=["no_face"]
         )
         new = Portrait.objects.create(double=double, run=item.run, item=item, recipe=lower, likeness=70)
-        runs.insert_rank(portrait=new)
+        portraits.insert_rank(portrait=new)
         ranks = dict(Portrait.objects.filter(item=item).values_list("pk", "rank"))
         assert ranks == {capped.pk: 1, new.pk: 2, second.pk: 3, flagged.pk: 4}
         # Hidden portraits can't be picks; hide/unhide/pick are instant.
-        runs.set_pick(portrait=second, pick=True)
-        runs.hide(portrait=second)
+        portraits.set_pick(portrait=second, pick=True)
+        portraits.hide(portrait=second)
         second.refresh_from_db()
         assert second.is_hidden and not second.is_pick
         with pytest.raises(runs.RunError):
-            runs.set_pick(portrait=second, pick=True)
-        runs.unhide(portrait=second)
+            portraits.set_pick(portrait=second, pick=True)
+        portraits.unhide(portrait=second)
         assert not Portrait.objects.get(pk=second.pk).is_hidden
 
 

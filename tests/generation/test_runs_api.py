@@ -277,10 +277,10 @@ sys.meta_path.insert(0, Recorder())
 
 import django
 django.setup()
-import generation.runs, generation.views_runs, generation.api_runs, generation.watermark
+import generation.runs, generation.views.runs, generation.api, generation.watermark
 from generation.models import Portrait
 recipe = {"recipe_version": 1, "adapters": [{"name": "identity", "weight": 1.0}], "identity_weight": 1.0}
-assert generation.runs.can_go_more_like_me(Portrait(recipe=recipe))
+assert generation.portraits.can_go_more_like_me(Portrait(recipe=recipe))
 print("ATTEMPTS:" + ",".join(attempts + sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)))
 """
 

@@ -43,13 +43,7 @@ def test_schema_documents_every_api_endpoint_of_the_studio_urlconf(schema):
     assert expected <= set(schema["paths"])
 
 
-def test_jobs_are_in_the_schema_once_present(schema):
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        reverse("job-list", urlconf="studio_saas.urls_studio")
-    except NoReverseMatch:
-        pytest.skip("no jobs API yet")
+def test_the_jobs_api_is_in_the_schema(schema):
     assert "/api/jobs/" in schema["paths"]
     assert "/api/jobs/{job_id}/" in schema["paths"]
 

@@ -58,7 +58,6 @@ def test_dashboard_for_staff_has_no_manager_shortcuts(client, two_tenants):
 
 def test_dashboard_lists_recent_jobs_of_this_studio_only(client_a, two_tenants):
     a, b = two_tenants
-    pytest.importorskip("jobs.selectors")
     _make_jobs(a, 2, state="running", progress=40, progress_message="Rendering portraits")
     _make_jobs(b, 1, progress_message="Secret work of studio B")
     body = client_a.get(f"{a.prefix}/").content.decode()
@@ -77,7 +76,6 @@ def test_dashboard_without_jobs_says_so(client_a, tenant_a):
 
 def test_dashboard_query_count_is_fixed(client_a, two_tenants, django_assert_max_num_queries):
     a, _ = two_tenants
-    pytest.importorskip("jobs.selectors")
     url = f"{a.prefix}/"
     _make_jobs(a, 1)
     with CaptureQueriesContext(connection) as one:

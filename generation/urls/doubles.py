@@ -1,11 +1,11 @@
 """Digital double pages, inside a studio at /doubles/ (object ids are `<model>_id`: `photoset_id`,
 `digitaldouble_id`; see tests/test_isolation.py). Its portraits' actions ("more like me", re-roll) are the
-runs' (generation/urls_runs.py).. URL names are global like the rest of the
+runs' (generation/urls/runs.py).. URL names are global like the rest of the
 studio's pages."""
 
 from django.urls import path
 
-from generation import views_doubles as views
+from generation.views import doubles as views
 
 DOUBLE = "<int:digitaldouble_id>/"
 

@@ -3,7 +3,8 @@
 
 from django.urls import path
 
-from generation import views_runs as views
+from generation.views import portraits
+from generation.views import runs as views
 
 RUN = "<int:renderrun_id>/"
 ITEM = RUN + "items/<int:renderrunitem_id>/"
@@ -16,12 +17,12 @@ urlpatterns = [
     path(RUN, views.run_detail, name="run_detail"),
     path(ITEM, views.run_item, name="run_item"),
     path(ITEM + "retry/", views.run_item_retry, name="run_item_retry"),
-    path(PORTRAIT + "more-like-me/", views.portrait_more_like_me, name="run_portrait_more"),
-    path(PORTRAIT + "reroll/", views.portrait_reroll, name="run_portrait_reroll"),
-    path(PORTRAIT + "hide/", views.portrait_hide, name="run_portrait_hide"),
-    path(PORTRAIT + "unhide/", views.portrait_unhide, name="run_portrait_unhide"),
-    path(PORTRAIT + "pick/", views.portrait_pick, name="run_portrait_pick"),
-    path(PORTRAIT + "unpick/", views.portrait_unpick, name="run_portrait_unpick"),
+    path(PORTRAIT + "more-like-me/", portraits.portrait_more_like_me, name="run_portrait_more"),
+    path(PORTRAIT + "reroll/", portraits.portrait_reroll, name="run_portrait_reroll"),
+    path(PORTRAIT + "hide/", portraits.portrait_hide, name="run_portrait_hide"),
+    path(PORTRAIT + "unhide/", portraits.portrait_unhide, name="run_portrait_unhide"),
+    path(PORTRAIT + "pick/", portraits.portrait_pick, name="run_portrait_pick"),
+    path(PORTRAIT + "unpick/", portraits.portrait_unpick, name="run_portrait_unpick"),
     path("preview/<int:templateversion_id>/", views.template_preview, name="template_preview"),
     path("sample/<int:digitaldouble_id>/", views.double_sample, name="double_sample"),
 ]

@@ -1,4 +1,4 @@
-"""The render runs and portraits API, under /api/ inside a studio (routes in generation/api_urls_runs.py):
+"""The render runs and portraits API, under /api/ inside a studio (routes in generation/api_urls.py):
 
     runs/                                                   GET list (?kind=client|preview, ?double=<id>),
                                                             POST {double, items: [{template, count}]}
@@ -28,10 +28,10 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation import runs
+from generation import portraits, runs
 from generation.models import DigitalDouble, Portrait, RenderRun
-from generation.serializers_runs import PortraitSerializer, RunCreateSerializer, RunSerializer
-from generation.views_runs import RUN_ROLES
+from generation.serializers import PortraitSerializer, RunCreateSerializer, RunSerializer
+from generation.views.runs import RUN_ROLES
 from jobs.serializers import JobSerializer
 from templates_app.models import Template
 from tenants.access import acting_user, membership_for
@@ -193,29 +193,29 @@ class PortraitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(summary="More like me: the same seed, a higher identity weight", request=None, responses=_JOB)
     @action(detail=True, methods=["post"], url_path="more-like-me", url_name="more-like-me")
     def more_like_me(self, request: Request, portrait_id: str | None = None) -> Response:
-        return self._job(request, runs.more_like_me)
+        return self._job(request, portraits.more_like_me)
 
     @extend_schema(summary="Re-roll: the same recipe with a new seed", request=None, responses=_JOB)
     @action(detail=True, methods=["post"])
     def reroll(self, request: Request, portrait_id: str | None = None) -> Response:
-        return self._job(request, runs.reroll)
+        return self._job(request, portraits.reroll)
 
     @extend_schema(summary="Hide the portrait (instant)", request=None, responses={200: PortraitSerializer})
     @action(detail=True, methods=["post"])
     def hide(self, request: Request, portrait_id: str | None = None) -> Response:
-        return self._instant(runs.hide)
+        return self._instant(portraits.hide)
 
     @extend_schema(summary="Show the portrait again (instant)", request=None, responses={200: PortraitSerializer})
     @action(detail=True, methods=["post"])
     def unhide(self, request: Request, portrait_id: str | None = None) -> Response:
-        return self._instant(runs.unhide)
+        return self._instant(portraits.unhide)
 
     @extend_schema(summary="Mark the portrait as a pick (instant)", request=None, responses={200: PortraitSerializer})
     @action(detail=True, methods=["post"])
     def pick(self, request: Request, portrait_id: str | None = None) -> Response:
-        return self._instant(runs.set_pick, pick=True)
+        return self._instant(portraits.set_pick, pick=True)
 
     @extend_schema(summary="Unmark the portrait as a pick (instant)", request=None, responses={200: PortraitSerializer})
     @action(detail=True, methods=["post"])
     def unpick(self, request: Request, portrait_id: str | None = None) -> Response:
-        return self._instant(runs.set_pick, pick=False)
+        return self._instant(portraits.set_pick, pick=False)

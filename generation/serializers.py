@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from generation import runs
+from generation import portraits, runs
 from generation.models import Portrait, RenderRun, RenderRunItem
 from jobs.serializers import JobSerializer
 from tenants.media import signed_media_url
@@ -121,7 +121,7 @@ class PortraitSerializer(serializers.ModelSerializer):
         return (portrait.recipe or {}).get("template_version") or {"id": portrait.template_version_id}
 
     def get_can_more_like_me(self, portrait: Portrait) -> bool:
-        return runs.can_go_more_like_me(portrait)
+        return portraits.can_go_more_like_me(portrait)
 
     def _link(self, portrait: Portrait, field: str) -> str | None:
         if not getattr(portrait, field):

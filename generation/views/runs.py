@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from generation import runs
-from generation.models import DigitalDouble, Portrait, RenderRun
+from generation import portraits, runs
+from generation.models import DigitalDouble, RenderRun
 from templates_app.models import TemplateVersion
 from tenants.access import membership_for, studio_member_required
 from tenants.models import MANAGING_ROLES, Role
@@ -34,7 +34,7 @@ def _has_role(request: HttpRequest, roles: frozenset[str]) -> bool:
     return membership is not None and membership.role in roles
 
 
-def _refuse(request: HttpRequest, roles: frozenset[str]) -> None:
+def refuse_without_role(request: HttpRequest, roles: frozenset[str]) -> None:
     from django.http import Http404
 
     if not _has_role(request, roles):
@@ -151,7 +151,7 @@ def _item_views(request: HttpRequest, run: RenderRun, items: list[Any] | None = 
     views = runs.run_items(run=run, items=items)
     for view in views:
         for portrait in view.portraits:
-            portrait.can_more = runs.can_go_more_like_me(portrait)  # type: ignore[attr-defined]
+            portrait.can_more = portraits.can_go_more_like_me(portrait)  # type: ignore[attr-defined]
     return views
 
 
@@ -199,16 +199,16 @@ def run_item_retry(request: HttpRequest, renderrun_id: int, renderrunitem_id: in
     item = runs.get_item(run=run, renderrunitem_id=renderrunitem_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    _refuse(request, RUN_ROLES)
+    refuse_without_role(request, RUN_ROLES)
     item.run = run
     try:
         runs.retry_item(item=item, user=request.user)
     except runs.RunError as exc:
-        return _after(request, run.pk, item.pk, exc.message, error=True, status=exc.status)
-    return _after(request, run.pk, item.pk, "Queued again.")
+        return respond_after_action(request, run.pk, item.pk, exc.message, error=True, status=exc.status)
+    return respond_after_action(request, run.pk, item.pk, "Queued again.")
 
 
-def _after(
+def respond_after_action(
     request: HttpRequest, run_id: int, item_id: int | None, notice: str, *, error: bool = False, status: int = 200
 ) -> HttpResponse:
     """htmx gets the item's fresh fragment with the notice (status 200, so that htmx swaps it in); a plain form
@@ -221,72 +221,6 @@ def _after(
         return render(request, "generation/run_detail.html", _run_context(request, run), status=status)
     anchor = f"#item-{item_id}" if item_id else ""
     return redirect(reverse("run_detail", kwargs={"renderrun_id": run.pk}) + anchor)
-
-
-# --- Portrait actions -----------------------------------------------------------------------------------------
-
-
-def _portrait_action(request: HttpRequest, portrait_id: int, action: str) -> HttpResponse:
-    portrait = get_object_or_404(Portrait.objects.select_related("double", "item", "run"), pk=portrait_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    _refuse(request, RUN_ROLES)
-    notices = {
-        "more": "Rendering it again, more like the client.",
-        "reroll": "Rendering it again with a new seed.",
-        "hide": "Hidden.",
-        "unhide": "Shown again.",
-        "pick": "Marked as a pick.",
-        "unpick": "No longer a pick.",
-    }
-    try:
-        if action == "more":
-            runs.more_like_me(portrait=portrait, user=request.user)
-        elif action == "reroll":
-            runs.reroll(portrait=portrait, user=request.user)
-        elif action == "hide":
-            runs.hide(portrait=portrait)
-        elif action == "unhide":
-            runs.unhide(portrait=portrait)
-        else:
-            runs.set_pick(portrait=portrait, pick=action == "pick")
-        notice, error, status = notices[action], False, 200
-    except runs.RunError as exc:
-        notice, error, status = exc.message, True, exc.status
-    if portrait.run_id is None or portrait.run.kind == RenderRun.Kind.TEST:  # a test render of the double's page
-        messages.add_message(request, messages.ERROR if error else messages.SUCCESS, notice)
-        return redirect(reverse("double_detail", kwargs={"digitaldouble_id": portrait.double_id}) + "#portraits")
-    return _after(request, portrait.run_id, portrait.item_id, notice, error=error, status=status)
-
-
-@studio_member_required
-def portrait_more_like_me(request: HttpRequest, portrait_id: int) -> HttpResponse:
-    return _portrait_action(request, portrait_id, "more")
-
-
-@studio_member_required
-def portrait_reroll(request: HttpRequest, portrait_id: int) -> HttpResponse:
-    return _portrait_action(request, portrait_id, "reroll")
-
-
-@studio_member_required
-def portrait_hide(request: HttpRequest, portrait_id: int) -> HttpResponse:
-    return _portrait_action(request, portrait_id, "hide")
-
-
-@studio_member_required
-def portrait_unhide(request: HttpRequest, portrait_id: int) -> HttpResponse:
-    return _portrait_action(request, portrait_id, "unhide")
-
-
-@studio_member_required
-def portrait_pick(request: HttpRequest, portrait_id: int) -> HttpResponse:
-    return _portrait_action(request, portrait_id, "pick")
-
-
-@studio_member_required
-def portrait_unpick(request: HttpRequest, portrait_id: int) -> HttpResponse:
-    return _portrait_action(request, portrait_id, "unpick")
 
 
 # --- The designer's preview -----------------------------------------------------------------------------------
@@ -318,7 +252,7 @@ def template_preview(request: HttpRequest, templateversion_id: int) -> HttpRespo
         return render(request, "generation/_template_preview.html", _preview_context(request, version))
     if request.method != "POST":
         return HttpResponseNotAllowed(["GET", "POST"])
-    _refuse(request, PREVIEW_ROLES)
+    refuse_without_role(request, PREVIEW_ROLES)
     status, notice, error = 200, "The preview was queued.", False
     try:
         double_id = int(request.POST.get("double") or 0)
@@ -345,7 +279,7 @@ def double_sample(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     double = _get_double(digitaldouble_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    _refuse(request, frozenset(MANAGING_ROLES))
+    refuse_without_role(request, frozenset(MANAGING_ROLES))
     value = request.POST.get("sample") == "1"
     runs.set_test_subject(double=double, is_test_subject=value)
     if value:
