@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import credits, plans, services
+from billing import credits, plans, subscriptions
 from billing.models import Order, OrderItem
 from billing.views_orders import REFUND_FORBIDDEN, REFUND_REQUESTED, order_list, request_refund
 from tenants.access import membership_for
@@ -133,7 +133,7 @@ class BillingView(APIView):
         tags=["billing"],
     )
     def get(self, request: Request) -> Response:
-        row = services.get_billing()
+        row = subscriptions.get_billing()
         plan = plans.get_plan(row.plan)
         data = {
             "plan": plan.key if plan else None,

@@ -291,10 +291,10 @@ def _bill_overage(*, job: Any, used: int) -> None:
     log.info("credits_overage", job_id=job.pk, credits=credits)
     if plan is None or not billing.stripe_customer_id or plan.overage_unit_price <= 0:
         return
-    from billing import services  # billing.services imports this module
+    from billing import subscriptions  # billing.subscriptions imports this module
 
     transaction.on_commit(
-        lambda: services.create_overage_invoice_item(
+        lambda: subscriptions.create_overage_invoice_item(
             customer_id=billing.stripe_customer_id, plan=plan, credits=credits, job_id=job.pk, studio_id=job.studio_id
         )
     )

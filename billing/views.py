@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import credits, plans, services, stripe_client
+from billing import credits, plans, stripe_client, subscriptions
 from tenants.access import has_role, studio_member_required
 from tenants.models import MANAGING_ROLES
 
@@ -23,11 +23,11 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
 @studio_member_required
 @require_GET
 def billing(request: HttpRequest) -> HttpResponse:
-    row = services.get_billing()
+    row = subscriptions.get_billing()
     invoices, invoices_error = [], ""
     try:
-        invoices = services.invoices()
-    except services.BillingError as exc:
+        invoices = subscriptions.invoices()
+    except subscriptions.BillingError as exc:
         invoices_error = exc.message
     usage = credits.usage_by_day(days=30)
     context = {
@@ -55,8 +55,8 @@ def change_plan(request: HttpRequest) -> HttpResponse:
     if not has_role(request, MANAGING_ROLES):
         return _forbidden(request)
     try:
-        services.subscribe(studio=request.studio, plan_key=request.POST.get("plan", ""), email=request.user.email)
-    except services.BillingError as exc:
+        subscriptions.subscribe(studio=request.studio, plan_key=request.POST.get("plan", ""), email=request.user.email)
+    except subscriptions.BillingError as exc:
         messages.error(request, exc.message)
         return redirect("billing")
     messages.success(request, "Your plan was updated. Its credits are added when Stripe confirms the payment.")
@@ -69,8 +69,8 @@ def payment_method(request: HttpRequest) -> HttpResponse:
     if not has_role(request, MANAGING_ROLES):
         return _forbidden(request)
     try:
-        url = services.portal_url(return_url=request.build_absolute_uri(reverse("billing")))
-    except services.BillingError as exc:
+        url = subscriptions.portal_url(return_url=request.build_absolute_uri(reverse("billing")))
+    except subscriptions.BillingError as exc:
         messages.error(request, exc.message)
         return redirect("billing")
     return redirect(url)

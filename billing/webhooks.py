@@ -66,7 +66,7 @@ def _load_handler_modules() -> None:
     """The modules whose import registers handlers (the other half's modules may not exist yet)."""
     import importlib
 
-    for name in ("billing.services", "billing.orders", "billing.connect"):
+    for name in ("billing.subscriptions", "billing.orders", "billing.connect"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

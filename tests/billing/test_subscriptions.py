@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 
-from billing import credits, services
+from billing import credits, subscriptions
 from billing.models import StudioBilling
 from tenants.context import tenant_context
 from tests.billing.conftest import make_event, post_event
@@ -37,14 +37,14 @@ def test_subscribe_change_plan_and_invoices(
 ) -> None:
     _plans(stripe_local)
     with tenant_context(tenant_a.studio):
-        billing = services.ensure_customer(studio=tenant_a.studio, email="owner@studio-a.example")
-        again = services.ensure_customer(studio=tenant_a.studio)
+        billing = subscriptions.ensure_customer(studio=tenant_a.studio, email="owner@studio-a.example")
+        again = subscriptions.ensure_customer(studio=tenant_a.studio)
         assert billing.stripe_customer_id.startswith("cus_") and again.stripe_customer_id == billing.stripe_customer_id
         _card(billing.stripe_customer_id)
-        billing = services.subscribe(studio=tenant_a.studio, plan_key="starter")
+        billing = subscriptions.subscribe(studio=tenant_a.studio, plan_key="starter")
         assert billing.subscription_id.startswith("sub_") and billing.plan == "starter"
         assert billing.subscription_status == "active" and billing.current_period_end is not None
-        invoices = services.invoices()
+        invoices = subscriptions.invoices()
         assert len(invoices) == 1 and invoices[0]["status"] == "paid" and invoices[0]["total"] == 49.0
         invoice_id = invoices[0]["id"]
 
@@ -75,9 +75,9 @@ def test_subscription_webhook_from_localstripe_payload(
 ) -> None:
     _plans(stripe_local)
     with tenant_context(tenant_a.studio):
-        billing = services.ensure_customer(studio=tenant_a.studio)
+        billing = subscriptions.ensure_customer(studio=tenant_a.studio)
         _card(billing.stripe_customer_id)
-        billing = services.subscribe(studio=tenant_a.studio, plan_key="starter")
+        billing = subscriptions.subscribe(studio=tenant_a.studio, plan_key="starter")
     sub = stripe.Subscription.retrieve(billing.subscription_id)
     stripe.Subscription.delete(billing.subscription_id)
     canceled = stripe.Subscription.retrieve(billing.subscription_id)

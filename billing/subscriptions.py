@@ -22,7 +22,7 @@ from billing.webhooks import _get, event_time, for_studio, handles, studio_for_c
 from tenants.models import Studio
 from tenants.refusals import Refused
 
-log = structlog.get_logger("billing.services")
+log = structlog.get_logger("billing.subscriptions")
 
 ENDED = ("canceled", "incomplete_expired")
 
