@@ -46,6 +46,10 @@ def _too_much_message(exc: Exception) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error is JSON: {"error": {"code", "message", "fields"?}} with the right 4xx status."""
     if isinstance(exc, Refused):  # every app's refusal, mapped once: its message, status and code
+        if exc.fields:  # about the input: like a validation error, with the message of each field
+            fields = exc.fields
+            error = {"code": "invalid", "message": _first_message(fields), "fields": fields}
+            return Response({"error": error}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")

@@ -39,7 +39,6 @@ from rest_framework.response import Response
 
 from clients import uploads
 from templates_app import lora_files, selectors, style_loras, versions
-from templates_app.errors import SettingsInvalid, TemplateError
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.serializers import (
     StarterCopySerializer,
@@ -61,25 +60,6 @@ from tenants.permissions import IsStudioMember, refuse, request_api_key
 ID_REGEX = r"[0-9]+"
 _ERROR = OpenApiResponse(description='{"error": {"code", "message", "fields"?}}')
 SETTINGS_KEYS = TemplateCreateSerializer.SETTINGS_KEYS
-
-
-class TemplateRefused(exceptions.APIException):
-    """A service's refusal (TemplateError) as an API error with the service's status."""
-
-    default_code = "refused"
-    default_detail = "The action was refused."
-
-    def __init__(self, message: str, status_code: int = 400, code: str = "refused") -> None:
-        super().__init__(message, code)
-        self.status_code = status_code
-
-
-def _refused(exc: TemplateError) -> exceptions.APIException:
-    if isinstance(exc, SettingsInvalid):
-        return exceptions.ValidationError(exc.errors)
-    if exc.status == 400 and exc.field:
-        return exceptions.ValidationError({exc.field: [exc.message]})
-    return TemplateRefused(exc.message, exc.status)
 
 
 def _is_staff(request: Request) -> bool:
@@ -212,18 +192,15 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
         data = TemplateCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        try:
-            template = versions.create_template(
-                name=values["name"],
-                category=values["category"],
-                description=values["description"],
-                settings={k: v for k, v in values.items() if k in SETTINGS_KEYS},
-                cover=values.get("cover_image"),
-                note=values.get("note") or "",
-                user=acting_user(request),
-            )
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        template = versions.create_template(
+            name=values["name"],
+            category=values["category"],
+            description=values["description"],
+            settings={k: v for k, v in values.items() if k in SETTINGS_KEYS},
+            cover=values.get("cover_image"),
+            note=values.get("note") or "",
+            user=acting_user(request),
+        )
         return self._saved(template, True, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -247,19 +224,16 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
         elif values.get("cover_image"):
             cover = values["cover_image"]
         settings_data = {k: v for k, v in values.items() if k in SETTINGS_KEYS}
-        try:
-            saved = versions.save_template(
-                template=template,
-                name=values.get("name"),
-                description=values.get("description"),
-                category=values.get("category"),
-                cover=cover,
-                settings=settings_data or None,
-                note=values.get("note") or "",
-                user=acting_user(request),
-            )
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        saved = versions.save_template(
+            template=template,
+            name=values.get("name"),
+            description=values.get("description"),
+            category=values.get("category"),
+            cover=cover,
+            settings=settings_data or None,
+            note=values.get("note") or "",
+            user=acting_user(request),
+        )
         return self._saved(saved.template, saved.created)
 
     @extend_schema(
@@ -273,10 +247,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Template
 
     def _act(self, func: Any, *, code: int = status.HTTP_200_OK) -> Response:
         template: Template = self.get_object()
-        try:
-            result = func(template=template, user=acting_user(self.request))
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        result = func(template=template, user=acting_user(self.request))
         result = self.get_queryset().get(pk=result.pk)
         return Response(TemplateSerializer(result, context=self.get_serializer_context()).data, status=code)
 
@@ -364,10 +335,7 @@ class TemplateVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
         self, request: Request, template_id: str | None = None, templateversion_id: str | None = None
     ) -> Response:
         version: TemplateVersion = self.get_object()
-        try:
-            new = versions.restore_version(template=self.template, version=version, user=acting_user(request))
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        new = versions.restore_version(template=self.template, version=version, user=acting_user(request))
         new = self.get_queryset().get(pk=new.pk)
         return Response(self.get_serializer(new).data, status=status.HTTP_201_CREATED)
 
@@ -418,22 +386,16 @@ class StyleLoraViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
             raise exceptions.ValidationError({"file": [lora_files.too_large_message(lora_files.max_bytes())]})
         if upload is None:
             raise exceptions.ValidationError({"file": ["Send the LoRA's .safetensors file in the field `file`."]})
-        try:
-            lora = style_loras.upload_style_lora(
-                upload=upload,
-                name=str(request.data.get("name") or ""),
-                base_model=str(request.data.get("base_model") or ""),
-                user=acting_user(request),
-            )
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        lora = style_loras.upload_style_lora(
+            upload=upload,
+            name=str(request.data.get("name") or ""),
+            base_model=str(request.data.get("base_model") or ""),
+            user=acting_user(request),
+        )
         return Response(self.get_serializer(lora).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: StyleLora) -> None:
-        try:
-            style_loras.delete_style_lora(lora=instance)
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        style_loras.delete_style_lora(lora=instance)
 
 
 # --- Starters -------------------------------------------------------------------------------------------------
@@ -468,9 +430,6 @@ class StarterViewSet(TemplatesViewSet):
     def copy(self, request: Request) -> Response:
         data = StarterCopySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            template = versions.copy_starter(key=data.validated_data["key"], user=acting_user(request))
-        except TemplateError as exc:
-            raise _refused(exc) from exc
+        template = versions.copy_starter(key=data.validated_data["key"], user=acting_user(request))
         template = selectors.get_template(template_id=template.pk)
         return Response(TemplateSerializer(template, context={"request": request}).data, status=status.HTTP_201_CREATED)

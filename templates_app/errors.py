@@ -14,6 +14,8 @@ class TemplateError(Refused):
     def __init__(self, message: str, status: int = 400, *, field: str | None = None) -> None:
         super().__init__(message, status)
         self.field = field
+        if field and self.status == 400:
+            self.fields = {field: [message]}
 
 
 class SettingsInvalid(TemplateError):
@@ -23,3 +25,4 @@ class SettingsInvalid(TemplateError):
         field, messages = next(iter(errors.items()))
         super().__init__(messages[0], 400, field=field)
         self.errors = errors
+        self.fields = errors

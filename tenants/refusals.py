@@ -20,6 +20,8 @@ class Refused(Exception):
 
     status: int = 400
     code: str = "refused"
+    #: Messages by input field, for a refusal about the input (a 400): the API answers it like a validation error.
+    fields: dict[str, list[str]] | None = None
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None, **extra: Any) -> None:
         super().__init__(message)
