@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from jobs import selectors, services
 from jobs.jobs import DEMO_KIND, DEMO_MAX_STEPS
@@ -54,10 +55,9 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
+@require_POST
 def start_demo(request: HttpRequest) -> HttpResponse:
     """POST: start the diagnostic countdown job (managers only)."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     form = DemoJobForm(request.POST)
     if not form.is_valid():
         return render(request, "jobs/job_list.html", _list_context(request, form), status=400)
