@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from PIL import Image
 
 from generation import doubles, portraits, runs
 from generation.doubles import RUN_ITEM_KIND
-from generation.models import Portrait, RenderRun, RenderRunItem
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from jobs.services import queue_name
 from jobs.tasks import run_job
@@ -277,16 +278,56 @@ def _png(name: str) -> Image.Image:
     return image
 
 
-def test_a_run_end_to_end_with_versioning_actions_and_erasure(
-    client: Any, settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+@dataclass
+class FinishedRun:
+    double: DigitalDouble
+    lora: Any
+    business: Template
+    v1: Any
+    run: RenderRun
+    items: dict[str, Any]
+    portraits: list[Portrait]
+    styled: list[Portrait]
+
+
+def _templates(tenant: Tenant, tiny_engine: dict[str, Any]) -> tuple[Any, Template, Any, Template]:
+    lora = style_lora(tenant, tiny_engine["style"])
+    business, v1 = make_template(tenant, "Business headshot", images_per_run=3, style_lora=lora, style_weight=0.7)
+    vintage, _ = make_template(tenant, "Vintage", images_per_run=2)
+    return lora, business, v1, vintage
+
+
+def _finished_run(tenant: Tenant, tiny_engine: dict[str, Any], settings: Any) -> FinishedRun:
+    """A client run of two templates (3 and 2 images, the first with a style LoRA), its real jobs run."""
+    settings.RENDER_PICKS_PER_TEMPLATE = 2
+    double = ready_double(tenant, tiny_engine, name="Ada Client")
+    lora, business, v1, vintage = _templates(tenant, tiny_engine)
+    with tenant_context(tenant.studio):
+        run = runs.start_run(double=double, items=[(business, 3), (vintage, 2)], user=tenant.owner)
+    assert run_jobs(tenant, run) == ["succeeded", "succeeded"]
+    with tenant_context(tenant.studio):
+        run = runs.get_run(renderrun_id=run.pk)
+        assert run.status == RenderRun.Status.DONE
+        items = {item.template_version.template.name: item for item in run.items.all()}
+        portraits = list(
+            Portrait.objects.filter(run=run)
+            .select_related("template_version__template")
+            .order_by("item__position", "rank")
+        )
+    styled = [p for p in portraits if p.item_id == items["Business headshot"].pk]
+    return FinishedRun(double, lora, business, v1, run, items, portraits, styled)
+
+
+def test_staff_start_a_run_from_the_double_page_after_its_estimate(
+    client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
+    """The double's page links to a new run; the new-run page lists the published templates with their counts,
+    estimates the work (htmx and the Review step), refuses a bad count, and starts one item and one gpu job per
+    template."""
     tenant_a, _ = two_tenants
     studio = tenant_a.studio
-    settings.RENDER_PICKS_PER_TEMPLATE = 2
     double = ready_double(tenant_a, tiny_engine, name="Ada Client")
-    lora = style_lora(tenant_a, tiny_engine["style"])
-    business, v1 = make_template(tenant_a, "Business headshot", images_per_run=3, style_lora=lora, style_weight=0.7)
-    vintage, _ = make_template(tenant_a, "Vintage", images_per_run=2)
+    _, business, _, vintage = _templates(tenant_a, tiny_engine)
     make_template(tenant_a, "Unpublished draft", published=False)
     staff = add_member(tenant_a, "staff@studio-a.example", "staff")
     client.force_login(staff)
@@ -321,18 +362,31 @@ def test_a_run_end_to_end_with_versioning_actions_and_erasure(
     assert response["Location"].endswith(f"/runs/{run.pk}/")
     page = client.get(f"{prefix}/runs/{run.pk}/").content.decode()
     assert "Business headshot" in page and 'role="progressbar"' in page and "hx-trigger" in page
-
-    # The real jobs on the tiny model.
-    assert run_jobs(tenant_a, run) == ["succeeded", "succeeded"]
     with tenant_context(studio):
-        run = runs.get_run(renderrun_id=run.pk)
-        assert run.status == RenderRun.Status.DONE
-        items = {item.template_version.template.name: item for item in run.items.all()}
-        portraits = list(
-            Portrait.objects.filter(run=run)
-            .select_related("template_version__template")
-            .order_by("item__position", "rank")
-        )
+        kinds = [(item.job.kind, item.job.cluster) for item in run.items.select_related("job")]
+    assert kinds == [("runs.render_item", "gpu")] * 2
+
+
+def test_a_runs_jobs_store_ranked_picked_watermarked_portraits_with_their_recipes(
+    client: Any, settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """The real jobs on the tiny model: each item's portraits ranked with the seeds drawn at the start, the best K
+    picked, the recipe with its template version and style LoRA, three clean files each, a real watermark; the
+    run page and the run list show them."""
+    tenant_a, _ = two_tenants
+    studio = tenant_a.studio
+    done = _finished_run(tenant_a, tiny_engine, settings)
+    double, lora, run, items, portraits, styled = (
+        done.double,
+        done.lora,
+        done.run,
+        done.items,
+        done.portraits,
+        done.styled,
+    )
+    client.force_login(add_member(tenant_a, "staff@studio-a.example", "staff"))
+    prefix = tenant_a.prefix
+
     assert len(portraits) == 5
     for name, count in (("Business headshot", 3), ("Vintage", 2)):
         item = items[name]
@@ -363,7 +417,6 @@ def test_a_run_end_to_end_with_versioning_actions_and_erasure(
         assert _png(p.thumbnail.name).format == "WEBP"
         preview = _png(p.preview.name)
         assert preview.format == "JPEG" and preview.size == (64, 64)
-    styled = [p for p in portraits if p.item_id == items["Business headshot"].pk]
     for p in styled:
         style = next(a for a in p.recipe["adapters"] if a["name"] == "style")
         assert style == {
@@ -403,6 +456,15 @@ def test_a_run_end_to_end_with_versioning_actions_and_erasure(
     listing = client.get(f"{prefix}/runs/").content.decode()
     assert "Ada Client" in listing and "Business headshot" in listing and "5 / 5" in listing
 
+
+def test_a_new_template_version_leaves_the_runs_portraits_unchanged(
+    settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    tenant_a, _ = two_tenants
+    studio = tenant_a.studio
+    done = _finished_run(tenant_a, tiny_engine, settings)
+    portraits, styled, business, v1 = done.portraits, done.styled, done.business, done.v1
+
     # Versioning: a new version of the template leaves the old portraits' recipes and version unchanged.
     before = {p.pk: (p.recipe, p.template_version_id) for p in portraits}
     v2 = new_version(tenant_a, business, prompt="outdoor portrait of {subject}", identity_weight=1.2)
@@ -410,6 +472,19 @@ def test_a_run_end_to_end_with_versioning_actions_and_erasure(
         after = {p.pk: (p.recipe, p.template_version_id) for p in Portrait.objects.filter(pk__in=before)}
         assert Template.objects.get(pk=business.pk).current_version_id == v2.pk
     assert after == before and {p.template_version_id for p in styled} == {v1.pk}
+
+
+def test_portrait_actions_on_a_run_more_like_me_reroll_hide_pick_and_erasure(
+    client: Any, settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """More like me (htmx) and re-roll are small gpu jobs whose portraits join the item; hide and pick are instant;
+    deleting the double deletes every portrait's three files."""
+    tenant_a, _ = two_tenants
+    studio = tenant_a.studio
+    done = _finished_run(tenant_a, tiny_engine, settings)
+    double, run, styled, v1 = done.double, done.run, done.styled, done.v1
+    client.force_login(add_member(tenant_a, "staff@studio-a.example", "staff"))
+    prefix = tenant_a.prefix
 
     # More like me (htmx): the same seed and style, one step more identity weight, in the same item.
     best = styled[0]
