@@ -7,14 +7,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_safe
 
 from billing import orders as order_service
 from billing import stripe_client
 from billing.models import Order
-from tenants.access import has_role, studio_member_required
+from tenants.access import has_role, require_http_methods_of, studio_member_required
 from tenants.models import MANAGING_ROLES
 
 REFUND_FORBIDDEN = "Only the studio's owners and managers can refund an order."
@@ -64,11 +64,14 @@ def order_list_page(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
+def _get_order(order_id: int) -> Order:
+    return get_object_or_404(Order, pk=order_id)
+
+
 @studio_member_required
+@require_http_methods_of(_get_order, ["POST"])
 def refund_order(request: HttpRequest, order_id: int) -> HttpResponse:
     order = get_object_or_404(Order, pk=order_id)  # another studio's order: 404 whatever the method
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not has_role(request, MANAGING_ROLES):
         return _page(request, error=REFUND_FORBIDDEN, status=403)
     try:

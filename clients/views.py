@@ -49,7 +49,7 @@ from clients.forms import (
     SendLinkForm,
 )
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
-from tenants.access import membership_for, studio_member_required
+from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES, Role
 from tenants.services import ActionRefused
@@ -231,12 +231,15 @@ def client_detail(request: HttpRequest, client_id: int) -> HttpResponse:
     return render(request, "clients/client_detail.html", _detail_context(request, client))
 
 
+def _get_set_link(client_id: int, photoset_id: int, uploadlink_id: int) -> UploadLink:
+    return _get_link(_get_set(client_id, photoset_id), uploadlink_id)
+
+
 @client_manager_required
+@require_http_methods_of(_get_client, ["POST"])
 def client_erase(request: HttpRequest, client_id: int) -> HttpResponse:
     """POST: delete everything about the client, confirmed by typing their name; a deletion receipt remains."""
     client = _get_client(client_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     form = EraseClientForm(request.POST, client=client)
     if not form.is_valid():
         context = _detail_context(request, client, erase_form=form)
@@ -251,11 +254,10 @@ def client_erase(request: HttpRequest, client_id: int) -> HttpResponse:
 
 
 @client_manager_required
+@require_http_methods_of(_get_client, ["GET"])
 def client_export(request: HttpRequest, client_id: int) -> HttpResponse:
     """GET: a ZIP of everything kept about the client (for a data-access request)."""
     client = _get_client(client_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     filename, stream = services.export_client_zip(client=client)
     return FileResponse(stream, as_attachment=True, filename=filename, content_type="application/zip")
 
@@ -292,10 +294,9 @@ def consent_text(request: HttpRequest) -> HttpResponse:
 
 
 @client_manager_required
+@require_http_methods_of(_get_client, ["POST"])
 def photoset_create(request: HttpRequest, client_id: int) -> HttpResponse:
     client = _get_client(client_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     photo_set = services.create_photo_set(client=client, created_by=request.user)
     messages.success(request, "A new photo set was created. Upload photos, or send the client an upload link.")
     return redirect("photoset_detail", client_id=client.pk, photoset_id=photo_set.pk)
@@ -335,12 +336,11 @@ def photoset_detail(request: HttpRequest, client_id: int, photoset_id: int) -> H
 
 
 @studio_member_required
+@require_http_methods_of(_get_set, ["GET"])
 def photoset_status(request: HttpRequest, client_id: int, photoset_id: int) -> HttpResponse:
     """The validation progress the set page polls (htmx): it brings the refreshed grid and readiness meter along
     (out-of-band swaps) whenever a verdict arrived since the page's last poll, and once the job is finished."""
     photo_set = _get_set(client_id, photoset_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     context = _set_context(request, photo_set)
     context["grid_changed"] = request.GET.get("grid") != context["grid_version"]
     return render(request, "clients/_set_status.html", context)
@@ -348,12 +348,11 @@ def photoset_status(request: HttpRequest, client_id: int, photoset_id: int) -> H
 
 @csrf_exempt
 @client_manager_required
+@require_http_methods_of(_get_set, ["POST"])
 def photoset_upload(request: HttpRequest, client_id: int, photoset_id: int) -> HttpResponse:
     """POST one or several files (field `files`): JSON per file for the page's uploader, or back to the set page
     for a plain form. The CSRF check runs after the size-limiting upload handler is installed."""
     photo_set = _get_set(client_id, photoset_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     uploads.limit_upload_size(request)
     # A body that can't be read (a file name beyond the bound, too many files...) is answered before the CSRF
     # check, which would otherwise fail on the unreadable form; nothing is written either way.
@@ -392,10 +391,9 @@ def _upload_refused(
 
 
 @client_manager_required
+@require_http_methods_of(_get_set, ["POST"])
 def upload_link_create(request: HttpRequest, client_id: int, photoset_id: int) -> HttpResponse:
     photo_set = _get_set(client_id, photoset_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     try:
         services.create_upload_link(photo_set=photo_set, created_by=request.user)
     except services.IntakeError as exc:
@@ -412,11 +410,10 @@ def _get_link(photo_set: PhotoSet, uploadlink_id: int) -> UploadLink:
 
 
 @client_manager_required
+@require_http_methods_of(_get_set_link, ["POST"])
 def upload_link_revoke(request: HttpRequest, client_id: int, photoset_id: int, uploadlink_id: int) -> HttpResponse:
     photo_set = _get_set(client_id, photoset_id)
     link = _get_link(photo_set, uploadlink_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     services.revoke_upload_link(link=link)
     messages.success(request, "The upload link was revoked: it no longer works.")
     return redirect(
@@ -435,12 +432,11 @@ def _link_email(*, request: HttpRequest, link: UploadLink, url: str, to: str) ->
 
 
 @client_manager_required
+@require_http_methods_of(_get_set_link, ["POST"])
 def upload_link_send(request: HttpRequest, client_id: int, photoset_id: int, uploadlink_id: int) -> HttpResponse:
     """POST: email the link to the client (sent once the request's transaction commits)."""
     photo_set = _get_set(client_id, photoset_id)
     link = _get_link(photo_set, uploadlink_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     form = SendLinkForm(request.POST)
     if not link.is_usable:
         form.is_valid()

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -34,9 +34,9 @@ from galleries.forms import (
     PortraitsForm,
     end_of_day,
 )
-from galleries.models import Entitlement, Gallery
+from galleries.models import Entitlement, Gallery, GalleryPortrait
 from generation.models import RenderRun
-from tenants.access import membership_for, studio_member_required
+from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.models import MANAGING_ROLES, Role
 
 PAGE_SIZE = 25
@@ -154,16 +154,25 @@ def _refused(request: HttpRequest, gallery: Gallery, exc: services.GalleryError)
 
 
 def _guard(request: HttpRequest, gallery: Gallery) -> HttpResponse | None:
-    """After the objects were found (404 otherwise): POST only (405), then the role (403 with a message)."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    """After the objects were found (404 otherwise) and the method checked (require_http_methods_of: POST only,
+    405): the role (403 with a message)."""
     if not _has_role(request, GALLERY_ROLES):
         return _forbidden(request, back=_detail_url(gallery))
     return None
 
 
+def _get_entry(gallery_id: int, portrait_id: int) -> GalleryPortrait:
+    return selectors.get_entry(gallery=selectors.get_gallery(gallery_id=gallery_id), portrait_id=portrait_id)
+
+
+def _get_entitlement(gallery_id: int, entitlement_id: int) -> Entitlement:
+    return selectors.get_entitlement(
+        gallery=selectors.get_gallery(gallery_id=gallery_id), entitlement_id=entitlement_id
+    )
+
+
 def _action(request: HttpRequest, gallery_id: int) -> tuple[Gallery, HttpResponse | None]:
-    """The gallery (404 for another studio's), then the method and the role (see _guard)."""
+    """The gallery (404 for another studio's), then the role (see _guard)."""
     gallery = selectors.get_gallery(gallery_id=gallery_id)
     return gallery, _guard(request, gallery)
 
@@ -205,13 +214,20 @@ def _new_context(client: Client, form: GalleryCreateForm, **extra: Any) -> dict[
     }
 
 
+def _get_client(client_id: int) -> Client:
+    return get_object_or_404(Client, pk=client_id)
+
+
+def _get_run(renderrun_id: int) -> RenderRun:
+    return get_object_or_404(RenderRun.objects.select_related("double__client"), pk=renderrun_id)
+
+
 @studio_member_required
+@require_http_methods_of(_get_client, ["GET", "POST"])
 def gallery_new(request: HttpRequest, client_id: int) -> HttpResponse:
     """GET: a new gallery for the client: their shown portraits, picks preselected, and the studio's defaults.
     POST: create it and go to its page."""
     client = get_object_or_404(Client, pk=client_id)
-    if request.method not in ("GET", "POST"):
-        return HttpResponseNotAllowed(["GET", "POST"])
     back = reverse("client_detail", kwargs={"client_id": client.pk})
     if not _has_role(request, GALLERY_ROLES):
         return _forbidden(request, back=back)
@@ -249,11 +265,10 @@ def gallery_new(request: HttpRequest, client_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(_get_run, ["POST"])
 def gallery_from_run(request: HttpRequest, renderrun_id: int) -> HttpResponse:
     """POST: a gallery of the run's picks for its client, with the studio's defaults."""
     run = get_object_or_404(RenderRun.objects.select_related("double__client"), pk=renderrun_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     back = reverse("run_detail", kwargs={"renderrun_id": run.pk})
     if not _has_role(request, GALLERY_ROLES):
         return _forbidden(request, back=back)
@@ -269,14 +284,14 @@ def gallery_from_run(request: HttpRequest, renderrun_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["GET"])
 def gallery_detail(request: HttpRequest, gallery_id: int) -> HttpResponse:
     gallery = selectors.get_gallery(gallery_id=gallery_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     return _detail(request, gallery)
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_edit(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST: title, welcome note, expiry, "more like me", downloads per portrait."""
     gallery, refused = _action(request, gallery_id)
@@ -302,6 +317,7 @@ def gallery_edit(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_password(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST `action=set` with `password`, or `action=clear`."""
     gallery, refused = _action(request, gallery_id)
@@ -323,6 +339,7 @@ def gallery_password(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_pin(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST `action=set` with `pin`, or `action=clear`."""
     gallery, refused = _action(request, gallery_id)
@@ -344,11 +361,10 @@ def gallery_pin(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_unlock_secrets(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST: an owner unlocks a gallery locked after too many wrong passwords or PINs (the counts start again)."""
     gallery = selectors.get_gallery(gallery_id=gallery_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not _has_role(request, UNLOCK_ROLES):
         return _forbidden(request, UNLOCK_FORBIDDEN, back=_detail_url(gallery, "access"))
     try:
@@ -360,6 +376,7 @@ def gallery_unlock_secrets(request: HttpRequest, gallery_id: int) -> HttpRespons
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_portraits_add(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST `portraits` (ids): add portraits of the gallery's client."""
     gallery, refused = _action(request, gallery_id)
@@ -379,6 +396,7 @@ def gallery_portraits_add(request: HttpRequest, gallery_id: int) -> HttpResponse
 
 
 @studio_member_required
+@require_http_methods_of(_get_entry, ["POST"])
 def gallery_portrait_remove(request: HttpRequest, gallery_id: int, portrait_id: int) -> HttpResponse:
     """POST: take the portrait out of the gallery."""
     gallery = selectors.get_gallery(gallery_id=gallery_id)
@@ -395,6 +413,7 @@ def gallery_portrait_remove(request: HttpRequest, gallery_id: int, portrait_id: 
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_share(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST: email the client that their gallery is ready (sent when the request's transaction commits)."""
     gallery, refused = _action(request, gallery_id)
@@ -409,6 +428,7 @@ def gallery_share(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_revoke(request: HttpRequest, gallery_id: int) -> HttpResponse:
     gallery, refused = _action(request, gallery_id)
     if refused is not None:
@@ -419,6 +439,7 @@ def gallery_revoke(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_restore(request: HttpRequest, gallery_id: int) -> HttpResponse:
     gallery, refused = _action(request, gallery_id)
     if refused is not None:
@@ -429,6 +450,7 @@ def gallery_restore(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
 def gallery_grant(request: HttpRequest, gallery_id: int) -> HttpResponse:
     """POST `portraits` (ids) and `size`: let the client download them (granted by staff)."""
     gallery, refused = _action(request, gallery_id)
@@ -453,6 +475,7 @@ def gallery_grant(request: HttpRequest, gallery_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(_get_entitlement, ["POST"])
 def gallery_entitlement_revoke(request: HttpRequest, gallery_id: int, entitlement_id: int) -> HttpResponse:
     gallery = selectors.get_gallery(gallery_id=gallery_id)
     entitlement = selectors.get_entitlement(gallery=gallery, entitlement_id=entitlement_id)

@@ -8,14 +8,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from jobs import selectors, services
 from jobs.jobs import DEMO_KIND, DEMO_MAX_STEPS
 from jobs.models import Job
-from tenants.access import manager_required, membership_for, studio_member_required
+from tenants.access import manager_required, membership_for, require_http_methods_of, studio_member_required
 
 PAGE_SIZE = 25
 
@@ -85,10 +85,9 @@ def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_job, ["POST"])
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.get_job(job_id=job_id)  # 404 first: another studio's id never learns more
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     try:
         services.cancel_job(job=job)
     except services.JobStateError as exc:
@@ -99,10 +98,9 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(selectors.get_job, ["POST"])
 def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.get_job(job_id=job_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     try:
         services.retry_job(job=job, user=request.user)
     except services.JobStateError as exc:

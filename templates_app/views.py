@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,7 +37,7 @@ from templates_app.forms import (
 )
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.starters import all_starters
-from tenants.access import membership_for, studio_member_required
+from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.models import Role
 
 PAGE_SIZE = 25
@@ -203,16 +203,23 @@ def _designer_context(request: HttpRequest, template: Template, **extra: Any) ->
     return context
 
 
+def _get_template_version(template_id: int, templateversion_id: int) -> TemplateVersion:
+    return get_object_or_404(TemplateVersion, pk=templateversion_id, template=_get_template(template_id))
+
+
+def _get_style_lora(stylelora_id: int) -> StyleLora:
+    return get_object_or_404(StyleLora, pk=stylelora_id)
+
+
 @studio_member_required
 @_upload_view(_image_max_bytes)
+@require_http_methods_of(_get_template, ["GET", "POST"])
 def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
     """GET: the designer (read-only for staff). POST: save; render settings that differ from the current
     version's become a new version."""
     template = _get_template(template_id)
     if request.method == "GET":
         return render(request, "templates_app/template_detail.html", _designer_context(request, template))
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     if not can_edit(request):
         return _forbidden(request)
     form = TemplateForm(request.POST, request.FILES, template=template)
@@ -257,10 +264,9 @@ def _template_action(action: Callable[..., Template], done: str) -> Callable[[Ht
     staff, the service's refusal as a message and its status on the designer page."""
 
     @studio_member_required
+    @require_http_methods_of(_get_template, ["POST"])
     def view(request: HttpRequest, template_id: int) -> HttpResponse:
         template = _get_template(template_id)
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         if not can_edit(request):
             return _forbidden(request)
         try:
@@ -282,10 +288,9 @@ template_unarchive = _template_action(versions.unarchive, "“{name}” is back 
 
 
 @studio_member_required
+@require_http_methods_of(_get_template, ["POST"])
 def template_duplicate(request: HttpRequest, template_id: int) -> HttpResponse:
     template = _get_template(template_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not can_edit(request):
         return _forbidden(request)
     copy = versions.duplicate(template=template, user=request.user)
@@ -305,12 +310,11 @@ def _version_param(request: HttpRequest, name: str) -> int | None | str:
 
 
 @studio_member_required
+@require_http_methods_of(_get_template, ["GET"])
 def template_compare(request: HttpRequest, template_id: int) -> HttpResponse:
     """Two versions side by side (GET `a` and `b`, version ids; default: the current version and the one
     before it), changed settings highlighted."""
     template = _get_template(template_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     a_id, b_id = _version_param(request, "a"), _version_param(request, "b")
     if "bad" in (a_id, b_id):
         return render(
@@ -352,12 +356,11 @@ _NO_VERSION = "This template has no such version."
 
 
 @studio_member_required
+@require_http_methods_of(_get_template_version, ["POST"])
 def template_restore(request: HttpRequest, template_id: int, templateversion_id: int) -> HttpResponse:
     """POST: a new version with an old version's settings."""
     template = _get_template(template_id)
     version = get_object_or_404(TemplateVersion, pk=templateversion_id, template=template)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not can_edit(request):
         return _forbidden(request)
     try:
@@ -420,10 +423,9 @@ def style_lora_upload(request: HttpRequest) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(_get_style_lora, ["POST"])
 def style_lora_delete(request: HttpRequest, stylelora_id: int) -> HttpResponse:
     lora = get_object_or_404(StyleLora, pk=stylelora_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     if not can_edit(request):
         return _forbidden(request)
     try:

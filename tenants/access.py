@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
 
 from tenants.models import MANAGING_ROLES, Membership, Role, User
 
@@ -64,3 +65,27 @@ def studio_member_required(
 
 
 manager_required = studio_member_required(roles=MANAGING_ROLES)
+
+
+def require_http_methods_of(
+    lookup: Callable[..., Any], methods: Iterable[str]
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Django's require_http_methods for a view of an object: a method the view doesn't accept is answered 405
+    only once `lookup(**url_kwargs)` has found the URL's object in this studio (it raises Http404 otherwise), so
+    another studio's id is a 404 whatever the method (tests/test_isolation.py). The accepted methods go straight
+    to the view, which looks its object up itself (no second query)."""
+    allowed = list(methods)
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        refuse = require_http_methods(allowed)(view)
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                lookup(**kwargs)
+                return refuse(request, *args, **kwargs)  # the 405, with its Allow header
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -16,7 +16,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,7 +26,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from tenants import selectors, services
-from tenants.access import manager_required, membership_for, studio_member_required
+from tenants.access import manager_required, membership_for, require_http_methods_of, studio_member_required
 from tenants.dashboard import badges as dashboard_badges
 from tenants.dashboard import panels as dashboard_panels
 from tenants.forms import (
@@ -258,11 +257,18 @@ def _refused(request: HttpRequest, exc: services.ActionRefused) -> HttpResponse:
     return _members_page(request, status=exc.status)
 
 
+def _get_invitation(invitation_id: int) -> Invitation:
+    return get_object_or_404(Invitation, pk=invitation_id)
+
+
+def _get_membership(membership_id: int) -> Membership:
+    return get_object_or_404(Membership.objects.select_related("user"), pk=membership_id)
+
+
 @manager_required
+@require_http_methods_of(_get_invitation, ["POST"])
 def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     try:
         services.revoke_invitation(invitation=invitation, revoked_by=request.user)
     except services.ActionRefused as exc:
@@ -272,10 +278,9 @@ def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 
 @manager_required
+@require_http_methods_of(_get_membership, ["POST"])
 def change_member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose one of the studio's roles.")
@@ -291,10 +296,9 @@ def change_member_role(request: HttpRequest, membership_id: int) -> HttpResponse
 
 
 @manager_required
+@require_http_methods_of(_get_membership, ["POST"])
 def remove_member(request: HttpRequest, membership_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     email = membership.user.email
     leaving = membership.user_id == request.user.pk
     try:

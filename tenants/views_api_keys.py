@@ -5,13 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from tenants import api_keys
-from tenants.access import manager_required
+from tenants.access import manager_required, require_http_methods_of
 from tenants.models import ApiKey
 
 
@@ -56,11 +56,14 @@ def api_keys_page(request: HttpRequest) -> HttpResponse:
     return _page(request, form=form, status=400)
 
 
+def _get_api_key(apikey_id: int) -> ApiKey:
+    return get_object_or_404(ApiKey, pk=apikey_id)
+
+
 @manager_required
+@require_http_methods_of(_get_api_key, ["POST"])
 def revoke_api_key(request: HttpRequest, apikey_id: int) -> HttpResponse:
     api_key = get_object_or_404(ApiKey, pk=apikey_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     already = not api_key.is_active
     api_keys.revoke_api_key(api_key=api_key)
     if already:

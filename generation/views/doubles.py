@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
@@ -21,7 +21,7 @@ from generation import doubles, runs
 from generation.models import DigitalDouble
 from jobs.models import Job
 from templates_app import base_models
-from tenants.access import membership_for, studio_member_required
+from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.models import Role
 
 # Who may train, render and delete doubles: the same people who manage clients. Photographers look.
@@ -137,12 +137,15 @@ def _double_context(request: HttpRequest, double: DigitalDouble, **extra: Any) -
     }
 
 
+def _get_photo_set(photoset_id: int) -> PhotoSet:
+    return get_object_or_404(PhotoSet.objects.select_related("client"), pk=photoset_id)
+
+
 @double_manager_required
+@require_http_methods_of(_get_photo_set, ["POST"])
 def double_train(request: HttpRequest, photoset_id: int) -> HttpResponse:
     """POST: train a digital double from a ready photo set (base model and class word from the form)."""
     photo_set = get_object_or_404(PhotoSet.objects.select_related("client"), pk=photoset_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     client_url = reverse("client_detail", kwargs={"client_id": photo_set.client_id}) + "#doubles"
     form = TrainDoubleForm(request.POST)
     if not form.is_valid():
@@ -164,20 +167,18 @@ def double_train(request: HttpRequest, photoset_id: int) -> HttpResponse:
 
 
 @studio_member_required
+@require_http_methods_of(_get_double, ["GET"])
 def double_detail(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     double = _get_double(digitaldouble_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     return render(request, "generation/double_detail.html", _double_context(request, double))
 
 
 @studio_member_required
+@require_http_methods_of(_get_double, ["GET"])
 def double_status(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     """The progress fragment the double's page polls (htmx) while its training or render job runs; once
     nothing runs any more it asks htmx to reload the page (metrics and portraits appear)."""
     double = _get_double(digitaldouble_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     context = _double_context(request, double)
     response = render(request, "generation/_double_status.html", context)
     if not context["polling"] and request.headers.get("HX-Request"):
@@ -186,13 +187,12 @@ def double_status(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
 
 
 @double_manager_required
+@require_http_methods_of(_get_double, ["POST"])
 def double_render(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     """POST: a test render of the double (prompt with {subject}, steps, images, identity weight, ...)."""
     from django.conf import settings
 
     double = _get_double(digitaldouble_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     form = RenderForm(request.POST, max_images=int(settings.ENGINE_MAX_IMAGES_PER_RENDER))
     status = 400
     if form.is_valid():
@@ -209,11 +209,10 @@ def double_render(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
 
 
 @double_manager_required
+@require_http_methods_of(_get_double, ["POST"])
 def double_delete(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     """POST: delete the double, its portraits and their files."""
     double = _get_double(digitaldouble_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     client_id = double.client_id
     counts = doubles.delete_double(double=double)
     messages.success(

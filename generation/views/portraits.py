@@ -5,7 +5,7 @@ method; a test render's portrait brings the studio back to its double's page."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
@@ -13,13 +13,15 @@ from generation import portraits
 from generation.models import Portrait, RenderRun
 from generation.runs import RunError
 from generation.views.runs import RUN_ROLES, refuse_without_role, respond_after_action
-from tenants.access import studio_member_required
+from tenants.access import require_http_methods_of, studio_member_required
+
+
+def _get_portrait(portrait_id: int) -> Portrait:
+    return get_object_or_404(Portrait.objects.select_related("double", "item", "run"), pk=portrait_id)
 
 
 def _portrait_action(request: HttpRequest, portrait_id: int, action: str) -> HttpResponse:
-    portrait = get_object_or_404(Portrait.objects.select_related("double", "item", "run"), pk=portrait_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    portrait = _get_portrait(portrait_id)
     refuse_without_role(request, RUN_ROLES)
     notices = {
         "more": "Rendering it again, more like the client.",
@@ -50,30 +52,36 @@ def _portrait_action(request: HttpRequest, portrait_id: int, action: str) -> Htt
 
 
 @studio_member_required
+@require_http_methods_of(_get_portrait, ["POST"])
 def portrait_more_like_me(request: HttpRequest, portrait_id: int) -> HttpResponse:
     return _portrait_action(request, portrait_id, "more")
 
 
 @studio_member_required
+@require_http_methods_of(_get_portrait, ["POST"])
 def portrait_reroll(request: HttpRequest, portrait_id: int) -> HttpResponse:
     return _portrait_action(request, portrait_id, "reroll")
 
 
 @studio_member_required
+@require_http_methods_of(_get_portrait, ["POST"])
 def portrait_hide(request: HttpRequest, portrait_id: int) -> HttpResponse:
     return _portrait_action(request, portrait_id, "hide")
 
 
 @studio_member_required
+@require_http_methods_of(_get_portrait, ["POST"])
 def portrait_unhide(request: HttpRequest, portrait_id: int) -> HttpResponse:
     return _portrait_action(request, portrait_id, "unhide")
 
 
 @studio_member_required
+@require_http_methods_of(_get_portrait, ["POST"])
 def portrait_pick(request: HttpRequest, portrait_id: int) -> HttpResponse:
     return _portrait_action(request, portrait_id, "pick")
 
 
 @studio_member_required
+@require_http_methods_of(_get_portrait, ["POST"])
 def portrait_unpick(request: HttpRequest, portrait_id: int) -> HttpResponse:
     return _portrait_action(request, portrait_id, "unpick")

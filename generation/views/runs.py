@@ -13,14 +13,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from generation import portraits, runs
 from generation.models import DigitalDouble, RenderRun
 from templates_app.models import TemplateVersion
-from tenants.access import membership_for, studio_member_required
+from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.models import MANAGING_ROLES, Role
 
 # Who runs templates for clients and acts on their portraits (as for doubles), who previews templates.
@@ -113,15 +113,22 @@ def _new_context(double: DigitalDouble, rows: list[dict[str, Any]], **extra: Any
     }
 
 
+def _get_item(renderrun_id: int, renderrunitem_id: int) -> Any:
+    return runs.get_item(run=runs.get_run(renderrun_id=renderrun_id), renderrunitem_id=renderrunitem_id)
+
+
+def _get_version(templateversion_id: int) -> TemplateVersion:
+    return get_object_or_404(TemplateVersion.objects.select_related("template"), pk=templateversion_id)
+
+
 @studio_member_required(roles=RUN_ROLES)
+@require_http_methods_of(_get_double, ["GET", "POST"])
 def run_new(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     """GET: the published templates with a number of images each. POST `action=review`: the same with the
     estimate; POST `action=start`: start the run and go to its page."""
     double = _get_double(digitaldouble_id)
     if request.method == "GET":
         return render(request, "generation/run_new.html", _new_context(double, _template_rows(double, None)))
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     rows = _template_rows(double, request.POST)
     if request.POST.get("action") != "start":
         return render(request, "generation/run_new.html", _new_context(double, rows, reviewed=True))
@@ -135,11 +142,10 @@ def run_new(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
 
 
 @studio_member_required(roles=RUN_ROLES)
+@require_http_methods_of(_get_double, ["POST"])
 def run_estimate(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     """POST (htmx, on every change of the new-run form): the estimate fragment for the form's templates."""
     double = _get_double(digitaldouble_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     context = _new_context(double, _template_rows(double, request.POST))
     return render(request, "generation/_run_estimate.html", context)
 
@@ -156,10 +162,9 @@ def _item_views(request: HttpRequest, run: RenderRun, items: list[Any] | None = 
 
 
 @studio_member_required
+@require_http_methods_of(runs.get_run, ["GET"])
 def run_detail(request: HttpRequest, renderrun_id: int) -> HttpResponse:
     run = runs.get_run(renderrun_id=renderrun_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     return render(request, "generation/run_detail.html", _run_context(request, run))
 
 
@@ -183,22 +188,20 @@ def _item_response(request: HttpRequest, run: RenderRun, item_id: int, **extra: 
 
 
 @studio_member_required
+@require_http_methods_of(_get_item, ["GET"])
 def run_item(request: HttpRequest, renderrun_id: int, renderrunitem_id: int) -> HttpResponse:
     """The fragment of one template of a run (progress, error, portraits), polled by htmx while it runs."""
     run = runs.get_run(renderrun_id=renderrun_id)
     runs.get_item(run=run, renderrunitem_id=renderrunitem_id)
-    if request.method != "GET":
-        return HttpResponseNotAllowed(["GET"])
     return _item_response(request, run, renderrunitem_id)
 
 
 @studio_member_required
+@require_http_methods_of(_get_item, ["POST"])
 def run_item_retry(request: HttpRequest, renderrun_id: int, renderrunitem_id: int) -> HttpResponse:
     """POST: run a failed template of the run again."""
     run = runs.get_run(renderrun_id=renderrun_id)
     item = runs.get_item(run=run, renderrunitem_id=renderrunitem_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     refuse_without_role(request, RUN_ROLES)
     item.run = run
     try:
@@ -242,6 +245,7 @@ def _preview_context(request: HttpRequest, version: Any, **extra: Any) -> dict[s
 
 
 @studio_member_required
+@require_http_methods_of(_get_version, ["GET", "POST"])
 def template_preview(request: HttpRequest, templateversion_id: int) -> HttpResponse:
     """An HTML fragment for the template designer. GET: the sample doubles to preview on, the latest preview of
     this version (its job's progress, its portraits) beside the previous version's. POST `double=<id>`: start a
@@ -250,8 +254,6 @@ def template_preview(request: HttpRequest, templateversion_id: int) -> HttpRespo
     version = get_object_or_404(TemplateVersion.objects.select_related("template"), pk=templateversion_id)
     if request.method == "GET":
         return render(request, "generation/_template_preview.html", _preview_context(request, version))
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     refuse_without_role(request, PREVIEW_ROLES)
     status, notice, error = 200, "The preview was queued.", False
     try:
@@ -274,11 +276,10 @@ def template_preview(request: HttpRequest, templateversion_id: int) -> HttpRespo
 
 
 @studio_member_required
+@require_http_methods_of(_get_double, ["POST"])
 def double_sample(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     """POST `sample=1|0` (owners and managers): mark the double as a sample for template previews, or not."""
     double = _get_double(digitaldouble_id)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     refuse_without_role(request, frozenset(MANAGING_ROLES))
     value = request.POST.get("sample") == "1"
     runs.set_test_subject(double=double, is_test_subject=value)
