@@ -88,3 +88,48 @@ def test_refusals_and_build_tiny(engine_settings: Path) -> None:
     call_command("engine", "build-tiny", stdout=out)
     assert (engine_settings / "models" / "tiny-sd15" / "model_index.json").exists()
     assert "ready" in out.getvalue()
+
+
+def test_render_from_a_doubles_folder_without_a_database(engine_settings: Path, tmp_path: Path) -> None:
+    """`engine render --double DIR --out DIR` renders from what `engine train --out` writes: PNGs and
+    portraits.json with each image's file, seed, likeness, flags, recipe and the faces a face pass regenerated
+    (none yet). A folder that holds no double is refused with a message."""
+    from engine.checkpoints import build_tiny_model
+    from tests.generation.runs_support import make_lora_bytes
+
+    spec = build_tiny_model(engine_settings / "models", "sd15")
+    double = tmp_path / "double"
+    double.mkdir()
+    (double / "lora.safetensors").write_bytes(make_lora_bytes(spec, tmp_path / "lora", seed=1))
+    (double / "metrics.json").write_text(json.dumps({"base_model": "tiny-sd15", "trigger_phrase": "ohwx woman"}))
+    out = tmp_path / "render"
+    stdout = io.StringIO()
+    call_command(
+        "engine",
+        "render",
+        "--double",
+        str(double),
+        "--out",
+        str(out),
+        "--prompt",
+        "studio portrait of {subject}",
+        "--images",
+        "2",
+        "--seed",
+        "5",
+        "--steps",
+        "2",
+        "--quiet",
+        stdout=stdout,
+    )
+    assert "Rendered 2 image(s)" in stdout.getvalue()
+    portraits = json.loads((out / "portraits.json").read_text())
+    assert [p["rank"] for p in portraits] == [1, 2] and sorted(p["seed"] for p in portraits) == [5, 6]
+    for entry in portraits:
+        assert (out / entry["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert entry["recipe"]["seed"] == entry["seed"] and entry["recipe"]["steps"] == 2
+        assert "ohwx woman" in json.dumps(entry["recipe"]) and entry["faces"] == []
+        assert entry["likeness"] is None  # no centroid.npy in this folder: nothing to compare with
+
+    with pytest.raises(CommandError, match="holds no double"):
+        call_command("engine", "render", "--double", str(tmp_path / "lora"), "--out", str(out), "--prompt", "a {x}")

@@ -39,7 +39,9 @@ class Command(BaseCommand):
     help = "Run the portrait engine from the shell: list models, build the tiny model, train and render."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{models,build-tiny,train,rotate-keys}")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="{models,build-tiny,train,render,rotate-keys}"
+        )
         sub.add_parser("models", help="List the base-model registry (licence, commercial use, enabled).")
         tiny = sub.add_parser("build-tiny", help="Build the tiny demo model under ENGINE_MODELS_DIR.")
         tiny.add_argument("--family", choices=["sd15", "sdxl"], default="sd15")
@@ -62,6 +64,23 @@ class Command(BaseCommand):
         train.add_argument("--identity-weight", type=float, default=1.0)
         train.add_argument("--scheduler", default="dpmpp_2m_karras")
         train.add_argument("--quiet", action="store_true", help="No progress bar.")
+        render = sub.add_parser("render", help="Render portraits of a double that `engine train --out` wrote.")
+        render.add_argument(
+            "--double", required=True, help="The folder `engine train --out` wrote (lora.safetensors, metrics.json)."
+        )
+        render.add_argument("--out", required=True, help="Output folder (created).")
+        render.add_argument("--prompt", required=True, help='e.g. "studio portrait of {subject}".')
+        render.add_argument("--negative-prompt", default="")
+        render.add_argument("--images", type=int, default=4, help="Images to render (one seed each).")
+        render.add_argument("--seed", type=int, default=0, help="First seed.")
+        render.add_argument("--steps", type=int, default=30, dest="render_steps", help="Denoising steps.")
+        render.add_argument("--identity-weight", type=float, default=1.0)
+        render.add_argument("--scheduler", default="dpmpp_2m_karras")
+        render.add_argument(
+            "--model", default=None, help="Base model name (default: the one the double was trained on)."
+        )
+        render.add_argument("--device", choices=["cpu", "cuda"], default=None, help="Force a device.")
+        render.add_argument("--quiet", action="store_true", help="No progress bar.")
         sub.add_parser("rotate-keys", help="Re-encrypt every double with the first DOUBLE_ENCRYPTION_KEYS key.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -72,6 +91,8 @@ class Command(BaseCommand):
             self.build_tiny(options)
         elif action == "train":
             self.train(options)
+        elif action == "render":
+            self.render_double(options)
         elif action == "rotate-keys":
             self.rotate_keys()
 
@@ -192,6 +213,27 @@ class Command(BaseCommand):
         if options["prompt"]:
             self.render(options, spec=spec, lora=lora, trigger_phrase=config.trigger_phrase(), centroid=result.centroid)
 
+    def render_double(self, options: dict[str, Any]) -> None:
+        """Render from a double's folder (what `engine train --out` wrote): no studio, no database."""
+        import numpy as np
+
+        folder = Path(options["double"])
+        lora, metrics_file = folder / "lora.safetensors", folder / "metrics.json"
+        if not lora.is_file() or not metrics_file.is_file():
+            raise CommandError(
+                f"{folder} holds no double: `engine train --out {folder}` writes lora.safetensors and metrics.json."
+            )
+        try:
+            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+            trigger_phrase = str(metrics["trigger_phrase"])
+        except (ValueError, KeyError, TypeError):
+            raise CommandError(f"{metrics_file} is not the metrics.json `engine train` writes.") from None
+        spec = self._spec(options["model"] or metrics.get("base_model"))
+        centroid_file = folder / "centroid.npy"
+        centroid = np.load(centroid_file) if centroid_file.is_file() else None
+        Path(options["out"]).mkdir(parents=True, exist_ok=True)
+        self.render(options, spec=spec, lora=lora, trigger_phrase=trigger_phrase, centroid=centroid)
+
     def render(self, options: dict[str, Any], *, spec: Any, lora: Path, trigger_phrase: str, centroid: Any) -> None:
         from engine import likeness
         from generation import doubles
@@ -238,8 +280,18 @@ class Command(BaseCommand):
             item, score = rendered[index], scores[index]
             name = f"portrait-{position}-seed{item.seed}.png"
             (out / name).write_bytes(encode_clean(item.image, format="PNG"))
+            # `recipe` is the engine's (every setting of the render); `faces` lists the face boxes a face pass
+            # regenerated (none: the pipeline has no face pass yet).
             summary.append(
-                {"file": name, "rank": position, "likeness": score.likeness, "flags": list(score.flags), **item.recipe}
+                {
+                    "file": name,
+                    "rank": position,
+                    "seed": item.seed,
+                    "likeness": score.likeness,
+                    "flags": list(score.flags),
+                    "recipe": item.recipe,
+                    "faces": [],
+                }
             )
             shown = "—" if score.likeness is None else f"{score.likeness:.0f}"
             flags = f"  [{', '.join(score.flags)}]" if score.flags else ""
