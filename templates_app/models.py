@@ -1,8 +1,9 @@
 """Portrait templates, their immutable versions, and style LoRAs.
 
 A photographer designs a `Template` (the editable identity: name, category, cover, status). Every save of its
-settings creates a new, immutable `TemplateVersion` (prompt, base model, style LoRA, reference image, scheduler,
-steps, guidance, size, identity weight, images per run, price): portraits point at the version that made them, so
+settings creates a new, immutable `TemplateVersion` (prompt, base model, style LoRA, reference image or template
+photo, scheduler, steps, guidance, size, identity weight, the finishing stages: face pass, print size, face mask;
+images per run, price): portraits point at the version that made them, so
 editing a template never changes past results. `Template.current_version` is the version used when staff run it.
 
 Everything here is tenant-owned. Files (covers, reference images, style LoRAs) live in private storage under paths
@@ -138,6 +139,7 @@ class TemplateVersion(TenantOwned):
         IMG2IMG = "img2img", "Composition (img2img)"
         POSE = "pose", "Pose (ControlNet)"
         CANNY = "canny", "Edges (ControlNet canny)"
+        PHOTO = "photo", "Template photo (the client's face is put into it)"
 
     template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -146,7 +148,12 @@ class TemplateVersion(TenantOwned):
     base_model = models.CharField(max_length=100, help_text="The registry name of the base model.")
     style_lora = models.ForeignKey(StyleLora, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     style_weight = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
-    reference_image = models.FileField(upload_to=reference_path, max_length=255, blank=True)
+    reference_image = models.FileField(
+        upload_to=reference_path,
+        max_length=255,
+        blank=True,
+        help_text="The reference image; in the template photo mode, the template photo.",
+    )
     reference_mode = models.CharField(max_length=10, choices=ReferenceMode.choices, default="", blank=True)
     strength = models.FloatField(
         default=0.6, validators=[MinValueValidator(0.05), MaxValueValidator(1.0)], help_text="img2img strength"
@@ -154,12 +161,55 @@ class TemplateVersion(TenantOwned):
     scheduler = models.CharField(max_length=20, choices=Scheduler.choices, default=Scheduler.DPMPP_2M_KARRAS)
     steps = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1), MaxValueValidator(100)])
     guidance = models.FloatField(default=7.0, validators=[MinValueValidator(0.0), MaxValueValidator(30.0)])
-    width = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the base model's native size.")
-    height = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the base model's native size.")
+    width = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Empty: the base model's native size. Ignored by a template photo (the photo's own size).",
+    )
+    height = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Empty: the base model's native size. Ignored by a template photo (the photo's own size).",
+    )
     identity_weight = models.FloatField(
         default=1.0,
         validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
         help_text='Between "more beautiful" (lower) and "more like me" (higher).',
+    )
+    # Finishing: the pipeline's stages after the base render (face pass, upscale to print size) and the soft face
+    # mask that the face pass and the template photo mode change pixels through (engine/masks.py).
+    face_pass = models.BooleanField(
+        default=True, help_text="Face pass: re-render each face at full resolution with the client's likeness."
+    )
+    face_denoise = models.FloatField(
+        default=0.4,
+        validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
+        help_text="How much the face pass changes the face (0.05 barely, 1 entirely).",
+    )
+    face_identity_weight = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="The identity LoRA's weight in the face pass.",
+    )
+    long_side = models.PositiveIntegerField(
+        default=3000,
+        validators=[MaxValueValidator(8192)],
+        help_text="Print size: the long side in px (3000 px is about 25 cm at 300 dpi); 0: as rendered.",
+    )
+    upscale_denoise = models.FloatField(
+        default=0.25,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.6)],
+        help_text="How much detail the tiled re-render adds when upscaling (0: enlarge only).",
+    )
+    mask_margin = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The face mask: the face box grown by this fraction of the face's size.",
+    )
+    mask_feather = models.FloatField(
+        default=0.15,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The face mask's soft edge, as a fraction of the face's size (0: a hard edge).",
     )
     images_per_run = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1), MaxValueValidator(32)])
     price_per_image = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.00"))
