@@ -23,12 +23,40 @@ Flags
 of the main one), ``low_likeness`` (below ``min_likeness``, 50 by default: dlib's threshold), ``blurry`` and
 ``badly_exposed`` (the intake's sharpness and exposure limits, :class:`~engine.faces.FaceRules`,
 measured on the main face). :func:`rank` puts unflagged portraits first, best likeness first.
+
+The likeness report
+-------------------
+:func:`likeness_report` judges a set of portraits against photos of the client that the double was **not**
+trained on (held-out photos), so a double that merely reproduces its training photos does not score itself.
+It takes embeddings only (``None`` where a portrait has no face; :func:`main_face_embedding` makes them) and
+reports per portrait the distance and likeness to the **held-out centroid** (the robust centre of the held-out
+embeddings), the nearest training photo and its distance, and the **copy guard**: a portrait is a ``copy`` when
+
+    nearest_training_distance < CopyGuard.max_distance (0.15)
+    and nearest_training_distance < CopyGuard.ratio (0.5) * held-out distance
+
+(with no held-out centroid, the first condition alone). Measured on ``shared/fixtures/faces`` (dlib 20.0.1,
+training = the five shots of two of person A's photos, held-out = those of the other two, three such splits):
+a training photo itself lies 0.00 from it, a 5 % crop, a JPEG at quality 40, a 1.2x brightening or a half-size
+copy 0.02-0.072 (the 320x240 copy person_a_07_small: 0.055; the RGBA copy person_a_08: 0.019), at a ratio of
+0.00-0.29 to the held-out distance (0.25-0.38); a *different* photo of person A lies 0.325-0.37 from the
+nearest training photo (ratio 1.46-1.92: the held-out photos are closer); the narrow crops person_a_05/06 of a
+training photo 0.22-0.26 (ratio 0.64-0.82: not copies, but close); person B 0.79-0.82 (ratio about 1.0).
+0.15 sits between the light edits (at most 0.072) and the narrow crops (from 0.22) with a margin of 2x on the
+copy side; the ratio 0.5 sits between 0.29 and 0.64. The absolute bound keeps a portrait far from everyone
+(another person) from being called a copy just because the held-out centroid is farther still; the ratio
+keeps a portrait that is as close to the held-out photos as to its nearest training photo from being called
+one. :class:`LikenessSummary` (:func:`summarise_likeness`) gives the set's figures: how many portraits, how many
+have a likeness, the median and mean likeness and the share at or above :data:`LIKENESS_LINE` (50, dlib's 0.6:
+"looks like the client"), shared with the double's page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -43,16 +71,27 @@ from engine.faces import (
 )
 
 __all__ = [
+    "LIKENESS_LINE",
     "ZERO_LIKENESS_DISTANCE",
+    "CopyGuard",
     "ImageScore",
+    "LikenessReport",
+    "LikenessSummary",
+    "PortraitLikeness",
     "identity_centroid",
     "likeness_from_distance",
+    "likeness_report",
+    "main_face_embedding",
     "rank",
     "score_image",
+    "summarise_likeness",
 ]
 
 #: Distance at and beyond which likeness is 0 (twice dlib's same-person threshold).
 ZERO_LIKENESS_DISTANCE = 2 * DEFAULT_MAX_IDENTITY_DISTANCE
+
+#: Likeness at dlib's same-person threshold (distance 0.6): at or above it a portrait "looks like the client".
+LIKENESS_LINE = 50.0
 
 #: Flags in order of severity (worst first); the order decides which flagged portrait ranks lower.
 FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_exposed")
@@ -170,3 +209,180 @@ def rank(scores: Sequence[ImageScore]) -> list[int]:
     """Indices of ``scores`` best first: unflagged portraits by likeness (then sharpness), flagged ones last
     (the least severe flag first). Ties keep the input order."""
     return sorted(range(len(scores)), key=lambda i: (scores[i].sort_key(), i))
+
+
+# ---------------------------------------------------------------------------------------------- the likeness report
+
+
+def main_face_embedding(
+    image: Image.Image,
+    *,
+    rules: FaceRules = FaceRules(),  # noqa: B008
+) -> np.ndarray | None:
+    """dlib's 128-d embedding of the image's main (largest) face, ``None`` when no face is found."""
+    rgb = _rgb(image)
+    boxes = detect_faces(rgb, rules)
+    return face_embedding(rgb, boxes[0], rules) if boxes else None
+
+
+@dataclass(frozen=True)
+class CopyGuard:
+    """When a portrait counts as a copy of a training photo (see the module docstring for the measurements):
+    its nearest training photo is closer than ``max_distance`` **and** closer than ``ratio`` times its distance to
+    the held-out centroid (without a held-out centroid, the first condition alone)."""
+
+    ratio: float = 0.5
+    max_distance: float = 0.15
+
+    def __post_init__(self) -> None:
+        if not (self.ratio > 0 and self.max_distance > 0):
+            raise ValueError("ratio and max_distance must be positive")
+
+    def is_copy(self, nearest_training: float | None, heldout: float | None) -> bool:
+        if nearest_training is None or nearest_training >= self.max_distance:
+            return False
+        return heldout is None or nearest_training < self.ratio * heldout
+
+
+@dataclass(frozen=True)
+class LikenessSummary:
+    """Figures of a set of likeness scores: ``count`` portraits, ``scored`` of them with a likeness, the median
+    and mean of those, and how many (``above_line``) and what share of the scored ones (``share_above_line``,
+    0-1) are at or above :data:`LIKENESS_LINE`. The statistics are ``None`` when nothing is scored."""
+
+    count: int
+    scored: int
+    median: float | None
+    mean: float | None
+    above_line: int
+    share_above_line: float | None
+    line: float = LIKENESS_LINE
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarise_likeness(values: Iterable[float | None], *, line: float = LIKENESS_LINE) -> LikenessSummary:
+    """:class:`LikenessSummary` of likeness values (``None``: not scored, e.g. no face)."""
+    values = list(values)
+    scored = [float(v) for v in values if v is not None]
+    above = sum(1 for v in scored if v >= line)
+    return LikenessSummary(
+        count=len(values),
+        scored=len(scored),
+        median=float(statistics.median(scored)) if scored else None,
+        mean=float(statistics.fmean(scored)) if scored else None,
+        above_line=above,
+        share_above_line=above / len(scored) if scored else None,
+        line=line,
+    )
+
+
+@dataclass(frozen=True)
+class PortraitLikeness:
+    """One portrait in a :class:`LikenessReport`. Without a face every figure is ``None`` and it is no copy;
+    without held-out embeddings ``heldout_distance`` and ``likeness`` are ``None``. ``nearest_training`` is the
+    index of the nearest training photo (in the order given)."""
+
+    index: int
+    face: bool
+    heldout_distance: float | None
+    likeness: float | None
+    nearest_training: int | None
+    nearest_training_distance: float | None
+    copy: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LikenessReport:
+    """Per-portrait figures and the set's: ``summary`` (likeness against the held-out centroid), ``faces`` (of
+    ``summary.count``), ``copies``, how many held-out and training photos had a face (``heldout_photos``,
+    ``training_photos``) and the copy rule used."""
+
+    portraits: tuple[PortraitLikeness, ...]
+    summary: LikenessSummary
+    faces: int
+    copies: int
+    heldout_photos: int
+    training_photos: int
+    guard: CopyGuard
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "portraits": [p.as_dict() for p in self.portraits],
+            "summary": self.summary.as_dict(),
+            "faces": self.faces,
+            "copies": self.copies,
+            "heldout_photos": self.heldout_photos,
+            "training_photos": self.training_photos,
+            "guard": asdict(self.guard),
+        }
+
+
+def _stack(embeddings: Sequence[np.ndarray | None], what: str) -> np.ndarray | None:
+    present = [np.asarray(e, dtype=np.float64) for e in embeddings if e is not None]
+    if not present:
+        return None
+    if any(e.ndim != 1 or e.shape != present[0].shape for e in present):
+        raise ValueError(f"{what} embeddings must be 1-D vectors of one length")
+    return np.stack(present)
+
+
+def likeness_report(
+    portraits: Sequence[np.ndarray | None],
+    heldout: Sequence[np.ndarray | None],
+    training: Sequence[np.ndarray | None],
+    *,
+    guard: CopyGuard = CopyGuard(),  # noqa: B008
+    line: float = LIKENESS_LINE,
+) -> LikenessReport:
+    """Judge portraits (their face embeddings, ``None`` without a face) against the client's held-out photos and
+    the photos the double was trained on (see the module docstring): likeness to the held-out centroid, nearest
+    training photo, copy guard, and the set's :class:`LikenessSummary`. Pure: no image is read here."""
+    heldout_stack = _stack(heldout, "held-out")
+    training_stack = _stack(training, "training")
+    centre = robust_centre(list(heldout_stack)) if heldout_stack is not None else None
+    # indices of the training photos that have a face, so nearest_training refers to the caller's order
+    training_index = [i for i, e in enumerate(training) if e is not None]
+    rows: list[PortraitLikeness] = []
+    for index, embedding in enumerate(portraits):
+        if embedding is None:
+            rows.append(PortraitLikeness(index, False, None, None, None, None, False))
+            continue
+        vector = np.asarray(embedding, dtype=np.float64)
+        heldout_distance = likeness = None
+        if centre is not None:
+            if vector.shape != centre.shape:
+                raise ValueError("portrait and held-out embeddings differ in length")
+            heldout_distance = float(np.linalg.norm(vector - centre))
+            likeness = likeness_from_distance(heldout_distance)
+        nearest = nearest_distance = None
+        if training_stack is not None:
+            if vector.shape != training_stack.shape[1:]:
+                raise ValueError("portrait and training embeddings differ in length")
+            distances = np.linalg.norm(training_stack - vector, axis=1)
+            position = int(np.argmin(distances))
+            nearest, nearest_distance = training_index[position], float(distances[position])
+        rows.append(
+            PortraitLikeness(
+                index=index,
+                face=True,
+                heldout_distance=heldout_distance,
+                likeness=likeness,
+                nearest_training=nearest,
+                nearest_training_distance=nearest_distance,
+                copy=guard.is_copy(nearest_distance, heldout_distance),
+            )
+        )
+    return LikenessReport(
+        portraits=tuple(rows),
+        summary=summarise_likeness((row.likeness for row in rows), line=line),
+        faces=sum(1 for row in rows if row.face),
+        copies=sum(1 for row in rows if row.copy),
+        heldout_photos=0 if heldout_stack is None else len(heldout_stack),
+        training_photos=0 if training_stack is None else len(training_stack),
+        guard=guard,
+    )
