@@ -1,11 +1,17 @@
 """Render settings: the one check of a template version's settings (`clean_settings`), shared by the designer
 form, the API serializers and the version actions, so every message is the same wherever a value is typed.
 
-The render settings (prompt, base model, style LoRA, reference image, scheduler, steps, guidance, size, identity
-weight, images per run, price) are declared once, in RENDER_FIELDS; `clean_settings` checks every one of them
+The render settings (prompt, base model, style LoRA, reference image or template photo, scheduler, steps,
+guidance, size, identity weight, the finishing stages: face pass, print size, face mask; images per run, price)
+are declared once, in RENDER_FIELDS; `clean_settings` checks every one of them
 and raises :class:`SettingsInvalid` naming every bad field, or returns :class:`RenderSettings`, ready to become
 a version (templates_app/versions.py). A new reference image is cleaned here (templates_app/images.py).
-Nothing here imports torch.
+
+The template photo mode ("photo"): the reference image is a real photo by the photographer whose face region is
+regenerated with the client's identity (inpainting through the soft face mask, engine/masks.py); it must show
+at least one face that engine.faces finds, large enough (templates_app/template_photos.py). The photo is checked
+when it is new, or when a version switches to the photo mode with the image it kept (a photo version's photo was
+checked when it was saved, and versions never change). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from engine import prompts
-from templates_app import base_models, lora_files
+from templates_app import base_models, lora_files, template_photos
 from templates_app.errors import SettingsInvalid, TemplateError
 from templates_app.images import clean_image
 from templates_app.models import StyleLora, TemplateVersion
@@ -34,6 +40,12 @@ MIN_SIDE, MAX_SIDE = 256, 2048
 MAX_PRICE = Decimal("999999.99")
 REFERENCE_MIN_SIDE = 256
 REFERENCE_MAX_SIDE = 2048
+PHOTO_MODE = "photo"
+# A template photo is kept larger than a reference image (it is the portrait itself, up to the print size) and
+# must show a face large enough to be regenerated.
+PHOTO_MIN_SIDE = 512
+PHOTO_MAX_SIDE = 4096
+LONG_SIDE_MIN, LONG_SIDE_MAX = 512, 8192
 
 # The render settings a version holds, in the order pages show them.
 RENDER_FIELDS = (
@@ -51,6 +63,13 @@ RENDER_FIELDS = (
     "width",
     "height",
     "identity_weight",
+    "face_pass",
+    "face_denoise",
+    "face_identity_weight",
+    "long_side",
+    "upscale_denoise",
+    "mask_margin",
+    "mask_feather",
     "images_per_run",
     "price_per_image",
 )
@@ -79,6 +98,13 @@ class RenderSettings:
     width: int | None
     height: int | None
     identity_weight: float
+    face_pass: bool
+    face_denoise: float
+    face_identity_weight: float
+    long_side: int
+    upscale_denoise: float
+    mask_margin: float
+    mask_feather: float
     images_per_run: int
     price_per_image: Decimal
     reference_name: str = ""
@@ -289,19 +315,26 @@ def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
     upload = check.data.get("reference_image")
     remove = check.data.get("remove_reference_image") in (True, "on", "true", "1", 1)
     kept = "" if remove else str(check.base.get("reference_name") or "")
+    mode = str(check.raw("reference_mode") or "").strip()
+    photo = mode == PHOTO_MODE
     new_bytes = None
     if isinstance(upload, str) and upload.strip():
         check.fail("reference_image", "Send the reference image as a file (a multipart upload), not as text.")
     elif upload is not None and not isinstance(upload, str) and not _empty(upload):
         try:
             new_bytes = clean_image(
-                upload, min_side=REFERENCE_MIN_SIDE, max_side=REFERENCE_MAX_SIDE, what="reference image"
+                upload,
+                min_side=PHOTO_MIN_SIDE if photo else REFERENCE_MIN_SIDE,
+                max_side=PHOTO_MAX_SIDE if photo else REFERENCE_MAX_SIDE,
+                what="template photo" if photo else "reference image",
             )
         except TemplateError as exc:
             check.fail("reference_image", exc.message)
-    mode = str(check.raw("reference_mode") or "").strip()
     if mode not in REFERENCE_MODES:
-        check.fail("reference_mode", "Choose how the reference image is used: composition, pose or edges (or none).")
+        check.fail(
+            "reference_mode",
+            "Choose how the reference image is used: composition, pose, edges or template photo (or none).",
+        )
         return kept, new_bytes, ""
     has_image = new_bytes is not None or bool(kept) or "reference_image" in check.errors
     if mode in CONTROLNET_MODES:
@@ -314,14 +347,75 @@ def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
                 "“Composition (img2img)” or no reference.",
             )
     if mode and not has_image:
-        label = TemplateVersion.ReferenceMode(mode).label
-        check.fail("reference_image", f"Add a reference image: “{label}” renders from one.")
+        if photo:
+            check.fail("reference_image", "Add the template photo: the client's face is put into it.")
+        else:
+            label = TemplateVersion.ReferenceMode(mode).label
+            check.fail("reference_image", f"Add a reference image: “{label}” renders from one.")
     if not mode and (new_bytes is not None or kept):
         check.fail(
             "reference_mode",
-            "Choose how the reference image is used (composition, pose or edges), or remove the image.",
+            "Choose how the reference image is used (composition, pose, edges or template photo), or remove the image.",
         )
+    if photo and "reference_image" not in check.errors:
+        _check_photo_faces(check, new_bytes, kept)
     return kept, new_bytes, mode
+
+
+def _check_photo_faces(check: _Checker, new_bytes: bytes | None, kept: str) -> None:
+    """A template photo must show a face: a new one always, a kept image when the version switches to the photo
+    mode (a photo version's photo was checked when it was saved)."""
+    try:
+        if new_bytes is not None:
+            boxes = template_photos.face_boxes(template_photos.image_from_bytes(new_bytes))
+        elif kept and check.base.get("reference_mode") != PHOTO_MODE:
+            boxes = template_photos.stored_face_boxes(kept)
+        else:
+            return
+    except OSError:
+        check.fail("reference_image", "The stored reference image can't be read: upload the template photo again.")
+        return
+    if not boxes:
+        check.fail("reference_image", template_photos.NO_FACE_MESSAGE)
+
+
+def _check_face_pass(check: _Checker) -> bool | None:
+    value = check.raw("face_pass")
+    if isinstance(value, bool):
+        return value
+    if value in (1, 0) and isinstance(value, int):
+        return bool(value)
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("true", "on", "1", "yes"):
+        return True
+    if text in ("false", "off", "0", "no", ""):
+        return False
+    check.fail("face_pass", "Say whether the face pass runs: true or false.")
+    return None
+
+
+def _check_long_side(check: _Checker) -> int | None:
+    value = check.raw("long_side")
+    message = (
+        f"The print long side must be 0 (the render's own size) or a whole number of pixels between "
+        f"{LONG_SIDE_MIN} and {LONG_SIDE_MAX}."
+    )
+    if _empty(value):
+        check.fail("long_side", f"Enter the print long side: {LONG_SIDE_MIN}-{LONG_SIDE_MAX} px, or 0 for none.")
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        check.fail("long_side", message)
+        return None
+    if number != 0 and not LONG_SIDE_MIN <= number <= LONG_SIDE_MAX:
+        check.fail("long_side", message)
+        return None
+    return number
 
 
 def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None = None) -> RenderSettings:
@@ -356,6 +450,13 @@ def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None =
     guidance = check.number("guidance", "guidance scale", 0, 30)
     width, height = _check_size(check)
     identity = check.number("identity_weight", "identity weight", 0, 2)
+    face_pass = _check_face_pass(check)
+    face_denoise = check.number("face_denoise", "face pass denoise", 0.05, 1)
+    face_identity = check.number("face_identity_weight", "face pass identity weight", 0, 2)
+    long_side = _check_long_side(check)
+    upscale_denoise = check.number("upscale_denoise", "upscale denoise", 0, 0.6)
+    mask_margin = check.number("mask_margin", "face mask margin", 0, 1)
+    mask_feather = check.number("mask_feather", "face mask feather", 0, 1)
     images = check.number("images_per_run", "number of images per run", 1, 32, whole=True)
     price = _check_price(check)
     if check.errors:
@@ -374,6 +475,13 @@ def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None =
         width=width,
         height=height,
         identity_weight=float(identity),
+        face_pass=bool(face_pass),
+        face_denoise=float(face_denoise),
+        face_identity_weight=float(face_identity),
+        long_side=int(long_side),  # type: ignore[arg-type]
+        upscale_denoise=float(upscale_denoise),
+        mask_margin=float(mask_margin),
+        mask_feather=float(mask_feather),
         images_per_run=int(images),
         price_per_image=price,  # type: ignore[arg-type]
         reference_name=kept,

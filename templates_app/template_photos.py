@@ -1,0 +1,97 @@
+"""Template photos: the real photo a "Template photo" version puts the client's face into (reference mode
+"photo"). Its faces are found with engine.faces (dlib's detector, the intake's), and the soft face mask the
+engine regenerates through (engine.masks: the face box grown by the version's mask margin, with a soft edge of
+its feather) is drawn over it for the photographer, so they see which pixels will change.
+
+Stored files never change (every stored image has a new random name, templates_app/models.py), so the faces
+found in one are remembered per process by the file's name. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Sequence
+
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from engine import faces, masks
+from templates_app.models import TemplateVersion
+
+#: The smallest face (the larger side of dlib's box, eyebrows to chin) a template photo must show.
+PHOTO_MIN_FACE_PX = 96
+#: The mask preview's long side (the overlay is drawn on a copy this size at most).
+PREVIEW_MAX_SIDE = 1280
+
+Box = masks.Box
+
+NO_FACE_MESSAGE = (
+    "No face was found in the template photo: use a photo where the model's face is clearly visible, "
+    f"at least {PHOTO_MIN_FACE_PX} px across, looking roughly towards the camera."
+)
+
+
+def face_boxes(image: Image.Image) -> tuple[Box, ...]:
+    """The faces of `image` large enough to be regenerated, largest first, as (left, top, right, bottom)."""
+    found = faces.detect_faces(image)
+    return tuple(
+        (box.left, box.top, box.right, box.bottom) for box in found if max(box.width, box.height) >= PHOTO_MIN_FACE_PX
+    )
+
+
+def _open(name: str) -> Image.Image:
+    with default_storage.open(name, "rb") as handle:
+        image = Image.open(io.BytesIO(handle.read()))
+        image.load()
+    return image.convert("RGB")
+
+
+def image_from_bytes(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")
+
+
+@functools.lru_cache(maxsize=256)
+def _stored_faces(name: str) -> tuple[Box, ...]:
+    return face_boxes(_open(name))
+
+
+def stored_face_boxes(name: str) -> tuple[Box, ...]:
+    """The faces of a stored image (by its storage name; remembered, since stored files never change)."""
+    return _stored_faces(name)
+
+
+def photo_faces(version: TemplateVersion) -> tuple[Box, ...] | None:
+    """The faces of a photo-mode version's template photo; None for a version of another mode or without one."""
+    if version.reference_mode != TemplateVersion.ReferenceMode.PHOTO or not version.has_reference:
+        return None
+    return stored_face_boxes(version.reference_image.name)
+
+
+def mask_settings(version: TemplateVersion) -> masks.MaskSettings:
+    return masks.MaskSettings(margin=float(version.mask_margin), feather=float(version.mask_feather))
+
+
+def overlay_png(image: Image.Image, boxes: Sequence[Box], settings: masks.MaskSettings) -> bytes:
+    """`image` with the soft face mask of `boxes` drawn over it, as a PNG at most PREVIEW_MAX_SIDE on its long
+    side (the boxes are scaled with it: the mask's margin and feather are fractions of the face's size, so the
+    preview shows the same region as the full size)."""
+    scale = min(1.0, PREVIEW_MAX_SIDE / max(image.size))
+    if scale < 1.0:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        boxes = [tuple(round(v * scale) for v in box) for box in boxes]  # type: ignore[misc]
+    out = io.BytesIO()
+    masks.overlay(image, boxes, settings).save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def version_mask_png(version: TemplateVersion) -> bytes:
+    """The template photo of a photo-mode version with its face mask drawn over it (the photo alone when no
+    face is found). ValueError for a version without a template photo."""
+    if version.reference_mode != TemplateVersion.ReferenceMode.PHOTO or not version.has_reference:
+        raise ValueError("This version has no template photo.")
+    name = version.reference_image.name
+    return overlay_png(_open(name), stored_face_boxes(name), mask_settings(version))
