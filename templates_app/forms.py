@@ -15,6 +15,11 @@ from templates_app.errors import SettingsInvalid
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 
 IDENTITY_HELP = "Lower: the style leads, flattering. Higher: the client's face leads, exact likeness. 1 is balanced."
+MASK_HELP = (
+    "The face mask: the only region the face pass and a template photo change. Each detected face is grown by the "
+    "margin (a fraction of the face's size: 0.3 takes in forehead, hair and chin) and fades out over the feather "
+    "(0 is a hard edge); every pixel outside stays exactly as it was."
+)
 
 
 def model_choices(current: str | None = None) -> list[tuple[str, str]]:
@@ -76,7 +81,8 @@ class TemplateForm(forms.Form):
     reference_image = forms.FileField(
         required=False,
         label="Reference image",
-        help_text="Composition and pose to follow (JPEG, PNG, WebP or HEIC, at least 256 px).",
+        help_text="Composition and pose to follow (JPEG, PNG, WebP or HEIC, at least 256 px); for a template "
+        "photo, the photo itself (at least 512 px, with the model's face clearly visible).",
         error_messages={"empty": "The reference image file is empty: upload a JPEG, PNG, WebP or HEIC image."},
     )
     remove_reference_image = forms.BooleanField(required=False, label="Remove the reference image")
@@ -101,7 +107,8 @@ class TemplateForm(forms.Form):
     width = forms.CharField(
         required=False,
         widget=_number({"min": 256, "max": 2048, "step": 64}),
-        help_text="Empty: the base model's own size. Multiples of 64, 256–2048.",
+        help_text="Empty: the base model's own size. Multiples of 64, 256–2048. A template photo ignores it: the "
+        "portraits take the photo's size (resized to the print long side).",
     )
     height = forms.CharField(required=False, widget=_number({"min": 256, "max": 2048, "step": 64}))
     identity_weight = forms.CharField(
@@ -109,6 +116,43 @@ class TemplateForm(forms.Form):
         label="Identity weight",
         widget=forms.NumberInput(attrs={"type": "range", "min": 0, "max": 2, "step": 0.05, "list": "identity-ticks"}),
         help_text=IDENTITY_HELP,
+    )
+    face_pass = forms.BooleanField(
+        required=False,
+        label="Face pass",
+        help_text="Re-render each face at full resolution with the client's likeness (sharper eyes, skin and "
+        "likeness in group and full-length shots).",
+    )
+    face_denoise = forms.CharField(
+        required=False,
+        label="Face pass denoise",
+        widget=_number({"min": 0.05, "max": 1, "step": 0.05}),
+        help_text="How much the face pass changes the face: 0.05 barely, 1 entirely. 0.4 keeps the expression.",
+    )
+    face_identity_weight = forms.CharField(
+        required=False,
+        label="Face pass identity weight",
+        widget=_number({"min": 0, "max": 2, "step": 0.05}),
+        help_text="The client's likeness in the face pass (0–2; 1 is the double as trained).",
+    )
+    long_side = forms.CharField(
+        required=False,
+        label="Print long side (px)",
+        widget=_number({"min": 0, "max": render_settings.LONG_SIDE_MAX, "step": 1}),
+        help_text="The portraits' long side: 3000 px is about 25 cm at 300 dpi. "
+        f"{render_settings.LONG_SIDE_MIN}–{render_settings.LONG_SIDE_MAX}, or 0 for the render's own size.",
+    )
+    upscale_denoise = forms.CharField(
+        required=False,
+        label="Upscale denoise",
+        widget=_number({"min": 0, "max": 0.6, "step": 0.05}),
+        help_text="How much detail the tiled re-render adds when enlarging (0: enlarge only, up to 0.6).",
+    )
+    mask_margin = forms.CharField(
+        required=False, label="Face mask margin", widget=_number({"min": 0, "max": 1, "step": 0.05})
+    )
+    mask_feather = forms.CharField(
+        required=False, label="Face mask feather", widget=_number({"min": 0, "max": 1, "step": 0.05})
     )
     images_per_run = forms.CharField(required=False, label="Images per run", widget=_number({"min": 1, "max": 32}))
     price_per_image = forms.CharField(
@@ -122,6 +166,7 @@ class TemplateForm(forms.Form):
     )
 
     SETTINGS_FIELDS = render_settings.INPUT_FIELDS
+    mask_help = MASK_HELP
 
     def __init__(self, *args: Any, template: Template | None = None, **kwargs: Any) -> None:
         self.template = template
@@ -153,6 +198,25 @@ class TemplateForm(forms.Form):
         return data
 
 
+# Float settings shown in number inputs: written like 0.4, not 0.4000000001 or 1.0.
+_DECIMAL_INPUTS = (
+    "style_weight",
+    "strength",
+    "guidance",
+    "identity_weight",
+    "face_denoise",
+    "face_identity_weight",
+    "upscale_denoise",
+    "mask_margin",
+    "mask_feather",
+)
+
+
+def _model_default(name: str) -> Any:
+    value = TemplateVersion._meta.get_field(name).get_default()
+    return f"{value:g}" if isinstance(value, float) else value
+
+
 def initial_for(template: Template) -> dict[str, Any]:
     initial: dict[str, Any] = {
         "name": template.name,
@@ -164,7 +228,7 @@ def initial_for(template: Template) -> dict[str, Any]:
         values["style_lora"] = values["style_lora"] or ""
         values["width"] = values["width"] or ""
         values["height"] = values["height"] or ""
-        for key in ("style_weight", "strength", "guidance", "identity_weight"):
+        for key in _DECIMAL_INPUTS:
             values[key] = f"{values[key]:g}"
         initial.update(values)
     return initial
@@ -185,6 +249,19 @@ def new_template_initial() -> dict[str, Any]:
         "price_per_image": "0.00",
         "style_weight": "0.8",
         "strength": "0.6",
+        # The finishing stages: the model's defaults (face pass on, 3000 px print size, the engine's mask).
+        **{
+            name: _model_default(name)
+            for name in (
+                "face_pass",
+                "face_denoise",
+                "face_identity_weight",
+                "long_side",
+                "upscale_denoise",
+                "mask_margin",
+                "mask_feather",
+            )
+        },
     }
     with contextlib.suppress(base_models.UnknownBaseModel):
         initial["base_model"] = base_models.default_model().name

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from templates_app import render_settings
+from templates_app import render_settings, template_photos
 from templates_app.models import StyleLora, Template, TemplateVersion
 
 
@@ -73,6 +73,15 @@ def previous_version(*, version: TemplateVersion) -> TemplateVersion | None:
     )
 
 
+def template_photo_faces(*, version: TemplateVersion) -> tuple[template_photos.Box, ...] | None:
+    """The faces found in a template photo version's photo (remembered per stored file); None for a version of
+    another mode. An unreadable stored photo counts as no face."""
+    try:
+        return template_photos.photo_faces(version)
+    except OSError:
+        return ()
+
+
 def style_loras(*, family: str | None = None) -> QuerySet[StyleLora]:
     loras = StyleLora.objects.select_related("created_by").order_by("name", "id")
     return loras.filter(family=family) if family else loras
@@ -95,6 +104,13 @@ FIELD_LABELS = {
     "width": "Width",
     "height": "Height",
     "identity_weight": "Identity weight",
+    "face_pass": "Face pass",
+    "face_denoise": "Face pass denoise",
+    "face_identity_weight": "Face pass identity weight",
+    "long_side": "Print long side",
+    "upscale_denoise": "Upscale denoise",
+    "mask_margin": "Face mask margin",
+    "mask_feather": "Face mask feather",
     "images_per_run": "Images per run",
     "price_per_image": "Price per image",
 }
@@ -123,7 +139,13 @@ def _display(version: TemplateVersion, name: str) -> str:
         return version.get_scheduler_display()
     if name in ("width", "height"):
         value = getattr(version, name)
+        if version.reference_mode == TemplateVersion.ReferenceMode.PHOTO:
+            return "The template photo's size"
         return str(value) if value else "The base model's own size"
+    if name == "face_pass":
+        return "On" if version.face_pass else "Off"
+    if name == "long_side":
+        return f"{version.long_side} px" if version.long_side else "The render's own size"
     value = getattr(version, name)
     if isinstance(value, float):
         return f"{value:g}"

@@ -20,13 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clients import uploads
-from templates_app import base_models, lora_files, selectors, style_loras, versions
+from templates_app import base_models, lora_files, selectors, style_loras, template_photos, versions
 from templates_app.errors import TemplateError
 from templates_app.forms import (
     StarterCopyForm,
@@ -198,6 +198,7 @@ def _designer_context(request: HttpRequest, template: Template, **extra: Any) ->
         "problem": versions.runnable_problem(template) if template.status != Template.Status.PUBLISHED else None,
         "form": extra.pop("form", None) or (TemplateForm(template=template) if editor else None),
         "controlnets": sorted((getattr(settings, "ENGINE_CONTROLNETS", None) or {}).keys()),
+        "photo_faces": selectors.template_photo_faces(version=version) if version is not None else None,
         **extra,
     }
     return context
@@ -353,6 +354,26 @@ def template_compare(request: HttpRequest, template_id: int) -> HttpResponse:
 
 
 _NO_VERSION = "This template has no such version."
+
+
+@studio_member_required
+@require_http_methods_of(_get_template_version, ["GET"])
+def template_version_mask(request: HttpRequest, template_id: int, templateversion_id: int) -> HttpResponse:
+    """A template photo version's photo with its soft face mask drawn over it (PNG, at most
+    template_photos.PREVIEW_MAX_SIDE px): what the face pass and the client's face may change. Every member may
+    see it, as they see the photo; 404 for a version of another mode (or another studio's)."""
+    version = _get_template_version(template_id, templateversion_id)
+    if version.reference_mode != TemplateVersion.ReferenceMode.PHOTO or not version.has_reference:
+        raise Http404("This version has no template photo.")
+    try:
+        png = template_photos.version_mask_png(version)
+    except OSError:
+        raise Http404("The template photo can't be read.") from None
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Disposition"] = 'inline; filename="face-mask.png"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @studio_member_required

@@ -64,6 +64,13 @@ def form_data(template: Template | None = None, **changes: Any) -> dict[str, Any
         "identity_weight": "1",
         "images_per_run": "4",
         "price_per_image": "12.50",
+        "face_pass": "on",
+        "face_denoise": "0.4",
+        "face_identity_weight": "1",
+        "long_side": "3000",
+        "upscale_denoise": "0.25",
+        "mask_margin": "0.3",
+        "mask_feather": "0.15",
         "note": "",
     }
     if template is not None and template.current_version is not None:
@@ -75,7 +82,15 @@ def form_data(template: Template | None = None, **changes: Any) -> dict[str, Any
             guidance=f"{v.guidance:g}",
             price_per_image=str(v.price_per_image),
             images_per_run=str(v.images_per_run),
+            face_denoise=f"{v.face_denoise:g}",
+            face_identity_weight=f"{v.face_identity_weight:g}",
+            long_side=str(v.long_side),
+            upscale_denoise=f"{v.upscale_denoise:g}",
+            mask_margin=f"{v.mask_margin:g}",
+            mask_feather=f"{v.mask_feather:g}",
         )
+        if not v.face_pass:
+            data.pop("face_pass")
     data.update(changes)
     return data
 
