@@ -11,7 +11,15 @@ from rest_framework import serializers
 
 from engine.prompts import MAX_PROMPT_TOKENS
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
-from templates_app.render_settings import INPUT_FIELDS, RENDER_FIELDS
+from templates_app.render_settings import (
+    INPUT_FIELDS,
+    LONG_SIDE_MAX,
+    LONG_SIDE_MIN,
+    PHOTO_MAX_SIDE,
+    PHOTO_MIN_SIDE,
+    RENDER_FIELDS,
+)
+from templates_app.template_photos import PHOTO_MIN_FACE_PX
 from tenants.media import signed_media_url
 
 
@@ -142,10 +150,19 @@ class RenderSettingsInput(serializers.Serializer):
     base_model = serializers.CharField(required=False, allow_blank=True, help_text="A registry name.")
     style_lora = serializers.IntegerField(required=False, allow_null=True, help_text="A style LoRA's id, or null.")
     style_weight = serializers.FloatField(required=False)
-    reference_image = serializers.FileField(required=False, help_text="multipart only: a new reference image.")
+    reference_image = serializers.FileField(
+        required=False,
+        help_text='multipart only: a new reference image; with reference_mode "photo", the template photo '
+        f"({PHOTO_MIN_SIDE}-{PHOTO_MAX_SIDE} px kept, with a face of at least {PHOTO_MIN_FACE_PX} px).",
+    )
     remove_reference_image = serializers.BooleanField(required=False)
     reference_mode = serializers.ChoiceField(
-        required=False, allow_blank=True, choices=TemplateVersion.ReferenceMode.choices
+        required=False,
+        allow_blank=True,
+        choices=TemplateVersion.ReferenceMode.choices,
+        help_text='"photo": the reference image is a template photo; the client\'s face is put into it by inpainting '
+        "through the face mask, everything outside the mask stays the photo, and width and height are ignored "
+        "(the photo's size, resized to long_side).",
     )
     strength = serializers.FloatField(required=False)
     scheduler = serializers.CharField(required=False)
@@ -154,6 +171,29 @@ class RenderSettingsInput(serializers.Serializer):
     width = serializers.IntegerField(required=False, allow_null=True)
     height = serializers.IntegerField(required=False, allow_null=True)
     identity_weight = serializers.FloatField(required=False, help_text='0 "more beautiful" … 2 "more like me".')
+    face_pass = serializers.BooleanField(
+        required=False, help_text="Face pass: re-render each face at full resolution with the client's likeness."
+    )
+    face_denoise = serializers.FloatField(
+        required=False, help_text="0.05-1: how much the face pass changes the face (default 0.4)."
+    )
+    face_identity_weight = serializers.FloatField(
+        required=False, help_text="0-2: the identity LoRA's weight in the face pass (default 1)."
+    )
+    long_side = serializers.IntegerField(
+        required=False,
+        help_text=f"The print size: the portraits' long side in px, {LONG_SIDE_MIN}-{LONG_SIDE_MAX} (3000 px is about "
+        "25 cm at 300 dpi); 0: the render's own size.",
+    )
+    upscale_denoise = serializers.FloatField(
+        required=False, help_text="0-0.6: how much detail the tiled re-render adds when upscaling (0: enlarge only)."
+    )
+    mask_margin = serializers.FloatField(
+        required=False, help_text="0-1: the face mask grows each face box by this fraction of the face's size."
+    )
+    mask_feather = serializers.FloatField(
+        required=False, help_text="0-1: the face mask's soft edge, a fraction of the face's size (0: hard edge)."
+    )
     images_per_run = serializers.IntegerField(required=False)
     price_per_image = serializers.DecimalField(required=False, max_digits=12, decimal_places=4)
 
@@ -188,6 +228,8 @@ class StarterSerializer(serializers.Serializer):
     steps = serializers.IntegerField()
     guidance = serializers.FloatField()
     identity_weight = serializers.FloatField()
+    face_pass = serializers.BooleanField()
+    long_side = serializers.IntegerField()
     images_per_run = serializers.IntegerField()
     price_per_image = serializers.DecimalField(max_digits=8, decimal_places=2)
 

@@ -17,6 +17,9 @@ look), resembling (the client's face, not a prettier stranger's: identity weight
 - Settings: DPM++ 2M Karras at 30 steps is the quality/speed sweet spot for both families; guidance 5-7 keeps
   skin natural (higher values oversaturate and harden faces); the identity weight is 1.0 for likeness-first
   styles and a little lower for stylised ones (fantasy, fashion), where a studio can move it on the slider.
+- Finishing: every starter runs the face pass (each face re-rendered at full resolution with the client's
+  likeness) and is delivered at print size, 3000 px on the long side (about 25 cm at 300 dpi); the face pass's
+  and the upscale's own values are the model's defaults.
 - Prices are suggestions (per delivered image, in the studio's currency); the studio sets its own.
 
 A starter is copied, never referenced: the copy is an ordinary draft template (`Template.starter_key` records
@@ -51,6 +54,8 @@ class Starter:
     identity_weight: float = 1.0
     images_per_run: int = 8
     price_per_image: Decimal = Decimal("9.00")
+    face_pass: bool = True
+    long_side: int = 3000
 
     @property
     def category_label(self) -> str:
@@ -69,6 +74,8 @@ class Starter:
             "identity_weight": self.identity_weight,
             "images_per_run": self.images_per_run,
             "price_per_image": self.price_per_image,
+            "face_pass": self.face_pass,
+            "long_side": self.long_side,
         }
 
 
