@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# Installed without their declared requirements (pyproject.toml's engine extra has what they need; docs/licences.md):
+# mediapipe 0.10.21 (pose from a photo, engine/pose.py) pins numpy<2 and pulls jax, matplotlib, opencv-contrib,
+# sounddevice and sentencepiece, none of which pose detection uses; spandrel 0.4.2 (super-resolution models)
+# declares torchvision, which is kept out (its import then needs a stand-in torchvision module: docs/licences.md).
+NO_DEPS := 'mediapipe==0.10.21' 'spandrel==0.4.2'
 
 .PHONY: run test install lint bench clean
 
@@ -13,10 +18,12 @@ $(VENV)/bin/python:
 # The demo does the whole job on the CPU: the engine (torch CPU build, diffusers, peft) is part of it.
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -e '.[engine]'
+	$(PIP) install --no-deps $(NO_DEPS)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -e '.[test]'
+	$(PIP) install --no-deps $(NO_DEPS)
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -1,10 +1,10 @@
 """The models the product ships or expects, with their licences: one table for the code, the tests and the docs.
 
 Plain Python (no Django). :data:`MODELS` lists every model: the files that installed packages ship and the engine
-loads (face landmarks, face recogniser, content-safety detector), the ones built into a library (dlib's HOG face
-detector), the ones the engine builds itself (the tiny demo model), the files the project ships (CLIP's BPE
-merges) and the ones the operator provides (base models, ControlNets). docs/licences.md is the same table in
-words, and tests/test_licences.py holds the code to it:
+loads (face landmarks, face recogniser, content-safety detector, pose detector), the ones built into a library
+(dlib's HOG face detector), the ones the engine builds itself (the tiny demo model), the files the project ships
+(CLIP's BPE merges) and the ones the operator provides (base models, ControlNets). docs/licences.md is the same
+table in words, and tests/test_licences.py holds the code to it:
 
 - the engine loads a model file only when :func:`allowed_model_file` says so (an entry here whose licence allows
   commercial use): ``faces._model_path`` refuses any other name, and a test watches every file the face and
@@ -154,8 +154,23 @@ MODELS: tuple[ModelLicence, ...] = (
         licence="CreativeML OpenRAIL-M for lllyasviel's SD 1.5 ControlNets; check each model card",
         commercial_use=True,
         loaded=True,
-        note="The engine runs no pose detector (OpenPose's own models are non-commercial): pose references "
-        "are skeleton images already.",
+        note="A pose reference is an OpenPose skeleton image; a photo is turned into one by engine/pose.py with "
+        "MediaPipe's BlazePose (mediapipe-blazepose), never with OpenPose's own models (non-commercial).",
+    ),
+    ModelLicence(
+        key="mediapipe-blazepose",
+        role="pose detector (a photo's OpenPose skeleton for the pose ControlNet, engine/pose.py)",
+        origin="mediapipe 0.10.21 wheel (installed with --no-deps by the Makefile): "
+        "mediapipe/modules/pose_detection/pose_detection.tflite and "
+        "mediapipe/modules/pose_landmark/pose_landmark_full.tflite, run by mediapipe's own graph",
+        licence="Apache-2.0 (the mediapipe wheel's licence; Google's BlazePose GHUM 3D model card)",
+        commercial_use=True,
+        loaded=True,
+        note="Only the bundled full landmark model (model_complexity 1): mediapipe downloads the lite and heavy "
+        "ones at run time, which engine/pose.py refuses. The wheel's other models (face, hands, selfie "
+        "segmentation, Apache-2.0) are never loaded. No package/path here: mediapipe is not a pyproject "
+        "requirement (its metadata pins numpy<2), so the licence test's scan of the runtime packages does not "
+        "reach it; docs/licences.md.",
     ),
 )
 
