@@ -65,7 +65,9 @@ img2img and ControlNet
     to ``strength``. ControlNet ``"pose"`` or ``"canny"`` works when the cache was given a model path for that
     name (``PipelineCache(controlnets={"canny": "/models/cn-canny"})``). ``"canny"`` turns the control image (or,
     without one, the init image) into an edge map (:func:`edge_map`: Sobel gradient + threshold, no OpenCV);
-    ``"pose"`` expects the control image to be an OpenPose skeleton already (no pose detector here).
+    ``"pose"`` takes an OpenPose skeleton image as it is, and turns any other image (a photo of a person) into its
+    skeleton first (:func:`engine.pose.pose_control_image`, MediaPipe's BlazePose; ValueError ``PoseNotFound``
+    with a message when no person is found).
 """
 
 from __future__ import annotations
@@ -149,6 +151,12 @@ class RenderConfig:
     fuse: bool = True
     identity_sha256: str | None = None
     prompt_encoding: str = "whole"
+    #: One image per seed (the stages' renders: face crops, upscale tiles, template photo crops): img2img of
+    #: each image at `strength`, fitted to the render size; with `mask_images` too (white: regenerate) it is
+    #: inpainting. `control_images` (one per seed) go to the ControlNet instead of `control_image`.
+    init_images: list[Image.Image] | None = None
+    mask_images: list[Image.Image] | None = None
+    control_images: list[Image.Image] | None = None
 
 
 @dataclass
@@ -176,10 +184,19 @@ class PipelineCache:
 
     `device`: "cuda", "cuda:1", "cpu" or None (automatic). `controlnets`: ControlNet name ("pose"/"canny") →
     local folder or hub id of a diffusers ControlNet model matching the base model family. `max_models`: how many
-    base models stay loaded at once (least recently used is dropped first)."""
+    base models stay loaded at once (least recently used is dropped first). `inpaint_unets`: family ("sd15" /
+    "sdxl") → a dedicated inpainting UNet (9 input channels: latents, mask, masked image), a diffusers
+    checkpoint folder (its ``unet`` subfolder is used) or a UNet folder; the "inpaint" variant of a base model of
+    that family uses it with the base model's VAE and text encoders. Without one, inpainting runs the base
+    model's own UNet (diffusers blends the kept latents back at every step)."""
 
     def __init__(
-        self, device: str | None = None, controlnets: dict[str, str] | None = None, *, max_models: int = 3
+        self,
+        device: str | None = None,
+        controlnets: dict[str, str] | None = None,
+        *,
+        max_models: int = 3,
+        inpaint_unets: dict[str, str] | None = None,
     ) -> None:
         # Imported here: device.py imports torch, and this module's recipe helpers (more_like_me,
         # can_go_more_like_me) are used by the web process, which must never load torch.
@@ -190,6 +207,11 @@ class PipelineCache:
             raise ValueError(f"unknown ControlNet name(s) {sorted(unknown)}: use {sorted(CONTROLNETS)}")
         self.device, self.dtype = pick_device(device)
         self.controlnets = dict(controlnets or {})
+        unknown_families = set(inpaint_unets or {}) - {"sd15", "sdxl"}
+        if unknown_families:
+            raise ValueError(f"inpainting UNets are configured per family (sd15, sdxl), not {sorted(unknown_families)}")
+        self.inpaint_unets = dict(inpaint_unets or {})
+        self._inpaint_unet_models: dict[str, Any] = {}
         self.max_models = max(1, max_models)
         self.lock = threading.RLock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -220,10 +242,10 @@ class PipelineCache:
             return self._entry(spec).pipe
 
     def variant(self, spec: BaseModelSpec, mode: str = "txt2img", controlnet: str | None = None) -> Any:
-        """The pipeline for `mode` ("txt2img"/"img2img") with or without a configured ControlNet, made from the
-        cached base pipeline with ``from_pipe`` (shares its modules) and cached."""
-        if mode not in ("txt2img", "img2img"):
-            raise ValueError(f"unknown render mode {mode!r} (txt2img or img2img)")
+        """The pipeline for `mode` ("txt2img"/"img2img"/"inpaint") with or without a configured ControlNet, made
+        from the cached base pipeline with ``from_pipe`` (shares its modules) and cached."""
+        if mode not in ("txt2img", "img2img", "inpaint"):
+            raise ValueError(f"unknown render mode {mode!r} (txt2img, img2img or inpaint)")
         with self.lock:
             entry = self._entry(spec)
             if mode == "txt2img" and controlnet is None:
@@ -249,6 +271,7 @@ class PipelineCache:
         with self.lock:
             self._entries.clear()
             self._controlnet_models.clear()
+            self._inpaint_unet_models.clear()
             self._free_memory()
 
     # internals
@@ -308,6 +331,32 @@ class PipelineCache:
             self._controlnet_models[name] = model
         return model
 
+    def _inpaint_unet(self, family: str) -> Any:
+        """The operator's inpainting UNet for `family`, loaded once (from a checkpoint's ``unet`` folder or a
+        UNet folder) and checked: 9 input channels (latents, mask, masked-image latents)."""
+        model = self._inpaint_unet_models.get(family)
+        if model is None:
+            from diffusers import UNet2DConditionModel
+
+            source = self.inpaint_unets[family]
+            started = time.perf_counter()
+            folder = Path(source)
+            subfolder = "unet" if (folder / "unet").is_dir() or not folder.exists() else None
+            try:
+                model = UNet2DConditionModel.from_pretrained(source, subfolder=subfolder, dtype=self.dtype)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"the inpainting UNet for {family} can't be loaded from {source!r}: {exc}") from None
+            if int(model.config.in_channels) != 9:
+                raise ValueError(
+                    f"the inpainting UNet for {family} at {source!r} has {model.config.in_channels} input channels, "
+                    "not 9: it is not an inpainting model"
+                )
+            model = model.to(self.device)
+            self._load_seconds += time.perf_counter() - started
+            self._controlnet_loads += 1
+            self._inpaint_unet_models[family] = model
+        return model
+
     def _make_variant(self, entry: _Entry, mode: str, controlnet: str | None) -> Any:
         import diffusers
 
@@ -319,9 +368,15 @@ class PipelineCache:
             ("txt2img-cn", True): "StableDiffusionXLControlNetPipeline",
             ("img2img-cn", False): "StableDiffusionControlNetImg2ImgPipeline",
             ("img2img-cn", True): "StableDiffusionXLControlNetImg2ImgPipeline",
+            ("inpaint", False): "StableDiffusionInpaintPipeline",
+            ("inpaint", True): "StableDiffusionXLInpaintPipeline",
+            ("inpaint-cn", False): "StableDiffusionControlNetInpaintPipeline",
+            ("inpaint-cn", True): "StableDiffusionXLControlNetInpaintPipeline",
         }
         cls = getattr(diffusers, names[(mode + ("-cn" if controlnet else ""), sdxl)])
-        extra = {"controlnet": self._controlnet(controlnet)} if controlnet else {}
+        extra: dict[str, Any] = {"controlnet": self._controlnet(controlnet)} if controlnet else {}
+        if mode == "inpaint" and entry.spec.family in self.inpaint_unets:
+            extra["unet"] = self._inpaint_unet(entry.spec.family)
         pipe = cls.from_pipe(entry.pipe, **extra)
         pipe.set_progress_bar_config(disable=True)
         return pipe
@@ -626,7 +681,19 @@ def _check(config: RenderConfig, spec: BaseModelSpec) -> tuple[int, int]:
     height = config.height or spec.native_resolution
     if width % 8 or height % 8 or width < 8 or height < 8:
         raise ValueError(f"width and height must be positive multiples of 8 (got {width}x{height})")
-    if config.init_image is not None:
+    count = len(config.seeds)
+    for label, images in (
+        ("init images", config.init_images),
+        ("mask images", config.mask_images),
+        ("control images", config.control_images),
+    ):
+        if images is not None and len(images) != count:
+            raise ValueError(f"{label}: give one per seed ({len(images)} for {count} seeds)")
+    if config.mask_images is not None and config.init_images is None:
+        raise ValueError("inpainting needs one init image per seed beside each mask")
+    if config.init_images is not None and config.init_image is not None:
+        raise ValueError("give either one init image or one per seed, not both")
+    if config.init_image is not None or config.init_images is not None:
         if not 0.0 < config.strength <= 1.0:
             raise ValueError("img2img strength must be above 0 and at most 1")
         if int(config.steps * config.strength) < 1:
@@ -636,7 +703,9 @@ def _check(config: RenderConfig, spec: BaseModelSpec) -> tuple[int, int]:
     if config.controlnet is not None:
         if config.controlnet not in CONTROLNETS:
             raise ValueError(f"unknown ControlNet {config.controlnet!r}: use one of {sorted(CONTROLNETS)}")
-        if config.control_image is None and (config.controlnet != "canny" or config.init_image is None):
+        has_init = config.init_image is not None or config.init_images is not None
+        no_control = config.control_image is None and config.control_images is None
+        if no_control and (config.controlnet != "canny" or not has_init):
             raise ValueError(f"ControlNet {config.controlnet!r} needs a control image")
     return width, height
 
@@ -699,18 +768,42 @@ def render(
         )
         del data
 
-    mode = "img2img" if config.init_image is not None else "txt2img"
+    per_seed = config.init_images is not None
+    mode = "txt2img"
+    if config.mask_images is not None:
+        mode = "inpaint"
+    elif config.init_image is not None or per_seed:
+        mode = "img2img"
     prompt = final_prompt(config.prompt, trigger_phrase)
     init_image = fit_image(config.init_image, width, height) if config.init_image is not None else None
+    init_images = [fit_image(image, width, height) for image in config.init_images] if per_seed else None
+    masks = (
+        [ImageOps.fit(mask.convert("L"), (width, height), Image.Resampling.BILINEAR) for mask in config.mask_images]
+        if config.mask_images is not None
+        else None
+    )
     control_image = None
+    control_images = None
     if config.controlnet is not None:
-        source = config.control_image if config.control_image is not None else config.init_image
-        assert source is not None  # _check
-        control_image = fit_image(source, width, height)
-        if config.controlnet == "canny":
-            control_image = edge_map(control_image)
+        if config.control_images is not None or (config.control_image is None and per_seed):
+            sources = config.control_images if config.control_images is not None else config.init_images
+            assert sources is not None  # _check
+            control_images = [fit_image(source, width, height) for source in sources]
+            if config.controlnet == "canny":
+                control_images = [edge_map(image) for image in control_images]
+        else:
+            source = config.control_image if config.control_image is not None else config.init_image
+            assert source is not None  # _check
+            if config.controlnet == "pose":
+                from engine.pose import pose_control_image
 
-    batches = [config.seeds[i : i + config.batch_size] for i in range(0, len(config.seeds), config.batch_size)]
+                source = pose_control_image(source)  # a photo becomes its skeleton; a skeleton stays
+            control_image = fit_image(source, width, height)
+            if config.controlnet == "canny":
+                control_image = edge_map(control_image)
+
+    starts = range(0, len(config.seeds), config.batch_size)
+    batches = [config.seeds[i : i + config.batch_size] for i in starts]
     base_recipe: dict[str, Any] = {
         "recipe_version": RECIPE_VERSION,
         "base_model": {"name": spec.name, "family": spec.family, "is_demo": spec.is_demo},
@@ -726,8 +819,8 @@ def render(
         "width": width,
         "height": height,
         "mode": mode,
-        "img2img": init_image is not None,
-        "strength": float(config.strength) if init_image is not None else None,
+        "img2img": init_image is not None or per_seed,
+        "strength": float(config.strength) if init_image is not None or per_seed else None,
         "init_image_sha256": image_sha256(init_image) if init_image is not None else None,
         "controlnet": config.controlnet,
         "control_scale": float(config.control_scale) if config.controlnet else None,
@@ -752,7 +845,7 @@ def render(
             if config.fuse:
                 manager.fuse()
             prompt_kwargs = _prompt_kwargs(pipe, spec, prompt, config, cache.device, base_recipe)
-            for seeds in batches:
+            for start, seeds in zip(starts, batches, strict=True):
                 if cancelled():
                     raise RenderCancelled("cancelled between batches")
 
@@ -776,19 +869,26 @@ def render(
                     "callback_on_step_end": on_step,
                     "output_type": "pil",
                 }
-                if init_image is not None:
-                    kwargs["image"] = init_image
+                end = start + len(seeds)
+                inits = init_images[start:end] if init_images is not None else None
+                if init_image is not None or inits is not None:
+                    kwargs["image"] = init_image if inits is None else inits
                     kwargs["strength"] = config.strength
-                if control_image is not None:
+                if masks is not None:
+                    kwargs["mask_image"] = masks[start:end]
+                controls = control_images[start:end] if control_images is not None else control_image
+                if controls is not None:
                     kwargs["controlnet_conditioning_scale"] = config.control_scale
-                    kwargs["control_image" if init_image is not None else "image"] = control_image
-                if init_image is None or control_image is not None:
+                    kwargs["image" if mode == "txt2img" else "control_image"] = controls
+                if mode == "txt2img" or controls is not None or mode == "inpaint":
                     kwargs["width"], kwargs["height"] = width, height
                 with torch.inference_mode():
                     images = pipe(**kwargs).images
-                for seed, image in zip(seeds, images, strict=True):
+                for offset, (seed, image) in enumerate(zip(seeds, images, strict=True)):
                     recipe = copy.deepcopy(base_recipe)
                     recipe.update(seed=seed, batch_size=len(seeds))
+                    if inits is not None:
+                        recipe["init_image_sha256"] = image_sha256(inits[offset])
                     results.append(RenderedImage(image=image, seed=seed, recipe=recipe))
             clean = True
         finally:
@@ -923,6 +1023,13 @@ def more_like_me(
         if lowered != strength:
             new["strength"] = lowered
             changed = True
+    for entry in new.get("stages") or []:  # the face pass (engine.portrait) has its own identity weight
+        if isinstance(entry, dict) and entry.get("name") == "face_pass" and entry.get("identity_weight") is not None:
+            face = float(entry["identity_weight"])
+            face_raised = round(max(face, min(face + step, cap)), 4)
+            if face_raised != face:
+                entry["identity_weight"] = face_raised
+                changed = True
     if changed:
         new["more_like_me_step"] = int(recipe.get("more_like_me_step") or 0) + 1
     return new
