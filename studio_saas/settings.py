@@ -356,6 +356,13 @@ ENGINE_DEMO_RENDER_STEPS = env.int("ENGINE_DEMO_RENDER_STEPS", default=10)
 ENGINE_DEVICE = env.str("ENGINE_DEVICE", default="")
 # ControlNets the operator configured, as JSON {"pose": path or hub id, "canny": path or hub id}.
 ENGINE_CONTROLNETS = env.json("ENGINE_CONTROLNETS", default={})
+# Dedicated inpainting UNets (9 input channels) per family for template photos: {"sd15": "/models/sd15-inpainting"};
+# without one, template photos inpaint with the base model's own UNet (docs/engine.md, "Template photos").
+ENGINE_INPAINT_UNETS = env.json("ENGINE_INPAINT_UNETS", default={})
+# A super-resolution model file (ESRGAN family, loaded by spandrel) for print-size output; empty: Lanczos.
+ENGINE_UPSCALER_MODEL = env.str("ENGINE_UPSCALER_MODEL", default="")
+# The demo model's images are noise: its print-size output is capped at this long side (keeps the CPU demo quick).
+ENGINE_DEMO_MAX_LONG_SIDE = env.int("ENGINE_DEMO_MAX_LONG_SIDE", default=512)
 # Test renders from a double's page: at most this many images per run.
 ENGINE_MAX_IMAGES_PER_RENDER = env.int("ENGINE_MAX_IMAGES_PER_RENDER", default=8)
 

@@ -16,6 +16,7 @@ OUT/centroid.npy, OUT/metrics.json, and with --prompt OUT/portrait-<rank>-seed<s
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine import rendering
+from engine import portrait, rendering
 from engine.checkpoints import build_tiny_model
 from engine.images import PhotoRejected, encode_clean, load_photo
 from templates_app import base_models
@@ -64,6 +65,7 @@ class Command(BaseCommand):
         train.add_argument("--identity-weight", type=float, default=1.0)
         train.add_argument("--scheduler", default="dpmpp_2m_karras")
         train.add_argument("--quiet", action="store_true", help="No progress bar.")
+        _stage_arguments(train)
         render = sub.add_parser("render", help="Render portraits of a double that `engine train --out` wrote.")
         render.add_argument(
             "--double", required=True, help="The folder `engine train --out` wrote (lora.safetensors, metrics.json)."
@@ -81,6 +83,7 @@ class Command(BaseCommand):
         )
         render.add_argument("--device", choices=["cpu", "cuda"], default=None, help="Force a device.")
         render.add_argument("--quiet", action="store_true", help="No progress bar.")
+        _stage_arguments(render)
         sub.add_parser("rotate-keys", help="Re-encrypt every double with the first DOUBLE_ENCRYPTION_KEYS key.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -259,45 +262,105 @@ class Command(BaseCommand):
             steps=request.steps,
             seeds=list(request.seeds),
             identity_weight=request.identity_weight,
+            batch_size=min(len(request.seeds), 4),
         )
-        cache = rendering.PipelineCache(device=options["device"] or settings.ENGINE_DEVICE or None)
+        stages = self._stages(options)
+        cache = rendering.PipelineCache(
+            device=options["device"] or settings.ENGINE_DEVICE or None,
+            inpaint_unets=dict(settings.ENGINE_INPAINT_UNETS or {}) or None,
+        )
         bar = _Bar(quiet=options["quiet"], desc="Rendering")
         try:
-            rendered = rendering.render(
+            made = portrait.render_portraits(
                 cache=cache,
                 spec=spec,
                 identity_lora=lora,
                 trigger_phrase=trigger_phrase,
                 config=config,
-                progress=bar.count_progress,
+                stages=stages,
+                progress=bar.fraction_progress,
             )
+        except ValueError as exc:
+            raise CommandError(f"This render can't be made: {exc}.") from None
         finally:
             bar.close()
-        scores = [likeness.score_image(item.image, centroid) for item in rendered]
+        kept = [item for item in made if item.image is not None]
+        scores = [likeness.score_image(item.image, centroid) for item in kept]
         order = likeness.rank(scores)
-        summary = []
+        summary: list[dict[str, Any]] = []
         for position, index in enumerate(order, start=1):
-            item, score = rendered[index], scores[index]
+            item, score = kept[index], scores[index]
             name = f"portrait-{position}-seed{item.seed}.png"
             (out / name).write_bytes(encode_clean(item.image, format="PNG"))
-            # `recipe` is the engine's (every setting of the render); `faces` lists the face boxes a face pass
-            # regenerated (none: the pipeline has no face pass yet).
+            # `recipe` is the engine's, naming every stage with its settings; `faces` are the boxes (output
+            # pixels) of the faces the face pass or the template photo's inpainting regenerated.
             summary.append(
                 {
                     "file": name,
                     "rank": position,
                     "seed": item.seed,
+                    "size": list(item.image.size),
                     "likeness": score.likeness,
                     "flags": list(score.flags),
                     "recipe": item.recipe,
-                    "faces": [],
+                    "faces": [list(box) for box in item.faces],
                 }
             )
             shown = "—" if score.likeness is None else f"{score.likeness:.0f}"
             flags = f"  [{', '.join(score.flags)}]" if score.flags else ""
-            self.stdout.write(f"  #{position} seed {item.seed}: likeness {shown}/100{flags} → {name}")
+            size = "x".join(str(side) for side in item.image.size)
+            self.stdout.write(
+                f"  #{position} seed {item.seed}: {size}, {len(item.faces)} face(s) regenerated, likeness "
+                f"{shown}/100{flags} → {name}"
+            )
+        for item in made:
+            if item.image is not None:
+                continue
+            if item.withheld is not None:
+                reason = ", ".join(f"{label} {score:.2f}" for label, score in item.withheld) or "explicit"
+                message = f"withheld by the output check ({reason})"
+            else:
+                message = item.error or "failed"
+            summary.append({"file": None, "seed": item.seed, "error": message, "recipe": item.recipe, "faces": []})
+            self.stderr.write(f"  seed {item.seed}: {message}")
         (out / "portraits.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-        self.stdout.write(self.style.SUCCESS(f"Rendered {len(rendered)} image(s) into {out}"))
+        self.stdout.write(self.style.SUCCESS(f"Rendered {len(kept)} of {len(made)} image(s) into {out}"))
+        if not kept:
+            raise CommandError("No portrait could be made: see the messages above.")
+
+    def _stages(self, options: dict[str, Any]) -> Any:
+        from PIL import Image
+
+        from engine import masks, safety
+
+        mask = masks.MaskSettings(margin=options["mask_margin"], feather=options["mask_feather"])
+        long_side = options["long_side"]
+        if long_side is not None and not 64 <= long_side <= 16384:
+            raise CommandError("--long-side must be from 64 to 16384 pixels.")
+        sr_model = options["sr_model"] if options["sr_model"] is not None else settings.ENGINE_UPSCALER_MODEL
+        stages = portrait.Stages(
+            face_pass=portrait.FacePass(
+                identity_weight=options["face_identity_weight"], denoise=options["face_denoise"], mask=mask
+            )
+            if options["face_pass"]
+            else None,
+            upscale=portrait.Upscale(
+                long_side=long_side, denoise=options["upscale_denoise"], sr_model=Path(sr_model) if sr_model else None
+            )
+            if long_side
+            else None,
+            check=safety.check_safety,
+            check_name="nudenet 3.0.8",
+        )
+        if options["template_photo"]:
+            try:
+                with Image.open(options["template_photo"]) as photo:
+                    photo.load()
+                    image = photo.copy()
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--template-photo can't be read: {exc}") from None
+            stages.template_photo = portrait.TemplatePhoto(image=image, mask=mask, strength=options["strength"])
+        return stages
 
     # --- rotate-keys --------------------------------------------------------------------------------------
 
@@ -350,6 +413,14 @@ class _Bar:
             bar.set_postfix(loss=f"{p.loss:.3f}", refresh=False)
         bar.refresh()
 
+    def fraction_progress(self, fraction: float, message: str) -> None:
+        bar = self._ensure(1000)
+        if bar is None:
+            return
+        bar.n = round(fraction * 1000)
+        bar.set_description_str(message.split(":")[0], refresh=False)
+        bar.refresh()
+
     def count_progress(self, done: int, total: int) -> None:
         bar = self._ensure(total)
         if bar is None:
@@ -362,3 +433,23 @@ class _Bar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _stage_arguments(parser: CommandParser) -> None:
+    """The portrait pipeline's stages (engine.portrait), for `render` and `train --prompt`."""
+    parser.add_argument(
+        "--template-photo", default=None, help="A real photo: its faces are replaced by the client's (inpainting)."
+    )
+    parser.add_argument("--strength", type=float, default=0.75, help="Template photo: how much of the face changes.")
+    parser.add_argument("--long-side", type=int, default=None, help="Output long side in px (print size: 3000).")
+    parser.add_argument(
+        "--upscale-denoise", type=float, default=0.25, help="Tiled re-render when upscaling (0: enlarge only)."
+    )
+    parser.add_argument("--sr-model", default=None, help="Super-resolution model file (default ENGINE_UPSCALER_MODEL).")
+    parser.add_argument(
+        "--face-pass", action=argparse.BooleanOptionalAction, default=True, help="Re-render each face at full size."
+    )
+    parser.add_argument("--face-denoise", type=float, default=0.4)
+    parser.add_argument("--face-identity-weight", type=float, default=1.0)
+    parser.add_argument("--mask-margin", type=float, default=0.3, help="Face mask: grown by this share of the face.")
+    parser.add_argument("--mask-feather", type=float, default=0.15, help="Face mask: soft edge, share of the face.")
