@@ -46,15 +46,15 @@ training photo 0.22-0.26 (ratio 0.64-0.82: not copies, but close); person B 0.79
 copy side; the ratio 0.5 sits between 0.29 and 0.64. The absolute bound keeps a portrait far from everyone
 (another person) from being called a copy just because the held-out centroid is farther still; the ratio
 keeps a portrait that is as close to the held-out photos as to its nearest training photo from being called
-one. :class:`LikenessSummary` (:func:`summarise_likeness`) gives the set's figures: how many portraits, how many
+one. :class:`LikenessSummary` (:func:`summarise_likeness`, in the light :mod:`engine.likeness_summary`, which the
+web pages import without numpy or dlib) gives the set's figures: how many portraits, how many
 have a likeness, the median and mean likeness and the share at or above :data:`LIKENESS_LINE` (50, dlib's 0.6:
 "looks like the client"), shared with the double's page.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -69,6 +69,7 @@ from engine.faces import (
     face_sharpness,
     robust_centre,
 )
+from engine.likeness_summary import LIKENESS_LINE, LikenessSummary, summarise_likeness
 
 __all__ = [
     "LIKENESS_LINE",
@@ -89,9 +90,6 @@ __all__ = [
 
 #: Distance at and beyond which likeness is 0 (twice dlib's same-person threshold).
 ZERO_LIKENESS_DISTANCE = 2 * DEFAULT_MAX_IDENTITY_DISTANCE
-
-#: Likeness at dlib's same-person threshold (distance 0.6): at or above it a portrait "looks like the client".
-LIKENESS_LINE = 50.0
 
 #: Flags in order of severity (worst first); the order decides which flagged portrait ranks lower.
 FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_exposed")
@@ -242,40 +240,6 @@ class CopyGuard:
         if nearest_training is None or nearest_training >= self.max_distance:
             return False
         return heldout is None or nearest_training < self.ratio * heldout
-
-
-@dataclass(frozen=True)
-class LikenessSummary:
-    """Figures of a set of likeness scores: ``count`` portraits, ``scored`` of them with a likeness, the median
-    and mean of those, and how many (``above_line``) and what share of the scored ones (``share_above_line``,
-    0-1) are at or above :data:`LIKENESS_LINE`. The statistics are ``None`` when nothing is scored."""
-
-    count: int
-    scored: int
-    median: float | None
-    mean: float | None
-    above_line: int
-    share_above_line: float | None
-    line: float = LIKENESS_LINE
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def summarise_likeness(values: Iterable[float | None], *, line: float = LIKENESS_LINE) -> LikenessSummary:
-    """:class:`LikenessSummary` of likeness values (``None``: not scored, e.g. no face)."""
-    values = list(values)
-    scored = [float(v) for v in values if v is not None]
-    above = sum(1 for v in scored if v >= line)
-    return LikenessSummary(
-        count=len(values),
-        scored=len(scored),
-        median=float(statistics.median(scored)) if scored else None,
-        mean=float(statistics.fmean(scored)) if scored else None,
-        above_line=above,
-        share_above_line=above / len(scored) if scored else None,
-        line=line,
-    )
 
 
 @dataclass(frozen=True)

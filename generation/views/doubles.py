@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from clients.models import PhotoSet
+from engine.likeness_summary import summarise_likeness
 from generation import doubles, runs
 from generation.models import DigitalDouble
 from jobs.models import Job
@@ -120,6 +121,7 @@ def _double_context(request: HttpRequest, double: DigitalDouble, **extra: Any) -
 
     render_job = doubles.latest_render_job(double=double)
     max_images = int(settings.ENGINE_MAX_IMAGES_PER_RENDER)
+    portraits = doubles.double_portraits(double=double)
     return {
         "double": double,
         "client": double.client,
@@ -127,7 +129,10 @@ def _double_context(request: HttpRequest, double: DigitalDouble, **extra: Any) -
         "job": double.job,
         "render_job": render_job,
         "polling": _active_jobs(double, render_job),
-        "portraits": doubles.double_portraits(double=double),
+        "portraits": portraits,
+        # the Likeness panel: figures of the portraits already loaded (no query of its own)
+        "likeness": summarise_likeness(p.likeness for p in portraits),
+        "picks_likeness": summarise_likeness(p.likeness for p in portraits if p.is_pick),
         "can_manage": can_manage_doubles(request),
         "render_form": extra.pop("render_form", None) or RenderForm(max_images=max_images),
         "scores": sorted(((int(k), v) for k, v in (double.metrics.get("scores") or {}).items()), key=lambda kv: kv[0]),
