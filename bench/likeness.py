@@ -18,7 +18,7 @@ the photos it was **not** trained on (engine.likeness.likeness_report), then "mo
    is not the best: training keeps the latest on a tie, so on the tiny model, where every score is 0, the best
    is the last).
 
-    python bench/likeness.py [--threads 1]                    # tiny SD 1.5 model on the CPU (1-3 minutes)
+    python bench/likeness.py [--threads 1]                    # tiny SD 1.5 model on the CPU (25 s on 2 cores)
     python bench/likeness.py --photos DIR                     # a client's photos (see 1. for the names)
     python bench/likeness.py --model /models/sd15 --family sd15 --steps 800 --device cuda   # real weights (GPU)
 
