@@ -11,7 +11,12 @@ The template photo mode ("photo"): the reference image is a real photo by the ph
 regenerated with the client's identity (inpainting through the soft face mask, engine/masks.py); it must show
 at least one face that engine.faces finds, large enough (templates_app/template_photos.py). The photo is checked
 when it is new, or when a version switches to the photo mode with the image it kept (a photo version's photo was
-checked when it was saved, and versions never change). Nothing here imports torch.
+checked when it was saved, and versions never change).
+
+The pose mode ("pose"): the reference image is an OpenPose skeleton, taken as it is, or a photo of a person whose
+skeleton the engine takes; a photo where engine.pose finds no person is refused on `reference_image` with its
+message (templates_app/pose_references.py), checked when new or when a version switches to the pose mode, as the
+template photo is. Nothing here imports torch (mediapipe is imported by engine.pose on the first detection).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from engine import prompts
-from templates_app import base_models, lora_files, template_photos
+from templates_app import base_models, lora_files, pose_references, template_photos
 from templates_app.errors import SettingsInvalid, TemplateError
 from templates_app.images import clean_image
 from templates_app.models import StyleLora, TemplateVersion
@@ -41,6 +46,7 @@ MAX_PRICE = Decimal("999999.99")
 REFERENCE_MIN_SIDE = 256
 REFERENCE_MAX_SIDE = 2048
 PHOTO_MODE = "photo"
+POSE_MODE = "pose"
 # A template photo is kept larger than a reference image (it is the portrait itself, up to the print size) and
 # must show a face large enough to be regenerated.
 PHOTO_MIN_SIDE = 512
@@ -359,6 +365,8 @@ def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
         )
     if photo and "reference_image" not in check.errors:
         _check_photo_faces(check, new_bytes, kept)
+    if mode == POSE_MODE and not {"reference_image", "reference_mode"} & check.errors.keys():
+        _check_pose(check, new_bytes, kept)
     return kept, new_bytes, mode
 
 
@@ -377,6 +385,24 @@ def _check_photo_faces(check: _Checker, new_bytes: bytes | None, kept: str) -> N
         return
     if not boxes:
         check.fail("reference_image", template_photos.NO_FACE_MESSAGE)
+
+
+def _check_pose(check: _Checker, new_bytes: bytes | None, kept: str) -> None:
+    """A pose reference must be an OpenPose skeleton or show a person engine.pose finds: a new image always, a
+    kept image when the version switches to the pose mode (a pose version's image was checked when it was saved).
+    Not run while the mode itself is refused (no pose ControlNet on this platform)."""
+    try:
+        if new_bytes is not None:
+            found = pose_references.pose_reference(template_photos.image_from_bytes(new_bytes))
+        elif kept and check.base.get("reference_mode") != POSE_MODE:
+            found = pose_references.stored_pose(kept)
+        else:
+            return
+    except OSError:
+        check.fail("reference_image", pose_references.UNREADABLE_MESSAGE)
+        return
+    if not found.found:
+        check.fail("reference_image", found.problem)
 
 
 def _check_face_pass(check: _Checker) -> bool | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from templates_app import render_settings, template_photos
+from templates_app import pose_references, render_settings, template_photos
 from templates_app.models import StyleLora, Template, TemplateVersion
 
 
@@ -80,6 +80,16 @@ def template_photo_faces(*, version: TemplateVersion) -> tuple[template_photos.B
         return template_photos.photo_faces(version)
     except OSError:
         return ()
+
+
+def template_pose_reference(*, version: TemplateVersion) -> pose_references.PoseReference | None:
+    """What was found in a pose version's reference image (a skeleton, or the keypoints of the person in the photo,
+    remembered per stored file); None for a version of another mode. An unreadable stored image counts as no pose,
+    with a message saying so."""
+    try:
+        return pose_references.version_pose(version)
+    except OSError:
+        return pose_references.PoseReference(size=(0, 0), problem=pose_references.UNREADABLE_MESSAGE)
 
 
 def style_loras(*, family: str | None = None) -> QuerySet[StyleLora]:

@@ -153,7 +153,9 @@ class RenderSettingsInput(serializers.Serializer):
     reference_image = serializers.FileField(
         required=False,
         help_text='multipart only: a new reference image; with reference_mode "photo", the template photo '
-        f"({PHOTO_MIN_SIDE}-{PHOTO_MAX_SIDE} px kept, with a face of at least {PHOTO_MIN_FACE_PX} px).",
+        f"({PHOTO_MIN_SIDE}-{PHOTO_MAX_SIDE} px kept, with a face of at least {PHOTO_MIN_FACE_PX} px); with "
+        'reference_mode "pose", an OpenPose skeleton image (used as it is) or a photo of one person (its pose is '
+        "taken from it; refused when no person is found).",
     )
     remove_reference_image = serializers.BooleanField(required=False)
     reference_mode = serializers.ChoiceField(

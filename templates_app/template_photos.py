@@ -40,7 +40,8 @@ def face_boxes(image: Image.Image) -> tuple[Box, ...]:
     )
 
 
-def _open(name: str) -> Image.Image:
+def open_stored(name: str) -> Image.Image:
+    """A stored image (by its storage name), decoded as RGB."""
     with default_storage.open(name, "rb") as handle:
         image = Image.open(io.BytesIO(handle.read()))
         image.load()
@@ -55,7 +56,7 @@ def image_from_bytes(data: bytes) -> Image.Image:
 
 @functools.lru_cache(maxsize=256)
 def _stored_faces(name: str) -> tuple[Box, ...]:
-    return face_boxes(_open(name))
+    return face_boxes(open_stored(name))
 
 
 def stored_face_boxes(name: str) -> tuple[Box, ...]:
@@ -94,4 +95,4 @@ def version_mask_png(version: TemplateVersion) -> bytes:
     if version.reference_mode != TemplateVersion.ReferenceMode.PHOTO or not version.has_reference:
         raise ValueError("This version has no template photo.")
     name = version.reference_image.name
-    return overlay_png(_open(name), stored_face_boxes(name), mask_settings(version))
+    return overlay_png(open_stored(name), stored_face_boxes(name), mask_settings(version))

@@ -25,4 +25,5 @@ urlpatterns = [
     path(T + "versions/compare/", views.template_compare, name="template_compare"),
     path(T + "versions/<int:templateversion_id>/restore/", views.template_restore, name="template_restore"),
     path(T + "versions/<int:templateversion_id>/mask.png", views.template_version_mask, name="template_version_mask"),
+    path(T + "versions/<int:templateversion_id>/pose.png", views.template_version_pose, name="template_version_pose"),
 ]

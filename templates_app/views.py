@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clients import uploads
-from templates_app import base_models, lora_files, selectors, style_loras, template_photos, versions
+from templates_app import base_models, lora_files, pose_references, selectors, style_loras, template_photos, versions
 from templates_app.errors import TemplateError
 from templates_app.forms import (
     StarterCopyForm,
@@ -199,6 +199,7 @@ def _designer_context(request: HttpRequest, template: Template, **extra: Any) ->
         "form": extra.pop("form", None) or (TemplateForm(template=template) if editor else None),
         "controlnets": sorted((getattr(settings, "ENGINE_CONTROLNETS", None) or {}).keys()),
         "photo_faces": selectors.template_photo_faces(version=version) if version is not None else None,
+        "pose_reference": selectors.template_pose_reference(version=version) if version is not None else None,
         **extra,
     }
     return context
@@ -372,6 +373,29 @@ def template_version_mask(request: HttpRequest, template_id: int, templateversio
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Disposition"] = 'inline; filename="face-mask.png"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@studio_member_required
+@require_http_methods_of(_get_template_version, ["GET"])
+def template_version_pose(request: HttpRequest, template_id: int, templateversion_id: int) -> HttpResponse:
+    """The pose a pose version's portraits take (PNG, at most pose_references.PREVIEW_MAX_SIDE px): the OpenPose
+    skeleton of the person in its reference photo, or the uploaded skeleton as it is. Every member may see it, as
+    they see the reference image; 404 for a version of another mode (or another studio's), or whose photo shows
+    no person."""
+    version = _get_template_version(template_id, templateversion_id)
+    if version.reference_mode != TemplateVersion.ReferenceMode.POSE or not version.has_reference:
+        raise Http404("This version has no pose reference.")
+    try:
+        png = pose_references.version_pose_png(version)
+    except pose_references.PoseNotFound:
+        raise Http404("No pose was found in this reference image.") from None
+    except OSError:
+        raise Http404("The reference image can't be read.") from None
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Disposition"] = 'inline; filename="pose.png"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
