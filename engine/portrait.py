@@ -609,3 +609,31 @@ def stages_from_recipe(
             controlnet=template.get("controlnet"),
         )
     return stages
+
+
+def stages_summary(recipe: dict[str, Any]) -> str:
+    """One line for people: "Face pass (1 face) · Upscaled to 3000×2000 (tiled re-render, denoise 0.25)"; ""
+    for a recipe from before stages."""
+    entries = stage_entries(recipe)
+    parts = []
+    photo = entries.get("template_photo")
+    if photo:
+        faces = int(photo.get("faces") or 0)
+        parts.append(f"Template photo ({faces} face{'s' if faces != 1 else ''} regenerated)")
+    face = entries.get("face_pass")
+    if face and face.get("enabled", True):
+        faces = int(face.get("faces") or 0)
+        parts.append(f"Face pass ({faces} face{'s' if faces != 1 else ''})")
+    up = entries.get("upscale")
+    size = recipe.get("output_size")
+    if up and up.get("enabled", True) and size:
+        how = "super-resolution model" if up.get("enlarge") == "model" else "Lanczos"
+        refine = f", tiled re-render at {up.get('denoise')}" if float(up.get("denoise") or 0) > 0 else ""
+        asked = f"; the template asks for {up['asked']} px" if up.get("asked") else ""
+        parts.append(f"Upscaled to {size[0]}×{size[1]} ({how}{refine}{asked})")
+    elif size and photo:
+        parts.append(f"{size[0]}×{size[1]}")
+    check = entries.get("output_check")
+    if check and check.get("ok"):
+        parts.append("Output checked")
+    return " · ".join(parts)

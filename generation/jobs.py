@@ -33,7 +33,7 @@ from django.utils.module_loading import import_string
 
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
-from engine import rendering
+from engine import masks, portrait, rendering
 from engine.images import PhotoRejected, encode_clean, load_photo
 from engine.rendering import AdapterRef, PipelineCache
 from generation import doubles, portraits, runs
@@ -335,6 +335,8 @@ def _template_inputs(version: Any, folder: Path) -> dict[str, Any]:
         image = image.convert("RGB")
         if mode == "img2img":
             inputs.update(init_image=image, strength=float(version.strength))
+        elif mode == "photo":
+            inputs["template_photo"] = image
         else:
             if mode not in (settings.ENGINE_CONTROLNETS or {}):
                 raise JobError(f"“{name}” needs the ControlNet {mode!r}, which this platform has not configured.")
@@ -356,24 +358,27 @@ def _identity_lora(double: DigitalDouble) -> bytes:
         raise JobError(exc.message) from None
 
 
-def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, label: str, lora: bytes) -> list[Any]:
-    """Render with the engine, progress 0-90 ("<label>: step 12 of 40"), cancellable; JobError for a config or
-    LoRA the engine refuses (its message is for people)."""
-
+def _render(
+    ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, stages: Any, label: str, lora: bytes
+) -> list[Any]:
+    """Render through the engine's portrait pipeline (engine.portrait: base render or template photo, face pass,
+    upscale), progress 0-90 ("<label> · face pass: step 3 of 12"), cancellable; JobError for a config or LoRA the
+    engine refuses (its message is for people). A stage failing one portrait fails that portrait only: it comes
+    back with its `error`."""
     config.steps = base_models.render_steps(spec, config.steps)
     throttle = _Throttle(ctx)
 
-    def progress(done: int, total: int) -> None:
-        # The engine counts denoising steps across all batches of the job.
-        throttle.progress(90 * done / max(total, 1), f"{label}: step {done} of {total}", force=done == total)
+    def progress(fraction: float, message: str) -> None:
+        throttle.progress(90 * fraction, f"{label} · {message}", force=fraction >= 1.0)
 
     try:
-        rendered = rendering.render(
+        made = portrait.render_portraits(
             cache=pipeline_cache(),
             spec=spec,
             identity_lora=lora,
             trigger_phrase=double.trigger_phrase,
             config=config,
+            stages=stages,
             progress=progress,
             should_cancel=throttle.should_cancel,
         )
@@ -383,7 +388,50 @@ def _render(ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, l
         raise JobError(f"This render can't be made: {exc}.") from None
     if throttle.stop is not None:
         throttle.raise_stop()
-    return rendered
+    return made
+
+
+def _stages(order: RenderOrder, spec: Any, inputs: dict[str, Any]) -> Any:
+    """The portrait pipeline's stages: the version's finishing settings (face pass, print size, template photo),
+    or for an action on a portrait the stages its recipe names. The demo model's print size is capped and only
+    enlarged, not re-rendered (runs.output_long_side, runs.upscale_denoise)."""
+    sr_model = Path(settings.ENGINE_UPSCALER_MODEL) if settings.ENGINE_UPSCALER_MODEL else None
+    canny = "canny" if "canny" in (settings.ENGINE_CONTROLNETS or {}) else None
+    if order.parent is not None:
+        try:
+            return portrait.stages_from_recipe(
+                order.parent.recipe or {}, photo=inputs.get("template_photo"), sr_model=sr_model
+            )
+        except ValueError as exc:
+            raise JobError(f"This portrait can't be rendered again: {exc}.") from None
+    version = order.version
+    if version is None:
+        return portrait.Stages()
+    mask = masks.MaskSettings(margin=float(version.mask_margin), feather=float(version.mask_feather))
+    stages = portrait.Stages()
+    if version.face_pass:
+        stages.face_pass = portrait.FacePass(
+            identity_weight=float(version.face_identity_weight), denoise=float(version.face_denoise), mask=mask
+        )
+    long_side = runs.output_long_side(version, spec)
+    if long_side:
+        stages.upscale = portrait.Upscale(
+            long_side=long_side, denoise=runs.upscale_denoise(version, spec), sr_model=sr_model
+        )
+    if inputs.get("template_photo") is not None:
+        stages.template_photo = portrait.TemplatePhoto(
+            image=inputs["template_photo"], mask=mask, strength=float(version.strength), controlnet=canny
+        )
+    return stages
+
+
+def _failures(made: list[Any]) -> list[dict[str, Any]]:
+    """The portraits a stage failed: seed, stage and message (the job's result keeps them for staff)."""
+    return [
+        {"seed": item.seed, "stage": item.failed_stage, "message": item.error}
+        for item in made
+        if item.image is None and item.error
+    ]
 
 
 #: The check every generated image passes before it is stored (ENGINE_OUTPUT_CHECK names another, e.g. in tests).
@@ -411,21 +459,26 @@ def screen_outputs(ctx: JobContext, rendered: list[Any]) -> tuple[list[Any], dic
     started = time.perf_counter()
     kept: list[Any] = []
     withheld = 0
+    reasons: list[dict[str, Any]] = []
     try:
         check = output_check()
         for entry in rendered:
             report = check(entry.image)
             if bool(report.ok):
+                stage = {"name": "output_check", "detector": getattr(check, "__module__", ""), "ok": True}
+                if isinstance(entry.recipe.get("stages"), list):
+                    entry.recipe["stages"].append(stage)
                 kept.append(entry)
                 continue
             withheld += 1
             findings = [(str(f.label), round(float(f.score), 2)) for f in getattr(report, "findings", ())]
+            reasons.append({"seed": entry.seed, "findings": [list(finding) for finding in findings]})
             log.warning("portrait_withheld", job_id=ctx.job.pk, seed=entry.seed, findings=findings)
     except Exception:  # any failure of the check (model missing, a bad setting, a broken image): fail closed
         log.exception("output_check_failed", job_id=ctx.job.pk)
         raise JobError(OUTPUT_CHECK_FAILED) from None
     seconds = time.perf_counter() - started
-    return kept, {"checked": len(rendered), "withheld": withheld, "seconds": round(seconds, 3)}
+    return kept, {"checked": len(rendered), "withheld": withheld, "seconds": round(seconds, 3), "reasons": reasons}
 
 
 def _safety_result(safety: dict[str, Any]) -> dict[str, Any]:
@@ -436,10 +489,15 @@ def _safety_result(safety: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _ready_message(saved: int, withheld: int) -> str:
-    """ "3 portraits ready", with " · 1 image was withheld: it looked explicit" when some were."""
+def _ready_message(saved: int, withheld: int, failures: list[dict[str, Any]] | None = None) -> str:
+    """ "3 portraits ready", with " · 1 image was withheld: it looked explicit" when some were, and
+    " · 1 failed: The face pass failed: …" when a stage failed some."""
     message = f"{saved} portrait{'s' if saved != 1 else ''} ready"
-    return f"{message} · {runs.withheld_message(withheld)}" if withheld else message
+    if withheld:
+        message = f"{message} · {runs.withheld_message(withheld)}"
+    if failures:
+        message = f"{message} · {len(failures)} failed: {failures[0]['message']}"
+    return message
 
 
 def _score(double: DigitalDouble, rendered: list[Any]) -> tuple[list[Any], dict[int, int], list[int]]:
@@ -635,14 +693,30 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="render-") as tmp:
         inputs = _template_inputs(version, Path(tmp)) if version is not None else {}
         config = _render_config(ctx, order, inputs)
+        stages = _stages(order, spec, inputs)
+        if stages.template_photo is not None:
+            config.width = config.height = None  # the photo's faces render at the model's native size
         ctx.progress(0, f"Loading {spec.display_name}")
         spec = base_models.ensure_available(spec)
         lora = _identity_lora(double)
         total_images = len(config.seeds)
         images_label = f"{total_images} image{'s' if total_images != 1 else ''}"
         label = f"“{order.name}”: {images_label}" if order.template_item else f"Rendering {images_label}"
-        rendered = _render(ctx, spec=spec, double=double, config=config, label=label, lora=lora)
+        made = _render(ctx, spec=spec, double=double, config=config, stages=stages, label=label, lora=lora)
         del lora
+
+    asked = int(getattr(version, "long_side", 0) or 0) if parent is None and version is not None else 0
+    if stages.upscale is not None and asked > stages.upscale.long_side:
+        for entry in made:  # the demo model's print size was capped: say what the template asked for
+            for stage in entry.recipe.get("stages") or []:
+                if stage.get("name") == "upscale":
+                    stage["asked"] = asked
+    failures = _failures(made)
+    rendered = [entry for entry in made if entry.image is not None]
+    if failures:
+        log.warning("portraits_failed", job_id=ctx.job.pk, failures=failures)
+    if not rendered:
+        raise JobError(failures[0]["message"] if failures else "No portrait could be made.")
 
     if parent is not None:
         # The engine's fresh recipe counts no "more like me" steps: carry the parent's (one more for this one).
@@ -690,7 +764,7 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
             if joins_item:
                 portraits.insert_rank(portrait=portrait)
             saved.append(portrait.pk)
-    ctx.progress(100, _ready_message(len(saved), safety["withheld"]))
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"], failures))
     stats = dict(getattr(pipeline_cache(), "stats", {}) or {})
     # "images" is what was rendered, withheld ones included: the GPU did that work, and credits count it.
     result: dict[str, Any] = {
@@ -698,6 +772,7 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
         "portraits": saved,
         "images": total_images,
         **_safety_result(safety),
+        "failed": failures,
         "pipeline_cache": stats,
     }
     if item is not None and parent is None:

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from engine.portrait import stages_summary
 from jobs.models import Job
 from tenants.models import TenantOwned
 
@@ -268,3 +269,24 @@ class Portrait(TenantOwned):
     def identity_weight(self) -> float | None:
         value = (self.recipe or {}).get("identity_weight")
         return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def output_size(self) -> list[int] | None:
+        """[width, height] of the full-resolution file (the print size when the template asked for one)."""
+        recipe = self.recipe or {}
+        size = recipe.get("output_size")
+        if isinstance(size, list) and len(size) == 2:
+            return [int(size[0]), int(size[1])]
+        if isinstance(recipe.get("width"), int) and isinstance(recipe.get("height"), int):
+            return [recipe["width"], recipe["height"]]
+        return None
+
+    @property
+    def faces(self) -> list[list[int]]:
+        """The boxes [x0, y0, x1, y1] (full-resolution pixels) of the faces the face pass or the template photo
+        regenerated."""
+        return [list(box) for box in (self.recipe or {}).get("faces") or [] if isinstance(box, list)]
+
+    @property
+    def stages_summary(self) -> str:
+        return stages_summary(self.recipe or {})

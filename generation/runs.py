@@ -34,6 +34,8 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from engine.portrait import RenderConfig, stage_steps
+from engine.upscale import target_size, tile_boxes
 from generation.doubles import (
     RENDER_KIND,
     RUN_ITEM_KIND,
@@ -195,6 +197,8 @@ def unsaved_version(*, double: DigitalDouble, settings: Mapping[str, Any], image
         guidance=float(settings.get("guidance", 7.0)),
         identity_weight=float(settings.get("identity_weight", 1.0)),
         images_per_run=max(1, int(images)),
+        # A test render checks the double quickly: its face pass runs, no print-size upscale.
+        long_side=0,
     )
 
 
@@ -286,12 +290,50 @@ def item_work(version: TemplateVersion, images: int, spec: Any) -> tuple[float, 
     if version.reference_mode == TemplateVersion.ReferenceMode.IMG2IMG:
         steps = max(1, int(steps * float(version.strength)))  # img2img denoises only the last steps
     pixels = (width * height) / float(native * native)
+    if version.reference_mode == TemplateVersion.ReferenceMode.PHOTO:
+        # A template photo: no base render; each face (one counted) is inpainted at the native size.
+        per_face = max(1, int(steps * float(version.strength)))
+        return images * per_face, per_face, native, native
+    extra = stage_work(version, spec, width, height, steps)
     # Images render in batches of RENDER_BATCH_SIZE. On a GPU a partial batch takes about as long as a full one
     # (H100, SD 1.5 @ 512: batch 1 renders 0.68 images/s, batch 4 2.0-2.6), so it counts as full; on the CPU
     # (the tiny demo model) time is proportional to the images.
     batch = render_batch_size()
     slots = images if cost_key(spec) == "tiny" else math.ceil(images / batch) * batch
-    return slots * steps * pixels, steps, width, height
+    return slots * steps * pixels + images * extra, steps, width, height
+
+
+def output_long_side(version: TemplateVersion, spec: Any) -> int:
+    """The long side (px) `version`'s portraits are delivered at on `spec`; 0: the render's own size. The demo
+    model's is capped at ENGINE_DEMO_MAX_LONG_SIDE (its images are noise, and the demo runs on the CPU)."""
+    asked = int(getattr(version, "long_side", 0) or 0)
+    if asked and spec.is_demo:
+        return min(asked, int(getattr(settings, "ENGINE_DEMO_MAX_LONG_SIDE", 512)))
+    return asked
+
+
+def upscale_denoise(version: TemplateVersion, spec: Any) -> float:
+    """How much the upscale's tiled re-render changes: the version's; 0 (enlarge only) on the demo model, whose
+    images are noise (the CPU demo stays quick; the tiles are the same engine code on every model)."""
+    return 0.0 if spec.is_demo else float(getattr(version, "upscale_denoise", 0.0) or 0.0)
+
+
+def stage_work(version: TemplateVersion, spec: Any, width: int, height: int, steps: int) -> float:
+    """Image-steps at the native size that the face pass (one face counted) and the upscale's tiled re-render add
+    to one image of `version` (engine.portrait: each denoises int(steps x denoise) steps of a native-size crop)."""
+    config = RenderConfig(prompt="", steps=steps)
+    work = 0.0
+    if getattr(version, "face_pass", False):
+        denoise = float(version.face_denoise)
+        work += int(stage_steps(config, None, denoise) * denoise)
+    long_side = output_long_side(version, spec)
+    denoise = upscale_denoise(version, spec)
+    if long_side > max(width, height) and denoise > 0:
+        tile = min(width, height)
+        tiles = len(tile_boxes(target_size((width, height), long_side), tile, max(8, tile // 8)))
+        native = int(spec.native_resolution)
+        work += tiles * int(stage_steps(config, None, denoise) * denoise) * (tile * tile) / (native * native)
+    return work
 
 
 def measured_seconds_per_step(key: str, *, sample: int = MEASURED_SAMPLE) -> float | None:
@@ -512,6 +554,7 @@ class ItemView:
     portraits: list[Portrait]
     action_jobs: list[Job]
     withheld: int = 0
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def withheld_message(self) -> str:
@@ -541,6 +584,20 @@ def _withheld(job: Job | None) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def withheld_reasons(job: Job | None) -> list[str]:
+    """What the explicit-content check found in a job's withheld images, for staff: "exposed breast 0.91" (the
+    detector's labels and scores from the job's result; never pixels)."""
+    safety = ((job.result or {}).get("safety") or {}) if job is not None else {}
+    reasons = []
+    for entry in safety.get("reasons") or []:
+        for label, score in entry.get("findings") or []:
+            words = str(label).lower().split("_")
+            if words and words[-1] in ("exposed", "covered"):
+                words = [words[-1], *words[:-1]]
+            reasons.append(f"{' '.join(words)} {float(score):.2f}")
+    return reasons
+
+
 def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -> list[ItemView]:
     """The run's items with their portraits, their unfinished or failed action jobs ("more like me",
     "re-roll") and the images withheld as explicit (by the item's job and its succeeded action jobs): three
@@ -553,6 +610,7 @@ def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -
         portraits[portrait.item_id].append(portrait)
     jobs: dict[int, list[Job]] = defaultdict(list)
     withheld: dict[int, int] = defaultdict(int)
+    reasons: dict[int, list[str]] = defaultdict(list)
     action_jobs = Job.objects.filter(kind=RENDER_KIND, payload__run_id=run.pk).filter(
         ~Q(state=Job.State.SUCCEEDED) | Q(result__withheld__gt=0)
     )
@@ -562,6 +620,7 @@ def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -
             continue
         if job.state == Job.State.SUCCEEDED:
             withheld[item_id] += _withheld(job)
+            reasons[item_id] += withheld_reasons(job)
         else:
             jobs[item_id].append(job)
     for item in items:
@@ -572,6 +631,7 @@ def run_items(*, run: RenderRun, items: Sequence[RenderRunItem] | None = None) -
             portraits=sorted(portraits[item.pk], key=_rank_key),
             action_jobs=jobs[item.pk],
             withheld=_withheld(item.job) + withheld[item.pk],
+            reasons=withheld_reasons(item.job) + reasons[item.pk],
         )
         for item in items
     ]

@@ -81,6 +81,19 @@ class RunCreateSerializer(serializers.Serializer):
 class PortraitSerializer(serializers.ModelSerializer):
     seed = serializers.IntegerField(read_only=True, allow_null=True)
     identity_weight = serializers.FloatField(read_only=True, allow_null=True)
+    size = serializers.ListField(
+        source="output_size",
+        child=serializers.IntegerField(),
+        read_only=True,
+        allow_null=True,
+        help_text="[width, height] of the full-resolution file: the template's print size when it asks for one.",
+    )
+    faces = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        read_only=True,
+        help_text="Boxes [x0, y0, x1, y1] in full-resolution pixels of the faces the face pass or the template "
+        "photo regenerated. The recipe's `stages` name every stage with its settings.",
+    )
     template_version = serializers.SerializerMethodField(help_text="{id, number, template_id, name} or null.")
     can_more_like_me = serializers.SerializerMethodField(help_text="False at the identity weight's cap.")
     thumbnail = serializers.SerializerMethodField(
@@ -99,6 +112,8 @@ class PortraitSerializer(serializers.ModelSerializer):
             "template_version",
             "seed",
             "identity_weight",
+            "size",
+            "faces",
             "likeness",
             "flags",
             "rank",

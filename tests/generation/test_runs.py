@@ -78,9 +78,13 @@ def test_estimate_uses_the_per_family_table_and_one_load_per_base_model(
     settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.05}
     settings.ENGINE_DEMO_RENDER_STEPS = 50  # no cap on the demo model's steps here (see the test below)
     double = ready_double(tenant_a, tiny_engine)
-    _, v1 = make_template(tenant_a, "Business", steps=10)
-    _, v2 = make_template(tenant_a, "Vintage", steps=20, base_model=SECOND_TINY, width=32, height=64)
-    _, v3 = make_template(tenant_a, "Wedding", steps=10, reference_mode="img2img", strength=0.5)
+    _, v1 = make_template(tenant_a, "Business", steps=10, face_pass=False, long_side=0)
+    _, v2 = make_template(
+        tenant_a, "Vintage", steps=20, base_model=SECOND_TINY, width=32, height=64, face_pass=False, long_side=0
+    )
+    _, v3 = make_template(
+        tenant_a, "Wedding", steps=10, reference_mode="img2img", strength=0.5, face_pass=False, long_side=0
+    )
     with tenant_context(tenant_a.studio):
         TemplateVersion.objects.filter(pk=v3.pk).update(reference_image="templates/x/ref.png")
         v3.refresh_from_db()
@@ -105,7 +109,7 @@ def test_the_demo_model_renders_at_most_its_own_steps_and_estimates_say_so(
     settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.1}
     settings.ENGINE_DEMO_RENDER_STEPS = 10
     double = ready_double(tenant_a, tiny_engine)
-    _, v1 = make_template(tenant_a, "Business", steps=30)
+    _, v1 = make_template(tenant_a, "Business", steps=30, face_pass=False, long_side=0)
     with tenant_context(tenant_a.studio):
         plan = runs.estimate(double=double, items=[(v1, 4)])
     assert plan.items[0].steps == 10
@@ -121,7 +125,7 @@ def test_estimates_use_what_the_workers_really_took(
     settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.05}
     settings.ENGINE_DEMO_RENDER_STEPS = 10
     double = ready_double(tenant_a, tiny_engine)
-    _, v1 = make_template(tenant_a, "Business", steps=10)
+    _, v1 = make_template(tenant_a, "Business", steps=10, face_pass=False, long_side=0)
 
     def finished(tenant: Tenant, rate: float, key: str = "tiny") -> None:
         with tenant_context(tenant.studio):
@@ -147,7 +151,8 @@ def test_estimates_use_what_the_workers_really_took(
 def test_estimate_of_real_sizes_matches_the_documented_figures(
     settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
-    """SD 1.5 at 512 px: 4 images × 30 steps × 0.013 s + an 8 s load; SDXL at 1024 px: × 0.048 + 20 s."""
+    """SD 1.5 at 512 px: 4 images × 30 steps × 0.013 s + an 8 s load; SDXL at 1024 px: × 0.048 + 20 s (the base
+    render alone); then the finishing stages' work on top."""
     tenant_a, _ = two_tenants
     settings.ENGINE_BASE_MODELS = [
         {"name": "sd15", "family": "sd15", "source": "/models/sd15"},
@@ -156,16 +161,30 @@ def test_estimate_of_real_sizes_matches_the_documented_figures(
     double = ready_double(tenant_a, tiny_engine)
     with tenant_context(tenant_a.studio):
         double.base_model, double.is_demo = "sd15", False
-        _, sd15 = make_template(tenant_a, "SD", base_model="sd15", steps=30, width=None, height=None)
+        _, sd15 = make_template(
+            tenant_a, "SD", base_model="sd15", steps=30, width=None, height=None, face_pass=False, long_side=0
+        )
         plan = runs.estimate(double=double, items=[(sd15, 4)])
         assert plan.gpu_seconds == pytest.approx(4 * 30 * 0.013 + 8.0)
         # On a GPU a partial batch (batch size 4) takes as long as a full one.
         assert runs.estimate(double=double, items=[(sd15, 1)]).gpu_seconds == pytest.approx(4 * 30 * 0.013 + 8.0)
         assert runs.estimate(double=double, items=[(sd15, 5)]).gpu_seconds == pytest.approx(8 * 30 * 0.013 + 8.0)
         double.family = "sdxl"
-        _, xl = make_template(tenant_a, "XL", base_model="sdxl", steps=30, width=None, height=None)
+        _, xl = make_template(
+            tenant_a, "XL", base_model="sdxl", steps=30, width=None, height=None, face_pass=False, long_side=0
+        )
         plan = runs.estimate(double=double, items=[(xl, 4)])
         assert plan.gpu_seconds == pytest.approx(4 * 30 * 0.048 + 20.0)
+
+        # The finishing stages add their work per image: the face pass (one face, int(30 x 0.4) = 12 steps at the
+        # native size) and the upscale to 3000 px (7 x 7 = 49 tiles of 512 px overlapping by 64, int(30 x 0.25) = 7
+        # steps each).
+        double.family = "sd15"
+        _, finished = make_template(
+            tenant_a, "Print", base_model="sd15", steps=30, width=None, height=None, face_pass=True, long_side=3000
+        )
+        plan = runs.estimate(double=double, items=[(finished, 4)])
+        assert plan.gpu_seconds == pytest.approx((4 * 30 + 4 * (12 + 49 * 7)) * 0.013 + 8.0)
 
 
 # --- starting runs: grouping and refusals ---------------------------------------------------------------------
@@ -413,10 +432,11 @@ def test_a_runs_jobs_store_ranked_picked_watermarked_portraits_with_their_recipe
         for field in (p.image, p.thumbnail, p.preview):
             assert re.fullmatch(rf"portraits/{studio.pk}/[0-9a-f]{{32}}\.\w+", field.name), field.name
         full = _png(p.image.name)
-        assert full.format == "PNG" and full.size == (64, 64) and not full.info.get("exif")
+        # The template's print size (3000 px by default), capped on the demo model (ENGINE_DEMO_MAX_LONG_SIDE).
+        assert full.format == "PNG" and full.size == (512, 512) and not full.info.get("exif")
         assert _png(p.thumbnail.name).format == "WEBP"
         preview = _png(p.preview.name)
-        assert preview.format == "JPEG" and preview.size == (64, 64)
+        assert preview.format == "JPEG" and preview.size == (512, 512)  # at most 1024 px
     for p in styled:
         style = next(a for a in p.recipe["adapters"] if a["name"] == "style")
         assert style == {

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine import portrait, rendering
+from engine import masks, portrait, rendering
 from engine.checkpoints import build_tiny_model
 from engine.images import PhotoRejected, encode_clean, load_photo
 from templates_app import base_models
@@ -331,7 +331,7 @@ class Command(BaseCommand):
     def _stages(self, options: dict[str, Any]) -> Any:
         from PIL import Image
 
-        from engine import masks, safety
+        from engine import safety
 
         mask = masks.MaskSettings(margin=options["mask_margin"], feather=options["mask_feather"])
         long_side = options["long_side"]
