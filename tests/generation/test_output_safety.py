@@ -100,7 +100,8 @@ def test_an_explicit_image_of_a_run_is_withheld_billed_and_the_run_page_says_so(
         item = run.items.get()
 
     assert run_jobs(tenant_a, run) == ["succeeded"]
-    assert CHECKER.sizes == [(64, 64)] * 3  # every image checked, once
+    # Every image checked, once, as delivered: the templates ask for print size (3000 px), capped on the demo model.
+    assert CHECKER.sizes == [(512, 512)] * 3
     job = job_of(tenant_a, item.job_id)
     with tenant_context(studio):
         portraits = list(Portrait.objects.filter(item=item).order_by("rank"))
@@ -117,7 +118,11 @@ def test_an_explicit_image_of_a_run_is_withheld_billed_and_the_run_page_says_so(
 
     client.force_login(tenant_a.owner)
     html = client.get(f"{tenant_a.prefix}/runs/{run.pk}/").content.decode()
-    assert f'id="item-{item.pk}-withheld" data-withheld="1">1 image was withheld: it looked explicit.</p>' in html
+    assert (
+        f'id="item-{item.pk}-withheld" data-withheld="1">1 image was withheld: it looked explicit. '
+        '<span class="withheld-reasons small">The detector found: exposed female breast 0.91.</span></p>'
+    ) in html  # staff see why (the detector's label and score; the pixels are gone)
+    assert job.result["safety"]["reasons"] == [{"seed": item.seeds[1], "findings": [["FEMALE_BREAST_EXPOSED", 0.91]]}]
     assert html.count('class="photo portrait"') == 2
     api = client.get(f"{tenant_a.prefix}/api/runs/{run.pk}/").json()
     assert api["items"][0]["job"]["result"]["withheld"] == 1
@@ -165,7 +170,13 @@ def test_withheld_test_renders_and_re_rolls_leave_no_portrait_and_the_pages_say_
     with tenant_context(studio):
         assert list(Portrait.objects.filter(item=item)) == [portrait]
     html = client.get(f"{tenant_a.prefix}/runs/{run.pk}/").content.decode()
-    assert f'id="item-{item.pk}-withheld" data-withheld="1">1 image was withheld: it looked explicit.</p>' in html
+    assert (
+        f'id="item-{item.pk}-withheld" data-withheld="1">1 image was withheld: it looked explicit. '
+        '<span class="withheld-reasons small">The detector found: exposed female breast 0.91.</span></p>'
+    ) in html  # staff see why (the detector's label and score; the pixels are gone)
+    assert job_of(tenant_a, reroll.pk).result["safety"]["reasons"] == [
+        {"seed": reroll.payload["seed"], "findings": [["FEMALE_BREAST_EXPOSED", 0.91]]}
+    ]
     assert html.count('class="photo portrait"') == 1
 
 
@@ -199,7 +210,9 @@ def test_safe_images_are_stored_as_before_and_the_real_check_sees_every_one(
     assert run_jobs(tenant_a, run) == ["succeeded", "succeeded"]
     assert run_job(render.pk, studio.pk) == "succeeded"
 
-    assert seen == [(64, 64)] * 7  # 3 + 2 run images and 2 test-render images, each checked once
+    # 3 + 2 run images at their print size (capped on the demo model) and 2 test-render images at their render
+    # size (a test render delivers no print size), each checked once.
+    assert seen == [(512, 512)] * 5 + [(64, 64)] * 2
     assert all(isinstance(report, safety.SafetyReport) and report.ok for report in reports)
     with tenant_context(studio):
         assert Portrait.objects.filter(run=run).count() == 5
