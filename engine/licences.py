@@ -158,19 +158,74 @@ MODELS: tuple[ModelLicence, ...] = (
         "MediaPipe's BlazePose (mediapipe-blazepose), never with OpenPose's own models (non-commercial).",
     ),
     ModelLicence(
-        key="mediapipe-blazepose",
-        role="pose detector (a photo's OpenPose skeleton for the pose ControlNet, engine/pose.py)",
-        origin="mediapipe 0.10.21 wheel (installed with --no-deps by the Makefile): "
-        "mediapipe/modules/pose_detection/pose_detection.tflite and "
-        "mediapipe/modules/pose_landmark/pose_landmark_full.tflite, run by mediapipe's own graph",
+        key="mediapipe-blazepose-detector",
+        role="pose detector, stage 1 (a photo's OpenPose skeleton for the pose ControlNet, engine/pose.py)",
+        origin="mediapipe 0.10.21 wheel (installed with --no-deps by the Makefile), run by mediapipe's own graph",
         licence="Apache-2.0 (the mediapipe wheel's licence; Google's BlazePose GHUM 3D model card)",
         commercial_use=True,
         loaded=True,
+        package="mediapipe",
+        path="mediapipe/modules/pose_detection/pose_detection.tflite",
+    ),
+    ModelLicence(
+        key="mediapipe-blazepose-landmarks",
+        role="pose detector, stage 2: 33 body landmarks (engine/pose.py maps them to OpenPose's 18)",
+        origin="mediapipe 0.10.21 wheel (installed with --no-deps by the Makefile), run by mediapipe's own graph",
+        licence="Apache-2.0 (the mediapipe wheel's licence; Google's BlazePose GHUM 3D model card)",
+        commercial_use=True,
+        loaded=True,
+        package="mediapipe",
+        path="mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
         note="Only the bundled full landmark model (model_complexity 1): mediapipe downloads the lite and heavy "
-        "ones at run time, which engine/pose.py refuses. The wheel's other models (face, hands, selfie "
-        "segmentation, Apache-2.0) are never loaded. No package/path here: mediapipe is not a pyproject "
-        "requirement (its metadata pins numpy<2), so the licence test's scan of the runtime packages does not "
-        "reach it; docs/licences.md.",
+        "ones at run time, which engine/pose.py refuses.",
+    ),
+    *(
+        ModelLicence(
+            key=f"mediapipe-{name.rsplit('/', 1)[-1].removesuffix('.tflite').replace('_', '-')}",
+            role="shipped in the mediapipe wheel, never loaded (faces, hands, iris, selfie segmentation)",
+            origin="mediapipe 0.10.21 wheel",
+            licence="Apache-2.0 (the mediapipe wheel's licence)",
+            commercial_use=True,
+            loaded=False,
+            package="mediapipe",
+            path=f"mediapipe/modules/{name}",
+            note="Installed with mediapipe; the engine only runs the pose graph.",
+        )
+        for name in (
+            "face_detection/face_detection_full_range_sparse.tflite",
+            "face_detection/face_detection_short_range.tflite",
+            "face_landmark/face_landmark.tflite",
+            "face_landmark/face_landmark_with_attention.tflite",
+            "hand_landmark/hand_landmark_full.tflite",
+            "hand_landmark/hand_landmark_lite.tflite",
+            "holistic_landmark/hand_recrop.tflite",
+            "iris_landmark/iris_landmark.tflite",
+            "palm_detection/palm_detection_full.tflite",
+            "palm_detection/palm_detection_lite.tflite",
+            "selfie_segmentation/selfie_segmentation.tflite",
+            "selfie_segmentation/selfie_segmentation_landscape.tflite",
+        )
+    ),
+    ModelLicence(
+        key="inpainting-unets",
+        role="inpainting UNets (operator-provided, optional): template photos",
+        origin="ENGINE_INPAINT_UNETS (e.g. the SD 1.5 inpainting checkpoint's unet/ folder)",
+        licence="CreativeML OpenRAIL-M for the SD 1.5 inpainting checkpoint; check each model card",
+        commercial_use=True,
+        loaded=True,
+        note="Without one, template photos inpaint with the base model's own UNet (no extra model).",
+    ),
+    ModelLicence(
+        key="super-resolution",
+        role="super-resolution model (operator-provided, optional): print-size output",
+        origin="ENGINE_UPSCALER_MODEL: an ESRGAN-family .pth/.safetensors loaded by spandrel 0.4.2 (MIT, core "
+        "architectures only; never spandrel_extra_arches)",
+        licence="depends on the file: Real-ESRGAN's code is BSD-3-Clause, its released weights state no licence",
+        commercial_use=True,
+        loaded=True,
+        note="Without one, print size is Lanczos + the tiled re-render with the base model (no extra model).",
+        open_risk="Real-ESRGAN's weights carry no explicit licence (xinntao/Real-ESRGAN issue #677): the operator "
+        "should choose weights with a stated commercial licence, or run without one (docs/licences.md).",
     ),
 )
 

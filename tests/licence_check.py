@@ -195,10 +195,21 @@ def _project() -> dict:
         return tomllib.load(fh)["project"]
 
 
+def no_deps_packages() -> list[str]:
+    """The requirements the Makefile installs with ``--no-deps`` (``NO_DEPS := 'mediapipe==0.10.21' ...``): their
+    declared dependencies can't be installed together with the project's (docs/licences.md), so they are not in
+    pyproject.toml, and they ship with the product all the same."""
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("NO_DEPS"):
+            return re.findall(r"'([^']+)'", line.split(":=", 1)[1])
+    return []
+
+
 def runtime_packages() -> set[str]:
-    """The project's install requirements and its ``engine`` extra, resolved transitively."""
+    """The project's install requirements, its ``engine`` extra and the Makefile's no-deps packages, resolved
+    transitively (as installed: a declared dependency that isn't installed is not shipped)."""
     project = _project()
-    return _closure([*project["dependencies"], *project["optional-dependencies"]["engine"]])
+    return _closure([*project["dependencies"], *project["optional-dependencies"]["engine"], *no_deps_packages()])
 
 
 def test_only_packages() -> set[str]:
