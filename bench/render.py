@@ -159,6 +159,138 @@ class PlainLoop:
         return images
 
 
+def plain_img2img(
+    plain: PlainLoop, lora: bytes, images: list[Any], *, strength: float, steps: int, weight: float, batch: int = 4
+) -> list[Any]:
+    """The baseline of a stage: the same img2img work written out with plain diffusers (from_pipe of the plain
+    pipeline, the LoRA loaded and fused once, the images in batches of `batch`)."""
+    import torch
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+    from safetensors.torch import load
+
+    sdxl = hasattr(plain.pipe, "text_encoder_2")
+    pipe = (StableDiffusionXLImg2ImgPipeline if sdxl else StableDiffusionImg2ImgPipeline).from_pipe(plain.pipe)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(load(lora), adapter_name="identity")
+    pipe.set_adapters(["identity"], [weight])
+    pipe.fuse_lora(adapter_names=["identity"])
+    out: list[Any] = []
+    try:
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            pipe.scheduler = DPMSolverMultistepScheduler.from_config(
+                plain.scheduler_config, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True
+            )
+            with torch.inference_mode():
+                out += pipe(
+                    prompt=PROMPT.replace("{subject}", TRIGGER),
+                    negative_prompt=NEGATIVE,
+                    image=chunk,
+                    strength=strength,
+                    num_inference_steps=steps,
+                    guidance_scale=7.0,
+                    num_images_per_prompt=len(chunk),
+                    generator=[torch.Generator("cpu").manual_seed(i) for i in range(len(chunk))],
+                ).images
+    finally:
+        pipe.unfuse_lora()
+        pipe.unload_lora_weights()
+    return out
+
+
+def bench_stages(
+    spec: Any, cache: Any, plain: PlainLoop, lora: bytes, config: Any, args: argparse.Namespace, sync: Any
+) -> dict[str, Any]:
+    """The portrait pipeline's stages (engine.portrait), each timed per image on the same model: the base render,
+    the face pass (one face: a fixed box, random weights draw no face), the upscale to the long side (tiles
+    re-rendered at denoise 0.25), a template photo (a fixture face photo, its face inpainted), and the output
+    check on the final image. The face pass and the upscale are compared with the same img2img work written out
+    in plain diffusers (crops / tiles through a from_pipe img2img pipeline)."""
+    import copy
+
+    from PIL import Image
+
+    from engine import portrait, upscale
+    from engine.safety import check_safety
+
+    size = config.width
+    box = (int(size * 0.3), int(size * 0.2), int(size * 0.7), int(size * 0.6))
+    one = copy.copy(config)
+    one.seeds, one.batch_size = config.seeds[:1], 1
+    long_side = args.long_side or (3000 if args.real_size else 4 * size)
+
+    def run(stages: Any, cfg: Any = one) -> tuple[float, list[Any]]:
+        sync()
+        start = time.perf_counter()
+        made = portrait.render_portraits(
+            cache=cache,
+            spec=spec,
+            identity_lora=lora,
+            trigger_phrase=TRIGGER,
+            config=cfg,
+            stages=stages,
+            detector=lambda image: [box],
+        )
+        sync()
+        return time.perf_counter() - start, made
+
+    run(portrait.Stages())  # warm-up
+    base, made = run(portrait.Stages())
+    face_total, _ = run(portrait.Stages(face_pass=portrait.FacePass()))
+    up_total, upscaled = run(portrait.Stages(upscale=portrait.Upscale(long_side=long_side, denoise=0.25)))
+    entry = portrait.stage_entries(upscaled[0].recipe)["upscale"]
+    photo = Image.open(ROOT.parent / "shared" / "fixtures" / "faces" / "person_a_01.jpg").convert("RGB")
+    photo_total, _ = run(portrait.Stages(template_photo=portrait.TemplatePhoto(image=photo)))
+    start = time.perf_counter()
+    check_safety(upscaled[0].image)
+    check = time.perf_counter() - start
+
+    # Baselines: the same img2img work in plain diffusers.
+    face_steps = portrait.stage_steps(one, None, 0.4)
+    from engine import masks
+
+    crop = masks.crop_box(box, masks.MaskSettings(), (size, size))
+    crop_image = made[0].image.crop(crop).resize((size, size), Image.Resampling.LANCZOS)
+    plain_img2img(plain, lora, [crop_image], strength=0.4, steps=face_steps, weight=args.weight)  # warm-up
+    sync()
+    start = time.perf_counter()
+    plain_img2img(plain, lora, [crop_image], strength=0.4, steps=face_steps, weight=args.weight)
+    sync()
+    plain_face = time.perf_counter() - start
+    target = upscale.target_size(made[0].image.size, long_side)
+    tiles = [
+        made[0].image.resize(target, Image.Resampling.LANCZOS).crop(b)
+        for b in upscale.tile_boxes(target, size, max(8, size // 8))
+    ]
+    up_steps = portrait.stage_steps(one, None, 0.25)
+    sync()
+    start = time.perf_counter()
+    plain_img2img(plain, lora, tiles, strength=0.25, steps=up_steps, weight=args.weight)
+    sync()
+    plain_up = time.perf_counter() - start
+    face, up = face_total - base, up_total - base
+    result = {
+        "base": base,
+        "face": face,
+        "face_ratio": face / plain_face,
+        "upscale": up,
+        "upscale_ratio": up / plain_up,
+        "tiles": entry["tiles"],
+        "long_side": long_side,
+        "photo": photo_total,
+        "check_ms": check * 1000,
+    }
+    print(
+        f"stages {spec.family} @{size}: base {base:.2f} s | face pass {face:.2f} s (1 face, {face_steps} steps x 0.4; "
+        f"plain img2img {plain_face:.2f} s, ratio x{result['face_ratio']:.2f}) | upscale to {long_side} px "
+        f"{up:.2f} s ({entry['tiles']} tiles x {int(up_steps * 0.25)} steps; plain {plain_up:.2f} s, ratio "
+        f"x{result['upscale_ratio']:.2f}) | template photo {photo_total:.2f} s (1 face inpainted into "
+        f"{photo.width}x{photo.height}) | output check {check * 1000:.0f} ms on the {target[0]}x{target[1]} image",
+        flush=True,
+    )
+    return result
+
+
 def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import numpy as np
 
@@ -237,6 +369,7 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
         plain_times.append(timed(baseline)[0])
     e, p = statistics.median(engine_times), statistics.median(plain_times)
     check_ms = _time_output_check(first_engine)
+    stages = None if args.no_stages else bench_stages(spec, cache, plain, lora, config, args, sync)
     if args.profile:
         _profile(engine, baseline, sync)
     result = {
@@ -253,6 +386,7 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "check_share": check_ms / 1000 / (e / args.images),
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
+        "stages": stages,
     }
     print(
         f"render {family} @{size} on {result['device']} ({result['dtype']}): {args.images} images, {args.steps} steps, "
@@ -329,6 +463,8 @@ def main() -> None:
     parser.add_argument("--real-size", action="store_true", help="SD 1.5/SDXL architectures with random weights")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one run of each")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
+    parser.add_argument("--long-side", type=int, default=None, help="upscale stage target (default 3000 real-size)")
+    parser.add_argument("--no-stages", action="store_true", help="skip the portrait stages' timings")
     args = parser.parse_args()
     families = {"both": ["sd15", "sdxl"], None: ["sd15", "sdxl"] if args.real_size else ["sd15"]}.get(
         args.family, [args.family]
@@ -364,6 +500,19 @@ def main() -> None:
         f"bench/render: {kind}, {args.images} images x {args.steps} steps on {results[0]['device']} | "
         + " || ".join(parts)
     )
+    staged = [r for r in results if r["stages"]]
+    if staged:
+        print(
+            "bench/render stages: "
+            + " || ".join(
+                f"{r['family']}@{r['size']} per image: base {r['stages']['base']:.2f} s, face pass "
+                f"{r['stages']['face']:.2f} s (x{r['stages']['face_ratio']:.2f} plain), upscale to "
+                f"{r['stages']['long_side']} px {r['stages']['upscale']:.2f} s / {r['stages']['tiles']} tiles "
+                f"(x{r['stages']['upscale_ratio']:.2f} plain), template photo {r['stages']['photo']:.2f} s, "
+                f"output check {r['stages']['check_ms']:.0f} ms"
+                for r in staged
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -95,7 +95,10 @@ class TemplateForm(forms.Form):
         required=False,
         label="Reference strength",
         widget=_number({"min": 0.05, "max": 1, "step": 0.05}),
-        help_text="img2img: how far from the reference the portrait may go (0.05 close, 1 free).",
+        help_text=(
+            "img2img: how far from the reference the portrait may go (0.05 close, 1 free). Template photo: how much "
+            "of the face is regenerated with the client's likeness (0.75 is a good start)."
+        ),
     )
     scheduler = forms.CharField(
         required=False, widget=forms.Select(choices=TemplateVersion.Scheduler.choices), label="Scheduler"
