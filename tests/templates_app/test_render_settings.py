@@ -11,6 +11,7 @@ from templates_app import render_settings
 from templates_app.errors import SettingsInvalid
 from tenants.context import tenant_context
 from tests.conftest import Tenant
+from tests.face_fixtures import FACES
 from tests.templates_app.conftest import SD15, SETTINGS, image_upload
 
 pytestmark = pytest.mark.django_db
@@ -110,10 +111,11 @@ def test_controlnet_modes_need_the_operators_controlnet(tenant_a: Tenant, settin
     found = errors(tenant_a, reference_mode="pose", reference_image=image_upload())
     assert "needs a ControlNet model for pose" in found["reference_mode"][0]
     settings.ENGINE_CONTROLNETS = {"pose": "/models/controlnet-openpose"}
-    with tenant_context(tenant_a.studio):
-        clean = render_settings.clean_settings(
-            data={**SETTINGS, "reference_mode": "pose", "reference_image": image_upload()}
-        )
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    person = SimpleUploadedFile("p.jpg", (FACES / "person_a_01.jpg").read_bytes(), content_type="image/jpeg")
+    with tenant_context(tenant_a.studio):  # a photo of a person: the engine draws its pose (test_pose_reference.py)
+        clean = render_settings.clean_settings(data={**SETTINGS, "reference_mode": "pose", "reference_image": person})
     assert clean.reference_mode == "pose" and clean.reference_upload[:3] == b"\xff\xd8\xff"
     found = errors(tenant_a, reference_mode="canny", reference_image=image_upload())
     assert "ControlNet model for canny" in found["reference_mode"][0]
