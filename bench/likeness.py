@@ -8,9 +8,11 @@ the photos it was **not** trained on (engine.likeness.likeness_report), then "mo
 2. A double is trained on the rest (engine.training.train_identity_lora; ``--steps``, checkpoints every
    ``steps // 2`` below 200 steps so that two are scored, else every 100; validation renders with
    ``--render-steps`` denoising steps).
-3. A small template set (``--prompts`` of PROMPTS × ``--seeds``) is rendered with engine.rendering.render and
+3. A small template set (``--prompts`` of PROMPTS × ``--seeds``) is rendered through the portrait pipeline
+   (engine.portrait: the base render and the face pass; ``--no-face-pass`` for the base render alone) and
    every portrait is scored by the report: likeness to the held-out centroid, nearest training photo, copy guard.
-4. "More like me": each portrait's recipe through rendering.more_like_me and config_from_recipe, rendered again
+4. "More like me": each portrait's recipe through rendering.more_like_me, config_from_recipe and
+   portrait.stages_from_recipe (the face pass's identity weight rises too), rendered again
    and scored again: did the likeness rise (per portrait with a face in both, and the median)?
 5. Best vs last checkpoint: training keeps the mean validation likeness of its last checkpoints (against the
    training photos' centroid) and keeps the best; the last checkpoint's LoRA is converted to the diffusers format
@@ -139,15 +141,33 @@ def embeddings(images: list[Any]) -> list[Any]:
 
 
 def render_set(
-    cache: Any, spec: Any, lora: Path, trigger: str, configs: list[Any], heldout: list[Any], training: list[Any]
+    cache: Any,
+    spec: Any,
+    lora: Path,
+    trigger: str,
+    configs: list[Any],
+    heldout: list[Any],
+    training: list[Any],
+    stages: list[Any] | None = None,
 ) -> Rendered:
-    """Render every config (one seed each or more) and score all the portraits with the likeness report."""
+    """Render every config (one seed each or more) through the portrait pipeline (engine.portrait: the base render
+    and, when `stages` gives them, the face pass...) and score all the portraits with the likeness report."""
     from engine.likeness import likeness_report
-    from engine.rendering import render
+    from engine.portrait import render_portraits
 
     images, recipes = [], []
-    for config in configs:
-        for item in render(cache=cache, spec=spec, identity_lora=lora, trigger_phrase=trigger, config=config):
+    for index, config in enumerate(configs):
+        made = render_portraits(
+            cache=cache,
+            spec=spec,
+            identity_lora=lora,
+            trigger_phrase=trigger,
+            config=config,
+            stages=stages[index] if stages else None,
+        )
+        for item in made:
+            if item.image is None:
+                raise SystemExit(f"a portrait failed: {item.error}")
             images.append(item.image)
             recipes.append(item.recipe)
     return Rendered(images, recipes, likeness_report(embeddings(images), heldout, training))
@@ -181,6 +201,7 @@ def run(
     render_steps: int = 10,
     device: str | None = None,
     render_last: bool | None = None,
+    face_pass: bool = True,
 ) -> Outcome:
     """Split, train, render, score, more like me, best vs last (the module docstring's steps 1-5). The last
     checkpoint renders the template set when it is not the best one (``render_last=None``), always (True) or
@@ -206,9 +227,16 @@ def run(
         RenderConfig(prompt=prompt, negative_prompt=NEGATIVE, steps=render_steps, seeds=list(range(seeds)))
         for prompt in PROMPTS[:prompts]
     ]
-    base = render_set(cache, spec, result.lora_path, trigger, configs, heldout_embeddings, training_embeddings)
-    more_configs = [config_from_recipe(more_like_me(recipe)) for recipe in base.recipes]
-    more = render_set(cache, spec, result.lora_path, trigger, more_configs, heldout_embeddings, training_embeddings)
+    from engine.portrait import FacePass, Stages, stages_from_recipe
+
+    stages = [Stages(face_pass=FacePass() if face_pass else None) for _ in configs]
+    base = render_set(cache, spec, result.lora_path, trigger, configs, heldout_embeddings, training_embeddings, stages)
+    raised = [more_like_me(recipe) for recipe in base.recipes]
+    more_configs = [config_from_recipe(recipe) for recipe in raised]
+    more_stages = [stages_from_recipe(recipe) for recipe in raised]
+    more = render_set(
+        cache, spec, result.lora_path, trigger, more_configs, heldout_embeddings, training_embeddings, more_stages
+    )
 
     last_step = max(result.scores) if result.scores else result.steps
     notes: list[str] = []
@@ -218,7 +246,7 @@ def run(
             folder = work / "last-lora"
             folder.mkdir(parents=True, exist_ok=True)
             lora = checkpoint_lora(work / "double", last_step, spec.family, folder)
-            last = render_set(cache, spec, lora, trigger, configs, heldout_embeddings, training_embeddings)
+            last = render_set(cache, spec, lora, trigger, configs, heldout_embeddings, training_embeddings, stages)
         except (FileNotFoundError, ValueError) as exc:
             notes.append(f"last checkpoint not rendered: {exc}")
     return Outcome(
@@ -322,6 +350,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render-steps", type=int, default=None, help="denoising steps (default 10 tiny, 30 real)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a busy shared CPU)")
+    parser.add_argument(
+        "--face-pass", action=argparse.BooleanOptionalAction, default=True, help="the face pass stage (default on)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         import torch
@@ -347,6 +378,7 @@ def main(argv: list[str] | None = None) -> None:
             seeds=max(1, args.seeds),
             render_steps=args.render_steps or (30 if real else 10),
             device=args.device,
+            face_pass=args.face_pass,
         )
         for label, rendered in (("base", outcome.base), ("more like me", outcome.more), ("last", outcome.last)):
             if rendered is None:

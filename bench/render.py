@@ -204,8 +204,9 @@ def bench_stages(
     """The portrait pipeline's stages (engine.portrait), each timed per image on the same model: the base render,
     the face pass (one face: a fixed box, random weights draw no face), the upscale to the long side (tiles
     re-rendered at denoise 0.25), a template photo (a fixture face photo, its face inpainted), and the output
-    check on the final image. The face pass and the upscale are compared with the same img2img work written out
-    in plain diffusers (crops / tiles through a from_pipe img2img pipeline)."""
+    check on the final image (medians of --repeat calls). The face pass and the upscale are compared with the same
+    img2img work written out in plain diffusers (crops / tiles through a from_pipe img2img pipeline); a stage's
+    time is the whole call's minus the base render's."""
     import copy
 
     from PIL import Image
@@ -220,19 +221,33 @@ def bench_stages(
     long_side = args.long_side or (3000 if args.real_size else 4 * size)
 
     def run(stages: Any, cfg: Any = one) -> tuple[float, list[Any]]:
-        sync()
-        start = time.perf_counter()
-        made = portrait.render_portraits(
-            cache=cache,
-            spec=spec,
-            identity_lora=lora,
-            trigger_phrase=TRIGGER,
-            config=cfg,
-            stages=stages,
-            detector=lambda image: [box],
-        )
-        sync()
-        return time.perf_counter() - start, made
+        """The median of `args.repeat` timed calls, and the last call's portraits."""
+        times, made = [], []
+        for _ in range(args.repeat):
+            sync()
+            start = time.perf_counter()
+            made = portrait.render_portraits(
+                cache=cache,
+                spec=spec,
+                identity_lora=lora,
+                trigger_phrase=TRIGGER,
+                config=cfg,
+                stages=stages,
+                detector=lambda image: [box],
+            )
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), made
+
+    def plain_timed(images: list[Any], strength: float, steps: int) -> float:
+        times = []
+        for _ in range(args.repeat):
+            sync()
+            start = time.perf_counter()
+            plain_img2img(plain, lora, images, strength=strength, steps=steps, weight=args.weight)
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
 
     run(portrait.Stages())  # warm-up
     base, made = run(portrait.Stages())
@@ -252,22 +267,14 @@ def bench_stages(
     crop = masks.crop_box(box, masks.MaskSettings(), (size, size))
     crop_image = made[0].image.crop(crop).resize((size, size), Image.Resampling.LANCZOS)
     plain_img2img(plain, lora, [crop_image], strength=0.4, steps=face_steps, weight=args.weight)  # warm-up
-    sync()
-    start = time.perf_counter()
-    plain_img2img(plain, lora, [crop_image], strength=0.4, steps=face_steps, weight=args.weight)
-    sync()
-    plain_face = time.perf_counter() - start
+    plain_face = plain_timed([crop_image], 0.4, face_steps)
     target = upscale.target_size(made[0].image.size, long_side)
     tiles = [
         made[0].image.resize(target, Image.Resampling.LANCZOS).crop(b)
         for b in upscale.tile_boxes(target, size, max(8, size // 8))
     ]
     up_steps = portrait.stage_steps(one, None, 0.25)
-    sync()
-    start = time.perf_counter()
-    plain_img2img(plain, lora, tiles, strength=0.25, steps=up_steps, weight=args.weight)
-    sync()
-    plain_up = time.perf_counter() - start
+    plain_up = plain_timed(tiles, 0.25, up_steps)
     face, up = face_total - base, up_total - base
     result = {
         "base": base,
