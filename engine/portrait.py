@@ -350,6 +350,7 @@ def _template_photo(
                 init_images=inits,
                 mask_images=mask_crops,
                 strength=settings.strength,
+                steps=stage_steps(config, None, settings.strength),
                 controlnet=settings.controlnet,
             )
             rendered = run(cfg, meter.stage("template_photo", len(config.seeds)))
@@ -380,6 +381,7 @@ def _template_photo(
                 "name": "template_photo",
                 "photo_sha256": photo_sha,
                 "strength": float(settings.strength),
+                "steps": stage_steps(config, None, settings.strength),
                 "mask": asdict(settings.mask),
                 "controlnet": settings.controlnet,
                 "faces": len(faces),
