@@ -8,13 +8,15 @@ message of the stage that failed it. Runs, previews, "more like me" and re-rolls
 Stages
     **base**: the render (txt2img, img2img or ControlNet) of every seed, in batches — or, with a
     :class:`TemplatePhoto`, the photographer's photo itself, resized to the long side asked for.
-    **template photo**: every face found in the photo is re-rendered by inpainting (the "inpaint" variant of
+    **template photo**: the client's face — the largest face found in the photo (``faces``: more) — is re-rendered
+    by inpainting (the "inpaint" variant of
     the cached pipeline: the operator's 9-channel inpainting UNet when configured, else the base UNet with
     latent blending), in a square crop around it at the model's native size, with the client's identity at
     the render's identity weight and the template's strength, optionally guided by a canny ControlNet of the same
     crop (the head's pose and light stay); each is pasted back through the feathered mask
     (:mod:`engine.masks`): every pixel outside the masks is the photo's, bit for bit.
-    **face pass** (ADetailer's idea): every face found in the base render is cropped with a margin, re-rendered
+    **face pass** (ADetailer's idea): the largest face found in the base render (``faces``: more) is cropped
+    with a margin, re-rendered
     by img2img at the native size with the identity LoRA at the face pass's own weight and denoise, and pasted
     back through the feathered mask. Pixels outside the masks are unchanged.
     **upscale**: to the long side asked for (:mod:`engine.upscale`): enlarged (the operator's super-resolution
@@ -69,7 +71,11 @@ STAGE_LABELS = {
 }
 #: Faces smaller than this (pixels, the box's larger side) are left alone: nothing to re-render.
 MIN_FACE_PX = 8
-#: The most faces one image's face pass or template photo re-renders (the largest first).
+#: How many faces a face pass or a template photo regenerates by default: the largest one, the client's. A
+#: render or a photo may show other people (a partner, a crowd): giving every face the client's identity would
+#: clone them; group portraits (one double per face) are their own feature.
+CLIENT_FACES = 1
+#: The most faces one image's face pass or template photo may regenerate.
 MAX_FACES = 8
 
 
@@ -82,6 +88,7 @@ class FacePass:
     denoise: float = 0.4
     mask: masks_.MaskSettings = field(default_factory=masks_.MaskSettings)
     steps: int | None = None
+    faces: int = CLIENT_FACES
 
 
 @dataclass
@@ -105,6 +112,7 @@ class TemplatePhoto:
     mask: masks_.MaskSettings = field(default_factory=masks_.MaskSettings)
     strength: float = 0.75
     controlnet: str | None = None
+    faces: int = CLIENT_FACES
 
 
 @dataclass
@@ -151,14 +159,15 @@ def detect_faces(image: Image.Image) -> list[Box]:
     return [(b.left, b.top, b.right, b.bottom) for b in dlib_faces(image)]
 
 
-def _faces(detector: Detector, image: Image.Image) -> list[Box]:
+def _faces(detector: Detector, image: Image.Image, limit: int = CLIENT_FACES) -> list[Box]:
+    """The `limit` largest faces the detector finds (it reports them largest first), clipped to the image."""
     width, height = image.size
     found = []
     for left, top, right, bottom in detector(image):
         left, top, right, bottom = max(0, left), max(0, top), min(width, right), min(height, bottom)
         if max(right - left, bottom - top) >= MIN_FACE_PX and right > left and bottom > top:
             found.append((int(left), int(top), int(right), int(bottom)))
-    return found[:MAX_FACES]
+    return found[: max(1, min(limit, MAX_FACES))]
 
 
 class _Progress:
@@ -321,7 +330,7 @@ def _template_photo(
     assert settings is not None
     started = time.perf_counter()
     photo = prepare_photo(settings.image, stages.upscale.long_side if stages.upscale else None)
-    faces = _faces(detect, photo)
+    faces = _faces(detect, photo, settings.faces)
     if not faces:
         raise ValueError("no face was found in the template photo: use a photo where the face is clearly visible")
     native = config.width or spec.native_resolution
@@ -384,6 +393,7 @@ def _template_photo(
                 "steps": stage_steps(config, None, settings.strength),
                 "mask": asdict(settings.mask),
                 "controlnet": settings.controlnet,
+                "max_faces": settings.faces,
                 "faces": len(faces),
                 "seconds": round(time.perf_counter() - item_started, 3),
             },
@@ -432,11 +442,12 @@ def _face_pass(
         "denoise": float(settings.denoise),
         "mask": asdict(settings.mask),
         "steps": stage_steps(config, settings.steps, settings.denoise),
+        "max_faces": settings.faces,
     }
     portrait.recipe["stages"].append(entry)
     report = meter.stage("face_pass", len(config.seeds))
     try:
-        faces = _faces(detect, portrait.image)
+        faces = _faces(detect, portrait.image, settings.faces)
     except Exception as exc:
         raise StageFailed("face_pass", f"the faces could not be found ({exc})") from None
     entry["faces"] = len(faces)
@@ -584,6 +595,7 @@ def stages_from_recipe(
             denoise=float(face["denoise"]),
             mask=masks_.MaskSettings(**face.get("mask", {})),
             steps=int(face["steps"]) if face.get("steps") else None,
+            faces=int(face.get("max_faces") or CLIENT_FACES),
         )
     up = entries.get("upscale")
     if up and up.get("enabled", True):
@@ -609,6 +621,7 @@ def stages_from_recipe(
             mask=masks_.MaskSettings(**template.get("mask", {})),
             strength=float(template["strength"]),
             controlnet=template.get("controlnet"),
+            faces=int(template.get("max_faces") or CLIENT_FACES),
         )
     return stages
 

@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from engine import faces, masks
+from engine.portrait import CLIENT_FACES
 from templates_app.models import TemplateVersion
 
 #: The smallest face (the larger side of dlib's box, eyebrows to chin) a template photo must show.
@@ -33,11 +34,12 @@ NO_FACE_MESSAGE = (
 
 
 def face_boxes(image: Image.Image) -> tuple[Box, ...]:
-    """The faces of `image` large enough to be regenerated, largest first, as (left, top, right, bottom)."""
+    """The face of `image` that is regenerated, as (left, top, right, bottom): the largest one large enough
+    (engine.portrait.CLIENT_FACES: other people in the photo keep their faces)."""
     found = faces.detect_faces(image)
     return tuple(
         (box.left, box.top, box.right, box.bottom) for box in found if max(box.width, box.height) >= PHOTO_MIN_FACE_PX
-    )
+    )[:CLIENT_FACES]
 
 
 def open_stored(name: str) -> Image.Image:

@@ -347,3 +347,26 @@ def test_pose_from_a_photo(tiny: dict[str, Any]) -> None:
             trigger_phrase=TRIGGER,
             config=cfg(controlnet="pose", control_image=Image.new("RGB", (128, 128), (120, 130, 140))),
         )
+
+
+def test_only_the_clients_face_is_regenerated_unless_asked(tiny: dict[str, Any], cache: PipelineCache) -> None:
+    """A photo with two people: the largest face (the client's) is regenerated and the other person keeps their
+    face, bit for bit; `faces=2` regenerates both."""
+    from engine.faces import detect_faces
+
+    photo = Image.open(FACES / "two_people.jpg").convert("RGB")
+    found = detect_faces(photo)
+    assert len(found) >= 2
+    settings = masks.MaskSettings(margin=0.2, feather=0.1)
+    one = make(tiny, cache, cfg(), stages=portrait.Stages(template_photo=portrait.TemplatePhoto(photo, settings)))[0]
+    largest = found[0]
+    assert one.faces == [(largest.left, largest.top, largest.right, largest.bottom)]
+    keep = outside(photo.size, one.faces, settings)
+    assert np.array_equal(np.asarray(one.image)[keep], np.asarray(photo)[keep])  # the other face included
+    both = make(
+        tiny, cache, cfg(), stages=portrait.Stages(template_photo=portrait.TemplatePhoto(photo, settings, faces=2))
+    )[0]
+    assert len(both.faces) == 2 and portrait.stage_entries(both.recipe)["template_photo"]["max_faces"] == 2
+    other = both.faces[1]
+    region = (slice(other[1], other[3]), slice(other[0], other[2]))
+    assert not np.array_equal(np.asarray(both.image)[region], np.asarray(photo)[region])
