@@ -370,9 +370,14 @@ def template_version_mask(request: HttpRequest, template_id: int, templateversio
         png = template_photos.version_mask_png(version)
     except OSError:
         raise Http404("The template photo can't be read.") from None
+    return _private_png(png, "face-mask.png")
+
+
+def _private_png(png: bytes, filename: str) -> HttpResponse:
+    """A PNG drawn for studio members (a mask, a pose): private, cached briefly, shown inline, never sniffed."""
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
-    response["Content-Disposition"] = 'inline; filename="face-mask.png"'
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -393,11 +398,7 @@ def template_version_pose(request: HttpRequest, template_id: int, templateversio
         raise Http404("No pose was found in this reference image.") from None
     except OSError:
         raise Http404("The reference image can't be read.") from None
-    response = HttpResponse(png, content_type="image/png")
-    response["Cache-Control"] = "private, max-age=300"
-    response["Content-Disposition"] = 'inline; filename="pose.png"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _private_png(png, "pose.png")
 
 
 @studio_member_required
