@@ -12,8 +12,10 @@ One run, one model, the same steps, batch, rank, resolution, dtype, autocast and
 
 Seconds per step are measured between the progress reports (engine) or around the steps (plain) after a few
 warm-up steps, so model loading, photo preparation and the final checkpoint are outside the timed window; the
-engine's whole wall time is printed too. The two are run alternately (engine, plain, engine, plain by default)
-and the best run of each counts (the CPU machine is shared; the minimum is the least disturbed figure).
+engine's whole wall time is printed too. The two run in interleaved pairs (``--repeats``, at least 3; the order
+within a pair alternates: engine first, then plain first, ...), each pair gives a ratio, and the **median of the
+pairs' ratios** is the figure (a shared machine's load drifts: a pair's two runs see nearly the same load, and the
+median ignores a pair the drift split). The best runs are printed beside it.
 
     python bench/train.py                      # tiny SD 1.5 model, CPU (or CUDA when present), ~30 s
     python bench/train.py --family sdxl
@@ -323,7 +325,7 @@ def main() -> None:
     parser.add_argument("--family", choices=["sd15", "sdxl"], default="sd15")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default 30; 60 real-size)")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each, alternating (best counts)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved pairs (at least 3; the median counts)")
     parser.add_argument("--real-size", action="store_true", help="SD 1.5 / SDXL-sized random-weight model")
     parser.add_argument("--photos", type=int, default=0, help="also train a complete double for N photos")
     parser.add_argument(
@@ -335,6 +337,8 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     args = parser.parse_args()
     steps = args.steps or (60 if args.real_size else 30)
+    if args.repeats < 3:
+        parser.error("--repeats must be at least 3: the figure is the median of the pairs' ratios")
     if steps < WARMUP + 3:
         parser.error(f"--steps must be at least {WARMUP + 3}")
 
@@ -365,26 +369,35 @@ def main() -> None:
         print(
             f"model: {size} built in {built:.1f} s; device {device_name} ({half if device.type == 'cuda' else 'fp32'})"
         )
-        engine, plain = [], []
+        engine, plain, ratios = [], [], []
         for run in range(args.repeats):
-            e = run_engine(spec, images, steps, args, root / f"engine-{run}")
-            free()
-            p = run_plain(spec, images, steps, args)
+            if run % 2 == 0:
+                e = run_engine(spec, images, steps, args, root / f"engine-{run}")
+                free()
+                p = run_plain(spec, images, steps, args)
+            else:
+                p = run_plain(spec, images, steps, args)
+                free()
+                e = run_engine(spec, images, steps, args, root / f"engine-{run}")
             free()
             engine.append(e)
             plain.append(p)
+            ratios.append(e["per_step"] / p["per_step"])
             print(
-                f"run {run + 1}: engine {e['per_step']:.4f} s/step (whole call {e['total']:.1f} s) | "
-                f"plain {p['per_step']:.4f} s/step",
+                f"pair {run + 1} ({'engine first' if run % 2 == 0 else 'plain first'}): engine {e['per_step']:.4f} "
+                f"s/step (whole call {e['total']:.1f} s) | plain {p['per_step']:.4f} s/step | x{ratios[-1]:.3f}",
                 flush=True,
             )
         best_engine = min(e["per_step"] for e in engine)
         best_plain = min(p["per_step"] for p in plain)
+        ratio = statistics.median(ratios)
         ckpt = "on" if args.ckpt else "off"
         line = (
             f"bench/train: {size}, {device_name}, batch {args.batch}, LoRA r{RANK}, {steps} steps, grad ckpt {ckpt} | "
-            f"engine {best_engine:.4f} s/step (median {statistics.median(e['per_step'] for e in engine):.4f}) | "
-            f"plain {best_plain:.4f} s/step | ratio x{best_engine / best_plain:.3f} (target <= 1.05)"
+            f"engine {statistics.median(e['per_step'] for e in engine):.4f} s/step median (best {best_engine:.4f}) | "
+            f"plain {statistics.median(p['per_step'] for p in plain):.4f} s/step median (best {best_plain:.4f}) | "
+            f"ratio x{ratio:.3f}, median of {len(ratios)} interleaved pairs "
+            f"({', '.join(f'x{r:.3f}' for r in ratios)}) (target <= 1.05)"
         )
         if args.photos:
             full = run_engine_full(spec, photos(args.photos), args, root / "full")
