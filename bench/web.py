@@ -1,15 +1,28 @@
-"""Web benchmark: the studio dashboard and a client's gallery page against a trivial view, all served by gunicorn
-on loopback.
+"""Web benchmark at a real studio's size: the pages a studio and its clients open most, against a trivial view,
+all served by gunicorn on loopback.
 
 The project's way: gunicorn, PostgreSQL as the application role (row-level security on), the tenant middleware,
-the signed-in owner's dashboard with recent jobs, and a client's gallery (the share link, no account, no
-password) of `--portraits` portraits (default 60) with real thumbnail and watermarked preview files in private
-storage: the page with its signed preview links, as a phone opens it from the link in the email. The baseline:
-`/ping`, a view that touches neither the database nor a template, in the same server, same run, same clients.
-Prints p50/p95 latency and requests per second for each, then one summary line per page with the ratios against
-the trivial view.
+the settings' own connection behaviour (``DATABASE_CONN_MAX_AGE`` as configured; ``--conn-max-age N`` measures
+another), and realistic data (``--scale real``, the default; made once per bench database):
 
-    .venv/bin/python bench/web.py [--clients 8] [--seconds 10] [--workers 2] [--portraits 60]
+- the bench studio and three neighbour studios in the same tables (as in production, every studio has big
+  neighbours), each with ``--jobs`` jobs (default 50,000; ties on ``created_at``) and ``--clients`` clients
+  (default 10,000);
+- the bench studio's credit ledger of ``--ledger`` entries (default 1,000,000);
+- a client's gallery (the share link, no account) of ``--portraits`` portraits (default 500) with real thumbnail,
+  preview and image files in private storage.
+
+Pages: the signed-in owner's dashboard, the client's gallery (first page, as a phone opens it from the email),
+the billing page, the jobs list's first and last (oldest) page, the clients list and a client search. The baseline:
+``/ping``, a view that touches neither the database nor a template, in the same server and run.
+
+Views are **interleaved**: ``--rounds`` rounds (default 5), each loading every view for ``--seconds`` (default 3)
+with ``--clients`` concurrent clients, in a new random order each round; each round gives each page's p50/p95 and
+its ratio to the trivial view measured in that same round, and the figures are the **medians over the rounds**.
+Prints one line per page, then one summary line with the issue's targets (gallery, billing page and the jobs
+list's last page at most 3x the trivial view's p95).
+
+    .venv/bin/python bench/web.py [--scale real|small] [--rounds 5] [--seconds 3] [--clients 8] [--workers 2]
 
 Needs PostgreSQL (DATABASE_URL of an owner role, default postgres://postgres@127.0.0.1:5432/studio_bench).
 """
@@ -18,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -40,10 +55,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(owner_url: str, data_dir: str, portraits: int = 60) -> tuple[str, str, str | None]:
-    """Migrate as the owner, create the app role, a studio with an owner and some jobs, and a client's gallery of
-    `portraits` portraits with real files; return (app role DATABASE_URL, session cookie, gallery share token or
-    None when the client's gallery pages are not installed)."""
+SCALES = {
+    "real": {"jobs": 50_000, "clients": 10_000, "ledger": 1_000_000, "portraits": 500, "neighbours": 3},
+    "small": {"jobs": 500, "clients": 200, "ledger": 1_000, "portraits": 60, "neighbours": 1},
+}
+
+
+def prepare(owner_url: str, data_dir: str, sizes: dict[str, int]) -> tuple[str, str, str | None]:
+    """Migrate as the owner, create the app role, the bench studio with its owner, its neighbours, and the rows of
+    `sizes` (made once per bench database; what is there already counts); return (app role DATABASE_URL, session
+    cookie, gallery share token or None when the client's gallery pages are not installed)."""
     os.environ.update(DATABASE_URL=owner_url, DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="studio_saas.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -67,17 +88,20 @@ def prepare(owner_url: str, data_dir: str, portraits: int = 60) -> tuple[str, st
     user = User.objects.filter(email="owner@bench.example").first() or User.objects.create_user(
         "owner@bench.example", "bench-password-123"
     )
+    started = time.perf_counter()
+    neighbours = [
+        Studio.objects.get_or_create(slug=f"bench-neighbour-{i}", defaults={"name": f"Neighbour {i}"})[0]
+        for i in range(1, sizes["neighbours"] + 1)
+    ]
+    for each in (studio, *neighbours):
+        with tenant_context(each):
+            seed_rows(
+                each, jobs=sizes["jobs"], clients=sizes["clients"], ledger=sizes["ledger"] if each == studio else 0
+            )
     with tenant_context(studio):
         Membership.objects.get_or_create(user=user, defaults={"role": Role.OWNER})
-        try:
-            from jobs.models import Job
-
-            if Job.objects.count() < 20:
-                for i in range(20):
-                    Job.objects.create(kind="demo.countdown", payload={"steps": i}, created_by=user)
-        except ImportError:
-            pass
-        token = bench_gallery(user, portraits) if portraits > 0 else None
+        token = bench_gallery(user, sizes["portraits"]) if sizes["portraits"] > 0 else None
+    print(f"data ready in {time.perf_counter() - started:.1f} s: {sizes}", flush=True)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -86,6 +110,62 @@ def prepare(owner_url: str, data_dir: str, portraits: int = 60) -> tuple[str, st
     db = settings.DATABASES["default"]
     app_url = f"postgres://{settings.DATABASE_APP_ROLE}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return app_url, session.session_key, token
+
+
+def seed_rows(studio: object, *, jobs: int, clients: int, ledger: int) -> None:
+    """Jobs (three to a second: ties on created_at, as a busy worker makes them), clients and credit-ledger entries
+    for `studio`, up to the counts asked, with INSERT ... SELECT generate_series (seconds, not minutes). Runs in
+    the studio's tenant context (the tables' row-level security needs it)."""
+    from django.db import connection
+
+    from billing.models import CreditEntry
+    from clients.models import Client
+    from jobs.models import Job
+
+    sid = studio.pk  # type: ignore[attr-defined]
+    with connection.cursor() as cursor:
+        missing = jobs - Job.objects.count()
+        if missing > 0:
+            cursor.execute(
+                "INSERT INTO generation_job (studio_id, kind, state, progress, progress_message, attempts, "
+                "max_attempts, error, payload, cluster, cancel_requested, created_at, updated_at, finished_at) "
+                "SELECT %s, 'demo.countdown', 'succeeded', 100, 'Done', 1, 3, '', '{}'::jsonb, 'default', false, "
+                "now() - ((g / 3) || ' seconds')::interval, now(), now() FROM generate_series(1, %s) g",
+                [sid, missing],
+            )
+        missing = clients - Client.objects.count()
+        if missing > 0:
+            cursor.execute(
+                "INSERT INTO clients_client (studio_id, name, email, phone, notes, status, created_at, "
+                "consent_method) SELECT %s, 'Client ' || md5(g::text), 'client' || g || '@example.com', '', '', "
+                "'active', now() - (g || ' minutes')::interval, '' FROM generate_series(1, %s) g",
+                [sid, missing],
+            )
+        missing = ledger - CreditEntry.objects.count()
+        if missing > 0:
+            cursor.execute(
+                "INSERT INTO billing_creditentry (studio_id, kind, amount, reference, created_at) "
+                "SELECT %s, CASE WHEN g %% 2 = 0 THEN 'grant' ELSE 'settle' END, "
+                "CASE WHEN g %% 2 = 0 THEN 3 ELSE -2 END, 'bench-' || g, now() - (g || ' seconds')::interval "
+                "FROM generate_series(1, %s) g",
+                [sid, missing],
+            )
+            sync_balance()
+        cursor.execute("ANALYZE generation_job; ANALYZE clients_client; ANALYZE billing_creditentry")
+
+
+def sync_balance() -> None:
+    """The rows above bypass the ledger's writers: bring the running balance back in line with the ledger (the
+    billing app's own check, when it has one)."""
+    try:
+        from billing import credits
+    except ImportError:
+        return
+    for name in ("repair_balance", "fix_balance", "recompute_balance", "sync_balance"):
+        fix = getattr(credits, name, None)
+        if callable(fix):
+            fix()
+            return
 
 
 def _image_bytes(size: tuple[int, int], seed: int, fmt: str) -> bytes:
@@ -150,8 +230,8 @@ def bench_gallery(user: object, count: int) -> str | None:
         for i in range(6)
     ]
     portraits = []
+    stored: list[tuple[str, str, str]] = []
     for i in range(count):
-        thumbnail, preview, image = files[i % len(files)]
         portrait = Portrait(
             double=double,
             run=run,
@@ -162,9 +242,14 @@ def bench_gallery(user: object, count: int) -> str | None:
             is_demo=True,
         )
         portrait.studio_id = run.studio_id
-        portrait.image.save("portrait.jpg", ContentFile(image), save=False)
-        portrait.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)
-        portrait.preview.save("preview.jpg", ContentFile(preview), save=False)
+        if len(stored) < len(files):  # six sets of real files; the other portraits point at them (no rewrite)
+            thumbnail, preview, image = files[len(stored)]
+            portrait.image.save("portrait.jpg", ContentFile(image), save=False)
+            portrait.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)
+            portrait.preview.save("preview.jpg", ContentFile(preview), save=False)
+            stored.append((portrait.image.name, portrait.thumbnail.name, portrait.preview.name))
+        else:
+            portrait.image.name, portrait.thumbnail.name, portrait.preview.name = stored[i % len(stored)]
         portrait.save()
         portraits.append(portrait)
     gallery = services.create_gallery(
@@ -203,44 +288,58 @@ def load(url: str, cookies: dict, clients: int, seconds: float) -> tuple[list[fl
     return latencies, time.perf_counter() - started, errors
 
 
-def summary(name: str, latencies: list[float], elapsed: float, errors: int) -> dict:
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
     qs = statistics.quantiles(latencies, n=100)
-    result = {
-        "p50": qs[49] * 1000,
-        "p95": qs[94] * 1000,
-        "rps": len(latencies) / elapsed,
-        "n": len(latencies),
-        "errors": errors,
-    }
-    print(
-        f"{name:<10} n={result['n']:<6} p50={result['p50']:.1f} ms  p95={result['p95']:.1f} ms  "
-        f"rps={result['rps']:.0f}  errors={errors}"
-    )
-    return result
+    return qs[49] * 1000, qs[94] * 1000
 
 
-def line(name: str, result: dict, trivial: dict, short: str = "") -> str:
-    """The one-line summary of a page against the trivial view."""
-    short = short or name
-    return (
-        f"bench/web: {name} p50 {result['p50']:.1f} ms p95 {result['p95']:.1f} ms {result['rps']:.0f} req/s | "
-        f"trivial p50 {trivial['p50']:.1f} ms p95 {trivial['p95']:.1f} ms {trivial['rps']:.0f} req/s | "
-        f"ratio {short}/trivial: p50 x{result['p50'] / trivial['p50']:.2f}, "
-        f"p95 x{result['p95'] / trivial['p95']:.2f}, throughput x{result['rps'] / trivial['rps']:.2f}"
-    )
+def last_page(base: str, first: str, cookies: dict, limit: int = 5000) -> str:
+    """The URL of a list's last (oldest) page: its "last" link when it has one, else its "next" links followed to
+    the end (a keyset list has no page numbers to jump to)."""
+    url = first
+    for _ in range(limit):
+        html = httpx.get(url, cookies=cookies, timeout=60).text
+        found = re.search(r'<a[^>]*rel="last"[^>]*href="([^"]+)"', html) or re.search(
+            r'<a[^>]*href="([^"]+)"[^>]*rel="last"', html
+        )
+        if found:
+            return base + found.group(1).replace("&amp;", "&") if found.group(1).startswith("/") else found.group(1)
+        found = re.search(r'<a[^>]*rel="next"[^>]*href="([^"]+)"', html) or re.search(
+            r'<a[^>]*href="([^"]+)"[^>]*rel="next"', html
+        )
+        if not found:
+            return url
+        href = found.group(1).replace("&amp;", "&")
+        url = href if href.startswith("http") else (base + href if href.startswith("/") else first.split("?")[0] + href)
+    return url
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="real")
+    parser.add_argument("--jobs", type=int, default=None, help="jobs per studio (default: the scale's)")
+    parser.add_argument("--clients-rows", type=int, default=None, help="clients per studio (default: the scale's)")
+    parser.add_argument("--ledger", type=int, default=None, help="the bench studio's ledger entries")
+    parser.add_argument("--portraits", type=int, default=None, help="portraits in the client's gallery (0: skip)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per view per round")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--portraits", type=int, default=60, help="portraits in the client's gallery (0: skip it)")
+    parser.add_argument(
+        "--conn-max-age", default=None, help="DATABASE_CONN_MAX_AGE for the server (default: the settings')"
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/studio_bench"),
     )
     args = parser.parse_args()
+    sizes = dict(SCALES[args.scale])
+    for key, value in (("jobs", args.jobs), ("clients", args.clients_rows), ("ledger", args.ledger)):
+        if value is not None:
+            sizes[key] = value
+    if args.portraits is not None:
+        sizes["portraits"] = args.portraits
 
     server_url, db_name = args.database_url.rsplit("/", 1)
     subprocess.run(  # the bench database, created once
@@ -248,8 +347,9 @@ def main() -> int:
         capture_output=True,
         check=False,
     )
-    data_dir = tempfile.mkdtemp(prefix="bench-web-")
-    app_url, session_key, gallery_token = prepare(args.database_url, data_dir, args.portraits)
+    data_dir = os.environ.get("BENCH_DATA_DIR") or str(Path(tempfile.gettempdir()) / f"bench-web-{db_name}")
+    Path(data_dir).mkdir(parents=True, exist_ok=True)  # kept with the database: the gallery's files live here
+    app_url, session_key, gallery_token = prepare(args.database_url, data_dir, sizes)
     port = free_port()
     env = dict(
         os.environ,
@@ -258,8 +358,13 @@ def main() -> int:
         DJANGO_DEBUG="0",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="studio_saas.settings",
-        DATABASE_CONN_MAX_AGE="60",
     )
+    env.pop("DATABASE_CONN_MAX_AGE", None)
+    if args.conn_max_age is not None:
+        env["DATABASE_CONN_MAX_AGE"] = str(args.conn_max_age)
+    from django.conf import settings
+
+    conn_age = args.conn_max_age if args.conn_max_age is not None else settings.DATABASES["default"].get("CONN_MAX_AGE")
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     server = subprocess.Popen(
         [gunicorn, "studio_saas.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--log-level", "warning"],
@@ -268,7 +373,7 @@ def main() -> int:
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    cookies = {"sessionid": session_key}
+    owner = {"sessionid": session_key}
     try:
         for _ in range(200):
             try:
@@ -279,36 +384,71 @@ def main() -> int:
         else:
             print("gunicorn did not start", file=sys.stderr)
             return 1
-        dashboard = f"{base}/s/bench/"
-        check = httpx.get(dashboard, cookies=cookies)
-        if check.status_code != 200:
-            print(f"dashboard answered {check.status_code}; is the owner signed in?", file=sys.stderr)
-            return 1
-        gallery = f"{base}/s/bench/g/{gallery_token}/" if gallery_token else None
-        if gallery is not None:
-            check = httpx.get(gallery)
-            if check.status_code != 200 or "/media/" not in check.text:
-                print(f"the gallery page answered {check.status_code} without its previews", file=sys.stderr)
+        studio = f"{base}/s/bench/"
+        views: dict[str, tuple[str, dict]] = {
+            "trivial": (f"{base}/ping", {}),
+            "dashboard": (studio, owner),
+            "billing": (f"{studio}billing/", owner),
+            "jobs first page": (f"{studio}jobs/", owner),
+            "jobs last page": (last_page(base, f"{studio}jobs/", owner), owner),
+            "clients": (f"{studio}clients/", owner),
+            "client search": (f"{studio}clients/?q=client12", owner),
+        }
+        if gallery_token:
+            # The client has no account: each simulated phone starts without cookies.
+            views[f"gallery ({sizes['portraits']} portraits)"] = (f"{studio}g/{gallery_token}/", {})
+        for name, (url, cookies) in views.items():
+            answer = httpx.get(url, cookies=cookies, timeout=60)
+            if answer.status_code != 200:
+                print(f"{name} ({url}) answered {answer.status_code}", file=sys.stderr)
                 return 1
-        else:
-            print("no client gallery pages (gallery_public): measuring the dashboard only", file=sys.stderr)
-        for url in (dashboard, gallery, f"{base}/ping"):  # warm-up
-            if url:
-                load(url, cookies if url == dashboard else {}, args.clients, 1.0)
-        print(f"gunicorn {args.workers} workers, {args.clients} concurrent clients, {args.seconds:.0f} s per view")
-        dash = summary("dashboard", *load(dashboard, cookies, args.clients, args.seconds))
-        # The client has no account: each simulated phone starts without cookies (it keeps the gallery's session).
-        page = summary("gallery", *load(gallery, {}, args.clients, args.seconds)) if gallery else None
-        trivial = summary("trivial", *load(f"{base}/ping", cookies, args.clients, args.seconds))
-        print(line("dashboard", dash, trivial))
-        if page is not None:
-            print(line(f"gallery ({args.portraits} portraits)", page, trivial, short="gallery"))
-        errors = dash["errors"] + trivial["errors"] + (page["errors"] if page else 0)
+            load(url, cookies, args.clients, 0.5)  # warm-up
+        print(
+            f"gunicorn {args.workers} workers, {args.clients} concurrent clients, {args.rounds} rounds x "
+            f"{args.seconds:.0f} s per view, views interleaved in a new order each round; CONN_MAX_AGE {conn_age}; "
+            f"jobs last page: {views['jobs last page'][0].removeprefix(base)}",
+            flush=True,
+        )
+        rounds: list[dict[str, tuple[float, float, float, int]]] = []
+        order = list(views)
+        rng = random.Random(0)
+        for number in range(args.rounds):
+            rng.shuffle(order)
+            figures = {}
+            for name in order:
+                url, cookies = views[name]
+                latencies, elapsed, errors = load(url, cookies, args.clients, args.seconds)
+                p50, p95 = percentiles(latencies)
+                figures[name] = (p50, p95, len(latencies) / elapsed, errors)
+            rounds.append(figures)
+            print(
+                f"round {number + 1}: " + ", ".join(f"{name} p95 {figures[name][1]:.0f} ms" for name in order),
+                flush=True,
+            )
+        errors = sum(figures[name][3] for figures in rounds for name in figures)
+        summary = {}
+        for name in views:
+            p50 = statistics.median(r[name][0] for r in rounds)
+            p95 = statistics.median(r[name][1] for r in rounds)
+            rps = statistics.median(r[name][2] for r in rounds)
+            ratio50 = statistics.median(r[name][0] / r["trivial"][0] for r in rounds)
+            ratio95 = statistics.median(r[name][1] / r["trivial"][1] for r in rounds)
+            summary[name] = ratio95
+            print(
+                f"bench/web: {name} p50 {p50:.1f} ms p95 {p95:.1f} ms {rps:.0f} req/s | ratio to trivial (median of "
+                f"{len(rounds)} rounds): p50 x{ratio50:.2f}, p95 x{ratio95:.2f}"
+            )
+        targets = [name for name in summary if name.startswith(("gallery", "billing", "jobs last page"))]
+        verdict = ", ".join(f"{name} x{summary[name]:.2f} {'ok' if summary[name] <= 3 else 'OVER'}" for name in targets)
+        print(
+            f"bench/web summary: {sizes['jobs']:,} jobs and {sizes['clients']:,} clients per studio in "
+            f"{sizes['neighbours'] + 1} studios, {sizes['ledger']:,} ledger entries | p95 against the trivial view "
+            f"(target <= 3x): {verdict} | errors {errors}"
+        )
         return 0 if errors == 0 else 1
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
