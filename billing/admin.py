@@ -42,5 +42,5 @@ class CreditEntryAdmin(_ReadOnly, StudioScopedAdmin):
 @admin.register(StudioBilling)
 class StudioBillingAdmin(_ReadOnly, StudioScopedAdmin):
     viewer_roles = MANAGING_ROLES
-    list_display = ["studio", "plan", "subscription_status", "current_period_end", "stripe_customer_id"]
+    list_display = ["studio", "plan", "subscription_status", "balance", "current_period_end", "stripe_customer_id"]
     search_fields = ["stripe_customer_id", "subscription_id", "connect_account_id"]

@@ -141,7 +141,7 @@ class BillingView(APIView):
             "subscription_status": row.subscription_status,
             "current_period_start": row.current_period_start,
             "current_period_end": row.current_period_end,
-            "credits_balance": credits.balance(),
+            "credits_balance": credits.balance(billing=row),
             "usage": credits.usage_by_day(days=30),
         }
         return Response(BillingSerializer(data).data)

@@ -1,4 +1,7 @@
-"""The GPU credit ledger (writes and reads). Append-only: a balance is the sum of the studio's entries.
+"""The GPU credit ledger (writes and reads). Append-only: a balance is the sum of the studio's entries, kept
+running in `StudioBilling.balance` by every ledger write (billing.models: `CreditEntry.save` and `bulk_create` move
+it in the entry's transaction), so reading it is one row whatever the ledger's size; `billing.balances` recomputes
+it from the ledger and compares.
 
 The life of a job's credits:
 - queued: `reserve_for_job` takes its cost (RESERVE, negative), refused with `OutOfCredits` when the studio's
@@ -82,9 +85,12 @@ class JobCost:
 # --- Reads ----------------------------------------------------------------------------------------------------
 
 
-def balance() -> int:
-    """The current studio's credits: the sum of its ledger (reservations of queued and running jobs included)."""
-    return int(CreditEntry.objects.aggregate(total=Sum("amount"))["total"] or 0)
+def balance(*, billing: StudioBilling | None = None) -> int:
+    """The current studio's credits: the sum of its ledger (reservations of queued and running jobs included), as
+    kept running on its billing row: `billing`'s when given (no query), else one single-row query."""
+    if billing is not None:
+        return int(billing.balance)
+    return int(StudioBilling.objects.values_list("balance", flat=True).first() or 0)
 
 
 def usage_by_day(*, days: int = 30) -> list[dict[str, Any]]:
@@ -142,10 +148,11 @@ def reserve(*, job: Any, cost: JobCost) -> CreditEntry:
         existing = CreditEntry.objects.filter(job=job, kind=Kind.RESERVE).first()
         if existing is not None:
             return existing
-        available = balance() + overage_allowance(billing)
+        # The running balance of the row just locked: no ledger write of this studio can move it meanwhile.
+        available = billing.balance + overage_allowance(billing)
         if available < cost.amount:
             log.info("credits_refused", job_id=job.pk, needed=cost.amount, available=available)
-            raise OutOfCredits(needed=cost.amount, available=balance())
+            raise OutOfCredits(needed=cost.amount, available=billing.balance)
         entry = CreditEntry.objects.create(kind=Kind.RESERVE, amount=-cost.amount, job=job, reference=cost.reference)
     log.info("credits_reserved", job_id=job.pk, amount=cost.amount, reference=cost.reference)
     return entry
@@ -276,7 +283,8 @@ def adjust(*, amount: int, reference: str) -> CreditEntry:
 
 def _bill_overage(*, job: Any, used: int) -> None:
     """After a settlement (lock held): bill the part of the job's use that the balance does not cover."""
-    deficit = -balance()
+    billing = StudioBilling.objects.get()  # fresh: the settlement has just moved its balance
+    deficit = -billing.balance
     if deficit <= 0:
         return
     credits = min(deficit, used)
@@ -286,7 +294,6 @@ def _bill_overage(*, job: Any, used: int) -> None:
     if CreditEntry.objects.filter(kind=Kind.OVERAGE, reference=reference).exists():
         return
     CreditEntry.objects.create(kind=Kind.OVERAGE, amount=credits, job=job, reference=reference)
-    billing = StudioBilling.objects.get()
     plan = plans.get_plan(billing.plan)
     log.info("credits_overage", job_id=job.pk, credits=credits)
     if plan is None or not billing.stripe_customer_id or plan.overage_unit_price <= 0:

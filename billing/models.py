@@ -1,9 +1,11 @@
 """Billing with Stripe: studios pay the platform (a plan with monthly GPU credits), clients pay their studio
 (orders in galleries, paid through Stripe Checkout as destination charges to the studio's connected account).
 
-Money is where a bug costs the most: the credit ledger is append-only (a balance is a sum, never an updated
-number), every Stripe event is stored once by its id before it is handled, and every object created at Stripe
-carries an idempotency key recorded here.
+Money is where a bug costs the most: the credit ledger is append-only and stays the truth (a balance is its sum);
+`StudioBilling.balance` is that sum kept running, moved in the same transaction as every entry is written, so that
+reading it costs one row whatever the ledger's size (`billing.balances` recomputes and compares); every Stripe
+event is stored once by its id before it is handled, and every object created at Stripe carries an idempotency
+key recorded here.
 
 Tenant-owned: `StudioBilling`, `CreditEntry`, `PriceSheet`, `Package`, `Order`, `OrderItem`.
 Platform-level: `StripeEvent` (a webhook arrives before anyone knows its studio; `studio` is filled in once it is
@@ -13,11 +15,14 @@ resolved).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
-from django.db import models
+from django.db import IntegrityError, models, router, transaction
+from django.db.models import F, Sum
 
-from tenants.models import Studio, TenantOwned
+from tenants.models import Studio, TenantManager, TenantOwned, TenantQuerySet
 
 
 class StudioBilling(TenantOwned):
@@ -34,6 +39,11 @@ class StudioBilling(TenantOwned):
         null=True, blank=True, help_text="Stripe's time of the last subscription event applied (older are ignored)."
     )
     connect_account_id = models.CharField(max_length=100, blank=True)
+    balance = models.BigIntegerField(
+        default=0,
+        editable=False,
+        help_text="GPU credits: the sum of the studio's ledger, kept running (moved only by ledger writes).",
+    )
     charges_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -45,11 +55,58 @@ class StudioBilling(TenantOwned):
     def __str__(self) -> str:
         return f"Billing of studio {self.studio_id}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """An update never writes `balance` unless asked to by name: a row read before a ledger write and saved
+        after it must not put its stale balance back (ledger writes move it with F(), see `add_to_balance`)."""
+        if not self._state.adding and not args and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "balance"
+            ]
+        super().save(*args, **kwargs)
+
+
+def add_to_balance(*, studio_id: int, amount: int, using: str = "default") -> None:
+    """Move the studio's running balance by `amount`, in the caller's transaction (the one that writes the ledger
+    entries): one UPDATE with an F() expression, so concurrent writers never lose one another's change (the row
+    lock it takes serialises them). A studio without a billing row yet gets one, made from its ledger's sum (which
+    already holds the caller's new entries); when another transaction made it meanwhile, the update is retried."""
+    rows = StudioBilling.objects.db_manager(using).filter(studio_id=studio_id)
+    if rows.update(balance=F("balance") + amount):
+        return
+    total = CreditEntry.objects.db_manager(using).filter(studio_id=studio_id).aggregate(total=Sum("amount"))["total"]
+    try:
+        with transaction.atomic(using=using):
+            StudioBilling(studio_id=studio_id, balance=int(total or 0)).save(using=using)
+    except IntegrityError:  # made by a concurrent transaction, which has committed: it did not count our entries
+        rows.update(balance=F("balance") + amount)
+
+
+class CreditEntryQuerySet(TenantQuerySet):
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list:
+        """Insert the entries and move each studio's running balance by their sum, in one transaction. With
+        `ignore_conflicts` some rows may not be written, so those studios' balances are recomputed from the
+        ledger instead (under their billing row's lock)."""
+        if kwargs.get("update_conflicts"):
+            raise ValueError("The credit ledger is append-only: bulk_create(update_conflicts=True) is refused.")
+        objs = list(objs)
+        using = self.db
+        with transaction.atomic(using=using):
+            created = super().bulk_create(objs, *args, **kwargs)
+            totals: dict[int, int] = {}
+            for obj in objs:
+                totals[obj.studio_id] = totals.get(obj.studio_id, 0) + int(obj.amount)
+            for studio_id, amount in sorted(totals.items()):  # a fixed order: no deadlock between two bulk writers
+                add_to_balance(studio_id=studio_id, amount=amount, using=using)
+                if kwargs.get("ignore_conflicts"):
+                    recompute_balance(studio_id=studio_id, using=using)
+        return created
+
 
 class CreditEntry(TenantOwned):
     """One line of the studio's GPU credit ledger (append-only: rows are never updated or deleted). The balance is
-    the sum of `amount`. A job reserves credits when it is queued (negative), and settles on what it used (the
-    difference back) or is released (the whole reservation back) when it fails or is cancelled."""
+    the sum of `amount`, kept running in `StudioBilling.balance` by `save` and `bulk_create`. A job reserves credits
+    when it is queued (negative), and settles on what it used (the difference back) or is released (the whole
+    reservation back) when it fails or is cancelled."""
 
     class Kind(models.TextChoices):
         GRANT = "grant", "Monthly credits of the plan"
@@ -68,6 +125,8 @@ class CreditEntry(TenantOwned):
         max_length=120, blank=True, help_text="What caused it: a Stripe invoice or event id, a period, a note."
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = TenantManager.from_queryset(CreditEntryQuerySet)()
 
     class Meta:
         verbose_name_plural = "credit entries"
@@ -93,6 +152,38 @@ class CreditEntry(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.amount:+d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Append the entry and move the studio's running balance by its amount, in one transaction. The ledger
+        is append-only: saving an entry that is already stored is refused."""
+        if not self._state.adding:
+            raise ValueError("The credit ledger is append-only: a stored entry is never changed.")
+        self._check_studio_for_write()
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            super().save(*args, **kwargs)
+            add_to_balance(studio_id=self.studio_id, amount=int(self.amount), using=using)
+
+
+def recompute_balance(*, studio_id: int, fix: bool = True, using: str = "default") -> tuple[int, int] | None:
+    """The studio's running balance and its ledger's sum, read under its billing row's lock (so no ledger write
+    interleaves); with `fix`, the balance is set to the sum when they differ. Returns (balance as it was, ledger
+    sum), or None when the studio has no billing row."""
+    with transaction.atomic(using=using):
+        row = (
+            StudioBilling.objects.db_manager(using)
+            .select_for_update()
+            .filter(studio_id=studio_id)
+            .values_list("pk", "balance")
+            .first()
+        )
+        if row is None:
+            return None
+        entries = CreditEntry.objects.db_manager(using).filter(studio_id=studio_id)
+        total = int(entries.aggregate(total=Sum("amount"))["total"] or 0)
+        if fix and total != row[1]:
+            StudioBilling.objects.db_manager(using).filter(pk=row[0]).update(balance=total)
+        return int(row[1]), total
 
 
 class StripeEvent(models.Model):

@@ -36,7 +36,7 @@ def billing(request: HttpRequest) -> HttpResponse:
         "plan": plans.get_plan(row.plan),
         "plan_label": plans.plan_label(row.plan, row.subscription_status),
         "plans": list(plans.plans().values()),
-        "balance": credits.balance(),
+        "balance": credits.balance(billing=row),
         "usage": usage,
         "usage_max": max([u["used"] for u in usage] + [1]),
         "invoices": invoices,
