@@ -98,6 +98,7 @@ def prepare(owner_url: str, data_dir: str, sizes: dict[str, int]) -> tuple[str, 
             seed_rows(
                 each, jobs=sizes["jobs"], clients=sizes["clients"], ledger=sizes["ledger"] if each == studio else 0
             )
+    sync_balance()
     with tenant_context(studio):
         Membership.objects.get_or_create(user=user, defaults={"role": Role.OWNER})
         token = bench_gallery(user, sizes["portraits"]) if sizes["portraits"] > 0 else None
@@ -150,22 +151,15 @@ def seed_rows(studio: object, *, jobs: int, clients: int, ledger: int) -> None:
                 "FROM generate_series(1, %s) g",
                 [sid, missing],
             )
-            sync_balance()
         cursor.execute("ANALYZE generation_job; ANALYZE clients_client; ANALYZE billing_creditentry")
 
 
 def sync_balance() -> None:
-    """The rows above bypass the ledger's writers: bring the running balance back in line with the ledger (the
-    billing app's own check, when it has one)."""
-    try:
-        from billing import credits
-    except ImportError:
-        return
-    for name in ("repair_balance", "fix_balance", "recompute_balance", "sync_balance"):
-        fix = getattr(credits, name, None)
-        if callable(fix):
-            fix()
-            return
+    """The rows above bypass the ledger's writers (raw SQL): bring the running balance back in line with the ledger
+    with the billing app's own check (`manage.py billing check-balances --fix`, docs/billing.md)."""
+    from billing.balances import check_balances
+
+    check_balances(fix=True)
 
 
 def _image_bytes(size: tuple[int, int], seed: int, fmt: str) -> bytes:
