@@ -3,7 +3,10 @@
     galleries/                                            GET list, POST create (portraits, or a run's picks)
     galleries/{gallery_id}/                               GET (with its portraits), PUT/PATCH (title, message,
                                                           expires_at, allow_more_like_me, download_limit)
-    galleries/{gallery_id}/portraits/                     POST {portraits: [ids]}: add portraits of the client
+    galleries/{gallery_id}/portraits/                     GET ?page=N: the portraits, 100 a page (count, next,
+                                                          previous, results); POST {portraits: [ids]}: add
+                                                          portraits of the client (the detail carries the first
+                                                          100 and `portraits_next`)
     galleries/{gallery_id}/portraits/{portrait_id}/       DELETE: take a portrait out
     galleries/{gallery_id}/order/                         PUT {portraits: [ids]}: the order of every portrait
     galleries/{gallery_id}/password/ | pin/               POST {password} / {pin}: set; DELETE: remove
@@ -33,7 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
@@ -46,10 +49,13 @@ from clients.models import Client
 from galleries import selectors, services
 from galleries.models import Entitlement, Gallery
 from galleries.serializers import (
+    API_PORTRAITS_PAGE_SIZE,
     EntitlementSerializer,
     ExtendSerializer,
     GalleryCreateSerializer,
     GalleryDetailSerializer,
+    GalleryEntrySerializer,
+    GalleryPortraitsPageSerializer,
     GallerySerializer,
     GallerySettingsSerializer,
     GalleryUpdateSerializer,
@@ -58,6 +64,7 @@ from galleries.serializers import (
     PinSerializer,
     PortraitIdsSerializer,
     StatsSerializer,
+    portraits_page_url,
 )
 from galleries.views import (
     ACT_FORBIDDEN,
@@ -210,6 +217,31 @@ class GalleryViewSet(
         data.is_valid(raise_exception=True)
         services.add_portraits(gallery=gallery, portraits=data.validated_data["portraits"])
         return self._answer(gallery, detail=True)
+
+    @extend_schema(
+        summary="The gallery's portraits, a page at a time",
+        description=f"{API_PORTRAITS_PAGE_SIZE} a page, in the gallery's order; `?page=N` (1 by default; past the "
+        "last page: the last page). `next` and `previous` are the links to the neighbouring pages, or null.",
+        parameters=[OpenApiParameter("page", int, description="The page, from 1.")],
+        responses=GalleryPortraitsPageSerializer,
+        tags=["galleries"],
+    )
+    @add_portraits.mapping.get
+    def list_portraits(self, request: Request, gallery_id: str | None = None) -> Response:
+        gallery: Gallery = self.get_object()
+        page = selectors.gallery_entries_page(
+            gallery=gallery,
+            number=selectors.parse_page(request.query_params.get("page")),
+            size=API_PORTRAITS_PAGE_SIZE,
+        )
+        context = self.get_serializer_context()
+        body = {
+            "count": page.total,
+            "next": portraits_page_url(request, gallery, page.number + 1) if page.has_next else None,
+            "previous": portraits_page_url(request, gallery, page.number - 1) if page.has_previous else None,
+            "results": GalleryEntrySerializer(page.entries, many=True, context=context).data,
+        }
+        return Response(body)
 
     @extend_schema(
         summary="Take a portrait out of the gallery",

@@ -21,13 +21,14 @@ import structlog
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from engine.images import encode_clean
 from galleries.access import visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
+from galleries.services import MAX_GALLERY_PORTRAITS
 from generation import portraits, runs
 from generation.models import DigitalDouble, Portrait
 from generation.portraits import can_go_more_like_me
@@ -41,6 +42,8 @@ DEFAULT_MAX_PENDING = 3
 DEFAULT_POLL_SECONDS = 3
 DEFAULT_PREVIEW_LINK_SECONDS = 3600
 DEFAULT_DOWNLOAD_LINK_SECONDS = 120
+DEFAULT_PAGE_SIZE = 48  # tiles per page of the client's gallery: the first screen costs the same at any size
+MAX_PAGE_NUMBER = 10_000
 FAILED_SHOWN_FOR = timedelta(days=1)
 WEB_SIDE = 2048
 PENDING_STATES = (Job.State.QUEUED, Job.State.RUNNING)
@@ -68,6 +71,11 @@ def preview_link_seconds() -> int:
 
 def download_link_seconds() -> int:
     return max(10, int(getattr(settings, "GALLERY_DOWNLOAD_LINK_SECONDS", DEFAULT_DOWNLOAD_LINK_SECONDS)))
+
+
+def page_size() -> int:
+    """Tiles per page of the client's gallery (GALLERY_PAGE_SIZE, 48 by default)."""
+    return max(1, int(getattr(settings, "GALLERY_PAGE_SIZE", DEFAULT_PAGE_SIZE)))
 
 
 # --- Events ---------------------------------------------------------------------------------------------------
@@ -115,6 +123,90 @@ def get_entry(*, gallery: Gallery, portrait_id: Any) -> GalleryPortrait:
     return entry
 
 
+@dataclass(frozen=True)
+class Counts:
+    """The gallery's portraits as the client sees them: how many, how many hearted, how many the client may
+    download (an active entitlement: "Download all" shows), the newest entry's id."""
+
+    portraits: int
+    favorites: int
+    entitled: int
+    last_entry_id: int
+
+
+def counts(*, gallery: Gallery) -> Counts:
+    """One aggregate query over the visible entries (no rows fetched)."""
+    active = Entitlement.objects.filter(gallery=gallery, revoked_at__isnull=True, portrait_id=OuterRef("portrait_id"))
+    row = GalleryPortrait.objects.filter(**visible_entry_filter(gallery)).aggregate(
+        portraits=Count("id"),
+        favorites=Count("id", filter=Q(is_favorite=True)),
+        entitled=Count("id", filter=Q(Exists(active))),
+        last=Max("id"),
+    )
+    return Counts(row["portraits"] or 0, row["favorites"] or 0, row["entitled"] or 0, row["last"] or 0)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the gallery's tiles: `number` (1-based), the entries on it, the one just before it (the
+    viewer's "previous" across the page boundary), and whether more follow."""
+
+    number: int
+    size: int
+    total: int
+    entries: list[GalleryPortrait]
+    before: GalleryPortrait | None
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def parse_page(value: Any) -> int:
+    """A page number from the query string: 1 for anything that isn't a positive number."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 7:
+        return max(1, min(int(value), MAX_PAGE_NUMBER))
+    return 1
+
+
+def page_entries(*, gallery: Gallery, number: int, total: int, favorites_only: bool = False) -> Page:
+    """The entries of page `number` (past the last page: the last page) and the entry before it: one query of
+    at most page_size() + 1 rows, whatever the size of the gallery."""
+    size = page_size()
+    pages = max(1, -(-total // size))
+    number = max(1, min(number, pages))
+    offset = (number - 1) * size
+    qs = visible_entries(gallery=gallery)
+    if favorites_only:
+        qs = qs.filter(is_favorite=True)
+    start = max(0, offset - 1)
+    rows = list(qs[start : offset + size])
+    before = rows.pop(0) if offset > 0 and rows else None
+    return Page(number=number, size=size, total=total, entries=rows, before=before)
+
+
+def page_of(*, gallery: Gallery, entry: GalleryPortrait) -> int:
+    """The page the entry is on in the client's gallery (one count query)."""
+    ahead = (
+        GalleryPortrait.objects.filter(**visible_entry_filter(gallery))
+        .filter(Q(position__lt=entry.position) | Q(position=entry.position, id__lt=entry.pk))
+        .count()
+    )
+    return ahead // page_size() + 1
+
+
 @dataclass
 class Offer:
     """A size the client may download a portrait at, and how many downloads are left (None: unlimited)."""
@@ -143,10 +235,13 @@ def _offers(entitlements: Sequence[Entitlement]) -> list[Offer]:
     return offers
 
 
-def active_entitlements(*, gallery: Gallery) -> dict[int, list[Entitlement]]:
-    """The gallery's active entitlements by portrait id (one query)."""
+def active_entitlements(*, gallery: Gallery, portrait_ids: Sequence[int] | None = None) -> dict[int, list[Entitlement]]:
+    """The gallery's active entitlements by portrait id (one query); only those of `portrait_ids` when given."""
     by_portrait: dict[int, list[Entitlement]] = {}
-    for entitlement in Entitlement.objects.filter(gallery=gallery, revoked_at__isnull=True).order_by("pk"):
+    qs = Entitlement.objects.filter(gallery=gallery, revoked_at__isnull=True)
+    if portrait_ids is not None:
+        qs = qs.filter(portrait_id__in=list(portrait_ids))
+    for entitlement in qs.order_by("pk"):
         by_portrait.setdefault(entitlement.portrait_id, []).append(entitlement)
     return by_portrait
 
@@ -278,17 +373,25 @@ class RequestStatus:
     pending: list[GalleryRequest] = field(default_factory=list)
     failed: list[GalleryRequest] = field(default_factory=list)
     arrived: list[GalleryRequest] = field(default_factory=list)  # fulfilled by this call
+    full: list[GalleryRequest] = field(default_factory=list)  # done, but the gallery is at its cap: left out
 
     @property
     def pending_sources(self) -> set[int]:
         return {r.source_id for r in self.pending}
 
 
+FULL_MESSAGE = (
+    f"This gallery is full: it holds {MAX_GALLERY_PORTRAITS} portraits at most. "
+    "Ask the studio to make room for new ones."
+)
+
+
 def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequest:
     """The client asks for a version of this portrait that looks more like them: a small render job
     (generation.portraits.more_like_me, no user) and a GalleryRequest; its result joins the gallery right after the
     portrait once the job has succeeded (:func:`fulfil_requests`). At most GALLERY_MAX_PENDING_REQUESTS on their
-    way per gallery, one per portrait."""
+    way per gallery, one per portrait; refused (409) when the gallery's portraits and the requests on their way
+    would pass MAX_GALLERY_PORTRAITS."""
 
     portrait = entry.portrait
     if not gallery.allow_more_like_me:
@@ -306,6 +409,8 @@ def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequ
             raise ClientActionError(
                 f"{len(pending)} new versions are already on their way: wait for them before asking for more.", 429
             )
+        if GalleryPortrait.objects.filter(gallery=gallery).count() + len(pending) >= MAX_GALLERY_PORTRAITS:
+            raise ClientActionError(FULL_MESSAGE, 409)
         try:
             job = portraits.more_like_me(portrait=portrait, user=None)
         except runs.RunError as exc:
@@ -317,13 +422,16 @@ def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequ
     return request
 
 
-def _insert_after(gallery: Gallery, source_id: int, portrait: Portrait) -> GalleryPortrait:
+def _insert_after(gallery: Gallery, source_id: int, portrait: Portrait) -> GalleryPortrait | None:
     """Add the portrait to the gallery right after the source's entry (at the end when the source is gone),
-    renumbering positions in one bulk update. Idempotent."""
+    renumbering positions in one bulk update. Idempotent. None, adding nothing, when the gallery already holds
+    MAX_GALLERY_PORTRAITS (the cap holds on every path that adds portraits). Call with the gallery's row locked."""
     entries = list(GalleryPortrait.objects.filter(gallery=gallery).order_by("position", "id"))
     existing = next((e for e in entries if e.portrait_id == portrait.pk), None)
     if existing is not None:
         return existing
+    if len(entries) >= MAX_GALLERY_PORTRAITS:
+        return None
     index = next((i + 1 for i, e in enumerate(entries) if e.portrait_id == source_id), len(entries))
     new = GalleryPortrait.objects.create(gallery=gallery, portrait=portrait, position=index)
     ordered = [*entries[:index], new, *entries[index:]]
@@ -364,12 +472,19 @@ def fulfil_requests(*, gallery: Gallery) -> RequestStatus:
                 status.failed.append(request)
                 continue
             with transaction.atomic():
+                Gallery.objects.select_for_update().filter(pk=gallery.pk).first()  # the cap: one insert at a time
                 locked = (
                     GalleryRequest.objects.select_for_update().filter(pk=request.pk, fulfilled_at__isnull=True).first()
                 )
                 if locked is None:  # fulfilled by a concurrent request
                     continue
-                _insert_after(gallery, request.source_id, result)
+                if _insert_after(gallery, request.source_id, result) is None:
+                    # The gallery is full (staff added portraits meanwhile): closed without its result, said once.
+                    locked.fulfilled_at = timezone.now()
+                    locked.save(update_fields=["fulfilled_at"])
+                    status.full.append(request)
+                    log.warning("gallery_request_over_cap", gallery_id=gallery.pk, request_id=request.pk)
+                    continue
                 locked.result, locked.fulfilled_at = result, timezone.now()
                 locked.save(update_fields=["result", "fulfilled_at"])
             request.result, request.fulfilled_at = result, locked.fulfilled_at

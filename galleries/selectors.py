@@ -92,6 +92,54 @@ def gallery_entries(*, gallery: Gallery) -> list[GalleryPortrait]:
     return entries
 
 
+ENTRY_PAGE_SIZE = 48
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """One page of a gallery's portraits (studio side and API): `number` is 1-based; `total` and `favorites`
+    count the whole gallery."""
+
+    number: int
+    size: int
+    total: int
+    favorites: int
+    entries: list[GalleryPortrait]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def gallery_entries_page(*, gallery: Gallery, number: int = 1, size: int = ENTRY_PAGE_SIZE) -> EntryPage:
+    """Page `number` of the gallery's portraits in order (past the last page: the last page), each with its
+    portrait, and the gallery's counts: two queries (one aggregate, one page of rows) whatever its size."""
+    qs = GalleryPortrait.objects.filter(gallery=gallery)
+    row = qs.aggregate(total=Count("id"), favorites=Count("id", filter=Q(is_favorite=True)))
+    total = row["total"] or 0
+    number = max(1, min(number, max(1, -(-total // size))))
+    offset = (number - 1) * size
+    entries = list(qs.select_related("portrait").order_by("position", "id")[offset : offset + size])
+    for entry in entries:
+        entry.gallery = gallery
+    return EntryPage(number=number, size=size, total=total, favorites=row["favorites"] or 0, entries=entries)
+
+
+def parse_page(value: Any) -> int:
+    """A page number from a query string: 1 for anything that isn't a positive number."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 7:
+        return max(1, int(value))
+    return 1
+
+
 def client_portraits(*, client: Client, exclude_gallery: Gallery | None = None) -> list[Portrait]:
     """The client's shown portraits that can go in a gallery (those of render runs, with a watermarked preview),
     picks first, newest run first; without those already in `exclude_gallery`. One query."""

@@ -114,17 +114,54 @@ class GalleryEntrySerializer(serializers.ModelSerializer):
         return self._link(entry, "preview")
 
 
+API_PORTRAITS_PAGE_SIZE = 100  # portraits per page of the API (the detail carries the first page)
+
+
+def portraits_page_url(request: Any, gallery: Gallery, number: int) -> str:
+    """The absolute link of page `number` of the gallery's portraits (GET galleries/{id}/portraits/?page=N)."""
+    from django.urls import reverse
+
+    path = reverse("api-gallery-add-portraits", kwargs={"gallery_id": gallery.pk}) + f"?page={number}"
+    return _absolute(request, path)
+
+
 class GalleryDetailSerializer(GallerySerializer):
-    portraits = serializers.SerializerMethodField()
+    portraits = serializers.SerializerMethodField(
+        help_text=f"The first {API_PORTRAITS_PAGE_SIZE} portraits, in order; the rest at `portraits_next`."
+    )
+    portraits_next = serializers.SerializerMethodField(
+        help_text="The next page of the portraits (GET galleries/{id}/portraits/?page=2), or null when "
+        "`portraits` holds them all."
+    )
 
     class Meta(GallerySerializer.Meta):
-        fields = [*GallerySerializer.Meta.fields, "portraits"]
+        fields = [*GallerySerializer.Meta.fields, "portraits", "portraits_next"]
         read_only_fields = fields
+
+    def _page(self, gallery: Gallery) -> selectors.EntryPage:
+        page = getattr(gallery, "_first_entry_page", None)
+        if page is None:
+            page = selectors.gallery_entries_page(gallery=gallery, number=1, size=API_PORTRAITS_PAGE_SIZE)
+            gallery._first_entry_page = page  # type: ignore[attr-defined]
+        return page
 
     @extend_schema_field(GalleryEntrySerializer(many=True))
     def get_portraits(self, gallery: Gallery) -> list[dict[str, Any]]:
-        entries = selectors.gallery_entries(gallery=gallery)
-        return GalleryEntrySerializer(entries, many=True, context=self.context).data
+        return GalleryEntrySerializer(self._page(gallery).entries, many=True, context=self.context).data
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_portraits_next(self, gallery: Gallery) -> str | None:
+        page = self._page(gallery)
+        return portraits_page_url(self.context.get("request"), gallery, 2) if page.has_next else None
+
+
+class GalleryPortraitsPageSerializer(serializers.Serializer):
+    """A page of a gallery's portraits: the total, the links to the next and previous pages, the portraits."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = GalleryEntrySerializer(many=True)
 
 
 class GalleryCreateSerializer(serializers.Serializer):

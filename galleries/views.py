@@ -104,24 +104,37 @@ def _chart(stats: selectors.Stats) -> dict[str, Any]:
     return {"days": days, "width": len(stats.days) * CHART_DAY, "height": CHART_HEIGHT, "bar": CHART_BAR - 1}
 
 
-def _detail_context(request: HttpRequest, gallery: Gallery, **extra: Any) -> dict[str, Any]:
-    selectors.with_status(gallery)
-    entries = selectors.gallery_entries(gallery=gallery)
-    entitlements = selectors.gallery_entitlements(gallery=gallery)
-    studio_settings = services.gallery_settings()
-    stats = selectors.gallery_stats(gallery=gallery)
+def _entries_context(request: HttpRequest, gallery: Gallery, entitlements: list[Entitlement]) -> dict[str, Any]:
+    """One page of the gallery's portraits (`?page=`), each with its active entitlements."""
+    page = selectors.gallery_entries_page(gallery=gallery, number=selectors.parse_page(request.GET.get("page")))
     by_portrait: dict[int, list[Entitlement]] = {}
     for entitlement in entitlements:
         if entitlement.is_active:
             by_portrait.setdefault(entitlement.portrait_id, []).append(entitlement)
-    for entry in entries:
+    for entry in page.entries:
         entry.entitlements = by_portrait.get(entry.portrait_id, [])  # type: ignore[attr-defined]
     return {
+        "gallery": gallery,
+        "entry_page": page,
+        "entries": page.entries,
+        "next_page": page.number + 1 if page.has_next else None,
+        "remove_base": reverse("gallery_detail", kwargs={"gallery_id": gallery.pk}) + "portraits/",
+        "can_act": _has_role(request, GALLERY_ROLES),
+    }
+
+
+def _detail_context(request: HttpRequest, gallery: Gallery, **extra: Any) -> dict[str, Any]:
+    selectors.with_status(gallery)
+    entitlements = selectors.gallery_entitlements(gallery=gallery)
+    studio_settings = services.gallery_settings()
+    stats = selectors.gallery_stats(gallery=gallery)
+    page = _entries_context(request, gallery, entitlements)
+    return {
+        **page,
         "current": "gallery_detail",
         "gallery": gallery,
         "client": gallery.client,
-        "entries": entries,
-        "favorite_count": sum(1 for e in entries if e.is_favorite),
+        "favorite_count": page["entry_page"].favorites,
         "candidates": selectors.client_portraits(client=gallery.client, exclude_gallery=gallery),
         "entitlements": entitlements,
         "sizes": Entitlement.Size.choices,
@@ -286,7 +299,12 @@ def gallery_from_run(request: HttpRequest, renderrun_id: int) -> HttpResponse:
 @studio_member_required
 @require_http_methods_of(selectors.get_gallery, ["GET"])
 def gallery_detail(request: HttpRequest, gallery_id: int) -> HttpResponse:
+    """The gallery's page: its settings, access, statistics, entitlements and one page of its portraits (later
+    pages: `?page=N`, a full page without JavaScript, or only the tiles, appended, for htmx)."""
     gallery = selectors.get_gallery(gallery_id=gallery_id)
+    if request.headers.get("HX-Request") == "true" and "page" in request.GET:
+        entitlements = selectors.gallery_entitlements(gallery=gallery)
+        return render(request, "galleries/studio/_entries.html", _entries_context(request, gallery, entitlements))
     return _detail(request, gallery)
 
 

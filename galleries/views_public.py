@@ -144,12 +144,20 @@ def _safe_next(value: Any) -> str:
     return f"p-{int(value)}" if isinstance(value, str) and value.isdigit() and len(value) < 19 else ""
 
 
+def _back_from_pin(gallery: Gallery, anchor: str) -> str:
+    """Where the PIN page sends the browser back to: the portrait's tile (on its page) it was asked for."""
+    if not anchor:
+        return _gallery_url(gallery)
+    entry = client_services.visible_entries(gallery=gallery).filter(portrait_id=int(anchor[2:])).first()
+    return _tile_url(gallery, entry)
+
+
 @gallery_page("GET", "POST")
 def gallery_pin(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     """The download PIN: asked once per browser session before the first download."""
     anchor = _safe_next(request.GET.get("next") or request.POST.get("next"))
     if not gallery.has_pin or (request.method == "GET" and access.has_pin(request, gallery)):
-        return redirect(_gallery_url(gallery, anchor))
+        return redirect(_back_from_pin(gallery, anchor))
     context: dict[str, Any] = {"gallery": gallery, "next": anchor.removeprefix("p-")}
     if gallery.is_secret_locked and not access.has_pin(request, gallery):
         return _locked_page(request, gallery)
@@ -158,7 +166,7 @@ def gallery_pin(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     attempt = access.unlock_pin(request, gallery, request.POST.get("pin"))
     if attempt.ok:
         client_services.record_event(gallery=gallery, kind=GalleryEvent.Kind.UNLOCK, detail="download PIN")
-        return redirect(_gallery_url(gallery, anchor))
+        return redirect(_back_from_pin(gallery, anchor))
     if attempt.locked:
         return _locked_page(request, gallery)
     if attempt.wait:
@@ -189,31 +197,72 @@ def _requests_context(
     }
 
 
+def _page_url(gallery: Gallery, number: int, *, favorites_only: bool = False) -> str:
+    """The gallery's page `number` (the first page is the gallery's own link), with the favorites filter."""
+    query = {**({"show": "favorites"} if favorites_only else {}), **({"page": number} if number > 1 else {})}
+    return _gallery_url(gallery) + (f"?{urlencode(query)}" if query else "")
+
+
+def _tile_url(gallery: Gallery, entry: GalleryPortrait | None) -> str:
+    """The portrait's tile in the grid: the page it is on, at its anchor."""
+    if entry is None:
+        return _gallery_url(gallery)
+    number = client_services.page_of(gallery=gallery, entry=entry)
+    return f"{_page_url(gallery, number)}#p-{entry.portrait_id}"
+
+
 @gallery_page("GET", needs_access=False)
 def gallery_public(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    """The gallery (or its password page): title, welcome note, expiry, the grid of watermarked previews with
-    hearts, "More like me" and downloads; a full-screen viewer (static/galleries/gallery.js). A fixed number of
-    queries whatever the number of portraits."""
+    """The gallery (or its password page): title, welcome note, expiry, one page of the grid of watermarked
+    previews (GALLERY_PAGE_SIZE tiles) with hearts, "More like me" and downloads; a full-screen viewer
+    (static/galleries/gallery.js). Later pages: `?page=N`, a full page without JavaScript ("Next page"), or with
+    htmx (the "Next page" link revealed at the end of the grid) only the tiles, appended. The cost of a page is
+    the same whatever the size of the gallery: a fixed number of queries, one page of rows and tiles."""
+    fragment = _is_htmx(request) and "page" in request.GET
     if not access.has_access(request, gallery):
+        if fragment:
+            response = HttpResponse(status=204)
+            response["HX-Refresh"] = "true"
+            return response
         return _locked_page(request, gallery) if gallery.is_secret_locked else _password_page(request, gallery)
-    status = client_services.fulfil_requests(gallery=gallery)
-    entries = list(client_services.visible_entries(gallery=gallery))
-    entitlements = client_services.active_entitlements(gallery=gallery)
-    all_tiles = client_services.tiles(
-        gallery=gallery, entries=entries, entitlements=entitlements, pending_sources=status.pending_sources
-    )
     favorites_only = request.GET.get("show") == "favorites"
-    shown = [t for t in all_tiles if t.entry.is_favorite] if favorites_only else all_tiles
-    client_services.record_view(request=request, gallery=gallery)
+    status = client_services.fulfil_requests(gallery=gallery)
+    counts = client_services.counts(gallery=gallery)
+    page = client_services.page_entries(
+        gallery=gallery,
+        number=client_services.parse_page(request.GET.get("page")),
+        total=counts.favorites if favorites_only else counts.portraits,
+        favorites_only=favorites_only,
+    )
+    entitlements = client_services.active_entitlements(
+        gallery=gallery, portrait_ids=[e.portrait_id for e in page.entries]
+    )
+    shown = client_services.tiles(
+        gallery=gallery,
+        entries=page.entries,
+        entitlements=entitlements,
+        pending_sources=status.pending_sources,
+        start=page.offset + 1,
+    )
     context = {
         "gallery": gallery,
         "tiles": shown,
-        "count": len(all_tiles),
-        "favorite_count": sum(1 for t in all_tiles if t.entry.is_favorite),
-        "favorites_only": favorites_only,
-        "any_entitled": any(t.offers for t in all_tiles),
+        "page": page,
+        "next_url": _page_url(gallery, page.number + 1, favorites_only=favorites_only) if page.has_next else "",
+        "previous_url": _page_url(gallery, page.number - 1, favorites_only=favorites_only) if page.has_previous else "",
+        "before_url": f"{_gallery_url(gallery)}p/{page.before.portrait_id}/" if page.before else "",
         "pin_needed": not access.has_pin(request, gallery),
-        **_requests_context(gallery, status, max((e.pk for e in entries), default=0)),
+        "fragment": fragment,
+    }
+    if fragment:
+        return render(request, "galleries/public/_page.html", context)
+    client_services.record_view(request=request, gallery=gallery)
+    context |= {
+        "count": counts.portraits,
+        "favorite_count": counts.favorites,
+        "favorites_only": favorites_only,
+        "any_entitled": counts.entitled > 0,
+        **_requests_context(gallery, status, counts.last_entry_id),
         **_expiry(gallery),
     }
     return render(request, "galleries/public/gallery.html", context)
@@ -237,6 +286,7 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, portrait_id: int) -
     context = {
         "gallery": gallery,
         "tile": tile,
+        "grid_url": f"{_page_url(gallery, index // client_services.page_size() + 1)}#p-{entry.portrait_id}",
         "count": len(order),
         "previous_id": order[index - 1] if index > 0 else None,
         "next_id": order[index + 1] if index + 1 < len(order) else None,
@@ -260,7 +310,7 @@ def gallery_favorite(request: HttpRequest, gallery: Gallery, portrait_id: int) -
         return render(request, "galleries/public/_heart.html", context)
     if request.POST.get("back") == "portrait":
         return redirect("gallery_portrait", gallery_token=gallery.token, portrait_id=entry.portrait_id)
-    return redirect(_gallery_url(gallery, f"p-{entry.portrait_id}"))
+    return redirect(_tile_url(gallery, entry))
 
 
 def _number(request: HttpRequest) -> int | None:

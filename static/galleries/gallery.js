@@ -5,6 +5,9 @@
    - tapping a tile opens the viewer (a modal dialog): swipe left / right (touch), arrow keys, Escape closes,
      focus stays inside while it is open and goes back to the tile when it closes; its heart favorites the
      portrait shown (through the tile's own heart form, which htmx posts);
+   - the grid comes one page at a time: the "Next page" link at its end loads the next tiles (htmx, when it is
+     revealed); the viewer goes on across the page boundary (past the last tile loaded it asks for the next page,
+     before the first tile of a later page opened without it, it goes to the previous portrait's own page);
    - "More like me" turns into "On its way" once asked (the notice above the grid polls with htmx until the
      new portrait arrives, then it is inserted after its source);
    - the signed preview links expire (GALLERY_PREVIEW_LINK_SECONDS): an image failing long after the page
@@ -25,6 +28,7 @@
   var index = -1;
   var loadedAt = Date.now();
   var reloaded = false;
+  var waitingForNext = false;
 
   function grid() {
     return document.getElementById("gallery-grid");
@@ -33,6 +37,30 @@
   function collect() {
     var g = grid();
     tiles = g ? Array.prototype.slice.call(g.querySelectorAll(".g-tile")) : [];
+  }
+
+  // Numbers in the whole gallery: the grid's first tile says where this page starts, the grid the total when
+  // the page was made; portraits that arrived since ("more like me") add to it.
+  function total() {
+    var g = grid();
+    var base = (g && parseInt(g.getAttribute("data-total"), 10)) || 0;
+    var arrived = g ? g.querySelectorAll(".g-tile[data-arrived]").length : 0;
+    return Math.max(base + arrived, tiles.length);
+  }
+
+  function number(i) {
+    var first = tiles[0] && parseInt(tiles[0].getAttribute("data-n"), 10);
+    return (first || 1) + i;
+  }
+
+  function nextPageLink() {
+    var g = grid();
+    return g ? g.querySelector("[data-next] a") : null;
+  }
+
+  function beforeUrl() {
+    var g = grid();
+    return g ? g.getAttribute("data-before-url") : null;
   }
 
   function tileImage(tile) {
@@ -57,12 +85,22 @@
     heart.hidden = !button;
     if (button) {
       heart.setAttribute("aria-pressed", button.getAttribute("aria-pressed") || "false");
-      heart.setAttribute("aria-label", "Favorite portrait " + (index + 1));
+      heart.setAttribute("aria-label", "Favorite portrait " + number(index));
     }
   }
 
   function show(i) {
     if (!tiles.length) return;
+    if (i >= tiles.length && nextPageLink()) {
+      // Past the last tile loaded: load the next page, then show its first portrait.
+      waitingForNext = true;
+      window.htmx.trigger(nextPageLink(), "g-more");
+      return;
+    }
+    if (i < 0 && beforeUrl()) {
+      window.location.href = beforeUrl();  // the previous portrait is on an earlier page: its own page
+      return;
+    }
     index = Math.max(0, Math.min(tiles.length - 1, i));
     var tile = tiles[index];
     var source = tileImage(tile);
@@ -70,9 +108,9 @@
     img.alt = source.alt;
     img.style.transform = "";
     viewer.setAttribute("data-portrait", tile.getAttribute("data-portrait"));
-    counter.textContent = index + 1 + " of " + tiles.length;
-    prevButton.disabled = index === 0;
-    nextButton.disabled = index === tiles.length - 1;
+    counter.textContent = number(index) + " of " + total();
+    prevButton.disabled = index === 0 && !beforeUrl();
+    nextButton.disabled = index === tiles.length - 1 && !nextPageLink();
     syncHeart();
     warm(index + 1);
     warm(index - 1);
@@ -133,10 +171,21 @@
     if (form.requestSubmit) form.requestSubmit();
     else form.submit();
   });
-  document.addEventListener("htmx:load", function () {
+  document.addEventListener("htmx:load", function (event) {
+    var el = event.detail && event.detail.elt;
+    // A tile already in the grid (a "more like me" arrival shifts the pages by one): keep the first.
+    if (el && el.classList && el.classList.contains("g-tile") && el.id) {
+      var same = document.querySelectorAll("#" + el.id);
+      if (same.length > 1 && same[0] !== el) el.parentNode.removeChild(el);
+    }
     if (!viewer.hidden) {
       collect();
-      syncHeart();
+      if (waitingForNext) {
+        waitingForNext = false;
+        show(index + 1);
+      } else {
+        syncHeart();
+      }
     }
   });
 
