@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors, services
+from jobs.keyset import KeysetPagination
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from tenants.access import acting_user
@@ -19,7 +20,11 @@ _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the studio's jobs, newest first", tags=["jobs"]),
+    list=extend_schema(
+        summary="List the studio's jobs, newest first",
+        description="Paginated by cursor: follow `next` (older) and `previous` (newer); there is no count.",
+        tags=["jobs"],
+    ),
     retrieve=extend_schema(
         summary="A job with its state and progress", tags=["jobs"], responses={200: JobSerializer, 404: _ERROR}
     ),
@@ -28,6 +33,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     """Jobs of the request's studio. Permissions: the settings' default (a member or a studio API key)."""
 
     serializer_class = JobSerializer
+    pagination_class = KeysetPagination
+    keyset_ordering = selectors.JOB_LIST_ORDER
     lookup_url_kwarg = "job_id"
     lookup_value_regex = r"[0-9]+"
 

@@ -66,7 +66,8 @@ class Job(TenantOwned):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["studio", "state"], name="job_studio_state"),
-            models.Index(fields=["studio", "-created_at"], name="job_studio_created"),
+            # The list's order with its tiebreaker (keyset pages: jobs.keyset); migration jobs 0002.
+            models.Index(fields=["studio", "-created_at", "-id"], name="job_studio_created"),
             models.Index(fields=["studio", "kind"], name="job_studio_kind"),
             # The sweeper's cross-studio scan: only running jobs, by heartbeat.
             models.Index(fields=["heartbeat_at"], condition=Q(state="running"), name="job_running_heartbeat"),

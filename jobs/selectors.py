@@ -7,10 +7,13 @@ from django.shortcuts import get_object_or_404
 
 from jobs.models import Job
 
+#: The list's order, served by the index job_studio_created (studio, -created_at, -id); the id breaks ties.
+JOB_LIST_ORDER = ("-created_at", "-id")
+
 
 def job_list() -> QuerySet[Job]:
     """The studio's jobs, newest first, with what a list shows (one query per page, none per row)."""
-    return Job.objects.select_related("created_by").order_by("-created_at", "-id")
+    return Job.objects.select_related("created_by").order_by(*JOB_LIST_ORDER)
 
 
 def recent_jobs(*, limit: int = 5) -> list[Job]:

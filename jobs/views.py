@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from jobs import selectors, services
+from jobs import keyset, selectors, services
 from jobs.jobs import DEMO_KIND, DEMO_MAX_STEPS
 from jobs.models import Job
 from tenants.access import manager_required, membership_for, require_http_methods_of, studio_member_required
@@ -40,10 +39,13 @@ def _can_manage(request: HttpRequest) -> bool:
 
 
 def _list_context(request: HttpRequest, form: DemoJobForm | None = None) -> dict:
-    page = Paginator(selectors.job_list(), PAGE_SIZE).get_page(request.GET.get("page"))
+    # Keyset pages (jobs.keyset): "Newer" / "Older" links by cursor, no count, the same cost at any depth.
+    page = keyset.page_for_request(
+        selectors.job_list(), ordering=selectors.JOB_LIST_ORDER, cursor=request.GET.get("cursor"), page_size=PAGE_SIZE
+    )
     return {
         "page": page,
-        "jobs": page.object_list,
+        "jobs": page.items,
         "can_manage": _can_manage(request),
         "demo_form": form or DemoJobForm(),
     }
