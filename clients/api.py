@@ -62,6 +62,7 @@ from clients.serializers import (
     UploadLinkCreateSerializer,
     UploadLinkSerializer,
 )
+from jobs.keyset import KeysetPagination
 from tenants.access import acting_user
 from tenants.models import MANAGING_ROLES, Role
 from tenants.permissions import MANAGERS_ONLY_MESSAGE, Rule, RulePermission
@@ -136,7 +137,11 @@ class IntakeViewSet(viewsets.GenericViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the studio's clients", tags=["clients"]),
+    list=extend_schema(
+        summary="List the studio's clients",
+        description="By name, paginated by cursor: follow `next` and `previous`; there is no count.",
+        tags=["clients"],
+    ),
     retrieve=extend_schema(summary="A client, with the consent on record", tags=["clients"]),
     create=extend_schema(
         summary="Add a client",
@@ -153,6 +158,8 @@ class ClientViewSet(
     """The studio's end clients. Consent is recorded with the `consent` action, never by writing fields."""
 
     serializer_class = ClientSerializer
+    pagination_class = KeysetPagination
+    keyset_ordering = selectors.CLIENT_LIST_ORDER
     lookup_url_kwarg = "client_id"
     action_rules = {"erase": MANAGERS_RULE, "export": (CLIENT_MANAGING_ROLES, False, CLIENT_MANAGERS_MESSAGE)}
 

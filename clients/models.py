@@ -74,7 +74,11 @@ class Client(TenantOwned):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["studio", "status", "name"], name="client_studio_status_name")]
+        indexes = [
+            models.Index(fields=["studio", "status", "name"], name="client_studio_status_name"),
+            # The list's order with its tiebreaker (keyset pages: clients.selectors.CLIENT_LIST_ORDER).
+            models.Index(fields=["studio", "name", "id"], name="client_studio_name"),
+        ]
         ordering = ["name"]
 
     def __str__(self) -> str:

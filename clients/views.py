@@ -21,9 +21,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.core.mail import EmailMessage
-from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.http import (
     FileResponse,
     Http404,
@@ -49,6 +48,7 @@ from clients.forms import (
     SendLinkForm,
 )
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
+from jobs import keyset
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES, Role
@@ -167,16 +167,17 @@ def _upload_count(request: HttpRequest) -> int:
 @studio_member_required
 def client_list(request: HttpRequest) -> HttpResponse:
     form = ClientSearchForm(request.GET or None)
-    clients = selectors.clients_list()
-    query = ""
-    if form.is_valid():
-        query = form.cleaned_data["q"]
-        if query:
-            clients = clients.filter(Q(name__icontains=query) | Q(email__icontains=query) | Q(phone__icontains=query))
-    page = Paginator(clients, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    # Keyset pages (jobs.keyset): "Previous" / "Next" by cursor, no count, the same cost at any depth.
+    page = keyset.page_for_request(
+        selectors.clients_list(search=query),
+        ordering=selectors.CLIENT_LIST_ORDER,
+        cursor=request.GET.get("cursor"),
+        page_size=PAGE_SIZE,
+    )
     context = {
         "page": page,
-        "clients": page.object_list,
+        "clients": page.items,
         "form": form,
         "query": query,
         "can_manage": _can_manage(request),

@@ -93,7 +93,7 @@ def test_clients_list_query_count_does_not_grow(client_a: Any, tenant_a: Tenant,
     add_clients(12)
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = client_a.get(api(tenant_a, "clients/"))
-    assert response.json()["count"] == 15
+    assert len(response.json()["results"]) == 15 and "count" not in response.json()  # a cursor page, no count
     assert all(c["consent"]["method"] == "staff" and c["photo_set_count"] == 1 for c in response.json()["results"])
 
 
