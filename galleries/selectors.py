@@ -121,13 +121,16 @@ class EntryPage:
 
 def gallery_entries_page(*, gallery: Gallery, number: int = 1, size: int = ENTRY_PAGE_SIZE) -> EntryPage:
     """Page `number` of the gallery's portraits in order (past the last page: the last page), each with its
-    portrait, and the gallery's counts: two queries (one aggregate, one page of rows) whatever its size."""
+    portrait, and the gallery's counts: three queries (one aggregate, one page of entries, their portraits)
+    whatever its size."""
     qs = GalleryPortrait.objects.filter(gallery=gallery)
     row = qs.aggregate(total=Count("id"), favorites=Count("id", filter=Q(is_favorite=True)))
     total = row["total"] or 0
     number = max(1, min(number, max(1, -(-total // size))))
     offset = (number - 1) * size
-    entries = list(qs.select_related("portrait").order_by("position", "id")[offset : offset + size])
+    # The portraits come in a second query by primary key (prefetch): joined, the planner (its estimates thrown
+    # off by row-level security's filter) could scan the portraits for each entry.
+    entries = list(qs.prefetch_related("portrait").order_by("position", "id")[offset : offset + size])
     for entry in entries:
         entry.gallery = gallery
     return EntryPage(number=number, size=size, total=total, favorites=row["favorites"] or 0, entries=entries)
@@ -157,6 +160,25 @@ def client_runs(*, client: Client) -> list[RenderRun]:
 def gallery_entitlements(*, gallery: Gallery) -> list[Entitlement]:
     """The gallery's entitlements, newest first, active and revoked (one query)."""
     return list(Entitlement.objects.filter(gallery=gallery).select_related("granted_by").order_by("-granted_at", "-id"))
+
+
+ENTITLEMENTS_SHOWN = 50
+
+
+def recent_entitlements(*, gallery: Gallery, limit: int = ENTITLEMENTS_SHOWN) -> tuple[list[Entitlement], int]:
+    """The gallery's `limit` newest entitlements (active and revoked) and how many it has in all: two queries
+    whatever their number (the API lists them all, a page at a time)."""
+    qs = Entitlement.objects.filter(gallery=gallery)
+    return list(qs.select_related("granted_by").order_by("-granted_at", "-id")[:limit]), qs.count()
+
+
+def active_entitlements_of(*, gallery: Gallery, portrait_ids: list[int]) -> dict[int, list[Entitlement]]:
+    """The active entitlements of these portraits of the gallery, by portrait id (one query)."""
+    by_portrait: dict[int, list[Entitlement]] = {}
+    qs = Entitlement.objects.filter(gallery=gallery, portrait_id__in=portrait_ids, revoked_at__isnull=True)
+    for entitlement in qs.order_by("-granted_at", "-id"):
+        by_portrait.setdefault(entitlement.portrait_id, []).append(entitlement)
+    return by_portrait
 
 
 def get_entitlement(*, gallery: Gallery, entitlement_id: Any) -> Entitlement:

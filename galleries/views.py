@@ -104,13 +104,10 @@ def _chart(stats: selectors.Stats) -> dict[str, Any]:
     return {"days": days, "width": len(stats.days) * CHART_DAY, "height": CHART_HEIGHT, "bar": CHART_BAR - 1}
 
 
-def _entries_context(request: HttpRequest, gallery: Gallery, entitlements: list[Entitlement]) -> dict[str, Any]:
+def _entries_context(request: HttpRequest, gallery: Gallery) -> dict[str, Any]:
     """One page of the gallery's portraits (`?page=`), each with its active entitlements."""
     page = selectors.gallery_entries_page(gallery=gallery, number=selectors.parse_page(request.GET.get("page")))
-    by_portrait: dict[int, list[Entitlement]] = {}
-    for entitlement in entitlements:
-        if entitlement.is_active:
-            by_portrait.setdefault(entitlement.portrait_id, []).append(entitlement)
+    by_portrait = selectors.active_entitlements_of(gallery=gallery, portrait_ids=[e.portrait_id for e in page.entries])
     for entry in page.entries:
         entry.entitlements = by_portrait.get(entry.portrait_id, [])  # type: ignore[attr-defined]
     return {
@@ -125,10 +122,10 @@ def _entries_context(request: HttpRequest, gallery: Gallery, entitlements: list[
 
 def _detail_context(request: HttpRequest, gallery: Gallery, **extra: Any) -> dict[str, Any]:
     selectors.with_status(gallery)
-    entitlements = selectors.gallery_entitlements(gallery=gallery)
+    entitlements, entitlement_count = selectors.recent_entitlements(gallery=gallery)
     studio_settings = services.gallery_settings()
     stats = selectors.gallery_stats(gallery=gallery)
-    page = _entries_context(request, gallery, entitlements)
+    page = _entries_context(request, gallery)
     return {
         **page,
         "current": "gallery_detail",
@@ -137,6 +134,7 @@ def _detail_context(request: HttpRequest, gallery: Gallery, **extra: Any) -> dic
         "favorite_count": page["entry_page"].favorites,
         "candidates": selectors.client_portraits(client=gallery.client, exclude_gallery=gallery),
         "entitlements": entitlements,
+        "entitlement_count": entitlement_count,
         "sizes": Entitlement.Size.choices,
         "stats": stats,
         "chart": _chart(stats),
@@ -303,8 +301,7 @@ def gallery_detail(request: HttpRequest, gallery_id: int) -> HttpResponse:
     pages: `?page=N`, a full page without JavaScript, or only the tiles, appended, for htmx)."""
     gallery = selectors.get_gallery(gallery_id=gallery_id)
     if request.headers.get("HX-Request") == "true" and "page" in request.GET:
-        entitlements = selectors.gallery_entitlements(gallery=gallery)
-        return render(request, "galleries/studio/_entries.html", _entries_context(request, gallery, entitlements))
+        return render(request, "galleries/studio/_entries.html", _entries_context(request, gallery))
     return _detail(request, gallery)
 
 

@@ -146,10 +146,7 @@ def _safe_next(value: Any) -> str:
 
 def _back_from_pin(gallery: Gallery, anchor: str) -> str:
     """Where the PIN page sends the browser back to: the portrait's tile (on its page) it was asked for."""
-    if not anchor:
-        return _gallery_url(gallery)
-    entry = client_services.visible_entries(gallery=gallery).filter(portrait_id=int(anchor[2:])).first()
-    return _tile_url(gallery, entry)
+    return _tile_url(gallery, int(anchor[2:]) if anchor else None)
 
 
 @gallery_page("GET", "POST")
@@ -203,12 +200,12 @@ def _page_url(gallery: Gallery, number: int, *, favorites_only: bool = False) ->
     return _gallery_url(gallery) + (f"?{urlencode(query)}" if query else "")
 
 
-def _tile_url(gallery: Gallery, entry: GalleryPortrait | None) -> str:
+def _tile_url(gallery: Gallery, portrait_id: int | None) -> str:
     """The portrait's tile in the grid: the page it is on, at its anchor."""
-    if entry is None:
+    if portrait_id is None:
         return _gallery_url(gallery)
-    number = client_services.page_of(gallery=gallery, entry=entry)
-    return f"{_page_url(gallery, number)}#p-{entry.portrait_id}"
+    number = client_services.page_of(order=client_services.gallery_order(gallery=gallery), portrait_id=portrait_id)
+    return f"{_page_url(gallery, number)}#p-{portrait_id}"
 
 
 @gallery_page("GET", needs_access=False)
@@ -227,11 +224,11 @@ def gallery_public(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         return _locked_page(request, gallery) if gallery.is_secret_locked else _password_page(request, gallery)
     favorites_only = request.GET.get("show") == "favorites"
     status = client_services.fulfil_requests(gallery=gallery)
-    counts = client_services.counts(gallery=gallery)
+    order = client_services.gallery_order(gallery=gallery)
     page = client_services.page_entries(
         gallery=gallery,
+        order=order,
         number=client_services.parse_page(request.GET.get("page")),
-        total=counts.favorites if favorites_only else counts.portraits,
         favorites_only=favorites_only,
     )
     entitlements = client_services.active_entitlements(
@@ -257,6 +254,7 @@ def gallery_public(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     if fragment:
         return render(request, "galleries/public/_page.html", context)
     client_services.record_view(request=request, gallery=gallery)
+    counts = client_services.counts(gallery=gallery, order=order)
     context |= {
         "count": counts.portraits,
         "favorite_count": counts.favorites,
@@ -275,11 +273,7 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, portrait_id: int) -
         entry = _entry(gallery, portrait_id)
     except ClientActionError as exc:
         return _refused(request, gallery, exc)
-    order = list(
-        GalleryPortrait.objects.filter(**access.visible_entry_filter(gallery))
-        .order_by("position", "id")
-        .values_list("portrait_id", flat=True)
-    )
+    order = client_services.gallery_order(gallery=gallery).portrait_ids
     index = order.index(entry.portrait_id)
     entitlements = client_services.active_entitlements(gallery=gallery)
     tile = client_services.tiles(gallery=gallery, entries=[entry], entitlements=entitlements, start=index + 1)[0]
@@ -310,7 +304,7 @@ def gallery_favorite(request: HttpRequest, gallery: Gallery, portrait_id: int) -
         return render(request, "galleries/public/_heart.html", context)
     if request.POST.get("back") == "portrait":
         return redirect("gallery_portrait", gallery_token=gallery.token, portrait_id=entry.portrait_id)
-    return redirect(_tile_url(gallery, entry))
+    return redirect(_tile_url(gallery, entry.portrait_id))
 
 
 def _number(request: HttpRequest) -> int | None:
@@ -349,19 +343,23 @@ def gallery_updates(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     except ValueError:
         after = 0
     status = client_services.fulfil_requests(gallery=gallery)
-    entries = list(client_services.visible_entries(gallery=gallery))
+    order = client_services.gallery_order(gallery=gallery)
     new_tiles = []
-    if any(e.pk > after for e in entries):
-        entitlements = client_services.active_entitlements(gallery=gallery)
-        for index, entry in enumerate(entries):
-            if entry.pk <= after:
+    fresh = [i for i, pk in enumerate(order.entry_ids) if pk > after]
+    if fresh:
+        ids = [order.entry_ids[i] for i in fresh]
+        found = {e.pk: e for e in client_services.entries_by_ids(gallery=gallery, entry_ids=ids)}
+        entitlements = client_services.active_entitlements(
+            gallery=gallery, portrait_ids=[e.portrait_id for e in found.values()]
+        )
+        for index in fresh:
+            entry = found.get(order.entry_ids[index])
+            if entry is None:
                 continue
-            tile = client_services.tiles(gallery=gallery, entries=[entry], entitlements=entitlements, start=index + 1)[
-                0
-            ]
-            new_tiles.append((tile, entries[index - 1].portrait_id if index > 0 else None))
+            tile = client_services.tiles(gallery=gallery, entries=[entry], entitlements=entitlements, start=index + 1)
+            new_tiles.append((tile[0], order.portrait_ids[index - 1] if index > 0 else None))
     context = {
-        **_requests_context(gallery, status, max((e.pk for e in entries), default=after)),
+        **_requests_context(gallery, status, max(order.entry_ids, default=after)),
         "new_tiles": new_tiles,
         "pin_needed": not access.has_pin(request, gallery),
     }

@@ -26,6 +26,12 @@ from jobs.tasks import run_job
 from tenants.context import tenant_context
 from tenants.models import Studio
 from tests.conftest import Tenant
+from tests.galleries.test_public_support import (  # noqa: F401  (fixtures)
+    make_client_double,
+    make_gallery,
+    make_portraits,
+    private_storage_fixture,
+)
 from tests.generation.runs_support import (  # noqa: F401  (fixtures)
     make_template,
     ready_double,
@@ -200,3 +206,67 @@ def test_the_client_opens_browses_favorites_and_asks_more_like_me_on_a_phone(
     finally:
         # Close the page before the database is flushed: its polling must not race the teardown.
         phone_context.close()
+
+
+def test_a_big_gallery_comes_a_page_at_a_time_and_the_viewer_goes_on_across_pages(
+    live_server, two_tenants, browser: Browser, private_storage: Path, settings: Any
+):
+    """Issue 16: a page of tiles at first; the viewer's "next" past the last tile loaded brings the next page in
+    (htmx) and goes on; a heart from the viewer on a portrait of that page; scrolling loads the rest; without
+    JavaScript, "Next page" and "Previous page" links."""
+    settings.GALLERY_PAGE_SIZE = 3
+    a, _ = two_tenants
+    with tenant_context(a.studio):
+        double = make_client_double(a, name="Ada Client")
+        portraits = make_portraits(a, double, 8)
+        gallery = make_gallery(double.client, portraits)
+    link = f"{live_server.url}{a.prefix}/g/{gallery.token}/"
+
+    phone_context = browser.new_context(**PHONE)
+    try:
+        phone = phone_context.new_page()
+        phone.goto(link)
+        tiles = phone.locator("#gallery-grid .g-tile")
+        expect(tiles.nth(2)).to_have_attribute("id", f"p-{portraits[2].pk}")
+        viewer = phone.get_by_role("dialog", name="Portrait viewer")
+        counter = viewer.locator("[data-viewer-count]")
+        tiles.nth(2).locator("a.g-tile-link").click()
+        expect(counter).to_have_text("3 of 8")
+        assert tiles.count() == 3  # only the first page so far: "next" below has to bring the second in
+        phone.keyboard.press("ArrowRight")  # past the first page's last tile
+        expect(counter).to_have_text("4 of 8")
+        expect(viewer.locator("img")).to_have_attribute("alt", "Portrait 4")
+        expect(viewer).to_have_attribute("data-portrait", str(portraits[3].pk))
+        viewer.get_by_role("button", name="Favorite portrait 4").click()
+        expect(phone.locator(f"#p-{portraits[3].pk} .g-heart")).to_have_attribute("aria-pressed", "true")
+        phone.keyboard.press("ArrowLeft")
+        expect(counter).to_have_text("3 of 8")
+        phone.keyboard.press("Escape")
+        # Scrolling to the end of the grid brings in every page, each portrait once.
+        for _ in range(10):
+            if tiles.count() == 8:
+                break
+            phone.mouse.wheel(0, 4000)
+            phone.wait_for_timeout(300)
+        expect(tiles).to_have_count(8)
+        ids = phone.eval_on_selector_all("#gallery-grid .g-tile", "els => els.map(e => e.id)")
+        assert ids == [f"p-{p.pk}" for p in portraits]
+        with tenant_context(a.studio):
+            assert list(
+                GalleryPortrait.objects.filter(gallery=gallery, is_favorite=True).values_list("portrait_id", flat=True)
+            ) == [portraits[3].pk]
+    finally:
+        phone_context.close()
+
+    plain_context = browser.new_context(java_script_enabled=False, **PHONE)
+    try:
+        plain = plain_context.new_page()
+        plain.goto(link)
+        expect(plain.locator("#gallery-grid .g-tile")).to_have_count(3)
+        plain.get_by_role("link", name="Next page").click()
+        expect(plain.locator("#gallery-grid .g-tile")).to_have_count(3)
+        expect(plain.locator("#gallery-grid .g-tile").first).to_have_attribute("id", f"p-{portraits[3].pk}")
+        plain.get_by_role("link", name="Previous page").click()
+        expect(plain.locator("#gallery-grid .g-tile").first).to_have_attribute("id", f"p-{portraits[0].pk}")
+    finally:
+        plain_context.close()
