@@ -82,16 +82,6 @@ def get_gallery(*, gallery_id: Any) -> Gallery:
     )
 
 
-def gallery_entries(*, gallery: Gallery) -> list[GalleryPortrait]:
-    """The gallery's portraits in order, each with its portrait (one query)."""
-    entries = list(
-        GalleryPortrait.objects.filter(gallery=gallery).select_related("portrait").order_by("position", "id")
-    )
-    for entry in entries:
-        entry.gallery = gallery
-    return entries
-
-
 ENTRY_PAGE_SIZE = 48
 
 
@@ -155,11 +145,6 @@ def client_portraits(*, client: Client, exclude_gallery: Gallery | None = None) 
 def client_runs(*, client: Client) -> list[RenderRun]:
     """The client's render runs, newest first (for the new-gallery page)."""
     return list(RenderRun.objects.filter(double__client=client, kind=RenderRun.Kind.CLIENT).order_by("-created_at"))
-
-
-def gallery_entitlements(*, gallery: Gallery) -> list[Entitlement]:
-    """The gallery's entitlements, newest first, active and revoked (one query)."""
-    return list(Entitlement.objects.filter(gallery=gallery).select_related("granted_by").order_by("-granted_at", "-id"))
 
 
 ENTITLEMENTS_SHOWN = 50
