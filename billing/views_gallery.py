@@ -60,7 +60,9 @@ def _success_context(request: HttpRequest, gallery: Gallery, order: Order | None
     context: dict = {"gallery": gallery, "order": order, "poll_seconds": POLL_SECONDS, "tiles": []}
     if order is not None and order.status == Order.Status.PAID:
         portrait_ids = set(order.items.values_list("portrait_id", flat=True))
-        entries = [e for e in client_services.visible_entries(gallery=gallery) if e.portrait_id in portrait_ids]
+        order_ = client_services.gallery_order(gallery=gallery)
+        wanted = [e for e, p in zip(order_.entry_ids, order_.portrait_ids, strict=True) if p in portrait_ids]
+        entries = client_services.entries_by_ids(gallery=gallery, entry_ids=wanted)
         entitlements = client_services.active_entitlements(gallery=gallery)
         context["tiles"] = client_services.tiles(gallery=gallery, entries=entries, entitlements=entitlements)
         context["pin_needed"] = not access.has_pin(request, gallery)
