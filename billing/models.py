@@ -7,7 +7,10 @@ reading it costs one row whatever the ledger's size (`billing.balances` recomput
 event is stored once by its id before it is handled, and every object created at Stripe carries an idempotency
 key recorded here.
 
-Tenant-owned: `StudioBilling`, `CreditEntry`, `PriceSheet`, `Package`, `Order`, `OrderItem`.
+`CreditUsageDay` is the credits used per day (reservations less what was given back), kept running the same way,
+so the billing page's 30 days of usage read at most 31 rows.
+
+Tenant-owned: `StudioBilling`, `CreditEntry`, `CreditUsageDay`, `PriceSheet`, `Package`, `Order`, `OrderItem`.
 Platform-level: `StripeEvent` (a webhook arrives before anyone knows its studio; `studio` is filled in once it is
 resolved).
 """
@@ -16,11 +19,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, models, router, transaction
 from django.db.models import F, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from tenants.models import Studio, TenantManager, TenantOwned, TenantQuerySet
 
@@ -93,12 +99,22 @@ class CreditEntryQuerySet(TenantQuerySet):
         with transaction.atomic(using=using):
             created = super().bulk_create(objs, *args, **kwargs)
             totals: dict[int, int] = {}
+            usage: dict[int, dict[date, int]] = {}
             for obj in objs:
                 totals[obj.studio_id] = totals.get(obj.studio_id, 0) + int(obj.amount)
-            for studio_id, amount in sorted(totals.items()):  # a fixed order: no deadlock between two bulk writers
+                if obj.kind in USAGE_KINDS:
+                    days = usage.setdefault(obj.studio_id, {})
+                    day = usage_day(obj.created_at)
+                    days[day] = days.get(day, 0) - int(obj.amount)
+            # A fixed order (each studio's billing row, then its days): no deadlock between two bulk writers.
+            for studio_id, amount in sorted(totals.items()):
                 add_to_balance(studio_id=studio_id, amount=amount, using=using)
                 if kwargs.get("ignore_conflicts"):
                     recompute_balance(studio_id=studio_id, using=using)
+                for day, used in sorted(usage.get(studio_id, {}).items()):
+                    add_to_usage(studio_id=studio_id, day=day, used=used, using=using)
+                    if kwargs.get("ignore_conflicts"):
+                        recompute_usage(studio_id=studio_id, day=day, using=using)
         return created
 
 
@@ -163,6 +179,10 @@ class CreditEntry(TenantOwned):
         with transaction.atomic(using=using):
             super().save(*args, **kwargs)
             add_to_balance(studio_id=self.studio_id, amount=int(self.amount), using=using)
+            if self.kind in USAGE_KINDS:
+                add_to_usage(
+                    studio_id=self.studio_id, day=usage_day(self.created_at), used=-int(self.amount), using=using
+                )
 
 
 def recompute_balance(*, studio_id: int, fix: bool = True, using: str = "default") -> tuple[int, int] | None:
@@ -184,6 +204,101 @@ def recompute_balance(*, studio_id: int, fix: bool = True, using: str = "default
         if fix and total != row[1]:
             StudioBilling.objects.db_manager(using).filter(pk=row[0]).update(balance=total)
         return int(row[1]), total
+
+
+# --- Credits used per day, kept running -------------------------------------------------------------------------
+
+# The kinds that count as use (with the opposite sign: a reservation of 6 is 6 used, a release of 6 gives them back).
+USAGE_KINDS = ("reserve", "settle", "release")
+
+
+def usage_day(moment: datetime) -> date:
+    """The day an entry's use counts on: its date in the default time zone (settings.TIME_ZONE, UTC), as
+    `TruncDate` gave it on the ledger (no request activates another time zone)."""
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def ledger_day() -> TruncDate:
+    """`usage_day` in SQL, for grouping the ledger."""
+    return TruncDate("created_at", tzinfo=timezone.get_default_timezone())
+
+
+class CreditUsageDay(TenantOwned):
+    """Credits a studio used on one day: minus the sum of its RESERVE, SETTLE and RELEASE entries of that day, kept
+    running with the ledger (`add_to_usage`, in the entry's transaction) so that reading a month of usage is at
+    most 31 rows whatever the ledger's size. The ledger stays the truth (`billing.balances.check_usage`)."""
+
+    day = models.DateField()
+    used = models.IntegerField(default=0, help_text="Credits used that day: reservations less what was given back.")
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name_plural = "credit usage days"
+        indexes = [models.Index(fields=["studio", "-day"], name="creditusage_studio_day")]
+        constraints = [models.UniqueConstraint(fields=["studio", "day"], name="creditusage_one_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.used} used"
+
+
+def ledger_usage(*, studio_id: int, day: date, using: str = "default") -> int:
+    """The studio's use on `day` as its ledger says (the truth the rollup is kept equal to)."""
+    entries = (
+        CreditEntry.objects.db_manager(using)
+        .filter(studio_id=studio_id, kind__in=USAGE_KINDS)
+        .annotate(day=ledger_day())
+        .filter(day=day)
+    )
+    return -int(entries.aggregate(total=Sum("amount"))["total"] or 0)
+
+
+def add_to_usage(*, studio_id: int, day: date, used: int, using: str = "default") -> None:
+    """Move the studio's use of `day` by `used`, in the caller's transaction (the one writing the entries), as
+    `add_to_balance` moves the balance: one UPDATE with F(), so concurrent writers never lose one another's change.
+    A day without its row yet gets one holding `used` (the rollup is complete: the migration filled every day, and
+    every counted write since went through here), made in a savepoint; when a concurrent transaction made it
+    meanwhile, the update is retried. No aggregate over the ledger: O(1) under the studio's lock."""
+    rows = CreditUsageDay.objects.db_manager(using).filter(studio_id=studio_id, day=day)
+    if rows.update(used=F("used") + used):
+        return
+    try:
+        with transaction.atomic(using=using):
+            CreditUsageDay(studio_id=studio_id, day=day, used=used).save(using=using)
+    except IntegrityError:  # made by a concurrent transaction, which has committed: it did not count our entries
+        rows.update(used=F("used") + used)
+
+
+def recompute_usage(
+    *, studio_id: int, day: date, fix: bool = True, using: str = "default"
+) -> tuple[int | None, int | None]:
+    """The studio's kept use of `day` and its ledger's, read under the day row's lock (a ledger write of that day
+    waits for it); with `fix`, the row is set to the ledger's figure (made when missing with use, removed when
+    the ledger has no entry that day). Returns (kept use, ledger's use), each None where there is no row, or
+    no counted entry that day."""
+    with transaction.atomic(using=using):
+        rows = CreditUsageDay.objects.db_manager(using).filter(studio_id=studio_id, day=day)
+        kept = rows.select_for_update().values_list("used", flat=True).first()
+        entries = (
+            CreditEntry.objects.db_manager(using)
+            .filter(studio_id=studio_id, kind__in=USAGE_KINDS)
+            .annotate(day=ledger_day())
+            .filter(day=day)
+        )
+        has_entries = entries.exists()
+        total = ledger_usage(studio_id=studio_id, day=day, using=using)
+        if fix:
+            if kept is None and has_entries:
+                try:
+                    with transaction.atomic(using=using):
+                        CreditUsageDay(studio_id=studio_id, day=day, used=total).save(using=using)
+                except IntegrityError:  # made meanwhile by a ledger write, now committed: recount under its lock
+                    rows.select_for_update().values_list("used", flat=True).first()
+                    rows.update(used=ledger_usage(studio_id=studio_id, day=day, using=using))
+            elif kept is not None and not has_entries:
+                rows.delete()
+            elif kept is not None and kept != total:
+                rows.update(used=total)
+        return (None if kept is None else int(kept)), (total if has_entries else None)
 
 
 class StripeEvent(models.Model):
@@ -304,6 +419,7 @@ class OrderItem(TenantOwned):
 
 __all__ = [
     "CreditEntry",
+    "CreditUsageDay",
     "Order",
     "OrderItem",
     "Package",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,13 @@ def make_credit_entry(tenant: Any) -> models.Model:
     from billing.models import CreditEntry
 
     return CreditEntry.objects.create(kind=CreditEntry.Kind.ADJUSTMENT, amount=10, reference="factory")
+
+
+@factory("billing.CreditUsageDay")
+def make_credit_usage_day(tenant: Any) -> models.Model:
+    from billing.models import CreditUsageDay
+
+    return CreditUsageDay.objects.get_or_create(day=date(2026, 1, 2), defaults={"used": 4})[0]
 
 
 @factory("billing.PriceSheet")
