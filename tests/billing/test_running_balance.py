@@ -5,15 +5,10 @@ processes reserving, settling, releasing and granting at once on PostgreSQL lose
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -26,10 +21,10 @@ from billing.models import CreditEntry, StudioBilling
 from generation import doubles
 from jobs.models import Job
 from tenants.context import platform_context, tenant_context
+from tests.billing.processes import run_released_together
 from tests.conftest import Tenant
 
 Kind = CreditEntry.Kind
-ROOT = Path(__file__).resolve().parents[2]
 COST = credits.JobCost(key="render_image_sd15", units=2, unit_cost=3)
 
 
@@ -253,12 +248,6 @@ print("done", n)
 """
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_processes_lose_no_update(billing_settings: Any, tenant_a: Tenant, tmp_path: Path) -> None:
@@ -267,39 +256,7 @@ def test_concurrent_processes_lose_no_update(billing_settings: Any, tenant_a: Te
     write, which takes no lock first): net −1."""
     with tenant_context(tenant_a.studio):
         credits.grant(amount=1000, reference="in_start")
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_OWNER_URL"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="studio_saas.settings",
-        DATABASE_URL=_database_url(),
-        DATA_DIR=str(tmp_path),
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        BILLING_ENFORCE_CREDITS="1",
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(tenant_a.studio.pk), str(n), str(ROUNDS), str(tmp_path)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for n in range(PROCESSES)
-    ]
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
-            assert all(p.poll() is None for p in procs), [p.communicate()[0][-3000:] for p in procs if p.poll()]
-            assert time.monotonic() < deadline, "the processes did not start"
-            time.sleep(0.05)
-        (tmp_path / "go").touch()
-        outputs = [p.communicate(timeout=180)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert [p.returncode for p in procs] == [0] * PROCESSES, [out[-3000:] for out in outputs]
+    run_released_together(_WORKER, studio_id=tenant_a.studio.pk, processes=PROCESSES, rounds=ROUNDS, folder=tmp_path)
     with tenant_context(tenant_a.studio):
         assert CreditEntry.objects.count() == 1 + PROCESSES * ROUNDS * 6
         assert _ledger_sum() == 1000 - PROCESSES * ROUNDS

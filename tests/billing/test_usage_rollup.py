@@ -6,11 +6,7 @@ billing page and API) reads at most 31 rows whatever the ledger's size; the ledg
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import subprocess
-import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,8 @@ from billing.models import CreditEntry, CreditUsageDay, usage_day
 from generation import doubles
 from jobs.models import Job
 from tenants.context import platform_context, tenant_context
-from tests.billing.test_running_balance import PROCESSES, ROOT, _database_url
+from tests.billing.processes import run_released_together
+from tests.billing.test_running_balance import PROCESSES
 from tests.conftest import Tenant
 
 Kind = CreditEntry.Kind
@@ -330,39 +327,7 @@ def test_concurrent_processes_keep_the_rollup_equal_to_the_ledger(
     with tenant_context(tenant_a.studio):
         credits.grant(amount=10_000, reference="in_start")
         assert not CreditUsageDay.objects.exists()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_OWNER_URL"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="studio_saas.settings",
-        DATABASE_URL=_database_url(),
-        DATA_DIR=str(tmp_path),
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        BILLING_ENFORCE_CREDITS="1",
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(tenant_a.studio.pk), str(n), str(ROUNDS), str(tmp_path)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for n in range(PROCESSES)
-    ]
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
-            assert all(p.poll() is None for p in procs), [p.communicate()[0][-3000:] for p in procs if p.poll()]
-            assert time.monotonic() < deadline, "the processes did not start"
-            time.sleep(0.05)
-        (tmp_path / "go").touch()
-        outputs = [p.communicate(timeout=180)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert [p.returncode for p in procs] == [0] * PROCESSES, [out[-3000:] for out in outputs]
+    run_released_together(_WORKER, studio_id=tenant_a.studio.pk, processes=PROCESSES, rounds=ROUNDS, folder=tmp_path)
     with tenant_context(tenant_a.studio):
         used = sum(row["used"] for row in credits.usage_by_day())
         assert used == sum(row["used"] for row in old_usage_by_day()) == PROCESSES * ROUNDS * 5
