@@ -94,14 +94,7 @@ def test_render_from_a_doubles_folder_without_a_database(engine_settings: Path, 
     """`engine render --double DIR --out DIR` renders from what `engine train --out` writes: PNGs and
     portraits.json with each image's file, seed, likeness, flags, recipe (every stage) and the faces a face pass
     regenerated (none: the tiny model's noise has no face). A folder that holds no double is refused."""
-    from engine.checkpoints import build_tiny_model
-    from tests.generation.runs_support import make_lora_bytes
-
-    spec = build_tiny_model(engine_settings / "models", "sd15")
-    double = tmp_path / "double"
-    double.mkdir()
-    (double / "lora.safetensors").write_bytes(make_lora_bytes(spec, tmp_path / "lora", seed=1))
-    (double / "metrics.json").write_text(json.dumps({"base_model": "tiny-sd15", "trigger_phrase": "ohwx woman"}))
+    double = _double_folder(engine_settings, tmp_path)
     out = tmp_path / "render"
     stdout = io.StringIO()
     call_command(
