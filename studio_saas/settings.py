@@ -133,7 +133,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
 # The role name the tests (and create_app_role) use for the application.
 DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="studio_app")
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# Persistent connections on PostgreSQL (a new connection costs a page several milliseconds of server time, more
+# than most of its queries): each process (web worker thread, task worker) keeps its connection for
+# DATABASE_CONN_MAX_AGE seconds. Safe with row-level security: the tenant is set with SET LOCAL in each
+# transaction and ends with it (tenants/rls.py; tests/tenants/test_persistent_connections.py), never on the
+# connection. Size PostgreSQL's max_connections for every process and thread. 0: a connection per request.
+# SQLite (the embedded default) opens a file, not a connection to a server: 0 there.
+DATABASES["default"].setdefault(
+    "CONN_MAX_AGE",
+    env.int("DATABASE_CONN_MAX_AGE", default=60 if DATABASES["default"]["ENGINE"] == "tenants.db" else 0),
+)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
