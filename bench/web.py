@@ -15,7 +15,10 @@ another), and realistic data (``--scale real``, the default; made once per bench
 
 Pages: the signed-in owner's dashboard, the client's gallery (first page, as a phone opens it from the email),
 the billing page, the jobs list's first and last (oldest) page, the clients list and a client search. The baseline:
-``/ping``, a view that touches neither the database nor a template, in the same server and run.
+``/ping``, a view that touches neither the database nor a template, in the same server and run. Beside them, the
+**signed-in floor** (bench/floor_wsgi.py, the application gunicorn serves here): an empty studio page for the
+signed-in owner (tenant, transaction, session, user, membership, the studio layout), what every studio page pays
+before it does anything; the summary gives it beside the targets.
 
 Views are **interleaved**: ``--rounds`` rounds (default 5), each loading every view for ``--seconds`` (default 3)
 with ``--clients`` concurrent clients, in a new random order each round; each round gives each page's p50/p95 and
@@ -362,7 +365,7 @@ def main() -> int:
     conn_age = args.conn_max_age if args.conn_max_age is not None else settings.DATABASES["default"].get("CONN_MAX_AGE")
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     server = subprocess.Popen(
-        [gunicorn, "studio_saas.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--log-level", "warning"],
+        [gunicorn, "bench.floor_wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--log-level", "warning"],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -382,6 +385,7 @@ def main() -> int:
         studio = f"{base}/s/bench/"
         views: dict[str, tuple[str, dict]] = {
             "trivial": (f"{base}/ping", {}),
+            "signed-in floor": (f"{studio}bench-floor/", owner),
             "dashboard": (studio, owner),
             "billing": (f"{studio}billing/", owner),
             "jobs first page": (f"{studio}jobs/", owner),
@@ -435,6 +439,7 @@ def main() -> int:
             )
         targets = [name for name in summary if name.startswith(("gallery", "billing", "jobs last page"))]
         verdict = ", ".join(f"{name} x{summary[name]:.2f} {'ok' if summary[name] <= 3 else 'OVER'}" for name in targets)
+        verdict += f" | the signed-in floor (an empty studio page) x{summary['signed-in floor']:.2f}"
         print(
             f"bench/web summary: {sizes['jobs']:,} jobs and {sizes['clients']:,} clients per studio in "
             f"{sizes['neighbours'] + 1} studios, {sizes['ledger']:,} ledger entries | p95 against the trivial view "
