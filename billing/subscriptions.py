@@ -190,9 +190,10 @@ def create_overage_invoice_item(*, customer_id: str, plan: Any, credits: int, jo
         log.error("overage_invoice_item_failed", job_id=job_id, error=str(exc))
 
 
-def invoices(*, limit: int = 12) -> list[dict[str, Any]]:
-    """The studio's invoices, from Stripe (none without a customer). Raises BillingError when Stripe fails."""
-    billing = get_billing()
+def invoices(*, limit: int = 12, billing: StudioBilling | None = None) -> list[dict[str, Any]]:
+    """The studio's invoices, from Stripe (none without a customer). Raises BillingError when Stripe fails.
+    `billing`: the studio's billing row when the caller has it already (no query then)."""
+    billing = billing or get_billing()
     if not billing.stripe_customer_id or not stripe_client.is_configured():
         return []
     s = stripe_client.client()

@@ -26,7 +26,7 @@ def billing(request: HttpRequest) -> HttpResponse:
     row = subscriptions.get_billing()
     invoices, invoices_error = [], ""
     try:
-        invoices = subscriptions.invoices()
+        invoices = subscriptions.invoices(billing=row)
     except subscriptions.BillingError as exc:
         invoices_error = exc.message
     usage = credits.usage_by_day(days=30)
