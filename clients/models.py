@@ -89,6 +89,25 @@ class Client(TenantOwned):
         return self.consent_given_at is not None and self.consent_text_id is not None
 
 
+class ClientSearchTerm(TenantOwned):
+    """One trigram (three lower-case characters) of a client's name, email or phone: the index of the clients
+    search on PostgreSQL, where row-level security keeps LIKE (not leakproof) out of index conditions but allows
+    `=`. Written by a database trigger on clients_client (migration 0004) whenever a client is created or its
+    name, email or phone changes, never by the application; deleted with the client. The SQLite default keeps
+    none (its search reads the studio's clients). See clients.selectors.clients_list."""
+
+    # No index of its own: the unique (studio, client, term) index serves the deletion of a client's rows.
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+", db_index=False)
+    term = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["studio", "client", "term"], name="clientsearchterm_unique")]
+        indexes = [models.Index(fields=["studio", "term", "client"], name="clientsearchterm_term")]
+
+    def __str__(self) -> str:
+        return self.term
+
+
 class PhotoSet(TenantOwned):
     """A client's batch of photos for one digital double."""
 

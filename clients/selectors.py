@@ -7,10 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from clients.models import Client, Photo, PhotoSet
+from tenants.context import current_studio_id
 
 LEVEL_NOT_ENOUGH = "not_enough"
 LEVEL_ENOUGH = "enough"
@@ -140,22 +143,82 @@ def photo_set_photos(*, photo_set: PhotoSet) -> QuerySet[Photo]:
 CLIENT_LIST_ORDER = ("name", "id")
 
 
+# The search's trigram index (clients.ClientSearchTerm, PostgreSQL): a trigram found in at most this many of the
+# studio's clients narrows the search; the probe reads at most this many index entries per trigram of the query.
+SEARCH_SELECTIVE_CLIENTS = 2000
+# At most this many of the query's rarest selective trigrams look the candidates up (each adds its index entries).
+SEARCH_TRIGRAMS_USED = 3
+
+# At most this many of the query's trigrams are probed (spread over them): a long query costs no more to probe.
+SEARCH_TRIGRAMS_PROBED = 8
+
+# For the probed trigrams of the query, in how many of the studio's clients each appears, counted up to a cap: an
+# index range read with `=` (leakproof: allowed as an index condition under row-level security), stopped at the
+# cap (an index-only scan where autovacuum keeps the table's visibility map).
+_PROBE_SQL = """
+WITH q AS (SELECT client_search_trigrams(%s) AS a)
+SELECT t, (SELECT count(*) FROM (
+    SELECT 1 FROM clients_clientsearchterm AS s WHERE s.studio_id = %s AND s.term = t LIMIT %s) AS capped)
+FROM q, unnest(q.a) WITH ORDINALITY AS u(t, n)
+WHERE (n - 1) %% greatest(1, (cardinality(q.a) + %s - 1) / %s) = 0
+"""
+_CANDIDATES_SQL = (
+    "SELECT client_id FROM clients_clientsearchterm WHERE studio_id = %s AND term = ANY(%s) "
+    "GROUP BY client_id HAVING count(*) = %s"
+)
+
+
+def search_trigrams(search: str) -> list[str] | None:
+    """The trigrams of `search` that narrow the clients search (the rarest, each in at most
+    SEARCH_SELECTIVE_CLIENTS of the studio's clients), [] when one of them is in no client at all (nothing can
+    match), or None when the index can't help: not PostgreSQL, no studio in the context, a query shorter than
+    three characters, or only common trigrams (then the matches are many and the list's own index finds a page of
+    them soonest). One query, reading at most SEARCH_SELECTIVE_CLIENTS + 1 index entries for each of at most
+    SEARCH_TRIGRAMS_PROBED trigrams of the query."""
+    studio_id = current_studio_id()
+    if connection.vendor != "postgresql" or len(search) < 3 or studio_id is None:
+        return None
+    with connection.cursor() as cursor:
+        probed = SEARCH_TRIGRAMS_PROBED
+        cursor.execute(_PROBE_SQL, [search, studio_id, SEARCH_SELECTIVE_CLIENTS + 1, probed, probed])
+        counts = sorted((n, t) for t, n in cursor.fetchall())
+    if not counts:
+        return None
+    if counts[0][0] == 0:
+        return []
+    rare = [t for n, t in counts if n <= SEARCH_SELECTIVE_CLIENTS][:SEARCH_TRIGRAMS_USED]
+    return rare or None
+
+
 def clients_list(*, search: str = "") -> QuerySet[Client]:
     """The studio's clients by name, each with `photo_set_count`; with `search`, those whose name, email or
     phone contains it (any case).
 
     The count is a correlated subquery, not a join and GROUP BY: the database limits the page first (an index
     range in the list's order, jobs.keyset) and counts photo sets for the page's rows only, so a page costs the
-    same with 50 or 50,000 clients. The search walks the same index in name order and stops once a page of
-    matches is found (no trigram index: row-level security keeps LIKE, which is not leakproof, out of index
-    conditions; see migration 0003)."""
+    same with 50 or 50,000 clients.
+
+    The search, on PostgreSQL, first asks the trigram index (clients.ClientSearchTerm, migration 0004) which of
+    the query's trigrams are rare (:func:`search_trigrams`): the clients having all of those (a few index ranges,
+    bounded whatever the studio's size) are the only candidates, checked with LIKE. When every trigram is common
+    (say "mail"), matches are many: the search walks the list's index in name order and stops once a page of
+    matches is found. Under three characters, and on SQLite, it walks the list (the whole studio when matches
+    are rare)."""
     photo_sets = (
         PhotoSet.objects.filter(client_id=OuterRef("pk")).order_by().values("client_id").annotate(n=Count("id"))
     )
     clients = Client.objects.annotate(
         photo_set_count=Coalesce(Subquery(photo_sets.values("n")[:1], output_field=IntegerField()), 0)
     )
+    search = search.strip()
     if search:
+        trigrams = search_trigrams(search)
+        if trigrams == []:
+            return clients.none()
+        if trigrams:
+            clients = clients.filter(
+                pk__in=RawSQL(_CANDIDATES_SQL, [current_studio_id(), trigrams, len(trigrams)])  # noqa: S611
+            )
         clients = clients.filter(Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search))
     return clients.order_by(*CLIENT_LIST_ORDER)
 

@@ -81,8 +81,10 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
     with django_db_blocker.unblock():
         ensure_app_role(role)
         with connection.cursor() as cursor:
-            # Tests only: transactional tests (live server) empty tables with TRUNCATE between tests.
+            # Tests only: transactional tests (live server) empty tables with TRUNCATE between tests, tables that a
+            # test's migrations drop and create again (tests/test_migrations.py) included.
             cursor.execute(f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{role}"')
+            cursor.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT TRUNCATE ON TABLES TO "{role}"')
         owner = {k: connection.settings_dict.get(k) for k in ("USER", "PASSWORD")}
         connection.close()
         connection.settings_dict.update(USER=role, PASSWORD="")

@@ -1,5 +1,5 @@
-"""Factories of clients' tenant-owned models (consent texts, clients, photo sets, photos, upload links, deletion
-receipts), registered in tests/factories.FACTORIES (which imports this module)."""
+"""Factories of clients' tenant-owned models (consent texts, clients, their search trigrams, photo sets, photos,
+upload links, deletion receipts), registered in tests/factories.FACTORIES (which imports this module)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ def make_client(tenant: Any) -> models.Model:
     from clients.models import Client
 
     return Client.objects.create(name=unique("Client"), email=f"{unique('c')}@example.com")
+
+
+@factory("clients.ClientSearchTerm")
+def make_client_search_term(tenant: Any) -> models.Model:
+    from clients.models import ClientSearchTerm
+
+    client = make_client(tenant)  # on PostgreSQL its trigrams are written by the database's trigger
+    return ClientSearchTerm.objects.filter(client=client).first() or ClientSearchTerm.objects.create(
+        client=client, term=client.name[:3].lower()
+    )
 
 
 @factory("clients.PhotoSet")

@@ -1,14 +1,17 @@
 """The clients list at 100,000 clients (issue 16): its page query, first page and a deep one, is a range of the
 index client_studio_name read in the list's order, and photo sets are counted for the page's rows only (a
-subquery run once per row shown, through an index of photo sets), never for the whole studio before the LIMIT; a
-search still reads every client of the studio (no trigram index can serve LIKE under row-level security: see
-clients migration 0003): its plan and time are measured, not asserted, except that photo sets are counted for the
-page's rows only. PostgreSQL only (EXPLAIN), as the application role
-with row-level security on, with a big neighbour studio in the same tables.
+subquery run once per row shown, through an index of photo sets), never for the whole studio before the LIMIT. A
+search for a rare term reads the trigram index (clients.ClientSearchTerm, clientsearchterm_term) and the few
+candidate clients by primary key; a term in no client runs no page query at all; a common term (every trigram in
+thousands of clients) is left to the planner, measured, not asserted (under row-level security it can't estimate
+LIKE and may read the whole studio rather than walk client_studio_name to a page of matches). PostgreSQL only
+(EXPLAIN), as the application role with row-level security on, with a big neighbour studio in the same tables.
 
 Run with -s to see the measured lines (EXPLAIN's execution time and the whole request's time)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.db import connection
@@ -71,6 +74,7 @@ def test_the_clients_list_reads_one_index_range_per_page_at_100k_clients(client_
     _insert(b.studio, NEIGHBOUR_CLIENTS)
     _insert(a.studio, CLIENTS)
     analyze_as_owner("clients_client", "clients_photoset")
+    analyze_as_owner("clients_clientsearchterm", vacuum=True)
     with tenant_context(a.studio):
         deep = selectors.clients_list().values_list("name", "id")[CLIENTS * 9 // 10]
         target = selectors.clients_list().filter(email="client12345@mail.example").get()
@@ -88,7 +92,15 @@ def test_the_clients_list_reads_one_index_range_per_page_at_100k_clients(client_
         get_and_capture(client_a, url)  # warm
         response, sqls, elapsed = get_and_capture(client_a, url)
         counts.append((label, len(sqls)))
-        assert not any("COUNT(*)" in sql.upper() for sql in sqls), label
+        probes = [sql for sql in sqls if "client_search_trigrams(" in sql]  # the search's trigram probe
+        assert all(re.search(r"\bLIMIT\b", sql) for sql in probes), probes  # its counts stop at a cap
+        # No count of the list; the search's candidates count each client's matching trigrams (GROUP BY client_id).
+        listed = [sql.upper().replace("GROUP BY CLIENT_ID HAVING COUNT(*)", "") for sql in sqls if sql not in probes]
+        assert not any("COUNT(*)" in sql for sql in listed), label
+        if label == "search, no match":  # a trigram in no client: the list knows it before any page query
+            assert not [sql for sql in sqls if 'FROM "clients_client"' in sql], sqls
+            lines.append(f"{label}: no page query, request {elapsed:.1f} ms")
+            continue
         with tenant_context(a.studio):
             plan = explain(the_query(sqls, "clients_client"))
         if index:
@@ -98,7 +110,20 @@ def test_the_clients_list_reads_one_index_range_per_page_at_100k_clients(client_
         lines.append(f"{label}: SQL {plan['Execution Time']:.2f} ms, request {elapsed:.1f} ms [{summary(plan)}]")
         if label.startswith("search, rare"):
             assert f"/clients/{target.pk}/" in response.content.decode(), label
-    pages = [n for label, n in counts if not label.startswith("API")]
+            terms = scans_of(plan, "clients_clientsearchterm")
+            assert terms, summary(plan)
+            for scan in terms:
+                assert scan["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"), summary(plan)
+                used = [scan["Index Name"]] if "Index Name" in scan else _bitmap_indexes(scan)
+                assert used == ["clientsearchterm_term"], summary(plan)
+            # At most SEARCH_TRIGRAMS_USED index ranges of at most SEARCH_SELECTIVE_CLIENTS entries each.
+            bound = selectors.SEARCH_TRIGRAMS_USED * selectors.SEARCH_SELECTIVE_CLIENTS
+            assert sum(t["Actual Rows"] * t["Actual Loops"] for t in terms) <= bound, summary(plan)
+            for scan in scans_of(plan, "clients_client"):
+                assert scan["Node Type"] != "Seq Scan" and scan["Actual Rows"] * scan["Actual Loops"] <= 60, summary(
+                    plan
+                )
+    pages = [n for label, n in counts if not label.startswith(("API", "search"))]
     assert len(set(pages)) == 1 and counts[2][1] == counts[3][1], counts
     with tenant_context(a.studio):  # what the page cost before: every client's sets counted before the LIMIT
         grouped = explain(

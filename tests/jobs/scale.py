@@ -17,9 +17,10 @@ from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 
 
-def analyze_as_owner(*tables: str) -> None:
+def analyze_as_owner(*tables: str, vacuum: bool = False) -> None:
     """ANALYZE needs the table's owner (the application role the suite runs as is not): the planner then sees the
-    rows the test inserted, as autovacuum would have it see them in production."""
+    rows the test inserted, as autovacuum would have it see them in production. `vacuum`: VACUUM ANALYZE, also as
+    autovacuum would (the visibility map that lets an index-only scan skip the table's pages)."""
     owner = environ.Env.db_url_config(os.environ["DATABASE_URL"])
     settings = connection.settings_dict
     with psycopg.connect(
@@ -31,7 +32,7 @@ def analyze_as_owner(*tables: str) -> None:
         autocommit=True,
     ) as owner_connection:
         for table in tables:
-            owner_connection.execute(f'ANALYZE "{table}"')
+            owner_connection.execute(f'{"VACUUM ANALYZE" if vacuum else "ANALYZE"} "{table}"')
 
 
 def get_and_capture(client: HttpClient, url: str) -> tuple[Any, list[str], float]:
