@@ -265,3 +265,36 @@ def test_template_tag(tenant_a: Tenant, photos: dict[str, Photo]):
         html = template.render(Context({"photo": photos["a"], "empty": empty}))
     assert '<img src="/media/' in html
     assert html.endswith("||")
+
+
+# --- links that stay the same, so browsers keep the images ----------------------------------------------------
+
+
+def test_a_link_drawn_again_soon_is_the_same_url_and_still_expires(
+    client_a: Any, tenant_a: Tenant, photos: dict[str, Photo], monkeypatch: pytest.MonkeyPatch
+):
+    first = url_for(tenant_a, photos["a"])
+    assert url_for(tenant_a, photos["a"]) == first  # the page drawn again: the browser's cached image is used
+    assert url_for(tenant_a, photos["a"], field="original") != first
+    assert client_a.get(first).status_code == 200
+    # Expiry: asked for 600 s, rounded up to a step of 150 s (a quarter), so at most 750 s.
+    token = first.rstrip("/").rsplit("/", 1)[1]
+    expiry = signing.Signer(salt=media_salt(tenant_a.studio.pk)).unsign_object(token)["e"]
+    now = time.time()
+    assert now + 600 <= expiry <= now + 750 and expiry % 150 == 0
+    monkeypatch.setattr(time, "time", lambda: expiry + 1)
+    assert client_a.get(first).status_code == 404
+
+
+@pytest.mark.parametrize("age", [60, 600, 3600, 86_400])
+def test_link_expiry_never_comes_before_the_age_asked_nor_more_than_a_step_after(age: int):
+    from tenants.media import link_expiry
+
+    step = min(age // 4, 900)
+    for now in (1_700_000_000, 1_700_000_001, 1_700_000_000 + step - 1, 1_700_000_123.9):
+        expiry = link_expiry(age, now=now)
+        assert int(now) + age <= expiry < int(now) + age + step and expiry % step == 0
+
+
+def test_a_timestamped_link_of_before_still_opens(client_a: Any, tenant_a: Tenant, photos: dict[str, Photo]):
+    assert client_a.get(forged(tenant_a, p=photos["a"].pk)).status_code == 200  # signing.dumps, as links were made
