@@ -270,3 +270,47 @@ def test_a_big_gallery_comes_a_page_at_a_time_and_the_viewer_goes_on_across_page
         expect(plain.locator("#gallery-grid .g-tile").first).to_have_attribute("id", f"p-{portraits[0].pk}")
     finally:
         plain_context.close()
+
+
+def test_the_browser_keeps_the_previews_it_has_when_the_gallery_is_opened_again(
+    live_server, two_tenants, browser: Browser, private_storage: Path
+):
+    """Issue 16, HTTP caching where it is safe: the page itself is never cached (`private, no-store`), but its
+    preview links are the same URLs when it is drawn again (tenants/media.py link_expiry), so the phone shows the
+    previews it has without asking the server for them again."""
+    from django.core.signals import request_started
+
+    a, _ = two_tenants
+    with tenant_context(a.studio):
+        double = make_client_double(a, name="Ada Client")
+        gallery = make_gallery(double.client, make_portraits(a, double, 3))
+    link = f"{live_server.url}{a.prefix}/g/{gallery.token}/"
+    served: list[str] = []
+
+    def record(environ: dict[str, Any], **kwargs: Any) -> None:
+        if "/media/" in environ.get("PATH_INFO", ""):
+            served.append(environ["PATH_INFO"])
+
+    # Not across a step of the links' expiry (a quarter of their hour: new links then, by design).
+    step = 900
+    if (time.time() + 3600) % step > step - 10:
+        time.sleep(step - (time.time() + 3600) % step + 0.5)
+    request_started.connect(record, weak=False)
+    phone_context = browser.new_context(**PHONE)
+    try:
+        phone = phone_context.new_page()
+        phone.goto(link)
+        images = phone.locator("#gallery-grid .g-tile img")
+        expect(images).to_have_count(3)
+        phone.wait_for_function("() => [...document.querySelectorAll('#gallery-grid img')].every(i => i.complete)")
+        first = sorted(served)
+        assert len(first) == 3, first  # each preview fetched once
+        time.sleep(1.1)  # a later second: a link that carried its signing time would be a new URL now
+        phone.goto(f"{live_server.url}{a.prefix}/g/{gallery.token}/?page=1")  # the gallery opened again
+        expect(images).to_have_count(3)
+        phone.wait_for_function("() => [...document.querySelectorAll('#gallery-grid img')].every(i => i.complete)")
+        assert sorted(served) == first  # none fetched again: the same URLs, still fresh in the browser's cache
+        assert all(phone.eval_on_selector_all("#gallery-grid img", "els => els.map(i => i.naturalWidth > 0)"))
+    finally:
+        request_started.disconnect(record)
+        phone_context.close()
