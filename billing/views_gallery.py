@@ -88,20 +88,27 @@ def gallery_order_status(request: HttpRequest, gallery: Gallery) -> HttpResponse
     return render(request, "billing/gallery/_order.html", _success_context(request, gallery, order))
 
 
-def cart_context(*, gallery: Gallery, tiles: Sequence[client_services.Tile] = ()) -> dict:
+def cart_context(
+    *, gallery: Gallery, tiles: Sequence[client_services.Tile] = (), any_unbought: bool | None = None
+) -> dict:
     """What the gallery's cart shows (for the gallery page): whether buying is possible, the price per portrait,
-    the packages, and which of the tiles shown can still be bought (no full-size download yet). One query while
-    the studio can't take payments, three when it can, whatever the number of portraits."""
+    the packages, and which of the tiles shown can still be bought (no full-size download yet). `any_unbought`:
+    whether any portrait of the whole gallery can still be bought (the page knows; the form must be there for the
+    tiles of later pages, loaded as the client scrolls, even when every tile of this one is bought); without it,
+    the tiles shown decide. One query while the studio can't take payments, three when it can, whatever the
+    number of portraits."""
+    buyable_ids = {t.id for t in tiles if not any(o.size == Entitlement.Size.FULL for o in t.offers)}
+    unbought = bool(buyable_ids) if any_unbought is None else bool(any_unbought or buyable_ids)
     if not connect.can_take_payments():
         # Said, not hidden: the client learns that buying isn't open yet (and whom to ask), when something in
-        # view could still be bought.
-        unbought = any(not any(o.size == Entitlement.Size.FULL for o in t.offers) for t in tiles)
-        return {"can_buy": False, "closed": unbought}
+        # the gallery could still be bought.
+        return {"can_buy": False, "closed": unbought, "open": False}
     sheet = prices.price_sheet()
     return {
         "can_buy": True,
+        "open": unbought,
         "sheet": sheet,
         "packages": prices.active_packages(),
-        "buyable_ids": {t.id for t in tiles if not any(o.size == Entitlement.Size.FULL for o in t.offers)},
+        "buyable_ids": buyable_ids,
         "price_minor": prices.to_minor(sheet.price_per_portrait),
     }

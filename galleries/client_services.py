@@ -183,27 +183,36 @@ def entries_in_order(*, gallery: Gallery) -> list[GalleryPortrait]:
 @dataclass(frozen=True)
 class Counts:
     """The gallery's portraits as the client sees them: how many, how many hearted, how many the client may
-    download (an active entitlement: "Download all" shows), the newest entry's id."""
+    download (an active entitlement: "Download all" shows), how many at full size (bought: the others can still
+    be bought, on whichever page they are), the newest entry's id."""
 
     portraits: int
     favorites: int
     entitled: int
     last_entry_id: int
+    full_entitled: int = 0
+
+    @property
+    def unbought(self) -> int:
+        return self.portraits - self.full_entitled
 
 
 def counts(*, gallery: Gallery, order: Order) -> Counts:
     """The counts of the gallery's order, and one query for the portraits with an active entitlement."""
-    entitled = set(
+    rows = set(
         Entitlement.objects.filter(gallery=gallery, revoked_at__isnull=True)
         .order_by()
-        .values_list("portrait_id", flat=True)
+        .values_list("portrait_id", "size")
         .distinct()
     )
+    entitled = {portrait_id for portrait_id, _ in rows}
+    full = {portrait_id for portrait_id, size in rows if size == Entitlement.Size.FULL}
     return Counts(
         portraits=len(order),
         favorites=len(order.favorite_ids),
         entitled=sum(1 for pk in order.portrait_ids if pk in entitled),
         last_entry_id=max(order.entry_ids, default=0),
+        full_entitled=sum(1 for pk in order.portrait_ids if pk in full),
     )
 
 

@@ -260,6 +260,7 @@ def gallery_public(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         "favorite_count": counts.favorites,
         "favorites_only": favorites_only,
         "any_entitled": counts.entitled > 0,
+        "any_unbought": counts.unbought > 0,  # on any page: the cart's form is there for all of them
         **_requests_context(gallery, status, counts.last_entry_id),
         **_expiry(gallery),
     }

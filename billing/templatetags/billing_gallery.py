@@ -11,7 +11,7 @@ register = template.Library()
 
 
 @register.simple_tag
-def gallery_cart(gallery: Any, tiles: Any = ()) -> dict[str, Any]:
+def gallery_cart(gallery: Any, tiles: Any = (), any_unbought: bool | None = None) -> dict[str, Any]:
     from billing.views_gallery import cart_context
 
-    return cart_context(gallery=gallery, tiles=tiles)
+    return cart_context(gallery=gallery, tiles=tiles, any_unbought=any_unbought)

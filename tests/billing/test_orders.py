@@ -362,3 +362,26 @@ def test_a_payment_that_arrives_after_the_clients_erasure_pays_the_order_and_kee
     with tenant_context(a.studio):
         assert not Entitlement.objects.filter(order_ref=str(order.pk)).exists()
         assert [item.portrait_id for item in OrderItem.objects.filter(order=order)] == [None, None]
+
+
+def test_the_pay_form_is_there_when_only_a_later_page_has_portraits_to_buy(
+    client: Client, two_tenants: Any, fake_stripe: Any, settings: Any
+) -> None:
+    """Issue 16: the gallery comes a page at a time. With every portrait of page 1 bought, the cart's form is still
+    on the page, for the "Buy" boxes of the next pages (loaded as the client scrolls, they name it); once every
+    portrait of the gallery is bought, it is gone."""
+    settings.GALLERY_PAGE_SIZE = 2
+    a, _ = two_tenants
+    scene = shop(a, fake_stripe, count=4)
+    with tenant_context(a.studio):
+        for portrait in scene.portraits[:2]:
+            entitle(scene.gallery, portrait)
+    page = text(client.get(scene.url))
+    assert 'id="buy-form"' in page
+    assert 'form="buy-form"' not in page  # nothing to buy on page 1
+    later = text(client.get(f"{scene.url}?page=2", HTTP_HX_REQUEST="true"))  # the next page, as htmx loads it
+    assert f'value="{scene.portraits[2].pk}" form="buy-form"' in later
+    with tenant_context(a.studio):
+        for portrait in scene.portraits[2:]:
+            entitle(scene.gallery, portrait)
+    assert 'id="buy-form"' not in text(client.get(scene.url))
