@@ -411,7 +411,10 @@ def make_scheduler(name: str, base_config: Any) -> Any:
 
 def final_prompt(prompt: str, trigger_phrase: str) -> str:
     """`prompt` with ``{subject}`` replaced by `trigger_phrase`; without the placeholder the trigger phrase is
-    prepended ("<trigger phrase>, <prompt>")."""
+    prepended ("<trigger phrase>, <prompt>"). Without a trigger phrase (no identity: a group portrait's scene)
+    the prompt as it is, ``{subject}`` saying "a person"."""
+    if not trigger_phrase.strip():
+        return prompt.replace("{subject}", "a person").strip()
     if "{subject}" in prompt:
         return prompt.replace("{subject}", trigger_phrase)
     prompt = prompt.strip()

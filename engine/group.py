@@ -1,0 +1,289 @@
+"""Group portraits (issue 17): two to six of the studio's clients in one picture, each face regenerated with its own
+person's identity LoRA and no other's.
+
+A group render is the portrait pipeline (engine/portrait.py) with `subjects` instead of one identity:
+
+1. **scene**: the base render with no identity adapter at all; the prompt's ``{subject_<n>}`` placeholders say
+   "a person" (so the model draws the right number of people without anyone's likeness).
+2. **faces**: the ``len(subjects)`` largest faces are found and each is given to one slot: by the slots' boxes
+   when every subject has one (fractions of the image; the assignment with the least total distance between
+   a face's centre and its slot's), else left to right in slot order. Fewer faces than people fails the portrait,
+   with the numbers said.
+3. **face pass, one face at a time**: the face's crop re-rendered at the native size (img2img) with that subject's
+   LoRA alone and the prompt with ``{subject_<n>}`` of that slot as its trigger phrase (the others: "a person"),
+   then pasted back through that face's own feathered mask. Each render loads one identity adapter and unloads it
+   (engine.rendering.render), so no face is ever rendered with two identities, and every pixel outside a face's
+   mask support keeps what it was (the masks don't overlap where faces don't).
+4. **upscale**: enlarged, and re-rendered in tiles (when its denoise is above 0) with **no** identity adapter: a
+   tile may hold several faces, and one person's LoRA would pull the others toward them.
+5. **output check**, as for one person.
+
+The recipe says who is where: ``recipe["subjects"]`` lists each slot with its trigger phrase, its LoRA's sha256
+and its face box (output pixels); the face pass's entry lists the same per face. Template photos with several
+people (their faces as the slots) are not part of this module yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from engine import masks as masks_
+from engine.checkpoints import BaseModelSpec
+from engine.portrait import (
+    Box,
+    Detector,
+    FacePass,
+    Portrait,
+    StageFailed,
+    StageProgress,
+    Stages,
+    _check,
+    _faces,
+    _paste,
+    _Progress,
+    _stage,
+    _stage_config,
+    _stage_seed,
+    _upscale,
+    detect_faces,
+    stage_steps,
+)
+from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes, render
+
+MIN_SUBJECTS = 2
+MAX_SUBJECTS = 6
+SLOT = re.compile(r"\{subject_(\d+)\}")
+SOMEONE = "a person"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One person of a group portrait: their slot (1-based: ``{subject_<slot>}`` in the prompt), their identity
+    LoRA (a file or its bytes) and trigger phrase, and optionally where the slot is in the picture (`box`:
+    left, top, right, bottom as fractions of the image's width and height) to give them the nearest face."""
+
+    slot: int
+    identity_lora: Path | bytes
+    trigger_phrase: str
+    box: tuple[float, float, float, float] | None = None
+
+
+def check_subjects(subjects: Sequence[Subject], prompt: str) -> None:
+    """Raise ValueError (a message for people) unless the group is 2-6 people with distinct slots 1..n, each with
+    a trigger phrase, and the prompt names no slot the group doesn't have."""
+    if not MIN_SUBJECTS <= len(subjects) <= MAX_SUBJECTS:
+        raise ValueError(f"A group portrait has {MIN_SUBJECTS} to {MAX_SUBJECTS} people, not {len(subjects)}.")
+    slots = sorted(s.slot for s in subjects)
+    if slots != list(range(1, len(subjects) + 1)):
+        raise ValueError(f"The group's slots must be 1 to {len(subjects)}, each once (got {slots}).")
+    for subject in subjects:
+        if not subject.trigger_phrase.strip():
+            raise ValueError(f"Person {subject.slot} of the group has no trigger phrase.")
+        if subject.box is not None:
+            left, top, right, bottom = subject.box
+            if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
+                raise ValueError(f"Person {subject.slot}'s box must be fractions of the image (0 to 1).")
+    named = {int(n) for n in SLOT.findall(prompt)}
+    extra = sorted(named - set(slots))
+    if extra:
+        raise ValueError(
+            f"The prompt names {{subject_{extra[0]}}} but the group has {len(subjects)} people: "
+            f"use {{subject_1}} to {{subject_{len(subjects)}}}."
+        )
+
+
+def subject_prompt(prompt: str, slot: int | None) -> str:
+    """`prompt` for one face of the group (`slot`) or for the scene (None): ``{subject_<slot>}`` becomes
+    ``{subject}`` (where the render puts that person's trigger phrase), every other ``{subject_<n>}`` (all of them
+    for the scene) "a person"; a plain ``{subject}`` is the face's person too, and "people" in the scene."""
+
+    def replace(match: re.Match[str]) -> str:
+        return "{subject}" if slot is not None and int(match.group(1)) == slot else SOMEONE
+
+    text = SLOT.sub(replace, prompt)
+    if slot is None:
+        text = text.replace("{subject}", "people")
+    return text
+
+
+def assign_faces(faces: Sequence[Box], subjects: Sequence[Subject], size: tuple[int, int]) -> list[Box]:
+    """Each subject's face (in the subjects' order): by the slots' boxes when every subject has one (the
+    assignment of least total distance between centres, over every permutation: at most 6! = 720), else left to
+    right by the faces' centres, in slot order. `faces` has exactly one face per subject."""
+    assert len(faces) == len(subjects)
+
+    def centre(box: Sequence[float]) -> tuple[float, float]:
+        return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+    if all(s.box is not None for s in subjects):
+        width, height = size
+        boxes = [s.box for s in subjects if s.box is not None]
+        targets = [centre((b[0] * width, b[1] * height, b[2] * width, b[3] * height)) for b in boxes]
+        points = [centre(face) for face in faces]
+
+        def cost(order: tuple[int, ...]) -> float:
+            return sum(
+                ((points[f][0] - targets[i][0]) ** 2 + (points[f][1] - targets[i][1]) ** 2) ** 0.5
+                for i, f in enumerate(order)
+            )
+
+        best = min(itertools.permutations(range(len(faces))), key=cost)
+        return [faces[f] for f in best]
+    by_x = sorted(faces, key=lambda face: (centre(face)[0], face[1]))
+    by_slot = sorted(range(len(subjects)), key=lambda i: subjects[i].slot)
+    assigned: list[Box] = [by_x[0]] * len(subjects)
+    for rank, index in enumerate(by_slot):
+        assigned[index] = by_x[rank]
+    return assigned
+
+
+def render_group_portraits(
+    *,
+    cache: PipelineCache,
+    spec: BaseModelSpec,
+    subjects: Sequence[Subject],
+    config: RenderConfig,
+    stages: Stages | None = None,
+    progress: StageProgress | None = None,
+    should_cancel: CancelCheck | None = None,
+    detector: Detector | None = None,
+) -> list[Portrait]:
+    """One group portrait per seed of `config` (see the module notes). `stages.face_pass` sets the faces' identity
+    weight, denoise and masks (its defaults when None: every group face is regenerated); `stages.upscale` and
+    `stages.check` as for one person; a template photo is refused (not supported for groups yet)."""
+    stages = stages or Stages()
+    if stages.template_photo is not None:
+        raise ValueError("Group portraits from a template photo are not supported yet: use a prompt template.")
+    check_subjects(subjects, config.prompt)
+    subjects = sorted(subjects, key=lambda s: s.slot)
+    detect = detector or detect_faces
+    loras = [
+        _lora_bytes(Path(s.identity_lora), "identity") if isinstance(s.identity_lora, Path | str) else s.identity_lora
+        for s in subjects
+    ]
+    digests = [hashlib.sha256(data).hexdigest() for data in loras]
+    face_settings = stages.face_pass or FacePass()
+    shares = {"base": 1.0, "face_pass": 0.3 * len(subjects)}
+    if stages.upscale is not None and stages.upscale.denoise > 0:
+        shares["upscale"] = 0.8
+    meter = _Progress(progress, shares)
+    scene_config = _stage_config(config, prompt=subject_prompt(config.prompt, None))
+
+    def run(lora: bytes | None, trigger: str) -> Callable[[RenderConfig, Callable[[int, int], None]], list[Any]]:
+        def call(cfg: RenderConfig, report: Callable[[int, int], None]) -> list[Any]:
+            return render(
+                cache=cache,
+                spec=spec,
+                identity_lora=lora,
+                trigger_phrase=trigger,
+                config=cfg,
+                progress=report,
+                should_cancel=should_cancel,
+            )
+
+        return call
+
+    nobody = run(None, "")
+    started = time.perf_counter()
+    base = nobody(scene_config, meter.stage("base"))
+    seconds = round((time.perf_counter() - started) / max(len(base), 1), 3)
+    portraits = []
+    for item in base:
+        recipe = item.recipe
+        recipe["prompt_template"] = config.prompt
+        recipe["stages"] = [{"name": "base", "mode": recipe.get("mode"), "seconds": seconds, "identity": None}]
+        recipe["subjects"] = [
+            {"slot": s.slot, "trigger_phrase": s.trigger_phrase, "identity_sha256": digest, "face": None}
+            for s, digest in zip(subjects, digests, strict=True)
+        ]
+        portraits.append(Portrait(seed=item.seed, recipe=recipe, image=item.image))
+
+    def faces_pass(portrait: Portrait, index: int) -> None:
+        _group_face_pass(run, meter, config, face_settings, subjects, loras, detect, portrait)
+
+    for index, portrait in enumerate(portraits):
+        _stage(portrait, "face_pass", lambda p, i=index: faces_pass(p, i))
+    for index, portrait in enumerate(portraits):
+        _stage(portrait, "upscale", lambda p, i=index: _upscale(nobody, meter, scene_config, stages, p, i, cache))
+        if stages.upscale is not None:
+            upscaled = portrait.recipe["stages"][-1]
+            if upscaled.get("name") == "upscale":
+                upscaled["identity"] = None  # tiles may hold several faces: no one's LoRA
+    for portrait in portraits:
+        _stage(portrait, "output_check", lambda p: _check(stages, p))
+    for portrait in portraits:
+        size = portrait.image.size if portrait.image is not None else None
+        portrait.recipe["output_size"] = list(size) if size else None
+        portrait.recipe["faces"] = [list(box) for box in portrait.faces]
+        for entry, box in zip(portrait.recipe["subjects"], portrait.faces or [None] * len(subjects), strict=True):
+            entry["face"] = list(box) if box is not None else None
+    return portraits
+
+
+def _group_face_pass(
+    run: Callable[[bytes | None, str], Callable[..., list[Any]]],
+    meter: _Progress,
+    config: RenderConfig,
+    settings: Any,
+    subjects: Sequence[Subject],
+    loras: Sequence[bytes],
+    detect: Detector,
+    portrait: Portrait,
+) -> None:
+    assert portrait.image is not None
+    steps = stage_steps(config, settings.steps, settings.denoise)
+    entry: dict[str, Any] = {
+        "name": "face_pass",
+        "identity_weight": float(settings.identity_weight),
+        "denoise": float(settings.denoise),
+        "mask": asdict(settings.mask),
+        "steps": steps,
+        "max_faces": len(subjects),
+        "per_face": [],
+    }
+    portrait.recipe["stages"].append(entry)
+    try:
+        faces = _faces(detect, portrait.image, len(subjects))
+    except Exception as exc:
+        raise StageFailed("face_pass", f"the faces could not be found ({exc})") from None
+    entry["faces"] = len(faces)
+    if len(faces) < len(subjects):
+        raise StageFailed("face_pass", f"the picture shows {len(faces)} face(s) for a group of {len(subjects)} people")
+    assigned = assign_faces(faces, subjects, portrait.image.size)
+    native = min(int(portrait.recipe["width"]), int(portrait.recipe["height"]))
+    image = portrait.image
+    for number, (subject, lora, box) in enumerate(zip(subjects, loras, assigned, strict=True)):
+        crop = masks_.crop_box(box, settings.mask, image.size)
+        cfg = _stage_config(
+            config,
+            prompt=subject_prompt(config.prompt, subject.slot),
+            seeds=[_stage_seed(portrait.seed, 2, number)],
+            width=native,
+            height=native,
+            identity_weight=float(settings.identity_weight),
+            strength=float(settings.denoise),
+            steps=steps,
+            init_images=[image.crop(crop).resize((native, native), Image.Resampling.LANCZOS)],
+        )
+        report = meter.stage("face_pass", len(config.seeds) * len(subjects))
+        rendered = run(lora, subject.trigger_phrase)(cfg, report)
+        image = _paste(image, rendered[0].image, crop, box, settings.mask)
+        entry["per_face"].append(
+            {
+                "slot": subject.slot,
+                "face": list(box),
+                "identity_sha256": hashlib.sha256(lora).hexdigest(),
+                "adapters": [a.get("name") for a in rendered[0].recipe.get("adapters", [])],
+            }
+        )
+    portrait.image = image
+    portrait.faces = list(assigned)
