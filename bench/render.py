@@ -276,6 +276,35 @@ def bench_stages(
     up_steps = portrait.stage_steps(one, None, 0.25)
     plain_up = plain_timed(tiles, 0.25, up_steps)
     face, up = face_total - base, up_total - base
+
+    # A two-person group portrait (engine.group, issue 17): the scene with no identity, then each face with its own
+    # person's LoRA, against the single portrait with its face pass measured above, in the same run.
+    from engine import group
+
+    with tempfile.TemporaryDirectory(prefix="bench-group-") as folder:
+        second = make_lora(spec, Path(folder) / "second")
+    left = (int(size * 0.05), int(size * 0.25), int(size * 0.45), int(size * 0.65))
+    right = (int(size * 0.55), int(size * 0.2), int(size * 0.95), int(size * 0.6))
+    members = [group.Subject(1, lora, TRIGGER), group.Subject(2, second, "sks person")]
+    pair = copy.copy(one)
+    pair.prompt = "{subject_1} and {subject_2}, portrait photo"
+    group_times = []
+    for _ in range(args.repeat + 1):  # the first: warm-up
+        sync()
+        start = time.perf_counter()
+        made_group = group.render_group_portraits(
+            cache=cache,
+            spec=spec,
+            subjects=members,
+            config=pair,
+            stages=portrait.Stages(face_pass=portrait.FacePass()),
+            detector=lambda image: [right, left],
+        )
+        sync()
+        group_times.append(time.perf_counter() - start)
+    assert made_group[0].ok, made_group[0].error
+    group_total = statistics.median(group_times[1:])
+    per_face = (group_total - base) / len(members)
     result = {
         "base": base,
         "face": face,
@@ -286,6 +315,10 @@ def bench_stages(
         "long_side": long_side,
         "photo": photo_total,
         "check_ms": check * 1000,
+        "group": group_total,
+        "group_face": per_face,
+        "group_ratio": group_total / face_total,
+        "single": face_total,
     }
     print(
         f"stages {spec.family} @{size}: base {base:.2f} s | face pass {face:.2f} s (1 face, {face_steps} steps x 0.4; "
@@ -293,6 +326,12 @@ def bench_stages(
         f"{up:.2f} s ({entry['tiles']} tiles x {int(up_steps * 0.25)} steps; plain {plain_up:.2f} s, ratio "
         f"x{result['upscale_ratio']:.2f}) | template photo {photo_total:.2f} s (1 face inpainted into "
         f"{photo.width}x{photo.height}) | output check {check * 1000:.0f} ms on the {target[0]}x{target[1]} image",
+        flush=True,
+    )
+    print(
+        f"group {spec.family} @{size}: 2 people {group_total:.2f} s (the scene, then each face with its own LoRA: "
+        f"{per_face:.2f} s a face) | one person with its face pass {face_total:.2f} s (its face {face:.2f} s) | "
+        f"group / single x{result['group_ratio']:.2f}",
         flush=True,
     )
     return result
@@ -516,7 +555,9 @@ def main() -> None:
                 f"{r['stages']['face']:.2f} s (x{r['stages']['face_ratio']:.2f} plain), upscale to "
                 f"{r['stages']['long_side']} px {r['stages']['upscale']:.2f} s / {r['stages']['tiles']} tiles "
                 f"(x{r['stages']['upscale_ratio']:.2f} plain), template photo {r['stages']['photo']:.2f} s, "
-                f"output check {r['stages']['check_ms']:.0f} ms"
+                f"output check {r['stages']['check_ms']:.0f} ms; a 2-person group {r['stages']['group']:.2f} s "
+                f"({r['stages']['group_face']:.2f} s a face; x{r['stages']['group_ratio']:.2f} one person with "
+                f"its face pass)"
                 for r in staged
             )
         )
