@@ -63,6 +63,7 @@ from PIL import Image
 
 from engine.faces import (
     DEFAULT_MAX_IDENTITY_DISTANCE,
+    FaceBox,
     FaceRules,
     detect_faces,
     face_embedding,
@@ -136,6 +137,8 @@ class ImageScore:
     brightness: float | None
     flags: list[str] = field(default_factory=list)
     distance: float | None = None
+    #: A group portrait's faces (score_group_image): per slot its face box, likeness and distance.
+    per_face: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -150,6 +153,26 @@ class ImageScore:
         severity = len(FLAG_SEVERITY) - worst if self.flags else 0
         likeness = self.likeness if self.likeness is not None else -1.0
         return (int(self.flagged), severity, -likeness, -(self.sharpness or 0.0))
+
+
+def _technical(rgb: Image.Image, face: FaceBox, rules: FaceRules) -> tuple[float, float, list[str]]:
+    """One face's sharpness and brightness, and the flags they raise ("blurry", "badly_exposed")."""
+    clipped = (max(face.left, 0), max(face.top, 0), min(face.right, rgb.width), min(face.bottom, rgb.height))
+    grey = np.asarray(rgb.crop(clipped).convert("L"), dtype=np.float64)
+    sharpness = face_sharpness(rgb, face, rules)
+    brightness = float(grey.mean()) if grey.size else 0.0
+    flags = []
+    if sharpness < rules.min_sharpness:
+        flags.append("blurry")
+    dark = float((grey <= rules.clip_low).mean()) if grey.size else 1.0
+    bright = float((grey >= rules.clip_high).mean()) if grey.size else 0.0
+    if (
+        not rules.min_brightness <= brightness <= rules.max_brightness
+        or dark > rules.max_clipped_fraction
+        or bright > rules.max_clipped_fraction
+    ):
+        flags.append("badly_exposed")
+    return sharpness, brightness, flags
 
 
 def score_image(
@@ -179,20 +202,8 @@ def score_image(
         if likeness < min_likeness:
             flags.append("low_likeness")
 
-    clipped = (max(main.left, 0), max(main.top, 0), min(main.right, rgb.width), min(main.bottom, rgb.height))
-    grey = np.asarray(rgb.crop(clipped).convert("L"), dtype=np.float64)
-    sharpness = face_sharpness(rgb, main, rules)
-    brightness = float(grey.mean()) if grey.size else 0.0
-    if sharpness < rules.min_sharpness:
-        flags.append("blurry")
-    dark = float((grey <= rules.clip_low).mean()) if grey.size else 1.0
-    bright = float((grey >= rules.clip_high).mean()) if grey.size else 0.0
-    if (
-        not rules.min_brightness <= brightness <= rules.max_brightness
-        or dark > rules.max_clipped_fraction
-        or bright > rules.max_clipped_fraction
-    ):
-        flags.append("badly_exposed")
+    sharpness, brightness, technical = _technical(rgb, main, rules)
+    flags.extend(technical)
     return ImageScore(
         likeness=likeness,
         faces=len(boxes),
@@ -200,6 +211,78 @@ def score_image(
         brightness=brightness,
         flags=flags,
         distance=distance,
+    )
+
+
+def _overlap(a: Sequence[int], b: FaceBox) -> float:
+    """Intersection over union of box `a` (left, top, right, bottom) and face `b`."""
+    left, top = max(a[0], b.left), max(a[1], b.top)
+    right, bottom = min(a[2], b.right), min(a[3], b.bottom)
+    inter = max(0, right - left) * max(0, bottom - top)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+#: A slot's face is the detected face overlapping its box (from the group render's recipe) at least this much.
+GROUP_FACE_MIN_OVERLAP = 0.3
+
+
+def score_group_image(
+    image: Image.Image,
+    slots: Sequence[tuple[Sequence[int], np.ndarray | None]],
+    *,
+    min_likeness: float = 50.0,
+    rules: FaceRules = FaceRules(),  # noqa: B008
+) -> ImageScore:
+    """Score a group portrait (engine.group): each slot's face, the detected face that best overlaps the slot's
+    box (output pixels, from the recipe's `subjects`), against **that person's** centroid. The portrait's
+    likeness is its **weakest** face's (a family portrait is as good as its least recognisable member), so
+    :func:`rank` ranks groups by their weakest face. Flags: "no_face" when a slot's face isn't found,
+    "low_likeness" when the weakest face is below `min_likeness`, "blurry" / "badly_exposed" from the faces'
+    worst; several faces are expected here (no "several_faces"). `per_face` gives each slot's figures."""
+    rgb = _rgb(image)
+    found = detect_faces(rgb, rules)
+    per_face: list[dict[str, Any]] = []
+    flags: list[str] = []
+    likenesses: list[float] = []
+    sharpness: list[float] = []
+    brightness: list[float] = []
+    for slot, (box, centroid) in enumerate(slots, start=1):
+        best = max(found, key=lambda face: _overlap(box, face), default=None)
+        if best is None or _overlap(box, best) < GROUP_FACE_MIN_OVERLAP:
+            per_face.append({"slot": slot, "box": list(box), "likeness": None, "distance": None})
+            if "no_face" not in flags:
+                flags.append("no_face")
+            continue
+        likeness = distance = None
+        if centroid is not None:
+            embedding = face_embedding(rgb, best, rules)
+            distance = float(np.linalg.norm(embedding - np.asarray(centroid, dtype=np.float64)))
+            likeness = likeness_from_distance(distance)
+            likenesses.append(likeness)
+        face_sharp, face_bright, technical = _technical(rgb, best, rules)
+        sharpness.append(face_sharp)
+        brightness.append(face_bright)
+        flags.extend(flag for flag in technical if flag not in flags)
+        per_face.append(
+            {
+                "slot": slot,
+                "box": [best.left, best.top, best.right, best.bottom],
+                "likeness": None if likeness is None else round(likeness, 1),
+                "distance": None if distance is None else round(distance, 4),
+            }
+        )
+    weakest = min(likenesses) if likenesses and len(likenesses) == len(slots) else None
+    if weakest is not None and weakest < min_likeness:
+        flags.append("low_likeness")
+    return ImageScore(
+        likeness=weakest,
+        faces=len(found),
+        sharpness=min(sharpness) if sharpness else None,
+        brightness=min(brightness) if brightness else None,
+        flags=sorted(flags, key=lambda f: FLAG_SEVERITY.index(f) if f in FLAG_SEVERITY else len(FLAG_SEVERITY)),
+        distance=max((f["distance"] for f in per_face if f["distance"] is not None), default=None),
+        per_face=per_face,
     )
 
 

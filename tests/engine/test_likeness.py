@@ -101,3 +101,47 @@ def test_ranking_real_images(person_a: list[Image.Image], centroid_a: np.ndarray
     images = [_open("person_b_01.jpg"), person_a[1], Image.new("RGB", (128, 128), "grey")]
     order = rank([score_image(image, centroid_a) for image in images])
     assert order == [1, 0, 2]  # A, then B (low likeness), then the image without a face
+
+
+# --- group portraits: each face against its own person, ranked by the weakest ---------------------------------
+
+
+def _side_by_side(left: Image.Image, right: Image.Image, height: int = 600) -> Image.Image:
+    scaled = [im.convert("RGB").resize((round(im.width * height / im.height), height)) for im in (left, right)]
+    canvas = Image.new("RGB", (scaled[0].width + scaled[1].width, height), (128, 128, 128))
+    canvas.paste(scaled[0], (0, 0))
+    canvas.paste(scaled[1], (scaled[0].width, 0))
+    return canvas
+
+
+def test_a_group_portrait_scores_each_face_against_its_own_person_and_ranks_by_the_weakest(
+    person_a: list[Image.Image], centroid_a: np.ndarray
+) -> None:
+    from engine.faces import detect_faces
+    from engine.likeness import identity_centroid, score_group_image
+
+    centroid_b = identity_centroid([_open("person_b_02.jpg")])
+    assert centroid_b is not None
+    picture = _side_by_side(person_a[0], _open("person_b_01.jpg"))
+    faces = sorted(detect_faces(picture), key=lambda f: f.left)
+    assert len(faces) == 2
+    left, right = ([f.left, f.top, f.right, f.bottom] for f in faces)
+
+    right_way = score_group_image(picture, [(left, centroid_a), (right, centroid_b)])
+    assert [f["slot"] for f in right_way.per_face] == [1, 2]
+    assert all(f["likeness"] >= 50 for f in right_way.per_face), right_way.per_face
+    assert right_way.likeness == pytest.approx(min(f["likeness"] for f in right_way.per_face), abs=0.05)
+    assert "low_likeness" not in right_way.flags and "several_faces" not in right_way.flags
+
+    # The same picture with the people swapped (each face given to the other person): both faces score low.
+    swapped = score_group_image(picture, [(left, centroid_b), (right, centroid_a)])
+    assert all(f["likeness"] < 50 for f in swapped.per_face) and "low_likeness" in swapped.flags
+    # One right, one wrong: the portrait is as good as its weakest face.
+    half = score_group_image(picture, [(left, centroid_a), (right, centroid_a)])
+    assert half.likeness == pytest.approx(half.per_face[1]["likeness"], abs=0.05)
+    assert half.per_face[1]["likeness"] < 50 <= half.per_face[0]["likeness"] and "low_likeness" in half.flags
+    assert rank([swapped, half, right_way])[0] == 2  # the right assignment first
+
+    # A slot whose face isn't there (a box over the background): "no_face", and no likeness for the portrait.
+    missing = score_group_image(picture, [(left, centroid_a), ([0, 560, 40, 600], centroid_b)])
+    assert "no_face" in missing.flags and missing.likeness is None and missing.per_face[1]["likeness"] is None
