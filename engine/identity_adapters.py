@@ -44,6 +44,15 @@ class KnownAdapter:
 
 KNOWN: tuple[KnownAdapter, ...] = (
     KnownAdapter(
+        key="ip-adapter-sd15",
+        label="IP-Adapter (SD 1.5)",
+        family="sd15",
+        origin="h94/IP-Adapter: models/ip-adapter_sd15.safetensors, image encoder models/image_encoder",
+        licence="Apache-2.0 (weights and image encoder)",
+        commercial_use=True,
+        note="A general image prompt (the CLIP image embedding of the face crop); the face models keep more identity.",
+    ),
+    KnownAdapter(
         key="ip-adapter-plus-face-sd15",
         label="IP-Adapter Plus Face (SD 1.5)",
         family="sd15",

@@ -157,6 +157,23 @@ class RenderConfig:
     init_images: list[Image.Image] | None = None
     mask_images: list[Image.Image] | None = None
     control_images: list[Image.Image] | None = None
+    #: A face photo through a training-free identity adapter (instant portraits): loaded for this render only.
+    identity_image: IdentityImage | None = None
+
+
+@dataclass
+class IdentityImage:
+    """A training-free identity adapter (engine.identity_adapters: an IP-Adapter and its CLIP image encoder) and
+    the face photo it conditions the render on, at `scale` (instant portraits, engine/instant.py). `source`: the
+    adapter's folder or hub id; `weight_name`: its weight file there (``models/x.safetensors`` names a
+    subfolder); `image_encoder`: the encoder's own folder or hub id."""
+
+    key: str
+    source: str
+    weight_name: str
+    image_encoder: str
+    image: Image.Image
+    scale: float = 0.7
 
 
 @dataclass
@@ -721,6 +738,19 @@ def _engine_versions() -> dict[str, str]:
     return {"diffusers": diffusers.__version__, "peft": peft.__version__, "torch": torch.__version__}
 
 
+def _load_identity_image(pipe: Any, identity: IdentityImage, device: Any, dtype: Any) -> None:
+    """Load an identity adapter and its image encoder into `pipe` for one render (render() unloads them)."""
+    from transformers import CLIPVisionModelWithProjection
+
+    if not hasattr(pipe, "load_ip_adapter"):
+        raise ValueError(f"This pipeline ({type(pipe).__name__}) can't take an identity adapter.")
+    encoder = CLIPVisionModelWithProjection.from_pretrained(identity.image_encoder).to(device=device, dtype=dtype)
+    pipe.register_modules(image_encoder=encoder)
+    subfolder, _, weight_name = identity.weight_name.rpartition("/")
+    pipe.load_ip_adapter(identity.source, subfolder=subfolder, weight_name=weight_name, image_encoder_folder=None)
+    pipe.set_ip_adapter_scale(float(identity.scale))
+
+
 def render(
     *,
     cache: PipelineCache,
@@ -834,6 +864,12 @@ def render(
         "engine": _engine_versions(),
         "more_like_me_step": 0,
     }
+    if config.identity_image is not None:
+        base_recipe["identity_image"] = {
+            "adapter": config.identity_image.key,
+            "scale": float(config.identity_image.scale),
+            "image_sha256": image_sha256(config.identity_image.image),
+        }
 
     results: list[RenderedImage] = []
     with cache.lock:
@@ -842,7 +878,10 @@ def render(
         state = {"done": 0, "total": 0}
         manager = _Adapters(pipe)
         clean = False
+        identity_image = config.identity_image
         try:
+            if identity_image is not None:
+                _load_identity_image(pipe, identity_image, cache.device, cache.dtype)
             manager.load(adapters, spec)
             del adapters
             if config.fuse:
@@ -885,6 +924,8 @@ def render(
                     kwargs["image" if mode == "txt2img" else "control_image"] = controls
                 if mode == "txt2img" or controls is not None or mode == "inpaint":
                     kwargs["width"], kwargs["height"] = width, height
+                if identity_image is not None:
+                    kwargs["ip_adapter_image"] = identity_image.image
                 with torch.inference_mode():
                     images = pipe(**kwargs).images
                 for offset, (seed, image) in enumerate(zip(seeds, images, strict=True)):
@@ -897,6 +938,8 @@ def render(
         finally:
             try:
                 manager.cleanup()
+                if identity_image is not None and getattr(pipe, "image_encoder", None) is not None:
+                    pipe.unload_ip_adapter()  # the cached pipeline's own attention processors again
             except Exception:
                 log.exception("could not remove the adapters from %s; dropping the cached pipeline", spec.name)
                 cache.discard(spec)
