@@ -305,6 +305,34 @@ def bench_stages(
     assert made_group[0].ok, made_group[0].error
     group_total = statistics.median(group_times[1:])
     per_face = (group_total - base) / len(members)
+
+    # An instant portrait (engine.instant, issue 17): the face photo through an IP-Adapter (random weights, built
+    # for this model: ViT-H's image encoder at real size, a tiny one otherwise), loaded and unloaded per render.
+    from engine import identity_adapters, instant
+    from engine.checkpoints import build_tiny_ip_adapter
+
+    vit_h = {
+        "hidden_size": 1280,
+        "intermediate_size": 5120,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 16,
+        "image_size": 224,
+        "patch_size": 14,
+        "projection_dim": 1024,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-instant-") as folder:
+        files = build_tiny_ip_adapter(spec, folder, encoder=vit_h if args.real_size else None)
+        adapter = identity_adapters.enable(
+            {"key": f"ip-adapter-{'sd15' if spec.family == 'sd15' else 'plus-face-sdxl'}", **files}
+        )
+        instant_times = []
+        for _ in range(args.repeat + 1):  # the first: warm-up
+            sync()
+            start = time.perf_counter()
+            instant.render_instant(cache=cache, spec=spec, adapter=adapter, photos=[photo], config=one)
+            sync()
+            instant_times.append(time.perf_counter() - start)
+    instant_total = statistics.median(instant_times[1:])
     result = {
         "base": base,
         "face": face,
@@ -315,6 +343,8 @@ def bench_stages(
         "long_side": long_side,
         "photo": photo_total,
         "check_ms": check * 1000,
+        "instant": instant_total,
+        "instant_ratio": instant_total / base,
         "group": group_total,
         "group_face": per_face,
         "group_ratio": group_total / face_total,
@@ -332,6 +362,12 @@ def bench_stages(
         f"group {spec.family} @{size}: 2 people {group_total:.2f} s (the scene, then each face with its own LoRA: "
         f"{per_face:.2f} s a face) | one person with its face pass {face_total:.2f} s (its face {face:.2f} s) | "
         f"group / single x{result['group_ratio']:.2f}",
+        flush=True,
+    )
+    print(
+        f"instant {spec.family} @{size}: {instant_total:.2f} s a portrait (the face photo through an IP-Adapter, "
+        f"loaded and unloaded with its image encoder each time) | a plain render {base:.2f} s | instant / plain "
+        f"x{result['instant_ratio']:.2f}",
         flush=True,
     )
     return result
@@ -557,7 +593,8 @@ def main() -> None:
                 f"(x{r['stages']['upscale_ratio']:.2f} plain), template photo {r['stages']['photo']:.2f} s, "
                 f"output check {r['stages']['check_ms']:.0f} ms; a 2-person group {r['stages']['group']:.2f} s "
                 f"({r['stages']['group_face']:.2f} s a face; x{r['stages']['group_ratio']:.2f} one person with "
-                f"its face pass)"
+                f"its face pass); an instant portrait {r['stages']['instant']:.2f} s "
+                f"(x{r['stages']['instant_ratio']:.2f} the base render)"
                 for r in staged
             )
         )

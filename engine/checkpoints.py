@@ -252,3 +252,63 @@ def _diffusers_version() -> str:
     import diffusers
 
     return diffusers.__version__
+
+
+#: The tiny IP-Adapter's CLIP image encoder (tests and the CPU benchmark); bench/render.py passes ViT-H's sizes
+#: for a real-size measurement.
+TINY_IMAGE_ENCODER = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+    "projection_dim": 32,
+}
+
+
+def build_tiny_ip_adapter(
+    spec: BaseModelSpec, folder: str | os.PathLike[str], *, encoder: dict[str, int] | None = None, seed: int = 0
+) -> dict[str, str]:
+    """An IP-Adapter for `spec`'s UNet with random weights (the plain ImageProjection kind: 4 image tokens) and its
+    CLIP image encoder, written in the hub's layout: ``image_encoder/`` (save_pretrained) and a ``.safetensors``
+    file with ``image_proj.`` and ``ip_adapter.`` keys, as diffusers' ``load_ip_adapter`` reads them. Returns the
+    configuration engine.identity_adapters.enable takes (source, weight_name, image_encoder)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    sizes = {**TINY_IMAGE_ENCODER, **(encoder or {})}
+    projection = sizes["projection_dim"]
+    CLIPVisionModelWithProjection(CLIPVisionConfig(**sizes)).save_pretrained(folder / "image_encoder")
+    unet = UNet2DConditionModel.from_pretrained(spec.source, subfolder="unet")
+    cross = unet.config.cross_attention_dim
+    tensors = {
+        "image_proj.proj.weight": torch.randn(cross * 4, projection) * 0.2,
+        "image_proj.proj.bias": torch.zeros(cross * 4),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    key_id = 1  # diffusers numbers the cross-attention processors 1, 3, 5, ... in attn_processors' order
+    channels = list(unet.config.block_out_channels)
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = channels[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            hidden = channels[int(name[len("down_blocks.")])]
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.5
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.5
+        key_id += 2
+    save_file(tensors, str(folder / "ip-adapter_tiny.safetensors"))
+    return {
+        "source": str(folder),
+        "weight_name": "ip-adapter_tiny.safetensors",
+        "image_encoder": str(folder / "image_encoder"),
+    }

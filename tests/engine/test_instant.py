@@ -1,12 +1,12 @@
 """Instant portraits (engine/instant.py, issue 17) on the tiny model with real diffusers, transformers and dlib on the
 CPU, through diffusers' own IP-Adapter loading: a tiny CLIP image encoder saved with save_pretrained and an
 IP-Adapter state dict in the safetensors layout load_ip_adapter reads ("image_proj." and "ip_adapter." keys), both
-built here with random weights. The portrait is conditioned on the photo's face, marked instant, carries no
-identity LoRA, and the cached pipeline is the same afterwards (a plain render gives the same pixels)."""
+built with random weights by engine.checkpoints.build_tiny_ip_adapter. The portrait is conditioned on the photo's
+face, marked instant, carries no identity LoRA, and the cached pipeline is the same afterwards (a plain render gives
+the same pixels)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,63 +16,11 @@ from PIL import Image
 pytest.importorskip("diffusers")
 
 from engine import identity_adapters, instant, rendering  # noqa: E402
-from engine.checkpoints import build_tiny_model  # noqa: E402
+from engine.checkpoints import build_tiny_ip_adapter, build_tiny_model  # noqa: E402
 from engine.rendering import PipelineCache, RenderConfig  # noqa: E402
 from tests.face_fixtures import FACES  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not FACES.is_dir(), reason=f"face fixtures missing at {FACES}")
-
-
-def build_tiny_ip_adapter(spec: Any, folder: Path) -> dict[str, str]:
-    """A tiny IP-Adapter for `spec`'s UNet (the plain ImageProjection kind: 4 image tokens) and its CLIP image
-    encoder, random weights, written as the hub's layout is: `image_encoder/` and a .safetensors file."""
-    import torch
-    from diffusers import UNet2DConditionModel
-    from safetensors.torch import save_file
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    torch.manual_seed(0)
-    projection = 32
-    encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=32,
-            patch_size=8,
-            projection_dim=projection,
-        )
-    )
-    encoder.save_pretrained(folder / "image_encoder")
-    unet = UNet2DConditionModel.from_pretrained(spec.source, subfolder="unet")
-    cross = unet.config.cross_attention_dim
-    tensors = {
-        "image_proj.proj.weight": torch.randn(cross * 4, projection) * 0.2,
-        "image_proj.proj.bias": torch.zeros(cross * 4),
-        "image_proj.norm.weight": torch.ones(cross),
-        "image_proj.norm.bias": torch.zeros(cross),
-    }
-    key_id = 1
-    channels = unet.config.block_out_channels
-    for name in unet.attn_processors:
-        if name.endswith("attn1.processor"):
-            continue
-        if name.startswith("mid_block"):
-            hidden = channels[-1]
-        elif name.startswith("up_blocks"):
-            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
-        else:
-            hidden = channels[int(name[len("down_blocks.")])]
-        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.5
-        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.5
-        key_id += 2
-    save_file(tensors, str(folder / "ip-adapter_tiny.safetensors"))
-    return {
-        "source": str(folder),
-        "weight_name": "ip-adapter_tiny.safetensors",
-        "image_encoder": str(folder / "image_encoder"),
-    }
 
 
 @pytest.fixture(scope="module")
