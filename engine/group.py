@@ -43,13 +43,15 @@ from engine.portrait import (
     Detector,
     FacePass,
     Portrait,
+    Runner,
     StageFailed,
     StageProgress,
     Stages,
-    _check,
     _faces,
+    _finish,
     _paste,
     _Progress,
+    _runner,
     _stage,
     _stage_config,
     _stage_seed,
@@ -57,7 +59,7 @@ from engine.portrait import (
     detect_faces,
     stage_steps,
 )
-from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes, render
+from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes
 
 MIN_SUBJECTS = 2
 MAX_SUBJECTS = 6
@@ -178,19 +180,8 @@ def render_group_portraits(
     meter = _Progress(progress, shares)
     scene_config = _stage_config(config, prompt=subject_prompt(config.prompt, None))
 
-    def run(lora: bytes | None, trigger: str) -> Callable[[RenderConfig, Callable[[int, int], None]], list[Any]]:
-        def call(cfg: RenderConfig, report: Callable[[int, int], None]) -> list[Any]:
-            return render(
-                cache=cache,
-                spec=spec,
-                identity_lora=lora,
-                trigger_phrase=trigger,
-                config=cfg,
-                progress=report,
-                should_cancel=should_cancel,
-            )
-
-        return call
+    def run(lora: bytes | None, trigger: str) -> Runner:
+        return _runner(cache, spec, lora, trigger, should_cancel)
 
     nobody = run(None, "")
     started = time.perf_counter()
@@ -218,19 +209,15 @@ def render_group_portraits(
             upscaled = portrait.recipe["stages"][-1]
             if upscaled.get("name") == "upscale":
                 upscaled["identity"] = None  # tiles may hold several faces: no one's LoRA
+    _finish(stages, portraits)
     for portrait in portraits:
-        _stage(portrait, "output_check", lambda p: _check(stages, p))
-    for portrait in portraits:
-        size = portrait.image.size if portrait.image is not None else None
-        portrait.recipe["output_size"] = list(size) if size else None
-        portrait.recipe["faces"] = [list(box) for box in portrait.faces]
         for entry, box in zip(portrait.recipe["subjects"], portrait.faces or [None] * len(subjects), strict=True):
             entry["face"] = list(box) if box is not None else None
     return portraits
 
 
 def _group_face_pass(
-    run: Callable[[bytes | None, str], Callable[..., list[Any]]],
+    run: Callable[[bytes | None, str], Runner],
     meter: _Progress,
     config: RenderConfig,
     settings: Any,

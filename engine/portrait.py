@@ -245,17 +245,7 @@ def render_portraits(
     if stages.upscale is not None and stages.template_photo is None and stages.upscale.denoise > 0:
         shares["upscale"] = 0.8
     meter = _Progress(progress, shares)
-
-    def run(cfg: RenderConfig, report: Callable[[int, int], None]) -> list[Any]:
-        return render(
-            cache=cache,
-            spec=spec,
-            identity_lora=lora,
-            trigger_phrase=trigger_phrase,
-            config=cfg,
-            progress=report,
-            should_cancel=should_cancel,
-        )
+    run = _runner(cache, spec, lora, trigger_phrase, should_cancel)
 
     if stages.template_photo is not None:
         portraits = _template_photo(run, meter, spec, config, stages, detect)
@@ -272,13 +262,44 @@ def render_portraits(
             _stage(portrait, "face_pass", lambda p, i=index: _face_pass(run, meter, config, stages, detect, p, i))
         for index, portrait in enumerate(portraits):
             _stage(portrait, "upscale", lambda p, i=index: _upscale(run, meter, config, stages, p, i, cache))
+    _finish(stages, portraits)
+    return portraits
+
+
+Runner = Callable[[RenderConfig, Callable[[int, int], None]], list[Any]]
+
+
+def _runner(
+    cache: PipelineCache,
+    spec: BaseModelSpec,
+    lora: bytes | None,
+    trigger_phrase: str,
+    should_cancel: CancelCheck | None,
+) -> Runner:
+    """A stage's render call: `config` and a progress report in, images out, with this identity (or none)."""
+
+    def run(cfg: RenderConfig, report: Callable[[int, int], None]) -> list[Any]:
+        return render(
+            cache=cache,
+            spec=spec,
+            identity_lora=lora,
+            trigger_phrase=trigger_phrase,
+            config=cfg,
+            progress=report,
+            should_cancel=should_cancel,
+        )
+
+    return run
+
+
+def _finish(stages: Stages, portraits: list[Portrait]) -> None:
+    """The output check on each portrait, then its output size and face boxes in the recipe."""
     for portrait in portraits:
         _stage(portrait, "output_check", lambda p: _check(stages, p))
     for portrait in portraits:
         size = portrait.image.size if portrait.image is not None else None
         portrait.recipe["output_size"] = list(size) if size else None
         portrait.recipe["faces"] = [list(box) for box in portrait.faces]
-    return portraits
 
 
 def _stage(portrait: Portrait, name: str, action: Callable[[Portrait], None]) -> None:

@@ -67,7 +67,7 @@ def test_each_face_is_regenerated_with_its_own_persons_lora_and_no_other(
     tiny: dict[str, Any], cache: PipelineCache, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     calls: list[dict[str, Any]] = []
-    real_render = group.render
+    real_render = portrait.render
 
     def spy(**kwargs: Any) -> Any:
         out = real_render(**kwargs)
@@ -80,7 +80,7 @@ def test_each_face_is_regenerated_with_its_own_persons_lora_and_no_other(
         )
         return out
 
-    monkeypatch.setattr(group, "render", spy)
+    monkeypatch.setattr(portrait, "render", spy)  # every stage renders through engine.portrait's call
     settings = masks.MaskSettings(margin=0.15, feather=0.1)
     stages = portrait.Stages(face_pass=portrait.FacePass(denoise=0.7, mask=settings))
     made = group.render_group_portraits(
@@ -179,9 +179,9 @@ def test_the_upscale_re_renders_its_tiles_with_no_ones_identity(
     tiny: dict[str, Any], cache: PipelineCache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loras: list[Any] = []
-    real_render = group.render
+    real_render = portrait.render
     monkeypatch.setattr(
-        group, "render", lambda **kwargs: loras.append(kwargs["identity_lora"]) or real_render(**kwargs)
+        portrait, "render", lambda **kwargs: loras.append(kwargs["identity_lora"]) or real_render(**kwargs)
     )
     stages = portrait.Stages(face_pass=portrait.FacePass(), upscale=portrait.Upscale(long_side=96, denoise=0.3))
     item = group.render_group_portraits(
