@@ -28,6 +28,7 @@ from django.utils import timezone
 from engine.images import encode_clean
 from galleries.access import visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
+from galleries.paging import PageNumbers
 from galleries.services import MAX_GALLERY_PORTRAITS
 from generation import portraits, runs
 from generation.models import DigitalDouble, Portrait
@@ -217,31 +218,12 @@ def counts(*, gallery: Gallery, order: Order) -> Counts:
 
 
 @dataclass(frozen=True)
-class Page:
+class Page(PageNumbers):
     """One page of the gallery's tiles: `number` (1-based), the entries on it, the one just before it (the
     viewer's "previous" across the page boundary), and whether more follow."""
 
-    number: int
-    size: int
-    total: int
     entries: list[GalleryPortrait]
     before: GalleryPortrait | None
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
 
 
 def parse_page(value: Any) -> int:

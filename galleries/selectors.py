@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from clients.models import Client
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
+from galleries.paging import PageNumbers
 from generation.models import Portrait, RenderRun
 
 STATUS_DRAFT = "draft"
@@ -86,27 +87,12 @@ ENTRY_PAGE_SIZE = 48
 
 
 @dataclass(frozen=True)
-class EntryPage:
+class EntryPage(PageNumbers):
     """One page of a gallery's portraits (studio side and API): `number` is 1-based; `total` and `favorites`
     count the whole gallery."""
 
-    number: int
-    size: int
-    total: int
     favorites: int
     entries: list[GalleryPortrait]
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
 
 
 def gallery_entries_page(*, gallery: Gallery, number: int = 1, size: int = ENTRY_PAGE_SIZE) -> EntryPage:
