@@ -220,13 +220,24 @@ def bench_stages(
     one.seeds, one.batch_size = config.seeds[:1], 1
     long_side = args.long_side or (3000 if args.real_size else 4 * size)
 
-    def run(stages: Any, cfg: Any = one) -> tuple[float, list[Any]]:
-        """The median of `args.repeat` timed calls, and the last call's portraits."""
-        times, made = [], []
+    def median_time(call: Any, *, warm_up: bool = False) -> tuple[float, Any]:
+        """The median of `args.repeat` timed calls of `call` (after one untimed call with `warm_up`), and the last
+        call's result."""
+        if warm_up:
+            call()
+        times, out = [], None
         for _ in range(args.repeat):
             sync()
             start = time.perf_counter()
-            made = portrait.render_portraits(
+            out = call()
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), out
+
+    def run(stages: Any, cfg: Any = one) -> tuple[float, list[Any]]:
+        """The median time of the portrait pipeline with `stages`, and the last call's portraits."""
+        return median_time(
+            lambda: portrait.render_portraits(
                 cache=cache,
                 spec=spec,
                 identity_lora=lora,
@@ -235,19 +246,12 @@ def bench_stages(
                 stages=stages,
                 detector=lambda image: [box],
             )
-            sync()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times), made
+        )
 
     def plain_timed(images: list[Any], strength: float, steps: int) -> float:
-        times = []
-        for _ in range(args.repeat):
-            sync()
-            start = time.perf_counter()
-            plain_img2img(plain, lora, images, strength=strength, steps=steps, weight=args.weight)
-            sync()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        return median_time(
+            lambda: plain_img2img(plain, lora, images, strength=strength, steps=steps, weight=args.weight)
+        )[0]
 
     run(portrait.Stages())  # warm-up
     base, made = run(portrait.Stages())
@@ -288,22 +292,18 @@ def bench_stages(
     members = [group.Subject(1, lora, TRIGGER), group.Subject(2, second, "sks person")]
     pair = copy.copy(one)
     pair.prompt = "{subject_1} and {subject_2}, portrait photo"
-    group_times = []
-    for _ in range(args.repeat + 1):  # the first: warm-up
-        sync()
-        start = time.perf_counter()
-        made_group = group.render_group_portraits(
+    group_total, made_group = median_time(
+        lambda: group.render_group_portraits(
             cache=cache,
             spec=spec,
             subjects=members,
             config=pair,
             stages=portrait.Stages(face_pass=portrait.FacePass()),
             detector=lambda image: [right, left],
-        )
-        sync()
-        group_times.append(time.perf_counter() - start)
+        ),
+        warm_up=True,
+    )
     assert made_group[0].ok, made_group[0].error
-    group_total = statistics.median(group_times[1:])
     per_face = (group_total - base) / len(members)
 
     # An instant portrait (engine.instant, issue 17): the face photo through an IP-Adapter (random weights, built
@@ -325,14 +325,10 @@ def bench_stages(
         adapter = identity_adapters.enable(
             {"key": f"ip-adapter-{'sd15' if spec.family == 'sd15' else 'plus-face-sdxl'}", **files}
         )
-        instant_times = []
-        for _ in range(args.repeat + 1):  # the first: warm-up
-            sync()
-            start = time.perf_counter()
-            instant.render_instant(cache=cache, spec=spec, adapter=adapter, photos=[photo], config=one)
-            sync()
-            instant_times.append(time.perf_counter() - start)
-    instant_total = statistics.median(instant_times[1:])
+        instant_total, _ = median_time(
+            lambda: instant.render_instant(cache=cache, spec=spec, adapter=adapter, photos=[photo], config=one),
+            warm_up=True,
+        )
     result = {
         "base": base,
         "face": face,
