@@ -22,6 +22,21 @@ MASK_HELP = (
 )
 
 
+SLOTS_HELP = "2–6 makes a group template: write {subject_1} … in the prompt, one per person (1: a single portrait)."
+SLOT_BOXES_HELP = (
+    "Optional: where each person is, in % of the picture (left and right edges from the picture's left, top and "
+    "bottom from its top). Each person is given the face nearest their box; without boxes, the faces go to the "
+    "people left to right."
+)
+SIDE_LABELS = {"left": "Left", "top": "Top", "right": "Right", "bottom": "Bottom"}
+_SIDE_WHAT = {"left": "width", "right": "width", "top": "height", "bottom": "height"}
+
+
+def slot_field(slot: int, side: str) -> str:
+    """The designer's input of one side of one person's box, in % of the picture: `slot_2_left`."""
+    return f"slot_{slot}_{side}"
+
+
 def model_choices(current: str | None = None) -> list[tuple[str, str]]:
     """Enabled base models for a select (name → label · family); a disabled current model stays listed, marked,
     so the page shows what the version uses (saving it is refused with the registry's message)."""
@@ -63,7 +78,8 @@ class TemplateForm(forms.Form):
     prompt = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": render_settings.MAX_PROMPT_CHARS}),
-        help_text="Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”). At most "
+        help_text="Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”); in a group "
+        "template, {subject_1}, {subject_2} … one per person. At most "
         f"{prompts.MAX_PROMPT_TOKENS} tokens (CLIP's count: about one per word, digit or punctuation mark).",
     )
     negative_prompt = forms.CharField(
@@ -73,6 +89,15 @@ class TemplateForm(forms.Form):
         help_text=f"What the portraits must not show (artefacts, styles to avoid). At most {prompts.MAX_PROMPT_TOKENS} "
         "tokens.",
     )
+    subject_slots = forms.CharField(
+        required=False,
+        label="People in the picture",
+        widget=_number({"min": 1, "max": render_settings.MAX_SUBJECTS, "step": 1}),
+        help_text=SLOTS_HELP,
+    )
+    # Only carries the messages about the boxes as a whole (their number, two the same); the boxes are the
+    # per-person inputs slot_<n>_<side>, added in __init__.
+    slot_boxes = forms.CharField(required=False, widget=forms.HiddenInput)
     base_model = forms.CharField(required=False, label="Base model", widget=forms.Select())
     style_lora = forms.CharField(required=False, label="Style LoRA", widget=forms.Select())
     style_weight = forms.CharField(
@@ -170,6 +195,7 @@ class TemplateForm(forms.Form):
 
     SETTINGS_FIELDS = render_settings.INPUT_FIELDS
     mask_help = MASK_HELP
+    slot_boxes_help = SLOT_BOXES_HELP
 
     def __init__(self, *args: Any, template: Template | None = None, **kwargs: Any) -> None:
         self.template = template
@@ -185,13 +211,104 @@ class TemplateForm(forms.Form):
             self.fields.pop("remove_reference_image")
         if template is None or not template.cover_image:
             self.fields.pop("remove_cover_image")
+        for slot in range(1, render_settings.MAX_SUBJECTS + 1):
+            for side in render_settings.BOX_SIDES:
+                self.fields[slot_field(slot, side)] = forms.CharField(
+                    required=False,
+                    label=f"{SIDE_LABELS[side]} (%)",
+                    widget=_number({"min": 0, "max": 100, "step": "0.01", "inputmode": "decimal"}),
+                )
         self.render_settings: render_settings.RenderSettings | None = None
+
+    def slots_shown(self) -> int:
+        """How many people the page shows boxes for: the typed number (bound), else the version's (1 when
+        neither is a number from 1 to 6)."""
+        raw = self["subject_slots"].value()
+        try:
+            slots = int(str(raw).strip())
+        except (TypeError, ValueError):
+            slots = self.current.subject_slots if self.current is not None else 1
+        return slots if 1 <= slots <= render_settings.MAX_SUBJECTS else 1
+
+    def slot_rows(self) -> list[dict[str, Any]]:
+        """Each person's box inputs for the page: slot number, its four bound fields, whether it is hidden (beyond
+        the number of people), and its box as CSS percentages (left, top, width, height) when all four are
+        numbers in order, for the boxes drawn over the template photo."""
+        shown = self.slots_shown()
+        rows = []
+        for slot in range(1, render_settings.MAX_SUBJECTS + 1):
+            fields = [self[slot_field(slot, side)] for side in render_settings.BOX_SIDES]
+            numbers = [_percent(field.value()) for field in fields]
+            css = None
+            if all(n is not None and 0 <= n <= 100 for n in numbers):
+                left, top, right, bottom = numbers  # type: ignore[misc]
+                if left < right and top < bottom:
+                    css = {"l": f"{left:g}%", "t": f"{top:g}%", "w": f"{right - left:g}%", "h": f"{bottom - top:g}%"}
+            rows.append({"slot": slot, "fields": fields, "hidden": shown < 2 or slot > shown, "css": css})
+        return rows
+
+    def _slot_boxes(self, data: dict[str, Any]) -> list[list[float]] | None:
+        """The per-person inputs (%) as slot boxes (fractions) for clean_settings: [] when every box is empty (or
+        for one person); None when none was sent (the boxes are kept, like any setting left out), or, with the
+        messages on the inputs, when one is incomplete or not a percentage."""
+        sent = any(
+            slot_field(slot, side) in self.data
+            for slot in range(1, render_settings.MAX_SUBJECTS + 1)
+            for side in render_settings.BOX_SIDES
+        )
+        if not sent:
+            return None
+        try:
+            slots = int(str(data.get("subject_slots") or "").strip())
+        except ValueError:
+            return None  # clean_settings says what is wrong with the number of people
+        if not 2 <= slots <= render_settings.MAX_SUBJECTS:
+            return []
+        raw = {
+            (slot, side): str(data.get(slot_field(slot, side)) or "").strip()
+            for slot in range(1, slots + 1)
+            for side in render_settings.BOX_SIDES
+        }
+        if not any(raw.values()):
+            return []
+        boxes: list[list[float]] | None = []
+        for slot in range(1, slots + 1):
+            box = []
+            for side in render_settings.BOX_SIDES:
+                name, text = slot_field(slot, side), raw[(slot, side)]
+                number = _percent(text)
+                if not text:
+                    self.add_error(
+                        name,
+                        f"Give the {side} of person {slot}'s box, in % of the picture (or leave every person's box "
+                        "empty).",
+                    )
+                elif number is None or not 0 <= number <= 100:
+                    self.add_error(
+                        name,
+                        f"The {side} of person {slot}'s box must be a percentage of the picture's "
+                        f"{_SIDE_WHAT[side]}, from 0 to 100.",
+                    )
+                else:
+                    box.append(number / 100)
+            if boxes is not None and len(box) == len(render_settings.BOX_SIDES):
+                boxes.append(box)
+            else:
+                boxes = None
+        return boxes
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         settings_data = {name: data.get(name) for name in self.SETTINGS_FIELDS if name in self.fields}
         if not settings_data.get("reference_image"):
             settings_data.pop("reference_image", None)
+        if "subject_slots" not in self.data:
+            settings_data.pop("subject_slots")  # left out (not the page's form): kept, like any setting
+        boxes = self._slot_boxes(data)
+        if boxes is None:
+            settings_data.pop("slot_boxes")  # the inputs have their messages; the rest is still checked
+        else:
+            settings_data["slot_boxes"] = boxes
         try:
             self.render_settings = render_settings.clean_settings(data=settings_data, current=self.current)
         except SettingsInvalid as exc:
@@ -199,6 +316,15 @@ class TemplateForm(forms.Form):
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
         return data
+
+
+def _percent(value: Any) -> float | None:
+    """A typed percentage as a number (None: empty or not a finite number)."""
+    try:
+        number = float(str(value if value is not None else "").strip().replace(",", "."))
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 # Float settings shown in number inputs: written like 0.4, not 0.4000000001 or 1.0.
@@ -233,6 +359,9 @@ def initial_for(template: Template) -> dict[str, Any]:
         values["height"] = values["height"] or ""
         for key in _DECIMAL_INPUTS:
             values[key] = f"{values[key]:g}"
+        for slot, box in enumerate(values.pop("slot_boxes"), start=1):
+            for side, fraction in zip(render_settings.BOX_SIDES, box, strict=False):
+                values[slot_field(slot, side)] = f"{round(fraction * 100, 2):g}"
         initial.update(values)
     return initial
 
@@ -240,6 +369,7 @@ def initial_for(template: Template) -> dict[str, Any]:
 def new_template_initial() -> dict[str, Any]:
     initial: dict[str, Any] = {
         "category": Category.CLASSIC,
+        "subject_slots": 1,
         "prompt": "studio portrait photograph of {subject}, soft key light, neutral backdrop, 85mm lens, "
         "natural skin texture",
         "negative_prompt": "cartoon, 3d render, plastic skin, airbrushed, deformed face, extra fingers, blurry, "

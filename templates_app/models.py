@@ -3,8 +3,9 @@
 A photographer designs a `Template` (the editable identity: name, category, cover, status). Every save of its
 settings creates a new, immutable `TemplateVersion` (prompt, base model, style LoRA, reference image or template
 photo, scheduler, steps, guidance, size, identity weight, the finishing stages: face pass, print size, face mask;
-images per run, price): portraits point at the version that made them, so
-editing a template never changes past results. `Template.current_version` is the version used when staff run it.
+images per run, price; for a group template, the number of people and where each one is): portraits point at the
+version that made them, so editing a template never changes past results. `Template.current_version` is the version
+used when staff run it.
 
 Everything here is tenant-owned. Files (covers, reference images, style LoRAs) live in private storage under paths
 that name no person and no template (`templates/<studio>/<kind>/<random>.<ext>`).
@@ -145,6 +146,19 @@ class TemplateVersion(TenantOwned):
     number = models.PositiveIntegerField()
     prompt = models.TextField(help_text="Contains {subject}: where the client's trigger phrase goes.")
     negative_prompt = models.TextField(blank=True)
+    # Group templates (issue 17): 2-6 people in one picture, named {subject_1} ... {subject_<n>} in the prompt, each
+    # face rendered with that person's own identity LoRA (engine/group.py). 1: a single-person template.
+    subject_slots = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(6)],
+        help_text="People in the picture: 1 for a single portrait, 2-6 for a group ({subject_1} ... in the prompt).",
+    )
+    slot_boxes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Where each person of a group is: [left, top, right, bottom] per slot, fractions of the picture "
+        "(0-1); empty: the faces are given to the slots left to right.",
+    )
     base_model = models.CharField(max_length=100, help_text="The registry name of the base model.")
     style_lora = models.ForeignKey(StyleLora, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     style_weight = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
@@ -237,3 +251,8 @@ class TemplateVersion(TenantOwned):
     @property
     def has_reference(self) -> bool:
         return bool(self.reference_image and self.reference_image.name)
+
+    @property
+    def is_group(self) -> bool:
+        """A group template: 2-6 people in the picture ({subject_1} ... in the prompt)."""
+        return self.subject_slots > 1

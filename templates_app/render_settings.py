@@ -17,6 +17,13 @@ The pose mode ("pose"): the reference image is an OpenPose skeleton, taken as it
 skeleton the engine takes; a photo where engine.pose finds no person is refused on `reference_image` with its
 message (templates_app/pose_references.py), checked when new or when a version switches to the pose mode, as the
 template photo is. Nothing here imports torch (mediapipe is imported by engine.pose on the first detection).
+
+Group templates (issue 17, engine/group.py): `subject_slots` 2-6 people in the picture. The prompt names every one
+of them, ``{subject_1}`` ... ``{subject_<n>}``, at least once and no slot beyond n, and never the single ``{subject}``;
+a single-person template (1) keeps ``{subject}`` and names no slot. `slot_boxes` optionally says where each person
+is (one [left, top, right, bottom] box per slot, fractions of the picture, no two the same; kept to 4 decimals),
+so the engine gives each slot the nearest face; empty: left to right. A template photo with several people is
+accepted (its faces are the slots; the boxes say which face is which person).
 """
 
 from __future__ import annotations
@@ -30,12 +37,17 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from engine import prompts
+from engine.group import MAX_SUBJECTS, MIN_SUBJECTS
 from templates_app import base_models, lora_files, pose_references, template_photos
 from templates_app.errors import SettingsInvalid, TemplateError
 from templates_app.images import clean_image
 from templates_app.models import StyleLora, TemplateVersion
 
 SUBJECT = "{subject}"
+# A group template's placeholders: {subject_1} ... {subject_<n>} (no leading zero).
+SLOT_PLACEHOLDER = re.compile(r"\{subject_([1-9][0-9]*)\}")
+BOX_SIDES = ("left", "top", "right", "bottom")
+BOX_DECIMALS = 4
 MAX_PROMPT_CHARS = 1000
 SCHEDULERS = tuple(TemplateVersion.Scheduler.values)
 REFERENCE_MODES = tuple(TemplateVersion.ReferenceMode.values)
@@ -57,6 +69,8 @@ LONG_SIDE_MIN, LONG_SIDE_MAX = 512, 8192
 RENDER_FIELDS = (
     "prompt",
     "negative_prompt",
+    "subject_slots",
+    "slot_boxes",
     "base_model",
     "style_lora",
     "style_weight",
@@ -93,6 +107,8 @@ class RenderSettings:
 
     prompt: str
     negative_prompt: str
+    subject_slots: int
+    slot_boxes: list[list[float]]
     base_model: str
     style_lora: StyleLora | None
     style_weight: float
@@ -126,7 +142,9 @@ class RenderSettings:
 
 def version_values(version: TemplateVersion) -> dict[str, Any]:
     """A version's render settings as clean_settings input (and for comparisons)."""
-    return {name: getattr(version, "style_lora_id" if name == "style_lora" else name) for name in VALUE_FIELDS}
+    values = {name: getattr(version, "style_lora_id" if name == "style_lora" else name) for name in VALUE_FIELDS}
+    values["slot_boxes"] = [[float(side) for side in box] for box in version.slot_boxes or []]
+    return values
 
 
 def comparable_version(version: TemplateVersion) -> dict[str, Any]:
@@ -190,29 +208,162 @@ class _Checker:
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|\[\s*subject\s*\]|<\s*subject\s*>", re.IGNORECASE)
 
 
-def _check_prompt(check: _Checker) -> str:
+def _slot_names(slots: int) -> str:
+    """ "{subject_1} and {subject_2}", "{subject_1} … {subject_4}"."""
+    return "{subject_1} and {subject_2}" if slots == 2 else f"{{subject_1}} … {{subject_{slots}}}"
+
+
+def _every_slot(slots: int) -> str:
+    """ "{subject_1}, {subject_2} and {subject_3}"."""
+    names = [f"{{subject_{n}}}" for n in range(1, slots + 1)]
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _check_prompt(check: _Checker, slots: int | None) -> str:
+    """The prompt: its length, and its placeholders for `slots` people (None: the number of people is itself
+    refused, so only the spelling of the placeholders is checked)."""
     prompt = str(check.raw("prompt") or "").strip()
+    group = slots is not None and slots >= MIN_SUBJECTS
     if not prompt:
-        check.fail("prompt", "Write a prompt: it describes the portrait, with {subject} where the client goes.")
+        where = f"with {_slot_names(slots)} where the people go" if group else "with {subject} where the client goes"
+        check.fail("prompt", f"Write a prompt: it describes the portrait, {where}.")
         return prompt
     if len(prompt) > MAX_PROMPT_CHARS:
         check.fail("prompt", f"The prompt is {len(prompt)} characters long: {MAX_PROMPT_CHARS} at most.")
-    elif problem := prompts.length_problem(prompt):
+    elif problem := prompts.length_problem(SLOT_PLACEHOLDER.sub(SUBJECT, prompt)):  # each person counted as one
         check.fail("prompt", problem)
-    wrong = [m.group(0) for m in _PLACEHOLDER.finditer(prompt) if m.group(0) != SUBJECT]
+    named = sorted({int(n) for n in SLOT_PLACEHOLDER.findall(prompt)})
+    wrong = [
+        m.group(0)
+        for m in _PLACEHOLDER.finditer(prompt)
+        if m.group(0) != SUBJECT and not SLOT_PLACEHOLDER.fullmatch(m.group(0))
+    ]
     if wrong:
+        if group:
+            spelled = f"each person's placeholder exactly as {_slot_names(slots)}"  # type: ignore[arg-type]
+        else:
+            spelled = f"the placeholder exactly as {SUBJECT}"
         check.fail(
             "prompt",
-            f"Write the placeholder exactly as {SUBJECT} (lower case, in curly braces, no spaces): "
-            f"{wrong[0]} would appear in the prompt as written.",
+            f"Write {spelled} (lower case, in curly braces, no spaces): {wrong[0]} would appear in the prompt as "
+            "written.",
         )
-    elif SUBJECT not in prompt:
+        return prompt
+    if slots is None:
+        return prompt
+    if not group:
+        if named:
+            check.fail(
+                "prompt",
+                f"{{subject_{named[0]}}} is for group templates: a template for one person writes {SUBJECT} where "
+                "the client goes (or set “People in the picture” to the number of people).",
+            )
+        elif SUBJECT not in prompt:
+            check.fail(
+                "prompt",
+                f"Put {SUBJECT} in the prompt where the client should appear (e.g. “studio portrait of {SUBJECT}”): "
+                "it is replaced by the client's trigger phrase when the portraits are rendered.",
+            )
+        return prompt
+    if SUBJECT in prompt:
         check.fail(
             "prompt",
-            f"Put {SUBJECT} in the prompt where the client should appear (e.g. “studio portrait of {SUBJECT}”): "
-            "it is replaced by the client's trigger phrase when the portraits are rendered.",
+            f"A group template names each person: write {_slot_names(slots)} instead of {SUBJECT} (each becomes "
+            "that person's trigger phrase).",
+        )
+    beyond = [n for n in named if n > slots]
+    if beyond:
+        check.fail(
+            "prompt",
+            f"The prompt names {{subject_{beyond[0]}}} but the template has {slots} people: use {_slot_names(slots)}.",
+        )
+    missing = [n for n in range(1, slots + 1) if n not in named]
+    if missing:
+        names = ", ".join(f"{{subject_{n}}}" for n in missing)
+        check.fail(
+            "prompt",
+            f"Put {names} in the prompt: each of the {slots} people appears in it at least once (e.g. “portrait "
+            f"of {_every_slot(slots)} side by side”).",
         )
     return prompt
+
+
+def _check_slots(check: _Checker) -> int | None:
+    return check.number("subject_slots", "number of people in the picture", 1, MAX_SUBJECTS, whole=True)
+
+
+def _number_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = float(str(value).strip()) if isinstance(value, str | Decimal) else float(value)
+    except ValueError:
+        return None
+    return number if number == number and number not in (float("inf"), float("-inf")) else None
+
+
+def _check_slot_boxes(check: _Checker, slots: int | None) -> list[list[float]]:
+    """One [left, top, right, bottom] box per person of a group (fractions of the picture), or none."""
+    value = check.raw("slot_boxes")
+    if _empty(value) or value == []:
+        return []
+    example = "[[0, 0, 0.5, 1], [0.5, 0, 1, 1]]"
+    if not isinstance(value, list | tuple):
+        check.fail(
+            "slot_boxes",
+            f"Give the slot boxes as a list with one [left, top, right, bottom] box per person, fractions of the "
+            f"picture (e.g. {example} for two people side by side), or an empty list.",
+        )
+        return []
+    if slots is None:
+        return []
+    if slots < MIN_SUBJECTS:
+        check.fail(
+            "slot_boxes",
+            "Slot boxes are for group templates (2 or more people in the picture): leave them empty for one person.",
+        )
+        return []
+    if len(value) != slots:
+        check.fail(
+            "slot_boxes",
+            f"There {'is' if len(value) == 1 else 'are'} {len(value)} slot box{'' if len(value) == 1 else 'es'} "
+            f"for {slots} people: give one box per person ({slots}), or none (the faces then go to the people left "
+            "to right).",
+        )
+        return []
+    boxes: list[list[float]] = []
+    for slot, box in enumerate(value, start=1):
+        numbers = [_number_or_none(side) for side in box] if isinstance(box, list | tuple) else []
+        if len(numbers) != len(BOX_SIDES) or any(n is None for n in numbers):
+            check.fail(
+                "slot_boxes",
+                f"Person {slot}'s box must be four numbers: left, top, right, bottom, as fractions of the picture "
+                "(0 to 1).",
+            )
+            continue
+        left, top, right, bottom = (round(float(n), BOX_DECIMALS) for n in numbers)  # type: ignore[arg-type]
+        if not all(0 <= n <= 1 for n in (left, top, right, bottom)):
+            check.fail(
+                "slot_boxes",
+                f"Person {slot}'s box must lie inside the picture: each side between 0 and 1 (the left or top edge "
+                "to the right or bottom edge).",
+            )
+        elif left >= right:
+            check.fail("slot_boxes", f"Person {slot}'s box: its left side must be to the left of its right side.")
+        elif top >= bottom:
+            check.fail("slot_boxes", f"Person {slot}'s box: its top must be above its bottom.")
+        boxes.append([left, top, right, bottom])
+    if len(boxes) == len(value):
+        for first in range(len(boxes)):
+            same = [n + 1 for n in range(first + 1, len(boxes)) if boxes[n] == boxes[first]]
+            if same:
+                check.fail(
+                    "slot_boxes",
+                    f"Person {first + 1}'s and person {same[0]}'s boxes are the same: give each person their own "
+                    "place in the picture.",
+                )
+                break
+    return boxes
 
 
 def _check_base_model(check: _Checker) -> Any:
@@ -457,7 +608,9 @@ def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None =
         except base_models.UnknownBaseModel:
             base["base_model"] = ""
     check = _Checker(data, base)
-    prompt = _check_prompt(check)
+    slots = _check_slots(check)
+    prompt = _check_prompt(check, slots)
+    boxes = _check_slot_boxes(check, slots)
     negative = str(check.raw("negative_prompt") or "").strip()
     if len(negative) > MAX_PROMPT_CHARS:
         check.fail("negative_prompt", f"The negative prompt is {len(negative)} characters: {MAX_PROMPT_CHARS} at most.")
@@ -490,6 +643,8 @@ def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None =
     return RenderSettings(
         prompt=prompt,
         negative_prompt=negative,
+        subject_slots=int(slots),  # type: ignore[arg-type]
+        slot_boxes=boxes,
         base_model=spec.name,
         style_lora=lora,
         style_weight=float(style_weight),

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from templates_app import pose_references, render_settings, template_photos
+from templates_app.errors import TemplateError
 from templates_app.models import StyleLora, Template, TemplateVersion
 
 
@@ -92,6 +93,32 @@ def template_pose_reference(*, version: TemplateVersion) -> pose_references.Pose
         return pose_references.PoseReference(size=(0, 0), problem=pose_references.UNREADABLE_MESSAGE)
 
 
+def is_group(version: TemplateVersion) -> bool:
+    """Whether the version is a group template (2-6 people, {subject_1} ... in its prompt)."""
+    return version.subject_slots > 1
+
+
+def slot_boxes(version: TemplateVersion) -> list[tuple[float, float, float, float]] | None:
+    """Where each person of a group template is, in slot order: (left, top, right, bottom) as fractions of the
+    picture (engine.group.Subject.box). None for a single-person template, or a group one without boxes (the
+    engine then gives the faces to the slots left to right)."""
+    if not is_group(version) or len(version.slot_boxes or []) != version.subject_slots:
+        return None
+    return [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in version.slot_boxes]
+
+
+def detect_slot_boxes(*, version: TemplateVersion, slots: int) -> list[tuple[float, float, float, float]]:
+    """Slot boxes for `slots` people from the faces of the version's saved template photo, left to right.
+    Raises TemplateError (400, a message for people) when there is no template photo, too few faces, or the
+    photo can't be read."""
+    try:
+        return template_photos.detected_slot_boxes(version, slots)
+    except OSError:
+        raise TemplateError("The saved template photo can't be read: upload it again.", field="slot_boxes") from None
+    except ValueError as exc:  # TooFewFaces, or no template photo
+        raise TemplateError(str(exc), field="slot_boxes") from None
+
+
 def style_loras(*, family: str | None = None) -> QuerySet[StyleLora]:
     loras = StyleLora.objects.select_related("created_by").order_by("name", "id")
     return loras.filter(family=family) if family else loras
@@ -102,6 +129,8 @@ def style_loras(*, family: str | None = None) -> QuerySet[StyleLora]:
 FIELD_LABELS = {
     "prompt": "Prompt",
     "negative_prompt": "Negative prompt",
+    "subject_slots": "People in the picture",
+    "slot_boxes": "Where each person is",
     "base_model": "Base model",
     "style_lora": "Style LoRA",
     "style_weight": "Style LoRA weight",
@@ -152,6 +181,13 @@ def _display(version: TemplateVersion, name: str) -> str:
         if version.reference_mode == TemplateVersion.ReferenceMode.PHOTO:
             return "The template photo's size"
         return str(value) if value else "The base model's own size"
+    if name == "subject_slots":
+        return f"Group of {version.subject_slots}" if is_group(version) else "1 (a single portrait)"
+    if name == "slot_boxes":
+        boxes = slot_boxes(version)
+        if boxes is None:
+            return "Left to right" if is_group(version) else "—"
+        return "; ".join(f"{n}: {' '.join(f'{side * 100:g}%' for side in box)}" for n, box in enumerate(boxes, start=1))
     if name == "face_pass":
         return "On" if version.face_pass else "Off"
     if name == "long_side":

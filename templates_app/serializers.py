@@ -15,6 +15,7 @@ from templates_app.render_settings import (
     INPUT_FIELDS,
     LONG_SIDE_MAX,
     LONG_SIDE_MIN,
+    MAX_SUBJECTS,
     PHOTO_MAX_SIDE,
     PHOTO_MIN_SIDE,
     RENDER_FIELDS,
@@ -63,6 +64,24 @@ class StyleLoraUploadSerializer(serializers.Serializer):
     )
 
 
+SLOT_BOXES_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_SUBJECTS,
+    "items": {
+        "type": "array",
+        "minItems": 4,
+        "maxItems": 4,
+        "items": {"type": "number", "minimum": 0, "maximum": 1},
+        "description": "[left, top, right, bottom] as fractions of the picture's width and height.",
+    },
+}
+
+
+@extend_schema_field(SLOT_BOXES_SCHEMA)
+class SlotBoxesField(serializers.JSONField):
+    """A group template's slot boxes: JSON (in a multipart body, a JSON string). The service checks them."""
+
+
 def _render_outputs() -> list[str]:
     """The render settings as a version shows them, in RENDER_FIELDS order: the style LoRA as its id and name."""
     outputs: list[str] = []
@@ -77,6 +96,9 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
     style_lora_name = serializers.CharField(source="style_lora.name", read_only=True, default=None)
     reference_image = serializers.SerializerMethodField(
         help_text="A signed link to the reference image, valid for MEDIA_LINK_MAX_AGE_SECONDS; null when none."
+    )
+    slot_boxes = SlotBoxesField(
+        read_only=True, help_text="One [left, top, right, bottom] box per person (fractions), or [] for none."
     )
     created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
 
@@ -142,10 +164,25 @@ class RenderSettingsInput(serializers.Serializer):
     prompt = serializers.CharField(
         required=False,
         allow_blank=True,
-        help_text=f"Must contain {{subject}}; at most {MAX_PROMPT_TOKENS} CLIP tokens ({{subject}} counts as 2).",
+        help_text=f"Must contain {{subject}} (a group template: {{subject_1}} ... instead); at most "
+        f"{MAX_PROMPT_TOKENS} CLIP tokens ({{subject}} counts as 2).",
     )
     negative_prompt = serializers.CharField(
         required=False, allow_blank=True, help_text=f"At most {MAX_PROMPT_TOKENS} CLIP tokens."
+    )
+    subject_slots = serializers.IntegerField(
+        required=False,
+        help_text=f"People in the picture: 1 (default) a single portrait, 2-{MAX_SUBJECTS} a group template, whose "
+        "prompt names each person {subject_1} ... {subject_<n>} (every one at least once, none beyond n, and not "
+        "{subject}).",
+    )
+    slot_boxes = SlotBoxesField(
+        required=False,
+        allow_null=True,
+        help_text="A group template's optional slot boxes: one [left, top, right, bottom] per person, fractions of "
+        "the picture (0 <= left < right <= 1, 0 <= top < bottom <= 1), no two the same; each person gets the face "
+        "nearest their box. [] (default): the faces go to the people left to right. In a multipart body, a JSON "
+        "string.",
     )
     base_model = serializers.CharField(required=False, allow_blank=True, help_text="A registry name.")
     style_lora = serializers.IntegerField(required=False, allow_null=True, help_text="A style LoRA's id, or null.")
@@ -226,6 +263,7 @@ class StarterSerializer(serializers.Serializer):
     description = serializers.CharField()
     prompt = serializers.CharField()
     negative_prompt = serializers.CharField()
+    subject_slots = serializers.IntegerField(help_text="People in the picture (2 or more: a group template).")
     scheduler = serializers.CharField()
     steps = serializers.IntegerField()
     guidance = serializers.FloatField()

@@ -20,6 +20,9 @@ look), resembling (the client's face, not a prettier stranger's: identity weight
 - Finishing: every starter runs the face pass (each face re-rendered at full resolution with the client's
   likeness) and is delivered at print size, 3000 px on the long side (about 25 cm at 300 dpi); the face pass's
   and the upscale's own values are the model's defaults.
+- Group starters (`subject_slots` 2 or more) name each person `{subject_1}`, `{subject_2}` … instead of
+  `{subject}` (each becomes that person's trigger phrase, engine/group.py), and say where each one stands
+  (`slot_boxes`, fractions of the picture), so a studio has a couple's portrait to try.
 - Prices are suggestions (per delivered image, in the studio's currency); the studio sets its own.
 
 A starter is copied, never referenced: the copy is an ordinary draft template (`Template.starter_key` records
@@ -56,6 +59,8 @@ class Starter:
     price_per_image: Decimal = Decimal("9.00")
     face_pass: bool = True
     long_side: int = 3000
+    subject_slots: int = 1
+    slot_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     @property
     def category_label(self) -> str:
@@ -76,6 +81,8 @@ class Starter:
             "price_per_image": self.price_per_image,
             "face_pass": self.face_pass,
             "long_side": self.long_side,
+            "subject_slots": self.subject_slots,
+            "slot_boxes": [list(box) for box in self.slot_boxes],
         }
 
 
@@ -241,6 +248,22 @@ STARTERS: tuple[Starter, ...] = (
         identity_weight=0.9,
         images_per_run=8,
         price_per_image=Decimal("14.00"),
+    ),
+    Starter(
+        key="couple-studio-light",
+        name="Couple, studio light",
+        category="family",
+        description="Two people side by side in soft studio light: couples, friends, a parent and child. A group "
+        "template: each face is rendered with that person's own likeness (person 1 on the left, person 2 on the "
+        "right).",
+        prompt="studio portrait photograph of {subject_1} and {subject_2} side by side, shoulders touching, warm "
+        "natural smiles, soft key light, neutral grey backdrop, 70mm lens, f/5.6, both faces in sharp focus, "
+        "natural skin texture",
+        negative_prompt=_BASE_NEGATIVE + ", extra people, merged faces, identical twins",
+        guidance=6.0,
+        price_per_image=Decimal("15.00"),
+        subject_slots=2,
+        slot_boxes=((0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)),
     ),
 )
 

@@ -3,6 +3,9 @@
 engine regenerates through (engine.masks: the face box grown by the version's mask margin, with a soft edge of
 its feather) is drawn over it for the photographer, so they see which pixels will change.
 
+A group template's photo (several people): every face large enough is a slot; `detected_slot_boxes` gives the
+`slots` largest faces as slot boxes, left to right (fractions of the photo), for the photographer to start from.
+
 Stored files never change (every stored image has a new random name, templates_app/models.py), so the faces
 found in one are remembered per process by the file's name. Nothing here imports torch.
 """
@@ -42,6 +45,42 @@ def face_boxes(image: Image.Image) -> tuple[Box, ...]:
     )[:CLIENT_FACES]
 
 
+def all_face_boxes(image: Image.Image) -> tuple[Box, ...]:
+    """Every face of `image` large enough to be regenerated (at least PHOTO_MIN_FACE_PX), largest first."""
+    found = faces.detect_faces(image)
+    return tuple(
+        (box.left, box.top, box.right, box.bottom) for box in found if max(box.width, box.height) >= PHOTO_MIN_FACE_PX
+    )
+
+
+class TooFewFaces(ValueError):
+    """The template photo shows fewer faces than the template has people (the message says both numbers)."""
+
+
+def slot_boxes_from_faces(
+    boxes: Sequence[Box], size: tuple[int, int], slots: int
+) -> list[tuple[float, float, float, float]]:
+    """The `slots` largest of `boxes` (pixels, largest first) as slot boxes, left to right by their centres:
+    (left, top, right, bottom) as fractions of `size`, to 4 decimals, clipped to the picture. Raises TooFewFaces
+    when there are fewer faces than slots."""
+    if len(boxes) < slots:
+        found = f"{len(boxes)} face{'' if len(boxes) == 1 else 's'} {'was' if len(boxes) == 1 else 'were'}"
+        raise TooFewFaces(
+            f"Only {found} found in the template photo (at least {PHOTO_MIN_FACE_PX} px across), and the template "
+            f"has {slots} people: use a photo where every face is clearly visible, or enter the boxes yourself."
+        )
+    width, height = size
+    chosen = sorted(boxes[:slots], key=lambda b: ((b[0] + b[2]) / 2, b[1]))
+
+    def fraction(value: float, whole: int) -> float:
+        return round(min(max(value / whole, 0.0), 1.0), 4)
+
+    return [
+        (fraction(left, width), fraction(top, height), fraction(right, width), fraction(bottom, height))
+        for left, top, right, bottom in chosen
+    ]
+
+
 def open_stored(name: str) -> Image.Image:
     """A stored image (by its storage name), decoded as RGB."""
     with default_storage.open(name, "rb") as handle:
@@ -59,6 +98,24 @@ def image_from_bytes(data: bytes) -> Image.Image:
 @functools.lru_cache(maxsize=256)
 def _stored_faces(name: str) -> tuple[Box, ...]:
     return face_boxes(open_stored(name))
+
+
+@functools.lru_cache(maxsize=64)
+def _stored_all_faces(name: str) -> tuple[tuple[int, int], tuple[Box, ...]]:
+    image = open_stored(name)
+    return image.size, all_face_boxes(image)
+
+
+def detected_slot_boxes(version: TemplateVersion, slots: int) -> list[tuple[float, float, float, float]]:
+    """Slot boxes for `slots` people from the faces of a photo-mode version's stored template photo (see
+    slot_boxes_from_faces; remembered per stored file). ValueError (a message for people) for a version without
+    a template photo; TooFewFaces; OSError when the stored photo can't be read."""
+    if version.reference_mode != TemplateVersion.ReferenceMode.PHOTO or not version.has_reference:
+        raise ValueError(
+            "Faces are found in the saved template photo: choose “Template photo”, upload the photo and save first."
+        )
+    size, boxes = _stored_all_faces(version.reference_image.name)
+    return slot_boxes_from_faces(boxes, size, slots)
 
 
 def stored_face_boxes(name: str) -> tuple[Box, ...]:

@@ -26,7 +26,16 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clients import uploads
-from templates_app import base_models, lora_files, pose_references, selectors, style_loras, template_photos, versions
+from templates_app import (
+    base_models,
+    lora_files,
+    pose_references,
+    render_settings,
+    selectors,
+    style_loras,
+    template_photos,
+    versions,
+)
 from templates_app.errors import TemplateError
 from templates_app.forms import (
     StarterCopyForm,
@@ -34,6 +43,7 @@ from templates_app.forms import (
     TemplateForm,
     TemplateListFilterForm,
     new_template_initial,
+    slot_field,
 )
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 from templates_app.starters import all_starters
@@ -200,6 +210,9 @@ def _designer_context(request: HttpRequest, template: Template, **extra: Any) ->
         "controlnets": sorted((getattr(settings, "ENGINE_CONTROLNETS", None) or {}).keys()),
         "photo_faces": selectors.template_photo_faces(version=version) if version is not None else None,
         "pose_reference": selectors.template_pose_reference(version=version) if version is not None else None,
+        "template_photo": version is not None
+        and version.reference_mode == TemplateVersion.ReferenceMode.PHOTO
+        and version.has_reference,
         **extra,
     }
     return context
@@ -218,12 +231,15 @@ def _get_style_lora(stylelora_id: int) -> StyleLora:
 @require_http_methods_of(_get_template, ["GET", "POST"])
 def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
     """GET: the designer (read-only for staff). POST: save; render settings that differ from the current
-    version's become a new version."""
+    version's become a new version. POST with `detect_faces`: nothing is saved; the page comes back with each
+    person's box filled from the faces of the saved template photo (_detect_faces)."""
     template = _get_template(template_id)
     if request.method == "GET":
         return render(request, "templates_app/template_detail.html", _designer_context(request, template))
     if not can_edit(request):
         return _forbidden(request)
+    if "detect_faces" in request.POST:
+        return _detect_faces(request, template)
     form = TemplateForm(request.POST, request.FILES, template=template)
     refused = _refused_files(request)
     status = 400
@@ -257,6 +273,43 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
             return redirect("template_detail", template_id=template.pk)
     for message in refused:
         form.add_error(None, message)
+    context = _designer_context(request, template, form=form)
+    return render(request, "templates_app/template_detail.html", context, status=status)
+
+
+def _detect_faces(request: HttpRequest, template: Template) -> HttpResponse:
+    """The designer's "Detect faces": the faces of the current version's template photo (the saved one) fill the
+    boxes of the number of people typed, left to right, in the form as typed; nothing is saved (the photographer
+    checks which face is which person, then saves). 400 with the reason when there is no template photo, fewer
+    faces than people, or fewer than 2 people."""
+    data = request.POST.copy()
+    form = TemplateForm(data, template=template)
+    slots = form.slots_shown()
+    version = template.current_version
+    status = 200
+    try:
+        if slots < 2:
+            raise TemplateError(
+                "Set “People in the picture” to 2 or more first: detecting faces fills each person's box.",
+                field="subject_slots",
+            )
+        if version is None:
+            raise TemplateError("Save the template with its template photo first: faces are found in the saved photo.")
+        boxes = selectors.detect_slot_boxes(version=version, slots=slots)
+    except TemplateError as exc:
+        messages.error(request, exc.message)
+        status = exc.status
+    else:
+        for slot, box in enumerate(boxes, start=1):
+            for side, fraction in zip(render_settings.BOX_SIDES, box, strict=True):
+                data[slot_field(slot, side)] = f"{round(fraction * 100, 2):g}"
+        form = TemplateForm(data, template=template)
+        note = " The new photo you chose was not saved: faces are found in the saved photo." if request.FILES else ""
+        messages.success(
+            request,
+            f"{slots} faces found in the template photo: the boxes are filled left to right (person 1 is the "
+            f"leftmost). Check which face is which person, then save.{note}",
+        )
     context = _designer_context(request, template, form=form)
     return render(request, "templates_app/template_detail.html", context, status=status)
 

@@ -232,7 +232,11 @@ def test_every_starter_copies_into_a_valid_draft(tenant_a: Tenant, starter):
     assert template.starter_key == starter.key and template.name == starter.name
     version = template.current_version
     assert version.base_model == SD15 and version.prompt == starter.prompt
-    assert "{subject}" in version.prompt
+    if starter.subject_slots > 1:  # a group starter names each person (tests/templates_app/test_subject_slots.py)
+        assert all(f"{{subject_{n}}}" in version.prompt for n in range(1, starter.subject_slots + 1))
+    else:
+        assert "{subject}" in version.prompt
+    assert version.subject_slots == starter.subject_slots
     assert version.price_per_image == starter.price_per_image
 
 
