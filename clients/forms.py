@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from clients.groups import MAX_MEMBERS, MIN_MEMBERS
 from clients.models import Client
 
 SEARCH_MAX_CHARS = 100
@@ -68,3 +69,38 @@ class SelfConsentForm(forms.Form):
         label="I have read and agree to this",
         error_messages={"required": "Tick the box to agree before uploading your photos."},
     )
+
+
+class GroupForm(forms.Form):
+    """A group's name, notes and members in slot order ("Person 1" fills {subject_1}): 2 to 6 of the clients who
+    can join a group (active, consent on record). The checks beyond input are clients.groups'."""
+
+    name = forms.CharField(max_length=150, label="Group name", error_messages={"required": "Name the group."})
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000, label="Notes")
+
+    def __init__(self, *args: Any, candidates: Any, initial_members: list[Client] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        members = list(initial_members or [])
+        for index in range(1, MAX_MEMBERS + 1):
+            self.fields[f"member_{index}"] = forms.ModelChoiceField(
+                queryset=candidates,
+                required=index <= MIN_MEMBERS,
+                label=f"Person {index}",
+                empty_label="—" if index > MIN_MEMBERS else "Choose a client",
+                initial=members[index - 1].pk if index <= len(members) else None,
+                help_text=f"Fills {{subject_{index}}} of group templates." if index <= MIN_MEMBERS else "",
+                error_messages={
+                    "required": f"Choose person {index}: a group has at least {MIN_MEMBERS} people.",
+                    "invalid_choice": "Choose one of the studio's clients with consent on record.",
+                },
+            )
+
+    def members(self) -> list[Client]:
+        return [client for name, client in self.cleaned_data.items() if name.startswith("member_") and client]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        chosen = [c.pk for name, c in data.items() if name.startswith("member_") and c]
+        if len(chosen) != len(set(chosen)):
+            raise forms.ValidationError("A client can be in a group only once.")
+        return data

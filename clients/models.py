@@ -232,3 +232,45 @@ class DeletionReceipt(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.performed_at:%Y-%m-%d %H:%M})"
+
+
+class ClientGroup(TenantOwned):
+    """Several of the studio's clients portrayed together (a couple, a family, friends): "the Martins: Anna, Marc,
+    Léa". Each member keeps their own consent and their own digital double; a group run gives each of them one
+    slot of a group template (generation.groups), and the group's gallery is one link for all of them. The
+    members' order is the default order of the slots (the first member fills {subject_1})."""
+
+    name = models.CharField(max_length=150)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["studio", "name", "id"], name="clientgroup_studio_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupMember(TenantOwned):
+    """One client of a group, at a position (1 = the first slot). Deleted with the client (their erasure) or the
+    group."""
+
+    group = models.ForeignKey(ClientGroup, on_delete=models.CASCADE, related_name="members")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="group_memberships")
+    position = models.PositiveSmallIntegerField()
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "group", "client"], name="groupmember_unique_client"),
+        ]
+        indexes = [
+            models.Index(fields=["studio", "group", "position"], name="groupmember_group"),
+            models.Index(fields=["studio", "client"], name="groupmember_client"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} in group {self.group_id}"

@@ -3,13 +3,17 @@ tests/test_isolation.py). URL names are global like the rest of the studio's pag
 
 from django.urls import path
 
-from clients import views
+from clients import views, views_groups
 
 SET = "<int:client_id>/sets/<int:photoset_id>/"
 
 urlpatterns = [
     path("", views.client_list, name="clients"),
     path("new/", views.client_create, name="client_create"),
+    path("groups/", views_groups.group_list, name="group_list"),
+    path("groups/new/", views_groups.group_create, name="group_create"),
+    path("groups/<int:clientgroup_id>/", views_groups.group_detail, name="group_detail"),
+    path("groups/<int:clientgroup_id>/delete/", views_groups.group_delete, name="group_delete"),
     path("consent-text/", views.consent_text, name="consent_text"),
     path("<int:client_id>/", views.client_detail, name="client_detail"),
     path("<int:client_id>/delete/", views.client_erase, name="client_erase"),

@@ -47,6 +47,7 @@ from clients.forms import (
     SelfConsentForm,
     SendLinkForm,
 )
+from clients.groups import groups_of
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
 from jobs import keyset
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
@@ -220,6 +221,7 @@ def _detail_context(request: HttpRequest, client: Client, **extra: Any) -> dict[
     return {
         "client": client,
         "photo_sets": photo_sets,
+        "groups": list(groups_of(client)),
         "can_manage": _can_manage(request),
         "erase_form": extra.pop("erase_form", None) or EraseClientForm(client=client),
         **extra,

@@ -63,3 +63,21 @@ def make_deletion_receipt(tenant: Any) -> models.Model:
     from clients.models import DeletionReceipt
 
     return DeletionReceipt.objects.create(kind=DeletionReceipt.Kind.RETENTION, counts={"photos": 1})
+
+
+@factory("clients.ClientGroup")
+def make_client_group(tenant: Any) -> models.Model:
+    from clients.models import ClientGroup, GroupMember
+
+    group = ClientGroup.objects.create(name=unique("Group"))
+    for position in (1, 2):
+        GroupMember.objects.create(group=group, client=make_client(tenant), position=position)
+    return group
+
+
+@factory("clients.GroupMember")
+def make_group_member(tenant: Any) -> models.Model:
+    from clients.models import GroupMember
+
+    group = make_client_group(tenant)
+    return GroupMember.objects.filter(group=group).order_by("position").first()
