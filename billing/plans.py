@@ -43,6 +43,9 @@ DEFAULT_CREDITS: dict[str, int] = {
     "train_sdxl": 40,
     "render_image_sd15": 1,
     "render_image_sdxl": 2,
+    # A group portrait, per person in it (generation.jobs.run_item_cost): the scene and each face are renders.
+    "render_group_person_sd15": 1,
+    "render_group_person_sdxl": 2,
 }
 
 

@@ -1,10 +1,10 @@
 """The render runs and portraits API, under /api/ inside a studio (routes in generation/api_urls.py):
 
-    runs/                                                   GET list (?kind=client|preview, ?double=<id>),
-                                                            POST {double, items: [{template, count}]}
+    runs/                                                   GET list (?kind=client|preview, ?double=<id>, ?group=<id>),
+                                                            POST {double | group, items: [{template, count}]}
     runs/{renderrun_id}/                                    GET, with its items and their jobs' states
     runs/{renderrun_id}/items/{renderrunitem_id}/retry/     POST: retry a failed item's job
-    portraits/                                              GET list (?run=<id>, ?double=<id>, ?hidden=1)
+    portraits/                                              GET list (?run=<id>, ?double=<id>, ?group=<id>, ?hidden=1)
     portraits/{portrait_id}/                                GET: recipe, likeness, rank, pick, hidden, signed links
     portraits/{portrait_id}/more-like-me/ | reroll/         POST: a small gpu job (202, the job)
     portraits/{portrait_id}/hide/ | unhide/ | pick/ | unpick/   POST: instant (200, the portrait)
@@ -28,7 +28,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation import portraits, runs
+from clients.models import ClientGroup
+from generation import groups, portraits, runs
 from generation.models import DigitalDouble, Portrait, RenderRun
 from generation.serializers import PortraitSerializer, RunCreateSerializer, RunSerializer
 from generation.views.runs import RUN_ROLES
@@ -80,16 +81,18 @@ def _int_param(request: Request, name: str) -> int | None:
         parameters=[
             OpenApiParameter("kind", OpenApiTypes.STR, enum=["client", "preview"]),
             OpenApiParameter("double", OpenApiTypes.INT),
+            OpenApiParameter("group", OpenApiTypes.INT),
         ],
     ),
     retrieve=extend_schema(
         summary="A run with its items and their jobs", tags=["runs"], responses={200: RunSerializer}
     ),
     create=extend_schema(
-        summary="Run published templates for a client's digital double",
-        description="One item and one gpu job per template, enqueued grouped by base model. 409 when the double "
-        "is not ready or a template is not published; 400 for bad counts or a template of another base model "
-        "family than the double's.",
+        summary="Run published templates for a client's digital double, or group templates for a group",
+        description="One item and one gpu job per template, enqueued grouped by base model. `double`: a run for "
+        "one person; `group`: a group run (templates with as many people as the group, each face rendered with "
+        "that person's own double). 409 when a double is not ready or a template is not published; 400 for bad "
+        "counts, a template of another base model family than the doubles', or of another number of people.",
         tags=["runs"],
         request=RunCreateSerializer,
         responses={201: RunSerializer, 400: _ERROR, 409: _ERROR},
@@ -110,24 +113,36 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
             double = _int_param(self.request, "double")
             if double is not None:
                 qs = qs.filter(double_id=double)
+            group = _int_param(self.request, "group")
+            if group is not None:
+                qs = qs.filter(group_id=group)
         return qs
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = RunCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
-        if double is None:
-            raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
         ids = [entry["template"] for entry in data["items"]]
         templates = {t.pk: t for t in Template.objects.filter(pk__in=ids).select_related("current_version")}
-        missing = [str(pk) for pk in ids if pk not in templates]
-        if missing:
-            raise exceptions.ValidationError({"items": f"There is no template {', '.join(missing)} in this studio."})
-        items = [(templates[entry["template"]], entry["count"]) for entry in data["items"]]
-        run = runs.start_run(double=double, items=items, user=acting_user(request))
+        if "group" in data:
+            group = ClientGroup.objects.filter(pk=data["group"]).first()
+            if group is None:
+                raise exceptions.ValidationError({"group": "There is no such group in this studio."})
+            run = groups.start_group_run(group=group, items=self._items(data, templates), user=acting_user(request))
+        else:
+            double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
+            if double is None:
+                raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
+            run = runs.start_run(double=double, items=self._items(data, templates), user=acting_user(request))
         run = self.get_queryset().get(pk=run.pk)
         return Response(RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _items(data: dict[str, Any], templates: dict[int, Template]) -> list[tuple[Template, int]]:
+        missing = [str(entry["template"]) for entry in data["items"] if entry["template"] not in templates]
+        if missing:
+            raise exceptions.ValidationError({"items": f"There is no template {', '.join(missing)} in this studio."})
+        return [(templates[entry["template"]], entry["count"]) for entry in data["items"]]
 
     @extend_schema(
         summary="Retry a failed item of a run",
@@ -156,6 +171,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         parameters=[
             OpenApiParameter("run", OpenApiTypes.INT),
             OpenApiParameter("double", OpenApiTypes.INT),
+            OpenApiParameter("group", OpenApiTypes.INT),
             OpenApiParameter("hidden", OpenApiTypes.BOOL, description="Include hidden portraits (default: no)."),
         ],
     ),
@@ -170,7 +186,7 @@ class PortraitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self) -> QuerySet[Portrait]:
         qs = Portrait.objects.select_related("double").order_by("-run_id", "item_id", "rank", "pk")
         if self.action == "list":
-            for name in ("run", "double"):
+            for name in ("run", "double", "group"):
                 value = _int_param(self.request, name)
                 if value is not None:
                     qs = qs.filter(**{f"{name}_id": value})

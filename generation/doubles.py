@@ -336,10 +336,18 @@ def delete_portrait(*, portrait: Portrait) -> int:
 def delete_double(*, double: DigitalDouble) -> dict[str, int]:
     """Delete a double with its portraits and render runs: files from storage (encrypted LoRA, portrait images,
     thumbnails and previews), the training job's working folder (checkpoints), the rows. Its queued or running
-    jobs are cancelled. Returns counts."""
-    counts = {"doubles": 0, "portraits": 0, "files": 0}
+    jobs are cancelled. Group portraits showing this person are withdrawn whole, files included (never kept with
+    a stranger's face in their place), and the group runs' unfinished jobs cancelled ("group_portraits" counts
+    them). Returns counts."""
+    counts = {"doubles": 0, "portraits": 0, "files": 0, "group_portraits": 0}
     with transaction.atomic():
-        jobs = set(Portrait.objects.filter(double=double).exclude(job=None).values_list("job_id", flat=True))
+        shown = Portrait.objects.filter(Q(double=double) | Q(subjects__double=double)).distinct()
+        jobs = set(shown.exclude(job=None).values_list("job_id", flat=True))
+        jobs.update(
+            RenderRunItem.objects.filter(run__subjects__double=double)
+            .exclude(job=None)
+            .values_list("job_id", flat=True)
+        )
         if double.job_id:
             jobs.add(double.job_id)
         for job in Job.objects.filter(pk__in=jobs, state__in=ACTIVE_JOB_STATES):
@@ -350,10 +358,11 @@ def delete_double(*, double: DigitalDouble) -> dict[str, int]:
         for job in Job.objects.filter(kind__in=kinds, state__in=ACTIVE_JOB_STATES, payload__double_id=double.pk):
             with contextlib.suppress(JobStateError):
                 cancel_job(job=job)
-        for portrait in Portrait.objects.filter(double=double):
+        for portrait in list(shown):
             counts["files"] += _delete_portrait_files(portrait)
             counts["portraits"] += 1
-        Portrait.objects.filter(double=double).delete()
+            counts["group_portraits"] += 1 if portrait.group_id is not None or portrait.double_id != double.pk else 0
+            portrait.delete()
         counts["files"] += _delete_file(double.lora_file)
         folder = work_dir(double)
         double_ref = double.pk
@@ -368,11 +377,12 @@ def delete_double(*, double: DigitalDouble) -> dict[str, int]:
 def erase_client_doubles(client: Client) -> Mapping[str, int]:
     """Erasure step: every double of the client and its portraits, files included. Counts only (none for a
     client without doubles, so the receipt lists what was actually deleted)."""
-    totals = {"doubles": 0, "portraits": 0, "double_files": 0}
+    totals = {"doubles": 0, "portraits": 0, "group_portraits": 0, "double_files": 0}
     for double in list(DigitalDouble.objects.filter(client=client)):
         counts = delete_double(double=double)
         totals["doubles"] += counts["doubles"]
         totals["portraits"] += counts["portraits"]
+        totals["group_portraits"] += counts["group_portraits"]
         totals["double_files"] += counts["files"]
     return {key: value for key, value in totals.items() if value}
 

@@ -33,11 +33,12 @@ from django.utils.module_loading import import_string
 
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
+from engine import group as group_engine
 from engine import masks, portrait, rendering
 from engine.images import PhotoRejected, encode_clean, load_photo
 from engine.rendering import AdapterRef, PipelineCache
-from generation import doubles, portraits, runs
-from generation.models import DigitalDouble, Portrait, RenderRunItem
+from generation import doubles, groups, portraits, runs
+from generation.models import DigitalDouble, Portrait, PortraitSubject, RenderRunItem, RunSubject
 from jobs.registry import Charge, JobAbandoned, JobCancelled, JobContext, JobError, job_handler
 from templates_app import base_models
 
@@ -180,17 +181,34 @@ def render_cost(payload: dict[str, Any]) -> Charge:
     return Charge(item=f"render_image_{_family(payload)}", units=units, fallback="render_image_sd15")
 
 
+def _people(payload: dict[str, Any]) -> int:
+    try:
+        return max(0, int(payload.get("people") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def run_item_cost(payload: dict[str, Any]) -> Charge:
-    """The run item's images, on its double's model family."""
+    """The run item's images, on its double's model family; a group run's item is charged per person portrayed
+    ("render_group_person_sd15": each face is a render of its own, the scene one more)."""
     item = RenderRunItem.objects.filter(pk=payload.get("item_id")).only("images").first()
-    units = int(item.images) if item is not None else 1
-    return Charge(item=f"render_image_{_family(payload)}", units=max(units, 1), fallback="render_image_sd15")
+    units = max(int(item.images) if item is not None else 1, 1)
+    people = _people(payload)
+    if people:
+        return Charge(
+            item=f"render_group_person_{_family(payload)}", units=units * people, fallback="render_image_sd15"
+        )
+    return Charge(item=f"render_image_{_family(payload)}", units=units, fallback="render_image_sd15")
 
 
 def images_rendered(result: dict[str, Any]) -> int | None:
-    """A render job's result counts the images it rendered (withheld ones included: the GPU did that work)."""
+    """A render job's result counts the images it rendered (withheld ones included: the GPU did that work); a
+    group item's units are its images times its people (what run_item_cost charged per unit)."""
     images = result.get("images")
-    return images if isinstance(images, int) and not isinstance(images, bool) else None
+    if not isinstance(images, int) or isinstance(images, bool):
+        return None
+    people = result.get("people")
+    return images * people if isinstance(people, int) and people > 0 else images
 
 
 @job_handler(
@@ -683,6 +701,8 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
     stores each portrait with its thumbnail, watermarked preview and recipe (portraits.store_portrait, the one
     writer). A failure fails this job only. Idempotent: portraits an earlier attempt of this job stored are
     replaced."""
+    if _people(ctx.payload):
+        return render_group_item(ctx)
     started = time.monotonic()
     loads_before = float((getattr(pipeline_cache(), "stats", {}) or {}).get("load_seconds", 0.0))
     order = _render_order(ctx)
@@ -796,6 +816,198 @@ def render_portraits(ctx: JobContext) -> dict[str, Any]:
         cache=stats,
         timing=result.get("timing"),
     )
+    return result
+
+
+def _group_subjects(item: RenderRunItem, version: Any) -> list[RunSubject]:
+    """The run's people in slot order, each with a ready double; JobError when the group is no longer whole (a
+    person's double was deleted, e.g. by their erasure: the portrait would show a stranger in their place)."""
+    subjects = list(RunSubject.objects.filter(run_id=item.run_id).select_related("double").order_by("slot"))
+    slots = runs.slots_of(version)
+    if len(subjects) != slots or [s.slot for s in subjects] != list(range(1, slots + 1)):
+        raise JobError(
+            "One of this group's people is no longer in the run (their digital double was deleted): the group "
+            "portrait can't be made without them. Start a new run for the group."
+        )
+    for subject in subjects:
+        if subject.double.status != DigitalDouble.Status.READY:
+            raise JobError("A digital double of this group is not trained.")
+    return subjects
+
+
+def demo_faces(subjects: list[Any]) -> Callable[[Any], list[tuple[int, int, int, int]]]:
+    """The face "detector" of group runs on the tiny demo model, whose images are noise with no face to find:
+    each slot's box (the template's), else equal columns left to right, as the faces, so a newcomer's demo group
+    run goes through every stage (the recipe's face pass says so: `faces_placed`). Real models always use the
+    face detector."""
+
+    def detect(image: Any) -> list[tuple[int, int, int, int]]:
+        width, height = image.size
+        count = len(subjects)
+        boxes = []
+        for index, subject in enumerate(sorted(subjects, key=lambda s: s.slot)):
+            left, top, right, bottom = subject.box or (index / count, 0.25, (index + 1) / count, 0.75)
+            boxes.append((int(left * width), int(top * height), int(right * width), int(bottom * height)))
+        return boxes
+
+    return detect
+
+
+def _render_group(
+    ctx: JobContext, *, spec: Any, subjects: list[Any], config: Any, stages: Any, label: str
+) -> list[Any]:
+    """engine.group.render_group_portraits with progress 0-90 and cancellation (as _render for one person); on
+    the demo model the faces are placed by demo_faces."""
+    config.steps = base_models.render_steps(spec, config.steps)
+    throttle = _Throttle(ctx)
+
+    def progress(fraction: float, message: str) -> None:
+        throttle.progress(90 * fraction, f"{label} · {message}", force=fraction >= 1.0)
+
+    try:
+        made = group_engine.render_group_portraits(
+            cache=pipeline_cache(),
+            spec=spec,
+            subjects=subjects,
+            config=config,
+            stages=stages,
+            progress=progress,
+            should_cancel=throttle.should_cancel,
+            detector=demo_faces(subjects) if spec.is_demo else None,
+        )
+    except rendering.RenderCancelled:
+        throttle.raise_stop()
+    except ValueError as exc:
+        raise JobError(f"This group portrait can't be made: {exc}.") from None
+    if throttle.stop is not None:
+        throttle.raise_stop()
+    if spec.is_demo:
+        for entry in made:
+            for stage in entry.recipe.get("stages") or []:
+                if stage.get("name") == "face_pass":
+                    stage["faces_placed"] = "slots (the demo model draws no faces to detect)"
+    return made
+
+
+def _score_group(subjects: list[RunSubject], rendered: list[Any]) -> list[Any]:
+    """Each group portrait scored face by face against that face's person's centroid (engine.likeness)."""
+    from engine import likeness
+
+    centroids = [doubles.centroid(subject.double) for subject in subjects]
+    scores = []
+    for entry in rendered:
+        faces = [face.get("face") or [0, 0, 1, 1] for face in entry.recipe.get("subjects") or []]
+        scores.append(likeness.score_group_image(entry.image, list(zip(faces, centroids, strict=True))))
+    return scores
+
+
+def render_group_item(ctx: JobContext) -> dict[str, Any]:
+    """A group run's item (generation/groups.py): the scene rendered with no identity, each person's face
+    regenerated with that person's own identity LoRA (engine.group), every image checked for explicit content,
+    scored face by face (the portrait's likeness is its weakest face's), ranked, the best picked, and stored with
+    one PortraitSubject per face. Idempotent like render_portraits (an earlier attempt's portraits are replaced)."""
+    item = _run_item(ctx)
+    version = runs.item_version(item)
+    subjects = _group_subjects(item, version)
+    first = subjects[0].double
+    order = RenderOrder(double=first, item=item, version=version)
+    spec = _model_of(order)
+    for subject in subjects[1:]:
+        _model_of(RenderOrder(double=subject.double, item=item, version=version))
+    boxes = groups.boxes_of(version)
+    with tempfile.TemporaryDirectory(prefix="render-") as tmp:
+        inputs = _template_inputs(version, Path(tmp))
+        if inputs.get("template_photo") is not None:
+            raise JobError(f"“{order.name}” puts faces into a template photo, which group runs can't do yet.")
+        config = _render_config(ctx, order, inputs)
+        stages = _stages(order, spec, inputs)
+        ctx.progress(0, f"Loading {spec.display_name}")
+        spec = base_models.ensure_available(spec)
+        people = [
+            group_engine.Subject(
+                slot=subject.slot,
+                identity_lora=_identity_lora(subject.double),
+                trigger_phrase=subject.double.trigger_phrase,
+                box=boxes[subject.slot - 1] if boxes else None,
+            )
+            for subject in subjects
+        ]
+        total = len(config.seeds)
+        label = f"“{order.name}”: {total} group image{'s' if total != 1 else ''} of {len(people)} people"
+        made = _render_group(ctx, spec=spec, subjects=people, config=config, stages=stages, label=label)
+        del people
+    failures = _failures(made)
+    rendered = [entry for entry in made if entry.image is not None]
+    if failures:
+        log.warning("group_portraits_failed", job_id=ctx.job.pk, failures=failures)
+    if not rendered:
+        raise JobError(failures[0]["message"] if failures else "No group portrait could be made.")
+    ctx.progress(91, "Checking the images for explicit content")
+    rendered, safety = screen_outputs(ctx, rendered)
+    ctx.progress(92, "Scoring each face's likeness")
+    from engine import likeness
+
+    scores = _score_group(subjects, rendered)
+    order_of_ranks = likeness.rank(scores)
+    rank_of = {index: position + 1 for position, index in enumerate(order_of_ranks)}
+    picks = portraits.choose_picks(order_of_ranks, [s.flagged for s in scores], runs.picks_per_template())
+    ctx.progress(94, "Making thumbnails and watermarked previews")
+    files = [_encode(entry.image, runs.watermark_text(first.studio)) for entry in rendered]
+    saved: list[int] = []
+    with transaction.atomic():
+        wanted = [subject.double_id for subject in subjects]
+        locked = DigitalDouble.objects.select_for_update().filter(pk__in=wanted).order_by("pk").in_bulk()
+        if len(locked) != len(set(wanted)) or not RenderRunItem.objects.filter(pk=item.pk).exists():
+            raise JobError("A digital double of this group, or the run, was deleted while rendering.")
+        for earlier in Portrait.objects.filter(job=ctx.job):
+            doubles.delete_portrait(portrait=earlier)
+        for index, entry in enumerate(rendered):
+            png, thumbnail, preview = files[index]
+            score = scores[index]
+            stored = portraits.store_portrait(
+                double=locked[first.pk],
+                job=ctx.job,
+                item=item,
+                version=version,
+                png=png,
+                thumbnail=thumbnail,
+                preview=preview,
+                recipe=_run_recipe(entry.recipe, version),
+                likeness=score.likeness,
+                flags=list(score.flags),
+                rank=rank_of.get(index),
+                is_pick=index in picks,
+                is_demo=spec.is_demo,
+                group_id=item.run.group_id,
+            )
+            faces = {face.get("slot"): face for face in score.per_face}
+            PortraitSubject.objects.bulk_create(
+                [
+                    PortraitSubject(
+                        portrait=stored,
+                        slot=subject.slot,
+                        double_id=subject.double_id,
+                        face=list((entry.recipe["subjects"][subject.slot - 1] or {}).get("face") or []),
+                        likeness=(faces.get(subject.slot) or {}).get("likeness"),
+                    )
+                    for subject in subjects
+                ]
+            )
+            saved.append(stored.pk)
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"], failures))
+    result: dict[str, Any] = {
+        "double_id": first.pk,
+        "portraits": saved,
+        "images": total,
+        "people": len(subjects),
+        **_safety_result(safety),
+        "failed": failures,
+        "run_id": item.run_id,
+        "item_id": item.pk,
+        "picks": sorted(saved[i] for i in picks),
+        "pipeline_cache": dict(getattr(pipeline_cache(), "stats", {}) or {}),
+    }
+    log.info("group_portraits_rendered", item_id=item.pk, people=len(subjects), images=len(saved))
     return result
 
 

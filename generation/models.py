@@ -144,6 +144,11 @@ class RenderRun(TenantOwned):
         FAILED = "failed", "Failed"
 
     double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="runs")
+    # A group run (generation/groups.py): the group portrayed, each member's double in `subjects` (slot 1 is also
+    # `double`). Empty for a run of one person.
+    group = models.ForeignKey(
+        "clients.ClientGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CLIENT)
     images = models.PositiveIntegerField(default=0, help_text="Images asked for, over all items.")
     gpu_seconds = models.FloatField(default=0.0, help_text="The estimate of GPU time when the run started.")
@@ -247,6 +252,11 @@ class Portrait(TenantOwned):
     parent = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children", help_text="More like me"
     )
+    # A group portrait: the group, and each person's face in `subjects` (`double` is slot 1's). Withdrawn (deleted,
+    # files too) when any of its people's doubles is deleted: generation.doubles.delete_double.
+    group = models.ForeignKey(
+        "clients.ClientGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="portraits"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -255,6 +265,7 @@ class Portrait(TenantOwned):
             models.Index(fields=["studio", "double", "-created_at"], name="portrait_studio_double"),
             models.Index(fields=["studio", "job"], name="portrait_studio_job"),
             models.Index(fields=["studio", "run"], name="portrait_studio_run"),
+            models.Index(fields=["studio", "group", "-created_at"], name="portrait_studio_group"),
         ]
 
     def __str__(self) -> str:
@@ -290,3 +301,42 @@ class Portrait(TenantOwned):
     @property
     def stages_summary(self) -> str:
         return stages_summary(self.recipe or {})
+
+
+class RunSubject(TenantOwned):
+    """One person of a group run: the slot they fill ({subject_<slot>}) and the digital double that renders their
+    face. Deleted with the double (the run's jobs then refuse to render an incomplete group)."""
+
+    run = models.ForeignKey(RenderRun, on_delete=models.CASCADE, related_name="subjects")
+    slot = models.PositiveSmallIntegerField()
+    double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["run", "slot"]
+        constraints = [models.UniqueConstraint(fields=["studio", "run", "slot"], name="runsubject_unique_slot")]
+        indexes = [models.Index(fields=["studio", "double"], name="runsubject_double")]
+
+    def __str__(self) -> str:
+        return f"Slot {self.slot} of run {self.run_id}"
+
+
+class PortraitSubject(TenantOwned):
+    """One face of a group portrait: whose (the slot and its double), where (`face`, output pixels) and how alike
+    (`likeness`, 0-100, against that person's centroid). A group portrait is deleted whole when one of its
+    people's doubles is (generation.doubles.delete_double): it is never kept with a stranger's face."""
+
+    portrait = models.ForeignKey(Portrait, on_delete=models.CASCADE, related_name="subjects")
+    slot = models.PositiveSmallIntegerField()
+    double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="+")
+    face = models.JSONField(default=list, blank=True)
+    likeness = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["portrait", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "portrait", "slot"], name="portraitsubject_unique_slot")
+        ]
+        indexes = [models.Index(fields=["studio", "double"], name="portraitsubject_double")]
+
+    def __str__(self) -> str:
+        return f"Slot {self.slot} of portrait {self.portrait_id}"

@@ -41,7 +41,7 @@ FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_ex
 def can_go_more_like_me(portrait: Portrait) -> bool:
     """Whether "more like me" would still change the portrait's recipe (False at the identity weight's cap)."""
 
-    return bool(portrait.recipe) and engine_can_go(portrait.recipe)
+    return bool(portrait.recipe) and portrait.group_id is None and engine_can_go(portrait.recipe)
 
 
 def _action_payload(portrait: Portrait, **extra: Any) -> dict[str, Any]:
@@ -52,6 +52,11 @@ def _action_payload(portrait: Portrait, **extra: Any) -> dict[str, Any]:
 
 
 def _require_renderable(portrait: Portrait) -> None:
+    if portrait.group_id is not None or (portrait.recipe or {}).get("subjects"):
+        raise RunError(
+            "A group portrait can't be rendered again on its own yet: run the group template again for new ones.",
+            status=409,
+        )
     require_run_ready(portrait.double)
     if not portrait.recipe or "recipe_version" not in portrait.recipe:
         raise RunError("This portrait has no recipe to render again.", status=409)
@@ -169,6 +174,7 @@ def store_portrait(
     is_pick: bool,
     is_demo: bool,
     parent: Portrait | None = None,
+    group_id: int | None = None,
 ) -> Portrait:
     """Store one portrait of a run: full-resolution PNG, WebP thumbnail and watermarked JPEG preview in private
     storage, with its recipe, likeness, flags, rank and pick."""
@@ -186,6 +192,7 @@ def store_portrait(
         is_pick=is_pick,
         is_demo=is_demo,
         parent=parent,
+        group_id=group_id,
     )
     portrait.image.save("portrait.png", ContentFile(png), save=False)
     portrait.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)

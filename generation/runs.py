@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from clients.models import ClientGroup
 from engine.portrait import RenderConfig, stage_steps
 from engine.upscale import target_size, tile_boxes
 from generation.doubles import (
@@ -44,7 +45,7 @@ from generation.doubles import (
     enqueue_billed,
     require_ready,
 )
-from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
+from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem, RunSubject
 from jobs.models import Job
 from jobs.services import JobStateError, retry_job
 from templates_app import base_models
@@ -129,6 +130,12 @@ def _spec(version: TemplateVersion, *, enabled_only: bool = True) -> Any:
         return base_models.get_model(version.base_model, enabled_only=enabled_only)
     except base_models.UnknownBaseModel as exc:
         raise RunError(f"“{version.template.name}”: {exc.message}") from None
+
+
+def slots_of(version: TemplateVersion) -> int:
+    """How many people a template version portrays (1: a single portrait; 2-6: a group template, run for a
+    group: generation/groups.py)."""
+    return max(1, int(getattr(version, "subject_slots", 1) or 1))
 
 
 def require_run_ready(double: DigitalDouble) -> None:
@@ -412,19 +419,31 @@ def _create_run(
     user: User | None,
     seeds: Sequence[list[int]] | None = None,
     settings: Mapping[str, Any] | None = None,
+    plan: Estimate | None = None,
+    group: ClientGroup | None = None,
+    subjects: Sequence[DigitalDouble] = (),
 ) -> RenderRun:
     """The run, its items in grouped order, and one job per item (enqueued on commit, in that order). Seeds are
-    drawn now unless given (per entry); an unsaved version's item keeps its `settings`."""
-    plan = estimate(double=double, items=entries)
+    drawn now unless given (per entry); an unsaved version's item keeps its `settings`. A group run
+    (generation/groups.py) gives its `group`, its estimate (`plan`) and each slot's double in `subjects` (slot 1
+    is `double`): every one of them is locked and must still be ready."""
+    plan = plan or estimate(double=double, items=entries)
     order = group_order([item.base_model for item in plan.items])
     with transaction.atomic():
-        locked = DigitalDouble.objects.select_for_update().filter(pk=double.pk).first()
-        if locked is None:
+        wanted = [double.pk, *(s.pk for s in subjects)]
+        rows = DigitalDouble.objects.select_for_update().filter(pk__in=wanted).order_by("pk").in_bulk()
+        locked = rows.get(double.pk)
+        if locked is None or any(s.pk not in rows for s in subjects):
             raise RunError("This digital double no longer exists.", status=404)
-        require_run_ready(locked)
+        for row in rows.values():
+            require_run_ready(row)
         run = RenderRun.objects.create(
-            double=locked, kind=kind, images=plan.images, gpu_seconds=plan.gpu_seconds, created_by=user
+            double=locked, group=group, kind=kind, images=plan.images, gpu_seconds=plan.gpu_seconds, created_by=user
         )
+        RunSubject.objects.bulk_create(
+            [RunSubject(run=run, slot=slot, double=rows[s.pk]) for slot, s in enumerate(subjects, start=1)]
+        )
+        people = {"people": len(subjects)} if subjects else {}
         for position, index in enumerate(order):
             part = plan.items[index]
             saved = part.version.pk is not None
@@ -439,7 +458,7 @@ def _create_run(
             )
             item.job = enqueue_billed(
                 kind=RUN_ITEM_KIND,
-                payload={"item_id": item.pk, "run_id": run.pk, "double_id": locked.pk},
+                payload={"item_id": item.pk, "run_id": run.pk, "double_id": locked.pk, **people},
                 user=user,
                 error=RunError,
             )
@@ -471,6 +490,11 @@ def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], u
         version = template.current_version
         assert version is not None
         version.template = template  # names in messages without another query
+        if slots_of(version) > 1:
+            raise RunError(
+                f"“{template.name}” portrays {slots_of(version)} people: run it for a group of clients (Clients → "
+                "Groups), each with their own digital double."
+            )
         entries.append((version, _count(count, template.name)))
     return _create_run(double=double, kind=RenderRun.Kind.CLIENT, entries=entries, user=acting_user(user))
 
@@ -501,7 +525,12 @@ def retry_item(*, item: RenderRunItem, user: User | None = None) -> Job:
         with transaction.atomic():
             item.job = enqueue_billed(
                 kind=RUN_ITEM_KIND,
-                payload={"item_id": item.pk, "run_id": item.run_id, "double_id": item.run.double_id},
+                payload={
+                    "item_id": item.pk,
+                    "run_id": item.run_id,
+                    "double_id": item.run.double_id,
+                    **({"people": item.run.subjects.count()} if item.run.group_id else {}),
+                },
                 user=acting_user(user),
                 error=RunError,
             )
@@ -527,7 +556,7 @@ def run_list(*, kind: str | None = RenderRun.Kind.CLIENT) -> QuerySet[RenderRun]
     """Runs, newest first, with their client, items (templates, jobs) and portrait counts: a fixed number of
     queries per page. Test renders belong to their double's page, never to the runs' lists and pages."""
     qs = (
-        RenderRun.objects.select_related("double__client", "created_by")
+        RenderRun.objects.select_related("double__client", "created_by", "group")
         .prefetch_related(_items_prefetch())
         .annotate(portrait_count=Count("portraits", distinct=True))
         .order_by("-created_at", "-id")
@@ -538,7 +567,7 @@ def run_list(*, kind: str | None = RenderRun.Kind.CLIENT) -> QuerySet[RenderRun]
 def get_run(*, renderrun_id: int) -> RenderRun:
     """The studio's run (with its double, client and items), or Http404 (a test render has no run page)."""
     return get_object_or_404(
-        RenderRun.objects.select_related("double__client", "created_by")
+        RenderRun.objects.select_related("double__client", "created_by", "group")
         .prefetch_related(_items_prefetch())
         .exclude(kind=RenderRun.Kind.TEST),
         pk=renderrun_id,

@@ -14,6 +14,20 @@ from jobs.serializers import JobSerializer
 from tenants.media import signed_media_url
 
 
+class RunSubjectOutSerializer(serializers.Serializer):
+    slot = serializers.IntegerField(help_text="Fills {subject_<slot>}.")
+    double = serializers.IntegerField()
+    client = serializers.DictField(help_text="{id, name}.")
+
+
+class PortraitFaceSerializer(serializers.Serializer):
+    slot = serializers.IntegerField()
+    double = serializers.IntegerField()
+    client = serializers.IntegerField()
+    face = serializers.ListField(child=serializers.IntegerField(), help_text="[x0, y0, x1, y1], output pixels.")
+    likeness = serializers.FloatField(allow_null=True, help_text="0-100 against this person's centroid.")
+
+
 class RunItemSerializer(serializers.ModelSerializer):
     template = serializers.SerializerMethodField(help_text="{id, name} of the template.")
     template_version = serializers.SerializerMethodField(help_text="{id, number} of the version rendered.")
@@ -54,8 +68,23 @@ class RunSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "items",
+            "group",
+            "subjects",
         ]
         read_only_fields = fields
+
+    subjects = serializers.SerializerMethodField(
+        help_text="A group run's people: [{slot, double, client: {id, name}}] in slot order; empty for one person."
+    )
+
+    @extend_schema_field(RunSubjectOutSerializer(many=True))
+    def get_subjects(self, run: RenderRun) -> list[dict[str, Any]]:
+        if run.group_id is None:
+            return []
+        return [
+            {"slot": s.slot, "double": s.double_id, "client": {"id": s.double.client_id, "name": s.double.client.name}}
+            for s in run.subjects.select_related("double__client").order_by("slot")
+        ]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_client(self, run: RenderRun) -> dict[str, Any]:
@@ -74,8 +103,20 @@ class RunItemRequestSerializer(serializers.Serializer):
 
 
 class RunCreateSerializer(serializers.Serializer):
-    double = serializers.IntegerField(min_value=1, help_text="A READY digital double of the studio.")
+    double = serializers.IntegerField(
+        min_value=1, required=False, help_text="A READY digital double of the studio (a run for one person)."
+    )
+    group = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="A group of clients (a group run of group templates: each member's newest ready double).",
+    )
     items = RunItemRequestSerializer(many=True, help_text="One entry per template.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("double" in attrs) == ("group" in attrs):
+            raise serializers.ValidationError("Give either `double` (one person) or `group` (a group run).")
+        return attrs
 
 
 class PortraitSerializer(serializers.ModelSerializer):
@@ -126,8 +167,30 @@ class PortraitSerializer(serializers.ModelSerializer):
             "thumbnail",
             "preview",
             "created_at",
+            "group",
+            "subjects",
         ]
         read_only_fields = fields
+
+    subjects = serializers.SerializerMethodField(
+        help_text="A group portrait's faces: [{slot, double, client, face: [x0, y0, x1, y1], likeness}]; the "
+        "portrait's `likeness` is its weakest face's. Empty for one person."
+    )
+
+    @extend_schema_field(PortraitFaceSerializer(many=True))
+    def get_subjects(self, portrait: Portrait) -> list[dict[str, Any]]:
+        if portrait.group_id is None:
+            return []
+        return [
+            {
+                "slot": s.slot,
+                "double": s.double_id,
+                "client": s.double.client_id,
+                "face": s.face,
+                "likeness": s.likeness,
+            }
+            for s in portrait.subjects.select_related("double").order_by("slot")
+        ]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_template_version(self, portrait: Portrait) -> dict[str, Any] | None:

@@ -1,9 +1,9 @@
 """Render run pages inside a studio at /runs/ (object ids are `<model>_id`: `renderrun_id`, `renderrunitem_id`,
-`portrait_id`, `templateversion_id`, `digitaldouble_id`; see tests/test_isolation.py)."""
+`portrait_id`, `templateversion_id`, `digitaldouble_id`, `clientgroup_id`; see tests/test_isolation.py)."""
 
 from django.urls import path
 
-from generation.views import portraits
+from generation.views import groups, portraits
 from generation.views import runs as views
 
 RUN = "<int:renderrun_id>/"
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", views.run_list, name="run_list"),
     path("new/<int:digitaldouble_id>/", views.run_new, name="run_new"),
     path("new/<int:digitaldouble_id>/estimate/", views.run_estimate, name="run_estimate"),
+    path("group/<int:clientgroup_id>/new/", groups.group_run_new, name="group_run_new"),
     path(RUN, views.run_detail, name="run_detail"),
     path(ITEM, views.run_item, name="run_item"),
     path(ITEM + "retry/", views.run_item_retry, name="run_item_retry"),

@@ -76,6 +76,8 @@ def _template_rows(double: DigitalDouble, data: Any | None) -> list[dict[str, An
             runs.check_version(double=double, version=version)
         except runs.RunError as exc:
             reason = exc.message
+        if runs.slots_of(version) > 1:
+            reason = f"A group template ({runs.slots_of(version)} people): run it from a group's page."
         count: Any = version.images_per_run
         included = False
         if data is not None:
@@ -176,6 +178,7 @@ def _run_context(request: HttpRequest, run: RenderRun) -> dict[str, Any]:
         "client": run.double.client,
         "views": _item_views(request, run),
         "can_act": _has_role(request, RUN_ROLES),
+        "subjects": list(run.subjects.select_related("double__client").order_by("slot")) if run.group_id else [],
     }
 
 

@@ -59,3 +59,19 @@ def make_render_run_item(tenant: Any) -> models.Model:
         seeds=[1, 2],
         job=make_job(tenant),
     )
+
+
+@factory("generation.RunSubject")
+def make_run_subject(tenant: Any) -> models.Model:
+    from generation.models import RunSubject
+
+    run = make_render_run(tenant)
+    return RunSubject.objects.create(run=run, slot=1, double=run.double)
+
+
+@factory("generation.PortraitSubject")
+def make_portrait_subject(tenant: Any) -> models.Model:
+    from generation.models import PortraitSubject
+
+    portrait = make_portrait(tenant)
+    return PortraitSubject.objects.create(portrait=portrait, slot=1, double=portrait.double, face=[0, 0, 8, 8])
