@@ -101,7 +101,7 @@ def resolve_gallery(*, token: str, studio_name: str = "") -> Gallery:
     token = token or ""
     gallery = None
     if TOKEN_RE.match(token):
-        gallery = Gallery.objects.select_related("client").filter(token=token).first()
+        gallery = Gallery.objects.select_related("client", "group").filter(token=token).first()
     if gallery is None:
         raise GalleryUnavailable(
             "Gallery not found",
@@ -316,10 +316,20 @@ def wait_message(seconds: int) -> str:
 # --- Media of a gallery (tenants/media.py, audience "g:<id>") -------------------------------------------------
 
 
+def owner_filter(gallery: Gallery, prefix: str = "") -> dict[str, Any]:
+    """Whose portraits a gallery may show (a filter on Portrait, its lookups after `prefix`): a group's gallery,
+    the group's portraits; a client's, that client's own (not a group portrait: it belongs to its group's
+    gallery, where everyone in it agreed to be shown together)."""
+    if gallery.group_id is not None:
+        return {f"{prefix}group_id": gallery.group_id}
+    return {f"{prefix}double__client_id": gallery.client_id, f"{prefix}group__isnull": True}
+
+
 def visible_entry_filter(gallery: Gallery) -> dict[str, Any]:
     """The filter every read of a gallery's portraits uses: entries of this gallery whose portrait belongs to the
-    gallery's client and is not hidden (checked in the query, not trusted from when the entry was added)."""
-    return {"gallery": gallery, "portrait__double__client_id": gallery.client_id, "portrait__is_hidden": False}
+    gallery's owner (owner_filter) and is not hidden (checked in the query, not trusted from when the entry was
+    added)."""
+    return {"gallery": gallery, **owner_filter(gallery, "portrait__"), "portrait__is_hidden": False}
 
 
 def media_allowed(request: HttpRequest, *, gallery_id: int, label: str, pk: Any, field: str, variant: str = "") -> bool:

@@ -26,7 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from engine.images import encode_clean
-from galleries.access import visible_entry_filter
+from galleries.access import owner_filter, visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
 from galleries.paging import PageNumbers
 from galleries.services import MAX_GALLERY_PORTRAITS
@@ -148,7 +148,7 @@ def gallery_order(*, gallery: Gallery) -> Order:
     )
     shown = set(
         Portrait.objects.filter(
-            pk__in=[portrait_id for _, portrait_id, _ in rows], double__client_id=gallery.client_id, is_hidden=False
+            pk__in=[portrait_id for _, portrait_id, _ in rows], **owner_filter(gallery), is_hidden=False
         ).values_list("id", flat=True)
     )
     entry_ids, portrait_ids, favorites = [], [], set()
@@ -512,7 +512,7 @@ def fulfil_requests(*, gallery: Gallery) -> RequestStatus:
             status.pending.append(request)
         elif job is not None and job.state == Job.State.SUCCEEDED:
             result = (
-                Portrait.objects.filter(job_id=job.pk, parent_id=request.source_id, double__client_id=gallery.client_id)
+                Portrait.objects.filter(job_id=job.pk, parent_id=request.source_id, **owner_filter(gallery))
                 .order_by("pk")
                 .first()
             )

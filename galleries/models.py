@@ -48,6 +48,11 @@ class Gallery(TenantOwned):
     """A client's gallery of portraits behind a share link."""
 
     client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="galleries")
+    # A group's gallery (one link for the family): it shows the group's portraits; `client` is the member it is
+    # sent to. Empty: a gallery of the client's own portraits.
+    group = models.ForeignKey(
+        "clients.ClientGroup", on_delete=models.CASCADE, null=True, blank=True, related_name="galleries"
+    )
     title = models.CharField(max_length=150)
     message = models.TextField(blank=True, help_text="A welcome note shown at the top of the gallery.")
     token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)

@@ -62,9 +62,9 @@ def with_status(gallery: Gallery, *, now: datetime | None = None) -> Gallery:
     return gallery
 
 
-def gallery_list(*, client: Client | None = None) -> QuerySet[Gallery]:
-    """The studio's galleries, newest first, with their client, `portrait_count` and `favorite_count`: one
-    query for the rows whatever their number."""
+def gallery_list(*, client: Client | None = None, group: Any = None) -> QuerySet[Gallery]:
+    """The studio's galleries (a client's, or a group's), newest first, with their client, `portrait_count` and
+    `favorite_count`: one query for the rows whatever their number."""
     qs = (
         Gallery.objects.select_related("client", "secret_unlocked_by")
         .annotate(
@@ -73,13 +73,15 @@ def gallery_list(*, client: Client | None = None) -> QuerySet[Gallery]:
         )
         .order_by("-created_at", "-id")
     )
+    if group is not None:
+        qs = qs.filter(group=group)
     return qs.filter(client=client) if client is not None else qs
 
 
 def get_gallery(*, gallery_id: Any) -> Gallery:
     """The studio's gallery with its client, run and author, or Http404."""
     return get_object_or_404(
-        Gallery.objects.select_related("client", "run", "created_by", "secret_unlocked_by"), pk=gallery_id
+        Gallery.objects.select_related("client", "group", "run", "created_by", "secret_unlocked_by"), pk=gallery_id
     )
 
 
@@ -122,7 +124,11 @@ def parse_page(value: Any) -> int:
 def client_portraits(*, client: Client, exclude_gallery: Gallery | None = None) -> list[Portrait]:
     """The client's shown portraits that can go in a gallery (those of render runs, with a watermarked preview),
     picks first, newest run first; without those already in `exclude_gallery`. One query."""
-    qs = Portrait.objects.filter(double__client=client, is_hidden=False).exclude(preview="")
+    qs = Portrait.objects.filter(is_hidden=False).exclude(preview="")
+    if exclude_gallery is not None and exclude_gallery.group_id is not None:
+        qs = qs.filter(group_id=exclude_gallery.group_id)  # a group's gallery: the group's portraits
+    else:
+        qs = qs.filter(double__client=client, group__isnull=True)
     if exclude_gallery is not None:
         qs = qs.exclude(pk__in=GalleryPortrait.objects.filter(gallery=exclude_gallery).values("portrait_id"))
     return list(qs.select_related("run").order_by("-is_pick", "-run__created_at", "rank", "-pk")[:CANDIDATES_LIMIT])
@@ -130,7 +136,11 @@ def client_portraits(*, client: Client, exclude_gallery: Gallery | None = None) 
 
 def client_runs(*, client: Client) -> list[RenderRun]:
     """The client's render runs, newest first (for the new-gallery page)."""
-    return list(RenderRun.objects.filter(double__client=client, kind=RenderRun.Kind.CLIENT).order_by("-created_at"))
+    return list(
+        RenderRun.objects.filter(double__client=client, group__isnull=True, kind=RenderRun.Kind.CLIENT).order_by(
+            "-created_at"
+        )
+    )
 
 
 ENTITLEMENTS_SHOWN = 50

@@ -26,7 +26,7 @@ from django.db.models import Max
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from clients.models import Client
+from clients.models import Client, ClientGroup, GroupMember
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
 from generation.models import Portrait, RenderRun
 from tenants.access import acting_user
@@ -135,10 +135,10 @@ def effective_download_limit(*, gallery: Gallery, studio_settings: GallerySettin
 # --- Checks ---------------------------------------------------------------------------------------------------
 
 
-def _clean_title(title: str, client: Client) -> str:
+def _clean_title(title: str, client: Client, group: ClientGroup | None = None) -> str:
     title = " ".join((title or "").split())
     if not title:
-        title = f"Portraits of {client.name}"[:MAX_TITLE_CHARS]
+        title = f"Portraits of {group.name if group is not None else client.name}"[:MAX_TITLE_CHARS]
     if len(title) > MAX_TITLE_CHARS:
         raise GalleryError(f"The title is too long ({MAX_TITLE_CHARS} characters at most).")
     return title
@@ -188,10 +188,13 @@ def _download_limit(value: Any) -> int | None:
     return _bounded(value, "The download limit", 0, MAX_DOWNLOAD_LIMIT)
 
 
-def _resolve_portraits(*, client: Client, portraits: Iterable[Portrait | int]) -> list[Portrait]:
+def _resolve_portraits(
+    *, client: Client, portraits: Iterable[Portrait | int], group: ClientGroup | None = None
+) -> list[Portrait]:
     """The portraits (objects or ids), in order and without repeats, after checking that each exists in this
-    studio, is of this client, is shown (not hidden) and has a watermarked preview. GalleryError 400 naming the
-    first problem otherwise."""
+    studio, is of this client (a portrait of one person) or of `group` (for a group's gallery: the group's
+    portraits only), is shown (not hidden) and has a watermarked preview. GalleryError 400 naming the first
+    problem otherwise."""
     wanted: list[int] = []
     for item in portraits:
         pk = item.pk if isinstance(item, Portrait) else item
@@ -209,7 +212,11 @@ def _resolve_portraits(*, client: Client, portraits: Iterable[Portrait | int]) -
         portrait = found.get(pk)
         if portrait is None:
             raise GalleryError(f"Portrait #{pk} doesn't exist in this studio.")
-        if portrait.double.client_id != client.pk:
+        if group is not None and portrait.group_id != group.pk:
+            raise GalleryError(f"Portrait #{pk} is not one of the group's portraits: a group's gallery shows those.")
+        if group is None and portrait.group_id is not None:
+            raise GalleryError(f"Portrait #{pk} is a group portrait: it goes in the group's gallery.")
+        if group is None and portrait.double.client_id != client.pk:
             raise GalleryError(f"Portrait #{pk} is of another client: a gallery shows one client's portraits only.")
         if portrait.is_hidden:
             raise GalleryError(f"Portrait #{pk} is hidden: show it again on its run's page before adding it.")
@@ -261,6 +268,7 @@ def create_gallery(
     message: str = "",
     download_limit: int | None = None,
     user: User | None = None,
+    group: ClientGroup | None = None,
 ) -> Gallery:
     """A gallery for a client, in the studio's defaults (expiry, "more like me"). Its portraits: those given,
     else the picks of `run` (shown, `is_pick`); each must be of this client and shown (GalleryError 400 naming
@@ -270,18 +278,25 @@ def create_gallery(
     A draft until shared."""
     if client.pk is None or Client.objects.filter(pk=client.pk).first() is None:
         raise GalleryError("This client doesn't exist in this studio.", status=404)
+    if group is not None and not GroupMember.objects.filter(group_id=group.pk, client_id=client.pk).exists():
+        raise GalleryError("A group's gallery is sent to one of its people: choose a member of the group.")
     if run is not None:
-        run_client = RenderRun.objects.filter(pk=run.pk).values_list("double__client_id", flat=True).first()
-        if run_client is None:
+        found = RenderRun.objects.filter(pk=run.pk).values_list("double__client_id", "group_id").first()
+        if found is None:
             raise GalleryError("This render run doesn't exist in this studio.", status=404)
-        if run_client != client.pk:
+        run_client, run_group = found
+        if group is not None and run_group != group.pk:
+            raise GalleryError("This render run is not the group's: choose one of the group's runs.")
+        if group is None and run_group is not None:
+            raise GalleryError("This render run is a group's: its portraits go in the group's gallery.")
+        if group is None and run_client != client.pk:
             raise GalleryError("This render run is of another client: choose one of the client's runs.")
     if portraits is None:
         chosen = run_picks(run=run) if run is not None else []
         if run is not None and not chosen:
             raise GalleryError("This run has no picks yet: pick portraits on its page, or choose them.", status=409)
     else:
-        chosen = _resolve_portraits(client=client, portraits=portraits)
+        chosen = _resolve_portraits(client=client, portraits=portraits, group=group)
     if len(chosen) > MAX_GALLERY_PORTRAITS:
         raise GalleryError(f"A gallery holds {MAX_GALLERY_PORTRAITS} portraits at most.")
     defaults = gallery_settings()
@@ -291,7 +306,8 @@ def create_gallery(
         expires_at = timezone.now() + timedelta(days=defaults.expiry_days)
     gallery = Gallery(
         client=client,
-        title=_clean_title(title, client),
+        group=group,
+        title=_clean_title(title, client, group),
         message=_clean_message(message),
         password_hash=_password_hash(password) if password else "",
         pin_hash=_pin_hash(pin) if pin else "",
@@ -328,7 +344,7 @@ def update_gallery(
         locked = _lock(gallery)
         fields: list[str] = []
         if title is not UNSET:
-            locked.title = _clean_title(title, locked.client)
+            locked.title = _clean_title(title, locked.client, locked.group)
             fields.append("title")
         if message is not UNSET:
             locked.message = _clean_message(message)
@@ -356,7 +372,7 @@ def update_gallery(
 def add_portraits(*, gallery: Gallery, portraits: Iterable[Portrait | int]) -> list[GalleryPortrait]:
     """Add portraits of the gallery's client at the end (those already in it are left where they are). Returns
     the new entries. GalleryError 400 for a portrait of another client, hidden, unknown, or past the maximum."""
-    chosen = _resolve_portraits(client=gallery.client, portraits=portraits)
+    chosen = _resolve_portraits(client=gallery.client, portraits=portraits, group=gallery.group)
     if not chosen:
         raise GalleryError("Choose at least one portrait to add.")
     with transaction.atomic():

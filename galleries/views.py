@@ -22,6 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from clients.groups import members_of
 from clients.models import Client
 from galleries import selectors, services
 from galleries.forms import (
@@ -279,12 +280,16 @@ def gallery_new(request: HttpRequest, client_id: int) -> HttpResponse:
 @require_http_methods_of(_get_run, ["POST"])
 def gallery_from_run(request: HttpRequest, renderrun_id: int) -> HttpResponse:
     """POST: a gallery of the run's picks for its client, with the studio's defaults."""
-    run = get_object_or_404(RenderRun.objects.select_related("double__client"), pk=renderrun_id)
+    run = get_object_or_404(RenderRun.objects.select_related("double__client", "group"), pk=renderrun_id)
     back = reverse("run_detail", kwargs={"renderrun_id": run.pk})
     if not _has_role(request, GALLERY_ROLES):
         return _forbidden(request, back=back)
+    # A group run's gallery is the group's (one link for all of them), sent to its first member.
+    group = run.group
+    members = members_of(group) if group is not None else []
+    recipient = members[0] if members else run.double.client
     try:
-        gallery = services.create_gallery(client=run.double.client, run=run, user=request.user)
+        gallery = services.create_gallery(client=recipient, run=run, user=request.user, group=group)
     except services.GalleryError as exc:
         return _message_page(request, title="No gallery was made", message=exc.message, status=exc.status, back=back)
     messages.success(request, "A gallery of the run's picks was created. Check it, then send it to the client.")

@@ -23,3 +23,12 @@ def client_galleries(context: template.Context, client: Any) -> dict[str, Any]:
         "galleries": galleries,
         "can_act": request is not None and _has_role(request, GALLERY_ROLES),
     }
+
+
+@register.inclusion_tag("galleries/studio/_group_galleries.html", takes_context=True)
+def group_galleries(context: template.Context, group: Any) -> dict[str, Any]:
+    """{% group_galleries group %}: the "Galleries" card of a group's page (one link for the whole group; made
+    from a group run's page)."""
+    from galleries import selectors
+
+    return {"group": group, "galleries": [selectors.with_status(g) for g in selectors.gallery_list(group=group)[:20]]}
