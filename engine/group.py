@@ -19,12 +19,16 @@ A group render is the portrait pipeline (engine/portrait.py) with `subjects` ins
 5. **output check**, as for one person.
 
 The recipe says who is where: ``recipe["subjects"]`` lists each slot with its trigger phrase, its LoRA's sha256
-and its face box (output pixels); the face pass's entry lists the same per face. Template photos with several
-people (their faces as the slots) are not part of this module yet.
+and its face box (output pixels); the face pass's entry lists the same per face.
+
+A **template photo** with several people is the scene instead of a render: its faces go to the slots the same way
+(the photographer's slot boxes fix the assignment), and each is inpainted with its own person's LoRA alone, one at
+a time, every other pixel staying the photo's (`_group_template_photo`).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import re
@@ -34,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from engine import masks as masks_
 from engine.checkpoints import BaseModelSpec
@@ -57,9 +61,10 @@ from engine.portrait import (
     _stage_seed,
     _upscale,
     detect_faces,
+    prepare_photo,
     stage_steps,
 )
-from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes
+from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes, image_sha256
 
 MIN_SUBJECTS = 2
 MAX_SUBJECTS = 6
@@ -163,8 +168,6 @@ def render_group_portraits(
     weight, denoise and masks (its defaults when None: every group face is regenerated); `stages.upscale` and
     `stages.check` as for one person; a template photo is refused (not supported for groups yet)."""
     stages = stages or Stages()
-    if stages.template_photo is not None:
-        raise ValueError("Group portraits from a template photo are not supported yet: use a prompt template.")
     check_subjects(subjects, config.prompt)
     subjects = sorted(subjects, key=lambda s: s.slot)
     detect = detector or detect_faces
@@ -183,6 +186,10 @@ def render_group_portraits(
     def run(lora: bytes | None, trigger: str) -> Runner:
         return _runner(cache, spec, lora, trigger, should_cancel)
 
+    if stages.template_photo is not None:
+        portraits = _group_template_photo(run, spec, config, stages, subjects, loras, digests, detect, progress)
+        _finish(stages, portraits)
+        return portraits
     nobody = run(None, "")
     started = time.perf_counter()
     base = nobody(scene_config, meter.stage("base"))
@@ -274,3 +281,128 @@ def _group_face_pass(
         )
     portrait.image = image
     portrait.faces = list(assigned)
+
+
+def _group_template_photo(
+    run: Callable[[bytes | None, str], Runner],
+    spec: BaseModelSpec,
+    config: RenderConfig,
+    stages: Stages,
+    subjects: Sequence[Subject],
+    loras: Sequence[bytes],
+    digests: Sequence[str],
+    detect: Detector,
+    progress: StageProgress | None,
+) -> list[Portrait]:
+    """A group template photo: the photographer's photo is the scene. Its `len(subjects)` largest faces go to the
+    slots (by the slots' boxes, else left to right: the photographer fixes the assignment with the boxes), and each
+    face is inpainted at `strength` with its own person's LoRA alone, one face at a time, then pasted back through
+    its own mask; every other pixel stays the photo's. The photo is resized to the print size (no re-render)."""
+    settings = stages.template_photo
+    assert settings is not None
+    started = time.perf_counter()
+    photo = prepare_photo(settings.image, stages.upscale.long_side if stages.upscale else None)
+    faces = _faces(detect, photo, len(subjects))
+    if len(faces) < len(subjects):
+        raise ValueError(
+            f"the template photo shows {len(faces)} face(s) for a group of {len(subjects)} people: use a photo "
+            "where every person's face is clearly visible"
+        )
+    assigned = assign_faces(faces, subjects, photo.size)
+    native = config.width or spec.native_resolution
+    steps = stage_steps(config, None, settings.strength)
+    prepared = round(time.perf_counter() - started, 3)
+    photo_sha = image_sha256(ImageOps.exif_transpose(settings.image).convert("RGB"))
+    meter = _Progress(progress, {"template_photo": 1.0})
+    portraits = []
+    for seed in config.seeds:
+        portrait = Portrait(seed=seed, recipe={}, image=photo, faces=list(assigned))
+        per_face: list[dict[str, Any]] = []
+        holder: dict[str, Any] = {}
+
+        def inpaint(
+            item: Portrait, seed: int = seed, per_face: list[dict[str, Any]] = per_face, holder: dict[str, Any] = holder
+        ) -> None:
+            image = photo
+            for number, (subject, lora, digest, box) in enumerate(zip(subjects, loras, digests, assigned, strict=True)):
+                crop = masks_.crop_box(box, settings.mask, photo.size)
+                mask = masks_.face_mask(photo.size, [box], settings.mask)
+                crop_mask = Image.fromarray((mask[crop[1] : crop[3], crop[0] : crop[2]] * 255).round().astype("uint8"))
+                cfg = _stage_config(
+                    config,
+                    prompt=subject_prompt(config.prompt, subject.slot),
+                    seeds=[_stage_seed(seed, 1, number)],
+                    width=native,
+                    height=native,
+                    init_images=[image.crop(crop).resize((native, native), Image.Resampling.LANCZOS)],
+                    mask_images=[crop_mask.resize((native, native), Image.Resampling.BILINEAR)],
+                    strength=settings.strength,
+                    steps=steps,
+                    controlnet=settings.controlnet,
+                )
+                rendered = run(lora, subject.trigger_phrase)(
+                    cfg, meter.stage("template_photo", len(config.seeds) * len(subjects))
+                )
+                image = _paste(image, rendered[0].image, crop, box, settings.mask)
+                holder.setdefault("recipe", rendered[0].recipe)
+                per_face.append(
+                    {
+                        "slot": subject.slot,
+                        "face": list(box),
+                        "identity_sha256": digest,
+                        "adapters": [a.get("name") for a in rendered[0].recipe.get("adapters", [])],
+                    }
+                )
+            item.image = image
+
+        item_started = time.perf_counter()
+        _stage(portrait, "template_photo", inpaint)
+        recipe = copy.deepcopy(holder.get("recipe") or {})
+        recipe.update(
+            seed=seed,
+            mode="template_photo",
+            prompt_template=config.prompt,
+            img2img=False,
+            strength=None,
+            init_image_sha256=None,
+            width=native,
+            height=native,
+            controlnet=None,
+            control_scale=None,
+            control_image_sha256=None,
+        )
+        recipe["stages"] = [
+            {
+                "name": "base",
+                "mode": "template_photo",
+                "photo_size": list(photo.size),
+                "seconds": prepared,
+                "identity": None,
+            },
+            {
+                "name": "template_photo",
+                "photo_sha256": photo_sha,
+                "strength": float(settings.strength),
+                "steps": steps,
+                "mask": asdict(settings.mask),
+                "controlnet": settings.controlnet,
+                "max_faces": len(subjects),
+                "faces": len(faces),
+                "per_face": per_face,
+                "seconds": round(time.perf_counter() - item_started, 3),
+            },
+            {"name": "face_pass", "enabled": False, "why": "the template photo's faces are inpainted at full size"},
+            {
+                "name": "upscale",
+                "enabled": False,
+                "why": "the template photo is resized to the long side (Lanczos); only its faces are re-rendered",
+                "long_side": stages.upscale.long_side if stages.upscale else None,
+            },
+        ]
+        recipe["subjects"] = [
+            {"slot": s.slot, "trigger_phrase": s.trigger_phrase, "identity_sha256": digest, "face": list(box)}
+            for s, digest, box in zip(subjects, digests, assigned, strict=True)
+        ]
+        portrait.recipe = recipe
+        portraits.append(portrait)
+    return portraits

@@ -119,8 +119,6 @@ def _check_group_version(version: TemplateVersion, subjects: Sequence[DigitalDou
         raise RunError(f"“{name}” portrays one person: choose a group template (2 to 6 people).")
     if slots != len(subjects):
         raise RunError(f"“{name}” portrays {slots} people and this group has {len(subjects)}.")
-    if version.reference_mode == TemplateVersion.ReferenceMode.PHOTO:
-        raise RunError(f"“{name}” puts faces into a template photo, which group runs can't do yet.", status=409)
     for double in subjects:
         runs.check_version(double=double, version=version)
 
@@ -135,11 +133,14 @@ def estimate_group(*, subjects: Sequence[DigitalDouble], items: Sequence[tuple[T
     out = []
     for item in plan.items:
         spec = runs._spec(item.version)
-        work = runs.item_work(item.version, item.images, spec)[0]
+        work, per_face = runs.item_work(item.version, item.images, spec)[:2]
         rate = item.seconds / work if work else 0.0
-        # One face pass (stage_work counts one face of the version's face settings; no upscale).
-        face_only = SimpleNamespace(face_pass=True, face_denoise=item.version.face_denoise, long_side=0)
-        face = runs.stage_work(face_only, spec, item.width, item.height, item.steps)  # type: ignore[arg-type]
+        if item.version.reference_mode == TemplateVersion.ReferenceMode.PHOTO:
+            face = float(per_face)  # a template photo: each face is one inpainting of per_face steps
+        else:
+            # One face pass (stage_work counts one face of the version's face settings; no upscale).
+            face_only = SimpleNamespace(face_pass=True, face_denoise=item.version.face_denoise, long_side=0)
+            face = runs.stage_work(face_only, spec, item.width, item.height, item.steps)  # type: ignore[arg-type]
         out.append(replace(item, seconds=round(item.seconds + item.images * extra_people * face * rate, 2)))
     return runs.Estimate(items=out, model_loads=plan.model_loads)
 

@@ -873,7 +873,8 @@ def _render_group(
             stages=stages,
             progress=progress,
             should_cancel=throttle.should_cancel,
-            detector=demo_faces(subjects) if spec.is_demo else None,
+            # The demo model's renders have no face to find; a template photo is a real photo: always detected.
+            detector=demo_faces(subjects) if spec.is_demo and stages.template_photo is None else None,
         )
     except rendering.RenderCancelled:
         throttle.raise_stop()
@@ -881,7 +882,7 @@ def _render_group(
         raise JobError(f"This group portrait can't be made: {exc}.") from None
     if throttle.stop is not None:
         throttle.raise_stop()
-    if spec.is_demo:
+    if spec.is_demo and stages.template_photo is None:
         for entry in made:
             for stage in entry.recipe.get("stages") or []:
                 if stage.get("name") == "face_pass":
@@ -917,10 +918,11 @@ def render_group_item(ctx: JobContext) -> dict[str, Any]:
     boxes = groups.boxes_of(version)
     with tempfile.TemporaryDirectory(prefix="render-") as tmp:
         inputs = _template_inputs(version, Path(tmp))
-        if inputs.get("template_photo") is not None:
-            raise JobError(f"“{order.name}” puts faces into a template photo, which group runs can't do yet.")
         config = _render_config(ctx, order, inputs)
         stages = _stages(order, spec, inputs)
+        if stages.template_photo is not None:
+            config.width = config.height = None  # the photo's faces render at the model's native size
+            stages.template_photo.faces = len(subjects)
         ctx.progress(0, f"Loading {spec.display_name}")
         spec = base_models.ensure_available(spec)
         people = [

@@ -191,3 +191,51 @@ def test_the_upscale_re_renders_its_tiles_with_no_ones_identity(
     assert loras == [None, tiny["anna"], tiny["marc"], None]  # scene, Anna's face, Marc's face, the tiles
     assert portrait.stage_entries(item.recipe)["upscale"]["identity"] is None
     assert [s["face"] for s in item.recipe["subjects"]] == [[6, 27, 39, 60], [54, 24, 90, 60]]  # scaled by 1.5
+
+
+def test_a_group_template_photo_keeps_the_photo_and_inpaints_each_face_with_its_own_persons_lora(
+    tiny: dict[str, Any], cache: PipelineCache
+) -> None:
+    """The photographer's photo of two people: each face inpainted with its own person's LoRA alone (the recipe's
+    per-face entries), every pixel outside the faces' masks exactly the photo's, and the slots' boxes decide who
+    goes where (swapping them swaps the people)."""
+    rng = np.random.default_rng(5)
+    photo = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    settings = masks.MaskSettings(margin=0.1, feather=0.1)
+    stages = portrait.Stages(template_photo=portrait.TemplatePhoto(image=photo, mask=settings, strength=0.6))
+    sha = {name: hashlib.sha256(tiny[name]).hexdigest() for name in ("anna", "marc")}
+    item = group.render_group_portraits(
+        cache=cache, spec=tiny["spec"], subjects=subjects(tiny), config=cfg(), stages=stages, detector=two_faces
+    )[0]
+    assert item.error is None and item.image is not None and item.image.size == (64, 64)
+    entries = portrait.stage_entries(item.recipe)
+    assert entries["base"]["mode"] == "template_photo" and entries["base"]["identity"] is None
+    assert [
+        (f["slot"], f["face"], f["identity_sha256"], f["adapters"]) for f in entries["template_photo"]["per_face"]
+    ] == [
+        (1, list(LEFT), sha["anna"], ["identity"]),
+        (2, list(RIGHT), sha["marc"], ["identity"]),
+    ]
+    keep = outside((64, 64), [LEFT, RIGHT], settings)
+    assert np.array_equal(np.asarray(item.image)[keep], np.asarray(photo)[keep])
+    for box in (LEFT, RIGHT):
+        region = ~outside((64, 64), [box], settings)
+        assert not np.array_equal(np.asarray(item.image)[region], np.asarray(photo)[region])
+
+    # The photographer's boxes put Anna on the right: the faces swap people.
+    boxed = subjects(tiny, anna=(0.55, 0.2, 0.95, 0.7), marc=(0.05, 0.2, 0.45, 0.7))
+    swapped = group.render_group_portraits(
+        cache=cache, spec=tiny["spec"], subjects=boxed, config=cfg(), stages=stages, detector=two_faces
+    )[0]
+    assert [(s["slot"], s["face"]) for s in swapped.recipe["subjects"]] == [(1, list(RIGHT)), (2, list(LEFT))]
+
+    # A photo with fewer faces than people fails, with the numbers said.
+    with pytest.raises(ValueError, match="1 face\\(s\\) for a group of 2 people"):
+        group.render_group_portraits(
+            cache=cache,
+            spec=tiny["spec"],
+            subjects=subjects(tiny),
+            config=cfg(),
+            stages=stages,
+            detector=lambda i: [LEFT],
+        )

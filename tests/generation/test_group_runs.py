@@ -345,3 +345,43 @@ def test_groups_api_and_group_runs_api(
         content_type="application/json",
     )
     assert both.status_code == 400
+
+
+def test_a_group_template_photo_puts_each_persons_face_into_the_photographers_photo(
+    settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """A real photo of two people (the fixtures' person A and person B side by side): the face detector finds both,
+    the photographer's slot boxes say Marc is on the left, and each face is inpainted with its own person's LoRA;
+    the photo outside the faces is kept."""
+    from tests.templates_app.test_subject_slots import two_people_jpeg
+
+    tenant_a, _ = two_tenants
+    settings.ENGINE_DEMO_MAX_LONG_SIDE = 400
+    group, anna, marc = _couple(tenant_a, tiny_engine)
+    template, version = make_template(
+        tenant_a,
+        "Our wedding photo",
+        prompt=COUPLE_PROMPT,
+        subject_slots=2,
+        slot_boxes=[[0.5, 0.0, 1.0, 1.0], [0.0, 0.0, 0.5, 1.0]],  # Anna (slot 1) on the right, Marc on the left
+        reference_mode="photo",
+        strength=0.8,
+        images_per_run=1,
+        long_side=0,
+    )
+    with tenant_context(tenant_a.studio):
+        version.reference_image.save("couple.jpg", ContentFile(two_people_jpeg()), save=False)
+        type(version).objects.filter(pk=version.pk).update(reference_image=version.reference_image.name)
+        run = groups.start_group_run(group=group, items=[(template, 1)], user=tenant_a.owner)
+    assert run_jobs(tenant_a, run) == ["succeeded"]
+    with tenant_context(tenant_a.studio):
+        made = Portrait.objects.get(run=run)
+        entry = next(s for s in made.recipe["stages"] if s["name"] == "template_photo")
+        assert entry["faces"] == 2
+        per_face = {f["slot"]: f for f in entry["per_face"]}
+        assert per_face[1]["identity_sha256"] == _sha(tiny_engine["identity"])
+        assert per_face[2]["identity_sha256"] == _sha(tiny_engine["style"])
+        width = made.recipe["stages"][0]["photo_size"][0]
+        assert per_face[1]["face"][0] > width / 2 > per_face[2]["face"][2]  # Anna's face is the right-hand one
+        faces = {f.slot: f for f in PortraitSubject.objects.filter(portrait=made)}
+        assert faces[1].double_id == anna.pk and faces[2].double_id == marc.pk
