@@ -237,21 +237,47 @@ class PipelineCache:
         self._hits = 0
         self._variant_builds = 0
         self._controlnet_loads = 0
+        self._image_encoders: dict[str, Any] = {}
+        self._encoder_loads = 0
         self._load_seconds = 0.0
 
     @property
     def stats(self) -> dict[str, Any]:
-        """{"loads", "hits", "load_seconds", "variant_builds", "controlnet_loads", "loaded", "device", "dtype"}."""
+        """{"loads", "hits", "load_seconds", "variant_builds", "controlnet_loads", "encoder_loads", "loaded",
+        "device", "dtype"}."""
         return {
             "loads": self._loads,
             "hits": self._hits,
             "load_seconds": round(self._load_seconds, 3),
             "variant_builds": self._variant_builds,
             "controlnet_loads": self._controlnet_loads,
+            "encoder_loads": self._encoder_loads,
             "loaded": list(self._entries),
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
         }
+
+    def image_encoder(self, source: str) -> Any:
+        """The CLIP image encoder of an identity adapter (a folder or hub id), loaded and moved to the device on
+        first use, then kept for the worker's life like the pipelines (an instant portrait registers it on the
+        pipeline for its render only)."""
+        with self.lock:
+            model = self._image_encoders.get(source)
+            if model is None:
+                from transformers import CLIPVisionModelWithProjection
+
+                started = time.perf_counter()
+                try:
+                    model = CLIPVisionModelWithProjection.from_pretrained(source)
+                except (OSError, ValueError) as exc:
+                    raise ValueError(
+                        f"the identity adapter's image encoder can't be loaded from {source!r}: {exc}"
+                    ) from None
+                model = model.to(device=self.device, dtype=self.dtype)
+                self._load_seconds += time.perf_counter() - started
+                self._encoder_loads += 1
+                self._image_encoders[source] = model
+            return model
 
     def get(self, spec: BaseModelSpec) -> Any:
         """The txt2img pipeline of `spec`, loaded and moved to the device on first use, then reused."""
@@ -738,14 +764,12 @@ def _engine_versions() -> dict[str, str]:
     return {"diffusers": diffusers.__version__, "peft": peft.__version__, "torch": torch.__version__}
 
 
-def _load_identity_image(pipe: Any, identity: IdentityImage, device: Any, dtype: Any) -> None:
-    """Load an identity adapter and its image encoder into `pipe` for one render (render() unloads them)."""
-    from transformers import CLIPVisionModelWithProjection
-
+def _load_identity_image(pipe: Any, identity: IdentityImage, cache: PipelineCache) -> None:
+    """Load an identity adapter into `pipe` for one render, with its image encoder from the cache (loaded once per
+    worker); render() unloads them from the pipeline afterwards."""
     if not hasattr(pipe, "load_ip_adapter"):
         raise ValueError(f"This pipeline ({type(pipe).__name__}) can't take an identity adapter.")
-    encoder = CLIPVisionModelWithProjection.from_pretrained(identity.image_encoder).to(device=device, dtype=dtype)
-    pipe.register_modules(image_encoder=encoder)
+    pipe.register_modules(image_encoder=cache.image_encoder(identity.image_encoder))
     subfolder, _, weight_name = identity.weight_name.rpartition("/")
     pipe.load_ip_adapter(identity.source, subfolder=subfolder, weight_name=weight_name, image_encoder_folder=None)
     pipe.set_ip_adapter_scale(float(identity.scale))
@@ -881,7 +905,7 @@ def render(
         identity_image = config.identity_image
         try:
             if identity_image is not None:
-                _load_identity_image(pipe, identity_image, cache.device, cache.dtype)
+                _load_identity_image(pipe, identity_image, cache)
             manager.load(adapters, spec)
             del adapters
             if config.fuse:

@@ -18,7 +18,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
-from clients.models import Client, ConsentText, PhotoSet, UploadLink
+from clients.models import Client, ClientGroup, ConsentText, GroupMember, PhotoSet, UploadLink
 from galleries.models import Gallery, GalleryPortrait
 from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
@@ -122,10 +122,18 @@ def _build(tenant: Tenant) -> dict[str, str]:
         GalleryPortrait.objects.bulk_create(
             [GalleryPortrait(gallery=gallery, portrait=p, position=i) for i, p in enumerate(portraits)]
         )
+        bea = Client.objects.create(name="Bea Client", email="bea@example.com")
+        group = ClientGroup.objects.create(name="The Clients")
+        GroupMember.objects.create(group=group, client=client, position=1)
+        GroupMember.objects.create(group=group, client=bea, position=2)
     return {
         "dashboard": "",
         "client": f"clients/{client.pk}/",
         "client (new)": "clients/new/",
+        "groups": "clients/groups/",
+        "group (new)": "clients/groups/new/",
+        "group": f"clients/groups/{group.pk}/",
+        "group run (new)": f"runs/group/{group.pk}/new/",
         "photo set": f"clients/{client.pk}/sets/{photo_set.pk}/",
         "template designer": f"templates/{template.pk}/",
         "render runs": "runs/",

@@ -71,6 +71,7 @@ def test_an_instant_portrait_is_conditioned_on_the_photos_face_and_leaves_the_pi
     assert bruno[0].recipe["identity_image"]["image_sha256"] != recipe["identity_image"]["image_sha256"]
     assert not np.array_equal(np.asarray(bruno[0].image), np.asarray(anna[0].image))
     assert not np.array_equal(np.asarray(anna[0].image), np.asarray(plain_before))
+    assert cache.stats["encoder_loads"] == 1  # the image encoder stays loaded in the worker's cache
 
     # The cached pipeline afterwards: no image encoder, its own attention processors, the same pixels as before.
     pipe = cache.variant(tiny["spec"])
