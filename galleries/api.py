@@ -45,7 +45,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clients.models import Client
+from clients.models import Client, ClientGroup
 from galleries import selectors, services
 from galleries.models import Entitlement, Gallery
 from galleries.serializers import (
@@ -174,6 +174,11 @@ class GalleryViewSet(
         client = Client.objects.filter(pk=values.pop("client")).first()
         if client is None:
             raise exceptions.ValidationError({"client": ["No such client in this studio."]})
+        group = None
+        if "group" in values:
+            group = ClientGroup.objects.filter(pk=values.pop("group")).first()
+            if group is None:
+                raise exceptions.ValidationError({"group": ["No such group in this studio."]})
         run = None
         if "run" in values:
             run = RenderRun.objects.filter(pk=values.pop("run")).first()
@@ -193,6 +198,7 @@ class GalleryViewSet(
             allow_more_like_me=values["allow_more_like_me"],
             download_limit=values["download_limit"],
             user=acting_user(request),
+            group=group,
         )
         return self._answer(gallery, status.HTTP_201_CREATED, detail=True)
 

@@ -65,6 +65,7 @@ class GallerySerializer(serializers.ModelSerializer):
             "allow_more_like_me",
             "download_limit",
             "run_id",
+            "group_id",
             "portrait_count",
             "favorite_count",
             "created_at",
@@ -175,6 +176,11 @@ class GalleryCreateSerializer(serializers.Serializer):
         help_text="Portrait ids of this client. Left out with `run`: the run's picks.",
     )
     run = serializers.IntegerField(required=False, help_text="A render run of the client (its picks by default).")
+    group = serializers.IntegerField(
+        required=False,
+        help_text="A group of clients: the group's gallery (one link for all of them; its portraits only), sent to "
+        "`client`, one of its people.",
+    )
     password = serializers.CharField(
         required=False, allow_blank=True, default="", write_only=True, trim_whitespace=False, max_length=128
     )

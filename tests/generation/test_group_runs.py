@@ -385,3 +385,27 @@ def test_a_group_template_photo_puts_each_persons_face_into_the_photographers_ph
         assert per_face[1]["face"][0] > width / 2 > per_face[2]["face"][2]  # Anna's face is the right-hand one
         faces = {f.slot: f for f in PortraitSubject.objects.filter(portrait=made)}
         assert faces[1].double_id == anna.pk and faces[2].double_id == marc.pk
+
+
+def test_the_galleries_api_makes_a_groups_gallery(
+    client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    tenant_a, _ = two_tenants
+    group, anna, marc = _couple(tenant_a, tiny_engine)
+    couple = _couple_template(tenant_a)
+    with tenant_context(tenant_a.studio):
+        run = groups.start_group_run(group=group, items=[(couple, 1)], user=tenant_a.owner)
+    run_jobs(tenant_a, run)
+    client.force_login(tenant_a.owner)
+    api = f"{tenant_a.prefix}/api"
+    made = client.post(
+        f"{api}/galleries/",
+        {"client": marc.client_id, "group": group.pk, "run": run.pk},
+        content_type="application/json",
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["group_id"] == group.pk and made.json()["title"] == "Portraits of The Martins"
+    not_theirs = client.post(
+        f"{api}/galleries/", {"client": marc.client_id, "run": run.pk}, content_type="application/json"
+    )
+    assert not_theirs.status_code == 400 and "group's" in not_theirs.content.decode()
