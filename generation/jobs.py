@@ -970,6 +970,7 @@ def render_instant_portraits(ctx: JobContext) -> dict[str, Any]:
         for index, entry in enumerate(rendered):
             png, thumbnail, preview = files[index]
             row = InstantPortrait(
+                studio_id=locked.studio_id,  # the files' paths name the studio
                 photo_set=locked,
                 job=ctx.job,
                 recipe=entry.recipe,

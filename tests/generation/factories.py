@@ -59,3 +59,12 @@ def make_render_run_item(tenant: Any) -> models.Model:
         seeds=[1, 2],
         job=make_job(tenant),
     )
+
+
+@factory("generation.InstantPortrait")
+def make_instant_portrait(tenant: Any) -> models.Model:
+    from generation.models import InstantPortrait
+
+    return InstantPortrait.objects.create(
+        photo_set=make_photo_set(tenant), recipe={"instant": True, "seed": 0}, likeness=50.0, rank=1
+    )
