@@ -39,7 +39,7 @@ from django.db.models import QuerySet
 from clients.models import Client, PhotoSet
 from clients.services import register_client_erasure_step, register_client_export_step
 from engine import identity_adapters
-from engine.checkpoints import TINY_SD15, BaseModelSpec
+from engine.checkpoints import TINY_SD15, BaseModelSpec, build_tiny_ip_adapter
 from generation import doubles, runs
 from generation.models import InstantPortrait
 from jobs.models import Job
@@ -62,8 +62,8 @@ FILE_FIELDS = ("image", "thumbnail", "preview")
 NOT_CONFIGURED = (
     "Instant portraits are not available on this platform: the operator has not enabled an identity adapter. "
     'Set ENGINE_INSTANT_ADAPTER to a JSON object such as {"key": "ip-adapter-plus-face-sd15", "source": '
-    '"h94/IP-Adapter", "weight_name": "models/ip-adapter-plus-face_sd15.safetensors", "image_encoder": '
-    '"h94/IP-Adapter/models/image_encoder"} (docs/engine.md, "Instant portraits").'
+    '"/models/IP-Adapter", "weight_name": "models/ip-adapter-plus-face_sd15.safetensors", "image_encoder": '
+    '"/models/IP-Adapter/models/image_encoder"} (docs/engine.md, "Instant portraits").'
 )
 PHOTOS_DELETED = (
     "The photos of this set were deleted (after training, or at the end of their retention): instant portraits "
@@ -163,8 +163,6 @@ def ensure_adapter(config: identity_adapters.AdapterConfig, spec: BaseModelSpec)
     folder = demo_folder()
     if Path(config.source) != folder or (folder / DEMO_WEIGHT_NAME).exists():
         return
-    from engine.checkpoints import build_tiny_ip_adapter
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = folder.parent / f".{DEMO_FOLDER}-{secrets.token_hex(4)}"
     try:

@@ -33,6 +33,7 @@ from django.utils.module_loading import import_string
 
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
+from engine import instant as engine_instant
 from engine import masks, portrait, rendering
 from engine.images import PhotoRejected, encode_clean, load_photo
 from engine.rendering import AdapterRef, PipelineCache
@@ -880,7 +881,6 @@ def render_instant_portraits(ctx: JobContext) -> dict[str, Any]:
     fails the job with the reason. Cancellable; idempotent (an earlier attempt's portraits are replaced)."""
     from django.core.files.base import ContentFile
 
-    from engine import instant as engine_instant
     from engine import likeness
     from generation import instant
     from generation.models import InstantPortrait

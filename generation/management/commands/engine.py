@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine import masks, portrait, rendering
-from engine.checkpoints import build_tiny_model
+from engine.checkpoints import build_tiny_ip_adapter, build_tiny_model
 from engine.images import PhotoRejected, encode_clean, load_photo
 from templates_app import base_models
 from tenants.context import tenant_context
@@ -134,7 +134,6 @@ class Command(BaseCommand):
         if options.get("instant_adapter"):
             if options["family"] != "sd15":
                 raise CommandError("The demo's instant-portrait adapter is built for the tiny sd15 model only.")
-            from engine.checkpoints import build_tiny_ip_adapter
             from generation import instant
 
             folder = root / instant.DEMO_FOLDER
