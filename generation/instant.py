@@ -175,11 +175,12 @@ def ensure_adapter(config: identity_adapters.AdapterConfig, spec: BaseModelSpec)
 
 @register(Tags.compatibility)
 def check_instant_adapter(app_configs: object = None, **kwargs: object) -> list[Error]:
-    """ENGINE_INSTANT_ADAPTER, when set, must be an adapter the registry enables for the default base model (a
-    non-commercial one only with a declared licence)."""
+    """ENGINE_INSTANT_ADAPTER, when set to an adapter, must be one the registry enables for the default base model
+    (a non-commercial one only with a declared licence). "demo" (the embedded default) is no error with a real
+    default model: the photo set's page says instant portraits need an adapter."""
     try:
         value = _setting()
-        if not value:
+        if not value or value == DEMO:
             return []
         adapter_config()
     except InstantError as exc:

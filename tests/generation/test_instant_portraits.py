@@ -329,6 +329,7 @@ def test_a_non_commercial_adapter_is_refused_with_the_registrys_words(
     settings.ENGINE_DEFAULT_MODEL = "tiny-sd15-b"
     with pytest.raises(instant.InstantError, match="only fits the tiny demo model"):
         instant.adapter_config()
+    assert instant.check_instant_adapter() == []  # the embedded default blocks no deployment: the page says it
 
 
 def test_no_consent_no_accepted_photo_a_bad_number_and_a_photographer_are_refused(
@@ -368,3 +369,27 @@ def test_the_engine_command_builds_the_demo_adapter(tmp_path: Path, settings: An
     call_command("engine", "build-tiny", "--instant-adapter", "--root", str(tmp_path / "models"))
     assert (tmp_path / "models" / instant.DEMO_FOLDER / instant.DEMO_WEIGHT_NAME).exists()
     assert (tmp_path / "models" / instant.DEMO_FOLDER / "image_encoder" / "config.json").exists()
+
+
+def test_out_of_credits_is_a_402_and_nothing_is_queued(client: Any, tenant_a: Tenant, settings: Any) -> None:
+    """Billed like every render: one render_image credit per instant portrait, reserved when it is queued."""
+    settings.BILLING_ENFORCE_CREDITS = True
+    photo_set = _accepted_set(tenant_a)
+    with pytest.raises(instant.InstantError) as refused:
+        _start(tenant_a, photo_set, images=3)
+    assert refused.value.status == 402 and "/billing/" in refused.value.message
+    client.force_login(tenant_a.owner)
+    api = client.post(
+        f"{tenant_a.prefix}/api/photo-sets/{photo_set.pk}/instant-portraits/",
+        {"images": 3},
+        content_type="application/json",
+    )
+    assert api.status_code == 402 and "out of GPU credits" in api.json()["error"]["message"]
+    page = client.post(f"{tenant_a.prefix}/doubles/instant/{photo_set.pk}/", {"images": "3"})
+    assert page.status_code == 402 and "out of GPU credits" in page.content.decode()
+    with tenant_context(tenant_a.studio):
+        assert not Job.objects.filter(kind=instant.KIND).exists()
+    from generation.jobs import instant_cost
+
+    charge = instant_cost({"family": "sd15", "seeds": [1, 2, 3], "images": 3})
+    assert (charge.item, charge.units) == ("render_image_sd15", 3)
