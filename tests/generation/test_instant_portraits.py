@@ -124,6 +124,7 @@ def test_instant_portraits_from_a_validated_set_before_any_double(client: Any, t
     assert 'id="instant-title">Instant portraits</h2>' in html and "before a digital double is trained" in html
     assert f'action="{prefix}/doubles/instant/{photo_set.pk}/"' in html
     assert '<label for="id_instant_images">Portraits</label>' in html and "No instant portrait yet." in html
+    assert 'id="instant-start">Make instant portraits</button>' in html
 
     response = client.post(f"{prefix}/doubles/instant/{photo_set.pk}/", {"images": "2"})
     assert response.status_code == 302 and response["Location"].endswith(f"/sets/{photo_set.pk}/#instant")
@@ -136,7 +137,7 @@ def test_instant_portraits_from_a_validated_set_before_any_double(client: Any, t
     # While it is queued the card shows its progress and polls its own fragment.
     html = client.get(page_url).content.decode()
     assert f'id="job-{job.pk}-progress"' in html and f'hx-get="{prefix}/doubles/instant/{photo_set.pk}/status/"' in html
-    assert "Make instant portraits</button>" in html and "disabled" in html
+    assert 'id="instant-start" disabled>Make instant portraits</button>' in html  # one job at a time
     fragment = client.get(f"{prefix}/doubles/instant/{photo_set.pk}/status/")
     assert fragment.status_code == 200 and f'id="job-{job.pk}-progress"' in fragment.content.decode()
 
