@@ -8,6 +8,8 @@
     portraits/{portrait_id}/                                GET: recipe, likeness, rank, pick, hidden, signed links
     portraits/{portrait_id}/more-like-me/ | reroll/         POST: a small gpu job (202, the job)
     portraits/{portrait_id}/hide/ | unhide/ | pick/ | unpick/   POST: instant (200, the portrait)
+    photo-sets/{photoset_id}/instant-portraits/             GET list, POST {images}: instant portraits of a
+                                                            set before its double (202, the job; generation/instant.py)
 
 Who may do what: every member and the studio's API keys read; owners, managers and staff (and API keys, for
 integrations) start runs, retry and act on portraits; photographers only read. Another studio's run, item or
@@ -28,10 +30,16 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clients.models import ClientGroup
-from generation import groups, portraits, runs
-from generation.models import DigitalDouble, Portrait, RenderRun
-from generation.serializers import PortraitSerializer, RunCreateSerializer, RunSerializer
+from clients.models import ClientGroup, PhotoSet
+from generation import groups, instant, portraits, runs
+from generation.models import DigitalDouble, InstantPortrait, Portrait, RenderRun
+from generation.serializers import (
+    InstantCreateSerializer,
+    InstantPortraitSerializer,
+    PortraitSerializer,
+    RunCreateSerializer,
+    RunSerializer,
+)
 from generation.views.runs import RUN_ROLES
 from jobs.serializers import JobSerializer
 from templates_app.models import Template
@@ -235,3 +243,54 @@ class PortraitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"])
     def unpick(self, request: Request, portrait_id: str | None = None) -> Response:
         return self._instant(portraits.set_pick, pick=False)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A photo set's instant portraits (newest job first, best rank first)",
+        description="Portraits made from the set's accepted photos before the digital double, through a "
+        "training-free identity adapter: likeness against the set's photos, a summary of the recipe, signed links.",
+        tags=["instant portraits"],
+        responses={200: InstantPortraitSerializer(many=True), 404: _ERROR},
+    ),
+    create=extend_schema(
+        summary="Make instant portraits from a photo set's accepted photos",
+        description="Queues a gpu job (kind portraits.instant), billed per image. 409 when the set's photos were "
+        "deleted, the client has no consent, no photo is accepted, the platform has no identity adapter "
+        "configured or a job of this set is running; 402 out of credits; 400 for a bad number of images.",
+        tags=["instant portraits"],
+        request=InstantCreateSerializer,
+        responses={
+            202: OpenApiResponse(description='{"job": <job>}'),
+            400: _ERROR,
+            402: _ERROR,
+            404: _ERROR,
+            409: _ERROR,
+        },
+    ),
+)
+class InstantPortraitViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """photo-sets/{photoset_id}/instant-portraits/: GET list, POST start (generation/instant.py)."""
+
+    serializer_class = InstantPortraitSerializer
+    permission_classes = [RunPermission]
+
+    def photo_set(self) -> PhotoSet:
+        photo_set = PhotoSet.objects.select_related("client").filter(pk=self.kwargs["photoset_id"]).first()
+        if photo_set is None:
+            raise exceptions.NotFound()
+        return photo_set
+
+    def get_queryset(self) -> QuerySet[InstantPortrait]:
+        if getattr(self, "swagger_fake_view", False):
+            return InstantPortrait.objects.none()
+        return instant.set_portraits(photo_set=self.photo_set())
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        photo_set = self.photo_set()
+        body = InstantCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = instant.start_instant(
+            photo_set=photo_set, images=body.validated_data["images"], user=acting_user(request)
+        )
+        return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)

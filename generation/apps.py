@@ -20,3 +20,9 @@ class GenerationConfig(AppConfig):
         # watermark).
         register_media("generation.portrait", "thumbnail", roles=ALL_ROLES, api_keys=True)
         register_media("generation.portrait", "preview", roles=ALL_ROLES, api_keys=True, audiences=("gallery",))
+        # Instant portraits (generation/instant.py): every member who can see the photo set's page, and the API key
+        # that listed them; never in a gallery (they were made before the double, from the set's photos).
+        for field in ("image", "thumbnail", "preview"):
+            register_media("generation.instantportrait", field, roles=ALL_ROLES, api_keys=field != "image")
+
+        from generation import instant  # noqa: F401  (its erasure and export steps, its system check)

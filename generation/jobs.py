@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 from clients.models import PhotoSet
 from clients.services import purge_photo_set_files
 from engine import group as group_engine
+from engine import instant as engine_instant
 from engine import masks, portrait, rendering
 from engine.images import PhotoRejected, encode_clean, load_photo
 from engine.rendering import AdapterRef, PipelineCache
@@ -1028,3 +1029,189 @@ job_handler(
     units_used=images_rendered,
     description="Renders a portrait again: more like the client, or with a new seed.",
 )(render_portraits)
+
+
+# --- Instant portraits (generation/instant.py, issue 17) ----------------------------------------------------------
+
+
+def instant_cost(payload: dict[str, Any]) -> Charge:
+    """One image per seed, on the instant model's family (recorded when the job was queued)."""
+    family = str(payload.get("family") or "sd15")
+    units = len(payload.get("seeds") or []) or int(payload.get("images") or 1)
+    return Charge(item=f"render_image_{family}", units=max(units, 1), fallback="render_image_sd15")
+
+
+def _instant_photo_set(ctx: JobContext) -> PhotoSet:
+    """The job's photo set, its photos still usable (not purged, the client's consent on record, photos accepted),
+    else JobError with the service's message."""
+    from generation import instant
+
+    try:
+        photo_set_id = int(ctx.payload.get("photo_set_id"))
+    except (TypeError, ValueError):
+        raise JobError("This job names no photo set.") from None
+    photo_set = PhotoSet.objects.select_related("client").filter(pk=photo_set_id).first()
+    if photo_set is None:
+        raise JobError("The photo set no longer exists.")
+    try:
+        instant.check_photo_set(photo_set)
+    except instant.InstantError as exc:
+        raise JobError(exc.message) from None
+    return photo_set
+
+
+def _load_instant_photos(photo_set: PhotoSet) -> list[Any]:
+    """The accepted photos' originals (else face crops) from storage, as RGB PIL images: the adapter wants the
+    face with context around it, which the engine crops itself."""
+    from PIL import Image
+
+    images = []
+    for photo in doubles.accepted_photos(photo_set=photo_set):
+        field = photo.original if photo.original and photo.original.name else photo.face_crop
+        if not field or not field.name:
+            continue
+        try:
+            with field.storage.open(field.name, "rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, OSError):
+            log.warning("instant_photo_missing", photo_id=photo.pk)
+            continue
+        try:
+            images.append(load_photo(data).image)
+        except PhotoRejected:
+            try:
+                images.append(Image.open(io.BytesIO(data)).convert("RGB"))
+            except OSError:
+                log.warning("instant_photo_unreadable", photo_id=photo.pk)
+    return images
+
+
+def render_instant_portraits(ctx: JobContext) -> dict[str, Any]:
+    """Instant portraits of a photo set (generation/instant.py): its accepted photos' largest face through the
+    configured identity adapter (engine.instant.render_instant) on the instant model, no identity LoRA. Every
+    image is checked for explicit content, scored for likeness against the centroid of the set's accepted photos
+    and ranked; each is stored with its thumbnail and watermarked preview. The set must still keep its photos
+    when the job starts AND when it stores (the set locked then): a purge in between discards the images and
+    fails the job with the reason. Cancellable; idempotent (an earlier attempt's portraits are replaced)."""
+    from django.core.files.base import ContentFile
+
+    from engine import likeness
+    from generation import instant
+    from generation.models import InstantPortrait
+
+    photo_set = _instant_photo_set(ctx)
+    try:
+        spec = base_models.get_model(str(ctx.payload.get("base_model") or ""), enabled_only=False)
+        adapter = instant.adapter_config(spec)
+    except base_models.UnknownBaseModel as exc:
+        raise JobError(exc.message) from None
+    except instant.InstantError as exc:
+        raise JobError(exc.message) from None
+    try:
+        seeds = [int(seed) for seed in ctx.payload.get("seeds") or []]
+    except (TypeError, ValueError):
+        seeds = []
+    if not instant.MIN_IMAGES <= len(seeds) <= instant.MAX_IMAGES:
+        raise JobError("This job names no seeds to render.")
+
+    ctx.progress(0, "Loading the photos")
+    photos = _load_instant_photos(photo_set)
+    if not photos:
+        raise JobError("None of the set's accepted photos could be read: they may have been deleted.")
+    ctx.progress(2, f"Loading {spec.display_name} and the identity adapter")
+    spec = base_models.ensure_available(spec)
+    instant.ensure_adapter(adapter, spec)
+    ctx.progress(4, "Measuring the face in the photos")
+    try:
+        reference = likeness.identity_centroid(photos)
+    except (ImportError, RuntimeError):  # no face library in this worker: portraits without a likeness
+        reference = None
+
+    config = rendering.RenderConfig(
+        prompt=str(settings.ENGINE_INSTANT_PROMPT),
+        negative_prompt=str(settings.ENGINE_INSTANT_NEGATIVE_PROMPT),
+        steps=base_models.render_steps(spec, int(settings.ENGINE_INSTANT_STEPS)),
+        seeds=seeds,
+        batch_size=min(len(seeds), runs.render_batch_size()),
+    )
+    label = f"Rendering {len(seeds)} instant portrait{'s' if len(seeds) != 1 else ''}"
+    throttle = _Throttle(ctx)
+
+    def progress(step: int, total: int) -> None:
+        total = max(int(total), 1)
+        throttle.progress(5 + 85 * min(step, total) / total, f"{label} · step {step} of {total}", force=step == total)
+
+    try:
+        made = engine_instant.render_instant(
+            cache=pipeline_cache(),
+            spec=spec,
+            adapter=adapter,
+            photos=photos,
+            config=config,
+            scale=float(settings.ENGINE_INSTANT_SCALE),
+            progress=progress,
+            should_cancel=throttle.should_cancel,
+        )
+    except rendering.RenderCancelled:
+        throttle.raise_stop()
+    except ValueError as exc:
+        raise JobError(f"The instant portraits can't be made: {exc}") from None
+    finally:
+        del photos
+    if throttle.stop is not None:
+        throttle.raise_stop()
+
+    ctx.progress(91, "Checking the images for explicit content")
+    rendered, safety = screen_outputs(ctx, made)
+    ctx.progress(92, "Scoring likeness")
+    scores = [likeness.score_image(entry.image, reference) for entry in rendered]
+    order = likeness.rank(scores)
+    rank_of = {index: position + 1 for position, index in enumerate(order)}
+    ctx.progress(94, "Making thumbnails and watermarked previews")
+    text = runs.watermark_text(photo_set.studio)
+    files = [_encode(entry.image, text) for entry in rendered]
+    saved: list[int] = []
+    with transaction.atomic():
+        locked = PhotoSet.objects.select_for_update().select_related("client").filter(pk=photo_set.pk).first()
+        if locked is None:
+            raise JobError("The photo set was deleted while the instant portraits were made.")
+        try:
+            instant.check_photo_set(locked)
+        except instant.InstantError as exc:
+            raise JobError(exc.message) from None
+        for earlier in InstantPortrait.objects.filter(job=ctx.job):  # an earlier attempt of this job
+            instant.delete_instant_portrait(portrait=earlier)
+        for index, entry in enumerate(rendered):
+            png, thumbnail, preview = files[index]
+            row = InstantPortrait(
+                studio_id=locked.studio_id,  # the files' paths name the studio
+                photo_set=locked,
+                job=ctx.job,
+                recipe=entry.recipe,
+                likeness=scores[index].likeness,
+                flags=list(scores[index].flags),
+                rank=rank_of.get(index),
+            )
+            row.image.save("instant.png", ContentFile(png), save=False)
+            row.thumbnail.save("instant.webp", ContentFile(thumbnail), save=False)
+            row.preview.save("instant.jpg", ContentFile(preview), save=False)
+            row.save()
+            saved.append(row.pk)
+    ctx.progress(100, _ready_message(len(saved), safety["withheld"]).replace("portrait", "instant portrait", 1))
+    log.info("instant_portraits_rendered", photo_set_id=photo_set.pk, images=len(saved), withheld=safety["withheld"])
+    return {
+        "photo_set_id": photo_set.pk,
+        "instant_portraits": saved,
+        "images": len(seeds),
+        "adapter": adapter.key,
+        **_safety_result(safety),
+    }
+
+
+job_handler(
+    "portraits.instant",
+    cluster="gpu",
+    cost=instant_cost,
+    units_used=images_rendered,
+    description="Renders instant portraits from a photo set's accepted photos (before the digital double).",
+)(render_instant_portraits)

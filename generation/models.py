@@ -340,3 +340,38 @@ class PortraitSubject(TenantOwned):
 
     def __str__(self) -> str:
         return f"Slot {self.slot} of portrait {self.portrait_id}"
+
+
+class InstantPortrait(TenantOwned):
+    """A portrait rendered from a photo set's accepted photos before the client's digital double exists, through
+    a training-free identity adapter (issue 17, generation/instant.py): no identity LoRA, the recipe says
+    ``instant``. Likeness is scored against the centroid of the set's accepted photos. Deleted with the set, and
+    by the client's erasure (files included)."""
+
+    photo_set = models.ForeignKey("clients.PhotoSet", on_delete=models.CASCADE, related_name="instant_portraits")
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    image = models.FileField(upload_to=portrait_path, max_length=255, blank=True)
+    thumbnail = models.FileField(upload_to=portrait_path, max_length=255, blank=True)
+    preview = models.FileField(upload_to=portrait_path, max_length=255, blank=True, help_text="Watermarked.")
+    recipe = models.JSONField(default=dict, blank=True)
+    likeness = models.FloatField(null=True, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "rank", "id"]
+        indexes = [models.Index(fields=["studio", "photo_set"], name="instant_studio_photoset")]
+
+    def __str__(self) -> str:
+        return f"Instant portrait {self.pk} of photo set {self.photo_set_id}"
+
+    @property
+    def seed(self) -> int | None:
+        value = (self.recipe or {}).get("seed")
+        return value if isinstance(value, int) else None
+
+    @property
+    def is_demo(self) -> bool:
+        """Rendered by the tiny demo model (noise)."""
+        return bool(((self.recipe or {}).get("base_model") or {}).get("is_demo"))

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from generation import portraits, runs
-from generation.models import Portrait, RenderRun, RenderRunItem
+from generation.models import InstantPortrait, Portrait, RenderRun, RenderRunItem
 from jobs.serializers import JobSerializer
 from tenants.media import signed_media_url
 
@@ -215,3 +215,72 @@ class PortraitSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_preview(self, portrait: Portrait) -> str | None:
         return self._link(portrait, "preview")
+
+
+class InstantPortraitSerializer(serializers.ModelSerializer):
+    """An instant portrait (generation/instant.py): likeness against the set's accepted photos, flags, rank within
+    its job, a summary of its recipe and signed links to its thumbnail and watermarked preview."""
+
+    seed = serializers.IntegerField(read_only=True, allow_null=True)
+    is_demo = serializers.BooleanField(read_only=True, help_text="Rendered by the tiny demo model (noise).")
+    recipe = serializers.SerializerMethodField(
+        help_text="{instant, base_model, adapter, scale, prompt, steps, seed}: how it was made (no path, no photo)."
+    )
+    thumbnail = serializers.SerializerMethodField(
+        help_text="A signed link to the 512 px thumbnail, valid for MEDIA_LINK_MAX_AGE_SECONDS (send the same "
+        "Authorization header with an API key). Null when it has none."
+    )
+    preview = serializers.SerializerMethodField(help_text="A signed link to the watermarked 1024 px preview.")
+
+    class Meta:
+        model = InstantPortrait
+        fields = [
+            "id",
+            "photo_set",
+            "job",
+            "seed",
+            "likeness",
+            "flags",
+            "rank",
+            "is_demo",
+            "recipe",
+            "thumbnail",
+            "preview",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_recipe(self, portrait: InstantPortrait) -> dict[str, Any]:
+        recipe = portrait.recipe or {}
+        identity = recipe.get("identity_image") or {}
+        return {
+            "instant": bool(recipe.get("instant")),
+            "base_model": (recipe.get("base_model") or {}).get("name"),
+            "adapter": identity.get("adapter"),
+            "scale": identity.get("scale"),
+            "prompt": recipe.get("prompt"),
+            "steps": recipe.get("steps"),
+            "seed": recipe.get("seed"),
+        }
+
+    def _link(self, portrait: InstantPortrait, field: str) -> str | None:
+        if not getattr(portrait, field):
+            return None
+        request = self.context.get("request")
+        path = signed_media_url(obj=portrait, field=field, request=request)
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail(self, portrait: InstantPortrait) -> str | None:
+        return self._link(portrait, "thumbnail")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_preview(self, portrait: InstantPortrait) -> str | None:
+        return self._link(portrait, "preview")
+
+
+class InstantCreateSerializer(serializers.Serializer):
+    images = serializers.IntegerField(
+        min_value=1, max_value=8, default=4, help_text="How many instant portraits (1-8, one seed each)."
+    )

@@ -374,6 +374,22 @@ ENGINE_UPSCALER_MODEL = env.str("ENGINE_UPSCALER_MODEL", default="")
 ENGINE_DEMO_MAX_LONG_SIDE = env.int("ENGINE_DEMO_MAX_LONG_SIDE", default=512)
 # Test renders from a double's page: at most this many images per run.
 ENGINE_MAX_IMAGES_PER_RENDER = env.int("ENGINE_MAX_IMAGES_PER_RENDER", default=8)
+# Instant portraits (generation/instant.py, docs/engine.md "Instant portraits"): the training-free identity adapter
+# they render with, as JSON {"key": one of engine.identity_adapters.KNOWN, "source": folder or hub id,
+# "weight_name": the weight file there, "image_encoder": folder or hub id, "declared_licence"?}; "demo": a tiny
+# random adapter built next to the tiny demo model (its images are noise; only with that model); empty: instant
+# portraits are unavailable (the photo set page says what to configure). The embedded default is "demo".
+ENGINE_INSTANT_ADAPTER = env.str("ENGINE_INSTANT_ADAPTER", default="" if PRODUCTION else "demo")
+# Their prompt ({subject} is "a person": there is no trigger token before training), negative prompt, denoising
+# steps (the demo model takes at most ENGINE_DEMO_RENDER_STEPS) and the adapter's scale (0-1.5).
+ENGINE_INSTANT_PROMPT = env.str(
+    "ENGINE_INSTANT_PROMPT", default="studio portrait photo of {subject}, soft light, neutral background, 85mm"
+)
+ENGINE_INSTANT_NEGATIVE_PROMPT = env.str(
+    "ENGINE_INSTANT_NEGATIVE_PROMPT", default="blurry, deformed, extra fingers, watermark, text"
+)
+ENGINE_INSTANT_STEPS = env.int("ENGINE_INSTANT_STEPS", default=30)
+ENGINE_INSTANT_SCALE = env.float("ENGINE_INSTANT_SCALE", default=0.7)
 
 # --- Templates (templates_app) --------------------------------------------------------------------------------
 # The largest style LoRA a photographer may upload (SDXL LoRAs at rank 128 are a few hundred MB).

@@ -6,6 +6,7 @@ studio's pages."""
 from django.urls import path
 
 from generation.views import doubles as views
+from generation.views import instant as instant_views
 
 DOUBLE = "<int:digitaldouble_id>/"
 
@@ -15,4 +16,10 @@ urlpatterns = [
     path(DOUBLE + "status/", views.double_status, name="double_status"),
     path(DOUBLE + "render/", views.double_render, name="double_render"),
     path(DOUBLE + "delete/", views.double_delete, name="double_delete"),
+]
+
+# Instant portraits of a photo set, before its double (generation/views/instant.py).
+urlpatterns += [
+    path("instant/<int:photoset_id>/", instant_views.instant_start, name="instant_start"),
+    path("instant/<int:photoset_id>/status/", instant_views.instant_status, name="instant_status"),
 ]

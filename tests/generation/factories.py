@@ -75,3 +75,12 @@ def make_portrait_subject(tenant: Any) -> models.Model:
 
     portrait = make_portrait(tenant)
     return PortraitSubject.objects.create(portrait=portrait, slot=1, double=portrait.double, face=[0, 0, 8, 8])
+
+
+@factory("generation.InstantPortrait")
+def make_instant_portrait(tenant: Any) -> models.Model:
+    from generation.models import InstantPortrait
+
+    return InstantPortrait.objects.create(
+        photo_set=make_photo_set(tenant), recipe={"instant": True, "seed": 0}, likeness=50.0, rank=1
+    )

@@ -3,6 +3,7 @@ database rows (except `rotate-keys`): plain engine on a folder of photos.
 
     manage.py engine models                          the base-model registry with licences and commercial use
     manage.py engine build-tiny [--family sdxl]      build the tiny demo model under ENGINE_MODELS_DIR
+                    [--instant-adapter]              (and the demo's tiny IP-Adapter for instant portraits)
     manage.py engine train --photos DIR --out DIR [--model NAME] [--steps N] [--class-word W]
                            [--prompt "portrait of {subject}" --images N]
                                                      train an identity LoRA (resumes from DIR/work when run
@@ -27,7 +28,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine import masks, portrait, rendering
-from engine.checkpoints import build_tiny_model
+from engine.checkpoints import build_tiny_ip_adapter, build_tiny_model
 from engine.images import PhotoRejected, encode_clean, load_photo
 from templates_app import base_models
 from tenants.context import tenant_context
@@ -47,6 +48,11 @@ class Command(BaseCommand):
         tiny = sub.add_parser("build-tiny", help="Build the tiny demo model under ENGINE_MODELS_DIR.")
         tiny.add_argument("--family", choices=["sd15", "sdxl"], default="sd15")
         tiny.add_argument("--root", help="Folder to build under (default ENGINE_MODELS_DIR).")
+        tiny.add_argument(
+            "--instant-adapter",
+            action="store_true",
+            help='Also build the tiny IP-Adapter of instant portraits (ENGINE_INSTANT_ADAPTER="demo") beside it.',
+        )
         train = sub.add_parser("train", help="Train an identity LoRA on a folder of photos, then optionally render.")
         train.add_argument("--photos", required=True, help="Folder of photos of one person (JPEG, PNG, WebP, HEIC).")
         train.add_argument("--out", required=True, help="Output folder (created).")
@@ -125,6 +131,15 @@ class Command(BaseCommand):
         root = Path(options.get("root") or base_models.models_dir())
         spec = build_tiny_model(root, options["family"])
         self.stdout.write(self.style.SUCCESS(f"Tiny {options['family']} model ready at {spec.source}"))
+        if options.get("instant_adapter"):
+            if options["family"] != "sd15":
+                raise CommandError("The demo's instant-portrait adapter is built for the tiny sd15 model only.")
+            from generation import instant
+
+            folder = root / instant.DEMO_FOLDER
+            if not (folder / instant.DEMO_WEIGHT_NAME).exists():
+                build_tiny_ip_adapter(spec, folder)
+            self.stdout.write(self.style.SUCCESS(f"Tiny instant-portrait adapter ready at {folder}"))
 
     # --- train (and render) -------------------------------------------------------------------------------
 
