@@ -65,6 +65,7 @@ from engine.portrait import (
     stage_steps,
 )
 from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes, image_sha256
+from engine.rendering import more_like_me as rendering_more_like_me
 
 MIN_SUBJECTS = 2
 MAX_SUBJECTS = 6
@@ -406,3 +407,34 @@ def _group_template_photo(
         portrait.recipe = recipe
         portraits.append(portrait)
     return portraits
+
+
+def _is_template_photo(recipe: dict[str, Any]) -> bool:
+    return recipe.get("mode") == "template_photo"
+
+
+def more_like_me(recipe: dict[str, Any], *, step: float = 0.15, cap: float = 1.6) -> dict[str, Any]:
+    """A group portrait's recipe one step more like its people: the same seed and scene, every face re-rendered
+    with its person's LoRA one `step` stronger (at most `cap`). A scene's faces take their weight from the face
+    pass's entry; a template photo's from the identity adapter of its recipe (engine.rendering.more_like_me).
+    Unchanged at the cap (see :func:`can_go_more_like_me`); ``more_like_me_step`` counts the steps."""
+    if _is_template_photo(recipe):
+        return rendering_more_like_me(recipe, step=step, cap=cap)
+    new = copy.deepcopy(recipe)
+    entry = next((e for e in new.get("stages") or [] if isinstance(e, dict) and e.get("name") == "face_pass"), None)
+    if entry is None or entry.get("identity_weight") is None:
+        raise ValueError("this group portrait has no face pass to make more like its people")
+    weight = float(entry["identity_weight"])
+    raised = round(max(weight, min(weight + step, cap)), 4)
+    if raised != weight:
+        entry["identity_weight"] = raised
+        new["more_like_me_step"] = int(recipe.get("more_like_me_step") or 0) + 1
+    return new
+
+
+def can_go_more_like_me(recipe: dict[str, Any], *, cap: float = 1.6) -> bool:
+    """Whether :func:`more_like_me` would still change a group portrait's recipe."""
+    try:
+        return more_like_me(recipe, cap=cap) != recipe
+    except (ValueError, KeyError, TypeError):
+        return False

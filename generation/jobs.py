@@ -17,6 +17,7 @@ parent (tests/jobs/test_no_torch_import.py). The pipeline cache lives for the wo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import tempfile
@@ -176,9 +177,15 @@ def training_cost(payload: dict[str, Any]) -> Charge:
 
 
 def render_cost(payload: dict[str, Any]) -> Charge:
-    """One image per seed of the config ("more like me" and re-rolls render one)."""
+    """One image per seed of the config ("more like me" and re-rolls render one); a group portrait's, one per
+    person in it."""
     config = payload.get("config") or {}
     units = len(config.get("seeds") or []) or 1
+    people = _people(payload)
+    if people:
+        return Charge(
+            item=f"render_group_person_{_family(payload)}", units=units * people, fallback="render_image_sd15"
+        )
     return Charge(item=f"render_image_{_family(payload)}", units=units, fallback="render_image_sd15")
 
 
@@ -903,26 +910,88 @@ def _score_group(subjects: list[RunSubject], rendered: list[Any]) -> list[Any]:
     return scores
 
 
+def _group_parent(ctx: JobContext) -> tuple[Portrait | None, str]:
+    """The group portrait an action renders again ("more" like its people, or a "reroll"), or (None, "")."""
+    for key, action in (("more_like_me_of", "more"), ("reroll_of", "reroll")):
+        parent_id = ctx.payload.get(key)
+        if parent_id is None:
+            continue
+        parent = (
+            Portrait.objects.select_related("item__run", "template_version__template", "template_version__style_lora")
+            .filter(pk=parent_id, group__isnull=False)
+            .first()
+        )
+        if parent is None or parent.item is None:
+            raise JobError("The group portrait to render again no longer exists.")
+        return parent, action
+    return None, ""
+
+
+def _portrait_subjects(parent: Portrait) -> list[PortraitSubject]:
+    """A group portrait's people in slot order (for rendering it again); JobError when one was erased since."""
+    subjects = list(PortraitSubject.objects.filter(portrait=parent).select_related("double").order_by("slot"))
+    if len(subjects) != len((parent.recipe or {}).get("subjects") or []):
+        raise JobError("One of this group portrait's people is no longer here: it can't be rendered again.")
+    for subject in subjects:
+        if subject.double.status != DigitalDouble.Status.READY:
+            raise JobError("A digital double of this group is not trained.")
+    return subjects
+
+
+def _group_action_config(ctx: JobContext, parent: Portrait, action: str, inputs: dict[str, Any]) -> tuple[Any, Any]:
+    """The config and stages that render a group portrait again: its recipe made more like its people (every
+    face one step stronger) or with the payload's new seed."""
+    recipe = parent.recipe or {}
+    sr_model = Path(settings.ENGINE_UPSCALER_MODEL) if settings.ENGINE_UPSCALER_MODEL else None
+    try:
+        if action == "more":
+            recipe = group_engine.more_like_me(recipe)
+        config = rendering.config_from_recipe(
+            recipe,
+            init_image=inputs.get("init_image"),
+            control_image=inputs.get("control_image"),
+            style_path=inputs.get("style_path"),
+        )
+        stages = portrait.stages_from_recipe(recipe, photo=inputs.get("template_photo"), sr_model=sr_model)
+    except ValueError as exc:
+        raise JobError(f"This group portrait can't be rendered again: {exc}.") from None
+    config.identity_sha256 = None  # each face has its own person's LoRA, checked against the recipe's subjects
+    if action == "reroll":
+        try:
+            config.seeds = [int(ctx.payload["seed"])]
+        except (KeyError, TypeError, ValueError):
+            raise JobError("This re-roll names no seed.") from None
+    return config, stages
+
+
 def render_group_item(ctx: JobContext) -> dict[str, Any]:
-    """A group run's item (generation/groups.py): the scene rendered with no identity, each person's face
-    regenerated with that person's own identity LoRA (engine.group), every image checked for explicit content,
-    scored face by face (the portrait's likeness is its weakest face's), ranked, the best picked, and stored with
-    one PortraitSubject per face. Idempotent like render_portraits (an earlier attempt's portraits are replaced)."""
-    item = _run_item(ctx)
+    """A group run's item (generation/groups.py), or "more like me" / a re-roll of one of its portraits: the scene
+    rendered with no identity, each person's face regenerated with that person's own identity LoRA
+    (engine.group), every image checked for explicit content, scored face by face (the portrait's likeness is its
+    weakest face's), ranked (an action's portrait takes its place in the parent's item), the best picked, and
+    stored with one PortraitSubject per face. Idempotent like render_portraits (an earlier attempt's portraits
+    are replaced)."""
+    parent, action = _group_parent(ctx)
+    item = parent.item if parent is not None else _run_item(ctx)
+    assert item is not None
     version = runs.item_version(item)
-    subjects = _group_subjects(item, version)
+    subjects: list[Any] = _portrait_subjects(parent) if parent is not None else _group_subjects(item, version)
     first = subjects[0].double
-    order = RenderOrder(double=first, item=item, version=version)
+    order = RenderOrder(double=first, item=item, version=version, parent=parent, action=action)
     spec = _model_of(order)
     for subject in subjects[1:]:
-        _model_of(RenderOrder(double=subject.double, item=item, version=version))
+        _model_of(RenderOrder(double=subject.double, item=item, version=version, parent=parent, action=action))
     boxes = groups.boxes_of(version)
     with tempfile.TemporaryDirectory(prefix="render-") as tmp:
         inputs = _template_inputs(version, Path(tmp))
-        config = _render_config(ctx, order, inputs)
-        stages = _stages(order, spec, inputs)
+        if parent is not None:
+            config, stages = _group_action_config(ctx, parent, action, inputs)
+        else:
+            config = _render_config(ctx, order, inputs)
+            stages = _stages(order, spec, inputs)
+            if stages.template_photo is not None:
+                config.width = config.height = None  # the photo's faces render at the model's native size
         if stages.template_photo is not None:
-            config.width = config.height = None  # the photo's faces render at the model's native size
             stages.template_photo.faces = len(subjects)
         ctx.progress(0, f"Loading {spec.display_name}")
         spec = base_models.ensure_available(spec)
@@ -935,10 +1004,22 @@ def render_group_item(ctx: JobContext) -> dict[str, Any]:
             )
             for subject in subjects
         ]
+        if parent is not None:
+            wanted = [s.get("identity_sha256") for s in (parent.recipe or {}).get("subjects") or []]
+            have = [hashlib.sha256(p.identity_lora).hexdigest() for p in people if isinstance(p.identity_lora, bytes)]
+            if wanted != have:
+                raise JobError("A digital double of this group portrait has changed: it can't be rendered again.")
         total = len(config.seeds)
-        label = f"“{order.name}”: {total} group image{'s' if total != 1 else ''} of {len(people)} people"
+        if parent is None:
+            label = f"“{order.name}”: {total} group image{'s' if total != 1 else ''} of {len(people)} people"
+        else:
+            label = f"Rendering the group portrait again ({len(people)} people)"
         made = _render_group(ctx, spec=spec, subjects=people, config=config, stages=stages, label=label)
         del people
+    if parent is not None:
+        steps = int((parent.recipe or {}).get("more_like_me_step") or 0) + (1 if action == "more" else 0)
+        for entry in made:
+            entry.recipe["more_like_me_step"] = steps
     failures = _failures(made)
     rendered = [entry for entry in made if entry.image is not None]
     if failures:
@@ -953,7 +1034,9 @@ def render_group_item(ctx: JobContext) -> dict[str, Any]:
     scores = _score_group(subjects, rendered)
     order_of_ranks = likeness.rank(scores)
     rank_of = {index: position + 1 for position, index in enumerate(order_of_ranks)}
-    picks = portraits.choose_picks(order_of_ranks, [s.flagged for s in scores], runs.picks_per_template())
+    picks: set[int] = set()
+    if parent is None:
+        picks = portraits.choose_picks(order_of_ranks, [s.flagged for s in scores], runs.picks_per_template())
     ctx.progress(94, "Making thumbnails and watermarked previews")
     files = [_encode(entry.image, runs.watermark_text(first.studio)) for entry in rendered]
     saved: list[int] = []
@@ -978,11 +1061,14 @@ def render_group_item(ctx: JobContext) -> dict[str, Any]:
                 recipe=_run_recipe(entry.recipe, version),
                 likeness=score.likeness,
                 flags=list(score.flags),
-                rank=rank_of.get(index),
+                rank=None if parent is not None else rank_of.get(index),
                 is_pick=index in picks,
                 is_demo=spec.is_demo,
-                group_id=item.run.group_id,
+                parent=parent,
+                group_id=parent.group_id if parent is not None else item.run.group_id,
             )
+            if parent is not None:
+                portraits.insert_rank(portrait=stored)
             faces = {face.get("slot"): face for face in score.per_face}
             PortraitSubject.objects.bulk_create(
                 [

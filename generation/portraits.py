@@ -20,7 +20,8 @@ from typing import Any
 import structlog
 from django.core.files.base import ContentFile
 
-from engine.rendering import can_go_more_like_me as engine_can_go  # no torch: recipe code only
+from engine.group import can_go_more_like_me as group_can_go  # no torch: recipe code only
+from engine.rendering import can_go_more_like_me as engine_can_go
 from generation.doubles import RENDER_KIND, enqueue_billed
 from generation.models import DigitalDouble, Portrait, RenderRunItem
 from generation.runs import RunError, require_run_ready
@@ -41,23 +42,30 @@ FLAG_SEVERITY = ("no_face", "several_faces", "low_likeness", "blurry", "badly_ex
 def can_go_more_like_me(portrait: Portrait) -> bool:
     """Whether "more like me" would still change the portrait's recipe (False at the identity weight's cap)."""
 
-    return bool(portrait.recipe) and portrait.group_id is None and engine_can_go(portrait.recipe)
+    if not portrait.recipe:
+        return False
+    if portrait.group_id is not None:
+        return group_can_go(portrait.recipe)
+    return engine_can_go(portrait.recipe)
 
 
 def _action_payload(portrait: Portrait, **extra: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {"double_id": portrait.double_id, **extra}
+    if portrait.group_id is not None:  # a group portrait: every face is rendered again (billed per person)
+        payload["people"] = portrait.subjects.count()
     if portrait.run_id:
         payload.update(run_id=portrait.run_id, item_id=portrait.item_id)
     return payload
 
 
 def _require_renderable(portrait: Portrait) -> None:
-    if portrait.group_id is not None or (portrait.recipe or {}).get("subjects"):
-        raise RunError(
-            "A group portrait can't be rendered again on its own yet: run the group template again for new ones.",
-            status=409,
-        )
     require_run_ready(portrait.double)
+    if portrait.group_id is not None:
+        faces = list(portrait.subjects.select_related("double"))
+        if len(faces) != len((portrait.recipe or {}).get("subjects") or []):
+            raise RunError("One of this group portrait's people was erased: it can't be rendered again.", status=409)
+        for face in faces:
+            require_run_ready(face.double)
     if not portrait.recipe or "recipe_version" not in portrait.recipe:
         raise RunError("This portrait has no recipe to render again.", status=409)
 

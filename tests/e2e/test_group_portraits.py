@@ -1,6 +1,7 @@
 """Group portraits in a real browser (issue 17), on the tiny demo model (real diffusers and peft on the CPU): staff
 create a group of two clients who have ready digital doubles, run a two-person template for it from the group's
-page, make the group's gallery from the run's picks, and the client opens the group's gallery on a phone.
+page, make the group's gallery from the run's picks, and the client opens the group's gallery on a phone and asks
+"more like me" on one of its portraits.
 
 The gpu job is run right here with jobs.tasks.run_job (the live server runs in this process), the broker call
 recorded instead of sent."""
@@ -156,5 +157,18 @@ def test_staff_make_a_group_run_it_and_the_client_opens_the_groups_gallery_on_a_
         first = tiles.first.locator("img")
         phone.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=first.element_handle())
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+        # --- "More like me" on a group portrait: every face again, each a step closer to its person.
+        tiles.first.get_by_role("button", name="More like me").click()
+        expect(phone.locator("#gallery-requests")).to_contain_text("A new version is on its way.")
+        assert _run_queued_jobs(a) == 1
+        expect(tiles).to_have_count(3, timeout=20_000)
+        with tenant_context(a.studio):
+            child = Portrait.objects.get(parent__isnull=False)
+            assert child.group_id == group.pk and child.recipe["more_like_me_step"] == 1
+            assert [f.double_id for f in PortraitSubject.objects.filter(portrait=child).order_by("slot")] == [
+                anna.pk,
+                marc.pk,
+            ]
     finally:
         phone_context.close()

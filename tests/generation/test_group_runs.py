@@ -385,6 +385,15 @@ def test_a_group_template_photo_puts_each_persons_face_into_the_photographers_ph
         assert per_face[1]["face"][0] > width / 2 > per_face[2]["face"][2]  # Anna's face is the right-hand one
         faces = {f.slot: f for f in PortraitSubject.objects.filter(portrait=made)}
         assert faces[1].double_id == anna.pk and faces[2].double_id == marc.pk
+        from generation import portraits
+
+        job = portraits.more_like_me(portrait=made, user=tenant_a.owner)  # the photo again, each face closer
+    from jobs.tasks import run_job
+
+    assert run_job(job.pk, tenant_a.studio.pk) == "succeeded"
+    with tenant_context(tenant_a.studio):
+        child = Portrait.objects.get(job=job)
+        assert child.parent_id == made.pk and child.identity_weight == pytest.approx(made.identity_weight + 0.15)
 
 
 def test_the_galleries_api_makes_a_groups_gallery(
@@ -409,3 +418,48 @@ def test_the_galleries_api_makes_a_groups_gallery(
         f"{api}/galleries/", {"client": marc.client_id, "run": run.pk}, content_type="application/json"
     )
     assert not_theirs.status_code == 400 and "group's" in not_theirs.content.decode()
+
+
+def test_more_like_me_and_a_reroll_of_a_group_portrait_render_every_face_again(
+    two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """ "More like me" on a group portrait: the same scene (seed), each face one step stronger with its own
+    person's LoRA; the new portrait joins the group and the item. A re-roll: a new seed. Both billed per person."""
+    from generation import portraits
+
+    tenant_a, _ = two_tenants
+    group, anna, marc = _couple(tenant_a, tiny_engine)
+    couple = _couple_template(tenant_a)
+    with tenant_context(tenant_a.studio):
+        run = groups.start_group_run(group=group, items=[(couple, 1)], user=tenant_a.owner)
+    run_jobs(tenant_a, run)
+    with tenant_context(tenant_a.studio):
+        parent = Portrait.objects.get(run=run)
+        assert portraits.can_go_more_like_me(parent)
+        job = portraits.more_like_me(portrait=parent, user=tenant_a.owner)
+        assert job.payload["people"] == 2 and job.payload["more_like_me_of"] == parent.pk
+        reroll = portraits.reroll(portrait=parent, user=tenant_a.owner)
+    from jobs.tasks import run_job
+
+    assert run_job(job.pk, tenant_a.studio.pk) == "succeeded"
+    assert run_job(reroll.pk, tenant_a.studio.pk) == "succeeded"
+    with tenant_context(tenant_a.studio):
+        child = Portrait.objects.get(job=job)
+        before = next(s for s in parent.recipe["stages"] if s["name"] == "face_pass")
+        after = next(s for s in child.recipe["stages"] if s["name"] == "face_pass")
+        assert child.parent_id == parent.pk and child.group_id == group.pk and child.item_id == parent.item_id
+        assert child.seed == parent.seed and child.recipe["more_like_me_step"] == 1
+        assert after["identity_weight"] == pytest.approx(before["identity_weight"] + 0.15)
+        assert [f["identity_sha256"] for f in after["per_face"]] == [
+            _sha(tiny_engine["identity"]),
+            _sha(tiny_engine["style"]),
+        ]
+        assert [(f.slot, f.double_id) for f in PortraitSubject.objects.filter(portrait=child).order_by("slot")] == [
+            (1, anna.pk),
+            (2, marc.pk),
+        ]
+        rerolled = Portrait.objects.get(job=reroll)
+        assert rerolled.seed == reroll.payload["seed"] != parent.seed and rerolled.group_id == group.pk
+        # Once a person is erased, their group portraits can't be rendered again (they are gone).
+        client_services.erase_client(client=Client.objects.get(pk=marc.client_id), performed_by=None)
+        assert not Portrait.objects.filter(group=group).exists()
