@@ -161,3 +161,33 @@ def test_erasing_the_client_deletes_the_stored_checkpoints_and_the_receipt_count
 def test_deleting_refuses_a_prefix_outside_the_training_folder() -> None:
     with pytest.raises(ValueError):
         store.delete_prefix("doubles/1")
+
+
+# --- the training job's side (generation/jobs.py) -------------------------------------------------------------
+
+
+def test_a_checkpoint_a_running_attempt_uploads_after_the_double_was_deleted_is_deleted_at_once(
+    double: DigitalDouble, tenant_a: Tenant, tmp_path: Path, media: Path
+) -> None:
+    from generation.jobs import _share_checkpoint
+
+    with tenant_context(tenant_a.studio):
+        doubles.delete_double(double=DigitalDouble.objects.get(pk=double.pk))
+        # The worker still training it (it hasn't seen the cancellation yet) writes its next checkpoint.
+        _share_checkpoint(double, 4, _checkpoint(tmp_path / "host", 4))
+    assert not [name for name in _stored(media) if name.startswith("training/")]
+
+
+def test_storage_failures_cost_the_copy_not_the_training(
+    double: DigitalDouble, tenant_a: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generation.jobs import _restore_checkpoint, _share_checkpoint
+
+    def unavailable(**kwargs: Any) -> None:
+        raise OSError("S3 is unavailable")
+
+    monkeypatch.setattr(store, "upload", unavailable)
+    monkeypatch.setattr(store, "restore_latest", unavailable)
+    with tenant_context(tenant_a.studio):
+        _share_checkpoint(double, 2, _checkpoint(tmp_path / "host", 2))  # logged, not raised: training goes on
+        assert _restore_checkpoint(double, tmp_path / "host") is None  # trains from the local folder
