@@ -27,6 +27,9 @@ What the engine adds around that loop
   RNG states), written to a temporary folder and renamed, so a checkpoint is either complete or absent. The last
   two keep everything; the others among the last ``scored_checkpoints`` keep only their LoRA (for scoring);
   older ones are deleted. A new call with the same work folder resumes from the latest checkpoint.
+  ``on_checkpoint(step, folder)``, when given, is called with each new checkpoint once it is complete (the
+  Django side copies it to shared storage, so another host can resume; :func:`latest_checkpoint` and
+  :func:`checkpoint_folder` tell it where a restored one goes).
 * **Cancellation**: ``should_cancel()`` is asked before every step (and between validation renders); a true
   answer raises :class:`TrainingCancelled`, leaving the checkpoints as they were.
 * **Out of GPU memory**: memory is freed and the run is retried once from its latest checkpoint with half the
@@ -71,7 +74,9 @@ __all__ = [
     "TrainResult",
     "TrainingCancelled",
     "TrainingFailed",
+    "checkpoint_folder",
     "default_steps",
+    "latest_checkpoint",
     "needs_gradient_checkpointing",
     "prepare_training_images",
     "train_identity_lora",
@@ -223,6 +228,8 @@ class TrainResult:
 
 ProgressFn = Callable[[TrainProgress], None]
 CancelFn = Callable[[], bool]
+#: Called with (step, folder) of each checkpoint once it is complete (written and renamed into place).
+CheckpointFn = Callable[[int, Path], None]
 
 
 # ---------------------------------------------------------------------------------------------- preprocessing
@@ -595,6 +602,7 @@ class _Attempt:
     start_step: int
     total: int
     fingerprint: dict
+    on_checkpoint: CheckpointFn | None = None
 
 
 def _set_up(
@@ -726,6 +734,8 @@ def _run_steps(
         if current % config.checkpoint_every == 0 or current == total:
             _write_checkpoint(state, work_dir, current, attempt.fingerprint, batch_size)
             _prune_checkpoints(work_dir, keep_full=2, keep_scored=max(2, config.scored_checkpoints))
+            if attempt.on_checkpoint is not None:  # shared-storage hook (see latest_checkpoint)
+                attempt.on_checkpoint(current, work_dir / _CHECKPOINTS / f"step-{current}")
         now = time.monotonic()
         recent.append(now - last)
         last = now
@@ -898,11 +908,14 @@ def train_identity_lora(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     device: str | None = None,
+    on_checkpoint: CheckpointFn | None = None,
 ) -> TrainResult:
     """Train an identity LoRA of the person in ``images`` on ``spec`` (see the module docstring).
 
     Resumes from the latest checkpoint in ``work_dir`` (same configuration). Raises :class:`TrainingCancelled`
     when ``should_cancel()`` answers true, :class:`TrainingFailed` (message for people) when it cannot train.
+    ``on_checkpoint(step, folder)`` is called with every checkpoint once it is complete; what it raises ends the
+    training (the caller decides what a failed copy means).
     """
     from engine.likeness import identity_centroid
 
@@ -952,6 +965,7 @@ def train_identity_lora(
                 gradient_checkpointing=checkpointing,
                 resolution=resolution,
             )
+            attempt.on_checkpoint = on_checkpoint
             resumed_from = attempt.start_step or None
             if resumed_from:
                 report(f"Resuming from step {resumed_from}", step=resumed_from)
@@ -1022,3 +1036,19 @@ def config_as_dict(config: TrainConfig) -> dict[str, Any]:
     data = asdict(config)
     data["validation_prompts"] = list(config.validation_prompts)
     return data
+
+
+# ---------------------------------------------------------------------------------------------- shared storage
+
+
+def latest_checkpoint(work_dir: Path) -> int | None:
+    """The step of the latest complete checkpoint in ``work_dir`` that a run can resume from (its training state
+    kept), or None. For callers that keep copies elsewhere (another host's shared storage)."""
+    resumable = [step for step, folder in _checkpoints(Path(work_dir)).items() if (folder / _TRAINING_STATE).is_file()]
+    return max(resumable) if resumable else None
+
+
+def checkpoint_folder(work_dir: Path, step: int) -> Path:
+    """Where checkpoint ``step`` lives in ``work_dir``. A copy restored there is complete once its ``state.json``
+    is in place (write the other files first, or the whole folder under another name and rename it)."""
+    return Path(work_dir) / _CHECKPOINTS / f"step-{int(step)}"

@@ -35,7 +35,7 @@ from clients.models import Client, Photo, PhotoSet
 from clients.selectors import readiness
 from clients.services import register_client_erasure_step, register_client_export_step
 from engine import prompts
-from generation import crypto
+from generation import crypto, training_checkpoints
 from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from jobs.services import JobStateError, cancel_job, enqueue_job
@@ -335,11 +335,12 @@ def delete_portrait(*, portrait: Portrait) -> int:
 
 def delete_double(*, double: DigitalDouble) -> dict[str, int]:
     """Delete a double with its portraits and render runs: files from storage (encrypted LoRA, portrait images,
-    thumbnails and previews), the training job's working folder (checkpoints), the rows. Its queued or running
+    thumbnails and previews, the training checkpoints kept in shared storage: "checkpoint_files"), the training
+    job's working folder (checkpoints), the rows. Its queued or running
     jobs are cancelled. Group portraits showing this person are withdrawn whole, files included (never kept with
     a stranger's face in their place), and the group runs' unfinished jobs cancelled ("group_portraits" counts
     them). Returns counts."""
-    counts = {"doubles": 0, "portraits": 0, "files": 0, "group_portraits": 0}
+    counts = {"doubles": 0, "portraits": 0, "files": 0, "group_portraits": 0, "checkpoint_files": 0}
     with transaction.atomic():
         shown = Portrait.objects.filter(Q(double=double) | Q(subjects__double=double)).distinct()
         jobs = set(shown.exclude(job=None).values_list("job_id", flat=True))
@@ -365,10 +366,14 @@ def delete_double(*, double: DigitalDouble) -> dict[str, int]:
             portrait.delete()
         counts["files"] += _delete_file(double.lora_file)
         folder = work_dir(double)
+        stored = training_checkpoints.double_prefix(double)
         double_ref = double.pk
         double.delete()
         counts["doubles"] = 1
     shutil.rmtree(folder, ignore_errors=True)
+    # After the commit: a checkpoint a running attempt uploads meanwhile is deleted by that attempt once it sees
+    # the double gone (generation/jobs.py), or here.
+    counts["checkpoint_files"] = training_checkpoints.delete_prefix(stored)
     log.info("double_deleted", double_ref=double_ref, counts=counts)
     return counts
 
@@ -377,13 +382,14 @@ def delete_double(*, double: DigitalDouble) -> dict[str, int]:
 def erase_client_doubles(client: Client) -> Mapping[str, int]:
     """Erasure step: every double of the client and its portraits, files included. Counts only (none for a
     client without doubles, so the receipt lists what was actually deleted)."""
-    totals = {"doubles": 0, "portraits": 0, "group_portraits": 0, "double_files": 0}
+    totals = {"doubles": 0, "portraits": 0, "group_portraits": 0, "double_files": 0, "training_checkpoint_files": 0}
     for double in list(DigitalDouble.objects.filter(client=client)):
         counts = delete_double(double=double)
         totals["doubles"] += counts["doubles"]
         totals["portraits"] += counts["portraits"]
         totals["group_portraits"] += counts["group_portraits"]
         totals["double_files"] += counts["files"]
+        totals["training_checkpoint_files"] += counts["checkpoint_files"]
     return {key: value for key, value in totals.items() if value}
 
 

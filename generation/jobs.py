@@ -39,7 +39,7 @@ from engine import instant as engine_instant
 from engine import masks, portrait, rendering
 from engine.images import PhotoRejected, encode_clean, load_photo
 from engine.rendering import AdapterRef, PipelineCache
-from generation import doubles, groups, portraits, runs
+from generation import doubles, groups, portraits, runs, training_checkpoints
 from generation.models import DigitalDouble, Portrait, PortraitSubject, RenderRunItem, RunSubject
 from jobs.registry import Charge, JobAbandoned, JobCancelled, JobContext, JobError, job_handler
 from templates_app import base_models
@@ -219,6 +219,29 @@ def images_rendered(result: dict[str, Any]) -> int | None:
     return images * people if isinstance(people, int) and people > 0 else images
 
 
+def _restore_checkpoint(double: DigitalDouble, folder: Path) -> int | None:
+    """The latest checkpoint in shared storage, copied into the work folder when it is newer than the local ones
+    (the job ran further on another host); its step, or None. Storage that can't be read costs the head start,
+    not the job."""
+    try:
+        return training_checkpoints.restore_latest(double=double, work_dir=folder)
+    except Exception as exc:  # any storage backend's error: train from what the work folder has
+        log.warning("checkpoint_restore_failed", double_id=double.pk, error=str(exc))
+        return None
+
+
+def _share_checkpoint(double: DigitalDouble, step: int, path: Path) -> None:
+    """The engine's on_checkpoint: copy the checkpoint to shared storage (encrypted). A failed copy is logged and
+    training goes on (the local checkpoint still serves a retry on this host). When the double was deleted
+    meanwhile, what this attempt stored is deleted at once (delete_double may have run before the upload)."""
+    try:
+        training_checkpoints.upload(double=double, step=step, folder=path)
+    except Exception as exc:  # any storage backend's error
+        log.warning("checkpoint_upload_failed", double_id=double.pk, step=step, error=str(exc))
+    if not DigitalDouble.objects.filter(pk=double.pk).exists():
+        training_checkpoints.delete_all(double=double)
+
+
 @job_handler(
     doubles.TRAIN_KIND,
     cluster="gpu",
@@ -236,6 +259,7 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
         if photo_set is not None and photo_set.status == PhotoSet.Status.COLLECTING:
             purge_photo_set_files(photo_set=photo_set, kind="after_training", performed_by=ctx.job.created_by)
         shutil.rmtree(folder, ignore_errors=True)
+        training_checkpoints.delete_all(double=double)
         return {"double_id": double.pk, "already_trained": True}
     if photo_set is None:
         doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
@@ -265,6 +289,9 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
     steps = overrides.pop("steps", None) or base_models.train_steps(spec)
     config = training.TrainConfig(trigger=double.trigger, class_word=double.class_word, steps=steps, **overrides)
     throttle = _Throttle(ctx)
+    restored = _restore_checkpoint(double, folder)
+    if restored:
+        ctx.progress(1, f"Continuing from the checkpoint of step {restored} (shared storage)")
 
     def progress(p: Any) -> None:
         total = max(int(p.total or 0), 1)
@@ -280,6 +307,7 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
             progress=progress,
             should_cancel=throttle.should_cancel,
             device=settings.ENGINE_DEVICE or None,
+            on_checkpoint=lambda step, path: _share_checkpoint(double, step, path),
         )
     except training.TrainingCancelled:
         # The work folder stays: retrying the job resumes from its last checkpoint.
@@ -293,6 +321,7 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
             doubles.set_status(double=double, status=DigitalDouble.Status.FAILED)
         else:
             shutil.rmtree(folder, ignore_errors=True)
+            training_checkpoints.delete_all(double=double)
         raise
 
     ctx.progress(98, "Encrypting and storing the double")
@@ -310,9 +339,11 @@ def train_double(ctx: JobContext) -> dict[str, Any]:
         doubles.save_training_result(double=double, lora_bytes=lora_bytes, centroid=result.centroid, metrics=metrics)
     except doubles.DoubleError as exc:  # erased meanwhile
         shutil.rmtree(folder, ignore_errors=True)
+        training_checkpoints.delete_all(double=double)
         raise JobError(exc.message) from None
     receipt = purge_photo_set_files(photo_set=photo_set, kind="after_training", performed_by=ctx.job.created_by)
     shutil.rmtree(folder, ignore_errors=True)
+    training_checkpoints.delete_all(double=double)
     ctx.progress(100, f"Digital double ready ({metrics['steps']} steps in {_minutes(metrics['seconds'])})")
     log.info("double_ready", double_id=double.pk, receipt_id=receipt.pk, steps=metrics["steps"])
     return {"double_id": double.pk, "receipt_id": receipt.pk, **metrics}

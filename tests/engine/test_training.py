@@ -196,6 +196,50 @@ def test_killed_run_resumes_from_its_checkpoint(sd15: BaseModelSpec, photos: lis
     assert not [r for r in again if not r.message]
 
 
+def test_each_complete_checkpoint_is_handed_over_and_a_copy_resumes_on_another_host(
+    sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path
+):
+    """on_checkpoint gets every checkpoint once complete; a copy of the latest put into another (empty) work folder
+    at checkpoint_folder() makes a run there continue exactly as an uninterrupted one (what the "double.train"
+    job does through shared storage)."""
+    import shutil
+
+    class Killed(Exception):
+        pass
+
+    shared = tmp_path / "shared"
+    handed: list[int] = []
+
+    def copy(step: int, folder: Path) -> None:
+        assert (folder / "state.json").is_file() and folder == training.checkpoint_folder(folder.parents[1], step)
+        handed.append(step)
+        shutil.copytree(folder, shared / f"step-{step}")
+
+    def kill_after_step_3(report: TrainProgress) -> None:
+        if report.step == 3 and not report.message:
+            raise Killed
+
+    host_a = tmp_path / "host-a"
+    with pytest.raises(Killed):
+        train_identity_lora(
+            spec=sd15, images=photos, work_dir=host_a, config=_config(), progress=kill_after_step_3, on_checkpoint=copy
+        )
+    assert handed == [2] and training.latest_checkpoint(host_a) == 2
+
+    host_b = tmp_path / "host-b"
+    assert training.latest_checkpoint(host_b) is None
+    target = training.checkpoint_folder(host_b, 2)
+    target.parent.mkdir(parents=True)
+    shutil.copytree(shared / "step-2", target)
+    assert training.latest_checkpoint(host_b) == 2
+    resumed = train_identity_lora(spec=sd15, images=photos, work_dir=host_b, config=_config(), on_checkpoint=copy)
+    assert resumed.resumed_from == 2 and handed == [2, 4]
+
+    straight = train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path / "straight", config=_config())
+    a, b = _lora(resumed.lora_path), _lora(straight.lora_path)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
 def test_cancel_leaves_the_last_checkpoint_intact(sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path):
     asked: list[int] = []
 
