@@ -178,15 +178,21 @@ def training_schedule(
 ) -> TrainSchedule:
     """The schedule of ``config`` for ``photos`` photos on this device.
 
-    ``batch_size=None`` is :func:`auto_batch_size`. ``steps=None`` is ``ceil(default_steps(photos) / batch)``: the
-    same images as batch 1 would see in ``default_steps``, in fewer, larger steps. The learning rate is
-    ``learning_rate × sqrt(batch)`` (``lr_scaling="sqrt"``, the default: for Adam-family optimizers the gradient
-    noise falls with sqrt(batch), and the square-root rule keeps the update's signal-to-noise as at batch 1;
-    "linear" is the SGD rule, which overshoots with Adam at small batches; "none" keeps it). Checkpoints come every
+    ``batch_size=None`` is :func:`auto_batch_size`, and then ``steps`` (``default_steps(photos)`` when None) counts
+    batch-1 steps: the run takes ``ceil(steps / batch)`` steps, the same images as batch 1 would see, in fewer,
+    larger steps (so an operator's ``ENGINE_TRAIN_STEPS=800`` is 200 steps of 4 on an H100, not 800 of 4). With a
+    ``batch_size`` given, ``steps`` are the run's own (``ceil(default_steps(photos) / batch)`` when None). The
+    learning rate is ``learning_rate × sqrt(batch)`` (``lr_scaling="sqrt"``, the default: for Adam-family
+    optimizers the gradient noise falls with sqrt(batch), and the square-root rule keeps the update's
+    signal-to-noise as at batch 1; "linear" is the SGD rule, which overshoots with Adam at small batches; "none"
+    keeps it). Checkpoints come every
     ``ceil(checkpoint_every / batch)`` steps, at the same points in the data as at batch 1."""
     batch = config.batch_size if config.batch_size is not None else auto_batch_size(family, cuda, gpu_memory_gib)
     batch = max(1, int(batch))
-    steps = config.steps if config.steps is not None else math.ceil(default_steps(photos) / batch)
+    if config.batch_size is None or config.steps is None:
+        steps = math.ceil((config.steps if config.steps is not None else default_steps(photos)) / batch)
+    else:
+        steps = config.steps
     factor = {"sqrt": math.sqrt(batch), "linear": float(batch), "none": 1.0}[config.lr_scaling]
     every = max(1, math.ceil(config.checkpoint_every / batch))
     return TrainSchedule(
@@ -199,14 +205,14 @@ class TrainConfig:
     """Training settings; the defaults are those of the common open DreamBooth-LoRA pipelines.
 
     ``alpha=None`` means ``alpha = rank`` (LoRA scale 1). ``steps=None`` means :func:`default_steps` of the number
-    of photos and the batch, ``batch_size=None`` the device's (both: :func:`training_schedule`; ``batch_size=1`` is
-    the old schedule: batch 1, ``min(200 × photos, 800)`` steps, the learning rate as given). ``learning_rate`` is
-    the rate at batch 1, scaled for larger batches by ``lr_scaling``; ``checkpoint_every`` counts batch-1 steps.
-    ``resolution=None`` means the base model's native resolution. ``mixed_precision``, ``gradient_checkpointing``,
-    ``fused_optimizer`` and ``channels_last`` only apply on CUDA; ``gradient_checkpointing=None`` (the default)
-    switches it on only when the GPU has too little memory to train without it
-    (:func:`needs_gradient_checkpointing`). ``compile_unet`` compiles the UNet (``torch.compile``; its compile time
-    counts against it). The loss is read from the device every ``loss_every`` steps. The last
+    of photos and the batch, ``batch_size=None`` the device's, and then ``steps`` count batch-1 steps (both:
+    :func:`training_schedule`; ``batch_size=1`` is the old schedule: batch 1, ``min(200 × photos, 800)`` steps, the
+    learning rate as given). ``learning_rate`` is the rate at batch 1, scaled for larger batches by ``lr_scaling``;
+    ``checkpoint_every`` counts batch-1 steps. ``resolution=None`` means the base model's native resolution.
+    ``mixed_precision``, ``gradient_checkpointing``, ``fused_optimizer`` and ``channels_last`` only apply on CUDA;
+    ``gradient_checkpointing=None`` (the default) switches it on only when the GPU has too little memory to train
+    without it (:func:`needs_gradient_checkpointing`). ``compile_unet`` compiles the UNet (``torch.compile``; its
+    compile time counts against it). The loss is read from the device every ``loss_every`` steps. The last
     ``scored_checkpoints`` checkpoints are rendered and scored at the end (1 keeps the last one without rendering
     anything).
     """

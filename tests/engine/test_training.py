@@ -316,6 +316,10 @@ def test_the_default_schedule_sees_the_same_images_in_fewer_larger_steps_on_a_gp
     assert linear.learning_rate == pytest.approx(4e-4) and linear.steps == 200
     assert training_schedule(TrainConfig(batch_size=4, lr_scaling="none"), 20).learning_rate == 1e-4
     assert training_schedule(TrainConfig(batch_size=4, steps=60), 20).steps == 60  # explicit steps stay
+    # without a batch, given steps count batch-1 steps too (ENGINE_TRAIN_STEPS=800: 200 steps of 4 on an H100)
+    given = training_schedule(TrainConfig(steps=800), 20, family="sd15", cuda=True, gpu_memory_gib=79.6)
+    assert (given.batch_size, given.steps) == (4, 200)
+    assert training_schedule(TrainConfig(steps=300), 20).steps == 300  # the CPU: batch 1
     assert TrainConfig().total_steps(20, batch_size=4) == 200 and TrainConfig().total_steps(20) == 800
 
 
