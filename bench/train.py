@@ -164,6 +164,10 @@ def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespac
         channels_last=args.channels_last,
         compile_unet=args.compile,
     )
+    import warnings
+
+    import torch
+
     stamps: dict[int, float] = {}
     first, last = WARMUP, steps - 1  # the last step's report comes after its checkpoint
 
@@ -171,12 +175,19 @@ def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespac
         if not report.message and report.step in (first, last):
             sync()  # only at the window's ends: the engine's step doesn't wait for the GPU, neither does its timing
             stamps[report.step] = time.perf_counter()
+            if args.cuda:  # CUDA's sync debug mode warns at every implicit host-device synchronisation in between
+                torch.cuda.set_sync_debug_mode("warn" if report.step == first else "default")
 
     start = time.perf_counter()
-    train_identity_lora(spec=spec, images=images, work_dir=work, config=config, progress=progress, device=args.device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_identity_lora(
+            spec=spec, images=images, work_dir=work, config=config, progress=progress, device=args.device
+        )
     total = time.perf_counter() - start
     per_step = (stamps[last] - stamps[first]) / (last - first)
-    return {"per_step": per_step, "total": total}
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    return {"per_step": per_step, "total": total, "syncs": syncs}
 
 
 def run_engine_full(spec: Any, images: list[Any], args: argparse.Namespace, work: Path) -> dict[str, float]:
@@ -436,6 +447,8 @@ def main() -> None:
         if args.cuda:
             options.append(f"fused AdamW {'on' if args.fused else 'off'}")
             options.append(f"channels-last {'on' if args.channels_last else 'off'}")
+            syncs = statistics.median(e["syncs"] for e in engine)
+            options.append(f"{syncs:.0f} host-device syncs in {steps - WARMUP - 1} timed steps")
         if args.compile:
             whole = statistics.median(e["total"] for e in engine)
             options.append(f"torch.compile (whole call {whole:.1f} s incl. compile)")
