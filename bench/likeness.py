@@ -23,6 +23,9 @@ the photos it was **not** trained on (engine.likeness.likeness_report), then "mo
     python bench/likeness.py [--threads 1]                    # tiny SD 1.5 model on the CPU (25 s on 2 cores)
     python bench/likeness.py --photos DIR                     # a client's photos (see 1. for the names)
     python bench/likeness.py --model /models/sd15 --family sd15 --steps 800 --device cuda   # real weights (GPU)
+    python bench/likeness.py --model /models/sd15 --family sd15 --steps 800 --device cuda --batch 1   # the old
+                                                              # schedule, to compare with the default (batch 4 x 200
+                                                              # on an H100; --steps counts batch-1 steps)
 
 On the tiny model the images are noise: no face is found, so every likeness figure is n/a; the mechanics
 (split, training, rendering, scoring, more like me, last-checkpoint rendering) run end to end all the same.
@@ -32,6 +35,7 @@ Prints one summary line at the end.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -202,6 +206,7 @@ def run(
     device: str | None = None,
     render_last: bool | None = None,
     face_pass: bool = True,
+    batch: int | None = None,
 ) -> Outcome:
     """Split, train, render, score, more like me, best vs last (the module docstring's steps 1-5). The last
     checkpoint renders the template set when it is not the best one (``render_last=None``), always (True) or
@@ -214,8 +219,13 @@ def run(
     train_images, heldout_images = load(train_paths), load(heldout_paths)
     training_embeddings, heldout_embeddings = embeddings(train_images), embeddings(heldout_images)
 
+    # `steps` count batch-1 steps (images seen): with a batch the run takes ceil(steps / batch) steps of it, at the
+    # learning rate scaled for it (engine.training.training_schedule), checkpointed at the same images
     config = TrainConfig(
-        steps=steps, checkpoint_every=max(1, steps // 2) if steps < 200 else 100, validation_steps=render_steps
+        steps=math.ceil(steps / batch) if batch else steps,
+        batch_size=batch,
+        checkpoint_every=max(1, steps // 2) if steps < 200 else 100,
+        validation_steps=render_steps,
     )
     trained_at = time.perf_counter()
     result = train_identity_lora(spec=spec, images=train_images, work_dir=work / "double", config=config, device=device)
@@ -351,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on a busy shared CPU)")
     parser.add_argument(
+        "--batch", type=int, default=None, help="training batch (default: the device's; 1 is the old schedule)"
+    )
+    parser.add_argument(
         "--face-pass", action=argparse.BooleanOptionalAction, default=True, help="the face pass stage (default on)"
     )
     args = parser.parse_args(argv)
@@ -379,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
             render_steps=args.render_steps or (30 if real else 10),
             device=args.device,
             face_pass=args.face_pass,
+            batch=args.batch,
         )
         for label, rendered in (("base", outcome.base), ("more like me", outcome.more), ("last", outcome.last)):
             if rendered is None:

@@ -21,7 +21,14 @@ share of an image's render time.
     python bench/render.py --real-size --family both  # SD 1.5 @512 and SDXL @1024, real architectures with random
                                                       # weights (nothing downloaded), CUDA when present
 
-`--real-size` builds the real UNet, VAE and CLIP text encoder architectures (configs from bench/gpu_sizes.py) with
+**A run's throughput per stage** (``run`` line): ``--images`` portraits through the base render, the face pass
+and the upscale in one ``render_portraits`` call (the face crops of all portraits in one render call, then all
+their tiles: see engine/portrait.py, "Batching") against the same portraits rendered one call each (each
+portrait's faces and tiles on their own, as before the batching), in the same run: images per second of each
+stage (from the recipes' stage seconds) and of the whole run, and the ratio.
+
+`--real-size` needs CUDA (it stops at once without it: SD-sized renders and 3000 px upscales on a CPU take hours)
+and builds the real UNet, VAE and CLIP text encoder architectures (configs from bench/gpu_sizes.py) with
 random weights, saves them in diffusers format (bf16 on CUDA) in a temporary folder and loads them through the
 same from_pretrained path as a real checkpoint; it reports images per second. Prints one line per family, then
 one summary line.
@@ -258,7 +265,9 @@ def bench_stages(
     face_total, _ = run(portrait.Stages(face_pass=portrait.FacePass()))
     up_total, upscaled = run(portrait.Stages(upscale=portrait.Upscale(long_side=long_side, denoise=0.25)))
     entry = portrait.stage_entries(upscaled[0].recipe)["upscale"]
-    photo = Image.open(ROOT.parent / "shared" / "fixtures" / "faces" / "person_a_01.jpg").convert("RGB")
+    from tests.face_fixtures import FACES  # ../shared, or $FACE_FIXTURES_DIR (the GPU check carries them)
+
+    photo = Image.open(FACES / "person_a_01.jpg").convert("RGB")
     photo_total, _ = run(portrait.Stages(template_photo=portrait.TemplatePhoto(image=photo)))
     start = time.perf_counter()
     check_safety(upscaled[0].image)
@@ -370,6 +379,85 @@ def bench_stages(
     return result
 
 
+RUN_STAGES = (("base", "base"), ("face_pass", "face pass"), ("upscale", "upscale"), ("run", "whole run"))
+
+
+def _gain(rates: tuple[float, float]) -> str:
+    return f"{rates[0] / rates[1]:.2f}"
+
+
+def bench_run(spec: Any, cache: Any, lora: bytes, config: Any, args: argparse.Namespace, sync: Any) -> dict[str, Any]:
+    """Images per second of each stage for a run of ``--images`` portraits (face pass on a fixed box, upscale to
+    twice the render's size at denoise 0.25): batched across the portraits (one call) against one call per portrait
+    (medians of --repeat runs of each, interleaved)."""
+    import copy
+
+    from engine import portrait, rendering, upscale
+
+    size = config.width
+    box = (int(size * 0.3), int(size * 0.2), int(size * 0.7), int(size * 0.6))
+    long_side = 2 * size
+    stages = portrait.Stages(face_pass=portrait.FacePass(), upscale=portrait.Upscale(long_side=long_side, denoise=0.25))
+
+    def call(cfg: Any) -> list[Any]:
+        return portrait.render_portraits(
+            cache=cache,
+            spec=spec,
+            identity_lora=lora,
+            trigger_phrase=TRIGGER,
+            config=cfg,
+            stages=stages,
+            detector=lambda image: [box],
+        )
+
+    def one_by_one() -> list[Any]:
+        made = []
+        for seed in config.seeds:
+            cfg = copy.copy(config)
+            cfg.seeds = [seed]
+            made += call(cfg)
+        return made
+
+    def timed(fn: Any) -> tuple[float, dict[str, float]]:
+        sync()
+        start = time.perf_counter()
+        made = fn()
+        sync()
+        seconds: dict[str, float] = {"base": 0.0, "face_pass": 0.0, "upscale": 0.0}
+        for item in made:
+            for name, entry in portrait.stage_entries(item.recipe).items():
+                if name in seconds:
+                    # the base entry's seconds are per image of its batch; the stages' are each portrait's own share
+                    seconds[name] += float(entry.get("seconds") or 0.0)
+        return time.perf_counter() - start, seconds
+
+    timed(lambda: call(config))  # warm-up
+    batched, single = [], []
+    for _ in range(args.repeat):
+        batched.append(timed(lambda: call(config)))
+        single.append(timed(one_by_one))
+    images = len(config.seeds)
+
+    def rate(runs: list[tuple[float, dict[str, float]]], stage: str | None) -> float:
+        values = [total if stage is None else parts[stage] for total, parts in runs]
+        return images / max(statistics.median(values), 1e-9)
+
+    result = {name: (rate(batched, name), rate(single, name)) for name in ("base", "face_pass", "upscale")}
+    result["run"] = (rate(batched, None), rate(single, None))
+    tiles = len(upscale.tile_boxes((long_side, long_side), size, max(8, size // 8)))
+    batch = rendering.render_batch_size(spec.family, rendering.cache_memory_gib(cache), size, size)
+    parts = " | ".join(
+        f"{label} {result[name][0]:.2f} img/s ({result[name][1]:.2f} one at a time, x{_gain(result[name])})"
+        for name, label in RUN_STAGES
+    )
+    print(
+        f"run {spec.family} @{size}: {images} portraits, face pass (1 face each) + upscale to {long_side} px "
+        f"({tiles} tiles each), batched across the portraits (stage batch {batch}) | {parts}",
+        flush=True,
+    )
+    return result
+
+
 def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import numpy as np
 
@@ -449,6 +537,7 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
     e, p = statistics.median(engine_times), statistics.median(plain_times)
     check_ms = _time_output_check(first_engine)
     stages = None if args.no_stages else bench_stages(spec, cache, plain, lora, config, args, sync)
+    run = None if args.no_stages else bench_run(spec, cache, lora, config, args, sync)
     if args.profile:
         _profile(engine, baseline, sync)
     result = {
@@ -466,6 +555,7 @@ def bench_family(family: str, args: argparse.Namespace, workdir: Path) -> dict[s
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
         "stages": stages,
+        "run": run,
     }
     print(
         f"render {family} @{size} on {result['device']} ({result['dtype']}): {args.images} images, {args.steps} steps, "
@@ -530,6 +620,12 @@ def _free(device: Any) -> None:
         torch.cuda.empty_cache()
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--family", choices=["sd15", "sdxl", "both"], default=None, help="default sd15 (tiny), both")
@@ -545,6 +641,11 @@ def main() -> None:
     parser.add_argument("--long-side", type=int, default=None, help="upscale stage target (default 3000 real-size)")
     parser.add_argument("--no-stages", action="store_true", help="skip the portrait stages' timings")
     args = parser.parse_args()
+    if args.real_size and (args.device == "cpu" or not _cuda_available()):
+        sys.exit(
+            "bench/render.py --real-size needs a CUDA GPU (SD 1.5 / SDXL-sized renders and 3000 px upscales on this "
+            "CPU would take hours); run it on the GPU machine: bench/gpu_check.sh"
+        )
     families = {"both": ["sd15", "sdxl"], None: ["sd15", "sdxl"] if args.real_size else ["sd15"]}.get(
         args.family, [args.family]
     )
@@ -592,6 +693,17 @@ def main() -> None:
                 f"({r['stages']['group_face']:.2f} s a face; x{r['stages']['group_ratio']:.2f} one person with "
                 f"its face pass); an instant portrait {r['stages']['instant']:.2f} s "
                 f"(x{r['stages']['instant_ratio']:.2f} the base render)"
+                for r in staged
+            )
+        )
+        print(
+            "bench/render run (images/s per stage, batched across the portraits vs one portrait at a time): "
+            + " || ".join(
+                f"{r['family']}@{r['size']} "
+                + ", ".join(
+                    f"{label} {r['run'][name][0]:.2f} vs {r['run'][name][1]:.2f} (x{_gain(r['run'][name])})"
+                    for name, label in RUN_STAGES
+                )
                 for r in staged
             )
         )

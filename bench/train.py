@@ -19,7 +19,17 @@ median ignores a pair the drift split). The best runs are printed beside it.
 
     python bench/train.py                      # tiny SD 1.5 model, CPU (or CUDA when present), ~30 s
     python bench/train.py --family sdxl
+    python bench/train.py --batch 4            # both loops at batch 4: seconds per step and images per second
+    python bench/train.py --loss-every 1       # the engine reading its loss every step (the old loop), to compare
+    python bench/train.py --compile            # the engine with torch.compile'd UNet (whole call incl. compile)
     python bench/train.py --real-size --steps 60 [--photos 20] [--grad-ckpt on|off]   # GPU timing at real sizes
+
+The engine's own options can be switched off one at a time to measure each on its own (``--no-fused``,
+``--no-channels-last``: CUDA only, no-ops on the CPU). ``--real-size`` needs CUDA and stops at once without it
+(building and stepping SD-sized models on a CPU takes hours). With ``--photos N`` the complete double uses the
+engine's default schedule on this device (batch 4 × ceil(800 / 4) steps on an 80 GB GPU for SD 1.5: see
+``engine.training.training_schedule``), and the line compares it with the plain loop's batch-1 schedule
+(``min(200 × N, 800)`` steps at the measured batch-1 seconds per step; run with ``--batch 1``, the default).
 
 ``--real-size`` builds the SD 1.5 / SDXL UNet, VAE and CLIP text encoders from their published configurations
 (bench/gpu_sizes.py) with random weights, saved in diffusers format (nothing is downloaded; timing doesn't depend
@@ -144,31 +154,47 @@ def run_engine(spec: Any, images: list[Any], steps: int, args: argparse.Namespac
     config = TrainConfig(
         steps=steps,
         rank=RANK,
-        checkpoint_every=steps,  # only the last step: outside the timed window
+        checkpoint_every=steps * args.batch,  # only the last step (counted in batch-1 steps): outside the window
         scored_checkpoints=1,  # no validation renders
         gradient_checkpointing=args.ckpt,
         batch_size=args.batch,
+        lr_scaling="none",  # the plain loop's learning rate (speed doesn't depend on it)
+        loss_every=args.loss_every,
+        fused_optimizer=args.fused,
+        channels_last=args.channels_last,
+        compile_unet=args.compile,
     )
+    import warnings
+
+    import torch
+
     stamps: dict[int, float] = {}
+    first, last = WARMUP, steps - 1  # the last step's report comes after its checkpoint
 
     def progress(report: Any) -> None:
-        if not report.message:
-            sync()
+        if not report.message and report.step in (first, last):
+            sync()  # only at the window's ends: the engine's step doesn't wait for the GPU, neither does its timing
             stamps[report.step] = time.perf_counter()
+            if args.cuda:  # CUDA's sync debug mode warns at every implicit host-device synchronisation in between
+                torch.cuda.set_sync_debug_mode("warn" if report.step == first else "default")
 
     start = time.perf_counter()
-    train_identity_lora(spec=spec, images=images, work_dir=work, config=config, progress=progress, device=args.device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_identity_lora(
+            spec=spec, images=images, work_dir=work, config=config, progress=progress, device=args.device
+        )
     total = time.perf_counter() - start
-    first, last = WARMUP, steps - 1  # the last step's report comes after its checkpoint
     per_step = (stamps[last] - stamps[first]) / (last - first)
-    return {"per_step": per_step, "total": total}
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    return {"per_step": per_step, "total": total, "syncs": syncs}
 
 
 def run_engine_full(spec: Any, images: list[Any], args: argparse.Namespace, work: Path) -> dict[str, float]:
     """A complete double with the defaults (default steps, checkpoints every 100, validation and scoring)."""
-    from engine.training import TrainConfig, train_identity_lora
+    from engine.training import TrainConfig, default_steps, train_identity_lora, training_schedule
 
-    config = TrainConfig(rank=RANK, gradient_checkpointing=args.ckpt, batch_size=args.batch)
+    config = TrainConfig(rank=RANK, gradient_checkpointing=args.ckpt_full, compile_unet=args.compile)
     stamps: dict[str, float] = {}
 
     def progress(report: Any) -> None:
@@ -183,7 +209,11 @@ def run_engine_full(spec: Any, images: list[Any], args: argparse.Namespace, work
     )
     end = time.perf_counter()
     validation_start = stamps.get("validation", end)
+    schedule = training_schedule(config, len(images), family=spec.family, cuda=args.cuda, gpu_memory_gib=args.gib)
     return {
+        "batch": result.batch_size,
+        "lr": schedule.learning_rate,
+        "default_steps": default_steps(len(images)),
         "steps": result.steps,
         "total": end - start,
         "setup": stamps["first"] - start,
@@ -335,6 +365,13 @@ def main() -> None:
         help="gradient checkpointing (CUDA; auto: the engine's choice)",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    parser.add_argument("--loss-every", type=int, default=10, help="the engine's loss readout interval (1: every step)")
+    parser.add_argument("--no-fused", dest="fused", action="store_false", help="the engine without fused AdamW")
+    parser.add_argument(
+        "--no-channels-last", dest="channels_last", action="store_false", help="the engine without channels-last"
+    )
+    parser.add_argument("--compile", action="store_true", help="the engine with torch.compile of the UNet")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
     steps = args.steps or (60 if args.real_size else 30)
     if args.repeats < 3:
@@ -346,9 +383,23 @@ def main() -> None:
 
     from engine.checkpoints import build_tiny_model
     from engine.device import pick_device
-    from engine.training import needs_gradient_checkpointing
+    from engine.training import auto_batch_size, needs_gradient_checkpointing
 
+    if args.real_size and (args.device == "cpu" or not torch.cuda.is_available()):
+        sys.exit(
+            "bench/train.py --real-size needs a CUDA GPU (building and stepping SD 1.5 / SDXL-sized models on this "
+            "CPU would take hours); run it on the GPU machine: bench/gpu_check.sh"
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)  # a shared CPU: two threads on two busy cores run slower than one
     device, half = pick_device(args.device)
+    args.cuda = device.type == "cuda"
+    args.gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if args.cuda else 0.0
+    # the complete double's gradient checkpointing: the engine's own choice at its default batch
+    args.ckpt_full = {"on": True, "off": False}.get(args.grad_ckpt)
+    if args.ckpt_full is None and args.cuda:
+        full_batch = auto_batch_size(args.family, True, args.gib)
+        args.ckpt_full = needs_gradient_checkpointing(args.family, args.gib, full_batch)
     args.ckpt = device.type == "cuda" and (
         args.grad_ckpt == "on"
         or (
@@ -392,19 +443,36 @@ def main() -> None:
         best_plain = min(p["per_step"] for p in plain)
         ratio = statistics.median(ratios)
         ckpt = "on" if args.ckpt else "off"
+        options = [f"loss every {args.loss_every}"]
+        if args.cuda:
+            options.append(f"fused AdamW {'on' if args.fused else 'off'}")
+            options.append(f"channels-last {'on' if args.channels_last else 'off'}")
+            syncs = statistics.median(e["syncs"] for e in engine)
+            options.append(f"{syncs:.0f} host-device syncs in {steps - WARMUP - 1} timed steps")
+        if args.compile:
+            cold, warm = engine[0]["total"], statistics.median(e["total"] for e in engine[1:])
+            options.append(
+                f"torch.compile (whole call {cold:.1f} s with the first compile, {warm:.1f} s from inductor's cache)"
+            )
+        engine_median = statistics.median(e["per_step"] for e in engine)
         line = (
-            f"bench/train: {size}, {device_name}, batch {args.batch}, LoRA r{RANK}, {steps} steps, grad ckpt {ckpt} | "
-            f"engine {statistics.median(e['per_step'] for e in engine):.4f} s/step median (best {best_engine:.4f}) | "
+            f"bench/train: {size}, {device_name}, batch {args.batch}, LoRA r{RANK}, {steps} steps, grad ckpt {ckpt}, "
+            f"engine {', '.join(options)} | "
+            f"engine {engine_median:.4f} s/step median (best {best_engine:.4f}; "
+            f"{args.batch / engine_median:.1f} images/s) | "
             f"plain {statistics.median(p['per_step'] for p in plain):.4f} s/step median (best {best_plain:.4f}) | "
             f"ratio x{ratio:.3f}, median of {len(ratios)} interleaved pairs "
             f"({', '.join(f'x{r:.3f}' for r in ratios)}) (target <= 1.05)"
         )
         if args.photos:
             full = run_engine_full(spec, photos(args.photos), args, root / "full")
+            plain_steps = full["default_steps"]
+            estimate = f"{best_plain * plain_steps:.1f} s" if args.batch == 1 else "n/a (measure with --batch 1)"
             line += (
-                f" | {args.photos} photos: {full['steps']:.0f} steps, whole double {full['total']:.1f} s "
+                f" | {args.photos} photos, default schedule batch {full['batch']:.0f} x {full['steps']:.0f} steps "
+                f"(lr {full['lr']:.2g}): whole double {full['total']:.1f} s "
                 f"(setup {full['setup']:.1f} s, training {full['train']:.1f} s, validation+save "
-                f"{full['validation']:.1f} s); plain loop estimate {best_plain * full['steps']:.1f} s of steps"
+                f"{full['validation']:.1f} s); plain loop batch 1 x {plain_steps} steps: {estimate} of steps"
             )
         print(line)
 

@@ -18,8 +18,18 @@ What the engine adds around that loop
 * **Devices**: :func:`~engine.device.pick_device`. On CUDA the frozen weights are kept in bf16 (fp16
   where bf16 is unsupported, with a gradient scaler), the LoRA parameters in fp32, the forward pass under autocast,
   and gradient checkpointing where the GPU's memory calls for it (:func:`needs_gradient_checkpointing`; it costs
-  about 2.3x the step time: SD 1.5 at 512 px on an H100, 341 against 148 ms per step). On the CPU everything is
-  fp32 and none of that.
+  about 2.3x the step time: SD 1.5 at 512 px on an H100, 341 against 148 ms per step); the UNet in channels-last
+  memory format and the fused AdamW kernel. On the CPU everything is fp32 and none of that. Attention is PyTorch's
+  scaled-dot-product attention everywhere (diffusers' ``AttnProcessor2_0``, set explicitly); ``compile_unet``
+  compiles the UNet with ``torch.compile`` (off by default).
+* **Schedule** (:func:`training_schedule`): the same images in fewer, larger steps where the GPU's memory allows
+  a batch without gradient checkpointing (4, else 2; batch 1 on the CPU and on small GPUs): ``steps`` defaults to
+  ``ceil(min(200 × photos, 800) / batch)`` and the learning rate is scaled by ``sqrt(batch)`` (the square-root
+  rule for Adam-family optimizers), checkpoints every ``ceil(checkpoint_every / batch)`` steps (the same points
+  in the data). ``TrainConfig(batch_size=1)`` is the old schedule exactly.
+* **No host-device synchronisation in the step**: the photos of every step are drawn before the loop and moved to
+  the device once; the loss is summed on the device and read every ``loss_every`` steps (and at checkpoints and
+  the last step): progress reports carry the mean loss of the last readout.
 * **Reproducibility**: fixed seeds; the photo order of step ``n`` is a function of (seed, n) and the noise comes
   from a generator whose state is checkpointed, so a resumed run continues exactly as an uninterrupted one would.
 * **Checkpoints** every ``checkpoint_every`` steps (and at the last step) in ``work_dir/checkpoints/step-N/``:
@@ -77,9 +87,12 @@ __all__ = [
     "checkpoint_folder",
     "default_steps",
     "latest_checkpoint",
+    "TrainSchedule",
+    "auto_batch_size",
     "needs_gradient_checkpointing",
     "prepare_training_images",
     "train_identity_lora",
+    "training_schedule",
 ]
 
 #: A rare token with no prior meaning for CLIP (the DreamBooth paper's "sks" is a rifle in many base models).
@@ -128,8 +141,68 @@ def _gpu_memory_gib(device: torch.device) -> float:
 
 
 def default_steps(photos: int) -> int:
-    """``min(200 × photos, 800)``, at least 1."""
+    """``min(200 × photos, 800)``, at least 1: steps at batch 1 (images seen)."""
     return max(1, min(STEPS_PER_PHOTO_DEFAULT * max(photos, 0), MAX_STEPS_DEFAULT))
+
+
+#: The batch sizes tried, largest first, where the GPU's memory allows them without gradient checkpointing.
+LARGE_BATCHES = (4, 2)
+LR_SCALINGS = ("sqrt", "linear", "none")
+
+
+def auto_batch_size(family: str, cuda: bool, gpu_memory_gib: float) -> int:
+    """The batch of the default schedule: on CUDA the largest of :data:`LARGE_BATCHES` that fits without gradient
+    checkpointing (:func:`needs_gradient_checkpointing`), else 1; 1 on the CPU (the tiny demo model trains there;
+    the plain loop's steps don't get cheaper per image with the batch on 2 cores)."""
+    if not cuda:
+        return 1
+    for batch in LARGE_BATCHES:
+        if not needs_gradient_checkpointing(family, gpu_memory_gib, batch):
+            return batch
+    return 1
+
+
+@dataclass(frozen=True)
+class TrainSchedule:
+    """What a training run does: ``steps`` optimizer steps of ``batch_size`` photos at ``learning_rate`` (the
+    configured one scaled for the batch), a checkpoint every ``checkpoint_every`` steps."""
+
+    batch_size: int
+    steps: int
+    learning_rate: float
+    checkpoint_every: int
+
+    @property
+    def images(self) -> int:
+        """Photos seen (with repeats) over the run."""
+        return self.batch_size * self.steps
+
+
+def training_schedule(
+    config: TrainConfig, photos: int, *, family: str = "sd15", cuda: bool = False, gpu_memory_gib: float = 0.0
+) -> TrainSchedule:
+    """The schedule of ``config`` for ``photos`` photos on this device.
+
+    ``batch_size=None`` is :func:`auto_batch_size`, and then ``steps`` (``default_steps(photos)`` when None) counts
+    batch-1 steps: the run takes ``ceil(steps / batch)`` steps, the same images as batch 1 would see, in fewer,
+    larger steps (so an operator's ``ENGINE_TRAIN_STEPS=800`` is 200 steps of 4 on an H100, not 800 of 4). With a
+    ``batch_size`` given, ``steps`` are the run's own (``ceil(default_steps(photos) / batch)`` when None). The
+    learning rate is ``learning_rate × sqrt(batch)`` (``lr_scaling="sqrt"``, the default: for Adam-family
+    optimizers the gradient noise falls with sqrt(batch), and the square-root rule keeps the update's
+    signal-to-noise as at batch 1; "linear" is the SGD rule, which overshoots with Adam at small batches; "none"
+    keeps it). Checkpoints come every
+    ``ceil(checkpoint_every / batch)`` steps, at the same points in the data as at batch 1."""
+    batch = config.batch_size if config.batch_size is not None else auto_batch_size(family, cuda, gpu_memory_gib)
+    batch = max(1, int(batch))
+    if config.batch_size is None or config.steps is None:
+        steps = math.ceil((config.steps if config.steps is not None else default_steps(photos)) / batch)
+    else:
+        steps = config.steps
+    factor = {"sqrt": math.sqrt(batch), "linear": float(batch), "none": 1.0}[config.lr_scaling]
+    every = max(1, math.ceil(config.checkpoint_every / batch))
+    return TrainSchedule(
+        batch_size=batch, steps=steps, learning_rate=config.learning_rate * factor, checkpoint_every=every
+    )
 
 
 @dataclass
@@ -137,9 +210,14 @@ class TrainConfig:
     """Training settings; the defaults are those of the common open DreamBooth-LoRA pipelines.
 
     ``alpha=None`` means ``alpha = rank`` (LoRA scale 1). ``steps=None`` means :func:`default_steps` of the number
-    of photos. ``resolution=None`` means the base model's native resolution. ``mixed_precision`` and
-    ``gradient_checkpointing`` only apply on CUDA; ``gradient_checkpointing=None`` (the default) switches it on only
-    when the GPU has too little memory to train without it (:func:`needs_gradient_checkpointing`). The last
+    of photos and the batch, ``batch_size=None`` the device's, and then ``steps`` count batch-1 steps (both:
+    :func:`training_schedule`; ``batch_size=1`` is the old schedule: batch 1, ``min(200 × photos, 800)`` steps, the
+    learning rate as given). ``learning_rate`` is the rate at batch 1, scaled for larger batches by ``lr_scaling``;
+    ``checkpoint_every`` counts batch-1 steps. ``resolution=None`` means the base model's native resolution.
+    ``mixed_precision``, ``gradient_checkpointing``, ``fused_optimizer`` and ``channels_last`` only apply on CUDA;
+    ``gradient_checkpointing=None`` (the default) switches it on only when the GPU has too little memory to train
+    without it (:func:`needs_gradient_checkpointing`). ``compile_unet`` compiles the UNet (``torch.compile``; its
+    compile time counts against it). The loss is read from the device every ``loss_every`` steps. The last
     ``scored_checkpoints`` checkpoints are rendered and scored at the end (1 keeps the last one without rendering
     anything).
     """
@@ -150,7 +228,7 @@ class TrainConfig:
     alpha: int | None = None
     learning_rate: float = 1e-4
     steps: int | None = None
-    batch_size: int = 1
+    batch_size: int | None = None
     train_text_encoder: bool = False
     checkpoint_every: int = 100
     seed: int = 0
@@ -163,13 +241,22 @@ class TrainConfig:
     scored_checkpoints: int = 3
     lr_warmup_steps: int = 0
     max_grad_norm: float = 1.0
+    lr_scaling: str = "sqrt"
+    fused_optimizer: bool = True
+    channels_last: bool = True
+    compile_unet: bool = False
+    loss_every: int = 10
 
     def __post_init__(self) -> None:
         if not self.trigger.strip() or not self.class_word.strip():
             raise ValueError("trigger and class_word must not be empty")
-        for name in ("rank", "batch_size", "checkpoint_every", "validation_steps", "scored_checkpoints"):
+        for name in ("rank", "checkpoint_every", "validation_steps", "scored_checkpoints", "loss_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1 (or None for the device's)")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALINGS)}")
         if self.steps is not None and self.steps < 1:
             raise ValueError("steps must be at least 1 (or None for the default)")
         if self.alpha is not None and self.alpha <= 0:
@@ -187,8 +274,9 @@ class TrainConfig:
         """The training caption: ``"photo of ohwx person"``."""
         return f"photo of {self.trigger_phrase()}"
 
-    def total_steps(self, photos: int) -> int:
-        return self.steps if self.steps is not None else default_steps(photos)
+    def total_steps(self, photos: int, batch_size: int = 1) -> int:
+        """The optimizer steps for ``photos`` photos at ``batch_size`` (see :func:`training_schedule`)."""
+        return self.steps if self.steps is not None else math.ceil(default_steps(photos) / max(batch_size, 1))
 
     @property
     def lora_alpha(self) -> int:
@@ -224,6 +312,7 @@ class TrainResult:
     seconds: float
     resumed_from: int | None
     validation_images: list[Image.Image] = field(default_factory=list)
+    learning_rate: float | None = None
 
 
 ProgressFn = Callable[[TrainProgress], None]
@@ -379,10 +468,19 @@ def _batch_indices(photos: int, batch_size: int, step: int, seed: int) -> list[i
     return indices
 
 
-def _train_step(state: _State, indices: list[int]) -> torch.Tensor:
-    """One optimisation step on the photos ``indices``; returns the detached loss."""
+def _index_table(photos: int, batch_size: int, start: int, total: int, seed: int, device: torch.device) -> torch.Tensor:
+    """The photos of steps ``start`` … ``total - 1`` (one row each, :func:`_batch_indices`), moved to the device
+    once: indexing a row in the step is a device operation, where building it there would be a blocking copy."""
+    rows = [_batch_indices(photos, batch_size, step, seed) for step in range(start, total)]
+    table = torch.tensor(rows, dtype=torch.long).reshape(len(rows), batch_size)
+    return table.to(device)
+
+
+def _train_step(state: _State, indices: torch.Tensor | list[int]) -> torch.Tensor:
+    """One optimisation step on the photos ``indices`` (a device tensor: no host-device copy); returns the
+    detached loss, on the device (reading it would wait for the GPU)."""
     models, device = state.models, state.device
-    index = torch.tensor(indices, device=device)
+    index = indices if isinstance(indices, torch.Tensor) else torch.tensor(indices, device=device)
     mean, std = state.latent_mean[index], state.latent_std[index]
     latents = mean + std * torch.randn(mean.shape, generator=state.generator, device=device)
     noise = torch.randn(latents.shape, generator=state.generator, device=device)
@@ -494,8 +592,11 @@ def _checkpoints(work_dir: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def _fingerprint(spec: BaseModelSpec, config: TrainConfig, photos: int, total: int, resolution: int) -> dict:
-    """What a checkpoint must match to be resumed from (batch size may differ: the OOM retry halves it)."""
+def _fingerprint(
+    spec: BaseModelSpec, config: TrainConfig, photos: int, total: int, resolution: int, learning_rate: float
+) -> dict:
+    """What a checkpoint must match to be resumed from (batch size may differ: the OOM retry halves it; the
+    learning rate is the schedule's, which is the configured one at batch 1)."""
     return {
         "source": spec.source,
         "family": spec.family,
@@ -504,7 +605,7 @@ def _fingerprint(spec: BaseModelSpec, config: TrainConfig, photos: int, total: i
         "resolution": resolution,
         "rank": config.rank,
         "alpha": config.lora_alpha,
-        "learning_rate": config.learning_rate,
+        "learning_rate": learning_rate,
         "train_text_encoder": config.train_text_encoder,
         "caption": config.caption(),
         "seed": config.seed,
@@ -602,7 +703,17 @@ class _Attempt:
     start_step: int
     total: int
     fingerprint: dict
+    schedule: TrainSchedule
     on_checkpoint: CheckpointFn | None = None
+
+
+def _use_sdpa(unet: Any) -> None:
+    """PyTorch's scaled-dot-product attention in every attention layer (diffusers' ``AttnProcessor2_0``: flash /
+    memory-efficient kernels on CUDA), whatever the checkpoint's config chose."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    if any(not isinstance(proc, AttnProcessor2_0) for proc in unet.attn_processors.values()):
+        unet.set_attn_processor(AttnProcessor2_0())
 
 
 def _set_up(
@@ -615,6 +726,7 @@ def _set_up(
     half_dtype: torch.dtype,
     gradient_checkpointing: bool,
     resolution: int,
+    schedule: TrainSchedule,
 ) -> _Attempt:
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import cast_training_params
@@ -626,6 +738,9 @@ def _set_up(
     models = _load_models(spec, weight_dtype)
     for module in (*models.text_encoders, models.vae, models.unet):
         module.to(device)
+    _use_sdpa(models.unet)
+    if cuda and config.channels_last:  # cuDNN's convolutions are fastest in NHWC; the CPU's gain nothing here
+        models.unet.to(memory_format=torch.channels_last)
 
     input_ids = [_tokenize(tok, config.caption(), device) for tok in models.tokenizers]
     latent_mean, latent_std = _cache_latents(models.vae, prepared, device)
@@ -675,9 +790,16 @@ def _set_up(
         add_time_ids = torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]], device=device)
         add_time_ids = add_time_ids.to(weight_dtype)
 
+    if config.compile_unet:
+        models.unet.compile()  # in place: the module (and its peft state dict) stays the same object
+
     params = [p for module in trained for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
-    total = config.total_steps(len(prepared))
+    # The fused kernel: one launch for every LoRA tensor's update instead of a few per tensor (CUDA only).
+    fused = {"fused": True} if cuda and config.fused_optimizer else {}
+    optimizer = torch.optim.AdamW(
+        params, lr=schedule.learning_rate, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8, **fused
+    )
+    total = schedule.steps
     lr_scheduler = get_scheduler(
         "cosine", optimizer=optimizer, num_warmup_steps=config.lr_warmup_steps, num_training_steps=total
     )
@@ -702,9 +824,9 @@ def _set_up(
         max_grad_norm=config.max_grad_norm,
         train_text_encoder=config.train_text_encoder,
     )
-    fingerprint = _fingerprint(spec, config, len(prepared), total, resolution)
+    fingerprint = _fingerprint(spec, config, len(prepared), total, resolution, schedule.learning_rate)
     start = _resume(state, work_dir, fingerprint)
-    return _Attempt(state=state, start_step=start, total=total, fingerprint=fingerprint)
+    return _Attempt(state=state, start_step=start, total=total, fingerprint=fingerprint, schedule=schedule)
 
 
 def _run_steps(
@@ -717,21 +839,34 @@ def _run_steps(
     progress: ProgressFn | None,
     should_cancel: CancelFn | None,
 ) -> None:
-    state, total = attempt.state, attempt.total
+    state, total, start = attempt.state, attempt.total, attempt.start_step
+    every = attempt.schedule.checkpoint_every
     # The time left follows the recent steps (the last ETA_WINDOW), not the mean since the start, so it keeps up
     # when the machine gets busier or quieter (a CPU shared with a web server and another worker).
     recent: collections.deque[float] = collections.deque(maxlen=ETA_WINDOW)
     last = time.monotonic()
-    for step in range(attempt.start_step, total):
+    # Nothing in the step waits for the device: the photos are indexed from a table already there, and the loss is
+    # summed there and read (one synchronisation) at the first step, every `loss_every` steps and at checkpoints.
+    table = _index_table(photos, batch_size, start, total, config.seed, state.device)
+    loss_sum = torch.zeros((), device=state.device)
+    pending = 0
+    loss: float | None = None
+    for step in range(start, total):
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled(f"Training was cancelled at step {step} of {total}.")
-        loss = float(_train_step(state, _batch_indices(photos, batch_size, step, config.seed)))
-        if not math.isfinite(loss):
-            raise TrainingFailed(
-                f"Training diverged at step {step + 1} (the loss is {loss}): try a lower learning rate."
-            )
+        loss_sum += _train_step(state, table[step - start])
+        pending += 1
         current = step + 1
-        if current % config.checkpoint_every == 0 or current == total:
+        checkpoint = current % every == 0 or current == total
+        if checkpoint or step == start or current % config.loss_every == 0:
+            loss = float(loss_sum) / pending  # the mean since the last readout
+            loss_sum.zero_()
+            pending = 0
+            if not math.isfinite(loss):
+                raise TrainingFailed(
+                    f"Training diverged by step {current} (the loss is {loss}): try a lower learning rate."
+                )
+        if checkpoint:
             _write_checkpoint(state, work_dir, current, attempt.fingerprint, batch_size)
             _prune_checkpoints(work_dir, keep_full=2, keep_scored=max(2, config.scored_checkpoints))
             if attempt.on_checkpoint is not None:  # shared-storage hook (see latest_checkpoint)
@@ -741,7 +876,7 @@ def _run_steps(
         last = now
         if progress is not None:
             per_step = sum(recent) / len(recent)
-            eta = per_step * (total - current + _validation_step_equivalents(config, total))
+            eta = per_step * (total - current + _validation_step_equivalents(config, total, every))
             progress(TrainProgress(step=current, total=total, loss=loss, eta_seconds=eta))
 
 
@@ -756,10 +891,11 @@ ETA_WINDOW = 20
 VALIDATION_STEP_SHARE = 0.5
 
 
-def _validation_step_equivalents(config: TrainConfig, total: int) -> float:
+def _validation_step_equivalents(config: TrainConfig, total: int, every: int | None = None) -> float:
     """The checkpoint scoring that follows the last step, in training steps, so that the time left shown during
-    training includes it (the images of the last ``scored_checkpoints`` checkpoints, ``validation_steps`` each)."""
-    checkpoints = min(config.scored_checkpoints, max(1, math.ceil(total / config.checkpoint_every)))
+    training includes it (the images of the last ``scored_checkpoints`` checkpoints, ``validation_steps`` each;
+    ``every``: the schedule's checkpoint interval, ``checkpoint_every`` by default)."""
+    checkpoints = min(config.scored_checkpoints, max(1, math.ceil(total / (every or config.checkpoint_every))))
     if checkpoints <= 1 and config.scored_checkpoints == 1:
         return 0.0
     images = checkpoints * len(config.validation_prompts)
@@ -930,7 +1066,11 @@ def train_identity_lora(
     work_dir.mkdir(parents=True, exist_ok=True)
     resolution = config.resolution or spec.native_resolution
     photos = len(images)
-    total = config.total_steps(photos)
+    cuda = torch_device.type == "cuda"
+    schedule = training_schedule(
+        config, photos, family=spec.family, cuda=cuda, gpu_memory_gib=_gpu_memory_gib(torch_device)
+    )
+    total = schedule.steps
 
     def report(message: str, step: int = 0) -> None:
         if progress is not None:
@@ -943,12 +1083,12 @@ def train_identity_lora(
     except (ImportError, RuntimeError):  # no dlib here: no centroid, and the latest checkpoint is kept
         centroid = None
 
-    batch_size = max(1, config.batch_size)
+    # The out-of-memory retry halves the batch and keeps the schedule (steps, learning rate, checkpoints), so it
+    # resumes from the latest checkpoint.
+    batch_size = schedule.batch_size
     checkpointing = config.gradient_checkpointing
     if checkpointing is None:
-        checkpointing = torch_device.type == "cuda" and needs_gradient_checkpointing(
-            spec.family, _gpu_memory_gib(torch_device), batch_size
-        )
+        checkpointing = cuda and needs_gradient_checkpointing(spec.family, _gpu_memory_gib(torch_device), batch_size)
     retried = False
     while True:
         out_of_memory = False
@@ -964,6 +1104,7 @@ def train_identity_lora(
                 half_dtype=half_dtype,
                 gradient_checkpointing=checkpointing,
                 resolution=resolution,
+                schedule=schedule,
             )
             attempt.on_checkpoint = on_checkpoint
             resumed_from = attempt.start_step or None
@@ -1005,6 +1146,7 @@ def train_identity_lora(
                 seconds=time.monotonic() - began,
                 resumed_from=resumed_from,
                 validation_images=rendered.get(best, []),
+                learning_rate=schedule.learning_rate,
             )
         except torch.cuda.OutOfMemoryError:
             out_of_memory = True  # handled below, once the traceback (and its tensors) is released

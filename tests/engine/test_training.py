@@ -4,6 +4,7 @@ models, on the CPU: train, save, load with plain diffusers, render; resume a kil
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,14 @@ from engine.training import (
     TrainingCancelled,
     TrainingFailed,
     TrainProgress,
+    TrainSchedule,
     _validation_step_equivalents,
+    auto_batch_size,
     default_steps,
     needs_gradient_checkpointing,
     prepare_training_images,
     train_identity_lora,
+    training_schedule,
 )
 from tests.face_fixtures import FACES
 
@@ -74,12 +78,24 @@ def _lora(path: Path) -> dict[str, torch.Tensor]:
 def test_config_defaults() -> None:
     config = TrainConfig()
     assert config.trigger == "ohwx" and config.class_word == "person" and config.rank == 16
-    assert config.lora_alpha == 16 and config.learning_rate == 1e-4 and config.batch_size == 1
+    assert config.lora_alpha == 16 and config.learning_rate == 1e-4 and config.batch_size is None  # the device's
+    assert config.lr_scaling == "sqrt" and config.fused_optimizer and config.channels_last
+    assert not config.compile_unet and config.loss_every == 10
     assert config.trigger_phrase() == "ohwx person" and config.caption() == "photo of ohwx person"
     assert [default_steps(n) for n in (0, 1, 3, 4, 20)] == [1, 200, 600, 800, 800]
     assert config.total_steps(20) == 800 and TrainConfig(steps=50).total_steps(20) == 50
     assert TrainConfig(alpha=8).lora_alpha == 8
-    for bad in ({"steps": 0}, {"rank": 0}, {"trigger": " "}, {"resolution": 100}, {"learning_rate": 0}):
+    bad_values: list[dict[str, Any]] = [
+        {"steps": 0},
+        {"rank": 0},
+        {"trigger": " "},
+        {"resolution": 100},
+        {"learning_rate": 0},
+        {"batch_size": 0},
+        {"lr_scaling": "cubic"},
+        {"loss_every": 0},
+    ]
+    for bad in bad_values:
         with pytest.raises(ValueError):
             TrainConfig(**bad)
 
@@ -317,3 +333,158 @@ def test_the_time_left_counts_the_checkpoint_scoring_in_training_steps() -> None
     assert _validation_step_equivalents(config, 300) == VALIDATION_STEP_SHARE * 3 * prompts * 20
     assert _validation_step_equivalents(config, 150) == VALIDATION_STEP_SHARE * 2 * prompts * 20  # 2 checkpoints
     assert _validation_step_equivalents(_config(steps=10, scored_checkpoints=1), 10) == 0
+
+
+def test_the_default_schedule_sees_the_same_images_in_fewer_larger_steps_on_a_gpu() -> None:
+    """Batch 4 where an 80 GB GPU trains SD 1.5 without gradient checkpointing, 2 for SDXL, 1 on small GPUs and the
+    CPU; steps = ceil(min(200 x photos, 800) / batch), the learning rate x sqrt(batch), checkpoints at the same
+    points in the data; batch_size=1 is the old schedule."""
+    assert auto_batch_size("sd15", cuda=True, gpu_memory_gib=79.6) == 4
+    assert auto_batch_size("sdxl", cuda=True, gpu_memory_gib=79.6) == 2  # 40 GiB x sqrt(4) does not fit
+    assert auto_batch_size("sdxl", cuda=True, gpu_memory_gib=139.8) == 4
+    assert auto_batch_size("sd15", cuda=True, gpu_memory_gib=12) == 1
+    assert auto_batch_size("sd15", cuda=False, gpu_memory_gib=0) == 1
+
+    h100 = training_schedule(TrainConfig(), 20, family="sd15", cuda=True, gpu_memory_gib=79.6)
+    assert h100 == TrainSchedule(batch_size=4, steps=200, learning_rate=pytest.approx(2e-4), checkpoint_every=25)
+    assert h100.images == 800 == default_steps(20)  # the same images as 800 steps of 1
+    assert training_schedule(TrainConfig(), 3, family="sd15", cuda=True, gpu_memory_gib=79.6).steps == 150
+    sdxl = training_schedule(TrainConfig(), 20, family="sdxl", cuda=True, gpu_memory_gib=79.6)
+    assert (sdxl.batch_size, sdxl.steps, sdxl.checkpoint_every) == (2, 400, 50)
+    assert sdxl.learning_rate == pytest.approx(1e-4 * 2**0.5)
+
+    old = training_schedule(TrainConfig(batch_size=1), 20, family="sd15", cuda=True, gpu_memory_gib=79.6)
+    assert old == TrainSchedule(batch_size=1, steps=800, learning_rate=1e-4, checkpoint_every=100)
+    assert training_schedule(TrainConfig(), 20) == old  # the CPU
+    linear = training_schedule(TrainConfig(batch_size=4, lr_scaling="linear"), 20)
+    assert linear.learning_rate == pytest.approx(4e-4) and linear.steps == 200
+    assert training_schedule(TrainConfig(batch_size=4, lr_scaling="none"), 20).learning_rate == 1e-4
+    assert training_schedule(TrainConfig(batch_size=4, steps=60), 20).steps == 60  # explicit steps stay
+    # without a batch, given steps count batch-1 steps too (ENGINE_TRAIN_STEPS=800: 200 steps of 4 on an H100)
+    given = training_schedule(TrainConfig(steps=800), 20, family="sd15", cuda=True, gpu_memory_gib=79.6)
+    assert (given.batch_size, given.steps) == (4, 200)
+    assert training_schedule(TrainConfig(steps=300), 20).steps == 300  # the CPU: batch 1
+    assert TrainConfig().total_steps(20, batch_size=4) == 200 and TrainConfig().total_steps(20) == 800
+
+
+def test_a_batch_4_schedule_is_deterministic_and_resumes_exactly(
+    sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path
+) -> None:
+    """Batch 4 (forced here: the CPU's default is 1) at sqrt-scaled learning rate: the same photos and config give
+    the same LoRA, and a run killed after its first checkpoint resumes to exactly where an uninterrupted one ends."""
+    config = _config(steps=None, batch_size=4, checkpoint_every=8)  # 3 photos: ceil(600 / 4) = 150 steps...
+    config.steps = 4  # ...too many for a test: 4 steps of 4, a checkpoint every ceil(8 / 4) = 2
+    one = train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path / "one", config=config)
+    two = train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path / "two", config=config)
+    assert one.batch_size == 4 and one.learning_rate == pytest.approx(2e-4) and one.steps == 4
+    a, b = _lora(one.lora_path), _lora(two.lora_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_step_3(report: TrainProgress) -> None:
+        if report.step == 3 and not report.message:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_identity_lora(
+            spec=sd15, images=photos, work_dir=tmp_path / "killed", config=config, progress=kill_after_step_3
+        )
+    resumed = train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path / "killed", config=config)
+    assert resumed.resumed_from == 2
+    c = _lora(resumed.lora_path)
+    assert all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)
+    # batch 1 at the unscaled rate is another run
+    single = _lora(train_identity_lora(spec=sd15, images=photos, work_dir=tmp_path / "b1", config=_config()).lora_path)
+    assert not all(torch.equal(a[k], single[k]) for k in a)
+
+
+def test_the_step_loop_reads_the_loss_only_every_loss_every_steps(
+    sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No host-device synchronisation per step: the loss stays on the device and is read (one conversion to a
+    Python number) at the first step, every `loss_every` steps and at checkpoints; every progress report still
+    carries the mean loss of the latest readout. The photos' indices come from a table built before the loop."""
+    reads: list[int] = []
+    steps_done: list[int] = []
+    real_step = training._train_step
+    real_float, real_item = torch.Tensor.__float__, torch.Tensor.item
+
+    def counted_step(state: Any, indices: Any) -> torch.Tensor:
+        assert isinstance(indices, torch.Tensor) and indices.device == state.device  # no list -> device copy
+        steps_done.append(1)
+        return real_step(state, indices)
+
+    def record() -> None:
+        # The CPU AdamW reads its step counter, which lives on the CPU whatever the device (on CUDA the fused
+        # kernel keeps it on the device and never reads it): not a host-device synchronisation.
+        if not any("/torch/optim/" in frame.filename for frame in traceback.extract_stack()):
+            reads.append(len(steps_done))
+
+    def float_(tensor: torch.Tensor) -> float:
+        record()
+        return real_float(tensor)
+
+    def item(tensor: torch.Tensor) -> Any:
+        record()
+        return real_item(tensor)
+
+    monkeypatch.setattr(training, "_train_step", counted_step)
+    reports: list[TrainProgress] = []
+
+    def progress(report: TrainProgress) -> None:
+        if not report.message:
+            reports.append(report)
+
+    config = _config(steps=12, checkpoint_every=12, loss_every=5)
+    with monkeypatch.context() as patched:
+        patched.setattr(torch.Tensor, "__float__", float_)
+        patched.setattr(torch.Tensor, "item", item)
+        training._run_steps(
+            training._set_up(
+                spec=sd15,
+                prepared=prepare_training_images(photos, 64),
+                work_dir=tmp_path,
+                config=config,
+                device=torch.device("cpu"),
+                half_dtype=torch.float32,
+                gradient_checkpointing=False,
+                resolution=64,
+                schedule=training_schedule(config, len(photos)),
+            ),
+            work_dir=tmp_path,
+            config=config,
+            batch_size=1,
+            photos=len(photos),
+            progress=progress,
+            should_cancel=None,
+        )
+    assert [step for step in reads if step >= 1] == [1, 5, 10, 12]  # not once per step
+    assert [r.step for r in reports] == list(range(1, 13))
+    assert all(r.loss is not None and np.isfinite(r.loss) for r in reports)
+    assert reports[1].loss == reports[0].loss != reports[4].loss  # steps 2-4 repeat the readout of step 1
+
+
+def test_attention_is_sdpa_everywhere(sd15: BaseModelSpec, photos: list[Image.Image], tmp_path: Path) -> None:
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    config = _config()
+    attempt = training._set_up(
+        spec=sd15,
+        prepared=prepare_training_images(photos, 64),
+        work_dir=tmp_path,
+        config=config,
+        device=torch.device("cpu"),
+        half_dtype=torch.float32,
+        gradient_checkpointing=False,
+        resolution=64,
+        schedule=training_schedule(config, len(photos)),
+    )
+    unet = attempt.state.models.unet
+    assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())
+    unet.set_attn_processor(AttnProcessor())  # a checkpoint that asks for the classic processor gets SDPA anyway
+    training._use_sdpa(unet)
+    assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())
+    # CPU: the plain AdamW (fused is CUDA only) and the default memory format
+    assert not attempt.state.optimizer.defaults.get("fused")
