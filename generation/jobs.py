@@ -138,20 +138,23 @@ def train_message(step: int, total: int, loss: float | None, eta: float | None) 
     return " · ".join(parts)
 
 
-def _load_training_images(photo_set: PhotoSet) -> list[Any]:
-    """The accepted photos' face crops (else originals) from storage, as RGB PIL images."""
+def _load_accepted_photos(photo_set: PhotoSet, *, prefer: str, purpose: str) -> list[Any]:
+    """The accepted photos of the set from storage as RGB PIL images: each photo's `prefer` file ("face_crop" or
+    "original"), else its other one; a file missing or unreadable is skipped and logged (`<purpose>_photo_...`)."""
     from PIL import Image
 
+    other = "original" if prefer == "face_crop" else "face_crop"
     images = []
     for photo in doubles.accepted_photos(photo_set=photo_set):
-        field = photo.face_crop if photo.face_crop and photo.face_crop.name else photo.original
+        preferred = getattr(photo, prefer)
+        field = preferred if preferred and preferred.name else getattr(photo, other)
         if not field or not field.name:
             continue
         try:
             with field.storage.open(field.name, "rb") as handle:
                 data = handle.read()
         except (FileNotFoundError, OSError):
-            log.warning("training_photo_missing", photo_id=photo.pk)
+            log.warning(f"{purpose}_photo_missing", photo_id=photo.pk)
             continue
         try:
             images.append(load_photo(data).image)
@@ -159,8 +162,13 @@ def _load_training_images(photo_set: PhotoSet) -> list[Any]:
             try:
                 images.append(Image.open(io.BytesIO(data)).convert("RGB"))
             except OSError:
-                log.warning("training_photo_unreadable", photo_id=photo.pk)
+                log.warning(f"{purpose}_photo_unreadable", photo_id=photo.pk)
     return images
+
+
+def _load_training_images(photo_set: PhotoSet) -> list[Any]:
+    """The accepted photos' face crops (else originals) from storage, as RGB PIL images."""
+    return _load_accepted_photos(photo_set, prefer="face_crop", purpose="training")
 
 
 # --- What each GPU kind costs (jobs.registry: billing reserves it when a job is queued) ---------------------------
@@ -1180,27 +1188,7 @@ def _instant_photo_set(ctx: JobContext) -> PhotoSet:
 def _load_instant_photos(photo_set: PhotoSet) -> list[Any]:
     """The accepted photos' originals (else face crops) from storage, as RGB PIL images: the adapter wants the
     face with context around it, which the engine crops itself."""
-    from PIL import Image
-
-    images = []
-    for photo in doubles.accepted_photos(photo_set=photo_set):
-        field = photo.original if photo.original and photo.original.name else photo.face_crop
-        if not field or not field.name:
-            continue
-        try:
-            with field.storage.open(field.name, "rb") as handle:
-                data = handle.read()
-        except (FileNotFoundError, OSError):
-            log.warning("instant_photo_missing", photo_id=photo.pk)
-            continue
-        try:
-            images.append(load_photo(data).image)
-        except PhotoRejected:
-            try:
-                images.append(Image.open(io.BytesIO(data)).convert("RGB"))
-            except OSError:
-                log.warning("instant_photo_unreadable", photo_id=photo.pk)
-    return images
+    return _load_accepted_photos(photo_set, prefer="original", purpose="instant")
 
 
 def render_instant_portraits(ctx: JobContext) -> dict[str, Any]:

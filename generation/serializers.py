@@ -14,6 +14,27 @@ from jobs.serializers import JobSerializer
 from tenants.media import signed_media_url
 
 
+class SignedLinksMixin:
+    """`thumbnail` and `preview` as signed media links (absolute when there is a request) of a portrait-like row."""
+
+    context: dict[str, Any]
+
+    def _link(self, portrait: Any, field: str) -> str | None:
+        if not getattr(portrait, field):
+            return None
+        request = self.context.get("request")
+        path = signed_media_url(obj=portrait, field=field, request=request)
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail(self, portrait: Any) -> str | None:
+        return self._link(portrait, "thumbnail")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_preview(self, portrait: Any) -> str | None:
+        return self._link(portrait, "preview")
+
+
 class RunSubjectOutSerializer(serializers.Serializer):
     slot = serializers.IntegerField(help_text="Fills {subject_<slot>}.")
     double = serializers.IntegerField()
@@ -119,7 +140,7 @@ class RunCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class PortraitSerializer(serializers.ModelSerializer):
+class PortraitSerializer(SignedLinksMixin, serializers.ModelSerializer):
     seed = serializers.IntegerField(read_only=True, allow_null=True)
     identity_weight = serializers.FloatField(read_only=True, allow_null=True)
     size = serializers.ListField(
@@ -201,23 +222,8 @@ class PortraitSerializer(serializers.ModelSerializer):
     def get_can_more_like_me(self, portrait: Portrait) -> bool:
         return portraits.can_go_more_like_me(portrait)
 
-    def _link(self, portrait: Portrait, field: str) -> str | None:
-        if not getattr(portrait, field):
-            return None
-        request = self.context.get("request")
-        path = signed_media_url(obj=portrait, field=field, request=request)
-        return request.build_absolute_uri(path) if request is not None else path
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_thumbnail(self, portrait: Portrait) -> str | None:
-        return self._link(portrait, "thumbnail")
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_preview(self, portrait: Portrait) -> str | None:
-        return self._link(portrait, "preview")
-
-
-class InstantPortraitSerializer(serializers.ModelSerializer):
+class InstantPortraitSerializer(SignedLinksMixin, serializers.ModelSerializer):
     """An instant portrait (generation/instant.py): likeness against the set's accepted photos, flags, rank within
     its job, a summary of its recipe and signed links to its thumbnail and watermarked preview."""
 
@@ -263,21 +269,6 @@ class InstantPortraitSerializer(serializers.ModelSerializer):
             "steps": recipe.get("steps"),
             "seed": recipe.get("seed"),
         }
-
-    def _link(self, portrait: InstantPortrait, field: str) -> str | None:
-        if not getattr(portrait, field):
-            return None
-        request = self.context.get("request")
-        path = signed_media_url(obj=portrait, field=field, request=request)
-        return request.build_absolute_uri(path) if request is not None else path
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_thumbnail(self, portrait: InstantPortrait) -> str | None:
-        return self._link(portrait, "thumbnail")
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_preview(self, portrait: InstantPortrait) -> str | None:
-        return self._link(portrait, "preview")
 
 
 class InstantCreateSerializer(serializers.Serializer):
