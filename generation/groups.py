@@ -2,8 +2,6 @@
 member's face regenerated with that member's own digital double (engine.group).
 
 - :func:`member_doubles`: each member and the double a group run would use (their newest ready one), or None.
-- :func:`group_templates`: the published templates a group can run (their current version has as many slots as
-  the group has people, on the base model family of the members' doubles).
 - :func:`estimate_group`: images and GPU seconds of a group run (one more face pass per extra person).
 - :func:`start_group_run`: one run (its `group` and a RunSubject per slot), one item and one gpu job per template,
   through runs._create_run like every run.
@@ -26,7 +24,7 @@ from django.db.models import Prefetch, QuerySet
 from clients.groups import members_of
 from clients.models import Client, ClientGroup
 from generation import runs
-from generation.models import DigitalDouble, Portrait, PortraitSubject, RenderRun, RunSubject
+from generation.models import DigitalDouble, Portrait, PortraitSubject, RenderRun
 from generation.runs import RunError
 from templates_app.models import Template, TemplateVersion
 from tenants.access import acting_user
@@ -90,26 +88,6 @@ def ready_subjects(group: ClientGroup) -> list[DigitalDouble]:
             status=409,
         )
     return [m.double for m in members if m.double is not None]
-
-
-def group_templates(group: ClientGroup, family: str | None = None) -> list[Template]:
-    """Published templates whose current version portrays as many people as the group has (and, given a
-    family, renders on it)."""
-    people = len(members_of(group))
-    out = []
-    for template in Template.objects.filter(status=Template.Status.PUBLISHED).select_related("current_version"):
-        version = template.current_version
-        if version is None or runs.slots_of(version) != people:
-            continue
-        if family is not None:
-            try:
-                spec = runs._spec(version)
-            except RunError:
-                continue
-            if runs.lora_family(family=spec.family, is_demo=spec.is_demo) != family:
-                continue
-        out.append(template)
-    return out
 
 
 def _check_group_version(version: TemplateVersion, subjects: Sequence[DigitalDouble]) -> None:
@@ -184,10 +162,6 @@ def start_group_run(
 
 
 # --- Reads ----------------------------------------------------------------------------------------------------
-
-
-def run_subjects(run: RenderRun) -> list[RunSubject]:
-    return list(RunSubject.objects.filter(run=run).select_related("double__client").order_by("slot"))
 
 
 def group_runs(group: ClientGroup) -> QuerySet[RenderRun]:
