@@ -63,6 +63,7 @@ from engine.portrait import (
     detect_faces,
     prepare_photo,
     stage_steps,
+    template_photo_recipe,
 )
 from engine.rendering import CancelCheck, PipelineCache, RenderConfig, _lora_bytes, image_sha256
 from engine.rendering import more_like_me as rendering_more_like_me
@@ -358,48 +359,29 @@ def _group_template_photo(
 
         item_started = time.perf_counter()
         _stage(portrait, "template_photo", inpaint)
-        recipe = copy.deepcopy(holder.get("recipe") or {})
-        recipe.update(
+        entry = {
+            "name": "template_photo",
+            "photo_sha256": photo_sha,
+            "strength": float(settings.strength),
+            "steps": steps,
+            "mask": asdict(settings.mask),
+            "controlnet": settings.controlnet,
+            "max_faces": len(subjects),
+            "faces": len(faces),
+            "per_face": per_face,
+            "seconds": round(time.perf_counter() - item_started, 3),
+        }
+        recipe = template_photo_recipe(
+            holder.get("recipe") or {},
             seed=seed,
-            mode="template_photo",
-            prompt_template=config.prompt,
-            img2img=False,
-            strength=None,
-            init_image_sha256=None,
-            width=native,
-            height=native,
-            controlnet=None,
-            control_scale=None,
-            control_image_sha256=None,
+            native=native,
+            photo=photo,
+            prepared=prepared,
+            entry=entry,
+            stages=stages,
         )
-        recipe["stages"] = [
-            {
-                "name": "base",
-                "mode": "template_photo",
-                "photo_size": list(photo.size),
-                "seconds": prepared,
-                "identity": None,
-            },
-            {
-                "name": "template_photo",
-                "photo_sha256": photo_sha,
-                "strength": float(settings.strength),
-                "steps": steps,
-                "mask": asdict(settings.mask),
-                "controlnet": settings.controlnet,
-                "max_faces": len(subjects),
-                "faces": len(faces),
-                "per_face": per_face,
-                "seconds": round(time.perf_counter() - item_started, 3),
-            },
-            {"name": "face_pass", "enabled": False, "why": "the template photo's faces are inpainted at full size"},
-            {
-                "name": "upscale",
-                "enabled": False,
-                "why": "the template photo is resized to the long side (Lanczos); only its faces are re-rendered",
-                "long_side": stages.upscale.long_side if stages.upscale else None,
-            },
-        ]
+        recipe["prompt_template"] = config.prompt
+        recipe["stages"][0]["identity"] = None
         recipe["subjects"] = [
             {"slot": s.slot, "trigger_phrase": s.trigger_phrase, "identity_sha256": digest, "face": list(box)}
             for s, digest, box in zip(subjects, digests, assigned, strict=True)

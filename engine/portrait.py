@@ -423,43 +423,69 @@ def _template_photo(
 
         item_started = time.perf_counter()
         _stage(portrait, "template_photo", inpaint)
-        recipe = copy.deepcopy(holder.get("recipe") or {})
-        recipe.update(
+        entry = {
+            "name": "template_photo",
+            "photo_sha256": photo_sha,
+            "strength": float(settings.strength),
+            "steps": stage_steps(config, None, settings.strength),
+            "mask": asdict(settings.mask),
+            "controlnet": settings.controlnet,
+            "max_faces": settings.faces,
+            "faces": len(faces),
+            "seconds": round(time.perf_counter() - item_started, 3),
+        }
+        recipe = template_photo_recipe(
+            holder.get("recipe") or {},
             seed=seed,
-            mode="template_photo",
-            img2img=False,
-            strength=None,
-            init_image_sha256=None,
-            width=native,
-            height=native,
-            controlnet=None,
-            control_scale=None,
-            control_image_sha256=None,
+            native=native,
+            photo=photo,
+            prepared=prepared,
+            entry=entry,
+            stages=stages,
         )
-        recipe["stages"] = [
-            {"name": "base", "mode": "template_photo", "photo_size": list(photo.size), "seconds": prepared},
-            {
-                "name": "template_photo",
-                "photo_sha256": photo_sha,
-                "strength": float(settings.strength),
-                "steps": stage_steps(config, None, settings.strength),
-                "mask": asdict(settings.mask),
-                "controlnet": settings.controlnet,
-                "max_faces": settings.faces,
-                "faces": len(faces),
-                "seconds": round(time.perf_counter() - item_started, 3),
-            },
-            {"name": "face_pass", "enabled": False, "why": "the template photo's faces are inpainted at full size"},
-            {
-                "name": "upscale",
-                "enabled": False,
-                "why": "the template photo is resized to the long side (Lanczos); only its faces are re-rendered",
-                "long_side": stages.upscale.long_side if stages.upscale else None,
-            },
-        ]
         portrait.recipe = recipe
         portraits.append(portrait)
     return portraits
+
+
+def template_photo_recipe(
+    rendered: dict[str, Any],
+    *,
+    seed: int,
+    native: int,
+    photo: Image.Image,
+    prepared: float,
+    entry: dict[str, Any],
+    stages: Stages,
+) -> dict[str, Any]:
+    """The recipe of a portrait made in a template photo (one person's, or a group's): the faces' render recipe
+    (`rendered`) as a template photo's, its stages the photo (`prepared` seconds), the inpainting (`entry`), and the
+    face pass and upscale it has no need of."""
+    recipe = copy.deepcopy(rendered)
+    recipe.update(
+        seed=seed,
+        mode="template_photo",
+        img2img=False,
+        strength=None,
+        init_image_sha256=None,
+        width=native,
+        height=native,
+        controlnet=None,
+        control_scale=None,
+        control_image_sha256=None,
+    )
+    recipe["stages"] = [
+        {"name": "base", "mode": "template_photo", "photo_size": list(photo.size), "seconds": prepared},
+        entry,
+        {"name": "face_pass", "enabled": False, "why": "the template photo's faces are inpainted at full size"},
+        {
+            "name": "upscale",
+            "enabled": False,
+            "why": "the template photo is resized to the long side (Lanczos); only its faces are re-rendered",
+            "long_side": stages.upscale.long_side if stages.upscale else None,
+        },
+    ]
+    return recipe
 
 
 def _paste(image: Image.Image, rendered: Image.Image, crop: Box, box: Box, mask: masks_.MaskSettings) -> Image.Image:

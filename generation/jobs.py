@@ -423,13 +423,12 @@ def _identity_lora(double: DigitalDouble) -> bytes:
         raise JobError(exc.message) from None
 
 
-def _render(
-    ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, stages: Any, label: str, lora: bytes
+def _run_pipeline(
+    ctx: JobContext, *, spec: Any, config: Any, label: str, what: str, call: Callable[..., list[Any]]
 ) -> list[Any]:
-    """Render through the engine's portrait pipeline (engine.portrait: base render or template photo, face pass,
-    upscale), progress 0-90 ("<label> · face pass: step 3 of 12"), cancellable; JobError for a config or LoRA the
-    engine refuses (its message is for people). A stage failing one portrait fails that portrait only: it comes
-    back with its `error`."""
+    """`call(progress=, should_cancel=)` (an engine pipeline) with the model's step count, progress 0-90
+    ("<label> · face pass: step 3 of 12") and cancellation; JobError("This <what> can't be made: ...") for a config
+    or LoRA the engine refuses (its message is for people)."""
     config.steps = base_models.render_steps(spec, config.steps)
     throttle = _Throttle(ctx)
 
@@ -437,23 +436,35 @@ def _render(
         throttle.progress(90 * fraction, f"{label} · {message}", force=fraction >= 1.0)
 
     try:
-        made = portrait.render_portraits(
+        made = call(progress=progress, should_cancel=throttle.should_cancel)
+    except rendering.RenderCancelled:
+        throttle.raise_stop()
+    except ValueError as exc:
+        raise JobError(f"This {what} can't be made: {exc}.") from None
+    if throttle.stop is not None:
+        throttle.raise_stop()
+    return made
+
+
+def _render(
+    ctx: JobContext, *, spec: Any, double: DigitalDouble, config: Any, stages: Any, label: str, lora: bytes
+) -> list[Any]:
+    """Render through the engine's portrait pipeline (engine.portrait: base render or template photo, face pass,
+    upscale), progress 0-90, cancellable (_run_pipeline). A stage failing one portrait fails that portrait only:
+    it comes back with its `error`."""
+
+    def call(**callbacks: Any) -> list[Any]:
+        return portrait.render_portraits(
             cache=pipeline_cache(),
             spec=spec,
             identity_lora=lora,
             trigger_phrase=double.trigger_phrase,
             config=config,
             stages=stages,
-            progress=progress,
-            should_cancel=throttle.should_cancel,
+            **callbacks,
         )
-    except rendering.RenderCancelled:
-        throttle.raise_stop()
-    except ValueError as exc:
-        raise JobError(f"This render can't be made: {exc}.") from None
-    if throttle.stop is not None:
-        throttle.raise_stop()
-    return made
+
+    return _run_pipeline(ctx, spec=spec, config=config, label=label, what="render", call=call)
 
 
 def _stages(order: RenderOrder, spec: Any, inputs: dict[str, Any]) -> Any:
@@ -903,33 +914,24 @@ def demo_faces(subjects: list[Any]) -> Callable[[Any], list[tuple[int, int, int,
 def _render_group(
     ctx: JobContext, *, spec: Any, subjects: list[Any], config: Any, stages: Any, label: str
 ) -> list[Any]:
-    """engine.group.render_group_portraits with progress 0-90 and cancellation (as _render for one person); on
-    the demo model the faces are placed by demo_faces."""
-    config.steps = base_models.render_steps(spec, config.steps)
-    throttle = _Throttle(ctx)
+    """engine.group.render_group_portraits with progress 0-90 and cancellation (_run_pipeline); on the demo model
+    the faces are placed by demo_faces."""
+    # The demo model's renders have no face to find; a template photo is a real photo: always detected.
+    placed = spec.is_demo and stages.template_photo is None
 
-    def progress(fraction: float, message: str) -> None:
-        throttle.progress(90 * fraction, f"{label} · {message}", force=fraction >= 1.0)
-
-    try:
-        made = group_engine.render_group_portraits(
+    def call(**callbacks: Any) -> list[Any]:
+        return group_engine.render_group_portraits(
             cache=pipeline_cache(),
             spec=spec,
             subjects=subjects,
             config=config,
             stages=stages,
-            progress=progress,
-            should_cancel=throttle.should_cancel,
-            # The demo model's renders have no face to find; a template photo is a real photo: always detected.
-            detector=demo_faces(subjects) if spec.is_demo and stages.template_photo is None else None,
+            detector=demo_faces(subjects) if placed else None,
+            **callbacks,
         )
-    except rendering.RenderCancelled:
-        throttle.raise_stop()
-    except ValueError as exc:
-        raise JobError(f"This group portrait can't be made: {exc}.") from None
-    if throttle.stop is not None:
-        throttle.raise_stop()
-    if spec.is_demo and stages.template_photo is None:
+
+    made = _run_pipeline(ctx, spec=spec, config=config, label=label, what="group portrait", call=call)
+    if placed:
         for entry in made:
             for stage in entry.recipe.get("stages") or []:
                 if stage.get("name") == "face_pass":
