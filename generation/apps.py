@@ -26,3 +26,9 @@ class GenerationConfig(AppConfig):
             register_media("generation.instantportrait", field, roles=ALL_ROLES, api_keys=field != "image")
 
         from generation import instant  # noqa: F401  (its erasure and export steps, its system check)
+        from generation.jobs import worker_models
+        from jobs.workers import register_worker_state_hook
+
+        # Each gpu worker's beacon says which base models it has loaded (jobs/affinity.py sends a render to an idle
+        # worker that has its model warm).
+        register_worker_state_hook(worker_models)

@@ -227,6 +227,50 @@ def images_rendered(result: dict[str, Any]) -> int | None:
     return images * people if isinstance(people, int) and people > 0 else images
 
 
+# --- Which base model a job runs on (jobs/affinity.py: claimed by an idle worker that has it loaded) ----------
+
+
+def job_base_model(payload: dict[str, Any]) -> str | None:
+    """The base model (its name, the pipeline cache's key) a render job loads: an instant portrait's from its
+    payload; "more like me" and re-rolls the parent's recipe's; a run item its template version's (a test render
+    its double's). None when the payload names nothing it can find (the handler then says what is wrong)."""
+    if payload.get("base_model"):
+        return str(payload["base_model"])
+    for key in ("more_like_me_of", "reroll_of"):
+        if payload.get(key) is not None:
+            recipe = Portrait.objects.filter(pk=payload[key]).values_list("recipe", flat=True).first() or {}
+            name = (recipe.get("base_model") or {}).get("name") if isinstance(recipe, dict) else None
+            return str(name) if name else _double_model(payload)
+    if payload.get("item_id") is not None:
+        row = (
+            RenderRunItem.objects.filter(pk=payload["item_id"])
+            .values_list("template_version__base_model", "run__double__base_model")
+            .first()
+        )
+        return (row[0] or row[1] or None) if row else None
+    return _double_model(payload)
+
+
+def _double_model(payload: dict[str, Any]) -> str | None:
+    if payload.get("double_id") is None:
+        return None
+    return DigitalDouble.objects.filter(pk=payload["double_id"]).values_list("base_model", flat=True).first() or None
+
+
+def worker_models() -> dict[str, Any]:
+    """This worker's pipeline cache for its beacon (jobs.workers.register_worker_state_hook): the base models it
+    has loaded and how many cold loads it made. Read without the cache's lock (a load holds it for seconds and the
+    beacon must not wait): a list taken while a load changes it is simply read at the next beat."""
+    cache = _PIPELINE_CACHE
+    if cache is None:
+        return {"loaded": [], "loads": 0}
+    try:
+        stats = cache.stats  # lock-free
+    except RuntimeError:  # the entries changed while read
+        return {}
+    return {"loaded": list(stats["loaded"]), "loads": int(stats["loads"])}
+
+
 def _restore_checkpoint(double: DigitalDouble, folder: Path) -> int | None:
     """The latest checkpoint in shared storage, copied into the work folder when it is newer than the local ones
     (the job ran further on another host); its step, or None. Storage that can't be read costs the head start,
@@ -1147,6 +1191,7 @@ job_handler(
     cluster="gpu",
     cost=run_item_cost,
     units_used=images_rendered,
+    model=job_base_model,
     description="Renders one item of a render run: a template's version, or a test render.",
 )(render_portraits)
 job_handler(
@@ -1154,6 +1199,7 @@ job_handler(
     cluster="gpu",
     cost=render_cost,
     units_used=images_rendered,
+    model=job_base_model,
     description="Renders a portrait again: more like the client, or with a new seed.",
 )(render_portraits)
 
@@ -1320,5 +1366,6 @@ job_handler(
     cluster="gpu",
     cost=instant_cost,
     units_used=images_rendered,
+    model=job_base_model,
     description="Renders instant portraits from a photo set's accepted photos (before the digital double).",
 )(render_instant_portraits)

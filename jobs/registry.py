@@ -64,6 +64,9 @@ class Charge:
 Cost = Callable[[dict[str, Any]], Charge]
 #: The units a finished job really used, from its result (None: every unit it was charged for).
 UnitsUsed = Callable[[dict[str, Any]], "int | None"]
+#: The base model a job of a kind runs on, from its payload (it may read the database, in the job's studio), or
+#: None when it needs none or can't say: a claim prefers an idle worker that has it loaded (jobs/affinity.py).
+ModelOf = Callable[[dict[str, Any]], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class JobKind:
     description: str = ""
     cost: Cost | None = None
     units_used: UnitsUsed | None = None
+    model: ModelOf | None = None
 
     @property
     def is_costed(self) -> bool:
@@ -90,10 +94,12 @@ def job_handler(
     description: str = "",
     cost: Cost | None = None,
     units_used: UnitsUsed | None = None,
+    model: ModelOf | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register `fn(ctx: JobContext) -> dict | None` as the handler of `kind`, run on `cluster`. A GPU kind must
     declare its `cost` (payload -> Charge), and may say how many units a finished job really used
-    (`units_used`, from its result; the rest of the reservation is given back)."""
+    (`units_used`, from its result; the rest of the reservation is given back) and which base model it runs on
+    (`model`, payload -> name: its jobs then go to a worker that has it loaded when one is idle)."""
     if cluster not in CLUSTERS:
         raise ValueError(f"Unknown cluster {cluster!r} for job kind {kind!r}: use one of {', '.join(CLUSTERS)}")
     if not kind or len(kind) > 100:
@@ -112,7 +118,7 @@ def job_handler(
             raise ValueError(f"Job kind {kind!r} is already registered by {_qualname(existing.handler)}")
         doc = description or (fn.__doc__ or "").strip().split("\n")[0]
         _REGISTRY[kind] = JobKind(
-            name=kind, handler=fn, cluster=cluster, description=doc, cost=cost, units_used=units_used
+            name=kind, handler=fn, cluster=cluster, description=doc, cost=cost, units_used=units_used, model=model
         )
         return fn
 

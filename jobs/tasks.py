@@ -23,6 +23,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs import affinity, workers
 from jobs.broker import resend_if_lost, stale_queued_seconds
 from jobs.models import Job
 from jobs.registry import (
@@ -66,6 +67,14 @@ def _run(job_id: int) -> str:
     if isinstance(claimed, str):
         return claimed
     job, kind = claimed
+    workers.mark_busy(job.pk)
+    try:
+        return _handle(job, kind)
+    finally:
+        workers.mark_idle()
+
+
+def _handle(job: Job, kind: JobKind) -> str:
     ctx = JobContext(job)
     log.info("job_started", kind=job.kind, attempt=job.attempts, max_attempts=job.max_attempts)
     try:
@@ -131,6 +140,19 @@ def _claim(job_id: int) -> tuple[Job, JobKind] | str:
                 error=f"The job was tried {job.attempts} times (the most allowed) without finishing.",
             )
             return "failed"
+        deferral = affinity.deferral_for(job, kind)
+        if deferral is not None:
+            affinity.record(job, deferral)
+            job.save(update_fields=["updated_at"])  # the sweeper's "queued, untouched" clock starts again
+            enqueue_on_commit(job)
+            log.info(
+                "job_deferred",
+                kind=job.kind,
+                model=deferral.model,
+                warm_worker=deferral.warm_worker,
+                deferrals=deferral.deferrals,
+            )
+            return "deferred"
         job.state = Job.State.RUNNING
         job.attempts += 1
         job.started_at = now

@@ -213,6 +213,9 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 # A job queued for longer than this whose task the broker no longer holds (lost with a killed worker's prefetch
 # queue, a dropped message) gets its task sent again by the sweeper (jobs/broker.py).
 JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=5 * 60)
+# Model affinity (jobs/affinity.py): a gpu worker without a render's base model hands the job to an idle worker
+# that has it loaded, for at most this long after the first hand-over (0: never; every worker takes what it gets).
+JOB_AFFINITY_WAIT_SECONDS = env.float("JOB_AFFINITY_WAIT_SECONDS", default=5.0)
 
 # --- Auth -----------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"

@@ -13,6 +13,7 @@ from django.core.cache import caches
 
 from jobs import workers
 from jobs.models import Job
+from jobs.services import queue_name
 from tests.jobs.conftest import make_job
 
 
@@ -35,7 +36,7 @@ def test_a_cluster_without_beacons_is_not_alive_and_one_beacon_makes_it_alive() 
 
 def test_a_stale_beacon_is_remembered_as_last_seen(monkeypatch: pytest.MonkeyPatch) -> None:
     workers.record_beacon(Job.Cluster.GPU)
-    caches[workers.CACHE_ALIAS].delete(workers.ALIVE_KEY.format(cluster=Job.Cluster.GPU))  # its TTL ran out
+    caches[workers.CACHE_ALIAS].delete(workers.ALIVE_KEY.format(queue=queue_name(Job.Cluster.GPU)))  # its TTL ran out
     status = workers.worker_status(Job.Cluster.GPU)
     assert not status.alive and status.last_seen is not None
 

@@ -189,14 +189,17 @@ def test_runall_serves_and_stops_all_three_children_on_ctrl_c(runall):
     # Each cluster's worker process says it is alive, in the cache the processes share (jobs/workers.py).
     from django.core.cache.backends.filebased import FileBasedCache
 
-    from jobs.workers import ALIVE_KEY
+    from jobs.workers import ALIVE_KEY, SLOT_KEY
 
     shared = FileBasedCache(str(server.data_dir / "cache" / "workers"), {})
+    queues = {"default": "default", "gpu": "default-gpu"}  # the site's queues (Q_CLUSTER_PREFIX "default")
+    keys = [ALIVE_KEY.format(queue=queue) for queue in queues.values()]
+    keys += [SLOT_KEY.format(queue=queue, slot=0) for queue in queues.values()]  # each worker's own beacon
     deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while time.monotonic() < deadline and not all(shared.get(ALIVE_KEY.format(cluster=c)) for c in ("default", "gpu")):
+    while time.monotonic() < deadline and not all(shared.get(key) for key in keys):
         time.sleep(0.5)
-    assert shared.get(ALIVE_KEY.format(cluster="gpu")), server.output
-    assert shared.get(ALIVE_KEY.format(cluster="default")), server.output
+    assert all(shared.get(key) for key in keys), server.output
+    assert shared.get(SLOT_KEY.format(queue="default-gpu", slot=0))["busy"] is False
 
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(timeout=60) == 0, server.output
