@@ -20,7 +20,12 @@ class BillingConfig(AppConfig):
         # Credits are a property of jobs: a costed kind reserves when it is queued, settles or releases when it ends.
         register_enqueue_hook("billing.credits", credits.on_job_queued)
         job_finished.connect(credits.on_job_finished, dispatch_uid="billing.credits.settle")
-        from billing import orders  # noqa: F401  (registers the client erasure step: orders are anonymised)
+        from billing import (
+            onboarding,
+            orders,  # noqa: F401  (registers the client erasure step: orders are anonymised)
+        )
+
+        onboarding.register()  # the trial's credits on sign-up, and the checklist's payments step
 
 
 def plan_badge(request: Any) -> Badge:

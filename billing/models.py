@@ -133,6 +133,7 @@ class CreditEntry(TenantOwned):
         OVERAGE = "overage", "Overage billed"
         ADJUSTMENT = "adjustment", "Adjustment by the platform"
         EXPIRE = "expire", "Unused credits of the period expired"
+        TRIAL = "trial", "Trial credits on sign-up"
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.IntegerField(help_text="Credits: positive adds, negative takes.")

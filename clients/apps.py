@@ -25,6 +25,9 @@ class ClientsConfig(AppConfig):
         job_finished.connect(revalidate_after_job, dispatch_uid="clients.revalidate_after_job")
         media.register()  # client photos through signed links, and the self-upload page as their audience
         allow_long_part_headers()  # a 1,000-character file name parses (Django reads 1 KiB of part headers)
+        from clients import onboarding
+
+        onboarding.register()  # the checklist's "add your first client" step
 
 
 def ensure_retention_schedule(sender: Any, using: str = "default", **kwargs: Any) -> None:

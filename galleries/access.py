@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -33,14 +32,14 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils import dateformat, timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django_ratelimit.core import get_usage
 
 from galleries.models import Entitlement, Gallery, GalleryPortrait
+from tenants import ratelimits
 from tenants.media import Audience, MediaField, ObjectCheck, register_audience
+from tenants.ratelimits import rate_setting
 from tenants.refusals import Refused
 
 log = structlog.get_logger("galleries")
@@ -53,8 +52,6 @@ PIN = "pin"
 DEFAULT_ADDRESS_RATE = "10/15m"
 DEFAULT_GALLERY_RATE = "20/30d"
 DEFAULT_IPV6_PREFIX = 64
-RATE_RE = re.compile(r"^(?P<count>[0-9]+)/(?P<multiplier>[0-9]*)(?P<unit>[smhd])$")
-PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # django-ratelimit groups: every guess is counted in GUESS_GROUP before it is checked; a right one is also counted
 # in RIGHT_GROUP (it gives its guess back), so the wrong guesses are the difference.
 GUESS_GROUP = "galleries.secret.guess"
@@ -190,49 +187,23 @@ def unlock_pin(request: HttpRequest, gallery: Gallery, pin: Any) -> Attempt:
 # --- Guessing: per address and per gallery (django-ratelimit) -------------------------------------------------
 
 
-def _rate(name: str, default: str) -> tuple[int, int]:
-    """A "<count>/<period>" setting ("10/15m") as django-ratelimit's (count, seconds)."""
-    value = str(getattr(settings, name, default) or default).strip()
-    match = RATE_RE.match(value)
-    seconds = int(match["multiplier"] or 1) * PERIODS[match["unit"]] if match else 0
-    if match is None or int(match["count"]) < 1 or seconds < 1:
-        raise ImproperlyConfigured(f'{name} must look like "10/15m" (a count of 1 or more per s, m, h or d).')
-    return int(match["count"]), seconds
-
-
 def address_rate() -> tuple[int, int]:
     """Wrong guesses one address (an IPv6 /64) may make at one gallery's secret, and the window in seconds."""
-    return _rate("GALLERY_SECRET_ADDRESS_RATE", DEFAULT_ADDRESS_RATE)
+    return rate_setting("GALLERY_SECRET_ADDRESS_RATE", DEFAULT_ADDRESS_RATE)
 
 
 def gallery_rate() -> tuple[int, int]:
     """Wrong guesses at one gallery's secret from every address together before the gallery locks."""
-    return _rate("GALLERY_SECRET_GALLERY_RATE", DEFAULT_GALLERY_RATE)
+    return rate_setting("GALLERY_SECRET_GALLERY_RATE", DEFAULT_GALLERY_RATE)
 
 
 def ipv6_prefix() -> int:
     return min(128, max(1, int(getattr(settings, "GALLERY_SECRET_IPV6_PREFIX", DEFAULT_IPV6_PREFIX))))
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client's address as the project reads it everywhere: REMOTE_ADDR (the proxy or WSGI server must set
-    it to the client's; docs/galleries.md)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def address_bucket(request: HttpRequest) -> str:
-    """Whose guesses count together: an IPv4 address alone; an IPv6 address with its whole /64 (one home or one
-    server gets a /64: its 2^64 addresses are one guesser); an IPv4-mapped IPv6 address as the IPv4 one."""
-    raw = client_ip(request).strip()
-    try:
-        ip = ipaddress.ip_address(raw.split("%", 1)[0])
-    except ValueError:
-        return "unknown"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if isinstance(ip, ipaddress.IPv6Address):
-        return str(ipaddress.ip_network(f"{ip}/{ipv6_prefix()}", strict=False))
-    return str(ip)
+    """Whose guesses count together (tenants.ratelimits.address_bucket, with GALLERY_SECRET_IPV6_PREFIX)."""
+    return ratelimits.address_bucket(request, ipv6_prefix=ipv6_prefix())
 
 
 def _counter(gallery: Gallery, purpose: str, secret_hash: str) -> str:
@@ -241,10 +212,6 @@ def _counter(gallery: Gallery, purpose: str, secret_hash: str) -> str:
     fingerprint = salted_hmac("galleries.access.guesses", secret_hash).hexdigest()[:16]
     generation = int(gallery.secret_unlocked_at.timestamp() * 1_000_000) if gallery.secret_unlocked_at else 0
     return f"gallery:{gallery.pk}:{purpose}:{fingerprint}:{generation}"
-
-
-def _usage(request: HttpRequest, group: str, value: str, rate: tuple[int, int], *, increment: bool) -> Any:
-    return get_usage(request, group=group, key=lambda _group, _request: value, rate=rate, increment=increment)
 
 
 @dataclass(frozen=True)
@@ -259,18 +226,18 @@ def _take(request: HttpRequest, value: str, rate: tuple[int, int]) -> _Count | N
     """Count this guess before checking it, so that guesses made at the same moment can't all slip under the
     limit: django-ratelimit's counter of guesses (atomic increment) minus its counter of right ones (a right
     secret gives its guess back). None: django-ratelimit is switched off (RATELIMIT_ENABLE)."""
-    guesses = _usage(request, GUESS_GROUP, value, rate, increment=True)
+    guesses = ratelimits.usage(request, GUESS_GROUP, value, rate, increment=True)
     if guesses is None:
         return None
     if guesses["limit"] == 0:  # django-ratelimit's answer when the cache failed
         return _Count(taken=0, limit=rate[0], time_left=60, failed=True)
-    right = _usage(request, RIGHT_GROUP, value, rate, increment=False)
+    right = ratelimits.usage(request, RIGHT_GROUP, value, rate, increment=False)
     given_back = right["count"] if right and right["limit"] else 0
     return _Count(taken=guesses["count"] - given_back, limit=guesses["limit"], time_left=guesses["time_left"])
 
 
 def _give_back(request: HttpRequest, value: str, rate: tuple[int, int]) -> None:
-    _usage(request, RIGHT_GROUP, value, rate, increment=True)
+    ratelimits.usage(request, RIGHT_GROUP, value, rate, increment=True)
 
 
 def _attempt(request: HttpRequest, gallery: Gallery, purpose: str, secret_hash: str, value: Any) -> Attempt:

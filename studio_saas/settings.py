@@ -237,6 +237,15 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 INVITATION_MAX_AGE_SECONDS = env.int("INVITATION_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+# Self-serve sign-up (tenants/signup.py): open or closed, the confirmation link's lifetime, the GPU credits of the
+# trial (granted once, on confirmation), how often one address and one email may ask ("count/period"), and
+# addresses no studio may take beyond the built-in ones (comma-separated).
+SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=True)
+SIGNUP_MAX_AGE_SECONDS = env.int("SIGNUP_MAX_AGE_SECONDS", default=48 * 3600)
+SIGNUP_TRIAL_CREDITS = env.int("SIGNUP_TRIAL_CREDITS", default=100)
+SIGNUP_ADDRESS_RATE = env.str("SIGNUP_ADDRESS_RATE", default="5/1h")
+SIGNUP_EMAIL_RATE = env.str("SIGNUP_EMAIL_RATE", default="3/1d")
+SIGNUP_RESERVED_SLUGS = env.list("SIGNUP_RESERVED_SLUGS", default=[])
 # Where the platform answers, for links in emails sent outside a request (a request uses its own host).
 PLATFORM_BASE_URL = env.str("PLATFORM_BASE_URL", default="http://localhost:8000")
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)

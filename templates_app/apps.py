@@ -16,3 +16,7 @@ class TemplatesAppConfig(AppConfig):
         fields = (("templates_app.template", "cover_image"), ("templates_app.templateversion", "reference_image"))
         for label, field in fields:
             register_media(label, field, roles=ALL_ROLES, api_keys=True)
+
+        from templates_app import onboarding
+
+        onboarding.register()  # the checklist's "publish your first template" step

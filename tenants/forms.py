@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.template import loader
 
 from tenants.models import Membership, Role, Studio, User
+from tenants.signup import slug_problem
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -158,3 +159,103 @@ class AcceptSigninForm(forms.Form):
                 raise forms.ValidationError("That password is not right for this account.")
             self.user = user
         return cleaned
+
+
+class SignupForm(forms.Form):
+    """A studio's self-serve sign-up (tenants/signup.py). `website` is a honeypot: hidden from people, filled by
+    bots; a form with it filled is answered as if it worked and nothing is stored."""
+
+    studio_name = forms.CharField(
+        label="Studio name",
+        max_length=120,
+        error_messages={"required": "Give your studio's name."},
+        widget=forms.TextInput(attrs={"autofocus": True}),
+    )
+    slug = forms.CharField(
+        label="Your studio's address",
+        max_length=50,
+        help_text="Lowercase letters, digits and hyphens: your clients will see it in links, e.g. /s/lumiere-lyon/.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false", "pattern": "[a-z0-9-]+"}),
+    )
+    full_name = forms.CharField(
+        label="Your name",
+        max_length=150,
+        error_messages={"required": "Give your name."},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    email = forms.EmailField(
+        label="Your email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters, not a common password.",
+    )
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+
+    def clean_studio_name(self) -> str:
+        name = " ".join(self.cleaned_data["studio_name"].split())
+        if not name:
+            raise forms.ValidationError("Give your studio's name.")
+        return name
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"].strip().lower()
+        problem = slug_problem(slug, email=(self.data.get("email") or "").strip())
+        if problem:
+            raise forms.ValidationError(problem)
+        return slug
+
+    def clean_full_name(self) -> str:
+        name = " ".join(self.cleaned_data["full_name"].split())
+        if not name:
+            raise forms.ValidationError("Give your name.")
+        return name
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            probe = User(email=cleaned.get("email") or "", full_name=cleaned.get("full_name") or "")
+            try:
+                password_validation.validate_password(password, probe)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+    @property
+    def is_bot(self) -> bool:
+        return bool((self.data.get("website") or "").strip())
+
+
+class BrandingForm(forms.Form):
+    """The owner's branding page (tenants/branding.py decides)."""
+
+    primary_color = forms.RegexField(
+        label="Accent colour",
+        regex=r"^#[0-9a-fA-F]{6}$",
+        error_messages={"invalid": "Use a colour like #1f2937."},
+        widget=forms.TextInput(attrs={"type": "color"}),
+        help_text="Buttons and headers of your studio's pages and your clients' galleries.",
+    )
+    watermark_text = forms.CharField(
+        label="Watermark text",
+        max_length=60,
+        required=False,
+        help_text="Tiled over the previews your clients see before they buy (empty: your studio's name).",
+    )
+    logo = forms.FileField(
+        label="Logo",
+        required=False,
+        help_text="JPEG, PNG or WebP, up to 2 MB; shown at most 512 px wide.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    remove_logo = forms.BooleanField(label="Remove the logo", required=False)

@@ -104,6 +104,8 @@ class Studio(models.Model):
         max_length=60, blank=True, help_text="Tiled over the watermarked previews of portraits (empty: the name)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The dashboard's getting-started checklist (tenants/onboarding.py) was hidden by an owner or manager.
+    onboarding_hidden_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -121,6 +123,53 @@ class Studio(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class RetiredSlug(models.Model):
+    """A studio address no longer in use (the studio was deleted or renamed): never given to another studio, so a
+    link a client kept can't lead to someone else's pages (tenants/signup.py)."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    studio_name = models.CharField(max_length=120, blank=True)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class SignupRequest(models.Model):
+    """A studio's self-serve sign-up, waiting for its owner to confirm the email address (tenants/signup.py).
+    Nothing of the studio exists until then: no account, no studio, no address taken for good."""
+
+    studio_name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=50, validators=[slug_validator])
+    email = models.EmailField()
+    full_name = models.CharField(max_length=150)
+    password_hash = models.CharField(max_length=256, help_text="The chosen password, hashed; emptied once used.")
+    # Random part of the emailed, signed link.
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_studio = models.ForeignKey(Studio, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["slug", "expires_at"], name="signup_slug_expires"),
+            models.Index(fields=["email", "expires_at"], name="signup_email_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sign-up of {self.studio_name} ({self.email})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.confirmed_at is None and self.expires_at > timezone.now()
 
 
 # --- The tenant-owned base ------------------------------------------------------------------------------------

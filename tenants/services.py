@@ -218,3 +218,12 @@ def remove_member(*, membership: Membership, removed_by: User) -> None:
                     f"{membership.user.email} is the studio's last owner and can't be removed.", code="last_owner"
                 )
         membership.delete()
+
+
+def hide_onboarding(*, studio: Studio, user: User | None) -> None:
+    """Hide the dashboard's getting-started checklist (owners and managers; it stays hidden)."""
+    with _in_studio(studio), transaction.atomic():
+        _require_manager(user, what="hide the checklist")
+        Studio.objects.filter(pk=studio.pk, onboarding_hidden_at__isnull=True).update(
+            onboarding_hidden_at=timezone.now()
+        )

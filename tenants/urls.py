@@ -7,7 +7,9 @@ from tenants.access import studio_member_required
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("branding/", views.branding, name="branding"),
     path("branding/logo/", views.studio_logo, name="studio_logo"),
+    path("onboarding/hide/", views.hide_onboarding, name="hide_onboarding"),
     # Accounts, branded with the studio.
     path("accounts/login/", views.StudioLoginView.as_view(), name="login"),
     path("accounts/logout/", views.StudioLogoutView.as_view(), name="logout"),

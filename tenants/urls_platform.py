@@ -1,12 +1,15 @@
-"""Platform pages (no studio): the front door with sign-in and the studio chooser, and account pages."""
+"""Platform pages (no studio): the front door with sign-in and the studio chooser, account pages, and a
+studio's self-serve sign-up."""
 
 from django.urls import include, path
 
-from tenants import views
+from tenants import views, views_signup
 
 urlpatterns = [
     path("", views.platform_home, name="home"),
     path("accounts/login/", views.platform_home, name="login"),
     path("accounts/logout/", views.StudioLogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", include("tenants.urls_password_reset")),
+    path("signup/", views_signup.signup_page, name="signup"),
+    path("signup/confirm/<str:token>/", views_signup.signup_confirm, name="signup_confirm"),
 ]

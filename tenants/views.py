@@ -24,7 +24,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
 
+from tenants import branding as branding_service
 from tenants import selectors, services
 from tenants.access import manager_required, membership_for, require_http_methods_of, studio_member_required
 from tenants.dashboard import badges as dashboard_badges
@@ -32,6 +34,7 @@ from tenants.dashboard import panels as dashboard_panels
 from tenants.forms import (
     AcceptSigninForm,
     AcceptSignupForm,
+    BrandingForm,
     EmailAuthenticationForm,
     InviteForm,
     RoleForm,
@@ -134,7 +137,8 @@ def platform_home(request: HttpRequest) -> HttpResponse:
     there; several: a chooser) and, for platform superusers, the way to the platform admin."""
     if request.user.is_authenticated:
         studios = selectors.studios_for_user(user=request.user)
-        return render(request, "tenants/platform_home.html", {"studios": studios})
+        context = {"studios": studios, "signup_enabled": settings.SIGNUP_ENABLED}
+        return render(request, "tenants/platform_home.html", context)
     form = EmailAuthenticationForm(request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
@@ -149,7 +153,11 @@ def platform_home(request: HttpRequest) -> HttpResponse:
             return redirect(studio_path(studios[0].studio.slug))
         return redirect("home")
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next") or ""}
+    context = {
+        "form": form,
+        "next": request.POST.get("next") or request.GET.get("next") or "",
+        "signup_enabled": settings.SIGNUP_ENABLED,
+    }
     return render(request, "tenants/platform_home.html", context, status=status)
 
 
@@ -164,6 +172,46 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "badges": dashboard_badges(request),
     }
     return render(request, "tenants/dashboard.html", context)
+
+
+@studio_member_required(roles=[Role.OWNER])
+@require_http_methods(["GET", "POST"])
+def branding(request: HttpRequest) -> HttpResponse:
+    """The owner's branding page: logo, accent colour and watermark, previewed live as they are chosen."""
+    studio = request.studio  # type: ignore[attr-defined]
+    initial = {"primary_color": studio.primary_color, "watermark_text": studio.watermark_text}
+    form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                upload = form.cleaned_data.get("logo")
+                logo_png = branding_service.clean_logo(upload) if upload else None
+                branding_service.update_branding(
+                    studio=studio,
+                    user=request.user,
+                    primary_color=form.cleaned_data["primary_color"],
+                    watermark_text=form.cleaned_data["watermark_text"],
+                    logo_png=logo_png,
+                    remove_logo=form.cleaned_data["remove_logo"],
+                )
+            except branding_service.BrandingRefused as exc:
+                form.add_error("logo" if exc.code.startswith("logo_") else None, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, "Your branding is saved.")
+                return redirect("branding")
+        else:
+            status = 400
+    return render(request, "tenants/branding.html", {"form": form}, status=status)
+
+
+@manager_required
+@require_POST
+def hide_onboarding(request: HttpRequest) -> HttpResponse:
+    """Hide the dashboard's getting-started checklist (owners and managers)."""
+    services.hide_onboarding(studio=request.studio, user=request.user)  # type: ignore[attr-defined]
+    return redirect("dashboard")
 
 
 def studio_logo(request: HttpRequest) -> HttpResponseBase:
