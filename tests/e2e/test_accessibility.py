@@ -128,6 +128,7 @@ def _build(tenant: Tenant) -> dict[str, str]:
         GroupMember.objects.create(group=group, client=bea, position=2)
     return {
         "dashboard": "",
+        "branding": "branding/",
         "client": f"clients/{client.pk}/",
         "client (new)": "clients/new/",
         "groups": "clients/groups/",

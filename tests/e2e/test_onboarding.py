@@ -1,5 +1,6 @@
-"""Onboarding in a real browser: the owner signs in, invites a staff member; the staff member opens the link
-from the email in a fresh browser, sets a password and lands on the studio's dashboard."""
+"""Onboarding in a real browser: a new studio signs itself up on a phone, confirms its email from the outbox and
+works through its getting-started checklist; the owner signs in, invites a staff member; the staff member opens
+the link from the email in a fresh browser, sets a password and lands on the studio's dashboard."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
-from tenants.context import tenant_context
-from tenants.models import Membership, Role, User
+from billing import credits
+from tenants.context import platform_context, tenant_context
+from tenants.models import Membership, Role, Studio, User
 from tests.conftest import TEST_PASSWORD
+from tests.e2e.axe import describe, serious_violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -78,3 +81,60 @@ def test_owner_invites_staff_who_joins_and_lands_on_the_dashboard(
     page.reload()
     expect(page.locator(".members-table")).to_contain_text("new.staff@example.com")
     expect(page.locator(".invitations-table")).to_have_count(0)
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+
+
+def test_a_new_studio_signs_up_on_a_phone_confirms_and_works_through_its_checklist(
+    live_server, browser: Browser, settings
+):
+    settings.SIGNUP_TRIAL_CREDITS = 25
+    context = browser.new_context(**PHONE, bypass_csp=True)  # axe-core is injected as an inline script
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/")
+        page.get_by_role("link", name="Create your studio").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Create your studio")
+        assert not serious_violations(page), describe(serious_violations(page))
+        page.get_by_label("Studio name").fill("Atelier Lumière")
+        page.get_by_label("Your studio's address").fill("atelier-lumiere")
+        page.get_by_label("Your name").fill("Camille Martin")
+        page.get_by_label("Your email").fill("camille@atelier.example")
+        page.get_by_label("Password").fill(NEW_PASSWORD)
+        page.get_by_role("button", name="Create my studio").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+
+        link = re.search(r"https?://\S+/signup/confirm/\S+/", mail.outbox[-1].body).group(0)
+        page.goto(link)
+        page.get_by_role("button", name="Create my studio").click()
+        expect(page).to_have_url(re.compile(r"/s/atelier-lumiere/\?welcome=1$"))
+        checklist = page.locator(".onboarding")
+        expect(checklist).to_contain_text("Welcome! Get your studio ready")
+        expect(checklist).to_contain_text("0 of 4 done")
+        assert not serious_violations(page), describe(serious_violations(page))
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the dashboard is {width}px wide on a 390px phone"
+
+        # Make it yours: the colour is previewed before it is saved, then the step is done.
+        checklist.get_by_role("link", name="Make it yours").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Branding")
+        page.get_by_label("Accent colour").fill("#0f766e")
+        preview_colour = page.eval_on_selector(
+            "#branding-preview", "el => getComputedStyle(el).getPropertyValue('--brand').trim()"
+        )
+        assert preview_colour == "#0f766e"
+        page.get_by_label("Watermark text").fill("Atelier L.")
+        expect(page.locator("#branding-preview-watermark")).to_have_text("Atelier L.")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".messages")).to_contain_text("Your branding is saved.")
+        page.goto(f"{live_server.url}/s/atelier-lumiere/")
+        expect(page.locator(".onboarding")).to_contain_text("1 of 4 done")
+    finally:
+        context.close()
+
+    with platform_context():
+        studio = Studio.objects.get(slug="atelier-lumiere")
+    assert (studio.primary_color, studio.watermark_text) == ("#0f766e", "Atelier L.")
+    with tenant_context(studio):
+        assert credits.balance() == 25
