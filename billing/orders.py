@@ -24,7 +24,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import connect, prices, stripe_client
+from billing import connect, messages, prices, stripe_client
 from billing.models import Order, OrderItem, Package, StripeEvent
 from billing.webhooks import handles
 from clients.services import register_client_erasure_step
@@ -275,6 +275,7 @@ def handle_checkout_completed(event: Any, record: StripeEvent | None = None) -> 
         order.status, order.paid_at = Order.Status.PAID, timezone.now()
         order.save(update_fields=["status", "paid_at", "payment_intent_id", "email"])
         granted = _grant(order)
+        messages.queue_receipt(order)  # sent by a job once this commits
     log.info("order_paid", order_id=order.pk, studio_id=order.studio_id, entitlements=granted)
     return f"order {order.pk} paid: {granted} entitlements"
 

@@ -23,9 +23,13 @@ class ClientsConfig(AppConfig):
         # clients/jobs.py (the validation job kind) is imported by the job system's autodiscovery.
         post_migrate.connect(ensure_retention_schedule, sender=self, dispatch_uid="clients.retention_schedule")
         job_finished.connect(revalidate_after_job, dispatch_uid="clients.revalidate_after_job")
+        # "We received your photos" (or which to replace), once a validation job checked the client's uploads.
+        from clients.messages import photos_checked
+
+        job_finished.connect(photos_checked, dispatch_uid="clients.messages.photos_checked")
         media.register()  # client photos through signed links, and the self-upload page as their audience
         allow_long_part_headers()  # a 1,000-character file name parses (Django reads 1 KiB of part headers)
-        from clients import onboarding
+        from clients import messages, onboarding  # noqa: F401  (messages: the send job and its erasure step)
 
         onboarding.register()  # the checklist's "add your first client" step
 

@@ -69,6 +69,9 @@ class Client(TenantOwned):
     consent_given_at = models.DateTimeField(null=True, blank=True)
     consent_ip = models.GenericIPAddressField(null=True, blank=True)
     consent_method = models.CharField(max_length=8, choices=ConsentMethod.choices, blank=True)
+    # The client said no to reminders (the unsubscribe link of "your gallery closes soon"); messages about what
+    # they asked for (their photos, their order, their new portrait) still go out.
+    reminders_opt_out_at = models.DateTimeField(null=True, blank=True)
     consent_collected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -206,6 +209,47 @@ class UploadLink(TenantOwned):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ClientMessage(TenantOwned):
+    """One email the studio sent (or is sending) a client about an event (clients/messages.py): rendered in the
+    client's language when the event happens, sent by a job after the commit, retried, and never twice for the
+    same event (`event_key` is unique in the studio). Listed on the client's page; deleted with the client."""
+
+    class Kind(models.TextChoices):
+        PHOTOS_CHECKED = "photos_checked", "Photos received and checked"
+        ORDER_RECEIPT = "order_receipt", "Order receipt"
+        PORTRAIT_READY = "portrait_ready", "New portrait ready"
+        GALLERY_CLOSING = "gallery_closing", "Gallery closing soon"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not sent"
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    event_key = models.CharField(max_length=200, help_text="The event it tells of: one message per event.")
+    to_email = models.EmailField()
+    language = models.CharField(max_length=10)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["studio", "event_key"], name="clientmessage_once_per_event")]
+        indexes = [models.Index(fields=["studio", "client", "-created_at"], name="clientmessage_client")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to client {self.client_id}"
 
 
 class DeletionReceipt(TenantOwned):

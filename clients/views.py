@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from clients import messages as client_messages
 from clients import selectors, services, uploads
 from clients.forms import (
     ClientForm,
@@ -222,6 +223,7 @@ def _detail_context(request: HttpRequest, client: Client, **extra: Any) -> dict[
         "client": client,
         "photo_sets": photo_sets,
         "groups": list(groups_of(client)),
+        "client_messages": client_messages.recent_messages(client=client),
         "can_manage": _can_manage(request),
         "erase_form": extra.pop("erase_form", None) or EraseClientForm(client=client),
         **extra,

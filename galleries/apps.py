@@ -19,6 +19,11 @@ class GalleriesConfig(AppConfig):
         from galleries.access import register_media_audience
 
         register_media_audience()  # a client's gallery may open its portraits through signed media links
+        from galleries import messages
+        from jobs.services import job_finished
+
+        # "Your new portrait is ready" once a client's "more like me" succeeds (galleries/messages.py).
+        job_finished.connect(messages.on_job_finished, dispatch_uid="galleries.messages.portrait_ready")
 
         post_migrate.connect(ensure_reminder_schedule, sender=self, dispatch_uid="galleries.reminder_schedule")
 

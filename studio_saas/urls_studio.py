@@ -22,6 +22,7 @@ urlpatterns = [
     path("g/", include("billing.urls_gallery")),  # buying in a gallery: checkout, success page
     path("billing/", include("billing.urls")),  # the studio's plan, credits, invoices, prices, Connect
     path("u/", include("clients.urls_public")),  # a client's self-upload link (no account)
+    path("m/", include("clients.urls_messages")),  # a client's answer to a reminder: unsubscribe (no account)
     path("media/", include("tenants.urls_media")),  # private media through expiring signed links
     path("api/", include(api_docs_urls.studio_urlpatterns)),  # the API's docs (the same as the platform's)
     path("api/", include("studio_saas.api_urls")),

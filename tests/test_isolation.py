@@ -54,6 +54,8 @@ NON_OBJECT_KWARGS: dict[tuple[str, str], str] = {
     # The admin's app index (a fixed list of app labels) and its catch-all.
     ("app_list", "app_label"): "tenants",
     ("*admin-catch-all", "url"): "no-such-page/",
+    # A reminder's unsubscribe link: a signed token (a wrong one is refused with a 404 page).
+    ("stop_reminders", "token"): "not-a-signed-token",
     # DRF's format suffix (".json").
     ("*", "format"): "json",
 }
@@ -87,6 +89,9 @@ PUBLIC_URL_NAMES = frozenset(
         "gallery_portrait",
         "gallery_favorite",
         "gallery_more_like_me",
+        # A reminder's unsubscribe page (clients/views_messages.py): no account, its signed token names the client
+        # in this studio only.
+        "stop_reminders",
         # Buying in a client's gallery (billing/urls_gallery.py): the same share-link credential.
         "gallery_buy",
         "gallery_order_success",

@@ -105,3 +105,6 @@ def validate(tenant_a: Any, photo_set: PhotoSet) -> Callable[..., Job]:
 def reload(tenant: Any, obj: Any) -> Any:
     with tenant_context(tenant.studio):
         return type(obj).objects.get(pk=obj.pk)
+
+
+from tests.jobs.conftest import enqueued  # noqa: E402, F401  (a fixture: the jobs' enqueue recorder)

@@ -81,3 +81,19 @@ def make_group_member(tenant: Any) -> models.Model:
 
     group = make_client_group(tenant)
     return GroupMember.objects.filter(group=group).order_by("position").first()
+
+
+@factory("clients.ClientMessage")
+def make_client_message(tenant: Any) -> models.Model:
+    from clients.models import ClientMessage
+
+    client = make_client(tenant)
+    return ClientMessage.objects.create(
+        client=client,
+        kind=ClientMessage.Kind.ORDER_RECEIPT,
+        event_key=unique("order_receipt"),
+        to_email=client.email,
+        language="en",
+        subject="Your receipt",
+        body_text="Thank you.",
+    )
