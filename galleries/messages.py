@@ -32,7 +32,7 @@ BATCH = 500
 
 
 def reminder_days() -> int:
-    return int(getattr(settings, "GALLERY_FAVOURITES_REMINDER_DAYS", 2))
+    return int(settings.GALLERY_FAVOURITES_REMINDER_DAYS)
 
 
 def on_job_finished(sender: Any, job: Job, **kwargs: Any) -> None:

@@ -13,5 +13,5 @@ from galleries import messages, services
 def send_expiry_reminders() -> dict[str, int]:
     """The closing reminders, then the messages about favourites not bought (galleries/messages.py)."""
     result = services.send_expiry_reminders()
-    result.update(messages.send_favourites_reminders())
+    result["favourites_reminded"] = messages.send_favourites_reminders()["queued"]
     return result

@@ -241,6 +241,9 @@ INVITATION_MAX_AGE_SECONDS = env.int("INVITATION_MAX_AGE_SECONDS", default=7 * 2
 # trial (granted once, on confirmation), how often one address and one email may ask ("count/period"), and
 # addresses no studio may take beyond the built-in ones (comma-separated).
 SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=True)
+# Client messages (clients/messages.py): a shared gallery closing with favourites not bought reminds its client
+# this many days before (0: never).
+GALLERY_FAVOURITES_REMINDER_DAYS = env.int("GALLERY_FAVOURITES_REMINDER_DAYS", default=2)
 SIGNUP_MAX_AGE_SECONDS = env.int("SIGNUP_MAX_AGE_SECONDS", default=48 * 3600)
 SIGNUP_TRIAL_CREDITS = env.int("SIGNUP_TRIAL_CREDITS", default=100)
 SIGNUP_ADDRESS_RATE = env.str("SIGNUP_ADDRESS_RATE", default="5/1h")

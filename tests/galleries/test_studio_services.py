@@ -361,7 +361,7 @@ def test_the_reminder_task_is_scheduled_every_hour():
 
     schedule = Schedule.objects.get(name="galleries.send_expiry_reminders")
     assert (schedule.func, schedule.schedule_type) == ("galleries.tasks.send_expiry_reminders", Schedule.HOURLY)
-    assert tasks.send_expiry_reminders() == {"sent": 0, "failed": 0}
+    assert tasks.send_expiry_reminders() == {"sent": 0, "failed": 0, "favourites_reminded": 0}
 
 
 # --- Entitlements ---------------------------------------------------------------------------------------------
