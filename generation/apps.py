@@ -32,3 +32,6 @@ class GenerationConfig(AppConfig):
         # Each gpu worker's beacon says which base models it has loaded (jobs/affinity.py sends a render to an idle
         # worker that has its model warm).
         register_worker_state_hook(worker_models)
+        from generation import samples
+
+        samples.register()  # templates' sample images: the designer's previews (templates_app/samples.py)

@@ -46,6 +46,7 @@ from templates_app.forms import (
     slot_field,
 )
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
+from templates_app.samples import samples_for
 from templates_app.starters import all_starters
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.models import Role
@@ -131,9 +132,11 @@ def template_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(templates, PAGE_SIZE).get_page(request.GET.get("page"))
     labels = _model_labels()
     page.object_list = list(page.object_list)
+    samples = samples_for(request, [template.current_version for template in page.object_list])
     for template in page.object_list:
         version = template.current_version
         template.base_model_label = labels.get(version.base_model, version.base_model) if version else ""
+        template.samples = samples.get(version.pk, []) if version else []
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -20,6 +20,7 @@ from django.urls import reverse
 from generation import portraits, runs
 from generation.models import DigitalDouble, RenderRun
 from templates_app.models import TemplateVersion
+from templates_app.samples import samples_for
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
 from tenants.models import MANAGING_ROLES, Role
 
@@ -126,11 +127,15 @@ def _get_version(templateversion_id: int) -> TemplateVersion:
 @studio_member_required(roles=RUN_ROLES)
 @require_http_methods_of(_get_double, ["GET", "POST"])
 def run_new(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
-    """GET: the published templates with a number of images each. POST `action=review`: the same with the
-    estimate; POST `action=start`: start the run and go to its page."""
+    """GET: the published templates with a number of images each (and each one's samples). POST
+    `action=review`: the same with the estimate; POST `action=start`: start the run and go to its page."""
     double = _get_double(digitaldouble_id)
     if request.method == "GET":
-        return render(request, "generation/run_new.html", _new_context(double, _template_rows(double, None)))
+        rows = _template_rows(double, None)
+        found = samples_for(request, [row["version"] for row in rows])
+        for row in rows:
+            row["samples"] = found.get(row["version"].pk, [])
+        return render(request, "generation/run_new.html", _new_context(double, rows))
     rows = _template_rows(double, request.POST)
     if request.POST.get("action") != "start":
         return render(request, "generation/run_new.html", _new_context(double, rows, reviewed=True))
