@@ -16,6 +16,7 @@ class ClientsConfig(AppConfig):
 
     def ready(self) -> None:
         from clients import media
+        from clients.dashboard import register_dashboard
         from clients.services import revalidate_after_job
         from clients.uploads import allow_long_part_headers
         from jobs.services import job_finished
@@ -25,6 +26,7 @@ class ClientsConfig(AppConfig):
         job_finished.connect(revalidate_after_job, dispatch_uid="clients.revalidate_after_job")
         media.register()  # client photos through signed links, and the self-upload page as their audience
         allow_long_part_headers()  # a 1,000-character file name parses (Django reads 1 KiB of part headers)
+        register_dashboard()  # photo sets waiting for photos, and the clients' activity (tenants.dashboard)
 
 
 def ensure_retention_schedule(sender: Any, using: str = "default", **kwargs: Any) -> None:
