@@ -32,3 +32,7 @@ class GenerationConfig(AppConfig):
         # Each gpu worker's beacon says which base models it has loaded (jobs/affinity.py sends a render to an idle
         # worker that has its model warm).
         register_worker_state_hook(worker_models)
+
+        from generation.dashboard import register_dashboard
+
+        register_dashboard()  # sets ready to train, failed doubles, and their activity (tenants.dashboard)
