@@ -20,6 +20,10 @@ class GalleriesConfig(AppConfig):
 
         register_media_audience()  # a client's gallery may open its portraits through signed media links
 
+        from galleries.dashboard import register_dashboard
+
+        register_dashboard()  # runs to turn into galleries, favorites not bought, galleries never opened
+
         post_migrate.connect(ensure_reminder_schedule, sender=self, dispatch_uid="galleries.reminder_schedule")
 
 
