@@ -1,7 +1,11 @@
 """Billing's part of the studio dashboard (tenants.dashboard), registered from BillingConfig.ready(): the plan
 badge, "This month" (sales and refunds in the studio's currency, GPU credits left and used), paid orders that can't
-be downloaded ("Needs you now"), payments ("Recent activity"). Every member sees them, as every member may open the
-billing and orders pages (billing/views.py, billing/views_orders.py); refunding is for owners and managers."""
+be downloaded ("Needs you now"), payments ("Recent activity").
+
+Money figures (sales, refunds, what an order or a payment came to) are for the roles that may read the studio's
+billing (billing.api.BILLING_READ_ROLES: owners and managers); the others see the GPU credits, as the billing page
+shows them to every member, and the orders and payments without their amounts. Refunding is for owners and
+managers."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import credits, selectors
+from billing.api import BILLING_READ_ROLES
 from billing.models import StudioBilling
 from billing.plans import plan_label
 from billing.selectors import Sales
@@ -54,21 +59,26 @@ def plan_badge(request: HttpRequest) -> Badge:
     return Badge(label=label, url=reverse("billing"), tone="" if row and row.plan else "warn")
 
 
+def sees_sales(request: HttpRequest) -> bool:
+    return has_role(request, BILLING_READ_ROLES)
+
+
 def month_panel(request: HttpRequest) -> Panel:
-    """This month's sales and refunds (the studio's currency first, any other below it) and GPU credits: three
-    queries besides the billing row the badge reads."""
+    """This month's sales and refunds (the studio's currency first, any other below it; for those who may read
+    the billing: two queries) and GPU credits (one query besides the billing row the badge reads)."""
     since = selectors.month_start()
-    currency = selectors.studio_currency()
-    sales = selectors.sales_since(since=since)
-    main = next((s for s in sales if s.currency == currency), Sales(currency=currency))
     row = billing_row(request)
     context = {
         "since": since,
-        "sales": main,
-        "other_sales": [s for s in sales if s is not main],
         "balance": credits.balance(billing=row) if row is not None else 0,
         "used": credits.used_since(day=since.date()),
+        "show_sales": sees_sales(request),
     }
+    if context["show_sales"]:
+        currency = selectors.studio_currency()
+        sales = selectors.sales_since(since=since)
+        main = next((s for s in sales if s.currency == currency), Sales(currency=currency))
+        context.update(sales=main, other_sales=[s for s in sales if s is not main])
     return Panel(template="billing/_dashboard_month.html", context=context, order=20)
 
 
@@ -85,11 +95,12 @@ def needs(request: HttpRequest) -> list[ActionItem]:
     if not count:
         return []
     url = f"{reverse('billing_orders')}?needs={REFUND_NEEDS}"
+    amounts = sees_sales(request)
     objects = tuple(
         NamedObject(
             label=f"Order #{order.pk}: {_client_name(order)}",
             url=url + f"#order-{order.pk}",
-            detail=f"{money(order.amount, order.currency)}, paid {age(order.paid_at)} ago",
+            detail=(f"{money(order.amount, order.currency)}, " if amounts else "") + f"paid {age(order.paid_at)} ago",
         )
         for order in oldest
     )
@@ -110,12 +121,15 @@ def needs(request: HttpRequest) -> list[ActionItem]:
 
 
 def activity(request: HttpRequest, limit: int) -> list[Activity]:
-    """Orders paid. One query."""
+    """Orders paid (what they came to for those who may read the billing). One query."""
     orders_url = reverse("billing_orders")
+    amounts = sees_sales(request)
     return [
         Activity(
             at=order.paid_at,
-            text=f"{_client_name(order)} paid {money(order.amount, order.currency)}",
+            text=f"{_client_name(order)} paid {money(order.amount, order.currency)}"
+            if amounts
+            else f"{_client_name(order)} bought portraits",
             url=f"{orders_url}#order-{order.pk}",
             label="Order",
         )

@@ -174,15 +174,20 @@ def test_the_query_count_is_the_same_at_1_and_at_1000_clients(client_a, two_tena
 # --- Roles ----------------------------------------------------------------------------------------------------
 
 
-def test_a_photographer_sees_the_sales_and_who_may_act(client, two_tenants) -> None:
-    """Every member may open the billing and orders pages, so the sales show to a photographer too; the items say
-    who may act where the photographer may not, and a run links to its page rather than to a gallery form."""
+def test_a_photographer_sees_no_sales_figures_and_who_may_act(client, two_tenants) -> None:
+    """The studio's billing is read by its owners and managers (billing.api.BILLING_READ_ROLES): a photographer
+    sees the GPU credits (the billing page shows them to every member), not the sales, nor what an order or a
+    payment came to. The items say who may act where the photographer may not, and a run links to its page rather
+    than to a gallery form."""
     a, _ = two_tenants
     build_clients(a, 1)
     client.force_login(add_member(a, "photo@studio-a.example", Role.PHOTOGRAPHER))
     body = dashboard_page(client, a)
     items = action_items(body)
-    assert '<dd class="stat-value" id="month-sales">19.80 EUR</dd>' in body
+    assert 'id="month-sales"' not in body and 'id="month-refunds"' not in body and "EUR" not in body
+    assert "Sales figures are for the studio's owners and managers." in body
+    assert '<dd class="stat-value" id="month-credits">96</dd>' in body
+    assert any("bought portraits" in entry for entry in activity(body))
     assert "Owners and managers can refund orders." in items["billing.orders_to_refund"]
     assert "Owners, managers and staff can train digital doubles." in items["generation.doubles_failed"]
     assert "Owners, managers and staff can make and send galleries." in items["galleries.never_opened"]
@@ -195,13 +200,21 @@ def test_staff_act_on_the_photography_and_not_on_refunds(client, two_tenants) ->
     a, _ = two_tenants
     build_clients(a, 1)
     client.force_login(add_member(a, "staff@studio-a.example", Role.STAFF))
-    items = action_items(dashboard_page(client, a))
+    body = dashboard_page(client, a)
+    items = action_items(body)
+    assert 'id="month-sales"' not in body
     assert "Owners and managers can refund orders." in items["billing.orders_to_refund"]
     assert all("action-note" not in html for key, html in items.items() if key != "billing.orders_to_refund")
     assert f"{a.prefix}/galleries/from-run/" in items["galleries.runs_without_gallery"]
 
 
-def test_an_owner_gets_no_notes(client_a, tenant_a) -> None:
-    build_clients(tenant_a, 1)
-    items = action_items(dashboard_page(client_a, tenant_a))
-    assert "action-note" not in "".join(items.values())
+@pytest.mark.parametrize("role", [Role.OWNER, Role.MANAGER])
+def test_owners_and_managers_see_the_sales_and_get_no_notes(client, two_tenants, role) -> None:
+    a, _ = two_tenants
+    build_clients(a, 1)
+    client.force_login(add_member(a, f"another-{role}@studio-a.example", role))
+    body = dashboard_page(client, a)
+    assert '<dd class="stat-value" id="month-sales">19.80 EUR</dd>' in body
+    assert "9.90 EUR, paid" in action_items(body)["billing.orders_to_refund"]
+    assert any("paid 9.90 EUR" in entry for entry in activity(body))
+    assert "action-note" not in "".join(action_items(body).values())
