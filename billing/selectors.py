@@ -90,7 +90,11 @@ def undeliverable_orders(*, since: datetime | None = None) -> QuerySet[Order]:
     orders = Order.objects.filter(status=Order.Status.PAID)
     if since is not None:
         orders = orders.filter(paid_at__gte=since)
-    return orders.filter(Q(gallery__isnull=True) | Exists(undelivered)).select_related("gallery__client")
+    return (
+        orders.filter(Q(gallery__isnull=True) | Exists(undelivered))
+        .select_related("gallery__client")
+        .only("id", "amount", "currency", "paid_at", "gallery__client__name")
+    )
 
 
 def recent_payments(*, limit: int) -> list[Order]:
@@ -98,5 +102,6 @@ def recent_payments(*, limit: int) -> list[Order]:
     return list(
         Order.objects.filter(paid_at__isnull=False)
         .select_related("gallery__client")
+        .only("id", "amount", "currency", "paid_at", "gallery__client__name")
         .order_by("-paid_at", "-id")[:limit]
     )

@@ -255,11 +255,12 @@ def _photo_count(status: str) -> Coalesce:
 
 
 def open_photo_sets() -> QuerySet[PhotoSet]:
-    """The sets of active clients still collecting photos, with their client, each with `accepted_count` and
-    `pending_count`."""
+    """The sets of active clients still collecting photos, each with `accepted_count` and `pending_count`: what the
+    dashboard names them by (when, and the client's name) and nothing more."""
     return (
         PhotoSet.objects.filter(status=PhotoSet.Status.COLLECTING, client__status=Client.Status.ACTIVE)
         .select_related("client")
+        .only("id", "client_id", "created_at", "client__name")
         .annotate(accepted_count=_photo_count(Photo.Status.ACCEPTED), pending_count=_photo_count(Photo.Status.PENDING))
     )
 
@@ -277,8 +278,8 @@ def sets_ready_to_train() -> QuerySet[PhotoSet]:
 
 
 def recent_clients(*, limit: int) -> list[Client]:
-    """The clients added last, newest first."""
-    return list(Client.objects.order_by("-created_at", "-id")[:limit])
+    """The clients added last (their name and when), newest first: the index client_studio_created."""
+    return list(Client.objects.only("id", "name", "created_at").order_by("-created_at", "-id")[:limit])
 
 
 def recent_validations(*, limit: int) -> list[Job]:
@@ -288,6 +289,7 @@ def recent_validations(*, limit: int) -> list[Job]:
     of_set = PhotoSet.objects.filter(pk=OuterRef("photo_set_ref"))
     return list(
         Job.objects.filter(kind=VALIDATE_SET_KIND)
+        .only("id", "state", "result", "created_at", "finished_at")
         .annotate(photo_set_ref=Cast(KT("payload__photo_set_id"), output_field=BigIntegerField()))
         .annotate(
             client_ref=Subquery(of_set.values("client_id")[:1]),

@@ -296,6 +296,7 @@ def galleries_never_opened(*, now: datetime | None = None) -> QuerySet[Gallery]:
         .filter(shared_at__lte=now - UNOPENED_AFTER)
         .exclude(Exists(viewed))
         .select_related("client")
+        .only("id", "title", "shared_at", "client__name")
     )
 
 
@@ -332,7 +333,10 @@ def galleries_with_unbought_favorites(*, now: datetime | None = None, limit: int
 def recent_shares(*, limit: int) -> list[Gallery]:
     """The galleries shared last, with their client, newest first."""
     return list(
-        Gallery.objects.filter(shared_at__isnull=False).select_related("client").order_by("-shared_at", "-id")[:limit]
+        Gallery.objects.filter(shared_at__isnull=False)
+        .select_related("client")
+        .only("id", "title", "shared_at", "client__name")
+        .order_by("-shared_at", "-id")[:limit]
     )
 
 
@@ -342,6 +346,7 @@ def recent_views(*, limit: int) -> list[GalleryEvent]:
     events = (
         GalleryEvent.objects.filter(kind=GalleryEvent.Kind.VIEW)
         .select_related("gallery__client")
+        .only("id", "created_at", "gallery__title", "gallery__client__name")
         .order_by("-created_at", "-id")[: limit * 3]
     )
     seen: set[int] = set()

@@ -33,27 +33,30 @@ def failed_doubles() -> QuerySet[DigitalDouble]:
         .filter(Q(job__state=Job.State.FAILED) | Q(job__isnull=True, status=DigitalDouble.Status.FAILED))
         .exclude(Exists(newer))
         .select_related("client", "job")
+        .only("id", "created_at", "client__name", "job__finished_at")
     )
 
 
 def recent_ready_doubles(*, limit: int) -> list[DigitalDouble]:
-    """The doubles trained last (ready), with their client, newest first."""
+    """The doubles trained last (ready), with their client's name, newest first: the index double_studio_trained."""
     return list(
         DigitalDouble.objects.filter(status=DigitalDouble.Status.READY, trained_at__isnull=False)
         .select_related("client")
+        .only("id", "trained_at", "client__name")
         .order_by("-trained_at", "-id")[:limit]
     )
 
 
 def finished_runs() -> QuerySet[RenderRun]:
     """Client runs that have ended with portraits: no item's job queued or running, one at least succeeded (the
-    run is "done" or "partly failed"), with their double and client."""
+    run is "done" or "partly failed"), with what names them (their group's or their client's name)."""
     items = RenderRunItem.objects.filter(run=OuterRef("pk"))
     return (
         RenderRun.objects.filter(kind=RenderRun.Kind.CLIENT)
         .filter(Exists(items.filter(job__state=Job.State.SUCCEEDED)))
         .exclude(Exists(items.filter(job__state__in=ACTIVE_STATES)))
         .select_related("double__client", "group")
+        .only("id", "created_at", "group_id", "group__name", "double__client__name")
     )
 
 
