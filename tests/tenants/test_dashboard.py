@@ -171,6 +171,19 @@ def test_the_query_count_is_the_same_at_1_and_at_1000_clients(client_a, two_tena
     assert '<dd class="stat-value" id="month-sales">19800.00 EUR</dd>' in big  # 2,000 paid orders of 9.90
 
 
+def test_a_panel_refreshing_itself_gets_the_panels_only(client_a, tenant_a) -> None:
+    """The recent jobs poll the dashboard with htmx while one runs (hx-select="#recent-jobs"): that request skips
+    the studio's items and activity, which it would throw away."""
+    build_clients(tenant_a, 1)
+    url = f"{tenant_a.prefix}/"
+    with CaptureQueriesContext(connection) as full:
+        client_a.get(url)
+    with CaptureQueriesContext(connection) as poll:
+        body = client_a.get(url, headers={"HX-Request": "true", "HX-Target": "recent-jobs"}).content.decode()
+    assert 'id="recent-jobs"' in body and 'id="needs-you-now"' not in body and 'id="recent-activity"' not in body
+    assert len(poll.captured_queries) < len(full.captured_queries) - 10
+
+
 # --- Roles ----------------------------------------------------------------------------------------------------
 
 
