@@ -99,11 +99,11 @@ class NamedObject:
 @dataclass(frozen=True)
 class ActionItem:
     """Something that needs the studio now. `text` is a short sentence with the count in it ("3 photo sets are
-    waiting for the client's photos"); `url` the page where staff act (the object itself when there is one, else
-    its list) and `action` the link's words; `objects` the oldest few, named; `urgency` orders the items (lower
-    first: money and failures before reminders); `note` says who may act when the viewer's role may not;
-    `of` how many objects there are to name when they are not what `count` counts (favorites counted, galleries
-    named)."""
+    waiting for the client's photos"); `url` the page where staff act (the object itself when there is one, else a
+    list filtered to them, or the oldest where no list filters them) and `action` the link's words; `objects` the
+    oldest few, named; `urgency` orders the items (lower first: money and failures before reminders); `note` says
+    who may act when the viewer's role may not; `of` how many objects there are to name when they are not what
+    `count` counts (favorites counted, galleries named)."""
 
     key: str
     count: int
@@ -150,7 +150,7 @@ def counted(count: int, singular: str, plural: str = "") -> str:
 
 
 def age(moment: datetime, now: datetime | None = None) -> str:
-    """How long ago, in its largest unit: "12 days", "3 hours", "0 minutes"."""
+    """How long ago, in its largest unit: "1 week" (for 12 days), "3 hours", "0 minutes"."""
     return timesince(moment, now, depth=1)
 
 
