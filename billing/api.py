@@ -34,6 +34,9 @@ from tenants.permissions import NO_KEYS_MESSAGE, IsStudioMember, refuse, request
 
 ID_REGEX = r"[0-9]+"
 READ_FORBIDDEN = "Only the studio's owners and managers (or its API keys) can see its billing."
+#: Who may read the studio's billing (plan, credits, orders) through the API, and its sales figures on the
+#: dashboard (billing/dashboard.py). The billing and orders pages are open to every member.
+BILLING_READ_ROLES = MANAGING_ROLES
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
 
 
@@ -50,7 +53,7 @@ class BillingPermission(BasePermission):
                 refuse(view, NO_KEYS_MESSAGE)
             return True
         membership = membership_for(request._request)
-        if membership is None or membership.role not in MANAGING_ROLES:
+        if membership is None or membership.role not in (MANAGING_ROLES if writing else BILLING_READ_ROLES):
             refuse(view, REFUND_FORBIDDEN if writing else READ_FORBIDDEN)
         return True
 

@@ -22,11 +22,12 @@ brings it back, and a Stripe invoice item (idempotency key per studio and job) i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -99,6 +100,13 @@ def usage_by_day(*, days: int = 30) -> list[dict[str, Any]]:
     since = usage_day(timezone.now() - timedelta(days=days))
     rows = CreditUsageDay.objects.filter(day__gte=since).order_by("day").values_list("day", "used")
     return [{"day": day, "used": int(used)} for day, used in rows]
+
+
+def used_since(*, day: date) -> int:
+    """Credits used from `day` on (today included), from the rollup kept with the ledger: one query of at most a
+    month's rows when `day` starts the month."""
+    total = CreditUsageDay.objects.filter(day__gte=day).aggregate(total=Sum("used"))["total"]
+    return int(total or 0)
 
 
 def job_cost(job: Any) -> JobCost | None:

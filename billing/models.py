@@ -391,7 +391,15 @@ class Order(TenantOwned):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["studio", "gallery", "-created_at"], name="order_studio_gallery")]
+        indexes = [
+            models.Index(fields=["studio", "gallery", "-created_at"], name="order_studio_gallery"),
+            # The dashboard's payments, this month's sales and the paid orders to refund (billing.selectors).
+            models.Index(
+                fields=["studio", "-paid_at", "-id"],
+                name="order_studio_paid",
+                condition=models.Q(paid_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.get_status_display()})"

@@ -1,5 +1,6 @@
-"""The studio's orders (page at /billing/orders/): every member sees the clients' orders, newest first; owners and
-managers ask Stripe to refund a paid one (the `charge.refunded` webhook then marks it refunded and revokes its
+"""The studio's orders (page at /billing/orders/): every member sees the clients' orders, newest first (with
+`?needs=refund`, only those paid in the last 90 days that can't be downloaded: the dashboard links there); owners
+and managers ask Stripe to refund a paid one (the `charge.refunded` webhook then marks it refunded and revokes its
 downloads). Others: view only, 403 with a message on the POST."""
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from billing import orders as order_service
-from billing import stripe_client
+from billing import selectors, stripe_client
 from billing.models import Order
 from tenants.access import has_role, require_http_methods_of, studio_member_required
 from tenants.models import MANAGING_ROLES
@@ -47,13 +49,19 @@ def request_refund(order: Order) -> str:
 
 
 def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    page = Paginator(order_list(), PER_PAGE).get_page(request.GET.get("page"))
+    orders = order_list()
+    to_refund = request.GET.get("needs") == "refund"
+    if to_refund:
+        since = timezone.now() - selectors.ORDERS_LOOKBACK
+        orders = orders.filter(pk__in=selectors.undeliverable_orders(since=since).values("pk"))
+    page = Paginator(orders, PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "current": "billing_orders",
         "page": page,
         "orders": list(page.object_list),
         "can_refund": has_role(request, MANAGING_ROLES),
         "error": error,
+        "to_refund": to_refund,
     }
     return render(request, "billing/studio/orders.html", context, status=status)
 

@@ -16,6 +16,7 @@ class ClientsConfig(AppConfig):
 
     def ready(self) -> None:
         from clients import media
+        from clients.dashboard import register_dashboard
         from clients.services import revalidate_after_job
         from clients.uploads import allow_long_part_headers
         from jobs.services import job_finished
@@ -32,6 +33,7 @@ class ClientsConfig(AppConfig):
         from clients import messages, onboarding  # noqa: F401  (messages: the send job and its erasure step)
 
         onboarding.register()  # the checklist's "add your first client" step
+        register_dashboard()  # photo sets waiting for photos, and the clients' activity (tenants.dashboard)
 
 
 def ensure_retention_schedule(sender: Any, using: str = "default", **kwargs: Any) -> None:

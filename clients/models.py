@@ -81,6 +81,8 @@ class Client(TenantOwned):
             models.Index(fields=["studio", "status", "name"], name="client_studio_status_name"),
             # The list's order with its tiebreaker (keyset pages: clients.selectors.CLIENT_LIST_ORDER).
             models.Index(fields=["studio", "name", "id"], name="client_studio_name"),
+            # The dashboard's clients added last (clients.selectors.recent_clients).
+            models.Index(fields=["studio", "-created_at", "-id"], name="client_studio_created"),
         ]
         ordering = ["name"]
 

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BigIntegerField, CharField, Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
 
 from clients.models import Client, Photo, PhotoSet
+from clients.services import VALIDATE_SET_KIND
+from jobs.models import Job
 from tenants.context import current_studio_id
 
 LEVEL_NOT_ENOUGH = "not_enough"
@@ -232,4 +235,65 @@ def client_photo_sets(*, client: Client) -> QuerySet[PhotoSet]:
             accepted_count=Count("photos", filter=Q(photos__status=Photo.Status.ACCEPTED)),
         )
         .order_by("-created_at", "-id")
+    )
+
+
+# --- The dashboard's reads (clients/dashboard.py, generation/dashboard.py) --------------------------------------
+
+
+def _photo_count(status: str) -> Coalesce:
+    """The number of the set's photos with `status`: a correlated subquery on the index photo_studio_set_status
+    (no join, no grouping of the sets)."""
+    counted = (
+        Photo.objects.filter(photo_set=OuterRef("pk"), status=status)
+        .order_by()
+        .values("photo_set")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def open_photo_sets() -> QuerySet[PhotoSet]:
+    """The sets of active clients still collecting photos, each with `accepted_count` and `pending_count`: what the
+    dashboard names them by (when, and the client's name) and nothing more."""
+    return (
+        PhotoSet.objects.filter(status=PhotoSet.Status.COLLECTING, client__status=Client.Status.ACTIVE)
+        .select_related("client")
+        .only("id", "client_id", "created_at", "client__name")
+        .annotate(accepted_count=_photo_count(Photo.Status.ACCEPTED), pending_count=_photo_count(Photo.Status.PENDING))
+    )
+
+
+def sets_waiting_for_photos() -> QuerySet[PhotoSet]:
+    """Open sets with fewer accepted photos than training needs and none being checked: they wait for the
+    client's (or the studio's) next photos."""
+    return open_photo_sets().filter(accepted_count__lt=settings.INTAKE_MIN_PHOTOS, pending_count=0)
+
+
+def sets_ready_to_train() -> QuerySet[PhotoSet]:
+    """Open sets that readiness lets train (enough accepted photos, none being checked): for staff to review
+    and start the training (generation leaves out those a digital double was already started from)."""
+    return open_photo_sets().filter(accepted_count__gte=settings.INTAKE_MIN_PHOTOS, pending_count=0)
+
+
+def recent_clients(*, limit: int) -> list[Client]:
+    """The clients added last (their name and when), newest first: the index client_studio_created."""
+    return list(Client.objects.only("id", "name", "created_at").order_by("-created_at", "-id")[:limit])
+
+
+def recent_validations(*, limit: int) -> list[Job]:
+    """The latest photo checks (validation jobs: photos uploaded, then checked), newest first, each with the
+    `photo_set_ref` (from its payload), `client_ref` and `client_name` of its set (None once the set is gone):
+    one query, the client read by correlated subqueries for the `limit` rows only."""
+    of_set = PhotoSet.objects.filter(pk=OuterRef("photo_set_ref"))
+    return list(
+        Job.objects.filter(kind=VALIDATE_SET_KIND)
+        .only("id", "state", "result", "created_at", "finished_at")
+        .annotate(photo_set_ref=Cast(KT("payload__photo_set_id"), output_field=BigIntegerField()))
+        .annotate(
+            client_ref=Subquery(of_set.values("client_id")[:1]),
+            client_name=Subquery(of_set.values("client__name")[:1], output_field=CharField()),
+        )
+        .order_by("-created_at", "-id")[:limit]
     )

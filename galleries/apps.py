@@ -25,6 +25,10 @@ class GalleriesConfig(AppConfig):
         # "Your new portrait is ready" once a client's "more like me" succeeds (galleries/messages.py).
         job_finished.connect(messages.on_job_finished, dispatch_uid="galleries.messages.portrait_ready")
 
+        from galleries.dashboard import register_dashboard
+
+        register_dashboard()  # runs to turn into galleries, favorites not bought, galleries never opened
+
         post_migrate.connect(ensure_reminder_schedule, sender=self, dispatch_uid="galleries.reminder_schedule")
 
 

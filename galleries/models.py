@@ -88,7 +88,15 @@ class Gallery(TenantOwned):
     class Meta:
         verbose_name_plural = "galleries"
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["studio", "client", "-created_at"], name="gallery_studio_client")]
+        indexes = [
+            models.Index(fields=["studio", "client", "-created_at"], name="gallery_studio_client"),
+            # The dashboard's galleries shared last and never opened (galleries.selectors).
+            models.Index(
+                fields=["studio", "-shared_at", "-id"],
+                name="gallery_studio_shared",
+                condition=models.Q(shared_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -19,6 +19,7 @@ from clients.models import Client
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
 from galleries.paging import PageNumbers
 from generation.models import Portrait, RenderRun
+from generation.selectors import finished_runs
 
 STATUS_DRAFT = "draft"
 STATUS_SHARED = "shared"
@@ -251,3 +252,107 @@ def gallery_stats(*, gallery: Gallery, days: int = STATS_DAYS, now: datetime | N
             Day(day, row["views"], row["favorites"], row["downloads"]) if row else Day(day)  # type: ignore[index]
         )
     return Stats(days=series, totals=totals)
+
+
+# --- The dashboard's reads (galleries/dashboard.py) -------------------------------------------------------------
+
+#: A gallery shared this long ago and not opened since needs a word to the client (sooner is only the mail's delay).
+UNOPENED_AFTER = timedelta(days=1)
+#: How far back the dashboard looks for runs not yet in a gallery: runs, unlike open sets or galleries, have no end
+#: of life, and an older one left without a gallery was left on purpose (its page still offers one).
+RUNS_LOOKBACK = timedelta(days=90)
+
+
+def open_galleries(*, now: datetime) -> QuerySet[Gallery]:
+    """Galleries whose link works: not revoked, not expired."""
+    return Gallery.objects.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def runs_without_gallery(*, now: datetime | None = None) -> QuerySet[RenderRun]:
+    """Finished client runs of the last RUNS_LOOKBACK (the index renderrun_studio_created) with visible picks, none
+    of whose portraits is in a gallery, and no gallery made from them: each portrait and gallery looked up by its
+    index (portrait_studio_run, the run's galleries)."""
+    now = now or timezone.now()
+    picks = Portrait.objects.filter(run=OuterRef("pk"), is_pick=True, is_hidden=False)
+    shown = GalleryPortrait.objects.filter(portrait__run=OuterRef("pk"))
+    return (
+        finished_runs()
+        .filter(created_at__gte=now - RUNS_LOOKBACK)
+        .filter(Exists(picks))
+        .exclude(Exists(Gallery.objects.filter(run=OuterRef("pk"))))
+        .exclude(Exists(shown))
+    )
+
+
+def galleries_never_opened(*, now: datetime | None = None) -> QuerySet[Gallery]:
+    """Open galleries shared more than UNOPENED_AFTER ago with no view since they were shared (a view is recorded
+    once per browser session and day: galleries.client_services.record_view), with their client."""
+    now = now or timezone.now()
+    viewed = GalleryEvent.objects.filter(
+        gallery=OuterRef("pk"), kind=GalleryEvent.Kind.VIEW, created_at__gte=OuterRef("shared_at")
+    )
+    return (
+        open_galleries(now=now)
+        .filter(shared_at__lte=now - UNOPENED_AFTER)
+        .exclude(Exists(viewed))
+        .select_related("client")
+        .only("id", "title", "shared_at", "client__name")
+    )
+
+
+def unbought_favorites(*, now: datetime | None = None) -> QuerySet[GalleryPortrait]:
+    """Portraits the client favorited in an open gallery and holds no active entitlement for (at any size)."""
+    now = now or timezone.now()
+    bought = Entitlement.objects.filter(
+        gallery=OuterRef("gallery"), portrait=OuterRef("portrait"), revoked_at__isnull=True
+    )
+    return GalleryPortrait.objects.filter(is_favorite=True, gallery__in=open_galleries(now=now).values("pk")).exclude(
+        Exists(bought)
+    )
+
+
+def unbought_favorite_counts(*, now: datetime | None = None) -> dict[str, int]:
+    """How many favorites are not bought, in how many galleries (one query)."""
+    totals = unbought_favorites(now=now).aggregate(favorites=Count("pk"), galleries=Count("gallery", distinct=True))
+    return {"favorites": totals["favorites"] or 0, "galleries": totals["galleries"] or 0}
+
+
+def galleries_with_unbought_favorites(*, now: datetime | None = None, limit: int = 3) -> list[dict[str, Any]]:
+    """The `limit` galleries whose unbought favorites are the oldest: gallery_id, title, client name, `favorites`
+    (how many) and `since` (the first one's time). One query."""
+    rows = (
+        unbought_favorites(now=now)
+        .order_by()
+        .values("gallery_id", "gallery__title", "gallery__client__name")
+        .annotate(favorites=Count("pk"), since=Min("favorited_at"))
+        .order_by("since", "gallery_id")[:limit]
+    )
+    return list(rows)
+
+
+def recent_shares(*, limit: int) -> list[Gallery]:
+    """The galleries shared last, with their client, newest first."""
+    return list(
+        Gallery.objects.filter(shared_at__isnull=False)
+        .select_related("client")
+        .only("id", "title", "shared_at", "client__name")
+        .order_by("-shared_at", "-id")[:limit]
+    )
+
+
+def recent_views(*, limit: int) -> list[GalleryEvent]:
+    """The latest gallery views, one per gallery (its newest), at most `limit`: one query of `limit` × 3 events
+    (a gallery opened again and again leaves room for others)."""
+    events = (
+        GalleryEvent.objects.filter(kind=GalleryEvent.Kind.VIEW)
+        .select_related("gallery__client")
+        .only("id", "created_at", "gallery__title", "gallery__client__name")
+        .order_by("-created_at", "-id")[: limit * 3]
+    )
+    seen: set[int] = set()
+    out = []
+    for event in events:
+        if event.gallery_id not in seen:
+            seen.add(event.gallery_id)
+            out.append(event)
+    return out[:limit]

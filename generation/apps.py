@@ -35,3 +35,7 @@ class GenerationConfig(AppConfig):
         from generation import samples
 
         samples.register()  # templates' sample images: the designer's previews (templates_app/samples.py)
+
+        from generation.dashboard import register_dashboard
+
+        register_dashboard()  # sets ready to train, failed doubles, and their activity (tenants.dashboard)

@@ -73,6 +73,12 @@ class DigitalDouble(TenantOwned):
         indexes = [
             models.Index(fields=["studio", "client"], name="double_studio_client"),
             models.Index(fields=["studio", "status"], name="double_studio_status"),
+            # The dashboard's doubles trained last (generation.selectors.recent_ready_doubles).
+            models.Index(
+                fields=["studio", "-trained_at", "-id"],
+                name="double_studio_trained",
+                condition=models.Q(trained_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ def recent_jobs_panel(request: HttpRequest) -> Panel:
     """The studio's latest jobs (one query); while one is queued or running the panel refreshes itself."""
     jobs = recent_jobs(limit=DASHBOARD_JOBS)
     active = any(job.state in (Job.State.QUEUED, Job.State.RUNNING) for job in jobs)
-    return Panel(template="jobs/_dashboard_jobs.html", context={"jobs": jobs, "active": active})
+    return Panel(template="jobs/_dashboard_jobs.html", context={"jobs": jobs, "active": active}, order=60)
 
 
 def register_dashboard_panel() -> None:

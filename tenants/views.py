@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tenants import branding as branding_service
 from tenants import selectors, services
 from tenants.access import manager_required, membership_for, require_http_methods_of, studio_member_required
+from tenants.dashboard import Panel, action_items, recent_activity
 from tenants.dashboard import badges as dashboard_badges
 from tenants.dashboard import panels as dashboard_panels
 from tenants.forms import (
@@ -166,9 +167,21 @@ def platform_home(request: HttpRequest) -> HttpResponse:
 
 @studio_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """The studio's work first: what needs it now (each app's action items), this month (billing's panel), what
+    happened lately (each app's activity), then the shortcuts and the other apps' panels (tenants.dashboard).
+    An htmx request is a panel refreshing itself (the recent jobs, every 5 s while one runs: it selects its own
+    section of the page), so it gets the registered panels only, without the items and activity it would drop."""
+    counts = selectors.member_counts()
+    own = []
+    if request.headers.get("HX-Request") != "true":
+        own = [
+            Panel(template="tenants/_needs_you_now.html", context={"items": action_items(request)}, order=10),
+            Panel(template="tenants/_recent_activity.html", context={"events": recent_activity(request)}, order=30),
+            Panel(template="tenants/_shortcuts.html", context={"counts": counts}, order=40),
+        ]
     context = {
-        "panels": dashboard_panels(request),
-        "counts": selectors.member_counts(),
+        "panels": sorted([*own, *dashboard_panels(request)], key=lambda panel: panel.order),
+        "counts": counts,
         "badges": dashboard_badges(request),
     }
     return render(request, "tenants/dashboard.html", context)

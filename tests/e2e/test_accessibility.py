@@ -24,9 +24,11 @@ from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from templates_app.models import Template, TemplateVersion
 from tenants.context import tenant_context
-from tests.conftest import TEST_PASSWORD, Tenant
+from tenants.models import Role
+from tests.conftest import TEST_PASSWORD, Tenant, add_member
 from tests.e2e.axe import describe, serious_violations
 from tests.galleries.factories import studio_double
+from tests.tenants.dashboard_data import MIN_PHOTOS, build_clients
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -232,3 +234,30 @@ def test_the_main_pages_are_accessible_fit_the_screen_and_log_no_errors(
         assert not problems, "\n".join(problems)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_busy_dashboard_is_accessible_and_fits_the_screen(
+    live_server, two_tenants, browser: Browser, settings: Any, size: str
+):
+    """The dashboard with every "Needs you now" item, "This month" and a full "Recent activity" (the data of
+    tests/tenants/dashboard_data.py), as an owner and as a photographer (the notes that say who may act)."""
+    settings.INTAKE_MIN_PHOTOS = MIN_PHOTOS
+    a, _ = two_tenants
+    build_clients(a, 4, prefix="Client with a rather long name, to wrap on a phone")
+    photographer = add_member(a, "photo@studio-a.example", Role.PHOTOGRAPHER)
+    studio_url = f"{live_server.url}{a.prefix}/"
+    shots = Path(os.environ["A11Y_SCREENSHOTS"]) if os.environ.get("A11Y_SCREENSHOTS") else None
+    problems: list[str] = []
+    for who in (a.owner, photographer):
+        context = browser.new_context(**(DESKTOP if size == "desktop" else PHONE), bypass_csp=True)
+        try:
+            page = context.new_page()
+            _sign_in(page, studio_url, who.email)
+            expect(page.get_by_role("heading", name="Needs you now")).to_be_visible()
+            problems += _check(page, Watch(page), f"dashboard ({who.email})", studio_url)
+            if shots:
+                page.screenshot(path=str(shots / f"dashboard-busy-{who.pk}-{size}.png"), full_page=True)
+        finally:
+            context.close()
+    assert not problems, "\n".join(problems)
