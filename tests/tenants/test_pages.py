@@ -87,7 +87,7 @@ def test_dashboard_query_count_is_fixed(client_a, two_tenants, django_assert_max
     assert len(one.captured_queries) == len(many.captured_queries)
     # The floor (session, user, membership), members and invitations, the studio's work (tests/tenants/
     # test_dashboard.py counts it at 1 and at 1,000 clients), the billing row and the recent jobs.
-    with django_assert_max_num_queries(expected_queries(postgresql=30, sqlite=28)):
+    with django_assert_max_num_queries(expected_queries(postgresql=32, sqlite=30)):
         client_a.get(url)
 
 
