@@ -12,7 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from clients.reasons import reason_for_client
 from tenants.models import TenantOwned
 
 
@@ -142,9 +144,9 @@ class Photo(TenantOwned):
     the thumbnail (stripped of metadata) is kept so the verdict stays understandable."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Checking"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Checking")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
 
     class Source(models.TextChoices):
         STUDIO = "studio", "Studio page"
@@ -178,6 +180,11 @@ class Photo(TenantOwned):
 
     def __str__(self) -> str:
         return f"Photo {self.pk} ({self.get_status_display()})"
+
+    @property
+    def client_reason(self) -> str:
+        """Why it was refused, in the active language (clients/reasons.py)."""
+        return reason_for_client(code=self.reason_code, message=self.reason)
 
 
 def new_link_token() -> str:

@@ -24,6 +24,7 @@ from django.db import IntegrityError, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clients import uploads
 from clients.consent import DEFAULT_CONSENT_TEXT
@@ -103,7 +104,7 @@ def publish_consent_text(*, body: str, created_by: User | None) -> ConsentText:
     current = current_consent_text()
     if body == current.body.strip():
         return current
-    for _ in range(3):
+    for _attempt in range(3):
         try:
             with transaction.atomic():
                 latest = ConsentText.objects.order_by("-version").first()
@@ -327,16 +328,20 @@ def resolve_upload_link(*, token: str) -> UploadLink:
         link = UploadLink.objects.select_related("photo_set", "photo_set__client").filter(token=token).first()
     if link is None:
         raise UploadLinkError(
-            "Link not found", "This upload link doesn't exist. Check that you copied the whole link.", 404
+            _("Link not found"), _("This upload link doesn't exist. Check that you copied the whole link."), 404
         )
     if link.revoked_at is not None:
         raise UploadLinkError(
-            "Link revoked", "This upload link has been switched off by the studio. Ask them for a new one.", 410
+            _("Link revoked"),
+            _("This upload link has been switched off by the studio. Ask them for a new one."),
+            410,
         )
     if link.expires_at <= timezone.now():
-        raise UploadLinkError("Link expired", "This upload link has expired. Ask the studio for a new one.", 410)
+        raise UploadLinkError(_("Link expired"), _("This upload link has expired. Ask the studio for a new one."), 410)
     if link.photo_set.status != PhotoSet.Status.COLLECTING:
-        raise UploadLinkError("Link closed", "This photo set is complete and no longer takes photos. Thank you!", 410)
+        raise UploadLinkError(
+            _("Link closed"), _("This photo set is complete and no longer takes photos. Thank you!"), 410
+        )
     return link
 
 

@@ -34,7 +34,9 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
@@ -51,6 +53,7 @@ from clients.groups import groups_of
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
 from jobs import keyset
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
+from tenants.i18n import client_facing, client_language_of
 from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES, Role
 from tenants.services import ActionRefused
@@ -425,13 +428,16 @@ def upload_link_revoke(request: HttpRequest, client_id: int, photoset_id: int, u
 
 
 def _link_email(*, request: HttpRequest, link: UploadLink, url: str, to: str) -> EmailMessage:
+    """The link's email, in the studio's language for its clients (tenants/i18n.py)."""
     studio = request.studio
-    body = render_to_string(
-        "clients/email/upload_link.txt",
-        {"studio": studio, "client": link.photo_set.client, "url": url, "link": link},
-    )
+    with translation.override(client_language_of(studio)):
+        body = render_to_string(
+            "clients/email/upload_link.txt",
+            {"studio": studio, "client": link.photo_set.client, "url": url, "link": link},
+        )
+        subject = _("%(studio)s: upload your photos") % {"studio": studio.name}
     reply_to = [studio.contact_email] if getattr(studio, "contact_email", "") else None
-    return EmailMessage(subject=f"{studio.name}: upload your photos", body=body, to=[to], reply_to=reply_to)
+    return EmailMessage(subject=subject, body=body, to=[to], reply_to=reply_to)
 
 
 @client_manager_required
@@ -495,6 +501,7 @@ def _consent_page(request: HttpRequest, link: UploadLink, form: SelfConsentForm,
 
 
 @csrf_exempt
+@client_facing
 def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
     """The client's page: consent first (if none is on record), then the upload step."""
     link = _resolve_link(request, link_token)
@@ -503,12 +510,12 @@ def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
     client = link.photo_set.client
     if request.method == "POST":
         if not _same_origin(request):
-            return HttpResponse("This form was sent from another site.", status=403, content_type="text/plain")
+            return HttpResponse(_("This form was sent from another site."), status=403, content_type="text/plain")
         form = SelfConsentForm(request.POST)
         current = services.current_consent_text()
         if form.is_valid():
             if request.POST.get("consent_text_id") != str(current.pk):
-                form.add_error(None, "The studio has just updated its consent text. Please read it again.")
+                form.add_error(None, _("The studio has just updated its consent text. Please read it again."))
                 return _consent_page(request, link, form, status=409)
             services.record_consent(
                 client=client, consent_text=current, method=Client.ConsentMethod.SELF, ip=_client_ip(request)
@@ -523,6 +530,7 @@ def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
 
 
 @csrf_exempt
+@client_facing
 def self_upload_files(request: HttpRequest, link_token: str) -> HttpResponse:
     """POST the client's photos (field `files`). At most INTAKE_UPLOAD_LINK_MAX_PHOTOS per link. Every refusal
     is the project's JSON error when JSON was asked (the page's uploader), the page with the message otherwise."""
@@ -531,29 +539,32 @@ def self_upload_files(request: HttpRequest, link_token: str) -> HttpResponse:
         return link
     if request.method != "POST":
         if _wants_json(request):
-            refused = _json_error("Send the photos with POST.", 405, code="method_not_allowed")
+            refused = _json_error(_("Send the photos with POST."), 405, code="method_not_allowed")
             refused["Allow"] = "POST"
             return refused
         return HttpResponseNotAllowed(["POST"])
     if not _same_origin(request):
-        return _json_error("This upload was sent from another site.", 403, code="cross_site")
+        return _json_error(_("This upload was sent from another site."), 403, code="cross_site")
     uploads.limit_upload_size(request)
     problem = uploads.unreadable_upload(request)
     if problem is not None:
         return _self_refused(request, link, problem.message, problem.status, code=problem.code)
     count = _upload_count(request)
     if count == 0:
-        return _self_refused(request, link, "Choose at least one photo to upload.", 400)
+        return _self_refused(request, link, _("Choose at least one photo to upload."), 400)
     locked = UploadLink.objects.select_for_update().get(pk=link.pk)
     remaining = _link_max_photos() - locked.uploads
     if count > remaining:
         if remaining <= 0:
-            message = (
-                f"This link has taken its maximum of {_link_max_photos()} photos. "
-                "Ask the studio if you need to send more."
-            )
+            message = _(
+                "This link has taken its maximum of %(count)d photos. Ask the studio if you need to send more."
+            ) % {"count": _link_max_photos()}
         else:
-            message = f"This link takes {remaining} more photo{'s' if remaining != 1 else ''}: choose fewer."
+            message = ngettext(
+                "This link takes %(count)d more photo: choose fewer.",
+                "This link takes %(count)d more photos: choose fewer.",
+                remaining,
+            ) % {"count": remaining}
         return _self_refused(request, link, message, 429, code="too_many")
     try:
         photos = _store_uploads(request, link.photo_set, source=Photo.Source.SELF)
@@ -575,6 +586,7 @@ def _self_refused(
     )
 
 
+@client_facing
 def self_upload_photos(request: HttpRequest, link_token: str) -> HttpResponse:
     """The client's own photos with their verdicts (the page polls it while some are being checked)."""
     link = _resolve_link(request, link_token)
