@@ -82,3 +82,20 @@ def client_date(value: Any, *, with_time: bool = False) -> str:
     if with_time:
         return formats.date_format(value, "j F Y, H:i" if english else "DATETIME_FORMAT")
     return formats.date_format(value, "j F Y" if english else "DATE_FORMAT")
+
+
+def client_js_catalog(request: HttpRequest, language: str) -> HttpResponse:
+    """The translations of the client pages' scripts (static/js/uploader.js, static/galleries/gallery.js) in
+    `language`, as Django's JavaScriptCatalog serves them (gettext, ngettext, interpolate): a static-like script
+    the page loads before its own (the Content-Security-Policy allows no inline script). The page names its
+    language in the URL, so the answer can be cached by language."""
+    from django.http import Http404
+    from django.views.i18n import JavaScriptCatalog
+
+    code = supported_language(language)
+    if code is None:
+        raise Http404("No such language.")
+    with translation.override(code):
+        response = JavaScriptCatalog.as_view(domain="djangojs", packages=[])(request)
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
