@@ -11,6 +11,7 @@ says to use the one the studio gave.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,9 @@ from galleries.models import Gallery
 from tenants.i18n import client_language_of
 from tenants.models import Studio
 from tenants.templatetags.studio_tags import brand_contrast, safe_brand
+
+# Whitespace a subject is collapsed on (line breaks included), but not the non-breaking spaces of French typography.
+LINE_BREAKS = re.compile(r"[^\S\u00a0\u202f]+")
 
 
 def _context(*, gallery: Gallery, studio: Studio, link: str, logo_url: str | None) -> dict[str, Any]:
@@ -53,7 +57,7 @@ def _message(
     html = render_to_string(f"galleries/email/{template}.html", context)
     reply_to = [studio.contact_email] if studio.contact_email else None
     message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
+        subject=" ".join(LINE_BREAKS.split(subject)).strip(),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
