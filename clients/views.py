@@ -271,10 +271,12 @@ def client_export(request: HttpRequest, client_id: int) -> HttpResponse:
 @studio_member_required
 @require_http_methods(["GET", "POST"])
 def consent_text(request: HttpRequest) -> HttpResponse:
-    """The studio's consent text: the current version and its history; owners and managers publish new ones."""
+    """The studio's consent text in one language (`?language=`, English by default; the clients' pages show the
+    text of the client's language): the current version and its history; owners and managers publish new ones."""
     membership = membership_for(request)
     can_edit = membership is not None and membership.role in MANAGING_ROLES
-    current = services.current_consent_text()
+    language = services.consent_language(request.POST.get("language") or request.GET.get("language"))
+    current = services.current_consent_text(language=language)
     status = 200
     form = ConsentTextForm(initial={"body": current.body})
     if request.method == "POST":
@@ -286,13 +288,23 @@ def consent_text(request: HttpRequest) -> HttpResponse:
                 form.add_error("body", "The text is unchanged: edit it to publish a new version.")
                 status = 400
             else:
-                new = services.publish_consent_text(body=form.cleaned_data["body"], created_by=request.user)
+                new = services.publish_consent_text(
+                    body=form.cleaned_data["body"], created_by=request.user, language=language
+                )
                 messages.success(request, f"Version {new.version} of the consent text was published.")
-                return redirect("consent_text")
+                return redirect(reverse("consent_text") + ("" if language == "en" else f"?language={language}"))
         else:
             status = 400
-    history = ConsentText.objects.select_related("created_by").order_by("-version")
-    context = {"current": current, "history": history, "form": form, "can_edit": can_edit}
+    history = ConsentText.objects.filter(language=language).select_related("created_by").order_by("-version")
+    languages = [{"code": code, "name": name, "current": code == language} for code, name in settings.LANGUAGES]
+    context = {
+        "current": current,
+        "history": history,
+        "form": form,
+        "can_edit": can_edit,
+        "language": language,
+        "languages": languages,
+    }
     return render(request, "clients/consent_text.html", context, status=status)
 
 
@@ -496,7 +508,8 @@ def _self_context(request: HttpRequest, link: UploadLink, **extra: Any) -> dict[
 
 
 def _consent_page(request: HttpRequest, link: UploadLink, form: SelfConsentForm, status: int = 200) -> HttpResponse:
-    context = {"link": link, "client": link.photo_set.client, "consent": services.current_consent_text(), "form": form}
+    consent = services.current_consent_text(language=translation.get_language())  # in the client's language
+    context = {"link": link, "client": link.photo_set.client, "consent": consent, "form": form}
     return render(request, "clients/self_consent.html", context, status=status)
 
 
@@ -512,7 +525,7 @@ def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
         if not _same_origin(request):
             return HttpResponse(_("This form was sent from another site."), status=403, content_type="text/plain")
         form = SelfConsentForm(request.POST)
-        current = services.current_consent_text()
+        current = services.current_consent_text(language=translation.get_language())
         if form.is_valid():
             if request.POST.get("consent_text_id") != str(current.pk):
                 form.add_error(None, _("The studio has just updated its consent text. Please read it again."))

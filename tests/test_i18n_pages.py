@@ -161,7 +161,8 @@ def test_the_self_upload_consent_and_upload_pages_in_french(client: Any, tenant_
     assert _lang(consent_page) == "fr" and "Bonjour Bea Client" in page and "J’accepte et je continue" in page
     _no_english(page)
     with tenant_context(tenant_a.studio):
-        current = client_services.current_consent_text()
+        current = client_services.current_consent_text(language="fr")  # the text in the client's language
+    assert "J’accepte que le studio utilise les photos" in page
     missing = client.post(url, {"consent_text_id": str(current.pk)})
     assert missing.status_code == 400 and "Cochez la case" in _text(missing)
     assert client.post(url, {"agree": "on", "consent_text_id": str(current.pk)}).status_code == 302
@@ -289,3 +290,46 @@ def test_the_cart_prices_read_in_the_client_language(client: Any, tenant_a: Any,
     assert "Payer" in _text(french)
     chinese = _text(client.get(scene.url + "?lang=zh-hans"))
     assert "每张 €9.90" in chinese
+
+
+def test_the_consent_text_per_language_and_the_consent_records_which(
+    client: Any, client_a: Any, tenant_a: Any, upload_link: Any
+) -> None:
+    """A French client reads the French text (its own versions) and the consent points at it: language and
+    version; the English text and its versions are untouched."""
+    from clients.models import Client as ClientModel
+    from clients.models import ConsentText
+
+    with tenant_context(tenant_a.studio):
+        english = client_services.current_consent_text()
+        french_v1 = client_services.current_consent_text(language="fr")
+        assert (english.language, english.version, french_v1.language, french_v1.version) == ("en", 1, "fr", 1)
+        assert french_v1.body.startswith("J’accepte que le studio")
+        french_v2 = client_services.publish_consent_text(
+            body="Texte révisé du studio.", created_by=tenant_a.owner, language="fr"
+        )
+        assert french_v2.version == 2 and client_services.current_consent_text().pk == english.pk
+        assert client_services.current_consent_text(language="de").pk == english.pk  # not offered: English
+    url = f"{tenant_a.prefix}/u/{upload_link.token}/"
+    page = _text(client.get(url + "?lang=fr"))
+    assert "Texte révisé du studio." in page and "Texte de consentement, version 2" in page
+    stale = client.post(url, {"agree": "on", "consent_text_id": str(english.pk)})
+    assert stale.status_code == 409  # the English text, while the client reads French
+    assert client.post(url, {"agree": "on", "consent_text_id": str(french_v2.pk)}).status_code == 302
+    with tenant_context(tenant_a.studio):
+        person = ClientModel.objects.select_related("consent_text").get(pk=upload_link.photo_set.client_id)
+        assert (person.consent_text.language, person.consent_text.version) == ("fr", 2)
+        assert ConsentText.objects.filter(language="en").count() == 1
+
+    # The studio's page edits one language at a time.
+    staff = client_a.get(f"{tenant_a.prefix}/clients/consent-text/?language=fr")
+    assert staff.status_code == 200 and "Texte révisé du studio." in _text(staff) and _lang(staff) == "en"
+    published = client_a.post(
+        f"{tenant_a.prefix}/clients/consent-text/", {"language": "zh-hans", "body": "工作室的同意书。"}
+    )
+    assert published.status_code == 302 and published["Location"].endswith("?language=zh-hans")
+    with tenant_context(tenant_a.studio):
+        chinese = client_services.current_consent_text(language="zh-hans")
+        assert (chinese.version, chinese.body) == (2, "工作室的同意书。")  # v1 was the default Chinese text
+    detail = _text(client_a.get(f"{tenant_a.prefix}/clients/{person.pk}/"))
+    assert "Version 2 (Français)" in detail
