@@ -114,7 +114,7 @@ def _photo_json(request: HttpRequest, photo: Photo) -> dict[str, Any]:
         "status": photo.status,
         "status_label": photo.get_status_display(),
         "reason_code": photo.reason_code,
-        "reason": photo.reason,
+        "reason": photo.client_reason,  # in the client's language on the self-upload link (clients/reasons.py)
         "thumbnail": _thumbnail_url(request, photo),
     }
 

@@ -333,3 +333,21 @@ def test_the_consent_text_per_language_and_the_consent_records_which(
         assert (chinese.version, chinese.body) == (2, "工作室的同意书。")  # v1 was the default Chinese text
     detail = _text(client_a.get(f"{tenant_a.prefix}/clients/{person.pk}/"))
     assert "Version 2 (Français)" in detail
+
+
+def test_a_refused_upload_answers_in_the_client_language(client: Any, tenant_a: Any, upload_link: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with tenant_context(tenant_a.studio):
+        current = client_services.current_consent_text(language="fr")
+    url = f"{tenant_a.prefix}/u/{upload_link.token}/"
+    assert client.post(url + "?lang=fr", {"agree": "on", "consent_text_id": str(current.pk)}).status_code == 302
+    headers = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+    not_a_photo = SimpleUploadedFile("notes.pdf", b"%PDF-1.4 not a photo", content_type="application/pdf")
+    answer = client.post(url + "upload/", {"files": not_a_photo}, headers=headers)
+    assert answer.status_code == 201
+    (entry,) = answer.json()["files"]
+    assert entry["status"] == "rejected" and entry["status_label"] == "Refusée"
+    assert entry["reason"] == "Ce type de fichier n’est pas accepté\u00a0: envoyez une photo JPEG, PNG, WebP ou HEIC."
+    empty = client.post(url + "upload/", {}, headers=headers)
+    assert empty.status_code == 400 and empty.json()["error"]["message"] == "Choisissez au moins une photo à envoyer."
