@@ -31,6 +31,7 @@ install: $(VENV)/.installed
 # The demo: migrate, demo studio + owner (login printed), then the web server, the task worker and a gpu
 # worker (on the CPU here); Ctrl-C stops all three.
 run: $(VENV)/.installed
+	$(PY) manage.py compile_catalogues
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_setup
 	$(PY) manage.py runall
@@ -44,7 +45,9 @@ run: $(VENV)/.installed
 	  echo "chromium could not be installed: browser tests will be skipped"; \
 	else echo "no apt-get: browser tests will be skipped"; fi
 
+# The translation catalogues (locale/*/LC_MESSAGES/*.po) compiled to .mo with babel: no GNU gettext needed.
 test: $(VENV)/.installed-test /usr/bin/chromium
+	@$(PY) manage.py compile_catalogues >/dev/null
 	@DBURL=$$($(PY) scripts/test_database_url.py); \
 	echo "Test database: $${DBURL:-SQLite (no PostgreSQL)}"; \
 	DATABASE_URL="$$DBURL" DATA_DIR=$$(mktemp -d) $(PY) -m pytest $(PYTEST_ARGS)

@@ -23,6 +23,7 @@ import structlog
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing import connect, messages, prices, stripe_client
 from billing.models import Order, OrderItem, Package, StripeEvent
@@ -62,25 +63,25 @@ def _chosen(gallery: Gallery, portrait_ids: Sequence[Any], package: Package | No
     buyable = buyable_portrait_ids(gallery=gallery)
     if package is not None and package.count == 0:
         if not buyable:
-            raise CheckoutRefused("You already have every portrait of this gallery.", 409)
+            raise CheckoutRefused(_("You already have every portrait of this gallery."), 409)
         return buyable
     wanted: list[int] = []
     for value in portrait_ids:
         try:
             pk = int(value)
         except (TypeError, ValueError):
-            raise CheckoutRefused("This portrait is not in your gallery.", 404) from None
+            raise CheckoutRefused(_("This portrait is not in your gallery."), 404) from None
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
-        raise CheckoutRefused("Choose at least one portrait.")
+        raise CheckoutRefused(_("Choose at least one portrait."))
     if len(wanted) > MAX_PORTRAITS_PER_ORDER:
-        raise CheckoutRefused(f"Choose at most {MAX_PORTRAITS_PER_ORDER} portraits at a time.")
+        raise CheckoutRefused(_("Choose at most %(count)d portraits at a time.") % {"count": MAX_PORTRAITS_PER_ORDER})
     visible = set(client_services.gallery_order(gallery=gallery).portrait_ids)
     if any(pk not in visible for pk in wanted):
-        raise CheckoutRefused("This portrait is not in your gallery.", 404)
+        raise CheckoutRefused(_("This portrait is not in your gallery."), 404)
     if any(pk not in buyable for pk in wanted):
-        raise CheckoutRefused("You can already download one of these portraits: take it out of your choice.", 409)
+        raise CheckoutRefused(_("You can already download one of these portraits: take it out of your choice."), 409)
     return wanted
 
 
@@ -101,10 +102,10 @@ def start_checkout(
     billing = connect.studio_billing()
     if not connect.can_take_payments(billing):
         raise CheckoutRefused(
-            "The studio can't take payments online yet. Contact the studio to buy your portraits.", 409
+            _("The studio can't take payments online yet. Contact the studio to buy your portraits."), 409
         )
     if package is not None and not package.is_active:
-        raise CheckoutRefused("This package is no longer offered.", 404)
+        raise CheckoutRefused(_("This package is no longer offered."), 404)
     chosen = _chosen(gallery, portrait_ids, package)
     try:
         quote = prices.quote(count=len(chosen), package=package, gallery_size=len(chosen))
@@ -154,7 +155,7 @@ def start_checkout(
     except stripe.StripeError as exc:
         log.warning("checkout_session_failed", order_id=order.pk, error=str(exc))
         Order.objects.filter(pk=order.pk).update(status=Order.Status.CANCELLED)
-        raise CheckoutRefused("The payment page could not be opened. Try again in a minute.", 502) from None
+        raise CheckoutRefused(_("The payment page could not be opened. Try again in a minute."), 502) from None
     Order.objects.filter(pk=order.pk).update(checkout_session_id=session["id"])
     order.checkout_session_id = session["id"]
     order.checkout_url = session["url"]  # type: ignore[attr-defined]

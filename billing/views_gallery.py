@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from billing import connect, orders, prices
 from billing.models import Order, Package
@@ -40,7 +41,7 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     if package_id:
         package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
         if package is None:
-            return _refused(request, gallery, "This package is no longer offered.", 404)
+            return _refused(request, gallery, _("This package is no longer offered."), 404)
     try:
         order = orders.start_checkout(
             gallery=gallery,
@@ -75,7 +76,7 @@ def gallery_order_success(request: HttpRequest, gallery: Gallery) -> HttpRespons
     paid; while the webhook is on its way, a notice that polls."""
     order = orders.order_for_session(gallery=gallery, session_id=request.GET.get("session_id", ""))
     if order is None:
-        return _refused(request, gallery, "We couldn't find this payment. Back to the gallery to try again.", 404)
+        return _refused(request, gallery, _("We couldn't find this payment. Back to the gallery to try again."), 404)
     return render(request, "billing/gallery/success.html", _success_context(request, gallery, order))
 
 
@@ -84,7 +85,7 @@ def gallery_order_status(request: HttpRequest, gallery: Gallery) -> HttpResponse
     """What the success page polls: the order's part of the page again."""
     order = orders.order_for_session(gallery=gallery, session_id=request.GET.get("session_id", ""))
     if order is None:
-        return _refused(request, gallery, "We couldn't find this payment.", 404)
+        return _refused(request, gallery, _("We couldn't find this payment."), 404)
     return render(request, "billing/gallery/_order.html", _success_context(request, gallery, order))
 
 

@@ -260,7 +260,9 @@ class ConsentTextViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
     def get_queryset(self) -> QuerySet[ConsentText]:
         if not getattr(self, "swagger_fake_view", False):
             self.current_version()  # so that a studio's first look at the list shows the default text
-        return ConsentText.objects.select_related("created_by").order_by("-version")
+        # The API's consent texts are the English ones (the language of the staff's pages and the API); the texts
+        # in the clients' other languages are edited on the consent text page.
+        return ConsentText.objects.filter(language="en").select_related("created_by").order_by("-version")
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()

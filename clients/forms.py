@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from clients.groups import MAX_MEMBERS, MIN_MEMBERS
 from clients.models import Client
@@ -66,8 +67,8 @@ class SendLinkForm(forms.Form):
 
 class SelfConsentForm(forms.Form):
     agree = forms.BooleanField(
-        label="I have read and agree to this",
-        error_messages={"required": "Tick the box to agree before uploading your photos."},
+        label=_("I have read and agree to this"),
+        error_messages={"required": _("Tick the box to agree before uploading your photos.")},
     )
 
 

@@ -12,8 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from tenants.models import TenantOwned
+from clients.reasons import reason_for_client
+from tenants.models import TenantOwned, client_language_choices
 
 
 def _private_path(kind: str, instance: Any, filename: str) -> str:
@@ -31,19 +33,23 @@ def derivative_path(instance: Any, filename: str) -> str:
 
 
 class ConsentText(TenantOwned):
-    """The studio's consent text, versioned: editing creates a new version; consents point at the one agreed."""
+    """The studio's consent text, versioned per language: editing creates a new version of that language's text;
+    a consent points at the row agreed to, so it records both the language and the version the client read."""
 
+    language = models.CharField(max_length=16, choices=client_language_choices, default="en")
     version = models.PositiveIntegerField()
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["studio", "version"], name="consenttext_unique_version")]
-        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["studio", "language", "version"], name="consenttext_unique_version")
+        ]
+        ordering = ["language", "-version"]
 
     def __str__(self) -> str:
-        return f"Consent text v{self.version}"
+        return f"Consent text v{self.version}" + (f" ({self.language})" if self.language != "en" else "")
 
 
 class Client(TenantOwned):
@@ -147,9 +153,9 @@ class Photo(TenantOwned):
     the thumbnail (stripped of metadata) is kept so the verdict stays understandable."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Checking"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Checking")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
 
     class Source(models.TextChoices):
         STUDIO = "studio", "Studio page"
@@ -183,6 +189,11 @@ class Photo(TenantOwned):
 
     def __str__(self) -> str:
         return f"Photo {self.pk} ({self.get_status_display()})"
+
+    @property
+    def client_reason(self) -> str:
+        """Why it was refused, in the active language (clients/reasons.py)."""
+        return reason_for_client(code=self.reason_code, message=self.reason)
 
 
 def new_link_token() -> str:

@@ -24,9 +24,10 @@ from django.db import IntegrityError, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clients import uploads
-from clients.consent import DEFAULT_CONSENT_TEXT
+from clients.consent import default_consent_text
 from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet, UploadLink
 from engine.images import SNIFF_BYTES, describe_unsupported, sniff_format
 from jobs.broker import queued_for_long, resend_if_lost
@@ -34,6 +35,7 @@ from jobs.models import Job
 from jobs.services import enqueue_job
 from tenants.access import acting_user
 from tenants.context import require_studio_id
+from tenants.i18n import supported_language
 from tenants.models import User
 from tenants.refusals import Refused
 from tenants.services import ActionRefused
@@ -81,37 +83,49 @@ def create_client(*, name: str, email: str = "", phone: str = "", notes: str = "
     return client
 
 
-def current_consent_text() -> ConsentText:
-    """The studio's latest consent text; version 1 (the default text) is created on first use."""
-    latest = ConsentText.objects.order_by("-version").first()
+def consent_language(language: str | None) -> str:
+    """`language` when clients can read their pages in it (settings.LANGUAGES), else English."""
+    return supported_language(language) or "en"
+
+
+def current_consent_text(*, language: str = "en") -> ConsentText:
+    """The studio's latest consent text in `language`; its version 1 (the default text in that language,
+    clients/consent.py) is created on first use."""
+    language = consent_language(language)
+    texts = ConsentText.objects.filter(language=language).order_by("-version")
+    latest = texts.first()
     if latest is not None:
         return latest
     try:
         with transaction.atomic():
-            return ConsentText.objects.create(version=1, body=DEFAULT_CONSENT_TEXT)
+            return ConsentText.objects.create(language=language, version=1, body=default_consent_text(language))
     except IntegrityError:  # created at the same moment by another request
-        return ConsentText.objects.order_by("-version").first()  # type: ignore[return-value]
+        return texts.first()  # type: ignore[return-value]
 
 
-def publish_consent_text(*, body: str, created_by: User | None) -> ConsentText:
-    """A new version of the consent text (earlier consents keep pointing at the version they agreed to)."""
+def publish_consent_text(*, body: str, created_by: User | None, language: str = "en") -> ConsentText:
+    """A new version of the consent text in `language` (earlier consents keep pointing at the version, and the
+    language, they agreed to)."""
+    language = consent_language(language)
     body = (body or "").strip()
     if not body:
         raise IntakeError("The consent text can't be empty.")
     if len(body) > MAX_CONSENT_CHARS:
         raise IntakeError(f"The consent text is too long ({MAX_CONSENT_CHARS} characters at most).")
-    current = current_consent_text()
+    current = current_consent_text(language=language)
     if body == current.body.strip():
         return current
-    for _ in range(3):
+    for _attempt in range(3):
         try:
             with transaction.atomic():
-                latest = ConsentText.objects.order_by("-version").first()
+                latest = ConsentText.objects.filter(language=language).order_by("-version").first()
                 version = (latest.version if latest else 0) + 1
-                text = ConsentText.objects.create(version=version, body=body, created_by=acting_user(created_by))
+                text = ConsentText.objects.create(
+                    language=language, version=version, body=body, created_by=acting_user(created_by)
+                )
         except IntegrityError:  # another version was published at the same moment: take the next number
             continue
-        log.info("consent_text_published", version=text.version)
+        log.info("consent_text_published", version=text.version, language=language)
         return text
     raise IntakeError("The consent text was being changed by someone else: try again.", status=409)
 
@@ -137,7 +151,13 @@ def record_consent(
     client.save(
         update_fields=["consent_text", "consent_given_at", "consent_ip", "consent_method", "consent_collected_by"]
     )
-    log.info("consent_recorded", client_id=client.pk, version=consent_text.version, method=method)
+    log.info(
+        "consent_recorded",
+        client_id=client.pk,
+        version=consent_text.version,
+        language=consent_text.language,
+        method=method,
+    )
     return client
 
 
@@ -327,16 +347,20 @@ def resolve_upload_link(*, token: str) -> UploadLink:
         link = UploadLink.objects.select_related("photo_set", "photo_set__client").filter(token=token).first()
     if link is None:
         raise UploadLinkError(
-            "Link not found", "This upload link doesn't exist. Check that you copied the whole link.", 404
+            _("Link not found"), _("This upload link doesn't exist. Check that you copied the whole link."), 404
         )
     if link.revoked_at is not None:
         raise UploadLinkError(
-            "Link revoked", "This upload link has been switched off by the studio. Ask them for a new one.", 410
+            _("Link revoked"),
+            _("This upload link has been switched off by the studio. Ask them for a new one."),
+            410,
         )
     if link.expires_at <= timezone.now():
-        raise UploadLinkError("Link expired", "This upload link has expired. Ask the studio for a new one.", 410)
+        raise UploadLinkError(_("Link expired"), _("This upload link has expired. Ask the studio for a new one."), 410)
     if link.photo_set.status != PhotoSet.Status.COLLECTING:
-        raise UploadLinkError("Link closed", "This photo set is complete and no longer takes photos. Thank you!", 410)
+        raise UploadLinkError(
+            _("Link closed"), _("This photo set is complete and no longer takes photos. Thank you!"), 410
+        )
     return link
 
 

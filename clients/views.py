@@ -34,7 +34,9 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
@@ -52,6 +54,7 @@ from clients.groups import groups_of
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
 from jobs import keyset
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
+from tenants.i18n import client_facing, client_language_of
 from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES, Role
 from tenants.services import ActionRefused
@@ -112,7 +115,7 @@ def _photo_json(request: HttpRequest, photo: Photo) -> dict[str, Any]:
         "status": photo.status,
         "status_label": photo.get_status_display(),
         "reason_code": photo.reason_code,
-        "reason": photo.reason,
+        "reason": photo.client_reason,  # in the client's language on the self-upload link (clients/reasons.py)
         "thumbnail": _thumbnail_url(request, photo),
     }
 
@@ -270,10 +273,12 @@ def client_export(request: HttpRequest, client_id: int) -> HttpResponse:
 @studio_member_required
 @require_http_methods(["GET", "POST"])
 def consent_text(request: HttpRequest) -> HttpResponse:
-    """The studio's consent text: the current version and its history; owners and managers publish new ones."""
+    """The studio's consent text in one language (`?language=`, English by default; the clients' pages show the
+    text of the client's language): the current version and its history; owners and managers publish new ones."""
     membership = membership_for(request)
     can_edit = membership is not None and membership.role in MANAGING_ROLES
-    current = services.current_consent_text()
+    language = services.consent_language(request.POST.get("language") or request.GET.get("language"))
+    current = services.current_consent_text(language=language)
     status = 200
     form = ConsentTextForm(initial={"body": current.body})
     if request.method == "POST":
@@ -285,13 +290,23 @@ def consent_text(request: HttpRequest) -> HttpResponse:
                 form.add_error("body", "The text is unchanged: edit it to publish a new version.")
                 status = 400
             else:
-                new = services.publish_consent_text(body=form.cleaned_data["body"], created_by=request.user)
+                new = services.publish_consent_text(
+                    body=form.cleaned_data["body"], created_by=request.user, language=language
+                )
                 messages.success(request, f"Version {new.version} of the consent text was published.")
-                return redirect("consent_text")
+                return redirect(reverse("consent_text") + ("" if language == "en" else f"?language={language}"))
         else:
             status = 400
-    history = ConsentText.objects.select_related("created_by").order_by("-version")
-    context = {"current": current, "history": history, "form": form, "can_edit": can_edit}
+    history = ConsentText.objects.filter(language=language).select_related("created_by").order_by("-version")
+    languages = [{"code": code, "name": name, "current": code == language} for code, name in settings.LANGUAGES]
+    context = {
+        "current": current,
+        "history": history,
+        "form": form,
+        "can_edit": can_edit,
+        "language": language,
+        "languages": languages,
+    }
     return render(request, "clients/consent_text.html", context, status=status)
 
 
@@ -427,13 +442,16 @@ def upload_link_revoke(request: HttpRequest, client_id: int, photoset_id: int, u
 
 
 def _link_email(*, request: HttpRequest, link: UploadLink, url: str, to: str) -> EmailMessage:
+    """The link's email, in the studio's language for its clients (tenants/i18n.py)."""
     studio = request.studio
-    body = render_to_string(
-        "clients/email/upload_link.txt",
-        {"studio": studio, "client": link.photo_set.client, "url": url, "link": link},
-    )
+    with translation.override(client_language_of(studio)):
+        body = render_to_string(
+            "clients/email/upload_link.txt",
+            {"studio": studio, "client": link.photo_set.client, "url": url, "link": link},
+        )
+        subject = _("%(studio)s: upload your photos") % {"studio": studio.name}
     reply_to = [studio.contact_email] if getattr(studio, "contact_email", "") else None
-    return EmailMessage(subject=f"{studio.name}: upload your photos", body=body, to=[to], reply_to=reply_to)
+    return EmailMessage(subject=subject, body=body, to=[to], reply_to=reply_to)
 
 
 @client_manager_required
@@ -492,11 +510,13 @@ def _self_context(request: HttpRequest, link: UploadLink, **extra: Any) -> dict[
 
 
 def _consent_page(request: HttpRequest, link: UploadLink, form: SelfConsentForm, status: int = 200) -> HttpResponse:
-    context = {"link": link, "client": link.photo_set.client, "consent": services.current_consent_text(), "form": form}
+    consent = services.current_consent_text(language=translation.get_language())  # in the client's language
+    context = {"link": link, "client": link.photo_set.client, "consent": consent, "form": form}
     return render(request, "clients/self_consent.html", context, status=status)
 
 
 @csrf_exempt
+@client_facing
 def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
     """The client's page: consent first (if none is on record), then the upload step."""
     link = _resolve_link(request, link_token)
@@ -505,12 +525,12 @@ def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
     client = link.photo_set.client
     if request.method == "POST":
         if not _same_origin(request):
-            return HttpResponse("This form was sent from another site.", status=403, content_type="text/plain")
+            return HttpResponse(_("This form was sent from another site."), status=403, content_type="text/plain")
         form = SelfConsentForm(request.POST)
-        current = services.current_consent_text()
+        current = services.current_consent_text(language=translation.get_language())
         if form.is_valid():
             if request.POST.get("consent_text_id") != str(current.pk):
-                form.add_error(None, "The studio has just updated its consent text. Please read it again.")
+                form.add_error(None, _("The studio has just updated its consent text. Please read it again."))
                 return _consent_page(request, link, form, status=409)
             services.record_consent(
                 client=client, consent_text=current, method=Client.ConsentMethod.SELF, ip=_client_ip(request)
@@ -525,6 +545,7 @@ def self_upload(request: HttpRequest, link_token: str) -> HttpResponse:
 
 
 @csrf_exempt
+@client_facing
 def self_upload_files(request: HttpRequest, link_token: str) -> HttpResponse:
     """POST the client's photos (field `files`). At most INTAKE_UPLOAD_LINK_MAX_PHOTOS per link. Every refusal
     is the project's JSON error when JSON was asked (the page's uploader), the page with the message otherwise."""
@@ -533,29 +554,32 @@ def self_upload_files(request: HttpRequest, link_token: str) -> HttpResponse:
         return link
     if request.method != "POST":
         if _wants_json(request):
-            refused = _json_error("Send the photos with POST.", 405, code="method_not_allowed")
+            refused = _json_error(_("Send the photos with POST."), 405, code="method_not_allowed")
             refused["Allow"] = "POST"
             return refused
         return HttpResponseNotAllowed(["POST"])
     if not _same_origin(request):
-        return _json_error("This upload was sent from another site.", 403, code="cross_site")
+        return _json_error(_("This upload was sent from another site."), 403, code="cross_site")
     uploads.limit_upload_size(request)
     problem = uploads.unreadable_upload(request)
     if problem is not None:
         return _self_refused(request, link, problem.message, problem.status, code=problem.code)
     count = _upload_count(request)
     if count == 0:
-        return _self_refused(request, link, "Choose at least one photo to upload.", 400)
+        return _self_refused(request, link, _("Choose at least one photo to upload."), 400)
     locked = UploadLink.objects.select_for_update().get(pk=link.pk)
     remaining = _link_max_photos() - locked.uploads
     if count > remaining:
         if remaining <= 0:
-            message = (
-                f"This link has taken its maximum of {_link_max_photos()} photos. "
-                "Ask the studio if you need to send more."
-            )
+            message = _(
+                "This link has taken its maximum of %(count)d photos. Ask the studio if you need to send more."
+            ) % {"count": _link_max_photos()}
         else:
-            message = f"This link takes {remaining} more photo{'s' if remaining != 1 else ''}: choose fewer."
+            message = ngettext(
+                "This link takes %(count)d more photo: choose fewer.",
+                "This link takes %(count)d more photos: choose fewer.",
+                remaining,
+            ) % {"count": remaining}
         return _self_refused(request, link, message, 429, code="too_many")
     try:
         photos = _store_uploads(request, link.photo_set, source=Photo.Source.SELF)
@@ -577,6 +601,7 @@ def _self_refused(
     )
 
 
+@client_facing
 def self_upload_photos(request: HttpRequest, link_token: str) -> HttpResponse:
     """The client's own photos with their verdicts (the page polls it while some are being checked)."""
     link = _resolve_link(request, link_token)

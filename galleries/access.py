@@ -33,11 +33,14 @@ import structlog
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.http import HttpRequest
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from galleries.models import Entitlement, Gallery, GalleryPortrait
 from tenants import ratelimits
+from tenants.i18n import client_date
 from tenants.media import Audience, MediaField, ObjectCheck, register_audience
 from tenants.ratelimits import rate_setting
 from tenants.refusals import Refused
@@ -78,14 +81,16 @@ def is_open(gallery: Gallery, *, now: datetime | None = None) -> bool:
 
 def check_open(gallery: Gallery, *, studio_name: str = "") -> Gallery:
     """The gallery, or GalleryUnavailable 410 (revoked before expired)."""
-    who = studio_name or "the studio"
+    who = studio_name or _("the studio")
     if gallery.revoked_at is not None:
-        raise GalleryUnavailable("This gallery is closed", f"This gallery link was turned off by {who}.", 410)
+        raise GalleryUnavailable(
+            _("This gallery is closed"), _("This gallery link was turned off by %(who)s.") % {"who": who}, 410
+        )
     if gallery.expires_at is not None and gallery.expires_at <= timezone.now():
         closed_on = timezone.localtime(gallery.expires_at)
         raise GalleryUnavailable(
-            "This gallery has closed",
-            f"This gallery closed on {dateformat.format(closed_on, 'j F Y')}.",
+            _("This gallery has closed"),
+            _("This gallery closed on %(date)s.") % {"date": client_date(closed_on)},
             410,
             closed_on=closed_on,
         )
@@ -101,8 +106,8 @@ def resolve_gallery(*, token: str, studio_name: str = "") -> Gallery:
         gallery = Gallery.objects.select_related("client", "group").filter(token=token).first()
     if gallery is None:
         raise GalleryUnavailable(
-            "Gallery not found",
-            "This gallery link doesn't exist. Check that you copied the whole link from the message you got.",
+            _("Gallery not found"),
+            _("This gallery link doesn't exist. Check that you copied the whole link from the message you got."),
             404,
         )
     return check_open(gallery, studio_name=studio_name)
@@ -277,7 +282,11 @@ def _attempt(request: HttpRequest, gallery: Gallery, purpose: str, secret_hash: 
 
 def wait_message(seconds: int) -> str:
     minutes = max(1, math.ceil(seconds / 60))
-    return f"Too many attempts, try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    return ngettext(
+        "Too many attempts, try again in %(minutes)d minute.",
+        "Too many attempts, try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 # --- Media of a gallery (tenants/media.py, audience "g:<id>") -------------------------------------------------

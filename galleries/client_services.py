@@ -24,6 +24,8 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from engine.images import encode_clean
 from galleries.access import owner_filter, visible_entry_filter
@@ -120,7 +122,7 @@ def get_entry(*, gallery: Gallery, portrait_id: Any) -> GalleryPortrait:
         pk = 0
     entry = visible_entries(gallery=gallery).filter(portrait_id=pk).first() if pk > 0 else None
     if entry is None:
-        raise ClientActionError("This portrait is not in your gallery.", 404)
+        raise ClientActionError(_("This portrait is not in your gallery."), 404)
     return entry
 
 
@@ -268,7 +270,11 @@ class Offer:
         return self.left is None or self.left > 0
 
 
-SIZE_LABELS = {Entitlement.Size.FULL: "Full resolution", Entitlement.Size.WEB: f"Web size ({WEB_SIDE} px)"}
+def size_label(size: str) -> str:
+    """The name of a download size in the client's language."""
+    if size == Entitlement.Size.FULL:
+        return _("Full resolution")
+    return _("Web size (%(side)d px)") % {"side": WEB_SIDE}
 
 
 def _offers(entitlements: Sequence[Entitlement]) -> list[Offer]:
@@ -279,7 +285,7 @@ def _offers(entitlements: Sequence[Entitlement]) -> list[Offer]:
             continue
         lefts = [e.downloads_left for e in mine]
         left = None if any(x is None for x in lefts) else sum(x or 0 for x in lefts)
-        offers.append(Offer(size=str(size), label=SIZE_LABELS[size], left=left))
+        offers.append(Offer(size=str(size), label=size_label(size), left=left))
     return offers
 
 
@@ -428,10 +434,10 @@ class RequestStatus:
         return {r.source_id for r in self.pending}
 
 
-FULL_MESSAGE = (
-    f"This gallery is full: it holds {MAX_GALLERY_PORTRAITS} portraits at most. "
-    "Ask the studio to make room for new ones."
-)
+def full_message() -> str:
+    return _(
+        "This gallery is full: it holds %(count)d portraits at most. Ask the studio to make room for new ones."
+    ) % {"count": MAX_GALLERY_PORTRAITS}
 
 
 def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequest:
@@ -443,27 +449,28 @@ def ask_more_like_me(*, gallery: Gallery, entry: GalleryPortrait) -> GalleryRequ
 
     portrait = entry.portrait
     if not gallery.allow_more_like_me:
-        raise ClientActionError("More like me is not available in this gallery.", 403)
+        raise ClientActionError(_("More like me is not available in this gallery."), 403)
     if not can_ask_more(gallery, portrait):
-        raise ClientActionError("This portrait is already as close to you as we can make it.", 409)
+        raise ClientActionError(_("This portrait is already as close to you as we can make it."), 409)
     with transaction.atomic():
         Gallery.objects.select_for_update().filter(pk=gallery.pk).first()  # one request at a time per gallery
         pending = list(
             GalleryRequest.objects.filter(gallery=gallery, fulfilled_at__isnull=True, job__state__in=PENDING_STATES)
         )
         if any(r.source_id == portrait.pk for r in pending):
-            raise ClientActionError("A new version of this portrait is already on its way.", 409)
+            raise ClientActionError(_("A new version of this portrait is already on its way."), 409)
         if len(pending) >= max_pending_requests():
             raise ClientActionError(
-                f"{len(pending)} new versions are already on their way: wait for them before asking for more.", 429
+                _("New versions are already on their way: wait for them before asking for more."),
+                429,
             )
         if GalleryPortrait.objects.filter(gallery=gallery).count() + len(pending) >= MAX_GALLERY_PORTRAITS:
-            raise ClientActionError(FULL_MESSAGE, 409)
+            raise ClientActionError(full_message(), 409)
         try:
             job = portraits.more_like_me(portrait=portrait, user=None)
         except runs.RunError as exc:
             log.warning("gallery_more_like_me_refused", gallery_id=gallery.pk, portrait_id=portrait.pk, why=str(exc))
-            raise ClientActionError("We can't make a new version of this portrait right now.", 409) from None
+            raise ClientActionError(_("We can't make a new version of this portrait right now."), 409) from None
         request = GalleryRequest.objects.create(gallery=gallery, source=portrait, job=job)
         record_event(gallery=gallery, kind=GalleryEvent.Kind.MORE_LIKE_ME, portrait=portrait)
     log.info("gallery_more_like_me", gallery_id=gallery.pk, portrait_id=portrait.pk, job_id=job.pk)
@@ -568,10 +575,11 @@ def _claim_one(candidates: Sequence[Entitlement]) -> Entitlement | None:
 
 def _limit_message(entitlements: Sequence[Entitlement]) -> str:
     total = sum(e.download_limit for e in entitlements)
-    return (
-        f"You have used all {total} download{'s' if total != 1 else ''} of this portrait. "
-        "Ask the studio if you need it again."
-    )
+    return ngettext(
+        "You have used the %(count)d download of this portrait. Ask the studio if you need it again.",
+        "You have used all %(count)d downloads of this portrait. Ask the studio if you need it again.",
+        total,
+    ) % {"count": total}
 
 
 def claim_download(*, gallery: Gallery, entry: GalleryPortrait, size: str) -> Entitlement:
@@ -579,14 +587,14 @@ def claim_download(*, gallery: Gallery, entry: GalleryPortrait, size: str) -> En
     DownloadRefused: 404 when there is none (no entitlement, revoked: the same as a portrait not in the gallery),
     403 when its download limit is reached. Records a DOWNLOAD event."""
     if size not in SIZES:
-        raise DownloadRefused("Choose a size to download.", 400)
+        raise DownloadRefused(_("Choose a size to download."), 400)
     entitlements = list(
         Entitlement.objects.filter(
             gallery=gallery, portrait_id=entry.portrait_id, size=size, revoked_at__isnull=True
         ).order_by("pk")
     )
     if not entitlements:
-        raise DownloadRefused("This portrait is not available to download.", 404)
+        raise DownloadRefused(_("This portrait is not available to download."), 404)
     claimed = _claim_one(entitlements)
     if claimed is None:
         raise DownloadRefused(_limit_message(entitlements), 403)
@@ -636,10 +644,10 @@ def claim_zip(*, gallery: Gallery) -> list[ZipItem]:
                     items.append(ZipItem(entry.portrait_id, str(size)))
                     break
     if not entitled:
-        raise DownloadRefused("None of these portraits is available to download yet.", 404)
+        raise DownloadRefused(_("None of these portraits is available to download yet."), 404)
     if not items:
         raise DownloadRefused(
-            "You have used all the downloads of these portraits. Ask the studio if you need them.", 403
+            _("You have used all the downloads of these portraits. Ask the studio if you need them."), 403
         )
     record_event(gallery=gallery, kind=GalleryEvent.Kind.ZIP, detail=f"{len(items)} portraits")
     log.info("gallery_zip", gallery_id=gallery.pk, portraits=len(items))
@@ -659,7 +667,7 @@ def zip_token(*, gallery: Gallery, items: Sequence[ZipItem]) -> str:
 def read_zip_token(*, gallery: Gallery, token: str) -> list[ZipItem]:
     """The items of a ZIP token of this gallery, or ClientActionError 404 (tampered, another gallery's,
     expired after GALLERY_DOWNLOAD_LINK_SECONDS)."""
-    not_found = ClientActionError("This download link has expired. Ask for the ZIP again.", 404)
+    not_found = ClientActionError(_("This download link has expired. Ask for the ZIP again."), 404)
     if not token or len(token) > 8192:
         raise not_found
     try:

@@ -11,16 +11,22 @@ says to use the one the studio gave.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
 
 from galleries.models import Gallery
+from tenants.i18n import client_language_of
 from tenants.models import Studio
 from tenants.templatetags.studio_tags import brand_contrast, safe_brand
+
+# Whitespace a subject is collapsed on (line breaks included), but not the non-breaking spaces of French typography.
+LINE_BREAKS = re.compile(r"[^\S\u00a0\u202f]+")
 
 
 def _context(*, gallery: Gallery, studio: Studio, link: str, logo_url: str | None) -> dict[str, Any]:
@@ -51,7 +57,7 @@ def _message(
     html = render_to_string(f"galleries/email/{template}.html", context)
     reply_to = [studio.contact_email] if studio.contact_email else None
     message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
+        subject=" ".join(LINE_BREAKS.split(subject)).strip(),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
@@ -65,30 +71,39 @@ def gallery_ready_message(
     *, gallery: Gallery, studio: Studio, link: str, logo_url: str | None = None
 ) -> EmailMultiAlternatives:
     """ "Your gallery is ready": the title, the studio's note, the link, the expiry date, password/PIN hints."""
-    context = _context(gallery=gallery, studio=studio, link=link, logo_url=logo_url)
-    return _message(
-        subject=f"{studio.name}: your gallery “{gallery.title}” is ready",
-        template="gallery_ready",
-        context=context,
-        to=gallery.client.email,
-        studio=studio,
-    )
+    with translation.override(client_language_of(studio)):  # in the studio's language for its clients
+        context = _context(gallery=gallery, studio=studio, link=link, logo_url=logo_url)
+        return _message(
+            subject=_("%(studio)s: your gallery “%(title)s” is ready")
+            % {"studio": studio.name, "title": gallery.title},
+            template="gallery_ready",
+            context=context,
+            to=gallery.client.email,
+            studio=studio,
+        )
 
 
 def expiry_reminder_message(
     *, gallery: Gallery, studio: Studio, link: str, logo_url: str | None = None
 ) -> EmailMultiAlternatives:
     """The reminder before the gallery closes: when it closes, the link, password/PIN hints."""
-    context = _context(gallery=gallery, studio=studio, link=link, logo_url=logo_url)
-    when = context["expires_at"]
-    closes = f" closes on {when.day} {when:%B}" if when else " closes soon"
-    return _message(
-        subject=f"{studio.name}: your gallery “{gallery.title}”{closes}",
-        template="expiry_reminder",
-        context=context,
-        to=gallery.client.email,
-        studio=studio,
-    )
+    with translation.override(client_language_of(studio)):  # in the studio's language for its clients
+        context = _context(gallery=gallery, studio=studio, link=link, logo_url=logo_url)
+        when = context["expires_at"]
+        names = {"studio": studio.name, "title": gallery.title}
+        if when:
+            english = translation.get_language().split("-")[0] == "en"
+            day = formats.date_format(when, "j F" if english else "MONTH_DAY_FORMAT")
+            subject = _("%(studio)s: your gallery “%(title)s” closes on %(day)s") % {**names, "day": day}
+        else:
+            subject = _("%(studio)s: your gallery “%(title)s” closes soon") % names
+        return _message(
+            subject=subject,
+            template="expiry_reminder",
+            context=context,
+            to=gallery.client.email,
+            studio=studio,
+        )
 
 
 def _duration(seconds: int) -> str:

@@ -24,11 +24,13 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from galleries import access, client_services
 from galleries.client_services import ClientActionError
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
+from tenants.i18n import client_facing
 from tenants.refusals import refusal_page
 
 REMINDER_DAYS = 7  # the expiry notice turns into a warning this close to the date
@@ -95,7 +97,7 @@ def gallery_page(
                 return _unavailable(request, exc)
             return found(request, gallery, **kwargs)
 
-        return wrapper
+        return client_facing(wrapper)  # in the client's language (tenants/i18n.py)
 
     return decorator
 
@@ -137,7 +139,7 @@ def gallery_unlock(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         return _locked_page(request, gallery)
     if attempt.wait:
         return _wait_page("galleries/public/password.html", request, {"gallery": gallery}, attempt.wait)
-    return _password_page(request, gallery, error="That password isn't right. Check it and try again.", status=403)
+    return _password_page(request, gallery, error=_("That password isn't right. Check it and try again."), status=403)
 
 
 def _safe_next(value: Any) -> str:
@@ -168,7 +170,7 @@ def gallery_pin(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         return _locked_page(request, gallery)
     if attempt.wait:
         return _wait_page("galleries/public/pin.html", request, context, attempt.wait)
-    context["error"] = "That PIN isn't right. Check it and try again."
+    context["error"] = _("That PIN isn't right. Check it and try again.")
     return render(request, "galleries/public/pin.html", context, status=403)
 
 
@@ -427,7 +429,7 @@ def gallery_zip(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         return _refused(request, gallery, exc)
     files = client_services.zip_files(gallery=gallery, items=items)
     if not files:
-        return _refused(request, gallery, ClientActionError("None of these portraits can be downloaded now.", 404))
+        return _refused(request, gallery, ClientActionError(_("None of these portraits can be downloaded now."), 404))
     response = StreamingHttpResponse(client_services.stream_zip(files), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{client_services.zip_name(gallery)}"'
     response["X-Content-Type-Options"] = "nosniff"

@@ -461,9 +461,15 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Studio SaaS <no-reply@localhost>")
 
 # --- i18n -----------------------------------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The languages a studio's clients can read their pages in (galleries, the self-upload link, consent, emails):
+# the studio picks the default on its branding page (Studio.client_language), a client can switch on the page
+# (tenants/i18n.py). The studio's own pages stay English. Catalogues: locale/<code>/LC_MESSAGES/django.po,
+# compiled to the committed django.mo by `manage.py compile_catalogues` (docs/galleries.md "Languages").
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Security (production switches) ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.urls import include, path
 
 from studio_saas import api_docs_urls
 from studio_saas.favicon import favicon
+from tenants.i18n import client_js_catalog
 
 urlpatterns = [
     path("", include("tenants.urls")),
@@ -28,6 +29,8 @@ urlpatterns = [
     path("api/", include("studio_saas.api_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon, name="favicon"),
+    # The client pages' script translations (tenants/i18n.py), by language.
+    path("jsi18n/<str:language>/", client_js_catalog, name="client_js_catalog"),
 ]
 
 # An unknown path under /api/ answers JSON; other pages keep Django's 404 page.

@@ -36,8 +36,8 @@ def _check_by_dry_run(action: Callable[[], Any]) -> None:
 
 @admin.register(Studio)
 class StudioAdmin(PlatformOnlyAdmin):
-    list_display = ["name", "slug", "status", "custom_domain", "created_at"]
-    list_filter = ["status"]
+    list_display = ["name", "slug", "status", "custom_domain", "client_language", "created_at"]
+    list_filter = ["status", "client_language"]
     search_fields = ["name", "slug", "custom_domain", "contact_email"]
     readonly_fields = ["created_at"]
 

@@ -1,4 +1,5 @@
-"""A studio's branding, set by its owner (the branding page): logo, accent colour, watermark text.
+"""A studio's branding, set by its owner (the branding page): logo, accent colour, watermark text, the language of
+its clients' pages.
 
 The logo is an untrusted upload like any other: read with a size cap, its type taken from its bytes (JPEG, PNG
 or WebP; never SVG), decoded under a pixel limit, and stored re-encoded as a metadata-free PNG of at most
@@ -16,7 +17,7 @@ from django.db import transaction
 from engine.images import ImageLimits, PhotoRejected, encode_clean, load_photo
 from tenants.access import acting_user
 from tenants.context import tenant_context
-from tenants.models import Membership, Role, Studio, User
+from tenants.models import Membership, Role, Studio, User, client_language_choices
 from tenants.refusals import Refused
 
 log = structlog.get_logger("tenants.branding")
@@ -52,6 +53,7 @@ def update_branding(
     watermark_text: str,
     logo_png: bytes | None = None,
     remove_logo: bool = False,
+    client_language: str | None = None,
 ) -> Studio:
     """Save the owner's branding. Owners only (403 otherwise). `logo_png` comes from clean_logo."""
     with tenant_context(studio), transaction.atomic():
@@ -63,11 +65,15 @@ def update_branding(
         old_logo = studio.logo.name if studio.logo else ""
         studio.primary_color = primary_color.lower()
         studio.watermark_text = watermark_text.strip()
+        if client_language is not None:
+            if client_language not in dict(client_language_choices()):
+                raise BrandingRefused("Choose one of the languages offered.", code="client_language")
+            studio.client_language = client_language
         if logo_png is not None:
             studio.logo.save(f"{studio.slug}-{secrets.token_hex(6)}.png", ContentFile(logo_png), save=False)
         elif remove_logo:
             studio.logo = ""
-        studio.save(update_fields=["primary_color", "watermark_text", "logo"])
+        studio.save(update_fields=["primary_color", "watermark_text", "logo", "client_language"])
         new_logo = studio.logo.name if studio.logo else ""
         if old_logo and old_logo != new_logo:
             storage = studio.logo.storage

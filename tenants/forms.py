@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.template import loader
 
-from tenants.models import Membership, Role, Studio, User
+from tenants.models import Membership, Role, Studio, User, client_language_choices
 from tenants.signup import slug_problem
 
 
@@ -259,3 +259,9 @@ class BrandingForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     remove_logo = forms.BooleanField(label="Remove the logo", required=False)
+    client_language = forms.ChoiceField(
+        label="Your clients' language",
+        choices=client_language_choices,
+        required=False,  # left out: unchanged
+        help_text="Galleries, upload pages, consent and emails your clients see; they can switch on the page.",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
@@ -80,6 +81,11 @@ slug_validator = RegexValidator(
 RESERVED_SLUGS = frozenset({"www", "api", "admin", "static", "media", "app", "s", "healthz", "metrics"})
 
 
+def client_language_choices() -> list[tuple[str, str]]:
+    """The languages a studio's clients can read their pages in (settings.LANGUAGES), read when asked."""
+    return [(code, name) for code, name in settings.LANGUAGES]
+
+
 class Studio(models.Model):
     """A photo studio: the tenant. Everything a studio owns points here."""
 
@@ -102,6 +108,13 @@ class Studio(models.Model):
     contact_email = models.EmailField(blank=True)
     watermark_text = models.CharField(
         max_length=60, blank=True, help_text="Tiled over the watermarked previews of portraits (empty: the name)."
+    )
+    # The language of the clients' pages and emails unless a client picks another on the page (tenants/i18n.py).
+    client_language = models.CharField(
+        max_length=16,
+        choices=client_language_choices,
+        default="en",
+        help_text="Galleries, upload pages, consent and emails your clients see (they can switch on the page).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # The dashboard's getting-started checklist (tenants/onboarding.py) was hidden by an owner or manager.

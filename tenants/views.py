@@ -192,7 +192,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def branding(request: HttpRequest) -> HttpResponse:
     """The owner's branding page: logo, accent colour and watermark, previewed live as they are chosen."""
     studio = request.studio  # type: ignore[attr-defined]
-    initial = {"primary_color": studio.primary_color, "watermark_text": studio.watermark_text}
+    initial = {
+        "primary_color": studio.primary_color,
+        "watermark_text": studio.watermark_text,
+        "client_language": studio.client_language,
+    }
     form = BrandingForm(request.POST or None, request.FILES or None, initial=initial)
     status = 200
     if request.method == "POST":
@@ -207,6 +211,7 @@ def branding(request: HttpRequest) -> HttpResponse:
                     watermark_text=form.cleaned_data["watermark_text"],
                     logo_png=logo_png,
                     remove_logo=form.cleaned_data["remove_logo"],
+                    client_language=form.cleaned_data["client_language"] or None,
                 )
             except branding_service.BrandingRefused as exc:
                 form.add_error("logo" if exc.code.startswith("logo_") else None, exc.message)

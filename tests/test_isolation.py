@@ -48,6 +48,8 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 # Kwargs that name no studio object, with a harmless value for requests. (url name or "*", kwarg) -> value.
 NON_OBJECT_KWARGS: dict[tuple[str, str], str] = {
+    # The client pages' script translations: a language code of settings.LANGUAGES, the same for every studio.
+    ("client_js_catalog", "language"): "fr",
     # Django's password reset link: a user account's uid and token, checked by Django's token generator.
     ("password_reset_confirm", "uidb64"): "MQ",
     ("password_reset_confirm", "token"): "set-password",
@@ -101,6 +103,8 @@ PUBLIC_URL_NAMES = frozenset(
         "studio-api-schema",
         "studio-api-docs",
         "favicon",
+        # The client pages' script translations: the same words for every studio, nothing of a studio in them.
+        "client_js_catalog",
     }
 )
 

@@ -1,10 +1,20 @@
 /* The cart of a client's gallery (billing/templates/billing/gallery/_cart.html): the count and total of the portraits
    ticked for buying (or of the package chosen), kept up to date as the client ticks. The price per portrait (minor
-   units) and the currency come from the form's data-price and data-currency attributes. */
+   units) and the currency come from the form's data-price and data-currency attributes; the words, in the page's
+   language, from its data-one and data-many ("{n} portrait(s)", picked with the language's plural rules). Amounts
+   read "12.50 EUR" in English (as the server writes them: studio_tags.money) and in the locale's own way in
+   another language ("12,50 €", "¥88.00"). */
 (() => {
   const form = document.getElementById("buy-form");
   if (!form) return;
   const unit = Number(form.dataset.price), cur = form.dataset.currency;
+  const lang = document.documentElement.lang || "en";
+  const english = lang.split("-")[0] === "en";
+  const plural = new Intl.PluralRules(lang);
+  const words = (n) => (plural.select(n) === "one" ? form.dataset.one : form.dataset.many).replace("{n}", String(n));
+  const money = (amount) => english
+    ? `${amount.toFixed(2)} ${cur}`
+    : new Intl.NumberFormat(lang, { style: "currency", currency: cur }).format(amount);
   const boxes = () => document.querySelectorAll('input[form="buy-form"][name="portrait"]');
   const pkg = form.querySelector("[data-cart-package]");
   const update = () => {
@@ -13,8 +23,8 @@
     const all = opt && opt.value && opt.dataset.count === "0";
     const count = all ? boxes().length : n;
     const total = opt && opt.value ? Number(opt.dataset.price) : (n * unit) / 100;
-    form.querySelector("[data-cart-count]").textContent = `${count} portrait${count === 1 ? "" : "s"}`;
-    form.querySelector("[data-cart-total]").textContent = `${total.toFixed(2)} ${cur}`;
+    form.querySelector("[data-cart-count]").textContent = words(count);
+    form.querySelector("[data-cart-total]").textContent = money(total);
   };
   document.addEventListener("change", (e) => { if (e.target.matches('input[form="buy-form"], [data-cart-package]')) update(); });
   update();

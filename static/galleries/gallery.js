@@ -14,6 +14,10 @@
      loaded reloads the page once for fresh links. */
 (function () {
   "use strict";
+  // Words in the page's language: the catalogue script (tenants/i18n.py client_js_catalog) loads first and
+  // defines gettext and interpolate; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
+  var fmt = function (s, args) { return window.interpolate ? window.interpolate(s, args, true) : s.replace(/%\((\w+)\)s/g, function (_, k) { return String(args[k]); }); };
 
   var viewer = document.getElementById("g-viewer");
   if (!viewer) return;
@@ -85,7 +89,7 @@
     heart.hidden = !button;
     if (button) {
       heart.setAttribute("aria-pressed", button.getAttribute("aria-pressed") || "false");
-      heart.setAttribute("aria-label", "Favorite portrait " + number(index));
+      heart.setAttribute("aria-label", fmt(gettext("Favorite portrait %(number)s"), { number: number(index) }));
     }
   }
 
@@ -108,7 +112,7 @@
     img.alt = source.alt;
     img.style.transform = "";
     viewer.setAttribute("data-portrait", tile.getAttribute("data-portrait"));
-    counter.textContent = number(index) + " of " + total();
+    counter.textContent = fmt(gettext("%(number)s of %(total)s"), { number: number(index), total: total() });
     prevButton.disabled = index === 0 && !beforeUrl();
     nextButton.disabled = index === tiles.length - 1 && !nextPageLink();
     syncHeart();
@@ -252,7 +256,7 @@
     var button = form.querySelector("button");
     var label = form.querySelector(".g-more-label");
     if (button) button.disabled = true;
-    if (label) label.textContent = "On its way";
+    if (label) label.textContent = gettext("On its way");
   });
 
   // Expired preview links (a page left open for long): reload once for fresh ones.

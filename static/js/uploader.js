@@ -35,12 +35,20 @@
     return status === 0 || status === 408 || status === 429 || status >= 500;
   }
 
+  // Words in the page's language: the client's page loads the catalogue script (tenants/i18n.py
+  // client_js_catalog) first, which defines gettext and interpolate; elsewhere (the studio's pages), English.
+  var gettext = window.gettext || function (s) { return s; };
+  function fmt(s, args) {
+    if (window.interpolate) return window.interpolate(s, args, true);
+    return s.replace(/%\((\w+)\)s/g, function (_, k) { return String(args[k]); });
+  }
+
   function describe(file) {
     var entry = file.files && file.files[0];
-    if (!entry) return ["done", "Uploaded"];
-    if (entry.status === "rejected") return ["rejected", "Rejected: " + (entry.reason || "this file can't be used")];
-    if (entry.status === "accepted") return ["accepted", "Accepted"];
-    return ["done", "Uploaded, checking…"];
+    if (!entry) return ["done", gettext("Uploaded")];
+    if (entry.status === "rejected") return ["rejected", fmt(gettext("Rejected: %(reason)s"), { reason: entry.reason || gettext("this file can't be used") })];
+    if (entry.status === "accepted") return ["accepted", gettext("Accepted")];
+    return ["done", gettext("Uploaded, checking…")];
   }
 
   function init(form) {
@@ -85,7 +93,7 @@
       });
       xhr.upload.addEventListener("load", function () {
         job.bar.value = 100;
-        setState(job.item, "sending", "Processing…");
+        setState(job.item, "sending", gettext("Processing…"));
       });
       xhr.addEventListener("load", function () {
         var body = null;
@@ -100,20 +108,20 @@
           }
         } else {
           var message = body && body.error && body.error.message;
-          if (!message && xhr.status === 413) message = "This file is too big.";
-          if (!message && xhr.status === 403) message = "The upload was refused: reload the page and try again.";
-          if (!message && xhr.status >= 500) message = "The server could not store this photo (error " + xhr.status + ").";
-          fail(job, message || "Upload failed (error " + xhr.status + ").", retryable(xhr.status));
+          if (!message && xhr.status === 413) message = gettext("This file is too big.");
+          if (!message && xhr.status === 403) message = gettext("The upload was refused: reload the page and try again.");
+          if (!message && xhr.status >= 500) message = fmt(gettext("The server could not store this photo (error %(status)s)."), { status: xhr.status });
+          fail(job, message || fmt(gettext("Upload failed (error %(status)s)."), { status: xhr.status }), retryable(xhr.status));
         }
       });
-      xhr.addEventListener("error", function () { fail(job, "Network error: check your connection.", true); });
-      xhr.addEventListener("abort", function () { fail(job, "Upload cancelled.", true); });
+      xhr.addEventListener("error", function () { fail(job, gettext("Network error: check your connection."), true); });
+      xhr.addEventListener("abort", function () { fail(job, gettext("Upload cancelled."), true); });
       xhr.addEventListener("loadend", function () {
         active -= 1;
         outstanding -= 1;
         next();
       });
-      setState(job.item, "sending", "Uploading…");
+      setState(job.item, "sending", gettext("Uploading…"));
       xhr.send(data);
     }
 
@@ -123,12 +131,12 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "btn btn-small upload-retry";
-      button.textContent = "Retry";
-      button.setAttribute("aria-label", "Retry uploading " + job.file.name);
+      button.textContent = gettext("Retry");
+      button.setAttribute("aria-label", fmt(gettext("Retry uploading %(name)s"), { name: job.file.name }));
       button.addEventListener("click", function () {
         button.remove();
         job.bar.value = 0;
-        setState(job.item, "waiting", "Waiting…");
+        setState(job.item, "waiting", gettext("Waiting…"));
         queue.push(job);
         outstanding += 1;
         next();
@@ -147,14 +155,14 @@
         var bar = document.createElement("progress");
         bar.max = 100;
         bar.value = 0;
-        bar.setAttribute("aria-label", "Upload progress of " + file.name);
+        bar.setAttribute("aria-label", fmt(gettext("Upload progress of %(name)s"), { name: file.name }));
         var status = document.createElement("span");
         status.className = "upload-status";
         item.appendChild(name);
         item.appendChild(bar);
         item.appendChild(status);
         list.appendChild(item);
-        setState(item, "waiting", "Waiting…");
+        setState(item, "waiting", gettext("Waiting…"));
         queue.push({ file: file, item: item, bar: bar });
         outstanding += 1;
       }

@@ -6,8 +6,12 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from babel.numbers import format_currency
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import get_language, to_locale
+
+from tenants.i18n import client_date as _client_date
 
 register = template.Library()
 
@@ -48,8 +52,9 @@ def safe_brand(color: str) -> str:
 
 @register.filter
 def money(amount: Any, currency: Any = "") -> str:
-    """An amount with its currency, as the studio's prices read everywhere: `{{ price|money:"eur" }}` gives
-    "12.00 EUR" (two decimals, no thousands separator, the ISO code upper case). Empty for no amount."""
+    """An amount with its currency: `{{ price|money:"eur" }}`. In English (the studio's pages, and a client's page
+    in English) "12.00 EUR": two decimals, no thousands separator, the ISO code upper case. In another language
+    the locale's own way (babel, CLDR data): "12,50 €" in French, "¥88.00" in Chinese. Empty for no amount."""
     if amount is None or amount == "":
         return ""
     try:
@@ -57,7 +62,44 @@ def money(amount: Any, currency: Any = "") -> str:
     except (InvalidOperation, ValueError):
         return str(amount)
     code = str(currency or "").strip().upper()
+    language = get_language() or "en"
+    if code and language.split("-")[0] != "en":
+        try:
+            return format_currency(value, code, locale=to_locale(language))
+        except (ValueError, LookupError):  # an unknown currency or locale: the English form below
+            pass
     return f"{value} {code}" if code else f"{value}"
+
+
+@register.filter
+def client_date(value: Any, arg: str = "") -> str:
+    """`{{ expires_at|client_date }}`: the date in the client's language (tenants/i18n.py); `:"time"` adds the
+    time."""
+    return _client_date(value, with_time=arg == "time")
+
+
+@register.simple_tag(takes_context=True)
+def client_language_links(context: template.Context, fallback: str = "") -> list[dict[str, Any]]:
+    """The client pages' language switcher: each language of settings.LANGUAGES in its own name, with the link
+    that picks it (this page again with `?lang=`; after a POST, `fallback`, a page that answers GET)."""
+    from django.conf import settings
+    from django.utils.translation import get_language, get_language_info
+
+    request = context.get("request")
+    base = request.path if request is not None and request.method in ("GET", "HEAD") else ""
+    base = base or fallback or ""
+    current = get_language()
+    links = []
+    for code, _name in settings.LANGUAGES:
+        links.append(
+            {
+                "code": code,
+                "name": get_language_info(code)["name_local"],
+                "url": f"{base}?lang={code}",
+                "current": code == current,
+            }
+        )
+    return links
 
 
 @register.filter
