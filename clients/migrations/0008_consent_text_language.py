@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clients', '0005_groups'),
+        ('clients', '0007_dashboard_indexes'),
         ('tenants', '0005_studio_client_language'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
