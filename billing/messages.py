@@ -3,16 +3,10 @@ client's language and sends it, once per order)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from billing.models import Order
 from clients.messages import queue_message
 from clients.models import ClientMessage
 from galleries.services import gallery_link
-
-
-def money(amount: Decimal, currency: str) -> str:
-    return f"{Decimal(amount):.2f} {currency.upper()}"
 
 
 def queue_receipt(order: Order) -> ClientMessage | None:
@@ -21,13 +15,10 @@ def queue_receipt(order: Order) -> ClientMessage | None:
     if gallery is None:
         return None
     items = list(order.items.all())
-    sizes = {"full": "Full resolution", "web": "Web size"}
-    lines = [
-        {"label": f"{sizes.get(item.size, item.size)} ×1", "amount": money(item.unit_price, order.currency)}
-        for item in items
-    ]
+    # Amounts are formatted by the templates (the `money` filter), in the client's language.
+    lines = [{"size": item.size, "amount": item.unit_price} for item in items]
     if order.package_id is not None and order.package is not None:
-        lines = [{"label": order.package.name, "amount": money(order.amount, order.currency)}]
+        lines = [{"package": order.package.name, "amount": order.amount}]
     return queue_message(
         client=gallery.client,
         kind=ClientMessage.Kind.ORDER_RECEIPT,
@@ -36,7 +27,7 @@ def queue_receipt(order: Order) -> ClientMessage | None:
         context={
             "order": order,
             "lines": lines,
-            "total": money(order.amount, order.currency),
+            "currency": order.currency,
             "link": gallery_link(gallery=gallery),
         },
     )

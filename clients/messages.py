@@ -16,6 +16,7 @@ this one).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from smtplib import SMTPException
 from typing import Any
@@ -106,7 +107,8 @@ def queue_message(
     if reminder:
         full["unsubscribe_url"] = unsubscribe_url(client)
     with translation.override(language):
-        subject = " ".join(render_to_string(f"{template}_subject.txt", full).split())[:255]
+        # Line breaks and runs of spaces collapse; French non-breaking spaces (before ":" and inside « ») stay.
+        subject = re.sub(r"[ \t\r\n]+", " ", render_to_string(f"{template}_subject.txt", full)).strip()[:255]
         text = render_to_string(f"{template}.txt", full)
         html = render_to_string(f"{template}.html", full)
     skipped = reminder and client.reminders_opt_out_at is not None

@@ -32,6 +32,13 @@ CLIENT_TEMPLATES = sorted(
         ROOT / "clients/templates/clients/email/upload_link.txt",
         *[p for p in ROOT.glob("galleries/templates/galleries/email/*") if p.name != "gallery_locked.txt"],
         ROOT / "templates/includes/client_languages.html",
+        # The client messages (clients/messages.py) and the reminders' unsubscribe page.
+        ROOT / "templates/emails/client_layout.html",
+        ROOT / "templates/emails/_client_footer.txt",
+        *ROOT.glob("clients/templates/clients/messages/*"),
+        *ROOT.glob("billing/templates/billing/messages/*"),
+        *ROOT.glob("galleries/templates/galleries/messages/*"),
+        ROOT / "clients/templates/clients/stop_reminders.html",
     ]
 )
 # Python modules whose messages a client reads.

@@ -243,3 +243,24 @@ def test_an_order_receipt_and_erasure_of_the_messages(
         receipt = erase_client(client=gallery.client, performed_by=tenant_a.owner)
         assert not ClientMessage.objects.exists()
     assert receipt.counts["messages"] == 1
+
+
+def test_a_message_is_written_in_the_studios_language_for_its_clients(
+    tenant_a: Tenant, enqueued: Enqueued, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tenants.models import Studio
+
+    Studio.objects.filter(pk=tenant_a.studio.pk).update(client_language="fr")
+    tenant_a.studio.refresh_from_db()
+    with tenant_context(tenant_a.studio):
+        portrait = make_portrait(tenant_a)
+        gallery = Gallery.objects.create(client=portrait.double.client, title="Printemps", created_by=tenant_a.owner)
+        job = Job.objects.create(kind="portraits.render", state=Job.State.SUCCEEDED, attempts=1)
+        GalleryRequest.objects.create(gallery=gallery, source=portrait, job=job)
+        with django_capture_on_commit_callbacks(execute=True):
+            job_ended(job)
+        assert ClientMessage.objects.get().language == "fr"
+    _send_queued(tenant_a, enqueued)
+    email = mail.outbox[0]
+    assert email.subject == "Studio A\u00a0: votre nouveau portrait est prêt"
+    assert "«\u00a0Printemps\u00a0»" in email.body and "Voir mon nouveau portrait" in email.alternatives[0][0]
