@@ -59,6 +59,7 @@ def checklist_panel(request: HttpRequest) -> Panel | None:
     return Panel(
         template="tenants/_onboarding.html",
         context={"steps": found, "steps_done": done, "steps_total": len(found), "welcome": "welcome" in request.GET},
+        order=5,  # first: before "Needs you now" (10)
     )
 
 

@@ -109,6 +109,7 @@ def test_the_checklist_follows_each_step_and_can_be_hidden(client: Client) -> No
     url = f"{new.prefix}/"
     html = client.get(url).content.decode()
     assert "Get your studio ready" in html and "0 of 4 done" in html
+    assert html.index("Get your studio ready") < html.index("Needs you now")  # the checklist comes first
     assert f'href="{new.prefix}/branding/"' in html and f'href="{new.prefix}/clients/new/"' in html
 
     with tenant_context(new.studio):
