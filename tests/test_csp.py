@@ -142,8 +142,9 @@ def project_templates() -> list[Path]:
 
 def is_email(path: Path) -> bool:
     """HTML emails are not web pages (no Content-Security-Policy applies to them) and email clients need inline
-    styles: they keep theirs."""
-    return "email" in path.relative_to(ROOT).parts
+    styles: they keep theirs. They live in `email/` and `emails/` folders, and the client messages
+    (clients/messages.py) in `<app>/templates/<app>/messages/`."""
+    return bool({"email", "emails", "messages"} & set(path.relative_to(ROOT).parts))
 
 
 # --- Tests ------------------------------------------------------------------------------------------------------
