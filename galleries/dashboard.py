@@ -19,6 +19,7 @@ from tenants.dashboard import (
     age,
     count_and_oldest,
     counted,
+    oldest_first,
     register_action_items,
     register_activity,
 )
@@ -53,13 +54,12 @@ def needs(request: HttpRequest) -> list[ActionItem]:
         )
         verb = "has" if count == 1 else "have"
         items.append(
-            ActionItem(
+            oldest_first(
                 key="galleries.runs_without_gallery",
                 count=count,
                 text=f"{counted(count, 'run')} {verb} finished and {'its' if count == 1 else 'their'} picks are in "
                 f"no gallery yet.",
-                url=objects[0].url,
-                action=("Make the gallery" if can_act else "See the run") if count == 1 else "Start with the oldest",
+                action_for_one="Make the gallery" if can_act else "See the run",
                 urgency=30,
                 objects=objects,
                 note=note,
@@ -80,13 +80,13 @@ def needs(request: HttpRequest) -> list[ActionItem]:
         galleries = totals["galleries"]
         verb = "isn't" if totals["favorites"] == 1 else "aren't"
         items.append(
-            ActionItem(
+            oldest_first(
                 key="galleries.favorites_not_bought",
                 count=totals["favorites"],
                 text=f"{counted(totals['favorites'], 'favorite')} in {counted(galleries, 'gallery', 'galleries')} "
                 f"{verb} bought yet.",
-                url=objects[0].url if objects else reverse("gallery_list"),
-                action="Open the gallery" if galleries == 1 else "Start with the oldest",
+                fallback_url=reverse("gallery_list"),
+                action_for_one="Open the gallery",
                 urgency=50,
                 objects=objects,
                 note=note,
@@ -106,12 +106,11 @@ def needs(request: HttpRequest) -> list[ActionItem]:
         )
         verb = "was" if count == 1 else "were"
         items.append(
-            ActionItem(
+            oldest_first(
                 key="galleries.never_opened",
                 count=count,
                 text=f"{counted(count, 'gallery', 'galleries')} {verb} shared but never opened.",
-                url=objects[0].url,
-                action="Remind the client" if count == 1 else "Start with the oldest",
+                action_for_one="Remind the client",
                 urgency=60,
                 objects=objects,
                 note=note,

@@ -19,6 +19,7 @@ from tenants.dashboard import (
     age,
     count_and_oldest,
     counted,
+    oldest_first,
     register_action_items,
     register_activity,
 )
@@ -50,13 +51,12 @@ def needs(request: HttpRequest) -> list[ActionItem]:
         )
         verb = "is" if count == 1 else "are"
         items.append(
-            ActionItem(
+            oldest_first(
                 key="generation.sets_ready_for_review",
                 count=count,
                 text=f"{counted(count, 'photo set')} {verb} ready for your review: check the photos, then train "
                 f"the digital double.",
-                url=objects[0].url,
-                action="Review and train" if count == 1 else "Start with the oldest",
+                action_for_one="Review and train",
                 urgency=40,
                 objects=objects,
                 note=note,
@@ -73,13 +73,12 @@ def needs(request: HttpRequest) -> list[ActionItem]:
             for d in oldest
         )
         items.append(
-            ActionItem(
+            oldest_first(
                 key="generation.doubles_failed",
                 count=count,
                 text=f"{counted(count, 'digital double')} failed to train: see why, then train "
                 f"{'it' if count == 1 else 'them'} again or ask for new photos.",
-                url=objects[0].url,
-                action="See what failed" if count == 1 else "Start with the oldest",
+                action_for_one="See what failed",
                 urgency=20,
                 objects=objects,
                 note=note,

@@ -121,6 +121,33 @@ class ActionItem:
         return max(0, (self.of or self.count) - len(self.objects))
 
 
+def oldest_first(
+    *,
+    key: str,
+    count: int,
+    text: str,
+    objects: tuple[NamedObject, ...],
+    action_for_one: str,
+    urgency: int,
+    note: str = "",
+    of: int = 0,
+    fallback_url: str = "",
+) -> ActionItem:
+    """An item whose link opens the oldest object it names (no list filters them): `action_for_one` when there
+    is one object to act on (`of`, else `count`), "Start with the oldest" when there are more."""
+    return ActionItem(
+        key=key,
+        count=count,
+        text=text,
+        url=objects[0].url if objects else fallback_url,
+        action=action_for_one if (of or count) == 1 else "Start with the oldest",
+        urgency=urgency,
+        objects=objects,
+        note=note,
+        of=of,
+    )
+
+
 ActionItemsProvider = Callable[[HttpRequest], Iterable[ActionItem]]
 
 _action_items: dict[str, ActionItemsProvider] = {}
