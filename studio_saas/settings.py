@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "studio_saas.logging.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of the studio's own pages: the staff member's choice (cookie), else the browser's; client pages
+    # override it with the client's language (tenants/i18n.py client_facing).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
