@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in person's saved language (User.language) wins over the cookie and the browser's.
+    "tenants.i18n.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Resolves the studio (custom domain, subdomain, /s/<slug>/) and holds the tenant context for the request.
@@ -467,9 +469,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Studio SaaS <no-repl
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
-# The languages a studio's clients can read their pages in (galleries, the self-upload link, consent, emails):
-# the studio picks the default on its branding page (Studio.client_language), a client can switch on the page
-# (tenants/i18n.py). The studio's own pages stay English. Catalogues: locale/<code>/LC_MESSAGES/django.po,
+# The languages of every page. A studio's clients read theirs (galleries, the self-upload link, consent, emails)
+# in the studio's default (Studio.client_language, on the branding page) or their own choice on the page; the
+# studio's staff read theirs in their own (the account menu's switcher, else the browser's). tenants/i18n.py.
+# Catalogues: locale/<code>/LC_MESSAGES/django.po,
 # compiled to the committed django.mo by `manage.py compile_catalogues` (docs/galleries.md "Languages").
 LANGUAGES = [("en", "English"), ("fr", "Français"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]

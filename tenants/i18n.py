@@ -2,8 +2,13 @@
 
 The language in force is the client's own choice (the switcher on the page: `?lang=fr`, then remembered in the
 CLIENT_LANGUAGE_COOKIE cookie), else the studio's default (Studio.client_language, set on the branding page), else
-English. Only views marked `@client_facing` switch language; the studio's own pages stay English. Emails to a
-client are rendered under `translation.override(client_language_of(studio))`.
+English. Only views marked `@client_facing` switch to the client's language. Emails to a client are rendered under
+`translation.override(client_language_of(studio))`.
+
+The studio's own pages (and the platform's: sign-in, sign-up) are in the language of the person reading them: their
+saved choice (User.language, set with the switcher in the account menu, `set_language` below), else the language
+cookie (the switcher, for someone not signed in), else the browser's Accept-Language (Django's LocaleMiddleware),
+else English.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.utils import formats, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 V = TypeVar("V", bound=Callable[..., Any])
 
@@ -98,4 +107,54 @@ def client_js_catalog(request: HttpRequest, language: str) -> HttpResponse:
     with translation.override(code):
         response = JavaScriptCatalog.as_view(domain="djangojs", packages=[])(request)
     response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+class StaffLanguageMiddleware:
+    """After LocaleMiddleware and authentication: a signed-in person's saved language (User.language) wins over the
+    cookie and the browser's. Reads the user only when a session names one (no query for a client's request)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.get("_auth_user_id") is not None:
+            user = getattr(request, "user", None)
+            saved = supported_language(getattr(user, "language", None)) if user is not None else None
+            if saved and user.is_authenticated:
+                translation.activate(saved)
+                request.LANGUAGE_CODE = translation.get_language()  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher of the studio's and the platform's pages (POST `language`: a code of
+    settings.LANGUAGES, or empty for "the browser's"; `next`: where to go back). Saved on the account of a
+    signed-in person (every device follows), and in the language cookie for the browser."""
+    raw = request.POST.get("language", "")
+    code = supported_language(raw) if raw else ""
+    if code is None:
+        return HttpResponseBadRequest(
+            _("Unknown language “%(code)s”: choose one of the languages offered.") % {"code": raw[:20]},
+            content_type="text/plain; charset=utf-8",
+        )
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER") or "/"
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        get_user_model().objects.filter(pk=user.pk).update(language=code)
+    if code:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            code,
+            max_age=CLIENT_LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+            secure=request.is_secure(),
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite="Lax")
     return response

@@ -48,6 +48,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Django's admin flag; studio admin access comes from memberships, not from this.
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language of the studio's pages for this person (a code of settings.LANGUAGES); empty: the browser's.
+    language = models.CharField(max_length=10, blank=True, default="")
 
     objects = UserManager()
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from tenants import views
 from tenants.access import studio_member_required
+from tenants.i18n import set_language
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -13,6 +14,7 @@ urlpatterns = [
     # Accounts, branded with the studio.
     path("accounts/login/", views.StudioLoginView.as_view(), name="login"),
     path("accounts/logout/", views.StudioLogoutView.as_view(), name="logout"),
+    path("accounts/language/", set_language, name="set_language"),
     path("accounts/password-reset/", include("tenants.urls_password_reset")),
     path("accounts/password/", studio_member_required(views.PasswordChangeView.as_view()), name="password_change"),
     path(

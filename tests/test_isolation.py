@@ -69,6 +69,8 @@ PUBLIC_URL_NAMES = frozenset(
     {
         "login",
         "logout",
+        # The language switcher of the studio's pages: saves the person's own choice (their account, a cookie).
+        "set_language",
         "password_reset",
         "password_reset_done",
         "password_reset_confirm",
