@@ -41,6 +41,25 @@ CLIENT_TEMPLATES = sorted(
         ROOT / "clients/templates/clients/stop_reminders.html",
     ]
 )
+# Every other template is a studio's page or email (or the platform's: sign-in, sign-up), in the staff member's
+# language: all of them are checked the same way, except the ones below (with why).
+NOT_TRANSLATED = {
+    # Django REST framework's browsable API and the OpenAPI explorer: the integrator's tools, in English like the
+    # API's own error messages and schema.
+    *ROOT.glob("templates/rest_framework/**/*.html"),
+    *ROOT.glob("templates/api_docs/*.html"),
+    # The platform operator's admin (Django's admin has its own translations; the operator works in English).
+    ROOT / "templates/admin/base_site.html",
+}
+STUDIO_TEMPLATES = sorted(
+    path
+    for pattern in ("templates/**/*.html", "templates/**/*.txt", "*/templates/**/*.html", "*/templates/**/*.txt")
+    for path in ROOT.glob(pattern)
+    if ".venv" not in path.parts
+    and "node_modules" not in path.parts
+    and path not in NOT_TRANSLATED
+    and path not in CLIENT_TEMPLATES
+)
 # Python modules whose messages a client reads.
 CLIENT_MODULES = [
     "galleries/access.py",
@@ -79,6 +98,21 @@ def test_every_visible_string_of_a_client_template_is_marked_for_translation(pat
     assert _visible_leftovers(path.read_text()) == []
 
 
+@pytest.mark.parametrize("path", STUDIO_TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_visible_string_of_a_studio_template_is_marked_for_translation(path: Path) -> None:
+    assert _visible_leftovers(path.read_text()) == []
+
+
+def test_the_studio_templates_are_found() -> None:
+    names = {str(p.relative_to(ROOT)) for p in STUDIO_TEMPLATES}
+    assert {
+        "templates/base.html",
+        "templates/tenants/dashboard.html",
+        "clients/templates/clients/client_list.html",
+    } <= names
+    assert len(STUDIO_TEMPLATES) > 80
+
+
 def test_the_leftover_finder_finds_what_is_not_marked() -> None:
     source = (
         '{% load i18n %}<p>{% translate "Hello" %}</p><p title="Open it">Plain words</p>'
@@ -106,6 +140,14 @@ def test_the_catalogues_are_complete_no_untranslated_and_no_fuzzy_entry(language
     assert plural_forms <= {catalogue.num_plurals}  # every plural entry has the language's forms
 
 
+def _project_modules() -> list[Path]:
+    """The project's Python (tests, benchmarks and migrations aside): every `_("...")` in it is in the catalogues."""
+    skip = {".venv", "node_modules", "tests", "bench", "migrations", "var", ".gpu"}
+    modules = [p for p in ROOT.glob("*/**/*.py") if not skip & set(p.relative_to(ROOT).parts)]
+    assert {ROOT / m for m in CLIENT_MODULES} <= set(modules)
+    return modules
+
+
 def _ids(language: str, domain: str) -> set[str]:
     return {m.id[0] if isinstance(m.id, tuple) else m.id for m in _catalogue(language, domain) if m.id}
 
@@ -115,15 +157,38 @@ def test_the_strings_marked_in_templates_python_and_scripts_are_in_the_catalogue
     """A string marked after the last `makemessages` would show in English: the literal ones are checked here."""
     known = _ids(language, "django")
     literal = re.compile(r"{%\s*translate\s+\"([^\"]+)\"\s*%}")
-    marked = {s for path in CLIENT_TEMPLATES for s in literal.findall(path.read_text())}
+    marked = {s for path in CLIENT_TEMPLATES + STUDIO_TEMPLATES for s in literal.findall(path.read_text())}
     python = re.compile(r"\b_\(\s*\"((?:[^\"\\]|\\.)+)\"\s*\)")
-    marked |= {s.replace('\\"', '"') for m in CLIENT_MODULES for s in python.findall((ROOT / m).read_text())}
+    marked |= {s.replace('\\"', '"') for m in _project_modules() for s in python.findall(m.read_text())}
     assert len(marked) > 100
     assert sorted(marked - known) == []
     script = re.compile(r"\bgettext\(\"((?:[^\"\\]|\\.)+)\"\)")
-    in_scripts = {s for path in CLIENT_SCRIPTS for s in script.findall((ROOT / path).read_text())}
+    scripts = [p for p in ROOT.glob("static/**/*.js") if not p.name.endswith(".min.js")]
+    assert {ROOT / p for p in CLIENT_SCRIPTS} <= set(scripts)
+    in_scripts = {s for path in scripts for s in script.findall(path.read_text())}
     assert len(in_scripts) > 10
     assert sorted(in_scripts - _ids(language, "djangojs")) == []
+
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sdif]|%[sdif]")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_translation_keeps_the_placeholders_of_its_english(language: str, domain: str) -> None:
+    """A translation that drops or renames a %(name)s would raise or show the wrong value at run time."""
+    wrong = []
+    for m in _catalogue(language, domain):
+        if not m.id or not m.string:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        expected = set().union(*(set(PLACEHOLDER.findall(text)) for text in ids))
+        for text in m.string if isinstance(m.string, tuple) else (m.string,):
+            found = set(PLACEHOLDER.findall(text))
+            # A plural's forms may leave out the count (Chinese has one form, "%(count)s" stays in it).
+            if not found <= expected or (not isinstance(m.id, tuple) and found != expected):
+                wrong.append((m.id, text))
+    assert wrong == []
 
 
 def test_french_reads_with_french_typography() -> None:
