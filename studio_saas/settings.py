@@ -464,6 +464,8 @@ DOUBLE_ENCRYPTION_KEYS = env.list("DOUBLE_ENCRYPTION_KEYS", default=[])
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Studio SaaS <no-reply@localhost>")
+# The platform's own name (pages outside a studio: sign-in, sign-up, the studio chooser), the same in every language.
+PLATFORM_NAME = env.str("PLATFORM_NAME", default="Studio SaaS")
 
 # --- i18n -----------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
