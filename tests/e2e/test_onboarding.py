@@ -1,18 +1,24 @@
 """Onboarding in a real browser: a new studio signs itself up on a phone, confirms its email from the outbox and
-works through its getting-started checklist; the owner signs in, invites a staff member; the staff member opens
+works through its whole getting-started checklist (branding, first client, first template, payments through the
+fake Stripe's Connect onboarding); the owner signs in, invites a staff member; the staff member opens
 the link from the email in a fresh browser, sets a password and lands on the studio's dashboard."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.core import mail
 from playwright.sync_api import Browser, Page, expect
 
 from billing import credits
+from billing.models import StudioBilling
+from clients.models import Client
+from templates_app.models import Template
 from tenants.context import platform_context, tenant_context
 from tenants.models import Membership, Role, Studio, User
+from tests.billing.fake_stripe import fake_stripe_fixture  # noqa: F401  (fixture)
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.axe import describe, serious_violations
 
@@ -87,9 +93,11 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 
 def test_a_new_studio_signs_up_on_a_phone_confirms_and_works_through_its_checklist(
-    live_server, browser: Browser, settings
+    live_server, browser: Browser, settings, fake_stripe: Any
 ):
     settings.SIGNUP_TRIAL_CREDITS = 25
+    fake_stripe.connect_webhook_url = f"{live_server.url}/stripe/connect-webhook/"
+    dashboard = f"{live_server.url}/s/atelier-lumiere/"
     context = browser.new_context(**PHONE, bypass_csp=True)  # axe-core is injected as an inline script
     try:
         page = context.new_page()
@@ -128,8 +136,43 @@ def test_a_new_studio_signs_up_on_a_phone_confirms_and_works_through_its_checkli
         expect(page.locator("#branding-preview-watermark")).to_have_text("Atelier L.")
         page.get_by_role("button", name="Save").click()
         expect(page.locator(".messages")).to_contain_text("Your branding is saved.")
-        page.goto(f"{live_server.url}/s/atelier-lumiere/")
+        page.goto(dashboard)
         expect(page.locator(".onboarding")).to_contain_text("1 of 4 done")
+
+        # Add your first client, with the consent collected in person.
+        page.locator(".onboarding").get_by_role("link", name="Add your first client").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Add a client")
+        page.get_by_label("Name", exact=True).fill("Léa Dubois")
+        page.get_by_label("Email", exact=True).fill("lea@example.com")
+        page.get_by_label("Consent collected in person").check()
+        page.get_by_role("button", name="Add client").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Léa Dubois")
+        page.goto(dashboard)
+        expect(page.locator(".onboarding")).to_contain_text("2 of 4 done")
+
+        # Publish your first template: a starter style copied to the catalogue, then published.
+        page.locator(".onboarding").get_by_role("link", name="Publish your first template").click()
+        page.get_by_role("button", name="Copy to my catalog").first.click()
+        expect(page.locator(".messages")).to_contain_text("was copied to your catalog as a draft")
+        page.get_by_role("button", name="Publish", exact=True).click()
+        expect(page.get_by_role("button", name="Unpublish")).to_be_visible()
+        page.goto(dashboard)
+        expect(page.locator(".onboarding")).to_contain_text("3 of 4 done")
+
+        # Set up payments: Stripe's onboarding (the fake Stripe's page), then its Connect webhook turns them on.
+        page.locator(".onboarding").get_by_role("link", name="Set up payments").click()
+        page.get_by_role("button", name="Set up payments with Stripe").click()
+        expect(page).to_have_url(re.compile(rf"^{re.escape(fake_stripe.base_url)}/onboard/acct_"))
+        page.get_by_role("button", name="Submit").click()
+        expect(page).to_have_url(re.compile(r"/s/atelier-lumiere/billing/prices/\?connect=return$"))
+        expect(page.locator('[data-connect-status="enabled"]')).to_be_visible()
+
+        # Every step done: the checklist makes way for the dashboard itself.
+        page.goto(dashboard)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Atelier Lumière")
+        expect(page.locator(".onboarding")).to_have_count(0)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the dashboard is {width}px wide on a 390px phone"
     finally:
         context.close()
 
@@ -138,3 +181,6 @@ def test_a_new_studio_signs_up_on_a_phone_confirms_and_works_through_its_checkli
     assert (studio.primary_color, studio.watermark_text) == ("#0f766e", "Atelier L.")
     with tenant_context(studio):
         assert credits.balance() == 25
+        assert Client.objects.get().consent_method == Client.ConsentMethod.STAFF
+        assert Template.objects.get().status == Template.Status.PUBLISHED
+        assert StudioBilling.objects.get().charges_enabled
