@@ -256,8 +256,10 @@ def test_the_upload_link_email_in_the_studio_language(
 @pytest.mark.parametrize(
     ("language", "amount", "currency", "expected"),
     [
-        ("en", "12.5", "eur", "12.50 EUR"),
-        ("en", "12.5", "usd", "12.50 USD"),
+        ("en", "12.5", "eur", "€12.50"),
+        ("en", "12.5", "usd", "$12.50"),
+        ("en", "19800", "eur", "€19,800.00"),
+        ("en", "88", "cny", "CN¥88.00"),
         ("fr", "12.5", "eur", "12,50\u00a0€"),
         ("fr", "1234.5", "eur", "1\u202f234,50\u00a0€"),
         ("zh-hans", "88", "cny", "¥88.00"),
@@ -283,7 +285,7 @@ def test_dates_per_locale() -> None:
 def test_the_cart_prices_read_in_the_client_language(client: Any, tenant_a: Any, fake_stripe: Any) -> None:
     scene = shop(tenant_a, fake_stripe)
     english = _text(client.get(scene.url))
-    assert 'id="buy-form"' in english and "9.90 EUR per portrait" in english
+    assert 'id="buy-form"' in english and "€9.90 per portrait" in english
     french = client.get(scene.url + "?lang=fr")
     assert "9,90\u00a0€ le portrait, en pleine résolution" in _text(french)
     assert 'data-one="{n} portrait" data-many="{n} portraits"' in french.content.decode()

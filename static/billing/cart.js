@@ -2,19 +2,16 @@
    ticked for buying (or of the package chosen), kept up to date as the client ticks. The price per portrait (minor
    units) and the currency come from the form's data-price and data-currency attributes; the words, in the page's
    language, from its data-one and data-many ("{n} portrait(s)", picked with the language's plural rules). Amounts
-   read "12.50 EUR" in English (as the server writes them: studio_tags.money) and in the locale's own way in
-   another language ("12,50 €", "¥88.00"). */
+   read the locale's own way, as the server writes them (studio_tags.money): "€12.50" in English, "12,50 €" in
+   French, "¥88.00" in Chinese. */
 (() => {
   const form = document.getElementById("buy-form");
   if (!form) return;
   const unit = Number(form.dataset.price), cur = form.dataset.currency;
   const lang = document.documentElement.lang || "en";
-  const english = lang.split("-")[0] === "en";
   const plural = new Intl.PluralRules(lang);
   const words = (n) => (plural.select(n) === "one" ? form.dataset.one : form.dataset.many).replace("{n}", String(n));
-  const money = (amount) => english
-    ? `${amount.toFixed(2)} ${cur}`
-    : new Intl.NumberFormat(lang, { style: "currency", currency: cur }).format(amount);
+  const money = (amount) => new Intl.NumberFormat(lang, { style: "currency", currency: cur }).format(amount);
   const boxes = () => document.querySelectorAll('input[form="buy-form"][name="portrait"]');
   const pkg = form.querySelector("[data-cart-package]");
   const update = () => {

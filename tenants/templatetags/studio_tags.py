@@ -52,9 +52,10 @@ def safe_brand(color: str) -> str:
 
 @register.filter
 def money(amount: Any, currency: Any = "") -> str:
-    """An amount with its currency: `{{ price|money:"eur" }}`. In English (the studio's pages, and a client's page
-    in English) "12.00 EUR": two decimals, no thousands separator, the ISO code upper case. In another language
-    the locale's own way (babel, CLDR data): "12,50 €" in French, "¥88.00" in Chinese. Empty for no amount."""
+    """An amount with its currency, the way the active language writes it (babel, CLDR data): `{{ price|money:"eur"
+    }}` is "€12.50" in English, "12,50 €" in French, "€12.50" in Chinese; "$12.50" and "CN¥88.00" in English,
+    "¥88.00" in Chinese. Without a currency (or one babel doesn't know) "12.50 XYZ": two decimals and the code.
+    Empty for no amount."""
     if amount is None or amount == "":
         return ""
     try:
@@ -62,11 +63,10 @@ def money(amount: Any, currency: Any = "") -> str:
     except (InvalidOperation, ValueError):
         return str(amount)
     code = str(currency or "").strip().upper()
-    language = get_language() or "en"
-    if code and language.split("-")[0] != "en":
+    if code:
         try:
-            return format_currency(value, code, locale=to_locale(language))
-        except (ValueError, LookupError):  # an unknown currency or locale: the English form below
+            return format_currency(value, code, locale=to_locale(get_language() or "en"))
+        except (ValueError, LookupError):  # an unknown currency or locale: the plain form below
             pass
     return f"{value} {code}" if code else f"{value}"
 

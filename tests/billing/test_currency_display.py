@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_money_formats_an_amount_with_its_currency():
-    assert money(Decimal("12"), "eur") == "12.00 EUR"
-    assert money("9.9", "usd") == "9.90 USD"
+    assert money(Decimal("12"), "eur") == "€12.00"
+    assert money("9.9", "usd") == "$9.90"
     assert money(Decimal("9.90")) == "9.90"
     assert money(None, "eur") == ""
 
@@ -30,9 +30,9 @@ def test_template_prices_show_the_price_sheets_currency(client_a, tenant_a):
         template = make_template(tenant_a)
         TemplateVersion.objects.filter(pk=template.current_version_id).update(price_per_image=Decimal("9.90"))
     listing = client_a.get(f"{tenant_a.prefix}/templates/").content.decode()
-    assert "9.90 EUR" in listing  # the price sheet's default currency, before the studio sets one
+    assert "€9.90" in listing  # the price sheet's default currency, before the studio sets one
     with tenant_context(tenant_a.studio):
         PriceSheet.objects.update_or_create(defaults={"currency": "gbp"})
-    assert "9.90 GBP" in client_a.get(f"{tenant_a.prefix}/templates/").content.decode()
+    assert "£9.90" in client_a.get(f"{tenant_a.prefix}/templates/").content.decode()
     client_a.force_login(add_member(tenant_a, "desk@studio-a.example", Role.STAFF))  # sees the settings read-only
-    assert "9.90 GBP" in client_a.get(f"{tenant_a.prefix}/templates/{template.pk}/").content.decode()
+    assert "£9.90" in client_a.get(f"{tenant_a.prefix}/templates/{template.pk}/").content.decode()

@@ -57,7 +57,7 @@ def test_the_cart_starts_a_destination_charge_with_the_fee_and_the_orders_idempo
     a, _ = two_tenants
     scene = shop(a, fake_stripe)
     page = text(client.get(scene.url))
-    assert 'id="buy-form"' in page and "9.90 EUR per portrait" in page
+    assert 'id="buy-form"' in page and "€9.90 per portrait" in page
     response = buy(client, scene, scene.portraits[:3])
     assert response.status_code == 303
     assert response["Location"].startswith(f"{fake_stripe.base_url}/pay/cs_test_")

@@ -237,7 +237,7 @@ def test_an_order_receipt_and_erasure_of_the_messages(
     _send_queued(tenant_a, enqueued)
     assert len(mail.outbox) == 1
     assert f"your receipt for order {order.pk}" in mail.outbox[0].subject
-    assert "Total paid: 19.80 EUR" in mail.outbox[0].body and mail.outbox[0].body.count("9.90 EUR") == 2
+    assert "Total paid: €19.80" in mail.outbox[0].body and mail.outbox[0].body.count("€9.90") == 2
 
     with tenant_context(tenant_a.studio):
         receipt = erase_client(client=gallery.client, performed_by=tenant_a.owner)

@@ -106,7 +106,7 @@ def test_the_main_pages_run_under_the_policy_without_violations(
         cart = page.get_by_role("form", name="Buy portraits")
         expect(cart).to_contain_text("0 portraits")
         page.locator('input[form="buy-form"][name="portrait"]').first.check()
-        expect(cart).to_contain_text("1 portrait · 9.90 EUR")
+        expect(cart).to_contain_text("1 portrait · €9.90")
         problems += violations.take("gallery (client)")
 
         _open(page, studio + pages["self-upload"])

@@ -44,7 +44,7 @@ def test_a_client_buys_three_portraits_and_downloads_them_at_full_resolution(
         expect(cart).to_contain_text("0 portraits")
         for number in (1, 2, 3):
             phone.get_by_role("checkbox", name=f"Buy portrait {number}").check()
-        expect(cart).to_contain_text("3 portraits · 29.70 EUR")
+        expect(cart).to_contain_text("3 portraits · €29.70")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         cart.get_by_role("button", name="Pay").click()
 

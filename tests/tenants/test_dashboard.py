@@ -104,7 +104,7 @@ def test_an_empty_studio_says_nothing_needs_it(client_a, tenant_a) -> None:
     assert "Nothing needs you right now." in body
     assert action_items(body) == {}
     assert "Nothing has happened yet." in body
-    assert '<dd class="stat-value" id="month-sales">0.00 EUR</dd>' in body
+    assert '<dd class="stat-value" id="month-sales">€0.00</dd>' in body
     assert '<dd class="stat-value" id="month-credits">0</dd>' in body
 
 
@@ -144,7 +144,7 @@ def test_a_second_studio_never_shows(client_a, two_tenants) -> None:
     body = dashboard_page(client_a, a)
     assert "Nothing needs you right now." in body and "Nothing has happened yet." in body
     assert "Secret" not in body
-    assert '<dd class="stat-value" id="month-sales">0.00 EUR</dd>' in body
+    assert '<dd class="stat-value" id="month-sales">€0.00</dd>' in body
 
 
 def test_the_query_count_is_the_same_at_1_and_at_1000_clients(client_a, two_tenants) -> None:
@@ -170,7 +170,7 @@ def test_the_query_count_is_the_same_at_1_and_at_1000_clients(client_a, two_tena
     assert "1000 favorites in 1000 galleries" in big_items["galleries.favorites_not_bought"]
     assert len(activity(big)) == dashboard.ACTIVITY_SHOWN
     assert "Secret" not in small and "Secret" not in big
-    assert '<dd class="stat-value" id="month-sales">19800.00 EUR</dd>' in big  # 2,000 paid orders of 9.90
+    assert '<dd class="stat-value" id="month-sales">€19,800.00</dd>' in big  # 2,000 paid orders of 9.90
 
 
 def test_a_panel_refreshing_itself_gets_the_panels_only(client_a, tenant_a) -> None:
@@ -229,7 +229,7 @@ def test_owners_and_managers_see_the_sales_and_get_no_notes(client, two_tenants,
     build_clients(a, 1)
     client.force_login(add_member(a, f"another-{role}@studio-a.example", role))
     body = dashboard_page(client, a)
-    assert '<dd class="stat-value" id="month-sales">19.80 EUR</dd>' in body
-    assert "9.90 EUR, paid" in action_items(body)["billing.orders_to_refund"]
-    assert any("paid 9.90 EUR" in entry for entry in activity(body))
+    assert '<dd class="stat-value" id="month-sales">€19.80</dd>' in body
+    assert "€9.90, paid" in action_items(body)["billing.orders_to_refund"]
+    assert any("paid €9.90" in entry for entry in activity(body))
     assert "action-note" not in "".join(action_items(body).values())
