@@ -13,6 +13,7 @@ else English.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -110,14 +111,23 @@ def client_js_catalog(request: HttpRequest, language: str) -> HttpResponse:
     return response
 
 
+API_PATH = re.compile(r"^(?:/s/[^/]+)?/api/")
+
+
 class StaffLanguageMiddleware:
     """After LocaleMiddleware and authentication: a signed-in person's saved language (User.language) wins over the
-    cookie and the browser's. Reads the user only when a session names one (no query for a client's request)."""
+    cookie and the browser's. Reads the user only when a session names one (no query for a client's request).
+    The REST API answers in English whatever the caller's Accept-Language (an integration's contract, like its
+    field names and error codes)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if API_PATH.match(request.path_info):
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE  # type: ignore[attr-defined]
+            return self.get_response(request)
         session = getattr(request, "session", None)
         if session is not None and session.get("_auth_user_id") is not None:
             user = getattr(request, "user", None)

@@ -99,3 +99,14 @@ def test_a_clients_page_keeps_the_clients_language_whatever_the_staff_reads(clie
     User.objects.filter(pk=tenant_a.owner.pk).update(language="zh-hans")
     page = client_a.get(f"{tenant_a.prefix}/u/not-a-valid-token/")
     assert page.headers["Content-Language"] == "fr"
+
+
+def test_the_api_answers_in_english_whatever_the_caller_asks(client_a, tenant_a) -> None:
+    User.objects.filter(pk=tenant_a.owner.pk).update(language="fr")
+    response = client_a.get(f"{tenant_a.prefix}/api/clients/999999/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.status_code == 404
+    assert response.headers["Content-Language"] == "en"
+    # DRF's own "Not found." has a French translation ("Pas trouvé."): the API doesn't use it.
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+    page = client_a.get(f"{tenant_a.prefix}/clients/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert page.headers["Content-Language"] == "fr"  # the pages still follow the person
