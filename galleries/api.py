@@ -206,7 +206,10 @@ class GalleryViewSet(
         gallery: Gallery = self.get_object()
         data = GalleryUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
-        services.update_gallery(gallery=gallery, **data.validated_data)
+        changes = dict(data.validated_data)
+        if "cover_portrait" in changes:
+            services.set_cover(gallery=gallery, portrait=changes.pop("cover_portrait"))
+        services.update_gallery(gallery=gallery, **changes)
         return self._answer(gallery)
 
     @extend_schema(

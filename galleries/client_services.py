@@ -786,3 +786,18 @@ def _slug(gallery: Gallery, length: int) -> str:
 
 def zip_name(gallery: Gallery) -> str:
     return f"{_slug(gallery, 60)}.zip"
+
+
+def cover_url(*, gallery: Gallery, studio: Any) -> str:
+    """The picture at the top of the client's gallery: the gallery's cover portrait (its watermarked preview,
+    signed for this gallery; one query), else the studio's gallery cover (public branding), else ""."""
+    from django.urls import reverse
+
+    if gallery.cover_portrait_id is not None:
+        portrait = Portrait.objects.filter(pk=gallery.cover_portrait_id).only("id", "preview").first()
+        if portrait is not None and portrait.preview:
+            return signed_media_url(obj=portrait, field="preview", gallery=gallery, max_age=preview_link_seconds())
+    if studio is not None and studio.gallery_cover:
+        # The file's name changes with each upload: a new cover is a new address (the old one stays cached).
+        return f"{reverse('studio_gallery_cover')}?v={studio.gallery_cover.name.rsplit('/', 1)[-1]}"
+    return ""

@@ -73,6 +73,11 @@ class Gallery(TenantOwned):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     allow_more_like_me = models.BooleanField(default=True)
+    # The picture at the top of the client's gallery: one of its portraits (its watermarked preview); empty: the
+    # studio's gallery cover (Studio.gallery_cover), if it has one.
+    cover_portrait = models.ForeignKey(
+        "generation.Portrait", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     download_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Downloads per entitled portrait; empty: the studio's setting."
     )

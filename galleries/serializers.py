@@ -66,6 +66,7 @@ class GallerySerializer(serializers.ModelSerializer):
             "download_limit",
             "run_id",
             "group_id",
+            "cover_portrait_id",
             "portrait_count",
             "favorite_count",
             "created_at",
@@ -207,6 +208,11 @@ class GalleryUpdateSerializer(serializers.Serializer):
     allow_more_like_me = serializers.BooleanField(required=False)
     download_limit = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, help_text="null: the studio's setting; 0: unlimited."
+    )
+    cover_portrait = IdField(
+        required=False,
+        allow_null=True,
+        help_text="The picture at the top of the client's gallery: one of its portraits; null: the studio's cover.",
     )
 
 

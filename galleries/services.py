@@ -400,6 +400,8 @@ def remove_portrait(*, gallery: Gallery, portrait: Portrait | int) -> None:
         if not deleted:
             raise GalleryError("This portrait is not in the gallery.", status=404)
         Gallery.objects.filter(pk=gallery.pk).update(updated_at=timezone.now())
+        # A cover is one of the gallery's portraits: out of the gallery, out of the cover.
+        Gallery.objects.filter(pk=gallery.pk, cover_portrait_id=pk).update(cover_portrait=None)
     log.info("gallery_portrait_removed", gallery_id=gallery.pk, portrait_id=pk)
 
 
@@ -743,3 +745,21 @@ def revoke_entitlement(*, entitlement: Entitlement) -> Entitlement:
         Entitlement.objects.filter(pk=entitlement.pk).update(revoked_at=entitlement.revoked_at)
         log.info("entitlement_revoked", entitlement_id=entitlement.pk, gallery_id=entitlement.gallery_id)
     return entitlement
+
+
+def set_cover(*, gallery: Gallery, portrait: Portrait | int | None) -> Gallery:
+    """The picture at the top of the client's gallery: one of its portraits, or None for the studio's gallery
+    cover. GalleryError 400 for a portrait that is not in this gallery (another client's, another studio's, or
+    unknown: the same answer)."""
+    from django.utils.translation import gettext as _
+
+    pk = portrait.pk if isinstance(portrait, Portrait) else portrait
+    with transaction.atomic():
+        locked = _lock(gallery)
+        if pk is not None and not GalleryPortrait.objects.filter(gallery=locked, portrait_id=pk).exists():
+            raise GalleryError(_("Portrait #%(number)s is not in this gallery: add it first.") % {"number": pk})
+        locked.cover_portrait_id = pk
+        locked.save(update_fields=["cover_portrait", "updated_at"])
+    gallery.cover_portrait_id = pk
+    log.info("gallery_cover_set", gallery_id=gallery.pk, portrait_id=pk)
+    return gallery

@@ -22,6 +22,7 @@ urlpatterns = [
     path(
         GALLERY + "portraits/<int:portrait_id>/remove/", views.gallery_portrait_remove, name="gallery_portrait_remove"
     ),
+    path(GALLERY + "cover/", views.gallery_cover, name="gallery_cover"),
     path(GALLERY + "share/", views.gallery_share, name="gallery_share"),
     path(GALLERY + "revoke/", views.gallery_revoke, name="gallery_revoke"),
     path(GALLERY + "restore/", views.gallery_restore, name="gallery_restore"),

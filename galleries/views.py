@@ -117,6 +117,7 @@ def _entries_context(request: HttpRequest, gallery: Gallery) -> dict[str, Any]:
         "entries": page.entries,
         "next_page": page.number + 1 if page.has_next else None,
         "remove_base": reverse("gallery_detail", kwargs={"gallery_id": gallery.pk}) + "portraits/",
+        "cover_action": reverse("gallery_cover", kwargs={"gallery_id": gallery.pk}),
         "can_act": _has_role(request, GALLERY_ROLES),
     }
 
@@ -429,6 +430,29 @@ def gallery_portrait_remove(request: HttpRequest, gallery_id: int, portrait_id: 
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
     messages.success(request, f"Portrait #{entry.portrait_id} was taken out of the gallery.")
+    return redirect(_detail_url(gallery, "portraits"))
+
+
+@studio_member_required
+@require_http_methods_of(selectors.get_gallery, ["POST"])
+def gallery_cover(request: HttpRequest, gallery_id: int) -> HttpResponse:
+    """POST `portrait`: the gallery's cover, one of its portraits; empty: the studio's gallery cover."""
+    from django.utils.translation import gettext as _
+
+    gallery, refused = _action(request, gallery_id)
+    if refused is not None:
+        return refused
+    raw = (request.POST.get("portrait") or "").strip()
+    if raw and not raw.isdigit():
+        return _refused(request, gallery, services.GalleryError(_("Choose one of the gallery’s portraits.")))
+    try:
+        services.set_cover(gallery=gallery, portrait=int(raw) if raw else None)
+    except services.GalleryError as exc:
+        return _refused(request, gallery, exc)
+    if raw:
+        messages.success(request, _("Portrait #%(number)s is the gallery’s cover.") % {"number": raw})
+    else:
+        messages.success(request, _("The gallery shows your studio’s cover again."))
     return redirect(_detail_url(gallery, "portraits"))
 
 

@@ -263,6 +263,7 @@ def gallery_public(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         "favorites_only": favorites_only,
         "any_entitled": counts.entitled > 0,
         "any_unbought": counts.unbought > 0,  # on any page: the cart's form is there for all of them
+        "cover_url": client_services.cover_url(gallery=gallery, studio=getattr(request, "studio", None)),
         **_requests_context(gallery, status, counts.last_entry_id),
         **_expiry(gallery),
     }

@@ -13,6 +13,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.http import HttpRequest
 from django.template import loader
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Membership, Role, Studio, User, client_language_choices
 from tenants.signup import slug_problem
@@ -259,6 +260,16 @@ class BrandingForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     remove_logo = forms.BooleanField(label="Remove the logo", required=False)
+    gallery_cover = forms.FileField(
+        label=_("Gallery cover"),
+        required=False,
+        help_text=_(
+            "A wide photo shown at the top of your clients’ galleries (a gallery can use one of its portraits "
+            "instead). JPEG, PNG or WebP, at least 600 px, up to 15 MB."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    remove_gallery_cover = forms.BooleanField(label=_("Remove the gallery cover"), required=False)
     client_language = forms.ChoiceField(
         label="Your clients' language",
         choices=client_language_choices,

@@ -102,6 +102,9 @@ class Studio(models.Model):
         max_length=253, unique=True, null=True, blank=True, help_text="e.g. portraits.example.com"
     )
     logo = models.ImageField(upload_to="studio-logos/", blank=True)
+    # The picture at the top of the studio's client galleries (a gallery may pick one of its portraits instead):
+    # a re-encoded JPEG (tenants/branding.py clean_cover), public branding like the logo.
+    gallery_cover = models.ImageField(upload_to="studio-covers/", blank=True)
     primary_color = models.CharField(
         max_length=7,
         default="#1f2937",

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("branding/", views.branding, name="branding"),
     path("branding/logo/", views.studio_logo, name="studio_logo"),
+    path("branding/cover/", views.studio_gallery_cover, name="studio_gallery_cover"),
     path("onboarding/hide/", views.hide_onboarding, name="hide_onboarding"),
     # Accounts, branded with the studio.
     path("accounts/login/", views.StudioLoginView.as_view(), name="login"),

@@ -204,6 +204,8 @@ def branding(request: HttpRequest) -> HttpResponse:
             try:
                 upload = form.cleaned_data.get("logo")
                 logo_png = branding_service.clean_logo(upload) if upload else None
+                cover = form.cleaned_data.get("gallery_cover")
+                cover_jpeg = branding_service.clean_cover(cover) if cover else None
                 branding_service.update_branding(
                     studio=studio,
                     user=request.user,
@@ -212,9 +214,12 @@ def branding(request: HttpRequest) -> HttpResponse:
                     logo_png=logo_png,
                     remove_logo=form.cleaned_data["remove_logo"],
                     client_language=form.cleaned_data["client_language"] or None,
+                    cover_jpeg=cover_jpeg,
+                    remove_cover=form.cleaned_data["remove_gallery_cover"],
                 )
             except branding_service.BrandingRefused as exc:
-                form.add_error("logo" if exc.code.startswith("logo_") else None, exc.message)
+                field = {"logo_": "logo", "cover_": "gallery_cover"}.get(exc.code[: exc.code.find("_") + 1])
+                form.add_error(field, exc.message)
                 status = exc.status
             else:
                 messages.success(request, "Your branding is saved.")
@@ -234,14 +239,24 @@ def hide_onboarding(request: HttpRequest) -> HttpResponse:
 
 def studio_logo(request: HttpRequest) -> HttpResponseBase:
     """The studio's logo (public branding: the sign-in page shows it too)."""
+    return _branding_file(request, "logo")
+
+
+def studio_gallery_cover(request: HttpRequest) -> HttpResponseBase:
+    """The studio's gallery cover (public branding, shown at the top of its galleries)."""
+    return _branding_file(request, "gallery_cover")
+
+
+def _branding_file(request: HttpRequest, field: str) -> HttpResponseBase:
     studio = getattr(request, "studio", None)
-    if studio is None or not studio.logo:
-        raise Http404("No logo")
+    stored = getattr(studio, field, None) if studio is not None else None
+    if not stored:
+        raise Http404("No such image")
     try:
-        handle = studio.logo.open("rb")
+        handle = stored.open("rb")
     except (FileNotFoundError, OSError):
-        raise Http404("No logo") from None
-    content_type = mimetypes.guess_type(studio.logo.name)[0] or "application/octet-stream"
+        raise Http404("No such image") from None
+    content_type = mimetypes.guess_type(stored.name)[0] or "application/octet-stream"
     if not content_type.startswith("image/") or content_type == "image/svg+xml":
         content_type = "application/octet-stream"
     response = FileResponse(handle, content_type=content_type)

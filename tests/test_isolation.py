@@ -77,6 +77,7 @@ PUBLIC_URL_NAMES = frozenset(
         "password_reset_complete",
         "accept_invitation",
         "studio_logo",
+        "studio_gallery_cover",  # public branding like the logo: the top of the studio's client galleries
         "admin:login",
         # The client's self-upload pages: no account, the link's unguessable token is the credential.
         "self_upload",
