@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clients import selectors
 from clients.models import PhotoSet
@@ -19,7 +21,6 @@ from tenants.dashboard import (
     NamedObject,
     age,
     count_and_oldest,
-    counted,
     register_action_items,
     register_activity,
 )
@@ -42,23 +43,25 @@ def waiting_for_photos(request: HttpRequest) -> list[ActionItem]:
         NamedObject(
             label=s.client.name,
             url=photo_set_url(s),
-            detail=f"{s.accepted_count} of {minimum} photos, waiting for {age(s.created_at)}",
+            detail=_("%(accepted)s of %(minimum)s photos, waiting for %(age)s")
+            % {"accepted": s.accepted_count, "minimum": minimum, "age": age(s.created_at)},
         )
         for s in oldest
     )
     longest = age(oldest[0].created_at)
-    text = (
-        f"{counted(count, 'photo set')} {'is' if count == 1 else 'are'} waiting for the client's photos, "
-        f"{'for' if count == 1 else 'the oldest for'} {longest}."
-    )
-    note = "" if has_role(request, CLIENT_MANAGING_ROLES) else "Owners, managers and staff can send an upload link."
+    text = ngettext(
+        "%(count)s photo set is waiting for the client's photos, for %(age)s.",
+        "%(count)s photo sets are waiting for the client's photos, the oldest for %(age)s.",
+        count,
+    ) % {"count": count, "age": longest}
+    note = "" if has_role(request, CLIENT_MANAGING_ROLES) else _("Owners, managers and staff can send an upload link.")
     return [
         ActionItem(
             key="clients.sets_waiting_for_photos",
             count=count,
             text=text,
             url=objects[0].url if count == 1 else reverse("clients"),
-            action="Send an upload link" if count == 1 else "Open the clients",
+            action=_("Send an upload link") if count == 1 else _("Open the clients"),
             urgency=70,
             objects=objects,
             note=note,
@@ -70,8 +73,12 @@ def _checked_text(name: str, result: object) -> str:
     if isinstance(result, dict):
         accepted, rejected = result.get("accepted"), result.get("rejected")
         if isinstance(accepted, int) and isinstance(rejected, int):
-            return f"Photos of {name} checked: {accepted} accepted, {rejected} rejected"
-    return f"Photos of {name} checked"
+            return _("Photos of %(name)s checked: %(accepted)s accepted, %(rejected)s rejected") % {
+                "name": name,
+                "accepted": accepted,
+                "rejected": rejected,
+            }
+    return _("Photos of %(name)s checked") % {"name": name}
 
 
 def activity(request: HttpRequest, limit: int) -> list[Activity]:
@@ -79,9 +86,9 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
     events = [
         Activity(
             at=client.created_at,
-            text=f"{client.name} added as a client",
+            text=_("%(name)s added as a client") % {"name": client.name},
             url=reverse("client_detail", kwargs={"client_id": client.pk}),
-            label="Client",
+            label=_("Client"),
         )
         for client in selectors.recent_clients(limit=limit)
     ]
@@ -89,11 +96,12 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
         if job.client_ref is None:  # the set (or its client) is gone
             continue
         url = reverse("photoset_detail", kwargs={"client_id": job.client_ref, "photoset_id": job.photo_set_ref})
-        events.append(Activity(at=job.created_at, text=f"New photos for {job.client_name}", url=url, label="Photos"))
+        text = _("New photos for %(name)s") % {"name": job.client_name}
+        events.append(Activity(at=job.created_at, text=text, url=url, label=_("Photos")))
         checked = (job.result or {}).get("checked") if isinstance(job.result, dict) else None
         if job.state == Job.State.SUCCEEDED and job.finished_at is not None and checked != 0:
             text = _checked_text(job.client_name, job.result)
-            events.append(Activity(at=job.finished_at, text=text, url=url, label="Photos"))
+            events.append(Activity(at=job.finished_at, text=text, url=url, label=_("Photos")))
     return events
 
 

@@ -14,22 +14,24 @@ SEARCH_MAX_CHARS = 100
 
 
 class ClientSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=SEARCH_MAX_CHARS, label="Search clients", strip=True)
+    q = forms.CharField(required=False, max_length=SEARCH_MAX_CHARS, label=_("Search clients"), strip=True)
 
 
 class ClientForm(forms.Form):
     name = forms.CharField(
         max_length=Client._meta.get_field("name").max_length,
-        label="Name",
-        error_messages={"required": "Enter the client's name."},
+        label=_("Name"),
+        error_messages={"required": _("Enter the client's name.")},
     )
-    email = forms.EmailField(required=False, label="Email", error_messages={"invalid": "Enter a valid email address."})
-    phone = forms.CharField(max_length=Client._meta.get_field("phone").max_length, required=False, label="Phone")
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000, label="Notes")
+    email = forms.EmailField(
+        required=False, label=_("Email"), error_messages={"invalid": _("Enter a valid email address.")}
+    )
+    phone = forms.CharField(max_length=Client._meta.get_field("phone").max_length, required=False, label=_("Phone"))
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000, label=_("Notes"))
     consent_in_person = forms.BooleanField(
         required=False,
-        label="Consent collected in person",
-        help_text="Tick only if the client has read and agreed to the studio's current consent text with you.",
+        label=_("Consent collected in person"),
+        help_text=_("Tick only if the client has read and agreed to the studio's current consent text with you."),
     )
 
 
@@ -37,32 +39,33 @@ class ConsentTextForm(forms.Form):
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12}),
         max_length=20000,
-        label="Consent text",
-        error_messages={"required": "The consent text can't be empty."},
+        label=_("Consent text"),
+        error_messages={"required": _("The consent text can't be empty.")},
     )
 
 
 class EraseClientForm(forms.Form):
     """The "delete everything about this client" confirmation: the client's name typed in full confirms it."""
 
-    confirm = forms.CharField(max_length=200, label="Type the client's name to confirm", strip=True)
+    confirm = forms.CharField(max_length=200, label=_("Type the client's name to confirm"), strip=True)
 
     def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.client = client
-        self.fields["confirm"].label = f"Type “{client.name}” to confirm"
+        self.fields["confirm"].label = _("Type “%(name)s” to confirm") % {"name": client.name}
 
     def clean_confirm(self) -> str:
         value = self.cleaned_data["confirm"]
         if value != self.client.name.strip():
             raise forms.ValidationError(
-                f"Type the client's name exactly as shown ({self.client.name}) to delete everything about them."
+                _("Type the client's name exactly as shown (%(name)s) to delete everything about them.")
+                % {"name": self.client.name}
             )
         return value
 
 
 class SendLinkForm(forms.Form):
-    email = forms.EmailField(label="Send to", error_messages={"required": "Enter the client's email address."})
+    email = forms.EmailField(label=_("Send to"), error_messages={"required": _("Enter the client's email address.")})
 
 
 class SelfConsentForm(forms.Form):
@@ -76,8 +79,8 @@ class GroupForm(forms.Form):
     """A group's name, notes and members in slot order ("Person 1" fills {subject_1}): 2 to 6 of the clients who
     can join a group (active, consent on record). The checks beyond input are clients.groups'."""
 
-    name = forms.CharField(max_length=150, label="Group name", error_messages={"required": "Name the group."})
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000, label="Notes")
+    name = forms.CharField(max_length=150, label=_("Group name"), error_messages={"required": _("Name the group.")})
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000, label=_("Notes"))
 
     def __init__(self, *args: Any, candidates: Any, initial_members: list[Client] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -86,13 +89,16 @@ class GroupForm(forms.Form):
             self.fields[f"member_{index}"] = forms.ModelChoiceField(
                 queryset=candidates,
                 required=index <= MIN_MEMBERS,
-                label=f"Person {index}",
-                empty_label="—" if index > MIN_MEMBERS else "Choose a client",
+                label=_("Person %(number)s") % {"number": index},
+                empty_label="—" if index > MIN_MEMBERS else _("Choose a client"),
                 initial=members[index - 1].pk if index <= len(members) else None,
-                help_text=f"Fills {{subject_{index}}} of group templates." if index <= MIN_MEMBERS else "",
+                help_text=_("Fills {subject_%(number)s} of group templates.") % {"number": index}
+                if index <= MIN_MEMBERS
+                else "",
                 error_messages={
-                    "required": f"Choose person {index}: a group has at least {MIN_MEMBERS} people.",
-                    "invalid_choice": "Choose one of the studio's clients with consent on record.",
+                    "required": _("Choose person %(number)s: a group has at least %(min)s people.")
+                    % {"number": index, "min": MIN_MEMBERS},
+                    "invalid_choice": _("Choose one of the studio's clients with consent on record."),
                 },
             )
 
@@ -103,5 +109,5 @@ class GroupForm(forms.Form):
         data = super().clean()
         chosen = [c.pk for name, c in data.items() if name.startswith("member_") and c]
         if len(chosen) != len(set(chosen)):
-            raise forms.ValidationError("A client can be in a group only once.")
+            raise forms.ValidationError(_("A client can be in a group only once."))
         return data

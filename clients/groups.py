@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from django.db import transaction
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clients.models import Client, ClientGroup, GroupMember
 from clients.services import IntakeError
@@ -32,9 +34,9 @@ MAX_MEMBERS = 6
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise IntakeError("Name the group (for example “The Martins”).")
+        raise IntakeError(_("Name the group (for example “The Martins”)."))
     if len(name) > ClientGroup._meta.get_field("name").max_length:
-        raise IntakeError("The group's name is too long (150 characters at most).")
+        raise IntakeError(_("The group's name is too long (150 characters at most)."))
     return name
 
 
@@ -46,25 +48,34 @@ def _clean_members(clients: Sequence[Any]) -> list[Client]:
         try:
             pk = int(value.pk if isinstance(value, Client) else value)
         except (TypeError, ValueError):
-            raise IntakeError("Choose the group's members from the studio's clients.") from None
+            raise IntakeError(_("Choose the group's members from the studio's clients.")) from None
         if pk in ids:
-            raise IntakeError("A client can be in a group only once.")
+            raise IntakeError(_("A client can be in a group only once."))
         ids.append(pk)
     if not MIN_MEMBERS <= len(ids) <= MAX_MEMBERS:
-        raise IntakeError(f"A group has {MIN_MEMBERS} to {MAX_MEMBERS} people: choose {MIN_MEMBERS} or more clients.")
+        raise IntakeError(
+            _("A group has %(min)s to %(max)s people: choose %(min)s or more clients.")
+            % {"min": MIN_MEMBERS, "max": MAX_MEMBERS}
+        )
     found = Client.objects.in_bulk(ids)
     missing = [pk for pk in ids if pk not in found]
     if missing:
-        raise IntakeError("One of the chosen clients doesn't exist (any more).", status=400)
+        raise IntakeError(_("One of the chosen clients doesn't exist (any more)."), status=400)
     members = [found[pk] for pk in ids]
     archived = [client.name for client in members if client.status != Client.Status.ACTIVE]
     if archived:
-        raise IntakeError(f"{', '.join(archived)}: archived clients can't join a group.")
+        raise IntakeError(_("%(names)s: archived clients can't join a group.") % {"names": ", ".join(archived)})
     without = [client.name for client in members if not client.has_consent]
     if without:
         raise IntakeError(
-            f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} no consent on record: each person of a "
-            "group gives their own consent before their photos are used."
+            ngettext(
+                "%(names)s has no consent on record: each person of a group gives their own consent before their "
+                "photos are used.",
+                "%(names)s have no consent on record: each person of a group gives their own consent before their "
+                "photos are used.",
+                len(without),
+            )
+            % {"names": ", ".join(without)}
         )
     return members
 

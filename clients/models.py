@@ -56,12 +56,12 @@ class Client(TenantOwned):
     """A studio's end client (not a member: no account)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        ARCHIVED = "archived", "Archived"
+        ACTIVE = "active", _("Active")
+        ARCHIVED = "archived", _("Archived")
 
     class ConsentMethod(models.TextChoices):
-        STAFF = "staff", "Collected by staff on the client's behalf"
-        SELF = "self", "Given by the client on the upload page"
+        STAFF = "staff", _("Collected by staff on the client's behalf")
+        SELF = "self", _("Given by the client on the upload page")
 
     name = models.CharField(max_length=150)
     email = models.EmailField(blank=True)
@@ -123,9 +123,9 @@ class PhotoSet(TenantOwned):
     """A client's batch of photos for one digital double."""
 
     class Status(models.TextChoices):
-        COLLECTING = "collecting", "Collecting photos"
-        TRAINED = "trained", "Digital double trained"
-        PURGED = "purged", "Photos deleted"
+        COLLECTING = "collecting", _("Collecting photos")
+        TRAINED = "trained", _("Digital double trained")
+        PURGED = "purged", _("Photos deleted")
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="photo_sets")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COLLECTING)
@@ -158,9 +158,9 @@ class Photo(TenantOwned):
         REJECTED = "rejected", _("Rejected")
 
     class Source(models.TextChoices):
-        STUDIO = "studio", "Studio page"
+        STUDIO = "studio", _("Studio page")
         API = "api", "API"
-        SELF = "self", "Client's upload link"
+        SELF = "self", _("Client's upload link")
 
     photo_set = models.ForeignKey(PhotoSet, on_delete=models.CASCADE, related_name="photos")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -230,16 +230,16 @@ class ClientMessage(TenantOwned):
     same event (`event_key` is unique in the studio). Listed on the client's page; deleted with the client."""
 
     class Kind(models.TextChoices):
-        PHOTOS_CHECKED = "photos_checked", "Photos received and checked"
-        ORDER_RECEIPT = "order_receipt", "Order receipt"
-        PORTRAIT_READY = "portrait_ready", "New portrait ready"
-        GALLERY_CLOSING = "gallery_closing", "Gallery closing soon"
+        PHOTOS_CHECKED = "photos_checked", _("Photos received and checked")
+        ORDER_RECEIPT = "order_receipt", _("Order receipt")
+        PORTRAIT_READY = "portrait_ready", _("New portrait ready")
+        GALLERY_CLOSING = "gallery_closing", _("Gallery closing soon")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Not sent"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Not sent")
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -269,9 +269,9 @@ class DeletionReceipt(TenantOwned):
     """The audit log of deletions: what, when, by whom, with object counts and no personal data."""
 
     class Kind(models.TextChoices):
-        AFTER_TRAINING = "after_training", "Photos deleted after the digital double was trained"
-        RETENTION = "retention", "Photos deleted at the end of the retention period"
-        CLIENT_ERASURE = "client_erasure", "Everything about a client deleted on request"
+        AFTER_TRAINING = "after_training", _("Photos deleted after the digital double was trained")
+        RETENTION = "retention", _("Photos deleted at the end of the retention period")
+        CLIENT_ERASURE = "client_erasure", _("Everything about a client deleted on request")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # Ids only: the client's name and email are personal data and are gone with the client.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from clients.models import Client
 from tenants.onboarding import Step, register_step
@@ -11,10 +12,10 @@ from tenants.onboarding import Step, register_step
 
 def first_client_step(request: HttpRequest) -> Step:
     return Step(
-        label="Add your first client",
+        label=_("Add your first client"),
         done=Client.objects.exists(),
         url=reverse("client_create"),
-        hint="With their consent on record, then their photos: by your upload or their own link.",
+        hint=_("With their consent on record, then their photos: by your upload or their own link."),
     )
 
 

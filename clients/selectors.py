@@ -12,6 +12,7 @@ from django.db.models import BigIntegerField, CharField, Count, IntegerField, Ou
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
+from django.utils.translation import gettext_lazy, ngettext
 
 from clients.models import Client, Photo, PhotoSet
 from clients.services import VALIDATE_SET_KIND
@@ -23,24 +24,38 @@ LEVEL_ENOUGH = "enough"
 LEVEL_RECOMMENDED = "recommended"
 
 # Rejection reason codes → one hint each (order = priority when several apply).
-_HINTS: list[tuple[frozenset[str], str]] = [
-    (frozenset({"blurry"}), "Several photos are blurry: hold the camera steady and use more light."),
-    (frozenset({"badly_exposed"}), "Some photos are too dark or too bright: use more even light, facing a window."),
-    (frozenset({"face_too_small"}), "In some photos the face is too small: come closer or use a higher resolution."),
-    (frozenset({"face_cut_off"}), "Keep the whole head in the frame, with a little space around it."),
-    (frozenset({"several_faces"}), "Use photos where only the client can be seen: crop out or leave out group shots."),
-    (frozenset({"no_face"}), "Use photos where the face is clearly visible, looking towards the camera."),
+_HINTS: list[tuple[frozenset[str], object]] = [
+    (frozenset({"blurry"}), gettext_lazy("Several photos are blurry: hold the camera steady and use more light.")),
+    (
+        frozenset({"badly_exposed"}),
+        gettext_lazy("Some photos are too dark or too bright: use more even light, facing a window."),
+    ),
+    (
+        frozenset({"face_too_small"}),
+        gettext_lazy("In some photos the face is too small: come closer or use a higher resolution."),
+    ),
+    (frozenset({"face_cut_off"}), gettext_lazy("Keep the whole head in the frame, with a little space around it.")),
+    (
+        frozenset({"several_faces"}),
+        gettext_lazy("Use photos where only the client can be seen: crop out or leave out group shots."),
+    ),
+    (frozenset({"no_face"}), gettext_lazy("Use photos where the face is clearly visible, looking towards the camera.")),
     (
         frozenset({"different_person"}),
-        "Some photos look like a different person: make sure every photo shows the same client.",
+        gettext_lazy("Some photos look like a different person: make sure every photo shows the same client."),
     ),
-    (frozenset({"near_duplicate"}), "Some photos are almost identical: add photos from other angles instead."),
+    (
+        frozenset({"near_duplicate"}),
+        gettext_lazy("Some photos are almost identical: add photos from other angles instead."),
+    ),
     (
         frozenset(
             {"unsupported_type", "corrupt", "truncated", "empty", "animated", "too_small", "too_many_pixels"}
             | {"decompression_bomb", "too_large"}
         ),
-        "Some files couldn't be used: upload JPEG, PNG, WebP or HEIC photos straight from the camera or phone.",
+        gettext_lazy(
+            "Some files couldn't be used: upload JPEG, PNG, WebP or HEIC photos straight from the camera or phone."
+        ),
     ),
 ]
 
@@ -106,24 +121,41 @@ def readiness(*, photo_set: PhotoSet) -> Readiness:
     hints: list[str] = []
     if is_open:
         if pending:
-            hints.append(f"{pending} photo{'s are' if pending != 1 else ' is'} still being checked.")
+            hints.append(
+                ngettext(
+                    "%(count)s photo is still being checked.", "%(count)s photos are still being checked.", pending
+                )
+                % {"count": pending}
+            )
         if accepted < minimum:
             need = minimum - accepted
             hints.append(
-                f"Add at least {need} more photo{'s' if need != 1 else ''} to reach the minimum of {minimum} "
-                f"(the best results come with {recommended})."
+                ngettext(
+                    "Add at least %(need)s more photo to reach the minimum of %(minimum)s (the best results come "
+                    "with %(recommended)s).",
+                    "Add at least %(need)s more photos to reach the minimum of %(minimum)s (the best results come "
+                    "with %(recommended)s).",
+                    need,
+                )
+                % {"need": need, "minimum": minimum, "recommended": recommended}
             )
         elif accepted < recommended:
             need = recommended - accepted
             hints.append(
-                f"Ready to train. For the best likeness add {need} more photo{'s' if need != 1 else ''} "
-                "from other angles and with other expressions."
+                ngettext(
+                    "Ready to train. For the best likeness add %(need)s more photo from other angles and with other "
+                    "expressions.",
+                    "Ready to train. For the best likeness add %(need)s more photos from other angles and with other "
+                    "expressions.",
+                    need,
+                )
+                % {"need": need}
             )
         for codes, text in _HINTS:
             count = sum(by_reason.get(code, 0) for code in codes)
             threshold = max((_MIN_COUNT.get(code, 1) for code in codes), default=1)
             if count >= threshold:
-                hints.append(text)
+                hints.append(str(text))
     return Readiness(
         accepted=accepted,
         rejected=rejected,

@@ -25,6 +25,7 @@ from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clients import uploads
 from clients.consent import default_consent_text
@@ -68,9 +69,9 @@ class UploadLinkError(Refused):
 def create_client(*, name: str, email: str = "", phone: str = "", notes: str = "", created_by: User | None) -> Client:
     name = (name or "").strip()
     if not name:
-        raise IntakeError("Enter the client's name.")
+        raise IntakeError(_("Enter the client's name."))
     if len(name) > Client._meta.get_field("name").max_length:
-        raise IntakeError("The client's name is too long (150 characters at most).")
+        raise IntakeError(_("The client's name is too long (150 characters at most)."))
     client = Client(
         name=name,
         email=(email or "").strip(),
@@ -109,9 +110,9 @@ def publish_consent_text(*, body: str, created_by: User | None, language: str = 
     language = consent_language(language)
     body = (body or "").strip()
     if not body:
-        raise IntakeError("The consent text can't be empty.")
+        raise IntakeError(_("The consent text can't be empty."))
     if len(body) > MAX_CONSENT_CHARS:
-        raise IntakeError(f"The consent text is too long ({MAX_CONSENT_CHARS} characters at most).")
+        raise IntakeError(_("The consent text is too long (%(max)s characters at most).") % {"max": MAX_CONSENT_CHARS})
     current = current_consent_text(language=language)
     if body == current.body.strip():
         return current
@@ -127,7 +128,7 @@ def publish_consent_text(*, body: str, created_by: User | None, language: str = 
             continue
         log.info("consent_text_published", version=text.version, language=language)
         return text
-    raise IntakeError("The consent text was being changed by someone else: try again.", status=409)
+    raise IntakeError(_("The consent text was being changed by someone else: try again."), status=409)
 
 
 def record_consent(
@@ -142,7 +143,7 @@ def record_consent(
     if method not in Client.ConsentMethod.values:
         raise IntakeError(f"Unknown consent method {method!r}.")
     if consent_text.pk is None or consent_text.studio_id != client.studio_id:
-        raise IntakeError("This consent text does not belong to the studio.", status=404)
+        raise IntakeError(_("This consent text does not belong to the studio."), status=404)
     client.consent_text = consent_text
     client.consent_given_at = timezone.now()
     client.consent_ip = ip or None
@@ -178,12 +179,12 @@ def create_photo_set(*, client: Client, created_by: User | None) -> PhotoSet:
 def _check_open(photo_set: PhotoSet) -> None:
     if photo_set.status == PhotoSet.Status.TRAINED:
         raise IntakeError(
-            "This photo set was used to train a digital double and its photos were deleted: start a new set.",
+            _("This photo set was used to train a digital double and its photos were deleted: start a new set."),
             status=409,
         )
     if photo_set.status == PhotoSet.Status.PURGED:
         raise IntakeError(
-            "This photo set's photos were deleted at the end of the retention period: start a new set.", status=409
+            _("This photo set's photos were deleted at the end of the retention period: start a new set."), status=409
         )
 
 
@@ -204,7 +205,7 @@ def add_photo(
         raise ValueError(f"Unknown photo source {source!r}")
     _check_open(photo_set)
     if not photo_set.client.has_consent:
-        raise IntakeError("The client's consent is not on record yet: record it before adding photos.", status=409)
+        raise IntakeError(_("The client's consent is not on record yet: record it before adding photos."), status=409)
     name = uploads.safe_file_name(original_name or (getattr(upload, "name", "") or ""))
     photo = Photo(photo_set=photo_set, source=source, original_name=name)
     photo.studio_id = require_studio_id()  # the storage path names the studio; set before the file is saved
@@ -321,7 +322,7 @@ def revalidate_after_job(sender: Any, job: Job, **kwargs: Any) -> None:
 def create_upload_link(*, photo_set: PhotoSet, created_by: User | None, days: int | None = None) -> UploadLink:
     days = settings.INTAKE_UPLOAD_LINK_DAYS if days is None else days
     if not isinstance(days, int) or not 1 <= days <= MAX_LINK_DAYS:
-        raise IntakeError(f"An upload link lasts between 1 and {MAX_LINK_DAYS} days.")
+        raise IntakeError(_("An upload link lasts between 1 and %(max)s days.") % {"max": MAX_LINK_DAYS})
     _check_open(photo_set)
     expires_at = timezone.now() + timedelta(days=days)
     link = UploadLink(photo_set=photo_set, created_by=acting_user(created_by), expires_at=expires_at)
@@ -464,7 +465,7 @@ def unregister_client_steps(name: str) -> None:
     _EXPORT_STEPS.pop(name, None)
 
 
-ERASURE_BLOCKED_MESSAGE = (
+ERASURE_BLOCKED_MESSAGE = gettext_lazy(
     "This client can't be erased: {records} of theirs must be kept (financial records). Nothing was deleted."
 )
 
@@ -477,7 +478,7 @@ def _refuse_erasure_of_kept_records(client: Client) -> None:
     except (ProtectedError, RestrictedError) as exc:
         blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         records = " and ".join(sorted({str(obj._meta.verbose_name_plural) for obj in blocking}))
-        message = ERASURE_BLOCKED_MESSAGE.format(records=records)
+        message = str(ERASURE_BLOCKED_MESSAGE).format(records=records)
         raise ActionRefused(message, code="erasure_blocked", status=409) from None
 
 

@@ -41,6 +41,7 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest, HttpResponse, QueryDict, multipartparser
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 log = structlog.get_logger("clients")
@@ -123,30 +124,36 @@ def describe_unreadable(exc: BaseException) -> UnreadableUpload | None:
     if isinstance(exc, TooManyFilesSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         return UnreadableUpload(
-            "too_many_files", f"This upload has more than {limit} files: send at most {limit} files at a time."
+            "too_many_files",
+            _("This upload has more than %(limit)s files: send at most %(limit)s files at a time.") % {"limit": limit},
         )
     if isinstance(exc, TooManyFieldsSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         return UnreadableUpload(
-            "too_many_fields", f"This upload has more than {limit} form fields: send only the photos."
+            "too_many_fields",
+            _("This upload has more than %(limit)s form fields: send only the photos.") % {"limit": limit},
         )
     if isinstance(exc, RequestDataTooBig):
         limit = _size(int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0))
         return UnreadableUpload(
             "too_large",
-            f"The form fields of this upload are larger than {limit}: send the photos as files.",
+            _("The form fields of this upload are larger than %(limit)s: send the photos as files.") % {"limit": limit},
             413,
         )
     if isinstance(exc, MultiPartParserError):
         if "header size" in str(exc):
             return UnreadableUpload(
                 "name_too_long",
-                f"A file name in this upload is too long to read (more than {_size(MAX_PART_HEADER_BYTES)}): "
-                "rename the file with a shorter name and upload it again. Nothing from this upload was stored.",
+                _(
+                    "A file name in this upload is too long to read (more than %(limit)s): rename the file with a "
+                    "shorter name and upload it again. Nothing from this upload was stored."
+                )
+                % {"limit": _size(MAX_PART_HEADER_BYTES)},
             )
         return UnreadableUpload(
             "unreadable_upload",
-            f"This upload could not be read as multipart/form-data ({exc}): send the photos again.",
+            _("This upload could not be read as multipart/form-data (%(error)s): send the photos again.")
+            % {"error": exc},
         )
     return None
 

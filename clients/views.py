@@ -212,7 +212,7 @@ def client_create(request: HttpRequest) -> HttpResponse:
                     ip=_client_ip(request),
                     collected_by=request.user,
                 )
-            messages.success(request, f"{client.name} was added.")
+            messages.success(request, _("%(name)s was added.") % {"name": client.name})
             return redirect("client_detail", client_id=client.pk)
         status = 400
     else:
@@ -257,7 +257,11 @@ def client_erase(request: HttpRequest, client_id: int) -> HttpResponse:
     except ActionRefused as exc:
         messages.error(request, exc.message)
         return redirect("client_detail", client_id=client.pk)
-    messages.success(request, f"Everything about the client was deleted. Deletion receipt #{receipt.pk} was recorded.")
+    messages.success(
+        request,
+        _("Everything about the client was deleted. Deletion receipt #%(number)s was recorded.")
+        % {"number": receipt.pk},
+    )
     return redirect("clients")
 
 
@@ -287,13 +291,15 @@ def consent_text(request: HttpRequest) -> HttpResponse:
         form = ConsentTextForm(request.POST)
         if form.is_valid():
             if form.cleaned_data["body"].strip() == current.body.strip():
-                form.add_error("body", "The text is unchanged: edit it to publish a new version.")
+                form.add_error("body", _("The text is unchanged: edit it to publish a new version."))
                 status = 400
             else:
                 new = services.publish_consent_text(
                     body=form.cleaned_data["body"], created_by=request.user, language=language
                 )
-                messages.success(request, f"Version {new.version} of the consent text was published.")
+                messages.success(
+                    request, _("Version %(version)s of the consent text was published.") % {"version": new.version}
+                )
                 return redirect(reverse("consent_text") + ("" if language == "en" else f"?language={language}"))
         else:
             status = 400
@@ -318,7 +324,7 @@ def consent_text(request: HttpRequest) -> HttpResponse:
 def photoset_create(request: HttpRequest, client_id: int) -> HttpResponse:
     client = _get_client(client_id)
     photo_set = services.create_photo_set(client=client, created_by=request.user)
-    messages.success(request, "A new photo set was created. Upload photos, or send the client an upload link.")
+    messages.success(request, _("A new photo set was created. Upload photos, or send the client an upload link."))
     return redirect("photoset_detail", client_id=client.pk, photoset_id=photo_set.pk)
 
 
@@ -385,7 +391,7 @@ def photoset_upload(request: HttpRequest, client_id: int, photoset_id: int) -> H
 @csrf_protect
 def _photoset_upload_checked(request: HttpRequest, photo_set: PhotoSet) -> HttpResponse:
     if _upload_count(request) == 0:
-        return _upload_refused(request, photo_set, "Choose at least one photo to upload.", 400)
+        return _upload_refused(request, photo_set, _("Choose at least one photo to upload."), 400)
     try:
         photos = _store_uploads(request, photo_set, source=Photo.Source.STUDIO, user=request.user)
     except services.IntakeError as exc:
@@ -394,7 +400,11 @@ def _photoset_upload_checked(request: HttpRequest, photo_set: PhotoSet) -> HttpR
         job = PhotoSet.objects.filter(pk=photo_set.pk).values_list("validation_job_id", flat=True).first()
         return JsonResponse({"files": [_photo_json(request, p) for p in photos], "job": job}, status=201)
     count = len(photos)
-    messages.success(request, f"{count} photo{'s' if count != 1 else ''} uploaded; checking them now.")
+    messages.success(
+        request,
+        ngettext("%(count)s photo uploaded; checking them now.", "%(count)s photos uploaded; checking them now.", count)
+        % {"count": count},
+    )
     return redirect("photoset_detail", client_id=photo_set.client_id, photoset_id=photo_set.pk)
 
 
@@ -419,7 +429,7 @@ def upload_link_create(request: HttpRequest, client_id: int, photoset_id: int) -
     except services.IntakeError as exc:
         messages.error(request, str(exc))
         return redirect("photoset_detail", client_id=photo_set.client_id, photoset_id=photo_set.pk)
-    messages.success(request, "Upload link created. Copy it or send it to the client by email.")
+    messages.success(request, _("Upload link created. Copy it or send it to the client by email."))
     return redirect(
         reverse("photoset_detail", kwargs={"client_id": photo_set.client_id, "photoset_id": photo_set.pk}) + "#links"
     )
@@ -435,7 +445,7 @@ def upload_link_revoke(request: HttpRequest, client_id: int, photoset_id: int, u
     photo_set = _get_set(client_id, photoset_id)
     link = _get_link(photo_set, uploadlink_id)
     services.revoke_upload_link(link=link)
-    messages.success(request, "The upload link was revoked: it no longer works.")
+    messages.success(request, _("The upload link was revoked: it no longer works."))
     return redirect(
         reverse("photoset_detail", kwargs={"client_id": photo_set.client_id, "photoset_id": photo_set.pk}) + "#links"
     )
@@ -463,14 +473,14 @@ def upload_link_send(request: HttpRequest, client_id: int, photoset_id: int, upl
     form = SendLinkForm(request.POST)
     if not link.is_usable:
         form.is_valid()
-        form.add_error(None, "This link is revoked or expired: create a new one to send.")
+        form.add_error(None, _("This link is revoked or expired: create a new one to send."))
     if not form.is_valid():
         context = _set_context(request, photo_set, send_form=form)
         return render(request, "clients/photoset_detail.html", context, status=400)
     url = request.build_absolute_uri(reverse("self_upload", kwargs={"link_token": link.token}))
     message = _link_email(request=request, link=link, url=url, to=form.cleaned_data["email"])
     transaction.on_commit(message.send)
-    messages.success(request, f"The upload link was sent to {form.cleaned_data['email']}.")
+    messages.success(request, _("The upload link was sent to %(email)s.") % {"email": form.cleaned_data["email"]})
     return redirect(
         reverse("photoset_detail", kwargs={"client_id": photo_set.client_id, "photoset_id": photo_set.pk}) + "#links"
     )

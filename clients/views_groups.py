@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from clients import groups
@@ -54,7 +55,7 @@ def group_create(request: HttpRequest) -> HttpResponse:
             except IntakeError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, f"The group “{group.name}” was created.")
+                messages.success(request, _("The group “%(name)s” was created.") % {"name": group.name})
                 return redirect("group_detail", clientgroup_id=group.pk)
     return render(
         request,
@@ -93,7 +94,7 @@ def group_detail(request: HttpRequest, clientgroup_id: int) -> HttpResponse:
             except IntakeError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, "The group was saved.")
+                messages.success(request, _("The group was saved."))
                 return redirect("group_detail", clientgroup_id=group.pk)
     context = {"group": group, "members": members, "form": form, "can_manage": can_manage}
     return render(request, "clients/group_detail.html", context, status=status)
@@ -105,5 +106,7 @@ def group_delete(request: HttpRequest, clientgroup_id: int) -> HttpResponse:
     group = _get_group(clientgroup_id)
     name = group.name
     groups.delete_group(group=group)
-    messages.success(request, f"The group “{name}” was deleted. Its people and their portraits are kept.")
+    messages.success(
+        request, _("The group “%(name)s” was deleted. Its people and their portraits are kept.") % {"name": name}
+    )
     return redirect("group_list")

@@ -107,35 +107,44 @@ def expiry_reminder_message(
 
 
 def _duration(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    """A rate window in words, in the active language ("30 days", "1 hour")."""
+    from django.utils.translation import ngettext
+
+    units = (
+        (86400, lambda n: ngettext("%(count)s day", "%(count)s days", n)),
+        (3600, lambda n: ngettext("%(count)s hour", "%(count)s hours", n)),
+        (60, lambda n: ngettext("%(count)s minute", "%(count)s minutes", n)),
+    )
+    for size, words in units:
         if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+            return words(seconds // size) % {"count": seconds // size}
+    return ngettext("%(count)s second", "%(count)s seconds", seconds) % {"count": seconds}
 
 
-def gallery_locked_message(*, gallery: Gallery, studio: Studio, link: str, purpose: str, to: list[str]) -> EmailMessage:
-    """To the studio's owners and managers (plain text): the gallery locked after too many wrong passwords
-    (`purpose` "password") or PINs ("pin"), what that means for the client, and the link to unlock it. `link`
-    is the studio's configured address, never the Host header of the request that locked it."""
+def gallery_locked_message(
+    *, gallery: Gallery, studio: Studio, link: str, purpose: str, to: list[str], language: str = ""
+) -> EmailMessage:
+    """To the studio's owners and managers (plain text, in `language`: theirs, User.language, else English): the
+    gallery locked after too many wrong passwords (`purpose` "password") or PINs ("pin"), what that means for the
+    client, and the link to unlock it. `link` is the studio's configured address, never the Host header of the
+    request that locked it (a client's request, in the client's language: hence the explicit language)."""
     from galleries.access import gallery_rate
 
     budget, window = gallery_rate()
-    secret = "download PIN" if purpose == "pin" else "password"
-    context = {
-        "gallery": gallery,
-        "client": gallery.client,
-        "studio": studio,
-        "link": link,
-        "purpose": purpose,
-        "secret": secret,
-        "what": "PINs" if purpose == "pin" else "passwords",
-        "budget": budget,
-        "window": _duration(window),
-    }
-    return EmailMessage(
-        subject=" ".join(f"{studio.name}: the gallery “{gallery.title}” was locked".split()),
-        body=render_to_string("galleries/email/gallery_locked.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=to,
-    )
+    with translation.override(language or settings.LANGUAGE_CODE):
+        context = {
+            "gallery": gallery,
+            "client": gallery.client,
+            "studio": studio,
+            "link": link,
+            "purpose": purpose,
+            "budget": budget,
+            "window": _duration(window),
+        }
+        subject = _("%(studio)s: the gallery “%(title)s” was locked") % {"studio": studio.name, "title": gallery.title}
+        return EmailMessage(
+            subject=" ".join(subject.split()),
+            body=render_to_string("galleries/email/gallery_locked.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=to,
+        )

@@ -32,6 +32,7 @@ from generation.models import Portrait, RenderRun
 from tenants.access import acting_user
 from tenants.context import platform_context, tenant_context
 from tenants.emails import studio_base_url
+from tenants.i18n import supported_language
 from tenants.models import MANAGING_ROLES, Membership, Studio, User
 from tenants.refusals import Refused
 
@@ -511,15 +512,18 @@ def lock_secrets(*, gallery: Gallery, purpose: str = "password") -> bool:
         if locked:
             row = Gallery.objects.select_related("client").get(pk=gallery.pk)
             studio = Studio.objects.get(pk=gallery.studio_id)
-            recipients = list(
+            recipients = (
                 Membership.objects.filter(role__in=MANAGING_ROLES, user__is_active=True)
                 .order_by("user__email")
-                .values_list("user__email", flat=True)
+                .values_list("user__email", "user__language")
             )
-            if recipients:
-                link = studio_root(studio=studio) + _route("gallery_detail", gallery_id=row.pk)
+            by_language: dict[str, list[str]] = {}  # one email per language, each in its readers' own
+            for email, language in recipients:
+                by_language.setdefault(supported_language(language) or "", []).append(email)
+            link = studio_root(studio=studio) + _route("gallery_detail", gallery_id=row.pk)
+            for language, to in by_language.items():
                 message = emails.gallery_locked_message(
-                    gallery=row, studio=studio, link=link, purpose=purpose, to=recipients
+                    gallery=row, studio=studio, link=link, purpose=purpose, to=to, language=language
                 )
                 transaction.on_commit(message.send)
     if locked:

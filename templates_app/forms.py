@@ -8,28 +8,72 @@ import contextlib
 from typing import Any
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from engine import prompts
 from templates_app import base_models, render_settings, versions
 from templates_app.errors import SettingsInvalid
 from templates_app.models import Category, StyleLora, Template, TemplateVersion
 
-IDENTITY_HELP = "Lower: the style leads, flattering. Higher: the client's face leads, exact likeness. 1 is balanced."
-MASK_HELP = (
+IDENTITY_HELP = gettext_lazy(
+    "Lower: the style leads, flattering. Higher: the client's face leads, exact likeness. 1 is balanced."
+)
+MASK_HELP = gettext_lazy(
     "The face mask: the only region the face pass and a template photo change. Each detected face is grown by the "
     "margin (a fraction of the face's size: 0.3 takes in forehead, hair and chin) and fades out over the feather "
     "(0 is a hard edge); every pixel outside stays exactly as it was."
 )
 
 
-SLOTS_HELP = "2–6 makes a group template: write {subject_1} … in the prompt, one per person (1: a single portrait)."
-SLOT_BOXES_HELP = (
+SLOTS_HELP = gettext_lazy(
+    "2–6 makes a group template: write {subject_1} … in the prompt, one per person (1: a single portrait)."
+)
+SLOT_BOXES_HELP = gettext_lazy(
     "Optional: where each person is, in % of the picture (left and right edges from the picture's left, top and "
     "bottom from its top). Each person is given the face nearest their box; without boxes, the faces go to the "
     "people left to right."
 )
-SIDE_LABELS = {"left": "Left", "top": "Top", "right": "Right", "bottom": "Bottom"}
-_SIDE_WHAT = {"left": "width", "right": "width", "top": "height", "bottom": "height"}
+SIDE_LABELS = {
+    "left": gettext_lazy("Left"),
+    "top": gettext_lazy("Top"),
+    "right": gettext_lazy("Right"),
+    "bottom": gettext_lazy("Bottom"),
+}
+# The messages about one side of a person's box, per side (a whole sentence each, for the translations).
+_SIDE_MISSING = {
+    "left": gettext_noop(
+        "Give the left of person %(slot)s's box, in %% of the picture (or leave every person's box empty)."
+    ),
+    "top": gettext_noop(
+        "Give the top of person %(slot)s's box, in %% of the picture (or leave every person's box empty)."
+    ),
+    "right": gettext_noop(
+        "Give the right of person %(slot)s's box, in %% of the picture (or leave every person's box empty)."
+    ),
+    "bottom": gettext_noop(
+        "Give the bottom of person %(slot)s's box, in %% of the picture (or leave every person's box empty)."
+    ),
+}
+_SIDE_INVALID = {
+    "left": gettext_noop(
+        "The left of person %(slot)s's box must be a percentage of the picture's width, from 0 to 100."
+    ),
+    "right": gettext_noop(
+        "The right of person %(slot)s's box must be a percentage of the picture's width, from 0 to 100."
+    ),
+    "top": gettext_noop(
+        "The top of person %(slot)s's box must be a percentage of the picture's height, from 0 to 100."
+    ),
+    "bottom": gettext_noop(
+        "The bottom of person %(slot)s's box must be a percentage of the picture's height, from 0 to 100."
+    ),
+}
+
+
+def _lazy_format(message: str, **values: Any) -> Any:
+    """`message` (marked with gettext_noop) translated when shown, its %(name)s placeholders filled with `values`."""
+    return lazy(lambda: gettext(message) % values, str)()
 
 
 def slot_field(slot: int, side: str) -> str:
@@ -43,10 +87,10 @@ def model_choices(current: str | None = None) -> list[tuple[str, str]]:
     choices = []
     for spec in base_models.enabled_models():
         family = "SD 1.5" if spec.family == "sd15" else "SDXL"
-        demo = " · demo model (noise)" if spec.is_demo else ""
+        demo = " · " + gettext("demo model (noise)") if spec.is_demo else ""
         choices.append((spec.name, f"{spec.display_name} · {family}{demo}"))
     if current and current not in {name for name, _ in choices}:
-        choices.append((current, f"{current} (no longer available)"))
+        choices.append((current, gettext("%(model)s (no longer available)") % {"model": current}))
     return choices
 
 
@@ -55,142 +99,181 @@ def _number(attrs: dict[str, Any]) -> forms.NumberInput:
 
 
 class TemplateListFilterForm(forms.Form):
-    category = forms.ChoiceField(required=False, choices=[("", "All categories"), *Category.choices])
-    status = forms.ChoiceField(required=False, choices=[("", "Draft and published"), *Template.Status.choices])
+    category = forms.ChoiceField(required=False, choices=[("", gettext_lazy("All categories")), *Category.choices])
+    status = forms.ChoiceField(
+        required=False, choices=[("", gettext_lazy("Draft and published")), *Template.Status.choices]
+    )
 
 
 class TemplateForm(forms.Form):
     """The designer: the template's own fields and its render settings (a new version when they change)."""
 
     # The template itself
-    name = forms.CharField(max_length=versions.MAX_NAME_CHARS, error_messages={"required": "Give the template a name."})
-    category = forms.ChoiceField(choices=Category.choices, initial=Category.CLASSIC)
-    description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    name = forms.CharField(
+        max_length=versions.MAX_NAME_CHARS,
+        label=gettext_lazy("Name"),
+        error_messages={"required": gettext_lazy("Give the template a name.")},
+    )
+    category = forms.ChoiceField(choices=Category.choices, initial=Category.CLASSIC, label=gettext_lazy("Category"))
+    description = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}), label=gettext_lazy("Description")
+    )
     cover_image = forms.FileField(
         required=False,
-        label="Cover image",
-        help_text="JPEG, PNG, WebP or HEIC; shown in the catalog.",
-        error_messages={"empty": "The cover image file is empty: upload a JPEG, PNG, WebP or HEIC image."},
+        label=gettext_lazy("Cover image"),
+        help_text=gettext_lazy("JPEG, PNG, WebP or HEIC; shown in the catalog."),
+        error_messages={
+            "empty": gettext_lazy("The cover image file is empty: upload a JPEG, PNG, WebP or HEIC image.")
+        },
     )
-    remove_cover_image = forms.BooleanField(required=False, label="Remove the cover image")
+    remove_cover_image = forms.BooleanField(required=False, label=gettext_lazy("Remove the cover image"))
 
     # Render settings: plain inputs, checked by render_settings.clean_settings
     prompt = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": render_settings.MAX_PROMPT_CHARS}),
-        help_text="Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”); in a group "
-        "template, {subject_1}, {subject_2} … one per person. At most "
-        f"{prompts.MAX_PROMPT_TOKENS} tokens (CLIP's count: about one per word, digit or punctuation mark).",
+        label=gettext_lazy("Prompt"),
+        help_text=_lazy_format(
+            gettext_noop(
+                "Write {subject} where the client goes: it becomes their trigger phrase (“ohwx woman”); in a group "
+                "template, {subject_1}, {subject_2} … one per person. At most %(max)s tokens (CLIP's count: about "
+                "one per word, digit or punctuation mark)."
+            ),
+            max=prompts.MAX_PROMPT_TOKENS,
+        ),
     )
     negative_prompt = forms.CharField(
         required=False,
-        label="Negative prompt",
+        label=gettext_lazy("Negative prompt"),
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": render_settings.MAX_PROMPT_CHARS}),
-        help_text=f"What the portraits must not show (artefacts, styles to avoid). At most {prompts.MAX_PROMPT_TOKENS} "
-        "tokens.",
+        help_text=_lazy_format(
+            gettext_noop("What the portraits must not show (artefacts, styles to avoid). At most %(max)s tokens."),
+            max=prompts.MAX_PROMPT_TOKENS,
+        ),
     )
     subject_slots = forms.CharField(
         required=False,
-        label="People in the picture",
+        label=gettext_lazy("People in the picture"),
         widget=_number({"min": 1, "max": render_settings.MAX_SUBJECTS, "step": 1}),
         help_text=SLOTS_HELP,
     )
     # Only carries the messages about the boxes as a whole (their number, two the same); the boxes are the
     # per-person inputs slot_<n>_<side>, added in __init__.
     slot_boxes = forms.CharField(required=False, widget=forms.HiddenInput)
-    base_model = forms.CharField(required=False, label="Base model", widget=forms.Select())
-    style_lora = forms.CharField(required=False, label="Style LoRA", widget=forms.Select())
+    base_model = forms.CharField(required=False, label=gettext_lazy("Base model"), widget=forms.Select())
+    style_lora = forms.CharField(required=False, label=gettext_lazy("Style LoRA"), widget=forms.Select())
     style_weight = forms.CharField(
-        required=False, label="Style LoRA weight", widget=_number({"min": 0, "max": 2, "step": 0.05})
+        required=False, label=gettext_lazy("Style LoRA weight"), widget=_number({"min": 0, "max": 2, "step": 0.05})
     )
     reference_image = forms.FileField(
         required=False,
-        label="Reference image",
-        help_text="Composition and pose to follow (JPEG, PNG, WebP or HEIC, at least 256 px); for a template "
-        "photo, the photo itself (at least 512 px, with the model's face clearly visible).",
-        error_messages={"empty": "The reference image file is empty: upload a JPEG, PNG, WebP or HEIC image."},
+        label=gettext_lazy("Reference image"),
+        help_text=gettext_lazy(
+            "Composition and pose to follow (JPEG, PNG, WebP or HEIC, at least 256 px); for a template "
+            "photo, the photo itself (at least 512 px, with the model's face clearly visible)."
+        ),
+        error_messages={
+            "empty": gettext_lazy("The reference image file is empty: upload a JPEG, PNG, WebP or HEIC image.")
+        },
     )
-    remove_reference_image = forms.BooleanField(required=False, label="Remove the reference image")
+    remove_reference_image = forms.BooleanField(required=False, label=gettext_lazy("Remove the reference image"))
     reference_mode = forms.CharField(
         required=False,
-        label="Use the reference as",
+        label=gettext_lazy("Use the reference as"),
         widget=forms.Select(choices=TemplateVersion.ReferenceMode.choices),
     )
     strength = forms.CharField(
         required=False,
-        label="Reference strength",
+        label=gettext_lazy("Reference strength"),
         widget=_number({"min": 0.05, "max": 1, "step": 0.05}),
-        help_text=(
+        help_text=gettext_lazy(
             "img2img: how far from the reference the portrait may go (0.05 close, 1 free). Template photo: how much "
             "of the face is regenerated with the client's likeness (0.75 is a good start)."
         ),
     )
     scheduler = forms.CharField(
-        required=False, widget=forms.Select(choices=TemplateVersion.Scheduler.choices), label="Scheduler"
+        required=False, widget=forms.Select(choices=TemplateVersion.Scheduler.choices), label=gettext_lazy("Scheduler")
     )
-    steps = forms.CharField(required=False, widget=_number({"min": 1, "max": 100}), label="Steps")
+    steps = forms.CharField(required=False, widget=_number({"min": 1, "max": 100}), label=gettext_lazy("Steps"))
     guidance = forms.CharField(
-        required=False, widget=_number({"min": 0, "max": 30, "step": 0.5}), label="Guidance (CFG)"
+        required=False, widget=_number({"min": 0, "max": 30, "step": 0.5}), label=gettext_lazy("Guidance (CFG)")
     )
     width = forms.CharField(
         required=False,
         widget=_number({"min": 256, "max": 2048, "step": 64}),
-        help_text="Empty: the base model's own size. Multiples of 64, 256–2048. A template photo ignores it: the "
-        "portraits take the photo's size (resized to the print long side).",
+        label=gettext_lazy("Width"),
+        help_text=gettext_lazy(
+            "Empty: the base model's own size. Multiples of 64, 256–2048. A template photo ignores it: the "
+            "portraits take the photo's size (resized to the print long side)."
+        ),
     )
-    height = forms.CharField(required=False, widget=_number({"min": 256, "max": 2048, "step": 64}))
+    height = forms.CharField(
+        required=False, widget=_number({"min": 256, "max": 2048, "step": 64}), label=gettext_lazy("Height")
+    )
     identity_weight = forms.CharField(
         required=False,
-        label="Identity weight",
+        label=gettext_lazy("Identity weight"),
         widget=forms.NumberInput(attrs={"type": "range", "min": 0, "max": 2, "step": 0.05, "list": "identity-ticks"}),
         help_text=IDENTITY_HELP,
     )
     face_pass = forms.BooleanField(
         required=False,
-        label="Face pass",
-        help_text="Re-render each face at full resolution with the client's likeness (sharper eyes, skin and "
-        "likeness in group and full-length shots).",
+        label=gettext_lazy("Face pass"),
+        help_text=gettext_lazy(
+            "Re-render each face at full resolution with the client's likeness (sharper eyes, skin and "
+            "likeness in group and full-length shots)."
+        ),
     )
     face_denoise = forms.CharField(
         required=False,
-        label="Face pass denoise",
+        label=gettext_lazy("Face pass denoise"),
         widget=_number({"min": 0.05, "max": 1, "step": 0.05}),
-        help_text="How much the face pass changes the face: 0.05 barely, 1 entirely. 0.4 keeps the expression.",
+        help_text=gettext_lazy(
+            "How much the face pass changes the face: 0.05 barely, 1 entirely. 0.4 keeps the expression."
+        ),
     )
     face_identity_weight = forms.CharField(
         required=False,
-        label="Face pass identity weight",
+        label=gettext_lazy("Face pass identity weight"),
         widget=_number({"min": 0, "max": 2, "step": 0.05}),
-        help_text="The client's likeness in the face pass (0–2; 1 is the double as trained).",
+        help_text=gettext_lazy("The client's likeness in the face pass (0–2; 1 is the double as trained)."),
     )
     long_side = forms.CharField(
         required=False,
-        label="Print long side (px)",
+        label=gettext_lazy("Print long side (px)"),
         widget=_number({"min": 0, "max": render_settings.LONG_SIDE_MAX, "step": 1}),
-        help_text="The portraits' long side: 3000 px is about 25 cm at 300 dpi. "
-        f"{render_settings.LONG_SIDE_MIN}–{render_settings.LONG_SIDE_MAX}, or 0 for the render's own size.",
+        help_text=_lazy_format(
+            gettext_noop(
+                "The portraits' long side: 3000 px is about 25 cm at 300 dpi. %(min)s–%(max)s, or 0 for the render's "
+                "own size."
+            ),
+            min=render_settings.LONG_SIDE_MIN,
+            max=render_settings.LONG_SIDE_MAX,
+        ),
     )
     upscale_denoise = forms.CharField(
         required=False,
-        label="Upscale denoise",
+        label=gettext_lazy("Upscale denoise"),
         widget=_number({"min": 0, "max": 0.6, "step": 0.05}),
-        help_text="How much detail the tiled re-render adds when enlarging (0: enlarge only, up to 0.6).",
+        help_text=gettext_lazy("How much detail the tiled re-render adds when enlarging (0: enlarge only, up to 0.6)."),
     )
     mask_margin = forms.CharField(
-        required=False, label="Face mask margin", widget=_number({"min": 0, "max": 1, "step": 0.05})
+        required=False, label=gettext_lazy("Face mask margin"), widget=_number({"min": 0, "max": 1, "step": 0.05})
     )
     mask_feather = forms.CharField(
-        required=False, label="Face mask feather", widget=_number({"min": 0, "max": 1, "step": 0.05})
+        required=False, label=gettext_lazy("Face mask feather"), widget=_number({"min": 0, "max": 1, "step": 0.05})
     )
-    images_per_run = forms.CharField(required=False, label="Images per run", widget=_number({"min": 1, "max": 32}))
+    images_per_run = forms.CharField(
+        required=False, label=gettext_lazy("Images per run"), widget=_number({"min": 1, "max": 32})
+    )
     price_per_image = forms.CharField(
-        required=False, label="Price per image", widget=_number({"min": 0, "step": "0.01"})
+        required=False, label=gettext_lazy("Price per image"), widget=_number({"min": 0, "step": "0.01"})
     )
     note = forms.CharField(
         required=False,
         max_length=versions.MAX_NOTE_CHARS,
-        label="What changed",
-        help_text="Kept with the new version (optional).",
+        label=gettext_lazy("What changed"),
+        help_text=gettext_lazy("Kept with the new version (optional)."),
     )
 
     SETTINGS_FIELDS = render_settings.INPUT_FIELDS
@@ -205,7 +288,9 @@ class TemplateForm(forms.Form):
         super().__init__(*args, **kwargs)
         current_model = self.current.base_model if self.current is not None else None
         self.fields["base_model"].widget.choices = model_choices(current_model)
-        loras = [("", "None")] + [(str(lora.pk), str(lora)) for lora in StyleLora.objects.order_by("name", "id")]
+        loras = [("", gettext("None"))] + [
+            (str(lora.pk), str(lora)) for lora in StyleLora.objects.order_by("name", "id")
+        ]
         self.fields["style_lora"].widget.choices = loras
         if self.current is None or not self.current.has_reference:
             self.fields.pop("remove_reference_image")
@@ -278,17 +363,9 @@ class TemplateForm(forms.Form):
                 name, text = slot_field(slot, side), raw[(slot, side)]
                 number = _percent(text)
                 if not text:
-                    self.add_error(
-                        name,
-                        f"Give the {side} of person {slot}'s box, in % of the picture (or leave every person's box "
-                        "empty).",
-                    )
+                    self.add_error(name, gettext(_SIDE_MISSING[side]) % {"slot": slot})
                 elif number is None or not 0 <= number <= 100:
-                    self.add_error(
-                        name,
-                        f"The {side} of person {slot}'s box must be a percentage of the picture's "
-                        f"{_SIDE_WHAT[side]}, from 0 to 100.",
-                    )
+                    self.add_error(name, gettext(_SIDE_INVALID[side]) % {"slot": slot})
                 else:
                     box.append(number / 100)
             if boxes is not None and len(box) == len(render_settings.BOX_SIDES):
@@ -403,16 +480,19 @@ def new_template_initial() -> dict[str, Any]:
 
 class StyleLoraUploadForm(forms.Form):
     file = forms.FileField(
-        label="LoRA file (.safetensors)",
+        label=gettext_lazy("LoRA file (.safetensors)"),
         error_messages={
-            "required": "Choose the LoRA's .safetensors file to upload.",
-            "empty": "The file is empty: upload the LoRA's .safetensors file.",
+            "required": gettext_lazy("Choose the LoRA's .safetensors file to upload."),
+            "empty": gettext_lazy("The file is empty: upload the LoRA's .safetensors file."),
         },
         widget=forms.ClearableFileInput(attrs={"accept": ".safetensors"}),
     )
-    name = forms.CharField(required=False, max_length=120, help_text="Empty: the file's name.")
+    name = forms.CharField(
+        required=False, max_length=120, label=gettext_lazy("Name"), help_text=gettext_lazy("Empty: the file's name.")
+    )
     base_model = forms.ChoiceField(
-        label="Made for the base model", help_text="Its layers are checked against this model's shapes."
+        label=gettext_lazy("Made for the base model"),
+        help_text=gettext_lazy("Its layers are checked against this model's shapes."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

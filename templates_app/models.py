@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from tenants.models import TenantOwned
 
@@ -47,15 +48,15 @@ class ImmutableVersion(RuntimeError):
 
 
 class Category(models.TextChoices):
-    BUSINESS = "business", "Business headshot"
-    CLASSIC = "classic", "Classic studio portrait"
-    WEDDING = "wedding", "Wedding"
-    FAMILY = "family", "Family"
-    VINTAGE = "vintage", "Vintage"
-    FASHION = "fashion", "Fashion"
-    TRADITIONAL = "traditional", "Traditional dress"
-    FANTASY = "fantasy", "Fantasy"
-    OTHER = "other", "Other"
+    BUSINESS = "business", gettext_lazy("Business headshot")
+    CLASSIC = "classic", gettext_lazy("Classic studio portrait")
+    WEDDING = "wedding", gettext_lazy("Wedding")
+    FAMILY = "family", gettext_lazy("Family")
+    VINTAGE = "vintage", gettext_lazy("Vintage")
+    FASHION = "fashion", gettext_lazy("Fashion")
+    TRADITIONAL = "traditional", gettext_lazy("Traditional dress")
+    FANTASY = "fantasy", gettext_lazy("Fantasy")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class StyleLora(TenantOwned):
@@ -93,9 +94,9 @@ class Template(TenantOwned):
     in use. Only published templates can be run for clients; photographers edit, staff use."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        PUBLISHED = "published", "Published"
-        ARCHIVED = "archived", "Archived"
+        DRAFT = "draft", gettext_lazy("Draft")
+        PUBLISHED = "published", gettext_lazy("Published")
+        ARCHIVED = "archived", gettext_lazy("Archived")
 
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
@@ -132,15 +133,15 @@ class TemplateVersion(TenantOwned):
 
     class Scheduler(models.TextChoices):
         DPMPP_2M_KARRAS = "dpmpp_2m_karras", "DPM++ 2M Karras"
-        EULER_A = "euler_a", "Euler ancestral"
+        EULER_A = "euler_a", gettext_lazy("Euler ancestral")
         DDIM = "ddim", "DDIM"
 
     class ReferenceMode(models.TextChoices):
-        NONE = "", "No reference"
-        IMG2IMG = "img2img", "Composition (img2img)"
-        POSE = "pose", "Pose (ControlNet)"
-        CANNY = "canny", "Edges (ControlNet canny)"
-        PHOTO = "photo", "Template photo (the client's face is put into it)"
+        NONE = "", gettext_lazy("No reference")
+        IMG2IMG = "img2img", gettext_lazy("Composition (img2img)")
+        POSE = "pose", gettext_lazy("Pose (ControlNet)")
+        CANNY = "canny", gettext_lazy("Edges (ControlNet canny)")
+        PHOTO = "photo", gettext_lazy("Template photo (the client's face is put into it)")
 
     template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()

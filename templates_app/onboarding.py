@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from templates_app.models import Template
 from tenants.onboarding import Step, register_step
@@ -11,10 +12,10 @@ from tenants.onboarding import Step, register_step
 
 def first_template_step(request: HttpRequest) -> Step:
     return Step(
-        label="Publish your first template",
+        label=_("Publish your first template"),
         done=Template.objects.filter(status=Template.Status.PUBLISHED).exists(),
         url=reverse("starter_catalog"),
-        hint="Start from a starter style or design your own; your clients' portraits are rendered from it.",
+        hint=_("Start from a starter style or design your own; your clients' portraits are rendered from it."),
     )
 
 

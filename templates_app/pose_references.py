@@ -17,6 +17,7 @@ import functools
 import io
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy
 from PIL import Image
 
 from engine import pose
@@ -28,7 +29,7 @@ PoseNotFound = pose.PoseNotFound
 #: The skeleton preview's long side (the same bound as the template photo's mask preview).
 PREVIEW_MAX_SIDE = template_photos.PREVIEW_MAX_SIDE
 
-UNREADABLE_MESSAGE = "The stored reference image can't be read: upload the pose reference again."
+UNREADABLE_MESSAGE = gettext_lazy("The stored reference image can't be read: upload the pose reference again.")
 
 
 @dataclass(frozen=True)

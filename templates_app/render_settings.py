@@ -35,6 +35,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext
+from django.utils.translation import gettext as _
 
 from engine import prompts
 from engine.group import MAX_SUBJECTS, MIN_SUBJECTS
@@ -182,7 +184,7 @@ class _Checker:
     def number(self, name: str, label: str, low: float, high: float, *, whole: bool = False) -> Any:
         value = self.raw(name)
         if _empty(value):
-            self.fail(name, f"Enter the {label}.")
+            self.fail(name, _("Enter the %(label)s.") % {"label": _(label)})
             return None
         try:
             if isinstance(value, bool):
@@ -196,11 +198,17 @@ class _Checker:
                 if number != number or number in (float("inf"), float("-inf")):  # NaN, infinity
                     raise ValueError
         except (TypeError, ValueError):
-            kind = "a whole number" if whole else "a number"
-            self.fail(name, f"The {label} must be {kind}.")
+            if whole:
+                self.fail(name, _("The %(label)s must be a whole number.") % {"label": _(label)})
+            else:
+                self.fail(name, _("The %(label)s must be a number.") % {"label": _(label)})
             return None
         if not low <= number <= high:
-            self.fail(name, f"The {label} must be between {low:g} and {high:g}.")
+            self.fail(
+                name,
+                _("The %(label)s must be between %(low)s and %(high)s.")
+                % {"label": _(label), "low": f"{low:g}", "high": f"{high:g}"},
+            )
             return None
         return number
 
@@ -210,13 +218,13 @@ _PLACEHOLDER = re.compile(r"\{[^{}]*\}|\[\s*subject\s*\]|<\s*subject\s*>", re.IG
 
 def _slot_names(slots: int) -> str:
     """ "{subject_1} and {subject_2}", "{subject_1} … {subject_4}"."""
-    return "{subject_1} and {subject_2}" if slots == 2 else f"{{subject_1}} … {{subject_{slots}}}"
+    return _("{subject_1} and {subject_2}") if slots == 2 else f"{{subject_1}} … {{subject_{slots}}}"
 
 
 def _every_slot(slots: int) -> str:
     """ "{subject_1}, {subject_2} and {subject_3}"."""
     names = [f"{{subject_{n}}}" for n in range(1, slots + 1)]
-    return f"{', '.join(names[:-1])} and {names[-1]}"
+    return _("%(first)s and %(last)s") % {"first": ", ".join(names[:-1]), "last": names[-1]}
 
 
 def _check_prompt(check: _Checker, slots: int | None) -> str:
@@ -225,11 +233,20 @@ def _check_prompt(check: _Checker, slots: int | None) -> str:
     prompt = str(check.raw("prompt") or "").strip()
     group = slots is not None and slots >= MIN_SUBJECTS
     if not prompt:
-        where = f"with {_slot_names(slots)} where the people go" if group else "with {subject} where the client goes"
-        check.fail("prompt", f"Write a prompt: it describes the portrait, {where}.")
+        if group:
+            message = _("Write a prompt: it describes the portrait, with %(names)s where the people go.") % {
+                "names": _slot_names(slots)  # type: ignore[arg-type]
+            }
+        else:
+            message = _("Write a prompt: it describes the portrait, with {subject} where the client goes.")
+        check.fail("prompt", message)
         return prompt
     if len(prompt) > MAX_PROMPT_CHARS:
-        check.fail("prompt", f"The prompt is {len(prompt)} characters long: {MAX_PROMPT_CHARS} at most.")
+        check.fail(
+            "prompt",
+            _("The prompt is %(length)s characters long: %(max)s at most.")
+            % {"length": len(prompt), "max": MAX_PROMPT_CHARS},
+        )
     elif problem := prompts.length_problem(SLOT_PLACEHOLDER.sub(SUBJECT, prompt)):  # each person counted as one
         check.fail("prompt", problem)
     named = sorted({int(n) for n in SLOT_PLACEHOLDER.findall(prompt)})
@@ -240,14 +257,16 @@ def _check_prompt(check: _Checker, slots: int | None) -> str:
     ]
     if wrong:
         if group:
-            spelled = f"each person's placeholder exactly as {_slot_names(slots)}"  # type: ignore[arg-type]
+            message = _(
+                "Write each person's placeholder exactly as %(names)s (lower case, in curly braces, no spaces): "
+                "%(wrong)s would appear in the prompt as written."
+            ) % {"names": _slot_names(slots), "wrong": wrong[0]}  # type: ignore[arg-type]
         else:
-            spelled = f"the placeholder exactly as {SUBJECT}"
-        check.fail(
-            "prompt",
-            f"Write {spelled} (lower case, in curly braces, no spaces): {wrong[0]} would appear in the prompt as "
-            "written.",
-        )
+            message = _(
+                "Write the placeholder exactly as %(subject)s (lower case, in curly braces, no spaces): %(wrong)s "
+                "would appear in the prompt as written."
+            ) % {"subject": SUBJECT, "wrong": wrong[0]}
+        check.fail("prompt", message)
         return prompt
     if slots is None:
         return prompt
@@ -255,41 +274,54 @@ def _check_prompt(check: _Checker, slots: int | None) -> str:
         if named:
             check.fail(
                 "prompt",
-                f"{{subject_{named[0]}}} is for group templates: a template for one person writes {SUBJECT} where "
-                "the client goes (or set “People in the picture” to the number of people).",
+                _(
+                    "%(name)s is for group templates: a template for one person writes %(subject)s where the client "
+                    "goes (or set “People in the picture” to the number of people)."
+                )
+                % {"name": f"{{subject_{named[0]}}}", "subject": SUBJECT},
             )
         elif SUBJECT not in prompt:
             check.fail(
                 "prompt",
-                f"Put {SUBJECT} in the prompt where the client should appear (e.g. “studio portrait of {SUBJECT}”): "
-                "it is replaced by the client's trigger phrase when the portraits are rendered.",
+                _(
+                    "Put %(subject)s in the prompt where the client should appear (e.g. “studio portrait of "
+                    "%(subject)s”): it is replaced by the client's trigger phrase when the portraits are rendered."
+                )
+                % {"subject": SUBJECT},
             )
         return prompt
     if SUBJECT in prompt:
         check.fail(
             "prompt",
-            f"A group template names each person: write {_slot_names(slots)} instead of {SUBJECT} (each becomes "
-            "that person's trigger phrase).",
+            _(
+                "A group template names each person: write %(names)s instead of %(subject)s (each becomes that "
+                "person's trigger phrase)."
+            )
+            % {"names": _slot_names(slots), "subject": SUBJECT},
         )
     beyond = [n for n in named if n > slots]
     if beyond:
         check.fail(
             "prompt",
-            f"The prompt names {{subject_{beyond[0]}}} but the template has {slots} people: use {_slot_names(slots)}.",
+            _("The prompt names %(name)s but the template has %(slots)s people: use %(names)s.")
+            % {"name": f"{{subject_{beyond[0]}}}", "slots": slots, "names": _slot_names(slots)},
         )
     missing = [n for n in range(1, slots + 1) if n not in named]
     if missing:
         names = ", ".join(f"{{subject_{n}}}" for n in missing)
         check.fail(
             "prompt",
-            f"Put {names} in the prompt: each of the {slots} people appears in it at least once (e.g. “portrait "
-            f"of {_every_slot(slots)} side by side”).",
+            _(
+                "Put %(names)s in the prompt: each of the %(slots)s people appears in it at least once (e.g. "
+                "“portrait of %(every)s side by side”)."
+            )
+            % {"names": names, "slots": slots, "every": _every_slot(slots)},
         )
     return prompt
 
 
 def _check_slots(check: _Checker) -> int | None:
-    return check.number("subject_slots", "number of people in the picture", 1, MAX_SUBJECTS, whole=True)
+    return check.number("subject_slots", gettext_noop("number of people in the picture"), 1, MAX_SUBJECTS, whole=True)
 
 
 def _number_or_none(value: Any) -> float | None:
@@ -311,8 +343,11 @@ def _check_slot_boxes(check: _Checker, slots: int | None) -> list[list[float]]:
     if not isinstance(value, list | tuple):
         check.fail(
             "slot_boxes",
-            f"Give the slot boxes as a list with one [left, top, right, bottom] box per person, fractions of the "
-            f"picture (e.g. {example} for two people side by side), or an empty list.",
+            _(
+                "Give the slot boxes as a list with one [left, top, right, bottom] box per person, fractions of the "
+                "picture (e.g. %(example)s for two people side by side), or an empty list."
+            )
+            % {"example": example},
         )
         return []
     if slots is None:
@@ -320,15 +355,20 @@ def _check_slot_boxes(check: _Checker, slots: int | None) -> list[list[float]]:
     if slots < MIN_SUBJECTS:
         check.fail(
             "slot_boxes",
-            "Slot boxes are for group templates (2 or more people in the picture): leave them empty for one person.",
+            _("Slot boxes are for group templates (2 or more people in the picture): leave them empty for one person."),
         )
         return []
     if len(value) != slots:
         check.fail(
             "slot_boxes",
-            f"There {'is' if len(value) == 1 else 'are'} {len(value)} slot box{'' if len(value) == 1 else 'es'} "
-            f"for {slots} people: give one box per person ({slots}), or none (the faces then go to the people left "
-            "to right).",
+            ngettext(
+                "There is %(count)s slot box for %(slots)s people: give one box per person (%(slots)s), or none (the "
+                "faces then go to the people left to right).",
+                "There are %(count)s slot boxes for %(slots)s people: give one box per person (%(slots)s), or none "
+                "(the faces then go to the people left to right).",
+                len(value),
+            )
+            % {"count": len(value), "slots": slots},
         )
         return []
     boxes: list[list[float]] = []
@@ -337,21 +377,30 @@ def _check_slot_boxes(check: _Checker, slots: int | None) -> list[list[float]]:
         if len(numbers) != len(BOX_SIDES) or any(n is None for n in numbers):
             check.fail(
                 "slot_boxes",
-                f"Person {slot}'s box must be four numbers: left, top, right, bottom, as fractions of the picture "
-                "(0 to 1).",
+                _(
+                    "Person %(slot)s's box must be four numbers: left, top, right, bottom, as fractions of the "
+                    "picture (0 to 1)."
+                )
+                % {"slot": slot},
             )
             continue
         left, top, right, bottom = (round(float(n), BOX_DECIMALS) for n in numbers)  # type: ignore[arg-type]
         if not all(0 <= n <= 1 for n in (left, top, right, bottom)):
             check.fail(
                 "slot_boxes",
-                f"Person {slot}'s box must lie inside the picture: each side between 0 and 1 (the left or top edge "
-                "to the right or bottom edge).",
+                _(
+                    "Person %(slot)s's box must lie inside the picture: each side between 0 and 1 (the left or top "
+                    "edge to the right or bottom edge)."
+                )
+                % {"slot": slot},
             )
         elif left >= right:
-            check.fail("slot_boxes", f"Person {slot}'s box: its left side must be to the left of its right side.")
+            check.fail(
+                "slot_boxes",
+                _("Person %(slot)s's box: its left side must be to the left of its right side.") % {"slot": slot},
+            )
         elif top >= bottom:
-            check.fail("slot_boxes", f"Person {slot}'s box: its top must be above its bottom.")
+            check.fail("slot_boxes", _("Person %(slot)s's box: its top must be above its bottom.") % {"slot": slot})
         boxes.append([left, top, right, bottom])
     if len(boxes) == len(value):
         for first in range(len(boxes)):
@@ -359,8 +408,11 @@ def _check_slot_boxes(check: _Checker, slots: int | None) -> list[list[float]]:
             if same:
                 check.fail(
                     "slot_boxes",
-                    f"Person {first + 1}'s and person {same[0]}'s boxes are the same: give each person their own "
-                    "place in the picture.",
+                    _(
+                        "Person %(first)s's and person %(second)s's boxes are the same: give each person their own "
+                        "place in the picture."
+                    )
+                    % {"first": first + 1, "second": same[0]},
                 )
                 break
     return boxes
@@ -369,7 +421,7 @@ def _check_slot_boxes(check: _Checker, slots: int | None) -> list[list[float]]:
 def _check_base_model(check: _Checker) -> Any:
     name = str(check.raw("base_model") or "").strip()
     if not name:
-        check.fail("base_model", "Choose a base model.")
+        check.fail("base_model", _("Choose a base model."))
         return None
     try:
         return base_models.get_model(name)
@@ -390,7 +442,7 @@ def _check_style_lora(check: _Checker, spec: Any) -> StyleLora | None:
         except (TypeError, ValueError):
             lora = None
     if lora is None:
-        check.fail("style_lora", "Choose one of your studio's style LoRAs (or none).")
+        check.fail("style_lora", _("Choose one of your studio's style LoRAs (or none)."))
         return None
     if spec is not None:
         target_label = lora_files.FAMILY_LABELS.get(spec.family, spec.family)
@@ -398,19 +450,39 @@ def _check_style_lora(check: _Checker, spec: Any) -> StyleLora | None:
             found = lora_files.FAMILY_LABELS.get(lora.family, lora.family)
             check.fail(
                 "style_lora",
-                f"This style LoRA was made for {found}; the template uses an {target_label} model "
-                f"({spec.display_name}). Choose a matching LoRA or base model.",
+                _(
+                    "This style LoRA was made for %(found)s; the template uses an %(family)s model (%(model)s). "
+                    "Choose a matching LoRA or base model."
+                )
+                % {"found": found, "family": target_label, "model": spec.display_name},
             )
         elif lora.cross_attention_dim:
             width = lora_files.target_for(spec).cross_attention_dim
             if width != lora.cross_attention_dim:
                 check.fail(
                     "style_lora",
-                    f"This style LoRA's layers take {lora.cross_attention_dim} features (it was checked against "
-                    f"{lora.base_model or 'another model'}); {spec.display_name} expects {width}. Upload it again "
-                    "for this base model.",
+                    _(
+                        "This style LoRA's layers take %(features)s features (it was checked against %(checked)s); "
+                        "%(model)s expects %(width)s. Upload it again for this base model."
+                    )
+                    % {
+                        "features": lora.cross_attention_dim,
+                        "checked": lora.base_model or _("another model"),
+                        "model": spec.display_name,
+                        "width": width,
+                    },
                 )
     return lora
+
+
+_SIZE_NOT_WHOLE = {
+    "width": gettext_lazy("The width must be a whole number of pixels (or empty for the model's own size)."),
+    "height": gettext_lazy("The height must be a whole number of pixels (or empty for the model's own size)."),
+}
+_SIZE_RANGE = {
+    "width": gettext_noop("The width must be a multiple of %(step)s between %(min)s and %(max)s pixels."),
+    "height": gettext_noop("The height must be a multiple of %(step)s between %(min)s and %(max)s pixels."),
+}
 
 
 def _check_size(check: _Checker) -> tuple[int | None, int | None]:
@@ -425,44 +497,44 @@ def _check_size(check: _Checker) -> tuple[int | None, int | None]:
                 raise ValueError
             number = int(str(value).strip()) if not isinstance(value, int) else value
         except (TypeError, ValueError):
-            check.fail(name, f"The {name} must be a whole number of pixels (or empty for the model's own size).")
+            check.fail(name, str(_SIZE_NOT_WHOLE[name]))
             sides[name] = None
             continue
         if not MIN_SIDE <= number <= MAX_SIDE or number % SIZE_STEP:
-            check.fail(name, f"The {name} must be a multiple of {SIZE_STEP} between {MIN_SIDE} and {MAX_SIDE} pixels.")
+            check.fail(name, gettext(_SIZE_RANGE[name]) % {"step": SIZE_STEP, "min": MIN_SIDE, "max": MAX_SIDE})
             sides[name] = None
             continue
         sides[name] = number
     given = [name for name in ("width", "height") if not _empty(check.raw(name))]
     if len(given) == 1:
         missing = "height" if given == ["width"] else "width"
-        check.fail(missing, "Give both the width and the height, or neither (the base model's own size).")
+        check.fail(missing, _("Give both the width and the height, or neither (the base model's own size)."))
     return sides["width"], sides["height"]
 
 
 def _check_price(check: _Checker) -> Decimal | None:
     value = check.raw("price_per_image")
     if _empty(value):
-        check.fail("price_per_image", "Enter the price per image (0 for none).")
+        check.fail("price_per_image", _("Enter the price per image (0 for none)."))
         return None
     try:
         if isinstance(value, bool | float):
             value = repr(value) if isinstance(value, float) else "x"
         price = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        check.fail("price_per_image", "The price per image must be an amount like 12.50.")
+        check.fail("price_per_image", _("The price per image must be an amount like 12.50."))
         return None
     if not price.is_finite():
-        check.fail("price_per_image", "The price per image must be an amount like 12.50.")
+        check.fail("price_per_image", _("The price per image must be an amount like 12.50."))
         return None
     if price < 0:
-        check.fail("price_per_image", "The price per image can't be negative.")
+        check.fail("price_per_image", _("The price per image can't be negative."))
         return None
     if price > MAX_PRICE:
-        check.fail("price_per_image", f"The price per image is at most {MAX_PRICE}.")
+        check.fail("price_per_image", _("The price per image is at most %(max)s.") % {"max": MAX_PRICE})
         return None
     if price != price.quantize(Decimal("0.01")):
-        check.fail("price_per_image", "The price per image has at most 2 decimals.")
+        check.fail("price_per_image", _("The price per image has at most 2 decimals."))
         return None
     return price.quantize(Decimal("0.01"))
 
@@ -476,7 +548,7 @@ def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
     photo = mode == PHOTO_MODE
     new_bytes = None
     if isinstance(upload, str) and upload.strip():
-        check.fail("reference_image", "Send the reference image as a file (a multipart upload), not as text.")
+        check.fail("reference_image", _("Send the reference image as a file (a multipart upload), not as text."))
     elif upload is not None and not isinstance(upload, str) and not _empty(upload):
         try:
             new_bytes = clean_image(
@@ -490,7 +562,7 @@ def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
     if mode not in REFERENCE_MODES:
         check.fail(
             "reference_mode",
-            "Choose how the reference image is used: composition, pose, edges or template photo (or none).",
+            _("Choose how the reference image is used: composition, pose, edges or template photo (or none)."),
         )
         return kept, new_bytes, ""
     has_image = new_bytes is not None or bool(kept) or "reference_image" in check.errors
@@ -500,19 +572,25 @@ def _check_reference(check: _Checker) -> tuple[str, bytes | None, str]:
             label = TemplateVersion.ReferenceMode(mode).label
             check.fail(
                 "reference_mode",
-                f"“{label}” needs a ControlNet model for {mode}, which this platform has not set up: use "
-                "“Composition (img2img)” or no reference.",
+                _(
+                    "“%(label)s” needs a ControlNet model for %(mode)s, which this platform has not set up: use "
+                    "“Composition (img2img)” or no reference."
+                )
+                % {"label": label, "mode": mode},
             )
     if mode and not has_image:
         if photo:
-            check.fail("reference_image", "Add the template photo: the client's face is put into it.")
+            check.fail("reference_image", _("Add the template photo: the client's face is put into it."))
         else:
             label = TemplateVersion.ReferenceMode(mode).label
-            check.fail("reference_image", f"Add a reference image: “{label}” renders from one.")
+            check.fail("reference_image", _("Add a reference image: “%(label)s” renders from one.") % {"label": label})
     if not mode and (new_bytes is not None or kept):
         check.fail(
             "reference_mode",
-            "Choose how the reference image is used (composition, pose, edges or template photo), or remove the image.",
+            _(
+                "Choose how the reference image is used (composition, pose, edges or template photo), or remove the "
+                "image."
+            ),
         )
     if photo and "reference_image" not in check.errors:
         _check_photo_faces(check, new_bytes, kept)
@@ -532,10 +610,10 @@ def _check_photo_faces(check: _Checker, new_bytes: bytes | None, kept: str) -> N
         else:
             return
     except OSError:
-        check.fail("reference_image", "The stored reference image can't be read: upload the template photo again.")
+        check.fail("reference_image", _("The stored reference image can't be read: upload the template photo again."))
         return
     if not boxes:
-        check.fail("reference_image", template_photos.NO_FACE_MESSAGE)
+        check.fail("reference_image", str(template_photos.NO_FACE_MESSAGE))
 
 
 def _check_pose(check: _Checker, new_bytes: bytes | None, kept: str) -> None:
@@ -550,7 +628,7 @@ def _check_pose(check: _Checker, new_bytes: bytes | None, kept: str) -> None:
         else:
             return
     except OSError:
-        check.fail("reference_image", pose_references.UNREADABLE_MESSAGE)
+        check.fail("reference_image", str(pose_references.UNREADABLE_MESSAGE))
         return
     if not found.found:
         check.fail("reference_image", found.problem)
@@ -567,18 +645,21 @@ def _check_face_pass(check: _Checker) -> bool | None:
         return True
     if text in ("false", "off", "0", "no", ""):
         return False
-    check.fail("face_pass", "Say whether the face pass runs: true or false.")
+    check.fail("face_pass", _("Say whether the face pass runs: true or false."))
     return None
 
 
 def _check_long_side(check: _Checker) -> int | None:
     value = check.raw("long_side")
-    message = (
-        f"The print long side must be 0 (the render's own size) or a whole number of pixels between "
-        f"{LONG_SIDE_MIN} and {LONG_SIDE_MAX}."
-    )
+    message = _(
+        "The print long side must be 0 (the render's own size) or a whole number of pixels between %(min)s and %(max)s."
+    ) % {"min": LONG_SIDE_MIN, "max": LONG_SIDE_MAX}
     if _empty(value):
-        check.fail("long_side", f"Enter the print long side: {LONG_SIDE_MIN}-{LONG_SIDE_MAX} px, or 0 for none.")
+        check.fail(
+            "long_side",
+            _("Enter the print long side: %(min)s-%(max)s px, or 0 for none.")
+            % {"min": LONG_SIDE_MIN, "max": LONG_SIDE_MAX},
+        )
         return None
     try:
         if isinstance(value, bool):
@@ -613,30 +694,34 @@ def clean_settings(*, data: Mapping[str, Any], current: TemplateVersion | None =
     boxes = _check_slot_boxes(check, slots)
     negative = str(check.raw("negative_prompt") or "").strip()
     if len(negative) > MAX_PROMPT_CHARS:
-        check.fail("negative_prompt", f"The negative prompt is {len(negative)} characters: {MAX_PROMPT_CHARS} at most.")
+        check.fail(
+            "negative_prompt",
+            _("The negative prompt is %(length)s characters: %(max)s at most.")
+            % {"length": len(negative), "max": MAX_PROMPT_CHARS},
+        )
     elif problem := prompts.length_problem(negative, negative=True):
         check.fail("negative_prompt", problem)
     spec = _check_base_model(check)
     lora = _check_style_lora(check, spec)
-    style_weight = check.number("style_weight", "style LoRA weight", 0, 2)
+    style_weight = check.number("style_weight", gettext_noop("style LoRA weight"), 0, 2)
     kept, new_reference, mode = _check_reference(check)
-    strength = check.number("strength", "reference strength", 0.05, 1)
+    strength = check.number("strength", gettext_noop("reference strength"), 0.05, 1)
     scheduler = str(check.raw("scheduler") or "").strip()
     if scheduler not in SCHEDULERS:
         labels = ", ".join(str(label) for label in TemplateVersion.Scheduler.labels)
-        check.fail("scheduler", f"Choose a scheduler: {labels}.")
-    steps = check.number("steps", "number of steps", 1, 100, whole=True)
-    guidance = check.number("guidance", "guidance scale", 0, 30)
+        check.fail("scheduler", _("Choose a scheduler: %(labels)s.") % {"labels": labels})
+    steps = check.number("steps", gettext_noop("number of steps"), 1, 100, whole=True)
+    guidance = check.number("guidance", gettext_noop("guidance scale"), 0, 30)
     width, height = _check_size(check)
-    identity = check.number("identity_weight", "identity weight", 0, 2)
+    identity = check.number("identity_weight", gettext_noop("identity weight"), 0, 2)
     face_pass = _check_face_pass(check)
-    face_denoise = check.number("face_denoise", "face pass denoise", 0.05, 1)
-    face_identity = check.number("face_identity_weight", "face pass identity weight", 0, 2)
+    face_denoise = check.number("face_denoise", gettext_noop("face pass denoise"), 0.05, 1)
+    face_identity = check.number("face_identity_weight", gettext_noop("face pass identity weight"), 0, 2)
     long_side = _check_long_side(check)
-    upscale_denoise = check.number("upscale_denoise", "upscale denoise", 0, 0.6)
-    mask_margin = check.number("mask_margin", "face mask margin", 0, 1)
-    mask_feather = check.number("mask_feather", "face mask feather", 0, 1)
-    images = check.number("images_per_run", "number of images per run", 1, 32, whole=True)
+    upscale_denoise = check.number("upscale_denoise", gettext_noop("upscale denoise"), 0, 0.6)
+    mask_margin = check.number("mask_margin", gettext_noop("face mask margin"), 0, 1)
+    mask_feather = check.number("mask_feather", gettext_noop("face mask feather"), 0, 1)
+    images = check.number("images_per_run", gettext_noop("number of images per run"), 1, 32, whole=True)
     price = _check_price(check)
     if check.errors:
         raise SettingsInvalid(check.errors)

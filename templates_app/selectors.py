@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from templates_app import pose_references, render_settings, template_photos
 from templates_app.errors import TemplateError
@@ -114,7 +116,7 @@ def detect_slot_boxes(*, version: TemplateVersion, slots: int) -> list[tuple[flo
     try:
         return template_photos.detected_slot_boxes(version, slots)
     except OSError:
-        raise TemplateError("The saved template photo can't be read: upload it again.", field="slot_boxes") from None
+        raise TemplateError(_("The saved template photo can't be read: upload it again."), field="slot_boxes") from None
     except ValueError as exc:  # TooFewFaces, or no template photo
         raise TemplateError(str(exc), field="slot_boxes") from None
 
@@ -127,31 +129,31 @@ def style_loras(*, family: str | None = None) -> QuerySet[StyleLora]:
 # --- Comparing versions ---------------------------------------------------------------------------------------
 
 FIELD_LABELS = {
-    "prompt": "Prompt",
-    "negative_prompt": "Negative prompt",
-    "subject_slots": "People in the picture",
-    "slot_boxes": "Where each person is",
-    "base_model": "Base model",
-    "style_lora": "Style LoRA",
-    "style_weight": "Style LoRA weight",
-    "reference_image": "Reference image",
-    "reference_mode": "Reference used as",
-    "strength": "Reference strength",
-    "scheduler": "Scheduler",
-    "steps": "Steps",
-    "guidance": "Guidance",
-    "width": "Width",
-    "height": "Height",
-    "identity_weight": "Identity weight",
-    "face_pass": "Face pass",
-    "face_denoise": "Face pass denoise",
-    "face_identity_weight": "Face pass identity weight",
-    "long_side": "Print long side",
-    "upscale_denoise": "Upscale denoise",
-    "mask_margin": "Face mask margin",
-    "mask_feather": "Face mask feather",
-    "images_per_run": "Images per run",
-    "price_per_image": "Price per image",
+    "prompt": gettext_lazy("Prompt"),
+    "negative_prompt": gettext_lazy("Negative prompt"),
+    "subject_slots": gettext_lazy("People in the picture"),
+    "slot_boxes": gettext_lazy("Where each person is"),
+    "base_model": gettext_lazy("Base model"),
+    "style_lora": gettext_lazy("Style LoRA"),
+    "style_weight": gettext_lazy("Style LoRA weight"),
+    "reference_image": gettext_lazy("Reference image"),
+    "reference_mode": gettext_lazy("Reference used as"),
+    "strength": gettext_lazy("Reference strength"),
+    "scheduler": gettext_lazy("Scheduler"),
+    "steps": gettext_lazy("Steps"),
+    "guidance": gettext_lazy("Guidance"),
+    "width": gettext_lazy("Width"),
+    "height": gettext_lazy("Height"),
+    "identity_weight": gettext_lazy("Identity weight"),
+    "face_pass": gettext_lazy("Face pass"),
+    "face_denoise": gettext_lazy("Face pass denoise"),
+    "face_identity_weight": gettext_lazy("Face pass identity weight"),
+    "long_side": gettext_lazy("Print long side"),
+    "upscale_denoise": gettext_lazy("Upscale denoise"),
+    "mask_margin": gettext_lazy("Face mask margin"),
+    "mask_feather": gettext_lazy("Face mask feather"),
+    "images_per_run": gettext_lazy("Images per run"),
+    "price_per_image": gettext_lazy("Price per image"),
 }
 
 
@@ -169,29 +171,29 @@ class ComparedField:
 
 def _display(version: TemplateVersion, name: str) -> str:
     if name == "style_lora":
-        return str(version.style_lora) if version.style_lora_id else "None"
+        return str(version.style_lora) if version.style_lora_id else _("None")
     if name == "reference_image":
-        return "Image stored" if version.has_reference else "None"
+        return _("Image stored") if version.has_reference else _("None")
     if name == "reference_mode":
-        return version.get_reference_mode_display() if version.reference_mode else "None"
+        return str(version.get_reference_mode_display()) if version.reference_mode else _("None")
     if name == "scheduler":
-        return version.get_scheduler_display()
+        return str(version.get_scheduler_display())
     if name in ("width", "height"):
         value = getattr(version, name)
         if version.reference_mode == TemplateVersion.ReferenceMode.PHOTO:
-            return "The template photo's size"
-        return str(value) if value else "The base model's own size"
+            return _("The template photo's size")
+        return str(value) if value else _("The base model's own size")
     if name == "subject_slots":
-        return f"Group of {version.subject_slots}" if is_group(version) else "1 (a single portrait)"
+        return _("Group of %(n)s") % {"n": version.subject_slots} if is_group(version) else _("1 (a single portrait)")
     if name == "slot_boxes":
         boxes = slot_boxes(version)
         if boxes is None:
-            return "Left to right" if is_group(version) else "—"
+            return _("Left to right") if is_group(version) else "—"
         return "; ".join(f"{n}: {' '.join(f'{side * 100:g}%' for side in box)}" for n, box in enumerate(boxes, start=1))
     if name == "face_pass":
-        return "On" if version.face_pass else "Off"
+        return _("On") if version.face_pass else _("Off")
     if name == "long_side":
-        return f"{version.long_side} px" if version.long_side else "The render's own size"
+        return f"{version.long_side} px" if version.long_side else _("The render's own size")
     value = getattr(version, name)
     if isinstance(value, float):
         return f"{value:g}"
@@ -206,5 +208,5 @@ def compare(*, a: TemplateVersion, b: TemplateVersion) -> list[ComparedField]:
         if name == "reference_image" and a.reference_image.name != b.reference_image.name:
             left = f"{left} (#{a.number})" if a.has_reference else left
             right = f"{right} (#{b.number})" if b.has_reference else right
-        rows.append(ComparedField(name=name, label=FIELD_LABELS[name], a=left, b=right))
+        rows.append(ComparedField(name=name, label=str(FIELD_LABELS[name]), a=left, b=right))
     return rows

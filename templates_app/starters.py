@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 _BASE_NEGATIVE = (
     "cartoon, anime, illustration, painting, 3d render, cgi, plastic skin, waxy skin, airbrushed, "
     "oversaturated, deformed face, asymmetric eyes, extra fingers, mutated hands, bad anatomy, blurry, lowres, "
@@ -61,6 +63,15 @@ class Starter:
     long_side: int = 3000
     subject_slots: int = 1
     slot_boxes: tuple[tuple[float, float, float, float], ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """The name as a studio reads it, in its language (a copy keeps the English `name`)."""
+        return gettext(self.name)
+
+    @property
+    def display_description(self) -> str:
+        return gettext(self.description)
 
     @property
     def category_label(self) -> str:
@@ -89,10 +100,12 @@ class Starter:
 STARTERS: tuple[Starter, ...] = (
     Starter(
         key="corporate-headshot",
-        name="Corporate headshot",
+        name=gettext_noop("Corporate headshot"),
         category="business",
-        description="A clean, confident headshot for LinkedIn, company websites and speaker bios: soft key "
-        "light, neutral grey backdrop, business attire, head and shoulders.",
+        description=gettext_noop(
+            "A clean, confident headshot for LinkedIn, company websites and speaker bios: soft key "
+            "light, neutral grey backdrop, business attire, head and shoulders."
+        ),
         prompt="professional corporate headshot photo of {subject}, head and shoulders, confident friendly "
         "expression, tailored business attire, soft diffused key light, subtle rim light, seamless neutral grey "
         "backdrop, 85mm lens, f/4, sharp focus on the eyes, natural skin texture",
@@ -103,10 +116,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="classic-studio-rembrandt",
-        name="Classic studio portrait (Rembrandt light)",
+        name=gettext_noop("Classic studio portrait (Rembrandt light)"),
         category="classic",
-        description="The timeless painter's light: one key light high and to the side, a triangle of light on "
-        "the shadowed cheek, a dark textured backdrop. Flattering for almost every face.",
+        description=gettext_noop(
+            "The timeless painter's light: one key light high and to the side, a triangle of light on "
+            "the shadowed cheek, a dark textured backdrop. Flattering for almost every face."
+        ),
         prompt="classic studio portrait photograph of {subject}, Rembrandt lighting, soft key light high at 45 "
         "degrees, triangle of light on the shadow-side cheek, dark textured canvas backdrop, calm expression, "
         "medium format, 100mm lens, rich tonal range, natural skin texture",
@@ -116,10 +131,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="black-white-film",
-        name="Black-and-white film portrait",
+        name=gettext_noop("Black-and-white film portrait"),
         category="classic",
-        description="Fine-art monochrome: the grain and tonality of Ilford HP5 pushed one stop, window light, "
-        "deep blacks. Honest and striking.",
+        description=gettext_noop(
+            "Fine-art monochrome: the grain and tonality of Ilford HP5 pushed one stop, window light, "
+            "deep blacks. Honest and striking."
+        ),
         prompt="black and white film portrait photograph of {subject}, Ilford HP5 pushed, visible film grain, "
         "soft window light from the side, deep blacks and clean highlights, thoughtful expression, 50mm lens, "
         "f/2, shallow depth of field, natural skin texture, gelatin silver print look",
@@ -129,10 +146,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="film-35mm-colour",
-        name="35mm film, colour",
+        name=gettext_noop("35mm film, colour"),
         category="vintage",
-        description="The warm, forgiving look of Kodak Portra 400: gentle contrast, creamy skin tones, soft "
-        "grain, open shade outdoors.",
+        description=gettext_noop(
+            "The warm, forgiving look of Kodak Portra 400: gentle contrast, creamy skin tones, soft "
+            "grain, open shade outdoors."
+        ),
         prompt="35mm film photograph of {subject}, Kodak Portra 400, warm natural skin tones, soft grain, "
         "gentle contrast, open shade, relaxed candid expression, 50mm lens, f/2.8, slight vignette, "
         "authentic analog colour, natural skin texture",
@@ -142,10 +161,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="wedding-portrait",
-        name="Wedding portrait",
+        name=gettext_noop("Wedding portrait"),
         category="wedding",
-        description="A romantic, airy wedding portrait in soft backlight, for brides, grooms and couples alike "
-        "(the prompt says 'wedding attire': adapt the wording to the couple).",
+        description=gettext_noop(
+            "A romantic, airy wedding portrait in soft backlight, for brides, grooms and couples alike "
+            "(the prompt says 'wedding attire': adapt the wording to the couple)."
+        ),
         prompt="elegant wedding portrait photograph of {subject} in wedding attire, soft golden backlight, airy "
         "bright tones, romantic garden venue softly out of focus, joyful natural smile, 85mm lens, f/1.8, "
         "creamy bokeh, delicate details, natural skin texture, fine-art wedding photography",
@@ -155,10 +176,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="family-golden-hour",
-        name="Outdoor golden hour",
+        name=gettext_noop("Outdoor golden hour"),
         category="family",
-        description="Warm, relaxed outdoor portraits in the last hour of sun: backlit hair, a meadow softly out "
-        "of focus. Family-friendly and easy to love.",
+        description=gettext_noop(
+            "Warm, relaxed outdoor portraits in the last hour of sun: backlit hair, a meadow softly out "
+            "of focus. Family-friendly and easy to love."
+        ),
         prompt="warm outdoor portrait photograph of {subject} at golden hour, sun low behind, glowing backlit "
         "hair, meadow softly out of focus, relaxed happy expression, casual natural clothing, 85mm lens, f/2, "
         "warm natural colours, lifestyle photography, natural skin texture",
@@ -168,10 +191,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="vintage-1950s",
-        name="Vintage 1950s",
+        name=gettext_noop("Vintage 1950s"),
         category="vintage",
-        description="Mid-century glamour: period hair and wardrobe, a painted backdrop, the soft colour of an "
-        "old Kodachrome slide.",
+        description=gettext_noop(
+            "Mid-century glamour: period hair and wardrobe, a painted backdrop, the soft colour of an "
+            "old Kodachrome slide."
+        ),
         prompt="1950s vintage studio portrait photograph of {subject}, period hairstyle and wardrobe, painted "
         "mottled backdrop, soft butterfly lighting, Kodachrome colour, gentle film grain, classic Hollywood "
         "glamour, 80mm lens, natural skin texture",
@@ -182,10 +207,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="fashion-editorial",
-        name="Fashion editorial",
+        name=gettext_noop("Fashion editorial"),
         category="fashion",
-        description="A magazine-cover look: bold styling, a hard beauty-dish key light, a coloured seamless "
-        "backdrop. The identity weight is slightly lower to let the styling lead.",
+        description=gettext_noop(
+            "A magazine-cover look: bold styling, a hard beauty-dish key light, a coloured seamless "
+            "backdrop. The identity weight is slightly lower to let the styling lead."
+        ),
         prompt="high fashion editorial photograph of {subject}, striking pose, designer outfit, beauty dish key "
         "light, crisp defined shadows, bold coloured seamless backdrop, magazine cover styling, 70mm lens, "
         "f/8, sharp detail, natural skin texture with retouched finish",
@@ -196,10 +223,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="traditional-hanfu",
-        name="Traditional dress: hanfu",
+        name=gettext_noop("Traditional dress: hanfu"),
         category="traditional",
-        description="Graceful Han-style dress with flowing layered silk, in a classical garden. Review the "
-        "garment wording with the client: traditional dress carries meaning.",
+        description=gettext_noop(
+            "Graceful Han-style dress with flowing layered silk, in a classical garden. Review the "
+            "garment wording with the client: traditional dress carries meaning."
+        ),
         prompt="portrait photograph of {subject} wearing elegant traditional hanfu, flowing layered silk robes "
         "with fine embroidery, classical Chinese garden with a moon gate softly out of focus, soft overcast "
         "light, serene expression, 85mm lens, f/2.8, natural skin texture, rich authentic fabric detail",
@@ -209,10 +238,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="traditional-kimono",
-        name="Traditional dress: kimono",
+        name=gettext_noop("Traditional dress: kimono"),
         category="traditional",
-        description="A formal kimono with an obi in a quiet tatami room and soft shoji light. Review the "
-        "garment wording with the client: traditional dress carries meaning.",
+        description=gettext_noop(
+            "A formal kimono with an obi in a quiet tatami room and soft shoji light. Review the "
+            "garment wording with the client: traditional dress carries meaning."
+        ),
         prompt="portrait photograph of {subject} wearing a formal silk kimono with an obi, delicate woven "
         "patterns, quiet traditional Japanese room with tatami and shoji screens, soft diffused window light, "
         "calm dignified expression, 85mm lens, f/2.8, natural skin texture, authentic fabric detail",
@@ -222,10 +253,12 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="traditional-sari",
-        name="Traditional dress: sari",
+        name=gettext_noop("Traditional dress: sari"),
         category="traditional",
-        description="A silk sari with a gold-woven border in warm courtyard light. Review the garment wording "
-        "with the client: traditional dress carries meaning.",
+        description=gettext_noop(
+            "A silk sari with a gold-woven border in warm courtyard light. Review the garment wording "
+            "with the client: traditional dress carries meaning."
+        ),
         prompt="portrait photograph of {subject} wearing an elegant silk sari with an intricate gold-woven "
         "border, graceful drape, sunlit heritage courtyard with carved stone softly out of focus, warm natural "
         "light, gentle smile, 85mm lens, f/2.8, natural skin texture, rich authentic fabric detail",
@@ -235,11 +268,13 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="fantasy-enchanted",
-        name="Fantasy: enchanted forest",
+        name=gettext_noop("Fantasy: enchanted forest"),
         category="fantasy",
-        description="A cinematic fantasy portrait: ornate costume, a misty forest lit by shafts of light, still "
-        "photographic rather than painted. Identity weight a little lower for the stylised look; raise it if "
-        "the client should be recognised at a glance.",
+        description=gettext_noop(
+            "A cinematic fantasy portrait: ornate costume, a misty forest lit by shafts of light, still "
+            "photographic rather than painted. Identity weight a little lower for the stylised look; raise it if "
+            "the client should be recognised at a glance."
+        ),
         prompt="cinematic fantasy portrait photograph of {subject} as a noble elven ranger, ornate leather and "
         "silver costume, misty enchanted forest, volumetric light rays, soft glowing particles, shallow depth "
         "of field, 85mm lens, photorealistic, natural skin texture, film still",
@@ -251,11 +286,13 @@ STARTERS: tuple[Starter, ...] = (
     ),
     Starter(
         key="couple-studio-light",
-        name="Couple, studio light",
+        name=gettext_noop("Couple, studio light"),
         category="family",
-        description="Two people side by side in soft studio light: couples, friends, a parent and child. A group "
-        "template: each face is rendered with that person's own likeness (person 1 on the left, person 2 on the "
-        "right).",
+        description=gettext_noop(
+            "Two people side by side in soft studio light: couples, friends, a parent and child. A group "
+            "template: each face is rendered with that person's own likeness (person 1 on the left, person 2 on the "
+            "right)."
+        ),
         prompt="studio portrait photograph of {subject_1} and {subject_2} side by side, shoulders touching, warm "
         "natural smiles, soft key light, neutral grey backdrop, 70mm lens, f/5.6, both faces in sharp focus, "
         "natural skin texture",

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from django.core.files import File
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from templates_app import base_models, lora_files
 from templates_app.errors import TemplateError
@@ -28,7 +29,7 @@ def upload_style_lora(*, upload: Any, name: str = "", base_model: str = "", user
     of `base_model`, default the registry's default) and store it. 400 with the specific reason for a bad file,
     409 when the studio already has the same file; nothing is stored then."""
     if upload is None:
-        raise TemplateError("Choose the LoRA's .safetensors file to upload.", field="file")
+        raise TemplateError(_("Choose the LoRA's .safetensors file to upload."), field="file")
     try:
         spec = base_models.get_model(base_model) if base_model else base_models.default_model()
     except base_models.UnknownBaseModel as exc:
@@ -40,10 +41,14 @@ def upload_style_lora(*, upload: Any, name: str = "", base_model: str = "", user
         raise TemplateError(exc.message, field="file") from None
     label = (name or "").strip() or _name_from_file(filename) or "Style LoRA"
     if len(label) > (StyleLora._meta.get_field("name").max_length or 120):
-        raise TemplateError("The name is at most 120 characters.", field="name")
+        raise TemplateError(_("The name is at most %(max)s characters.") % {"max": 120}, field="name")
     existing = StyleLora.objects.filter(sha256=info.sha256).first()
     if existing is not None:
-        raise TemplateError(f"This file is already in your style LoRAs as “{existing.name}”.", status=409, field="file")
+        raise TemplateError(
+            _("This file is already in your style LoRAs as “%(name)s”.") % {"name": existing.name},
+            status=409,
+            field="file",
+        )
     with transaction.atomic():
         lora = StyleLora(
             name=label,

@@ -17,6 +17,8 @@ import io
 from collections.abc import Sequence
 
 from django.core.files.storage import default_storage
+from django.utils.functional import lazy
+from django.utils.translation import gettext, ngettext
 from PIL import Image
 
 from engine import faces, masks
@@ -30,10 +32,16 @@ PREVIEW_MAX_SIDE = 1280
 
 Box = masks.Box
 
-NO_FACE_MESSAGE = (
-    "No face was found in the template photo: use a photo where the model's face is clearly visible, "
-    f"at least {PHOTO_MIN_FACE_PX} px across, looking roughly towards the camera."
-)
+NO_FACE_MESSAGE = lazy(
+    lambda: (
+        gettext(
+            "No face was found in the template photo: use a photo where the model's face is clearly visible, "
+            "at least %(size)s px across, looking roughly towards the camera."
+        )
+        % {"size": PHOTO_MIN_FACE_PX}
+    ),
+    str,
+)()
 
 
 def face_boxes(image: Image.Image) -> tuple[Box, ...]:
@@ -64,10 +72,16 @@ def slot_boxes_from_faces(
     (left, top, right, bottom) as fractions of `size`, to 4 decimals, clipped to the picture. Raises TooFewFaces
     when there are fewer faces than slots."""
     if len(boxes) < slots:
-        found = f"{len(boxes)} face{'' if len(boxes) == 1 else 's'} {'was' if len(boxes) == 1 else 'were'}"
         raise TooFewFaces(
-            f"Only {found} found in the template photo (at least {PHOTO_MIN_FACE_PX} px across), and the template "
-            f"has {slots} people: use a photo where every face is clearly visible, or enter the boxes yourself."
+            ngettext(
+                "Only %(found)s face was found in the template photo (at least %(size)s px across), and the template "
+                "has %(slots)s people: use a photo where every face is clearly visible, or enter the boxes yourself.",
+                "Only %(found)s faces were found in the template photo (at least %(size)s px across), and the "
+                "template has %(slots)s people: use a photo where every face is clearly visible, or enter the boxes "
+                "yourself.",
+                len(boxes),
+            )
+            % {"found": len(boxes), "size": PHOTO_MIN_FACE_PX, "slots": slots}
         )
     width, height = size
     chosen = sorted(boxes[:slots], key=lambda b: ((b[0] + b[2]) / 2, b[1]))
@@ -112,7 +126,9 @@ def detected_slot_boxes(version: TemplateVersion, slots: int) -> list[tuple[floa
     a template photo; TooFewFaces; OSError when the stored photo can't be read."""
     if version.reference_mode != TemplateVersion.ReferenceMode.PHOTO or not version.has_reference:
         raise ValueError(
-            "Faces are found in the saved template photo: choose “Template photo”, upload the photo and save first."
+            gettext(
+                "Faces are found in the saved template photo: choose “Template photo”, upload the photo and save first."
+            )
         )
     size, boxes = _stored_all_faces(version.reference_image.name)
     return slot_boxes_from_faces(boxes, size, slots)

@@ -23,6 +23,7 @@ import structlog
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from templates_app import base_models
 from templates_app.errors import SettingsInvalid, TemplateError
@@ -55,12 +56,12 @@ def _settings(data: Mapping[str, Any] | RenderSettings, current: TemplateVersion
 def _check_meta(*, name: str | None, category: str | None) -> None:
     if name is not None:
         if not name.strip():
-            raise TemplateError("Give the template a name.", field="name")
+            raise TemplateError(_("Give the template a name."), field="name")
         if len(name.strip()) > MAX_NAME_CHARS:
-            raise TemplateError(f"The name is at most {MAX_NAME_CHARS} characters.", field="name")
+            raise TemplateError(_("The name is at most %(max)s characters.") % {"max": MAX_NAME_CHARS}, field="name")
     if category is not None and category not in Category.values:
         labels = ", ".join(str(label) for label in Category.labels)
-        raise TemplateError(f"Choose a category: {labels}.", field="category")
+        raise TemplateError(_("Choose a category: %(labels)s.") % {"labels": labels}, field="category")
 
 
 def _new_version(
@@ -203,21 +204,25 @@ def restore_version(*, template: Template, version: TemplateVersion, user: User 
     """Make a new version with an old version's settings ("Restored from version N"). 409 when they are the
     current settings already, or no longer valid (a base model the operator disabled, say)."""
     if version.template_id != template.pk:
-        raise TemplateError("That version belongs to another template.", status=404)
+        raise TemplateError(_("That version belongs to another template."), status=404)
     with transaction.atomic():
         locked = _locked(template)
         current = locked.current_version
         if current is not None and comparable_version(current) == comparable_version(version):
             raise TemplateError(
-                f"Version {version.number} has the same settings as the current version {current.number}: "
-                "nothing to restore.",
+                _("Version %(old)s has the same settings as the current version %(current)s: nothing to restore.")
+                % {"old": version.number, "current": current.number},
                 status=409,
             )
         data = version_values(version)
         try:
             render = clean_settings(data=data, current=version)
         except SettingsInvalid as exc:
-            raise TemplateError(f"Version {version.number} can't be restored: {exc.message}", status=409) from None
+            raise TemplateError(
+                _("Version %(number)s can't be restored: %(problem)s")
+                % {"number": version.number, "problem": exc.message},
+                status=409,
+            ) from None
         new = _new_version(
             template=locked,
             render=render,
@@ -237,7 +242,7 @@ def runnable_problem(template: Template) -> str | None:
     the operator no longer offers, a LoRA of the wrong family, a ControlNet no longer configured..."""
     current = template.current_version
     if current is None:
-        return "This template has no settings yet: save it first."
+        return _("This template has no settings yet: save it first.")
     try:
         clean_settings(data=version_values(current), current=current)
     except SettingsInvalid as exc:
@@ -251,11 +256,13 @@ def publish(*, template: Template, user: User | None = None) -> Template:
     with transaction.atomic():
         locked = _locked(template)
         if locked.status == Template.Status.ARCHIVED:
-            raise TemplateError("This template is archived: unarchive it before publishing it.", status=409)
+            raise TemplateError(_("This template is archived: unarchive it before publishing it."), status=409)
         if locked.status != Template.Status.PUBLISHED:
             problem = runnable_problem(locked)
             if problem is not None:
-                raise TemplateError(f"This template can't be published: {problem}", status=409)
+                raise TemplateError(
+                    _("This template can't be published: %(problem)s") % {"problem": problem}, status=409
+                )
             locked.status = Template.Status.PUBLISHED
             locked.save(update_fields=["status", "updated_at"])
             log.info("template_published", template_id=locked.pk)
@@ -268,7 +275,7 @@ def unpublish(*, template: Template, user: User | None = None) -> Template:
     with transaction.atomic():
         locked = _locked(template)
         if locked.status == Template.Status.ARCHIVED:
-            raise TemplateError("This template is archived, not published.", status=409)
+            raise TemplateError(_("This template is archived, not published."), status=409)
         if locked.status == Template.Status.PUBLISHED:
             locked.status = Template.Status.DRAFT
             locked.save(update_fields=["status", "updated_at"])
@@ -294,7 +301,7 @@ def unarchive(*, template: Template, user: User | None = None) -> Template:
     with transaction.atomic():
         locked = _locked(template)
         if locked.status != Template.Status.ARCHIVED:
-            raise TemplateError("This template is not archived.", status=409)
+            raise TemplateError(_("This template is not archived."), status=409)
         locked.status = Template.Status.DRAFT
         locked.save(update_fields=["status", "updated_at"])
     _refresh(template, locked)
@@ -341,7 +348,7 @@ def copy_starter(*, key: str, user: User | None = None) -> Template:
     model. 404 for an unknown key; 409 when the platform offers no base model."""
     starter = get_starter(str(key or ""))
     if starter is None:
-        raise TemplateError(f"There is no starter template called “{key}”.", status=404, field="key")
+        raise TemplateError(_("There is no starter template called “%(key)s”.") % {"key": key}, status=404, field="key")
     try:
         model = base_models.default_model()
     except base_models.UnknownBaseModel as exc:

@@ -22,6 +22,8 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -54,7 +56,7 @@ from tenants.models import Role
 PAGE_SIZE = 25
 # Who designs templates and uploads style LoRAs. Staff use published templates.
 TEMPLATE_EDITING_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.PHOTOGRAPHER})
-EDIT_FORBIDDEN = (
+EDIT_FORBIDDEN = gettext_lazy(
     "Only the studio's owners, managers and photographers can change templates and style LoRAs. "
     "Staff use the published templates: ask a photographer for changes."
 )
@@ -179,7 +181,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 status = exc.status
             else:
-                messages.success(request, f"“{template.name}” was created as a draft (version 1).")
+                messages.success(request, _("“%(name)s” was created as a draft (version 1).") % {"name": template.name})
                 return redirect("template_detail", template_id=template.pk)
         for message in refused:
             form.add_error(None, message)
@@ -269,10 +271,13 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
             status = exc.status
         else:
             if saved.created:
-                messages.success(request, f"Saved as version {saved.version.number}.")
+                messages.success(request, _("Saved as version %(number)s.") % {"number": saved.version.number})
             else:
                 number = saved.version.number
-                messages.success(request, f"Saved. The render settings are unchanged: still version {number}.")
+                messages.success(
+                    request,
+                    _("Saved. The render settings are unchanged: still version %(number)s.") % {"number": number},
+                )
             return redirect("template_detail", template_id=template.pk)
     for message in refused:
         form.add_error(None, message)
@@ -293,11 +298,13 @@ def _detect_faces(request: HttpRequest, template: Template) -> HttpResponse:
     try:
         if slots < 2:
             raise TemplateError(
-                "Set “People in the picture” to 2 or more first: detecting faces fills each person's box.",
+                _("Set “People in the picture” to 2 or more first: detecting faces fills each person's box."),
                 field="subject_slots",
             )
         if version is None:
-            raise TemplateError("Save the template with its template photo first: faces are found in the saved photo.")
+            raise TemplateError(
+                _("Save the template with its template photo first: faces are found in the saved photo.")
+            )
         boxes = selectors.detect_slot_boxes(version=version, slots=slots)
     except TemplateError as exc:
         messages.error(request, exc.message)
@@ -307,17 +314,18 @@ def _detect_faces(request: HttpRequest, template: Template) -> HttpResponse:
             for side, fraction in zip(render_settings.BOX_SIDES, box, strict=True):
                 data[slot_field(slot, side)] = f"{round(fraction * 100, 2):g}"
         form = TemplateForm(data, template=template)
-        note = " The new photo you chose was not saved: faces are found in the saved photo." if request.FILES else ""
-        messages.success(
-            request,
-            f"{slots} faces found in the template photo: the boxes are filled left to right (person 1 is the "
-            f"leftmost). Check which face is which person, then save.{note}",
-        )
+        text = _(
+            "%(count)s faces found in the template photo: the boxes are filled left to right (person 1 is the "
+            "leftmost). Check which face is which person, then save."
+        ) % {"count": slots}
+        if request.FILES:
+            text += " " + _("The new photo you chose was not saved: faces are found in the saved photo.")
+        messages.success(request, text)
     context = _designer_context(request, template, form=form)
     return render(request, "templates_app/template_detail.html", context, status=status)
 
 
-def _template_action(action: Callable[..., Template], done: str) -> Callable[[HttpRequest, int], HttpResponse]:
+def _template_action(action: Callable[..., Template], done: Any) -> Callable[[HttpRequest, int], HttpResponse]:
     """A POST action on a template (publish, unpublish, archive, unarchive): 404 for an unknown id, 403 for
     staff, the service's refusal as a message and its status on the designer page."""
 
@@ -333,16 +341,22 @@ def _template_action(action: Callable[..., Template], done: str) -> Callable[[Ht
             messages.error(request, exc.message)
             context = _designer_context(request, _get_template(template_id))
             return render(request, "templates_app/template_detail.html", context, status=exc.status)
-        messages.success(request, done.format(name=template.name))
+        messages.success(request, str(done) % {"name": template.name})
         return redirect("template_detail", template_id=template.pk)
 
     return view
 
 
-template_publish = _template_action(versions.publish, "“{name}” is published: staff can use it for clients.")
-template_unpublish = _template_action(versions.unpublish, "“{name}” is a draft again: staff can't use it any more.")
-template_archive = _template_action(versions.archive, "“{name}” is archived: hidden from the catalog.")
-template_unarchive = _template_action(versions.unarchive, "“{name}” is back from the archive, as a draft.")
+template_publish = _template_action(
+    versions.publish, gettext_lazy("“%(name)s” is published: staff can use it for clients.")
+)
+template_unpublish = _template_action(
+    versions.unpublish, gettext_lazy("“%(name)s” is a draft again: staff can't use it any more.")
+)
+template_archive = _template_action(versions.archive, gettext_lazy("“%(name)s” is archived: hidden from the catalog."))
+template_unarchive = _template_action(
+    versions.unarchive, gettext_lazy("“%(name)s” is back from the archive, as a draft.")
+)
 
 
 @studio_member_required
@@ -352,7 +366,7 @@ def template_duplicate(request: HttpRequest, template_id: int) -> HttpResponse:
     if not can_edit(request):
         return _forbidden(request)
     copy = versions.duplicate(template=template, user=request.user)
-    messages.success(request, f"“{copy.name}” was created as a draft copy.")
+    messages.success(request, _("“%(name)s” was created as a draft copy.") % {"name": copy.name})
     return redirect("template_detail", template_id=copy.pk)
 
 
@@ -378,7 +392,7 @@ def template_compare(request: HttpRequest, template_id: int) -> HttpResponse:
         return render(
             request,
             "templates_app/forbidden.html",
-            {"title": "Choose two versions", "message": "Choose two versions of this template to compare."},
+            {"title": _("Choose two versions"), "message": _("Choose two versions of this template to compare.")},
             status=400,
         )
     current = template.current_version
@@ -387,7 +401,7 @@ def template_compare(request: HttpRequest, template_id: int) -> HttpResponse:
     b = selectors.get_version(template=template, templateversion_id=b_id) if b_id is not None else current
     if b is None:
         return render(
-            request, "templates_app/forbidden.html", {"title": "No such version", "message": _NO_VERSION}, status=404
+            request, "templates_app/forbidden.html", {"title": _("No such version"), "message": _NO_VERSION}, status=404
         )
     if a_id is not None:
         a = selectors.get_version(template=template, templateversion_id=a_id)
@@ -395,7 +409,7 @@ def template_compare(request: HttpRequest, template_id: int) -> HttpResponse:
         a = selectors.previous_version(version=b) or b
     if a is None:
         return render(
-            request, "templates_app/forbidden.html", {"title": "No such version", "message": _NO_VERSION}, status=404
+            request, "templates_app/forbidden.html", {"title": _("No such version"), "message": _NO_VERSION}, status=404
         )
     rows = selectors.compare(a=a, b=b)
     context = {
@@ -410,7 +424,7 @@ def template_compare(request: HttpRequest, template_id: int) -> HttpResponse:
     return render(request, "templates_app/template_compare.html", context)
 
 
-_NO_VERSION = "This template has no such version."
+_NO_VERSION = gettext_lazy("This template has no such version.")
 
 
 @studio_member_required
@@ -471,7 +485,10 @@ def template_restore(request: HttpRequest, template_id: int, templateversion_id:
         messages.error(request, exc.message)
         context = _designer_context(request, _get_template(template_id))
         return render(request, "templates_app/template_detail.html", context, status=exc.status)
-    messages.success(request, f"Version {version.number} was restored as version {new.number}.")
+    messages.success(
+        request,
+        _("Version %(old)s was restored as version %(new)s.") % {"old": version.number, "new": new.number},
+    )
     return redirect("template_detail", template_id=template.pk)
 
 
@@ -519,7 +536,11 @@ def style_lora_upload(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             family = lora_files.FAMILY_LABELS.get(lora.family, lora.family)
-            messages.success(request, f"“{lora.name}” was checked and added ({family}, rank {lora.rank}).")
+            messages.success(
+                request,
+                _("“%(name)s” was checked and added (%(family)s, rank %(rank)s).")
+                % {"name": lora.name, "family": family, "rank": lora.rank},
+            )
             return redirect("style_lora_list")
     return render(request, "templates_app/style_lora_list.html", _lora_context(request, form=form), status=status)
 
@@ -536,7 +557,7 @@ def style_lora_delete(request: HttpRequest, stylelora_id: int) -> HttpResponse:
         messages.error(request, exc.message)
         context = _lora_context(request)
         return render(request, "templates_app/style_lora_list.html", context, status=exc.status)
-    messages.success(request, f"“{lora.name}” was deleted.")
+    messages.success(request, _("“%(name)s” was deleted.") % {"name": lora.name})
     return redirect("style_lora_list")
 
 
@@ -562,7 +583,7 @@ def template_starter_copy(request: HttpRequest) -> HttpResponse:
     if not can_edit(request):
         return _forbidden(request)
     form = StarterCopyForm(request.POST)
-    message = "Choose a starter template to copy."
+    message = _("Choose a starter template to copy.")
     status = 400
     if form.is_valid():
         try:
@@ -571,7 +592,9 @@ def template_starter_copy(request: HttpRequest) -> HttpResponse:
             message, status = exc.message, exc.status
         else:
             messages.success(
-                request, f"“{template.name}” was copied to your catalog as a draft: adapt it, then publish."
+                request,
+                _("“%(name)s” was copied to your catalog as a draft: adapt it, then publish.")
+                % {"name": template.name},
             )
             return redirect("template_detail", template_id=template.pk)
     messages.error(request, message)

@@ -30,7 +30,7 @@ CLIENT_TEMPLATES = sorted(
         ROOT / "clients/templates/clients/_self_photos.html",
         ROOT / "clients/templates/clients/_photo_grid.html",
         ROOT / "clients/templates/clients/email/upload_link.txt",
-        *[p for p in ROOT.glob("galleries/templates/galleries/email/*") if p.name != "gallery_locked.txt"],
+        *ROOT.glob("galleries/templates/galleries/email/*"),
         ROOT / "templates/includes/client_languages.html",
         # The client messages (clients/messages.py) and the reminders' unsubscribe page.
         ROOT / "templates/emails/client_layout.html",

@@ -353,3 +353,55 @@ def test_a_refused_upload_answers_in_the_client_language(client: Any, tenant_a: 
     assert entry["reason"] == "Ce type de fichier n’est pas accepté\u00a0: envoyez une photo JPEG, PNG, WebP ou HEIC."
     empty = client.post(url + "upload/", {}, headers=headers)
     assert empty.status_code == 400 and empty.json()["error"]["message"] == "Choisissez au moins une photo à envoyer."
+
+
+# --- The studio's own pages in the staff member's language (LocaleMiddleware, the `django_language` cookie) -------
+
+
+def _staff_page(client_a: Any, url: str, language: str) -> str:
+    client_a.cookies["django_language"] = language
+    response = client_a.get(url)
+    assert response.status_code == 200
+    return _text(response)
+
+
+def test_the_client_list_and_client_page_in_french_and_chinese(client_a: Any, tenant_a: Any) -> None:
+    with tenant_context(tenant_a.studio):
+        person = client_services.create_client(name="Bea Client", email="bea@example.com", created_by=tenant_a.owner)
+        photo_set_pk = client_services.create_photo_set(client=person, created_by=tenant_a.owner).pk
+    english = ["Search clients", "Add a client", "Photo sets", "Messages to the client", "Delete everything about"]
+    listing = _staff_page(client_a, f"{tenant_a.prefix}/clients/", "fr")
+    assert "Rechercher des clients" in listing and "Ajouter un client" in listing and "Bea Client" in listing
+    assert "Nom, e-mail ou téléphone" in listing and "Séries de photos" in listing
+    detail = _staff_page(client_a, f"{tenant_a.prefix}/clients/{person.pk}/", "fr")
+    assert "Messages au client" in detail and "Tout supprimer sur ce client" in detail
+    assert "Collecte des photos" in detail  # a choice label
+    photo_set = _staff_page(client_a, f"{tenant_a.prefix}/clients/{person.pk}/sets/{photo_set_pk}/", "fr")
+    assert "Préparation" in photo_set and "Lien d’envoi du client" in photo_set and "Readiness" not in photo_set
+    assert [s for s in english if s in listing + detail] == []
+    listing = _staff_page(client_a, f"{tenant_a.prefix}/clients/", "zh-hans")
+    assert "搜索客户" in listing and "添加客户" in listing
+    detail = _staff_page(client_a, f"{tenant_a.prefix}/clients/{person.pk}/", "zh-hans")
+    assert "发给客户的消息" in detail and "正在收集照片" in detail
+    assert [s for s in english if s in listing + detail] == []
+    assert "Search clients" in _staff_page(client_a, f"{tenant_a.prefix}/clients/", "en")
+
+
+def test_the_template_list_in_french_and_chinese(client_a: Any, tenant_a: Any) -> None:
+    from tests.templates_app.factories import make_template
+
+    with tenant_context(tenant_a.studio):
+        template = make_template(tenant_a)
+    english = ["Starter catalog", "All categories", "Classic studio portrait", "Price / image", "New template"]
+    french = _staff_page(client_a, f"{tenant_a.prefix}/templates/", "fr")
+    assert "Catalogue de départ" in french and "Toutes les catégories" in french
+    assert "Portrait de studio classique" in french and "Nouveau modèle" in french and "Publié" in french
+    assert [s for s in english if s in french] == []
+    chinese = _staff_page(client_a, f"{tenant_a.prefix}/templates/", "zh-hans")
+    assert "入门模板目录" in chinese and "经典影棚肖像" in chinese and "新建模板" in chinese
+    assert [s for s in english if s in chinese] == []
+    catalog = _staff_page(client_a, f"{tenant_a.prefix}/templates/starters/", "fr")
+    assert "Portrait professionnel d’entreprise" in catalog and "Copier dans mon catalogue" in catalog
+    designer = _staff_page(client_a, f"{tenant_a.prefix}/templates/{template.pk}/", "fr")
+    assert "Conception" in designer and "Personnes sur l’image" in designer and "Dépublier" in designer
+    assert "People in the picture" not in designer and "Live preview" not in designer

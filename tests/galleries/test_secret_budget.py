@@ -90,6 +90,35 @@ def test_wrong_pins_from_many_addresses_lock_the_gallery_for_everyone(
 
 
 @pytest.mark.django_db
+def test_the_lock_warning_goes_to_each_reader_in_their_own_language(
+    two_tenants: Any, settings: Any, django_capture_on_commit_callbacks: Any, mailoutbox: list
+) -> None:
+    """The guesses come from a client's page in the client's language; the warning goes to the owners and managers
+    in theirs (User.language): one email per language."""
+    from tenants.models import User
+
+    a, _ = two_tenants
+    settings.GALLERY_SECRET_ADDRESS_RATE = "10/15m"
+    settings.GALLERY_SECRET_GALLERY_RATE = "2/30d"
+    add_member(a, "manager@studio-a.example", Role.MANAGER)
+    User.objects.filter(email="manager@studio-a.example").update(language="fr")
+    scene = make_scene(a, 1, password=PASSWORD)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(1, 4):
+            Client().post(
+                f"{scene.url}unlock/?lang=zh-hans", {"password": "nope"}, REMOTE_ADDR=f"192.0.2.{n}"
+            )
+    by_reader = {tuple(mail.to): mail for mail in mailoutbox}
+    assert sorted(by_reader) == [("manager@studio-a.example",), ("owner@studio-a.example",)]
+    english, french = by_reader[("owner@studio-a.example",)], by_reader[("manager@studio-a.example",)]
+    assert "too many wrong passwords" in english.body and "(2 in 30 days" in english.body
+    assert english.subject == "Studio A: the gallery “Spring portraits” was locked"
+    assert french.subject.startswith("Studio A") and "verrouillée" in french.subject
+    assert "30\u00a0jours" in french.body or "30 jours" in french.body
+    assert "too many" not in french.body and "密码" not in french.body + english.body
+
+
+@pytest.mark.django_db
 def test_a_password_has_the_same_budget(
     two_tenants: Any, settings: Any, django_capture_on_commit_callbacks: Any, mailoutbox: list
 ) -> None:
