@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from galleries import selectors
 from galleries.views import GALLERY_ROLES
@@ -18,14 +20,13 @@ from tenants.dashboard import (
     NamedObject,
     age,
     count_and_oldest,
-    counted,
     oldest_first,
     register_action_items,
     register_activity,
 )
 
 NAMED = 3
-GALLERY_NOTE = "Owners, managers and staff can make and send galleries."
+GALLERY_NOTE = gettext_lazy("Owners, managers and staff can make and send galleries.")
 
 
 def gallery_url(gallery_id: int) -> str:
@@ -37,7 +38,7 @@ def needs(request: HttpRequest) -> list[ActionItem]:
     queries."""
     now = timezone.now()
     can_act = has_role(request, GALLERY_ROLES)
-    note = "" if can_act else GALLERY_NOTE
+    note = "" if can_act else str(GALLERY_NOTE)
     items = []
 
     runs = selectors.runs_without_gallery(now=now)
@@ -48,18 +49,21 @@ def needs(request: HttpRequest) -> list[ActionItem]:
             NamedObject(
                 label=run_subject(run),
                 url=reverse(page, kwargs={"renderrun_id": run.pk}),
-                detail=f"run started {age(run.created_at, now)} ago",
+                detail=_("run started %(age)s ago") % {"age": age(run.created_at, now)},
             )
             for run in oldest
         )
-        verb = "has" if count == 1 else "have"
         items.append(
             oldest_first(
                 key="galleries.runs_without_gallery",
                 count=count,
-                text=f"{counted(count, 'run')} {verb} finished and {'its' if count == 1 else 'their'} picks are in "
-                f"no gallery yet.",
-                action_for_one="Make the gallery" if can_act else "See the run",
+                text=ngettext(
+                    "%(count)s run has finished and its picks are in no gallery yet.",
+                    "%(count)s runs have finished and their picks are in no gallery yet.",
+                    count,
+                )
+                % {"count": count},
+                action_for_one=_("Make the gallery") if can_act else _("See the run"),
                 urgency=30,
                 objects=objects,
                 note=note,
@@ -73,20 +77,27 @@ def needs(request: HttpRequest) -> list[ActionItem]:
             NamedObject(
                 label=f"{row['gallery__client__name']}: {row['gallery__title']}",
                 url=gallery_url(row["gallery_id"]),
-                detail=counted(row["favorites"], "favorite"),
+                detail=ngettext("%(count)s favorite", "%(count)s favorites", row["favorites"])
+                % {"count": row["favorites"]},
             )
             for row in rows
         )
         galleries = totals["galleries"]
-        verb = "isn't" if totals["favorites"] == 1 else "aren't"
         items.append(
             oldest_first(
                 key="galleries.favorites_not_bought",
                 count=totals["favorites"],
-                text=f"{counted(totals['favorites'], 'favorite')} in {counted(galleries, 'gallery', 'galleries')} "
-                f"{verb} bought yet.",
+                text=ngettext(
+                    "%(count)s favorite in %(galleries)s isn't bought yet.",
+                    "%(count)s favorites in %(galleries)s aren't bought yet.",
+                    totals["favorites"],
+                )
+                % {
+                    "count": totals["favorites"],
+                    "galleries": ngettext("%(count)s gallery", "%(count)s galleries", galleries) % {"count": galleries},
+                },
                 fallback_url=reverse("gallery_list"),
-                action_for_one="Open the gallery",
+                action_for_one=_("Open the gallery"),
                 urgency=50,
                 objects=objects,
                 note=note,
@@ -100,17 +111,23 @@ def needs(request: HttpRequest) -> list[ActionItem]:
     if count:
         objects = tuple(
             NamedObject(
-                label=f"{g.client.name}: {g.title}", url=gallery_url(g.pk), detail=f"shared {age(g.shared_at, now)} ago"
+                label=f"{g.client.name}: {g.title}",
+                url=gallery_url(g.pk),
+                detail=_("shared %(age)s ago") % {"age": age(g.shared_at, now)},
             )
             for g in oldest
         )
-        verb = "was" if count == 1 else "were"
         items.append(
             oldest_first(
                 key="galleries.never_opened",
                 count=count,
-                text=f"{counted(count, 'gallery', 'galleries')} {verb} shared but never opened.",
-                action_for_one="Remind the client",
+                text=ngettext(
+                    "%(count)s gallery was shared but never opened.",
+                    "%(count)s galleries were shared but never opened.",
+                    count,
+                )
+                % {"count": count},
+                action_for_one=_("Remind the client"),
                 urgency=60,
                 objects=objects,
                 note=note,
@@ -124,9 +141,9 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
     events = [
         Activity(
             at=g.shared_at,
-            text=f"Gallery “{g.title}” sent to {g.client.name}",
+            text=_("Gallery “%(title)s” sent to %(name)s") % {"title": g.title, "name": g.client.name},
             url=gallery_url(g.pk),
-            label="Gallery",
+            label=_("Gallery"),
         )
         for g in selectors.recent_shares(limit=limit)
     ]
@@ -135,9 +152,10 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
         events.append(
             Activity(
                 at=event.created_at,
-                text=f"{gallery.client.name} opened the gallery “{gallery.title}”",
+                text=_("%(name)s opened the gallery “%(title)s”")
+                % {"name": gallery.client.name, "title": gallery.title},
                 url=gallery_url(gallery.pk),
-                label="Gallery",
+                label=_("Gallery"),
             )
         )
     return events

@@ -8,6 +8,8 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from galleries import services
 from galleries.models import Entitlement, Gallery, GallerySettings
@@ -20,9 +22,11 @@ def end_of_day(day: date) -> datetime:
 
 def _future_day(day: date | None) -> date | None:
     if day is not None and end_of_day(day) <= timezone.now():
-        raise forms.ValidationError("Choose a date in the future.")
+        raise forms.ValidationError(_("Choose a date in the future."))
     if day is not None and day > timezone.localdate() + timedelta(days=services.MAX_EXPIRY_DAYS * 3):
-        raise forms.ValidationError(f"A gallery can stay open for {services.MAX_EXPIRY_DAYS * 3} days at most.")
+        raise forms.ValidationError(
+            _("A gallery can stay open for %(max)s days at most.") % {"max": services.MAX_EXPIRY_DAYS * 3}
+        )
     return day
 
 
@@ -39,7 +43,7 @@ def _ids(values: list[str], label: str) -> list[int]:
         try:
             out.append(int(value))
         except (TypeError, ValueError):
-            raise forms.ValidationError(f"“{value}” is not a {label} id.") from None
+            raise forms.ValidationError(_("“%(value)s” is not a portrait id.") % {"value": value}) from None
     return out
 
 
@@ -56,34 +60,46 @@ class PortraitIdsField(forms.MultipleChoiceField):
 
 
 class GalleryCreateForm(forms.Form):
-    title = forms.CharField(max_length=services.MAX_TITLE_CHARS, required=False, label="Title")
+    title = forms.CharField(max_length=services.MAX_TITLE_CHARS, required=False, label=gettext_lazy("Title"))
     message = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         max_length=services.MAX_MESSAGE_CHARS,
-        label="Welcome note",
-        help_text="Shown at the top of the gallery and in the email.",
+        label=gettext_lazy("Welcome note"),
+        help_text=gettext_lazy("Shown at the top of the gallery and in the email."),
     )
-    portraits = PortraitIdsField(required=False, label="Portraits")
+    portraits = PortraitIdsField(required=False, label=gettext_lazy("Portraits"))
     expires_on = forms.DateField(
-        required=False, widget=DateInput, label="Open until", help_text="Empty: the gallery never closes."
+        required=False,
+        widget=DateInput,
+        label=gettext_lazy("Open until"),
+        help_text=gettext_lazy("Empty: the gallery never closes."),
     )
     password = forms.CharField(
         required=False,
         max_length=services.MAX_PASSWORD_CHARS,
-        label="Password (optional)",
+        label=gettext_lazy("Password (optional)"),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
-        help_text=f"At least {services.MIN_PASSWORD_CHARS} characters. The client types it to open the gallery. Tell "
-        "them yourself: it is never emailed.",
+        help_text=services.interpolated_lazy(
+            gettext_lazy(
+                "At least %(min)s characters. The client types it to open the gallery. Tell them yourself: it is "
+                "never emailed."
+            ),
+            min=services.MIN_PASSWORD_CHARS,
+        ),
     )
     pin = forms.CharField(
         required=False,
         max_length=8,
-        label="Download PIN (optional)",
+        label=gettext_lazy("Download PIN (optional)"),
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": PIN_PATTERN}),
-        help_text=f"{services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits, asked before the first download.",
+        help_text=services.interpolated_lazy(
+            gettext_lazy("%(min)s to %(max)s digits, asked before the first download."),
+            min=services.MIN_PIN_DIGITS,
+            max=services.MAX_PIN_DIGITS,
+        ),
     )
-    allow_more_like_me = forms.BooleanField(required=False, label="Let the client ask for “more like me”")
+    allow_more_like_me = forms.BooleanField(required=False, label=gettext_lazy("Let the client ask for “more like me”"))
 
     def clean_expires_on(self) -> date | None:
         return _future_day(self.cleaned_data.get("expires_on"))
@@ -96,23 +112,26 @@ class GalleryCreateForm(forms.Form):
 
 
 class GalleryEditForm(forms.Form):
-    title = forms.CharField(max_length=services.MAX_TITLE_CHARS, label="Title")
+    title = forms.CharField(max_length=services.MAX_TITLE_CHARS, label=gettext_lazy("Title"))
     message = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         max_length=services.MAX_MESSAGE_CHARS,
-        label="Welcome note",
+        label=gettext_lazy("Welcome note"),
     )
     expires_on = forms.DateField(
-        required=False, widget=DateInput, label="Open until", help_text="Empty: the gallery never closes."
+        required=False,
+        widget=DateInput,
+        label=gettext_lazy("Open until"),
+        help_text=gettext_lazy("Empty: the gallery never closes."),
     )
-    allow_more_like_me = forms.BooleanField(required=False, label="Let the client ask for “more like me”")
+    allow_more_like_me = forms.BooleanField(required=False, label=gettext_lazy("Let the client ask for “more like me”"))
     download_limit = forms.IntegerField(
         required=False,
         min_value=0,
         max_value=services.MAX_DOWNLOAD_LIMIT,
-        label="Downloads per portrait",
-        help_text="For new grants. Empty: the studio's setting; 0: unlimited.",
+        label=gettext_lazy("Downloads per portrait"),
+        help_text=gettext_lazy("For new grants. Empty: the studio's setting; 0: unlimited."),
     )
 
     def __init__(self, *args: Any, gallery: Gallery | None = None, **kwargs: Any) -> None:
@@ -147,33 +166,43 @@ class PasswordForm(forms.Form):
     password = forms.CharField(
         min_length=services.MIN_PASSWORD_CHARS,
         max_length=services.MAX_PASSWORD_CHARS,
-        label="New password",
-        help_text=f"At least {services.MIN_PASSWORD_CHARS} characters.",
+        label=gettext_lazy("New password"),
+        help_text=services.interpolated_lazy(
+            gettext_lazy("At least %(min)s characters."), min=services.MIN_PASSWORD_CHARS
+        ),
         strip=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
-        error_messages={"required": "Type the password the client will use."},
+        error_messages={"required": gettext_lazy("Type the password the client will use.")},
     )
 
 
 class PinForm(forms.Form):
     pin = forms.RegexField(
         regex=services.PIN_RE,
-        label="New download PIN",
+        label=gettext_lazy("New download PIN"),
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "pattern": PIN_PATTERN}),
-        help_text=f"{services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits.",
+        help_text=services.interpolated_lazy(
+            gettext_lazy("%(min)s to %(max)s digits."), min=services.MIN_PIN_DIGITS, max=services.MAX_PIN_DIGITS
+        ),
         error_messages={
             "invalid": services.PIN_RULE,
-            "required": f"Type a PIN of {services.MIN_PIN_DIGITS} to {services.MAX_PIN_DIGITS} digits.",
+            "required": services.interpolated_lazy(
+                gettext_lazy("Type a PIN of %(min)s to %(max)s digits."),
+                min=services.MIN_PIN_DIGITS,
+                max=services.MAX_PIN_DIGITS,
+            ),
         },
     )
 
 
 class PortraitsForm(forms.Form):
-    portraits = PortraitIdsField(error_messages={"required": "Choose at least one portrait."})
+    portraits = PortraitIdsField(error_messages={"required": gettext_lazy("Choose at least one portrait.")})
 
 
 class GrantForm(PortraitsForm):
-    size = forms.ChoiceField(choices=Entitlement.Size.choices, initial=Entitlement.Size.FULL, label="Size")
+    size = forms.ChoiceField(
+        choices=Entitlement.Size.choices, initial=Entitlement.Size.FULL, label=gettext_lazy("Size")
+    )
 
 
 class GallerySettingsForm(forms.ModelForm):
@@ -181,15 +210,15 @@ class GallerySettingsForm(forms.ModelForm):
         model = GallerySettings
         fields = ["expiry_days", "reminder_days", "download_limit", "allow_more_like_me"]
         labels = {
-            "expiry_days": "Days a new gallery stays open",
-            "reminder_days": "Remind the client this many days before it closes",
-            "download_limit": "Downloads per entitled portrait",
-            "allow_more_like_me": "New galleries let clients ask for “more like me”",
+            "expiry_days": gettext_lazy("Days a new gallery stays open"),
+            "reminder_days": gettext_lazy("Remind the client this many days before it closes"),
+            "download_limit": gettext_lazy("Downloads per entitled portrait"),
+            "allow_more_like_me": gettext_lazy("New galleries let clients ask for “more like me”"),
         }
         help_texts = {
-            "expiry_days": "0: galleries never close.",
-            "reminder_days": "0: no reminder. Sent once, to galleries that were emailed to the client.",
-            "download_limit": "Per portrait and size. 0: unlimited. A gallery can set its own.",
+            "expiry_days": gettext_lazy("0: galleries never close."),
+            "reminder_days": gettext_lazy("0: no reminder. Sent once, to galleries that were emailed to the client."),
+            "download_limit": gettext_lazy("Per portrait and size. 0: unlimited. A gallery can set its own."),
         }
 
     def clean_expiry_days(self) -> int:
@@ -204,5 +233,5 @@ class GallerySettingsForm(forms.ModelForm):
     def _bounded(self, name: str, high: int) -> int:
         value = self.cleaned_data[name]
         if value > high:
-            raise forms.ValidationError(f"At most {high}.")
+            raise forms.ValidationError(_("At most %(max)s.") % {"max": high})
         return value

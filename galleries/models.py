@@ -16,6 +16,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from tenants.models import TenantOwned
 
@@ -166,12 +167,12 @@ class Entitlement(TenantOwned):
     order (billing) or granted by staff; revoked by a refund or by staff."""
 
     class Size(models.TextChoices):
-        FULL = "full", "Full resolution"
-        WEB = "web", "Web size (2048 px)"
+        FULL = "full", gettext_lazy("Full resolution")
+        WEB = "web", gettext_lazy("Web size (2048 px)")
 
     class Source(models.TextChoices):
-        ORDER = "order", "Paid order"
-        STAFF = "staff", "Granted by staff"
+        ORDER = "order", gettext_lazy("Paid order")
+        STAFF = "staff", gettext_lazy("Granted by staff")
 
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="entitlements")
     portrait = models.ForeignKey("generation.Portrait", on_delete=models.CASCADE, related_name="entitlements")
@@ -209,14 +210,14 @@ class GalleryEvent(TenantOwned):
     """One thing that happened in a gallery, for the studio's statistics (no personal data beyond the act)."""
 
     class Kind(models.TextChoices):
-        VIEW = "view", "Viewed"
-        UNLOCK = "unlock", "Unlocked with the password"
-        FAVORITE = "favorite", "Favorited"
-        UNFAVORITE = "unfavorite", "Unfavorited"
-        DOWNLOAD = "download", "Downloaded"
-        ZIP = "zip", "Downloaded a ZIP"
-        MORE_LIKE_ME = "more_like_me", "Asked for more likeness"
-        EMAIL = "email", "Email sent"
+        VIEW = "view", gettext_lazy("Viewed")
+        UNLOCK = "unlock", gettext_lazy("Unlocked with the password")
+        FAVORITE = "favorite", gettext_lazy("Favorited")
+        UNFAVORITE = "unfavorite", gettext_lazy("Unfavorited")
+        DOWNLOAD = "download", gettext_lazy("Downloaded")
+        ZIP = "zip", gettext_lazy("Downloaded a ZIP")
+        MORE_LIKE_ME = "more_like_me", gettext_lazy("Asked for more likeness")
+        EMAIL = "email", gettext_lazy("Email sent")
 
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from clients.models import Client
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait
@@ -26,10 +27,10 @@ STATUS_SHARED = "shared"
 STATUS_EXPIRED = "expired"
 STATUS_REVOKED = "revoked"
 STATUS_LABELS = {
-    STATUS_DRAFT: "Draft",
-    STATUS_SHARED: "Shared",
-    STATUS_EXPIRED: "Expired",
-    STATUS_REVOKED: "Revoked",
+    STATUS_DRAFT: gettext_lazy("Draft"),
+    STATUS_SHARED: gettext_lazy("Shared"),
+    STATUS_EXPIRED: gettext_lazy("Expired"),
+    STATUS_REVOKED: gettext_lazy("Revoked"),
 }
 # The job-state badge colours the studio pages already use.
 STATUS_BADGES = {

@@ -25,6 +25,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clients.models import Client, ClientGroup, GroupMember
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
@@ -37,6 +40,13 @@ from tenants.models import MANAGING_ROLES, Membership, Studio, User
 from tenants.refusals import Refused
 
 log = structlog.get_logger("galleries")
+
+
+def interpolated_lazy(message: Any, **values: Any) -> Any:
+    """A lazy translation with its %(name)s placeholders filled in when it is shown (module constants and form
+    declarations are evaluated at import time; they are read in the request's language)."""
+    return lazy(lambda: str(message) % values, str)()
+
 
 MAX_TITLE_CHARS = Gallery._meta.get_field("title").max_length
 MAX_MESSAGE_CHARS = 5_000
@@ -52,7 +62,9 @@ MAX_PASSWORD_CHARS = 128
 MIN_PIN_DIGITS = 6
 MAX_PIN_DIGITS = 8
 PIN_RE = re.compile(rf"^[0-9]{{{MIN_PIN_DIGITS},{MAX_PIN_DIGITS}}}$")
-PIN_RULE = f"The download PIN is {MIN_PIN_DIGITS} to {MAX_PIN_DIGITS} digits."
+PIN_RULE = interpolated_lazy(
+    gettext_lazy("The download PIN is %(min)s to %(max)s digits."), min=MIN_PIN_DIGITS, max=MAX_PIN_DIGITS
+)
 REMINDER_BATCH = 500
 PUBLIC_URL_NAME = "gallery_public"
 
@@ -90,9 +102,11 @@ def _bounded(value: Any, name: str, low: int, high: int) -> int:
             raise ValueError
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise GalleryError(f"{name} must be a whole number.") from None
+        raise GalleryError(_("%(name)s must be a whole number.") % {"name": name}) from None
     if not low <= number <= high:
-        raise GalleryError(f"{name} must be between {low} and {high}.")
+        raise GalleryError(
+            _("%(name)s must be between %(low)s and %(high)s.") % {"name": name, "low": low, "high": high}
+        )
     return number
 
 
@@ -109,13 +123,13 @@ def update_settings(
     current = gallery_settings()
     fields: list[str] = []
     if download_limit is not None:
-        current.download_limit = _bounded(download_limit, "The download limit", 0, MAX_DOWNLOAD_LIMIT)
+        current.download_limit = _bounded(download_limit, _("The download limit"), 0, MAX_DOWNLOAD_LIMIT)
         fields.append("download_limit")
     if expiry_days is not None:
-        current.expiry_days = _bounded(expiry_days, "The days a gallery stays open", 0, MAX_EXPIRY_DAYS)
+        current.expiry_days = _bounded(expiry_days, _("The days a gallery stays open"), 0, MAX_EXPIRY_DAYS)
         fields.append("expiry_days")
     if reminder_days is not None:
-        current.reminder_days = _bounded(reminder_days, "The days of the reminder", 0, MAX_REMINDER_DAYS)
+        current.reminder_days = _bounded(reminder_days, _("The days of the reminder"), 0, MAX_REMINDER_DAYS)
         fields.append("reminder_days")
     if allow_more_like_me is not None:
         current.allow_more_like_me = bool(allow_more_like_me)
@@ -141,30 +155,38 @@ def _clean_title(title: str, client: Client, group: ClientGroup | None = None) -
     if not title:
         title = f"Portraits of {group.name if group is not None else client.name}"[:MAX_TITLE_CHARS]
     if len(title) > MAX_TITLE_CHARS:
-        raise GalleryError(f"The title is too long ({MAX_TITLE_CHARS} characters at most).")
+        raise GalleryError(
+            _("The title is too long (%(max_title_chars)s characters at most).") % {"max_title_chars": MAX_TITLE_CHARS}
+        )
     return title
 
 
 def _clean_message(message: str) -> str:
     message = (message or "").strip()
     if len(message) > MAX_MESSAGE_CHARS:
-        raise GalleryError(f"The welcome note is too long ({MAX_MESSAGE_CHARS} characters at most).")
+        raise GalleryError(
+            _("The welcome note is too long (%(max_message_chars)s characters at most).")
+            % {"max_message_chars": MAX_MESSAGE_CHARS}
+        )
     return message
 
 
 def _password_hash(password: str) -> str:
     password = password or ""
     if password != password.strip():
-        raise GalleryError("The password can't start or end with a space.")
+        raise GalleryError(_("The password can't start or end with a space."))
     if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
-        raise GalleryError(f"Choose a password of {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters.")
+        raise GalleryError(
+            _("Choose a password of %(min_password_chars)s to %(max_password_chars)s characters.")
+            % {"min_password_chars": MIN_PASSWORD_CHARS, "max_password_chars": MAX_PASSWORD_CHARS}
+        )
     return make_password(password)
 
 
 def _pin_hash(pin: str) -> str:
     pin = str(pin or "").strip()
     if not PIN_RE.match(pin):
-        raise GalleryError(PIN_RULE)
+        raise GalleryError(str(PIN_RULE))
     return make_password(pin)
 
 
@@ -177,16 +199,19 @@ def _future(expires_at: datetime) -> datetime:
         expires_at = timezone.make_aware(expires_at)
     now = timezone.now()
     if expires_at <= now:
-        raise GalleryError("Choose an expiry date in the future.")
+        raise GalleryError(_("Choose an expiry date in the future."))
     if expires_at > now + timedelta(days=MAX_EXPIRY_DAYS * 3):
-        raise GalleryError(f"A gallery can stay open for {MAX_EXPIRY_DAYS * 3} days at most: choose an earlier date.")
+        raise GalleryError(
+            _("A gallery can stay open for %(max)s days at most: choose an earlier date.")
+            % {"max": MAX_EXPIRY_DAYS * 3}
+        )
     return expires_at
 
 
 def _download_limit(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    return _bounded(value, "The download limit", 0, MAX_DOWNLOAD_LIMIT)
+    return _bounded(value, _("The download limit"), 0, MAX_DOWNLOAD_LIMIT)
 
 
 def _resolve_portraits(
@@ -204,7 +229,7 @@ def _resolve_portraits(
                 raise ValueError
             pk = int(pk)
         except (TypeError, ValueError):
-            raise GalleryError(f"“{item}” is not a portrait id.") from None
+            raise GalleryError(_("“%(item)s” is not a portrait id.") % {"item": item}) from None
         if pk not in wanted:
             wanted.append(pk)
     found = {p.pk: p for p in Portrait.objects.select_related("double").filter(pk__in=wanted)}
@@ -212,19 +237,28 @@ def _resolve_portraits(
     for pk in wanted:
         portrait = found.get(pk)
         if portrait is None:
-            raise GalleryError(f"Portrait #{pk} doesn't exist in this studio.")
+            raise GalleryError(_("Portrait #%(pk)s doesn't exist in this studio.") % {"pk": pk})
         if group is not None and portrait.group_id != group.pk:
-            raise GalleryError(f"Portrait #{pk} is not one of the group's portraits: a group's gallery shows those.")
+            raise GalleryError(
+                _("Portrait #%(pk)s is not one of the group's portraits: a group's gallery shows those.") % {"pk": pk}
+            )
         if group is None and portrait.group_id is not None:
-            raise GalleryError(f"Portrait #{pk} is a group portrait: it goes in the group's gallery.")
+            raise GalleryError(_("Portrait #%(pk)s is a group portrait: it goes in the group's gallery.") % {"pk": pk})
         if group is None and portrait.double.client_id != client.pk:
-            raise GalleryError(f"Portrait #{pk} is of another client: a gallery shows one client's portraits only.")
+            raise GalleryError(
+                _("Portrait #%(pk)s is of another client: a gallery shows one client's portraits only.") % {"pk": pk}
+            )
         if portrait.is_hidden:
-            raise GalleryError(f"Portrait #{pk} is hidden: show it again on its run's page before adding it.")
+            raise GalleryError(
+                _("Portrait #%(pk)s is hidden: show it again on its run's page before adding it.") % {"pk": pk}
+            )
         if not portrait.preview:
             raise GalleryError(
-                f"Portrait #{pk} has no watermarked preview (a test render): only portraits of render runs can go "
-                "in a gallery."
+                _(
+                    "Portrait #%(pk)s has no watermarked preview (a test render): only portraits of render runs can "
+                    "go in a gallery."
+                )
+                % {"pk": pk}
             )
         out.append(portrait)
     return out
@@ -242,7 +276,7 @@ def run_picks(*, run: RenderRun) -> list[Portrait]:
 def _lock(gallery: Gallery) -> Gallery:
     locked = Gallery.objects.select_for_update().filter(pk=gallery.pk).first()
     if locked is None:
-        raise GalleryError("This gallery no longer exists.", status=404)
+        raise GalleryError(_("This gallery no longer exists."), status=404)
     return locked
 
 
@@ -278,28 +312,31 @@ def create_gallery(
     `expires_at` None: now + the studio's `expiry_days` (no expiry when that is 0, or with `never_expires`).
     A draft until shared."""
     if client.pk is None or Client.objects.filter(pk=client.pk).first() is None:
-        raise GalleryError("This client doesn't exist in this studio.", status=404)
+        raise GalleryError(_("This client doesn't exist in this studio."), status=404)
     if group is not None and not GroupMember.objects.filter(group_id=group.pk, client_id=client.pk).exists():
-        raise GalleryError("A group's gallery is sent to one of its people: choose a member of the group.")
+        raise GalleryError(_("A group's gallery is sent to one of its people: choose a member of the group."))
     if run is not None:
         found = RenderRun.objects.filter(pk=run.pk).values_list("double__client_id", "group_id").first()
         if found is None:
-            raise GalleryError("This render run doesn't exist in this studio.", status=404)
+            raise GalleryError(_("This render run doesn't exist in this studio."), status=404)
         run_client, run_group = found
         if group is not None and run_group != group.pk:
-            raise GalleryError("This render run is not the group's: choose one of the group's runs.")
+            raise GalleryError(_("This render run is not the group's: choose one of the group's runs."))
         if group is None and run_group is not None:
-            raise GalleryError("This render run is a group's: its portraits go in the group's gallery.")
+            raise GalleryError(_("This render run is a group's: its portraits go in the group's gallery."))
         if group is None and run_client != client.pk:
-            raise GalleryError("This render run is of another client: choose one of the client's runs.")
+            raise GalleryError(_("This render run is of another client: choose one of the client's runs."))
     if portraits is None:
         chosen = run_picks(run=run) if run is not None else []
         if run is not None and not chosen:
-            raise GalleryError("This run has no picks yet: pick portraits on its page, or choose them.", status=409)
+            raise GalleryError(_("This run has no picks yet: pick portraits on its page, or choose them."), status=409)
     else:
         chosen = _resolve_portraits(client=client, portraits=portraits, group=group)
     if len(chosen) > MAX_GALLERY_PORTRAITS:
-        raise GalleryError(f"A gallery holds {MAX_GALLERY_PORTRAITS} portraits at most.")
+        raise GalleryError(
+            _("A gallery holds %(max_gallery_portraits)s portraits at most.")
+            % {"max_gallery_portraits": MAX_GALLERY_PORTRAITS}
+        )
     defaults = gallery_settings()
     if expires_at is not None:
         expires_at = _future(expires_at)
@@ -375,13 +412,16 @@ def add_portraits(*, gallery: Gallery, portraits: Iterable[Portrait | int]) -> l
     the new entries. GalleryError 400 for a portrait of another client, hidden, unknown, or past the maximum."""
     chosen = _resolve_portraits(client=gallery.client, portraits=portraits, group=gallery.group)
     if not chosen:
-        raise GalleryError("Choose at least one portrait to add.")
+        raise GalleryError(_("Choose at least one portrait to add."))
     with transaction.atomic():
         locked = _lock(gallery)
         present = set(GalleryPortrait.objects.filter(gallery=locked).values_list("portrait_id", flat=True))
         new = [p for p in chosen if p.pk not in present]
         if len(present) + len(new) > MAX_GALLERY_PORTRAITS:
-            raise GalleryError(f"A gallery holds {MAX_GALLERY_PORTRAITS} portraits at most.")
+            raise GalleryError(
+                _("A gallery holds %(max_gallery_portraits)s portraits at most.")
+                % {"max_gallery_portraits": MAX_GALLERY_PORTRAITS}
+            )
         last = GalleryPortrait.objects.filter(gallery=locked).aggregate(last=Max("position"))["last"]
         start = -1 if last is None else last
         entries = GalleryPortrait.objects.bulk_create(
@@ -397,9 +437,9 @@ def remove_portrait(*, gallery: Gallery, portrait: Portrait | int) -> None:
     on record; the client's side shows only what is in the gallery. GalleryError 404 when it isn't in it."""
     pk = portrait.pk if isinstance(portrait, Portrait) else portrait
     with transaction.atomic():
-        deleted, _ = GalleryPortrait.objects.filter(gallery=gallery, portrait_id=pk).delete()
+        deleted, _details = GalleryPortrait.objects.filter(gallery=gallery, portrait_id=pk).delete()
         if not deleted:
-            raise GalleryError("This portrait is not in the gallery.", status=404)
+            raise GalleryError(_("This portrait is not in the gallery."), status=404)
         Gallery.objects.filter(pk=gallery.pk).update(updated_at=timezone.now())
         # A cover is one of the gallery's portraits: out of the gallery, out of the cover.
         Gallery.objects.filter(pk=gallery.pk, cover_portrait_id=pk).update(cover_portrait=None)
@@ -414,9 +454,9 @@ def reorder(*, gallery: Gallery, portrait_ids: Sequence[int]) -> None:
         try:
             wanted = [int(pk) for pk in portrait_ids]
         except (TypeError, ValueError):
-            raise GalleryError("List the gallery's portrait ids.") from None
+            raise GalleryError(_("List the gallery's portrait ids.")) from None
         if len(wanted) != len(set(wanted)) or set(wanted) != set(entries):
-            raise GalleryError("List every portrait of the gallery exactly once.")
+            raise GalleryError(_("List every portrait of the gallery exactly once."))
         changed = []
         for position, pk in enumerate(wanted):
             entry = entries[pk]
@@ -467,7 +507,7 @@ def set_expiry(*, gallery: Gallery, expires_at: datetime | None) -> Gallery:
 
 def extend(*, gallery: Gallery, days: int) -> Gallery:
     """Keep the gallery open `days` more days, counted from its expiry (or from now, when it has passed)."""
-    days = _bounded(days, "The days to extend by", 1, MAX_EXPIRY_DAYS)
+    days = _bounded(days, _("The days to extend by"), 1, MAX_EXPIRY_DAYS)
     now = timezone.now()
     start = gallery.expires_at if gallery.expires_at and gallery.expires_at > now else now
     return update_gallery(gallery=gallery, expires_at=start + timedelta(days=days))
@@ -540,7 +580,7 @@ def unlock_secrets(*, gallery: Gallery, user: User | None) -> Gallery:
     with transaction.atomic():
         locked = _lock(gallery)
         if locked.secret_locked_at is None:
-            raise GalleryError("This gallery isn't locked.", status=409)
+            raise GalleryError(_("This gallery isn't locked."), status=409)
         locked.secret_locked_at = None
         locked.secret_unlocked_at = timezone.now()
         locked.secret_unlocked_by = acting_user(user)
@@ -582,16 +622,17 @@ def _logo_url(studio: Studio, base_url: str | None) -> str | None:
 
 def _check_shareable(gallery: Gallery) -> None:
     if gallery.revoked_at is not None:
-        raise GalleryError("This gallery's link is revoked: restore it before sending it.", status=409)
+        raise GalleryError(_("This gallery's link is revoked: restore it before sending it."), status=409)
     if gallery.expires_at is not None and gallery.expires_at <= timezone.now():
-        raise GalleryError("This gallery has expired: extend it before sending it.", status=409)
+        raise GalleryError(_("This gallery has expired: extend it before sending it."), status=409)
     if not gallery.client.email:
         raise GalleryError(
-            f"{gallery.client.name} has no email address: add one on the client's page, or copy the link.",
+            _("%(name)s has no email address: add one on the client's page, or copy the link.")
+            % {"name": gallery.client.name},
             status=409,
         )
     if not GalleryPortrait.objects.filter(gallery=gallery).exists():
-        raise GalleryError("This gallery has no portraits yet: add some before sending it.", status=409)
+        raise GalleryError(_("This gallery has no portraits yet: add some before sending it."), status=409)
 
 
 def share(*, gallery: Gallery, user: User | None = None, base_url: str | None = None) -> Gallery:
@@ -697,23 +738,23 @@ def grant_entitlements(
     an active entitlement at this size keeps it (returned as is). GalleryError 400 for a portrait that is not in
     the gallery, or an unknown size."""
     if size not in Entitlement.Size.values:
-        raise GalleryError(f"Choose a size: {', '.join(Entitlement.Size.values)}.")
+        raise GalleryError(_("Choose a size: %(sizes)s.") % {"sizes": ", ".join(Entitlement.Size.values)})
     wanted: list[int] = []
     for item in portraits:
         try:
             pk = int(item.pk if isinstance(item, Portrait) else item)
         except (TypeError, ValueError):
-            raise GalleryError(f"“{item}” is not a portrait id.") from None
+            raise GalleryError(_("“%(item)s” is not a portrait id.") % {"item": item}) from None
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
-        raise GalleryError("Choose at least one portrait of the gallery.")
+        raise GalleryError(_("Choose at least one portrait of the gallery."))
     in_gallery = set(
         GalleryPortrait.objects.filter(gallery=gallery, portrait_id__in=wanted).values_list("portrait_id", flat=True)
     )
     missing = [pk for pk in wanted if pk not in in_gallery]
     if missing:
-        raise GalleryError(f"Portrait #{missing[0]} is not in this gallery.")
+        raise GalleryError(_("Portrait #%(pk)s is not in this gallery.") % {"pk": missing[0]})
     limit = effective_download_limit(gallery=gallery)
     with transaction.atomic():
         locked = _lock(gallery)

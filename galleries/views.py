@@ -20,6 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clients.groups import members_of
@@ -46,11 +48,13 @@ GALLERY_ROLES = frozenset({Role.OWNER, Role.MANAGER, Role.STAFF})
 SETTINGS_ROLES = frozenset(MANAGING_ROLES)
 # Who unlocks a gallery locked after too many wrong passwords or PINs.
 UNLOCK_ROLES = frozenset({Role.OWNER})
-UNLOCK_FORBIDDEN = "Only the studio's owners can unlock a gallery locked after too many wrong passwords or PINs."
-ACT_FORBIDDEN = (
+UNLOCK_FORBIDDEN = gettext_lazy(
+    "Only the studio's owners can unlock a gallery locked after too many wrong passwords or PINs."
+)
+ACT_FORBIDDEN = gettext_lazy(
     "Only the studio's owners, managers and staff can make, change and share galleries. Photographers can look."
 )
-SETTINGS_FORBIDDEN = "Only the studio's owners and managers can change the gallery settings."
+SETTINGS_FORBIDDEN = gettext_lazy("Only the studio's owners and managers can change the gallery settings.")
 CHART_HEIGHT = 72
 CHART_BAR = 4
 CHART_DAY = 14
@@ -70,7 +74,7 @@ def _message_page(request: HttpRequest, *, title: str, message: str, status: int
 
 
 def _forbidden(request: HttpRequest, message: str = ACT_FORBIDDEN, back: str = "") -> HttpResponse:
-    return _message_page(request, title="Not allowed", message=message, status=403, back=back)
+    return _message_page(request, title=_("Not allowed"), message=message, status=403, back=back)
 
 
 def _detail_url(gallery: Gallery, anchor: str = "") -> str:
@@ -247,7 +251,7 @@ def gallery_new(request: HttpRequest, client_id: int) -> HttpResponse:
     defaults = services.gallery_settings()
     if request.method == "GET":
         initial = {
-            "title": f"Portraits of {client.name}"[: services.MAX_TITLE_CHARS],
+            "title": (_("Portraits of %(name)s") % {"name": client.name})[: services.MAX_TITLE_CHARS],
             "allow_more_like_me": defaults.allow_more_like_me,
             "expires_on": timezone.localdate() + timedelta(days=defaults.expiry_days) if defaults.expiry_days else None,
         }
@@ -273,7 +277,7 @@ def gallery_new(request: HttpRequest, client_id: int) -> HttpResponse:
     except services.GalleryError as exc:
         context = _new_context(client, form, error=exc.message)
         return render(request, "galleries/studio/gallery_new.html", context, status=exc.status)
-    messages.success(request, "The gallery was created. Check it, then send it to the client.")
+    messages.success(request, _("The gallery was created. Check it, then send it to the client."))
     return redirect("gallery_detail", gallery_id=gallery.pk)
 
 
@@ -292,8 +296,8 @@ def gallery_from_run(request: HttpRequest, renderrun_id: int) -> HttpResponse:
     try:
         gallery = services.create_gallery(client=recipient, run=run, user=request.user, group=group)
     except services.GalleryError as exc:
-        return _message_page(request, title="No gallery was made", message=exc.message, status=exc.status, back=back)
-    messages.success(request, "A gallery of the run's picks was created. Check it, then send it to the client.")
+        return _message_page(request, title=_("No gallery was made"), message=exc.message, status=exc.status, back=back)
+    messages.success(request, _("A gallery of the run's picks was created. Check it, then send it to the client."))
     return redirect("gallery_detail", gallery_id=gallery.pk)
 
 
@@ -333,7 +337,7 @@ def gallery_edit(request: HttpRequest, gallery_id: int) -> HttpResponse:
         )
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
-    messages.success(request, "The gallery's settings were saved.")
+    messages.success(request, _("The gallery's settings were saved."))
     return redirect(_detail_url(gallery, "settings"))
 
 
@@ -346,7 +350,7 @@ def gallery_password(request: HttpRequest, gallery_id: int) -> HttpResponse:
         return refused
     if request.POST.get("action") == "clear":
         services.clear_password(gallery=gallery)
-        messages.success(request, "The password was removed: anyone with the link can open the gallery.")
+        messages.success(request, _("The password was removed: anyone with the link can open the gallery."))
         return redirect(_detail_url(gallery, "access"))
     form = PasswordForm(request.POST)
     if not form.is_valid():
@@ -355,7 +359,7 @@ def gallery_password(request: HttpRequest, gallery_id: int) -> HttpResponse:
         services.set_password(gallery=gallery, password=form.cleaned_data["password"])
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
-    messages.success(request, "The password was set. Tell the client yourself: it is never emailed.")
+    messages.success(request, _("The password was set. Tell the client yourself: it is never emailed."))
     return redirect(_detail_url(gallery, "access"))
 
 
@@ -368,7 +372,7 @@ def gallery_pin(request: HttpRequest, gallery_id: int) -> HttpResponse:
         return refused
     if request.POST.get("action") == "clear":
         services.clear_pin(gallery=gallery)
-        messages.success(request, "The download PIN was removed.")
+        messages.success(request, _("The download PIN was removed."))
         return redirect(_detail_url(gallery, "access"))
     form = PinForm(request.POST)
     if not form.is_valid():
@@ -377,7 +381,7 @@ def gallery_pin(request: HttpRequest, gallery_id: int) -> HttpResponse:
         services.set_pin(gallery=gallery, pin=form.cleaned_data["pin"])
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
-    messages.success(request, "The download PIN was set. Tell the client yourself: it is never emailed.")
+    messages.success(request, _("The download PIN was set. Tell the client yourself: it is never emailed."))
     return redirect(_detail_url(gallery, "access"))
 
 
@@ -392,7 +396,7 @@ def gallery_unlock_secrets(request: HttpRequest, gallery_id: int) -> HttpRespons
         services.unlock_secrets(gallery=gallery, user=request.user)
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
-    messages.success(request, "The gallery was unlocked: the client can type the password and PIN again.")
+    messages.success(request, _("The gallery was unlocked: the client can type the password and PIN again."))
     return redirect(_detail_url(gallery, "access"))
 
 
@@ -405,14 +409,16 @@ def gallery_portraits_add(request: HttpRequest, gallery_id: int) -> HttpResponse
         return refused
     form = PortraitsForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors.get("portraits", ["Choose at least one portrait."])))
+        messages.error(request, " ".join(form.errors.get("portraits", [_("Choose at least one portrait.")])))
         return _detail(request, gallery, status=400)
     try:
         added = services.add_portraits(gallery=gallery, portraits=form.cleaned_data["portraits"])
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
     count = len(added)
-    messages.success(request, f"{count} portrait{'s' if count != 1 else ''} added.")
+    messages.success(
+        request, ngettext("%(count)s portrait added.", "%(count)s portraits added.", count) % {"count": count}
+    )
     return redirect(_detail_url(gallery, "portraits"))
 
 
@@ -429,7 +435,7 @@ def gallery_portrait_remove(request: HttpRequest, gallery_id: int, portrait_id: 
         services.remove_portrait(gallery=gallery, portrait=entry.portrait_id)
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
-    messages.success(request, f"Portrait #{entry.portrait_id} was taken out of the gallery.")
+    messages.success(request, _("Portrait #%(number)s was taken out of the gallery.") % {"number": entry.portrait_id})
     return redirect(_detail_url(gallery, "portraits"))
 
 
@@ -467,7 +473,7 @@ def gallery_share(request: HttpRequest, gallery_id: int) -> HttpResponse:
         services.share(gallery=gallery, user=request.user, base_url=_studio_root(request))
     except services.GalleryError as exc:
         return _refused(request, gallery, exc)
-    messages.success(request, f"The gallery was sent to {gallery.client.email}.")
+    messages.success(request, _("The gallery was sent to %(email)s.") % {"email": gallery.client.email})
     return redirect(_detail_url(gallery, "share"))
 
 
@@ -478,7 +484,7 @@ def gallery_revoke(request: HttpRequest, gallery_id: int) -> HttpResponse:
     if refused is not None:
         return refused
     services.revoke(gallery=gallery)
-    messages.success(request, "The link was revoked: the gallery no longer opens. Restore it to open it again.")
+    messages.success(request, _("The link was revoked: the gallery no longer opens. Restore it to open it again."))
     return redirect(_detail_url(gallery, "share"))
 
 
@@ -489,7 +495,7 @@ def gallery_restore(request: HttpRequest, gallery_id: int) -> HttpResponse:
     if refused is not None:
         return refused
     services.restore(gallery=gallery)
-    messages.success(request, "The link works again.")
+    messages.success(request, _("The link works again."))
     return redirect(_detail_url(gallery, "share"))
 
 
@@ -514,7 +520,15 @@ def gallery_grant(request: HttpRequest, gallery_id: int) -> HttpResponse:
         return _refused(request, gallery, exc)
     count = len(granted)
     label = Entitlement.Size(data["size"]).label.lower()
-    messages.success(request, f"The client may download {count} portrait{'s' if count != 1 else ''} ({label}).")
+    messages.success(
+        request,
+        ngettext(
+            "The client may download %(count)s portrait (%(label)s).",
+            "The client may download %(count)s portraits (%(label)s).",
+            count,
+        )
+        % {"count": count, "label": label},
+    )
     return redirect(_detail_url(gallery, "downloads"))
 
 
@@ -527,7 +541,10 @@ def gallery_entitlement_revoke(request: HttpRequest, gallery_id: int, entitlemen
     if refused is not None:
         return refused
     services.revoke_entitlement(entitlement=entitlement)
-    messages.success(request, f"The client can no longer download portrait #{entitlement.portrait_id} this way.")
+    messages.success(
+        request,
+        _("The client can no longer download portrait #%(number)s this way.") % {"number": entitlement.portrait_id},
+    )
     return redirect(_detail_url(gallery, "downloads"))
 
 
@@ -559,7 +576,7 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc.message)
                 status = exc.status
             else:
-                messages.success(request, "The gallery settings were saved.")
+                messages.success(request, _("The gallery settings were saved."))
                 return redirect("gallery_settings")
         else:
             status = 400

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from generation import selectors
 from generation.models import RenderRun
@@ -18,45 +20,52 @@ from tenants.dashboard import (
     NamedObject,
     age,
     count_and_oldest,
-    counted,
     oldest_first,
     register_action_items,
     register_activity,
 )
 
 NAMED = 3
-TRAIN_NOTE = "Owners, managers and staff can train digital doubles."
+TRAIN_NOTE = gettext_lazy("Owners, managers and staff can train digital doubles.")
 
 
 def run_subject(run: RenderRun) -> str:
     """Whom a run portrays: its group's name, or its client's."""
     if run.group_id:
-        return run.group.name if run.group is not None else "a deleted group"
+        return run.group.name if run.group is not None else _("a deleted group")
     return run.double.client.name
 
 
 def needs(request: HttpRequest) -> list[ActionItem]:
     """Sets ready to train (urgency 40) and failed doubles (20). One query each."""
     items = []
-    note = "" if has_role(request, DOUBLE_MANAGING_ROLES) else TRAIN_NOTE
+    note = "" if has_role(request, DOUBLE_MANAGING_ROLES) else str(TRAIN_NOTE)
     count, oldest = count_and_oldest(selectors.sets_ready_for_review(), order_by=("created_at", "id"), limit=NAMED)
     if count:
         objects = tuple(
             NamedObject(
                 label=s.client.name,
                 url=reverse("client_detail", kwargs={"client_id": s.client_id}),
-                detail=f"{counted(s.accepted_count, 'photo')} accepted, set started {age(s.created_at)} ago",
+                detail=ngettext(
+                    "%(count)s photo accepted, set started %(age)s ago",
+                    "%(count)s photos accepted, set started %(age)s ago",
+                    s.accepted_count,
+                )
+                % {"count": s.accepted_count, "age": age(s.created_at)},
             )
             for s in oldest
         )
-        verb = "is" if count == 1 else "are"
         items.append(
             oldest_first(
                 key="generation.sets_ready_for_review",
                 count=count,
-                text=f"{counted(count, 'photo set')} {verb} ready for your review: check the photos, then train "
-                f"the digital double.",
-                action_for_one="Review and train",
+                text=ngettext(
+                    "%(count)s photo set is ready for your review: check the photos, then train the digital double.",
+                    "%(count)s photo sets are ready for your review: check the photos, then train the digital double.",
+                    count,
+                )
+                % {"count": count},
+                action_for_one=_("Review and train"),
                 urgency=40,
                 objects=objects,
                 note=note,
@@ -68,7 +77,8 @@ def needs(request: HttpRequest) -> list[ActionItem]:
             NamedObject(
                 label=d.client.name,
                 url=reverse("double_detail", kwargs={"digitaldouble_id": d.pk}),
-                detail=f"failed {age(d.job.finished_at if d.job and d.job.finished_at else d.created_at)} ago",
+                detail=_("failed %(age)s ago")
+                % {"age": age(d.job.finished_at if d.job and d.job.finished_at else d.created_at)},
             )
             for d in oldest
         )
@@ -76,9 +86,13 @@ def needs(request: HttpRequest) -> list[ActionItem]:
             oldest_first(
                 key="generation.doubles_failed",
                 count=count,
-                text=f"{counted(count, 'digital double')} failed to train: see why, then train "
-                f"{'it' if count == 1 else 'them'} again or ask for new photos.",
-                action_for_one="See what failed",
+                text=ngettext(
+                    "%(count)s digital double failed to train: see why, then train it again or ask for new photos.",
+                    "%(count)s digital doubles failed to train: see why, then train them again or ask for new photos.",
+                    count,
+                )
+                % {"count": count},
+                action_for_one=_("See what failed"),
                 urgency=20,
                 objects=objects,
                 note=note,
@@ -92,9 +106,9 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
     events = [
         Activity(
             at=double.trained_at,
-            text=f"Digital double of {double.client.name} is ready",
+            text=_("Digital double of %(name)s is ready") % {"name": double.client.name},
             url=reverse("double_detail", kwargs={"digitaldouble_id": double.pk}),
-            label="Double",
+            label=_("Double"),
         )
         for double in selectors.recent_ready_doubles(limit=limit)
     ]
@@ -102,9 +116,9 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
         events.append(
             Activity(
                 at=run.finished_at or run.created_at,
-                text=f"Portraits of {run_subject(run)} are ready",
+                text=_("Portraits of %(name)s are ready") % {"name": run_subject(run)},
                 url=reverse("run_detail", kwargs={"renderrun_id": run.pk}),
-                label="Run",
+                label=_("Run"),
             )
         )
     return events

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clients.models import Client, Photo, PhotoSet
 from clients.selectors import readiness
@@ -104,7 +105,7 @@ def start_training(
     nothing pending) or a double is already being trained from it; 400 for an unknown or disabled base model or
     class word."""
     if class_word not in CLASS_WORDS:
-        raise DoubleError(f"Choose how the prompts name the client: {', '.join(CLASS_WORDS)}.")
+        raise DoubleError(_("Choose how the prompts name the client: %(words)s.") % {"words": ", ".join(CLASS_WORDS)})
     try:
         spec = base_models.get_model(base_model) if base_model else base_models.default_model()
     except base_models.UnknownBaseModel as exc:
@@ -115,17 +116,17 @@ def start_training(
         state = readiness(photo_set=locked)
         if not state.can_train:
             if locked.status != PhotoSet.Status.COLLECTING:
-                message = "This photo set was already used or its photos were deleted: start a new set."
+                message = _("This photo set was already used or its photos were deleted: start a new set.")
             elif state.pending:
-                message = "Some photos are still being checked: wait until every photo has its verdict."
+                message = _("Some photos are still being checked: wait until every photo has its verdict.")
             else:
-                message = (
-                    f"A digital double needs at least {state.minimum} accepted photos; this set has {state.accepted}."
-                )
+                message = _(
+                    "A digital double needs at least %(minimum)s accepted photos; this set has %(accepted)s."
+                ) % {"minimum": state.minimum, "accepted": state.accepted}
             raise DoubleError(message, status=409)
         busy = _training_in_progress().filter(photo_set=locked).exists()
         if busy:
-            raise DoubleError("A digital double is already being trained from this photo set.", status=409)
+            raise DoubleError(_("A digital double is already being trained from this photo set."), status=409)
         double = DigitalDouble(
             client=locked.client,
             photo_set=locked,
@@ -158,14 +159,17 @@ def _training_overrides(config: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = bool(value)
             continue
         if key not in _TRAINING_KEYS:
-            raise DoubleError(f"Unknown training option {key!r}.")
+            raise DoubleError(_("Unknown training option %(key)r.") % {"key": key})
         low, high = _TRAINING_KEYS[key]
         try:
             number = float(value) if key == "learning_rate" else int(value)
         except (TypeError, ValueError):
-            raise DoubleError(f"The training option {key} must be a number.") from None
+            raise DoubleError(_("The training option %(key)s must be a number.") % {"key": key}) from None
         if not low <= number <= high:
-            raise DoubleError(f"The training option {key} must be between {low:g} and {high:g}.")
+            raise DoubleError(
+                _("The training option %(key)s must be between %(low)g and %(high)g.")
+                % {"key": key, "low": low, "high": high}
+            )
         out[key] = number
     return out
 
@@ -205,7 +209,7 @@ def set_status(*, double: DigitalDouble, status: str) -> None:
 def load_lora_bytes(double: DigitalDouble) -> bytes:
     """The double's LoRA as plain safetensors bytes, decrypted in memory (never written in clear)."""
     if not double.lora_file or not double.lora_file.name:
-        raise DoubleError("This digital double has no trained weights.", status=409)
+        raise DoubleError(_("This digital double has no trained weights."), status=409)
     with double.lora_file.storage.open(double.lora_file.name, "rb") as handle:
         return crypto.decrypt(handle.read())
 
@@ -253,21 +257,26 @@ def clean_render_config(config: Mapping[str, Any]) -> RenderRequest:
     """Check a render config from a form or the API; DoubleError (400) with a message for people."""
     prompt = str(config.get("prompt") or "").strip()
     if not prompt:
-        raise DoubleError("Write a prompt.")
+        raise DoubleError(_("Write a prompt."))
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise DoubleError(f"The prompt is too long ({MAX_PROMPT_CHARS} characters at most).")
+        raise DoubleError(_("The prompt is too long (%(max)s characters at most).") % {"max": MAX_PROMPT_CHARS})
     if SUBJECT not in prompt:
-        raise DoubleError("Put {subject} in the prompt where the client should appear.")
+        raise DoubleError(_("Put {subject} in the prompt where the client should appear."))
     if problem := prompts.length_problem(prompt):
         raise DoubleError(problem)
     negative = str(config.get("negative_prompt") or "").strip()
     if len(negative) > MAX_PROMPT_CHARS:
-        raise DoubleError(f"The negative prompt is too long ({MAX_PROMPT_CHARS} characters at most).")
+        raise DoubleError(
+            _("The negative prompt is too long (%(max)s characters at most).") % {"max": MAX_PROMPT_CHARS}
+        )
     if problem := prompts.length_problem(negative, negative=True):
         raise DoubleError(problem)
     scheduler = str(config.get("scheduler") or "dpmpp_2m_karras")
     if scheduler not in SCHEDULERS:
-        raise DoubleError(f"Unknown scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}.")
+        raise DoubleError(
+            _("Unknown scheduler %(scheduler)r: use one of %(schedulers)s.")
+            % {"scheduler": scheduler, "schedulers": ", ".join(SCHEDULERS)}
+        )
     try:
         steps = int(config.get("steps", 30))
         guidance = float(config.get("guidance", 7.0))
@@ -278,20 +287,22 @@ def clean_render_config(config: Mapping[str, Any]) -> RenderRequest:
             count = int(config.get("images", 1))
             first = int(config.get("seed", 0))
             if not 1 <= count <= settings.ENGINE_MAX_IMAGES_PER_RENDER:
-                raise DoubleError(f"Render between 1 and {settings.ENGINE_MAX_IMAGES_PER_RENDER} images.")
+                raise DoubleError(
+                    _("Render between 1 and %(max)s images.") % {"max": settings.ENGINE_MAX_IMAGES_PER_RENDER}
+                )
             seeds = tuple(range(first, first + count))
     except (TypeError, ValueError):
-        raise DoubleError("Steps, guidance, identity weight, seed and images must be numbers.") from None
+        raise DoubleError(_("Steps, guidance, identity weight, seed and images must be numbers.")) from None
     if not 1 <= steps <= MAX_RENDER_STEPS:
-        raise DoubleError(f"Use between 1 and {MAX_RENDER_STEPS} steps.")
+        raise DoubleError(_("Use between 1 and %(max)s steps.") % {"max": MAX_RENDER_STEPS})
     if not 0 <= guidance <= 30:
-        raise DoubleError("The guidance scale is between 0 and 30.")
+        raise DoubleError(_("The guidance scale is between 0 and 30."))
     if not 0 <= weight <= 2:
-        raise DoubleError("The identity weight is between 0 and 2.")
+        raise DoubleError(_("The identity weight is between 0 and 2."))
     if not 1 <= len(seeds) <= settings.ENGINE_MAX_IMAGES_PER_RENDER:
-        raise DoubleError(f"Render between 1 and {settings.ENGINE_MAX_IMAGES_PER_RENDER} images.")
+        raise DoubleError(_("Render between 1 and %(max)s images.") % {"max": settings.ENGINE_MAX_IMAGES_PER_RENDER})
     if any(not 0 <= s < 2**32 for s in seeds):
-        raise DoubleError("Seeds are whole numbers from 0 to 4294967295.")
+        raise DoubleError(_("Seeds are whole numbers from 0 to 4294967295."))
     return RenderRequest(
         prompt=prompt,
         negative_prompt=negative,
@@ -305,7 +316,7 @@ def clean_render_config(config: Mapping[str, Any]) -> RenderRequest:
 
 def require_ready(double: DigitalDouble) -> None:
     if double.status != DigitalDouble.Status.READY:
-        raise DoubleError("This digital double is not trained yet.", status=409)
+        raise DoubleError(_("This digital double is not trained yet."), status=409)
 
 
 # --- Deleting -------------------------------------------------------------------------------------------------

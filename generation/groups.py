@@ -20,6 +20,8 @@ from typing import Any
 
 import structlog
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clients.groups import members_of
 from clients.models import Client, ClientGroup
@@ -71,20 +73,28 @@ def ready_subjects(group: ClientGroup) -> list[DigitalDouble]:
     """Each member's double in slot order, or RunError naming who isn't ready (409) or a group too small (409)."""
     members = member_doubles(group)
     if len(members) < 2:
-        raise RunError("This group has fewer than two people now: add someone before running a group template.", 409)
+        raise RunError(_("This group has fewer than two people now: add someone before running a group template."), 409)
     missing = [m.client.name for m in members if not m.ready]
     if missing:
         who = ", ".join(missing)
         raise RunError(
-            f"{who} {'has' if len(missing) == 1 else 'have'} no trained digital double yet: each person of a group "
-            "is rendered with their own double. Train it from their photo set, then run the group.",
+            ngettext(
+                "%(who)s has no trained digital double yet: each person of a group is rendered with their own "
+                "double. Train it from their photo set, then run the group.",
+                "%(who)s have no trained digital double yet: each person of a group is rendered with their own "
+                "double. Train it from their photo set, then run the group.",
+                len(missing),
+            )
+            % {"who": who},
             status=409,
         )
     families = {runs.double_family(m.double) for m in members if m.double is not None}
     if len(families) > 1:
         raise RunError(
-            "The group's doubles were trained for different base model families: retrain them on one family "
-            "(each face is rendered on the same base model).",
+            _(
+                "The group's doubles were trained for different base model families: retrain them on one family "
+                "(each face is rendered on the same base model)."
+            ),
             status=409,
         )
     return [m.double for m in members if m.double is not None]
@@ -94,9 +104,12 @@ def _check_group_version(version: TemplateVersion, subjects: Sequence[DigitalDou
     name = version.template.name
     slots = runs.slots_of(version)
     if slots < 2:
-        raise RunError(f"“{name}” portrays one person: choose a group template (2 to 6 people).")
+        raise RunError(_("“%(name)s” portrays one person: choose a group template (2 to 6 people).") % {"name": name})
     if slots != len(subjects):
-        raise RunError(f"“{name}” portrays {slots} people and this group has {len(subjects)}.")
+        raise RunError(
+            _("“%(name)s” portrays %(slots)s people and this group has %(members)s.")
+            % {"name": name, "slots": slots, "members": len(subjects)}
+        )
     for double in subjects:
         runs.check_version(double=double, version=version)
 
@@ -104,7 +117,7 @@ def _check_group_version(version: TemplateVersion, subjects: Sequence[DigitalDou
 def estimate_group(*, subjects: Sequence[DigitalDouble], items: Sequence[tuple[TemplateVersion, int]]) -> runs.Estimate:
     """runs.estimate for slot 1's double, each item plus one face pass per further person (the scene renders once;
     each face is re-rendered with its own person's LoRA)."""
-    for version, _ in items:
+    for version, _count_unused in items:
         _check_group_version(version, subjects)
     plan = runs.estimate(double=subjects[0], items=items)
     extra_people = len(subjects) - 1
@@ -132,17 +145,20 @@ def start_group_run(
     people; the refusals of runs.start_run otherwise; 402 when the studio is out of credits."""
     subjects = ready_subjects(group)
     if not items:
-        raise RunError("Pick at least one group template.")
+        raise RunError(_("Pick at least one group template."))
     if len(items) > runs.MAX_TEMPLATES_PER_RUN:
-        raise RunError(f"Run at most {runs.MAX_TEMPLATES_PER_RUN} templates at once.")
+        raise RunError(_("Run at most %(max)s templates at once.") % {"max": runs.MAX_TEMPLATES_PER_RUN})
     seen: set[int] = set()
     entries: list[tuple[TemplateVersion, int]] = []
     for template, count in items:
         if template.pk in seen:
-            raise RunError(f"“{template.name}” is listed twice: give it one number of images.")
+            raise RunError(_("“%(name)s” is listed twice: give it one number of images.") % {"name": template.name})
         seen.add(template.pk)
         if template.status != Template.Status.PUBLISHED or template.current_version_id is None:
-            raise RunError(f"“{template.name}” is not published: publish it before running it for clients.", 409)
+            raise RunError(
+                _("“%(name)s” is not published: publish it before running it for clients.") % {"name": template.name},
+                409,
+            )
         version = template.current_version
         assert version is not None
         version.template = template

@@ -35,6 +35,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clients.models import Client, PhotoSet
 from clients.services import register_client_erasure_step, register_client_export_step
@@ -65,16 +67,18 @@ NOT_CONFIGURED = (
     '"/models/IP-Adapter", "weight_name": "models/ip-adapter-plus-face_sd15.safetensors", "image_encoder": '
     '"/models/IP-Adapter/models/image_encoder"} (docs/engine.md, "Instant portraits").'
 )
-PHOTOS_DELETED = (
+PHOTOS_DELETED = gettext_lazy(
     "The photos of this set were deleted (after training, or at the end of their retention): instant portraits "
     "can't be made from it. Upload a new set."
 )
-NO_ACCEPTED_PHOTOS = (
+NO_ACCEPTED_PHOTOS = gettext_lazy(
     "This set has no accepted photo yet: instant portraits are made from the set's accepted photos. Upload photos "
     "and wait for their verdicts."
 )
-NO_CONSENT = "{name} has no consent on record: no portrait can be made from their photos until they agree."
-BUSY = "Instant portraits are already being made from this set: wait for them to finish."
+NO_CONSENT = gettext_lazy(
+    "%(name)s has no consent on record: no portrait can be made from their photos until they agree."
+)
+BUSY = gettext_lazy("Instant portraits are already being made from this set: wait for them to finish.")
 
 
 class InstantError(doubles.DoubleError):
@@ -201,12 +205,12 @@ def check_photo_set(photo_set: PhotoSet) -> None:
     """Whether the set's photos may be used for instant portraits now: InstantError (409) when the photos were
     deleted, the client has no consent, or no photo is accepted."""
     if photo_set.status != PhotoSet.Status.COLLECTING or photo_set.purged_at is not None:
-        raise InstantError(PHOTOS_DELETED, status=409)
+        raise InstantError(str(PHOTOS_DELETED), status=409)
     client = photo_set.client
     if not client.has_consent:
-        raise InstantError(NO_CONSENT.format(name=client.name), status=409)
+        raise InstantError(str(NO_CONSENT) % {"name": client.name}, status=409)
     if accepted_count(photo_set) < 1:
-        raise InstantError(NO_ACCEPTED_PHOTOS, status=409)
+        raise InstantError(str(NO_ACCEPTED_PHOTOS), status=409)
 
 
 def unavailable_reason(photo_set: PhotoSet) -> str:
@@ -267,7 +271,9 @@ def clean_images(value: Any) -> int:
     except (TypeError, ValueError):
         images = 0
     if isinstance(value, bool) or not MIN_IMAGES <= images <= MAX_IMAGES:
-        raise InstantError(f"Make between {MIN_IMAGES} and {MAX_IMAGES} instant portraits.")
+        raise InstantError(
+            _("Make between %(min)s and %(max)s instant portraits.") % {"min": MIN_IMAGES, "max": MAX_IMAGES}
+        )
     return images
 
 
@@ -283,7 +289,7 @@ def start_instant(*, photo_set: PhotoSet, images: int = DEFAULT_IMAGES, user: Us
         locked = PhotoSet.objects.select_for_update().select_related("client").get(pk=photo_set.pk)
         check_photo_set(locked)
         if _busy(locked):
-            raise InstantError(BUSY, status=409)
+            raise InstantError(str(BUSY), status=409)
         first = secrets.randbelow(2**31)
         payload = {
             "photo_set_id": locked.pk,

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from engine.portrait import stages_summary
 from jobs.models import Job
@@ -34,15 +36,15 @@ class DigitalDouble(TenantOwned):
     the source photos are deleted from storage once training succeeds."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        TRAINING = "training", "Training"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", gettext_lazy("Queued")
+        TRAINING = "training", gettext_lazy("Training")
+        READY = "ready", gettext_lazy("Ready")
+        FAILED = "failed", gettext_lazy("Failed")
 
     class ClassWord(models.TextChoices):
-        WOMAN = "woman", "Woman"
-        MAN = "man", "Man"
-        PERSON = "person", "Person"
+        WOMAN = "woman", gettext_lazy("Woman")
+        MAN = "man", gettext_lazy("Man")
+        PERSON = "person", gettext_lazy("Person")
 
     client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="doubles")
     photo_set = models.ForeignKey(
@@ -98,21 +100,21 @@ class DigitalDouble(TenantOwned):
         so a cancelled training reads "Cancelled", and a retried one "Queued" then "Training" (the stored status
         only changes once the worker picks the job up). Uses `job` (select it with the double)."""
         if self.status == self.Status.READY:
-            return "succeeded", "Ready"
+            return "succeeded", _("Ready")
         job = self.job if self.job_id else None
         if job is not None:
             shown = {
-                Job.State.QUEUED: ("queued", "Queued"),
-                Job.State.RUNNING: ("running", "Training"),
-                Job.State.CANCELLED: ("cancelled", "Cancelled"),
-                Job.State.FAILED: ("failed", "Failed"),
+                Job.State.QUEUED: ("queued", _("Queued")),
+                Job.State.RUNNING: ("running", _("Training")),
+                Job.State.CANCELLED: ("cancelled", _("Cancelled")),
+                Job.State.FAILED: ("failed", _("Failed")),
             }.get(job.state)
             if shown is not None:
                 return shown
         return {
-            self.Status.QUEUED: ("queued", "Queued"),
-            self.Status.TRAINING: ("running", "Training"),
-        }.get(self.status, ("failed", "Failed"))
+            self.Status.QUEUED: ("queued", _("Queued")),
+            self.Status.TRAINING: ("running", _("Training")),
+        }.get(self.status, ("failed", _("Failed")))
 
     @property
     def badge_state(self) -> str:
@@ -137,17 +139,17 @@ class RenderRun(TenantOwned):
     template version; the run's status is derived from its items' jobs (generation/runs.py, docs/runs.md)."""
 
     class Kind(models.TextChoices):
-        CLIENT = "client", "Client run"
-        PREVIEW = "preview", "Designer preview"
-        TEST = "test", "Test render"
+        CLIENT = "client", gettext_lazy("Client run")
+        PREVIEW = "preview", gettext_lazy("Designer preview")
+        TEST = "test", gettext_lazy("Test render")
 
     class Status(models.TextChoices):
         # Derived from the items' jobs, never stored (see run_status()).
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        PARTLY_FAILED = "partly_failed", "Partly failed"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", gettext_lazy("Queued")
+        RUNNING = "running", gettext_lazy("Running")
+        DONE = "done", gettext_lazy("Done")
+        PARTLY_FAILED = "partly_failed", gettext_lazy("Partly failed")
+        FAILED = "failed", gettext_lazy("Failed")
 
     double = models.ForeignKey(DigitalDouble, on_delete=models.CASCADE, related_name="runs")
     # A group run (generation/groups.py): the group portrayed, each member's double in `subjects` (slot 1 is also

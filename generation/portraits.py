@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from django.core.files.base import ContentFile
+from django.utils.translation import gettext as _
 
 from engine.group import can_go_more_like_me as group_can_go  # no torch: recipe code only
 from engine.rendering import can_go_more_like_me as engine_can_go
@@ -63,11 +64,11 @@ def _require_renderable(portrait: Portrait) -> None:
     if portrait.group_id is not None:
         faces = list(portrait.subjects.select_related("double"))
         if len(faces) != len((portrait.recipe or {}).get("subjects") or []):
-            raise RunError("One of this group portrait's people was erased: it can't be rendered again.", status=409)
+            raise RunError(_("One of this group portrait's people was erased: it can't be rendered again."), status=409)
         for face in faces:
             require_run_ready(face.double)
     if not portrait.recipe or "recipe_version" not in portrait.recipe:
-        raise RunError("This portrait has no recipe to render again.", status=409)
+        raise RunError(_("This portrait has no recipe to render again."), status=409)
 
 
 def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
@@ -75,7 +76,7 @@ def more_like_me(*, portrait: Portrait, user: User | None = None) -> Job:
     The new portrait's `parent` is this one; it joins the same run item. RunError 409 at the cap."""
     _require_renderable(portrait)
     if not can_go_more_like_me(portrait):
-        raise RunError("This portrait is already as close to the client as “more like me” goes.", status=409)
+        raise RunError(_("This portrait is already as close to the client as “more like me” goes."), status=409)
     job = enqueue_billed(
         kind=RENDER_KIND,
         payload=_action_payload(portrait, more_like_me_of=portrait.pk),
@@ -115,7 +116,7 @@ def unhide(*, portrait: Portrait) -> Portrait:
 def set_pick(*, portrait: Portrait, pick: bool) -> Portrait:
     """Instant: mark or unmark the portrait as a pick. A hidden portrait can't be a pick (RunError 409)."""
     if pick and portrait.is_hidden:
-        raise RunError("Show this portrait again before picking it.", status=409)
+        raise RunError(_("Show this portrait again before picking it."), status=409)
     Portrait.objects.filter(pk=portrait.pk).update(is_pick=bool(pick))
     portrait.is_pick = bool(pick)
     return portrait

@@ -33,6 +33,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clients.models import ClientGroup
 from engine.portrait import RenderConfig, stage_steps
@@ -103,9 +105,11 @@ def render_batch_size() -> int:
 def withheld_message(count: int) -> str:
     """What the studio reads when generated images were withheld by the explicit-content check (generation.jobs):
     "1 image was withheld: it looked explicit." / "3 images were withheld: they looked explicit."."""
-    if count == 1:
-        return "1 image was withheld: it looked explicit."
-    return f"{count} images were withheld: they looked explicit."
+    return ngettext(
+        "%(count)s image was withheld: it looked explicit.",
+        "%(count)s images were withheld: they looked explicit.",
+        count,
+    ) % {"count": count}
 
 
 def watermark_text(studio: Studio) -> str:
@@ -129,7 +133,7 @@ def _spec(version: TemplateVersion, *, enabled_only: bool = True) -> Any:
     try:
         return base_models.get_model(version.base_model, enabled_only=enabled_only)
     except base_models.UnknownBaseModel as exc:
-        raise RunError(f"“{version.template.name}”: {exc.message}") from None
+        raise RunError(_("“%(name)s”: %(problem)s") % {"name": version.template.name, "problem": exc.message}) from None
 
 
 def slots_of(version: TemplateVersion) -> int:
@@ -140,7 +144,7 @@ def slots_of(version: TemplateVersion) -> int:
 
 def require_run_ready(double: DigitalDouble) -> None:
     if double.status != DigitalDouble.Status.READY:
-        raise RunError("This digital double is not trained yet: wait until its training has finished.", status=409)
+        raise RunError(_("This digital double is not trained yet: wait until its training has finished."), status=409)
 
 
 def check_version(*, double: DigitalDouble, version: TemplateVersion) -> Any:
@@ -153,19 +157,33 @@ def check_version(*, double: DigitalDouble, version: TemplateVersion) -> Any:
     have = double_family(double)
     if wanted != have:
         raise RunError(
-            f"“{name}” renders with {spec.display_name} ({FAMILY_LABELS.get(wanted, wanted)}), and this digital "
-            f"double was trained for {FAMILY_LABELS.get(have, have)}: its likeness can't be used with that model. "
-            "Choose templates made for the double's base model family."
+            _(
+                "“%(name)s” renders with %(model)s (%(family)s), and this digital double was trained for "
+                "%(double_family)s: its likeness can't be used with that model. Choose templates made for the "
+                "double's base model family."
+            )
+            % {
+                "name": name,
+                "model": spec.display_name,
+                "family": FAMILY_LABELS.get(wanted, wanted),
+                "double_family": FAMILY_LABELS.get(have, have),
+            }
         )
     lora = version.style_lora
     if lora is not None and lora.family != spec.family:
-        raise RunError(f"“{name}”: its style LoRA “{lora.name}” is for {lora.family}, not for {spec.family}.")
+        raise RunError(
+            _("“%(name)s”: its style LoRA “%(lora)s” is for %(lora_family)s, not for %(family)s.")
+            % {"name": name, "lora": lora.name, "lora_family": lora.family, "family": spec.family}
+        )
     mode = version.reference_mode
     if mode and not (version.reference_image and version.reference_image.name):
-        raise RunError(f"“{name}” uses a reference image, and none is stored: edit the template.", status=409)
+        raise RunError(
+            _("“%(name)s” uses a reference image, and none is stored: edit the template.") % {"name": name}, status=409
+        )
     if mode in ("pose", "canny") and mode not in (getattr(settings, "ENGINE_CONTROLNETS", None) or {}):
         raise RunError(
-            f"“{name}” needs the ControlNet {mode!r}, which this platform has not configured (ENGINE_CONTROLNETS).",
+            _("“%(name)s” needs the ControlNet %(mode)r, which this platform has not configured (ENGINE_CONTROLNETS).")
+            % {"name": name, "mode": mode},
             status=409,
         )
     return spec
@@ -177,9 +195,9 @@ def _count(value: Any, name: str, maximum: int = MAX_IMAGES_PER_TEMPLATE) -> int
             raise ValueError
         count = int(str(value).strip())
     except (TypeError, ValueError):
-        raise RunError(f"“{name}”: the number of images must be a whole number.") from None
+        raise RunError(_("“%(name)s”: the number of images must be a whole number.") % {"name": name}) from None
     if not 1 <= count <= maximum:
-        raise RunError(f"“{name}”: render between 1 and {maximum} images.")
+        raise RunError(_("“%(name)s”: render between 1 and %(max)s images.") % {"name": name, "max": maximum})
     return count
 
 
@@ -434,7 +452,7 @@ def _create_run(
         rows = DigitalDouble.objects.select_for_update().filter(pk__in=wanted).order_by("pk").in_bulk()
         locked = rows.get(double.pk)
         if locked is None or any(s.pk not in rows for s in subjects):
-            raise RunError("This digital double no longer exists.", status=404)
+            raise RunError(_("This digital double no longer exists."), status=404)
         for row in rows.values():
             require_run_ready(row)
         run = RenderRun.objects.create(
@@ -476,24 +494,30 @@ def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], u
     LoRA would not fit), an unknown or disabled base model; 409 for a reference image or ControlNet missing."""
     require_run_ready(double)
     if not items:
-        raise RunError("Pick at least one template.")
+        raise RunError(_("Pick at least one template."))
     if len(items) > MAX_TEMPLATES_PER_RUN:
-        raise RunError(f"Run at most {MAX_TEMPLATES_PER_RUN} templates at once.")
+        raise RunError(_("Run at most %(max)s templates at once.") % {"max": MAX_TEMPLATES_PER_RUN})
     seen: set[int] = set()
     entries: list[tuple[TemplateVersion, int]] = []
     for template, count in items:
         if template.pk in seen:
-            raise RunError(f"“{template.name}” is listed twice: give it one number of images.")
+            raise RunError(_("“%(name)s” is listed twice: give it one number of images.") % {"name": template.name})
         seen.add(template.pk)
         if template.status != Template.Status.PUBLISHED or template.current_version_id is None:
-            raise RunError(f"“{template.name}” is not published: publish it before running it for clients.", 409)
+            raise RunError(
+                _("“%(name)s” is not published: publish it before running it for clients.") % {"name": template.name},
+                409,
+            )
         version = template.current_version
         assert version is not None
         version.template = template  # names in messages without another query
         if slots_of(version) > 1:
             raise RunError(
-                f"“{template.name}” portrays {slots_of(version)} people: run it for a group of clients (Clients → "
-                "Groups), each with their own digital double."
+                _(
+                    "“%(name)s” portrays %(slots)s people: run it for a group of clients (Clients → Groups), each "
+                    "with their own digital double."
+                )
+                % {"name": template.name, "slots": slots_of(version)}
             )
         entries.append((version, _count(count, template.name)))
     return _create_run(double=double, kind=RenderRun.Kind.CLIENT, entries=entries, user=acting_user(user))
@@ -504,7 +528,7 @@ def start_preview(*, version: TemplateVersion, double: DigitalDouble, user: User
     min(images per run, 4) images. RunError: 409 when the double is not a sample or not ready; 400 when the
     version can't render with it (see check_version)."""
     if not double.is_test_subject:
-        raise RunError("Previews render on a sample double: choose one of the studio's sample doubles.", status=409)
+        raise RunError(_("Previews render on a sample double: choose one of the studio's sample doubles."), status=409)
     require_run_ready(double)
     count = max(1, min(int(version.images_per_run or 1), PREVIEW_MAX_IMAGES))
     return _create_run(double=double, kind=RenderRun.Kind.PREVIEW, entries=[(version, count)], user=acting_user(user))

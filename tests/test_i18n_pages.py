@@ -355,6 +355,73 @@ def test_a_refused_upload_answers_in_the_client_language(client: Any, tenant_a: 
     assert empty.status_code == 400 and empty.json()["error"]["message"] == "Choisissez au moins une photo à envoyer."
 
 
+# --- The studio's own pages in the staff member's language (generation and galleries) -------------------------
+
+
+@pytest.fixture
+def studio_run(tenant_a: Any, private_storage: Any) -> Any:
+    """A client with a gallery of two portraits, and a client run of their digital double."""
+    from generation.models import RenderRun
+
+    scene = make_scene(tenant_a, count=2)
+    with tenant_context(tenant_a.studio):
+        run = RenderRun.objects.create(double=scene.double, images=2, gpu_seconds=3.5, created_by=tenant_a.owner)
+    return scene, run
+
+
+def _studio_page(client_a: Any, url: str, language: str) -> str:
+    client_a.cookies["django_language"] = language
+    response = client_a.get(url)
+    assert response.status_code == 200
+    return _text(response)
+
+
+def test_the_run_pages_in_french_and_chinese(client_a: Any, tenant_a: Any, studio_run: Any) -> None:
+    _scene, run = studio_run
+    runs = f"{tenant_a.prefix}/runs/"
+    english = _studio_page(client_a, runs, "en")
+    assert "<h1>Render runs</h1>" in english and f"Run #{run.pk}" in english
+    french = _studio_page(client_a, runs, "fr")
+    assert "<h1>Séries de rendu</h1>" in french and f"Série n° {run.pk}" in french and "Séries récentes" in french
+    assert "Render runs" not in french and "Recent runs" not in french
+    chinese = _studio_page(client_a, runs, "zh-hans")
+    assert "<h1>渲染批次</h1>" in chinese and f"批次 #{run.pk}" in chinese and "最近的批次" in chinese
+    assert "Render runs" not in chinese
+    detail = _studio_page(client_a, f"{runs}{run.pk}/", "fr")
+    assert (
+        f"Série n° {run.pk}" in detail and "Temps GPU estimé" in detail and "Créer une galerie à partir des" in detail
+    )
+    assert "Estimated GPU time" not in detail and "About this run" not in detail
+    detail = _studio_page(client_a, f"{runs}{run.pk}/", "zh-hans")
+    assert "预计 GPU 时间" in detail and "用精选创建相册" in detail and "Estimated GPU time" not in detail
+
+
+def test_the_double_page_in_french_and_chinese(client_a: Any, tenant_a: Any, studio_run: Any) -> None:
+    scene, _run = studio_run
+    url = f"{tenant_a.prefix}/doubles/{scene.double.pk}/"
+    french = _studio_page(client_a, url, "fr")
+    assert f"Double numérique n° {scene.double.pk}" in french and "Modèle de base" in french
+    assert "Ressemblance" in french and "Séries de rendu" in french and "Rendu d’essai" in french
+    assert "Digital double #" not in french and "Base model" not in french and "Test render" not in french
+    chinese = _studio_page(client_a, url, "zh-hans")
+    assert f"数字分身 #{scene.double.pk}" in chinese and "基础模型" in chinese and "相似度" in chinese
+    assert "Digital double #" not in chinese and "Base model" not in chinese
+
+
+def test_the_studio_gallery_page_in_french_and_chinese(client_a: Any, tenant_a: Any, studio_run: Any) -> None:
+    scene, _run = studio_run
+    url = f"{tenant_a.prefix}/galleries/{scene.gallery.pk}/"
+    french = _studio_page(client_a, url, "fr")
+    assert "Téléchargements autorisés au client" in french and "Copier le lien" in french
+    assert "Ouverte jusqu’au" in french and "Statistiques" in french and "Brouillon" in french
+    assert "Downloads the client may make" not in french and "Statistics" not in french and "Copy link" not in french
+    chinese = _studio_page(client_a, url, "zh-hans")
+    assert "客户可进行的下载" in chinese and "复制链接" in chinese and "统计" in chinese
+    assert "Downloads the client may make" not in chinese and "Statistics" not in chinese
+    listing = _studio_page(client_a, f"{tenant_a.prefix}/galleries/", "fr")
+    assert "Toutes les galeries" in listing and "Spring portraits" in listing and "All galleries" not in listing
+
+
 # --- The studio's own pages in the staff member's language (LocaleMiddleware, the `django_language` cookie) -------
 
 

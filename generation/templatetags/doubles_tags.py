@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 from templates_app import base_models
 
@@ -41,11 +42,11 @@ def client_doubles(context: template.Context, client: Any) -> dict[str, Any]:
 
 
 FLAG_LABELS = {
-    "no_face": "No face found",
-    "several_faces": "Several faces",
-    "low_likeness": "Low likeness",
-    "blurry": "Blurry face",
-    "badly_exposed": "Badly exposed",
+    "no_face": gettext_lazy("No face found"),
+    "several_faces": gettext_lazy("Several faces"),
+    "low_likeness": gettext_lazy("Low likeness"),
+    "blurry": gettext_lazy("Blurry face"),
+    "badly_exposed": gettext_lazy("Badly exposed"),
 }
 
 

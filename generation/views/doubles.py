@@ -15,6 +15,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from clients.models import PhotoSet
 from engine.likeness_summary import summarise_likeness
@@ -47,18 +49,19 @@ def model_choices() -> list[tuple[str, str]]:
     """Enabled base models for a select: name → "label · licence · commercial use yes/no"."""
     choices = []
     for spec in base_models.enabled_models():
-        use = "commercial use allowed" if spec.commercial_use else "no commercial use"
-        choices.append((spec.name, f"{spec.display_name} · {spec.licence or 'licence not stated'} · {use}"))
+        use = _("commercial use allowed") if spec.commercial_use else _("no commercial use")
+        licence = spec.licence or _("licence not stated")
+        choices.append((spec.name, f"{spec.display_name} · {licence} · {use}"))
     return choices
 
 
 class TrainDoubleForm(forms.Form):
-    base_model = forms.ChoiceField(label="Base model")
+    base_model = forms.ChoiceField(label=gettext_lazy("Base model"))
     class_word = forms.ChoiceField(
-        label="The client is a",
+        label=gettext_lazy("The client is a"),
         choices=DigitalDouble.ClassWord.choices,
         initial=DigitalDouble.ClassWord.PERSON,
-        help_text="The word prompts use with the client's trigger token (“photo of ohwx woman”).",
+        help_text=gettext_lazy("The word prompts use with the client's trigger token (“photo of ohwx woman”)."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -73,29 +76,35 @@ class RenderForm(forms.Form):
         max_length=doubles.MAX_PROMPT_CHARS,
         initial=DEFAULT_PROMPT,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="{subject} stands for the client (their trigger phrase).",
+        label=gettext_lazy("Prompt"),
+        help_text=gettext_lazy("{subject} stands for the client (their trigger phrase)."),
     )
     negative_prompt = forms.CharField(
-        max_length=doubles.MAX_PROMPT_CHARS, required=False, initial=DEFAULT_NEGATIVE, label="Negative prompt"
+        max_length=doubles.MAX_PROMPT_CHARS,
+        required=False,
+        initial=DEFAULT_NEGATIVE,
+        label=gettext_lazy("Negative prompt"),
     )
-    images = forms.IntegerField(min_value=1, max_value=8, initial=4, label="Images (one seed each)")
-    seed = forms.IntegerField(min_value=0, max_value=2**32 - 16, initial=0, label="First seed")
-    steps = forms.IntegerField(min_value=1, max_value=doubles.MAX_RENDER_STEPS, initial=30)
-    identity_weight = forms.FloatField(min_value=0, max_value=2, initial=1.0, label="Identity weight")
-    scheduler = forms.ChoiceField(choices=[(s, doubles.SCHEDULER_LABELS[s]) for s in doubles.SCHEDULERS])
-    guidance = forms.FloatField(min_value=0, max_value=30, initial=7.0)
+    images = forms.IntegerField(min_value=1, max_value=8, initial=4, label=gettext_lazy("Images (one seed each)"))
+    seed = forms.IntegerField(min_value=0, max_value=2**32 - 16, initial=0, label=gettext_lazy("First seed"))
+    steps = forms.IntegerField(min_value=1, max_value=doubles.MAX_RENDER_STEPS, initial=30, label=gettext_lazy("Steps"))
+    identity_weight = forms.FloatField(min_value=0, max_value=2, initial=1.0, label=gettext_lazy("Identity weight"))
+    scheduler = forms.ChoiceField(
+        choices=[(s, doubles.SCHEDULER_LABELS[s]) for s in doubles.SCHEDULERS], label=gettext_lazy("Scheduler")
+    )
+    guidance = forms.FloatField(min_value=0, max_value=30, initial=7.0, label=gettext_lazy("Guidance"))
 
     def __init__(self, *args: Any, max_images: int = 8, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["images"] = forms.IntegerField(
-            min_value=1, max_value=max_images, initial=min(4, max_images), label="Images (one seed each)"
+            min_value=1, max_value=max_images, initial=min(4, max_images), label=_("Images (one seed each)")
         )
         self.order_fields(["prompt", "negative_prompt", "images"])
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"]
         if doubles.SUBJECT not in prompt:
-            raise forms.ValidationError("Put {subject} in the prompt where the client should appear.")
+            raise forms.ValidationError(_("Put {subject} in the prompt where the client should appear."))
         return prompt
 
 
@@ -155,7 +164,7 @@ def double_train(request: HttpRequest, photoset_id: int) -> HttpResponse:
     form = TrainDoubleForm(request.POST)
     if not form.is_valid():
         errors = "; ".join(e for errs in form.errors.values() for e in errs)
-        messages.error(request, f"The digital double could not be started: {errors}")
+        messages.error(request, _("The digital double could not be started: %(errors)s") % {"errors": errors})
         return redirect(client_url)
     try:
         double = doubles.start_training(
@@ -167,7 +176,7 @@ def double_train(request: HttpRequest, photoset_id: int) -> HttpResponse:
     except doubles.DoubleError as exc:
         messages.error(request, exc.message)
         return redirect(client_url)
-    messages.success(request, "Training started. This page shows its progress.")
+    messages.success(request, _("Training started. This page shows its progress."))
     return redirect("double_detail", digitaldouble_id=double.pk)
 
 
@@ -207,7 +216,7 @@ def double_render(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
             form.add_error(None, exc.message)
             status = exc.status
         else:
-            messages.success(request, "The render was queued. The portraits appear below when it is done.")
+            messages.success(request, _("The render was queued. The portraits appear below when it is done."))
             return redirect(reverse("double_detail", kwargs={"digitaldouble_id": double.pk}) + "#portraits")
     context = _double_context(request, double, render_form=form)
     return render(request, "generation/double_detail.html", context, status=status)
@@ -220,7 +229,14 @@ def double_delete(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     double = _get_double(digitaldouble_id)
     client_id = double.client_id
     counts = doubles.delete_double(double=double)
+    count = counts["portraits"]
     messages.success(
-        request, f"The digital double and its {counts['portraits']} portrait(s) were deleted, files included."
+        request,
+        ngettext(
+            "The digital double and its %(count)s portrait(s) were deleted, files included.",
+            "The digital double and its %(count)s portrait(s) were deleted, files included.",
+            count,
+        )
+        % {"count": count},
     )
     return redirect(reverse("client_detail", kwargs={"client_id": client_id}) + "#doubles")

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 
 from clients.models import ClientGroup
 from generation import groups, runs
@@ -38,7 +39,10 @@ def _rows(members: list[groups.Member], data: Any | None) -> list[dict[str, Any]
             except runs.RunError as exc:
                 reason = exc.message
         elif runs.slots_of(version) != len(members):
-            reason = f"Portrays {runs.slots_of(version)} people; this group has {len(members)}."
+            reason = _("Portrays %(slots)s people; this group has %(members)s.") % {
+                "slots": runs.slots_of(version),
+                "members": len(members),
+            }
         count: Any = version.images_per_run
         included = False
         if data is not None:
@@ -87,5 +91,5 @@ def group_run_new(request: HttpRequest, clientgroup_id: int) -> HttpResponse:
     except runs.RunError as exc:
         context = _context(group, members, rows, error=exc.message)
         return render(request, "generation/group_run_new.html", context, status=exc.status)
-    messages.success(request, "The group run started: each face is rendered with its own person's double.")
+    messages.success(request, _("The group run started: each face is rendered with its own person's double."))
     return redirect("run_detail", renderrun_id=run.pk)

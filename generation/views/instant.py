@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clients.models import PhotoSet
 from generation import instant
@@ -25,9 +27,15 @@ class InstantForm(forms.Form):
         min_value=instant.MIN_IMAGES,
         max_value=instant.MAX_IMAGES,
         initial=instant.DEFAULT_IMAGES,
-        label="Portraits",
-        help_text=f"{instant.MIN_IMAGES} to {instant.MAX_IMAGES}, one seed each.",
+        label=gettext_lazy("Portraits"),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["images"].help_text = _("%(min)s to %(max)s, one seed each.") % {
+            "min": instant.MIN_IMAGES,
+            "max": instant.MAX_IMAGES,
+        }
 
 
 def _get_photo_set(photoset_id: int) -> PhotoSet:
@@ -71,13 +79,13 @@ def instant_start(request: HttpRequest, photoset_id: int) -> HttpResponse:
     try:
         if not form.is_valid():
             raise instant.InstantError(
-                "; ".join(e for errs in form.errors.values() for e in errs) or "Say how many portraits to make."
+                "; ".join(e for errs in form.errors.values() for e in errs) or _("Say how many portraits to make.")
             )
         instant.start_instant(photo_set=photo_set, images=form.cleaned_data["images"], user=request.user)
     except instant.InstantError as exc:
         context = {"photo_set": photo_set, "client": photo_set.client, "back": page + "#instant"}
         return refusal_page(request, exc, template="generation/instant_refused.html", context=context)
-    messages.success(request, "Instant portraits started: their card below shows the progress.")
+    messages.success(request, _("Instant portraits started: their card below shows the progress."))
     return redirect(page + "#instant")
 
 

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from generation import portraits
 from generation.models import Portrait, RenderRun
@@ -24,12 +25,12 @@ def _portrait_action(request: HttpRequest, portrait_id: int, action: str) -> Htt
     portrait = _get_portrait(portrait_id)
     refuse_without_role(request, RUN_ROLES)
     notices = {
-        "more": "Rendering it again, more like the client.",
-        "reroll": "Rendering it again with a new seed.",
-        "hide": "Hidden.",
-        "unhide": "Shown again.",
-        "pick": "Marked as a pick.",
-        "unpick": "No longer a pick.",
+        "more": _("Rendering it again, more like the client."),
+        "reroll": _("Rendering it again with a new seed."),
+        "hide": _("Hidden."),
+        "unhide": _("Shown again."),
+        "pick": _("Marked as a pick."),
+        "unpick": _("No longer a pick."),
     }
     try:
         if action == "more":

@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from generation import portraits, runs
 from generation.models import DigitalDouble, RenderRun
@@ -78,7 +79,9 @@ def _template_rows(double: DigitalDouble, data: Any | None) -> list[dict[str, An
         except runs.RunError as exc:
             reason = exc.message
         if runs.slots_of(version) > 1:
-            reason = f"A group template ({runs.slots_of(version)} people): run it from a group's page."
+            reason = _("A group template (%(slots)s people): run it from a group's page.") % {
+                "slots": runs.slots_of(version)
+            }
         count: Any = version.images_per_run
         included = False
         if data is not None:
@@ -144,7 +147,7 @@ def run_new(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     except runs.RunError as exc:
         context = _new_context(double, rows, error=exc.message)
         return render(request, "generation/run_new.html", context, status=exc.status)
-    messages.success(request, "The run started. Each template's progress and portraits appear below.")
+    messages.success(request, _("The run started. Each template's progress and portraits appear below."))
     return redirect("run_detail", renderrun_id=run.pk)
 
 
@@ -216,7 +219,7 @@ def run_item_retry(request: HttpRequest, renderrun_id: int, renderrunitem_id: in
         runs.retry_item(item=item, user=request.user)
     except runs.RunError as exc:
         return respond_after_action(request, run.pk, item.pk, exc.message, error=True, status=exc.status)
-    return respond_after_action(request, run.pk, item.pk, "Queued again.")
+    return respond_after_action(request, run.pk, item.pk, _("Queued again."))
 
 
 def respond_after_action(
@@ -263,7 +266,7 @@ def template_preview(request: HttpRequest, templateversion_id: int) -> HttpRespo
     if request.method == "GET":
         return render(request, "generation/_template_preview.html", _preview_context(request, version))
     refuse_without_role(request, PREVIEW_ROLES)
-    status, notice, error = 200, "The preview was queued.", False
+    status, notice, error = 200, _("The preview was queued."), False
     try:
         double_id = int(request.POST.get("double") or 0)
     except (TypeError, ValueError):
@@ -271,7 +274,7 @@ def template_preview(request: HttpRequest, templateversion_id: int) -> HttpRespo
     double = DigitalDouble.objects.filter(pk=double_id, is_test_subject=True).first()
     try:
         if double is None:
-            raise runs.RunError("Choose one of the studio's sample doubles to preview on.")
+            raise runs.RunError(_("Choose one of the studio's sample doubles to preview on."))
         runs.start_preview(version=version, double=double, user=request.user)
     except runs.RunError as exc:
         status, notice, error = exc.status, exc.message, True
@@ -292,7 +295,7 @@ def double_sample(request: HttpRequest, digitaldouble_id: int) -> HttpResponse:
     value = request.POST.get("sample") == "1"
     runs.set_test_subject(double=double, is_test_subject=value)
     if value:
-        messages.success(request, "This double is now a sample: template previews can render on it.")
+        messages.success(request, _("This double is now a sample: template previews can render on it."))
     else:
-        messages.success(request, "This double is no longer a sample for template previews.")
+        messages.success(request, _("This double is no longer a sample for template previews."))
     return redirect("double_detail", digitaldouble_id=double.pk)

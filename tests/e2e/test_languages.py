@@ -1,7 +1,8 @@
 """Issue 19's languages in a real browser: a new studio signs itself up, confirms its email from the outbox, sets
 its clients' language on the branding page (a step of its checklist), and its client opens the upload link
 (consent, then the upload page) and the gallery in that language: French on a desktop, Simplified Chinese on a
-phone. Each page: no English sentence left, `<html lang>` right, nothing wider than the screen, no console error.
+phone. The owner switches the studio's own pages to the same language (the account menu) and reads them so.
+Each page: no English sentence left, `<html lang>` right, nothing wider than the screen, no console error.
 Screenshots go to LANGUAGE_SCREENSHOTS=<folder> when set, to look at the layout with CJK text."""
 
 from __future__ import annotations
@@ -33,10 +34,37 @@ CASES = {
 }
 
 
-def _check(page: Page, name: str, language: str, errors: list[str]) -> None:
+# The studio's pages the owner checks in their language, and English that must not be left on them.
+STUDIO_PAGES = [
+    ("dashboard", ""),
+    ("clients", "clients/"),
+    ("templates", "templates/"),
+    ("runs", "runs/"),
+    ("galleries", "galleries/"),
+    ("billing", "billing/"),
+    ("members", "members/"),
+    ("branding", "branding/"),
+]
+STUDIO_ENGLISH = [
+    "Get your studio ready",
+    "Sign out",
+    "Dashboard",
+    "Galleries",
+    "Billing",
+    "Change password",
+    "Skip to content",
+    "Members",
+    "Add a client",
+    "Accent colour",
+    "Invite someone",
+    "Templates",
+]
+
+
+def _check(page: Page, name: str, language: str, errors: list[str], english: list[str] = ENGLISH) -> None:
     page.wait_for_load_state("networkidle")
     text = page.inner_text("body")
-    left = [sentence for sentence in ENGLISH if sentence in text]
+    left = [sentence for sentence in english if sentence in text]
     assert not left, f"{name}: English left in {language}: {left}"
     assert page.get_attribute("html", "lang") == language, name
     screen = page.viewport_size["width"]
@@ -56,7 +84,7 @@ def test_a_new_studio_serves_its_clients_in_their_language(
     email = f"owner@{slug}.example"
 
     # The studio signs itself up and confirms its email.
-    owner_context = browser.new_context(**DESKTOP)
+    owner_context = browser.new_context(**case["size"])
     try:
         owner = owner_context.new_page()
         owner.goto(f"{live_server.url}/signup/")
@@ -80,6 +108,16 @@ def test_a_new_studio_serves_its_clients_in_their_language(
         expect(owner.locator(".messages")).to_contain_text("Your branding is saved.")
         owner.goto(f"{live_server.url}/s/{slug}/")
         expect(owner.locator(".onboarding")).to_contain_text("1 of 4 done")
+
+        # The owner reads the studio's own pages in that language too: the switcher in the account menu.
+        owner.locator(".account-menu summary").click()
+        owner.get_by_label("Language").select_option(language)
+        owner.get_by_role("button", name="Change language").click()
+        errors: list[str] = []
+        owner.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        for name, path in STUDIO_PAGES:
+            owner.goto(f"{live_server.url}/s/{slug}/{path}")
+            _check(owner, f"studio-{name}", language, errors, english=STUDIO_ENGLISH)
     finally:
         owner_context.close()
 

@@ -105,9 +105,7 @@ def test_the_lock_warning_goes_to_each_reader_in_their_own_language(
     scene = make_scene(a, 1, password=PASSWORD)
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(1, 4):
-            Client().post(
-                f"{scene.url}unlock/?lang=zh-hans", {"password": "nope"}, REMOTE_ADDR=f"192.0.2.{n}"
-            )
+            Client().post(f"{scene.url}unlock/?lang=zh-hans", {"password": "nope"}, REMOTE_ADDR=f"192.0.2.{n}")
     by_reader = {tuple(mail.to): mail for mail in mailoutbox}
     assert sorted(by_reader) == [("manager@studio-a.example",), ("owner@studio-a.example",)]
     english, french = by_reader[("owner@studio-a.example",)], by_reader[("manager@studio-a.example",)]
