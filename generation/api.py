@@ -10,11 +10,21 @@
     portraits/{portrait_id}/hide/ | unhide/ | pick/ | unpick/   POST: instant (200, the portrait)
     photo-sets/{photoset_id}/instant-portraits/             GET list, POST {images}: instant portraits of a
                                                             set before its double (202, the job; generation/instant.py)
+    doubles/                                                GET list (?client=<id>, ?status=queued|training|ready|
+                                                            failed), POST {photo_set, base_model?, class_word?}:
+                                                            train from a ready set (202, the job and the double)
+    doubles/{digitaldouble_id}/                             GET: status, training job, metrics, likeness figures,
+                                                            latest test render, runs, portraits with signed links;
+                                                            DELETE: the double, its portraits and files (the counts)
+    doubles/{digitaldouble_id}/test-render/                 POST {prompt, images | seeds, seed, steps, guidance,
+                                                            identity_weight, scheduler, negative_prompt} (202, job)
 
 Who may do what: every member and the studio's API keys read; owners, managers and staff (and API keys, for
-integrations) start runs, retry and act on portraits; photographers only read. Another studio's run, item or
-portrait is a 404 whatever the method; another studio's double or template named in a body is a 400 ("no such
-... in this studio"), like a missing one. Refusals of generation.runs (RunError) keep their status and message.
+integrations) start runs, retry and act on portraits, train, test-render and delete doubles (the double pages'
+roles); photographers only read. Another studio's run, item, portrait or double is a 404 whatever the method;
+another studio's double, template or photo set named in a body is a 400 ("no such ... in this studio"), like a
+missing one. Refusals of generation.runs (RunError) and generation.doubles (DoubleError) keep their status and
+message (the pages' own). Retraining is the training job's retry (jobs API: jobs/{job_id}/retry/), as on the pages.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -31,15 +42,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clients.models import ClientGroup, PhotoSet
-from generation import groups, instant, portraits, runs
+from generation import doubles, groups, instant, portraits, runs
 from generation.models import DigitalDouble, InstantPortrait, Portrait, RenderRun
 from generation.serializers import (
+    DoubleCreateSerializer,
+    DoubleDeletedSerializer,
+    DoubleDetailSerializer,
+    DoubleRenderSerializer,
+    DoubleSerializer,
     InstantCreateSerializer,
     InstantPortraitSerializer,
     PortraitSerializer,
     RunCreateSerializer,
     RunSerializer,
 )
+from generation.views.doubles import DOUBLE_MANAGING_ROLES
 from generation.views.runs import RUN_ROLES
 from jobs.serializers import JobSerializer
 from templates_app.models import Template
@@ -294,3 +311,149 @@ class InstantPortraitViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             photo_set=photo_set, images=body.validated_data["images"], user=acting_user(request)
         )
         return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Digital doubles ------------------------------------------------------------------------------------------
+
+
+class DoublePermission(BasePermission):
+    """Like RunPermission, with the double pages' roles (generation.views.doubles.DOUBLE_MANAGING_ROLES): reads
+    for every member and key; training, test renders and deleting for owners, managers, staff and API keys (404
+    for a missing double, else 403 with a message)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not IsStudioMember().has_permission(request, view):
+            return False
+        if request.method in SAFE_METHODS or request_api_key(request) is not None:
+            return True
+        membership = membership_for(request._request)
+        if membership is None or membership.role not in DOUBLE_MANAGING_ROLES:
+            message = _("Only the studio's owners, managers and staff can train, render and delete digital doubles.")
+            refuse(view, message)
+        return True
+
+
+_DOUBLE_JOB = OpenApiResponse(description='{"job": <job>, "double": <double>}')
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List digital doubles, newest first",
+        description="Each with its status (and what the pages show: the training job's state while it is not "
+        "ready), its training job, photo set and base model.",
+        tags=["doubles"],
+        parameters=[
+            OpenApiParameter("client", OpenApiTypes.INT, description="Only this client's doubles."),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=DigitalDouble.Status.values),
+        ],
+        responses={200: DoubleSerializer(many=True), 400: _ERROR},
+    ),
+    retrieve=extend_schema(
+        summary="A digital double as its page shows it",
+        description="Training job and metrics, the likeness panel's figures, the latest test render's job, its "
+        "runs and its portraits with signed links.",
+        tags=["doubles"],
+        responses={200: DoubleDetailSerializer},
+    ),
+    create=extend_schema(
+        summary="Train a digital double from a ready photo set",
+        description="The client page's Train form: a queued double and its gpu job (double.train), billed. 409 "
+        "when the set is not ready (used already, photos still being checked, too few accepted) or a double is "
+        "already being trained from it; 400 for an unknown or disabled base model, a bad class word, or a photo "
+        "set the studio does not have; 402 out of credits.",
+        tags=["doubles"],
+        request=DoubleCreateSerializer,
+        responses={202: _DOUBLE_JOB, 400: _ERROR, 402: _ERROR, 409: _ERROR},
+    ),
+    destroy=extend_schema(
+        summary="Delete a digital double, its portraits and their files",
+        description="The double page's Delete: the encrypted weights, its portraits (full resolution, thumbnail, "
+        "preview), the group portraits showing this person (withdrawn whole), the training checkpoints and "
+        "working folder; its unfinished jobs are cancelled. Answers the counts of what was deleted (also logged "
+        "as double_deleted).",
+        tags=["doubles"],
+        responses={200: DoubleDeletedSerializer},
+    ),
+)
+class DoubleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """doubles/: the digital double pages' actions (generation/views/doubles.py) through generation.doubles and
+    generation.runs."""
+
+    serializer_class = DoubleSerializer
+    permission_classes = [DoublePermission]
+    lookup_url_kwarg = "digitaldouble_id"
+    lookup_value_regex = ID_REGEX
+
+    def get_serializer_class(self) -> type[DoubleSerializer]:
+        return DoubleSerializer if self.action == "list" else DoubleDetailSerializer
+
+    def get_queryset(self) -> QuerySet[DigitalDouble]:
+        qs = DigitalDouble.objects.select_related("client", "photo_set", "job__created_by", "created_by").order_by(
+            "-created_at", "-id"
+        )
+        if self.action == "list":
+            client = _int_param(self.request, "client")
+            if client is not None:
+                qs = qs.filter(client_id=client)
+            wanted = self.request.query_params.get("status")
+            if wanted not in (None, ""):
+                if wanted not in DigitalDouble.Status.values:
+                    choices = ", ".join(DigitalDouble.Status.values)
+                    raise exceptions.ValidationError({"status": _("Use one of: %(choices)s.") % {"choices": choices}})
+                qs = qs.filter(status=wanted)
+        return qs
+
+    def _detail(self, double: DigitalDouble) -> dict[str, Any]:
+        double = self.get_queryset().get(pk=double.pk)
+        return DoubleDetailSerializer(double, context=self.get_serializer_context()).data
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = DoubleCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        photo_set = PhotoSet.objects.select_related("client").filter(pk=data["photo_set"]).first()
+        if photo_set is None:
+            raise exceptions.ValidationError({"photo_set": _("There is no such photo set in this studio.")})
+        double = doubles.start_training(
+            photo_set=photo_set,
+            base_model=data.get("base_model") or None,
+            class_word=data["class_word"],
+            user=acting_user(request),
+        )
+        detail = self._detail(double)
+        return Response({"job": detail["job"], "double": detail}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="A test render of a ready digital double",
+        description="The double page's test render: a one-item run of the given settings (prompt with {subject}, "
+        "images or seeds, steps, guidance, identity weight, scheduler), one gpu job, billed. 409 when the double "
+        "is not ready; 400 for bad settings (the page's messages); 402 out of credits.",
+        tags=["doubles"],
+        request=DoubleRenderSerializer,
+        responses={
+            202: OpenApiResponse(description='{"job": <job>, "run": <run id>}'),
+            400: _ERROR,
+            402: _ERROR,
+            404: _ERROR,
+            409: _ERROR,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="test-render", url_name="test-render")
+    def test_render(self, request: Request, digitaldouble_id: str | None = None) -> Response:
+        double: DigitalDouble = self.get_object()
+        body = DoubleRenderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = runs.start_test_render(double=double, config=dict(body.validated_data), user=acting_user(request))
+        job = run.items.select_related("job__created_by").get().job
+        return Response({"job": JobSerializer(job).data, "run": run.pk}, status=status.HTTP_202_ACCEPTED)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        double: DigitalDouble = self.get_object()
+        counts = doubles.delete_double(double=double)
+        return Response(counts)

@@ -1,4 +1,5 @@
-"""API representation of render runs, their items and portraits (read), and the body that starts a run."""
+"""API representation of render runs, their items and portraits (read), the body that starts a run, and digital
+doubles (read, the bodies that train one and start a test render)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from generation import portraits, runs
-from generation.models import InstantPortrait, Portrait, RenderRun, RenderRunItem
+from engine.likeness_summary import summarise_likeness
+from generation import doubles, portraits, runs
+from generation.doubles import SCHEDULERS
+from generation.models import DigitalDouble, InstantPortrait, Portrait, RenderRun, RenderRunItem
 from jobs.serializers import JobSerializer
+from templates_app import base_models
+from tenants.api_fields import IdField
 from tenants.media import signed_media_url
 
 
@@ -275,3 +280,200 @@ class InstantCreateSerializer(serializers.Serializer):
     images = serializers.IntegerField(
         min_value=1, max_value=8, default=4, help_text="How many instant portraits (1-8, one seed each)."
     )
+
+
+# --- Digital doubles (generation/api.py, DoubleViewSet) ---------------------------------------------------------
+
+
+class BaseModelInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+    licence = serializers.CharField(allow_blank=True)
+    commercial_use = serializers.BooleanField()
+
+
+class LikenessSummarySerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Portraits counted.")
+    scored = serializers.IntegerField(help_text="Portraits with a likeness (a face found).")
+    median = serializers.FloatField(allow_null=True, help_text="Median likeness (0-100) of the scored ones.")
+    mean = serializers.FloatField(allow_null=True)
+    above_line = serializers.IntegerField(help_text="Scored portraits at or above `line`: they look like the client.")
+    share_above_line = serializers.FloatField(allow_null=True, help_text="above_line / scored (0-1).")
+    line = serializers.FloatField(help_text="The face model's same-person line on the 0-100 scale.")
+
+
+class DoubleRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="client or preview.")
+    status = serializers.CharField(help_text="queued, running, done, partly_failed or failed.")
+    created_at = serializers.DateTimeField()
+
+
+class DoubleSerializer(serializers.ModelSerializer):
+    """A digital double as the client page's list of doubles shows it: status (the training job's when it is
+    not ready), the training job, the photo set, the base model and its licence."""
+
+    client = serializers.SerializerMethodField(help_text="{id, name} of the client.")
+    status = serializers.CharField(read_only=True, help_text="Stored status: queued, training, ready or failed.")
+    state = serializers.SerializerMethodField(
+        help_text="What the pages show (the training job's state while the double is not ready): queued, running, "
+        "succeeded, cancelled or failed."
+    )
+    status_label = serializers.CharField(read_only=True, help_text="The status in words, as the pages show it.")
+    base_model_info = serializers.SerializerMethodField(
+        help_text="{name, display_name, licence, commercial_use} of the base model; null when it is no longer "
+        "in the platform's registry."
+    )
+    trigger_phrase = serializers.CharField(read_only=True, help_text="What {subject} stands for in prompts.")
+    job = JobSerializer(read_only=True, allow_null=True, help_text="The training job: state, progress, error.")
+    created_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DigitalDouble
+        fields = [
+            "id",
+            "client",
+            "photo_set",
+            "status",
+            "state",
+            "status_label",
+            "base_model",
+            "base_model_info",
+            "family",
+            "is_demo",
+            "class_word",
+            "trigger_phrase",
+            "is_test_subject",
+            "job",
+            "created_by",
+            "created_at",
+            "trained_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_client(self, double: DigitalDouble) -> dict[str, Any]:
+        return {"id": double.client_id, "name": double.client.name}
+
+    def get_state(self, double: DigitalDouble) -> str:
+        return double.badge_state
+
+    @extend_schema_field(BaseModelInfoSerializer(allow_null=True))
+    def get_base_model_info(self, double: DigitalDouble) -> dict[str, Any] | None:
+        try:
+            spec = base_models.get_model(double.base_model, enabled_only=False)
+        except Exception:  # noqa: BLE001 (an unknown name or a broken registry: no details, like the page)
+            return None
+        return {
+            "name": spec.name,
+            "display_name": spec.display_name,
+            "licence": spec.licence or "",
+            "commercial_use": bool(spec.commercial_use),
+        }
+
+    def get_created_by(self, double: DigitalDouble) -> str | None:
+        return double.created_by.email if double.created_by_id and double.created_by else None
+
+
+class DoubleDetailSerializer(DoubleSerializer):
+    """A digital double as its page shows it: training metrics, the likeness panel's figures, the latest test
+    render's job, its runs and its portraits (with signed links)."""
+
+    metrics = serializers.JSONField(
+        read_only=True,
+        help_text="Training figures once trained: steps, batch_size, photos, best_step, seconds, resumed_from, "
+        "scores (likeness by checkpoint step).",
+    )
+    likeness = serializers.SerializerMethodField(help_text="The likeness panel: figures of all its portraits.")
+    picks_likeness = serializers.SerializerMethodField(help_text="The same figures for its picks.")
+    latest_render = serializers.SerializerMethodField(
+        help_text="The latest test render or portrait action job (its `result.withheld_message` says when the "
+        "explicit-content check withheld images); null when there is none."
+    )
+    runs = serializers.SerializerMethodField(
+        help_text="Its latest client runs and previews (as its page lists them; test renders are in "
+        "`portraits` and `latest_render`): [{id, kind, status, created_at}]."
+    )
+    portraits = serializers.SerializerMethodField(
+        help_text="Its portraits, newest render first, best rank first within one (as /api/portraits/ shows them)."
+    )
+
+    class Meta(DoubleSerializer.Meta):
+        fields = [*DoubleSerializer.Meta.fields, "metrics", "likeness", "picks_likeness", "latest_render"]
+        fields += ["runs", "portraits"]
+        read_only_fields = fields
+
+    def _portraits(self, double: DigitalDouble) -> list[Portrait]:
+        cache = self.context.setdefault("_double_portraits", {})
+        if double.pk not in cache:
+            cache[double.pk] = doubles.double_portraits(double=double)
+        return cache[double.pk]
+
+    @extend_schema_field(LikenessSummarySerializer)
+    def get_likeness(self, double: DigitalDouble) -> dict[str, Any]:
+        return summarise_likeness(p.likeness for p in self._portraits(double)).as_dict()
+
+    @extend_schema_field(LikenessSummarySerializer)
+    def get_picks_likeness(self, double: DigitalDouble) -> dict[str, Any]:
+        return summarise_likeness(p.likeness for p in self._portraits(double) if p.is_pick).as_dict()
+
+    @extend_schema_field(JobSerializer(allow_null=True))
+    def get_latest_render(self, double: DigitalDouble) -> dict[str, Any] | None:
+        job = doubles.latest_render_job(double=double)
+        return JobSerializer(job).data if job is not None else None
+
+    @extend_schema_field(DoubleRunSerializer(many=True))
+    def get_runs(self, double: DigitalDouble) -> list[dict[str, Any]]:
+        return [
+            {"id": run.pk, "kind": run.kind, "status": run.status, "created_at": run.created_at}
+            for run in runs.runs_of_double(double=double)
+        ]
+
+    @extend_schema_field(PortraitSerializer(many=True))
+    def get_portraits(self, double: DigitalDouble) -> list[dict[str, Any]]:
+        return PortraitSerializer(self._portraits(double), many=True, context=self.context).data
+
+
+class DoubleCreateSerializer(serializers.Serializer):
+    photo_set = IdField(help_text="A photo set of the studio that is ready to train (the client page's Train form).")
+    base_model = serializers.CharField(
+        required=False, max_length=100, help_text="An enabled base model's name (default: the platform's default)."
+    )
+    class_word = serializers.CharField(
+        required=False,
+        max_length=10,
+        default=DigitalDouble.ClassWord.PERSON,
+        help_text="How prompts name the client with the trigger token: woman, man or person.",
+    )
+
+
+class DoubleRenderSerializer(serializers.Serializer):
+    """The double page's test render form; generation.doubles.clean_render_config checks the values and refuses
+    with the page's messages."""
+
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, help_text="With {subject} where the client appears (1000 characters)."
+    )
+    negative_prompt = serializers.CharField(required=False, allow_blank=True)
+    images = serializers.IntegerField(required=False, help_text="Images, one seed each from `seed` (default 1).")
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**32 - 1, help_text="The first seed.")
+    seeds = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=2**32 - 1),
+        required=False,
+        max_length=64,
+        help_text="Explicit seeds instead of `images` and `seed`.",
+    )
+    steps = serializers.IntegerField(required=False, help_text="1-100 (default 30).")
+    identity_weight = serializers.FloatField(required=False, help_text="0-2 (default 1).")
+    scheduler = serializers.ChoiceField(choices=list(SCHEDULERS), required=False)
+    guidance = serializers.FloatField(required=False, help_text="0-30 (default 7).")
+
+
+class DoubleDeletedSerializer(serializers.Serializer):
+    """What deleting a double deleted (generation.doubles.delete_double)."""
+
+    doubles = serializers.IntegerField()
+    portraits = serializers.IntegerField(help_text="Portraits deleted, group portraits showing the person included.")
+    files = serializers.IntegerField(help_text="Files deleted from storage: the weights, portrait images.")
+    group_portraits = serializers.IntegerField(help_text="Group portraits withdrawn whole.")
+    checkpoint_files = serializers.IntegerField(help_text="Training checkpoints deleted from shared storage.")

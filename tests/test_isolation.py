@@ -422,6 +422,7 @@ def test_discovery_finds_pages_api_and_admin():
     """A guard for the guard: the walk must see the URLs it is meant to attack."""
     names = {r.name for r in studio_routes()}
     assert {"api-member", "api-key", "revoke_api_key", "admin:tenants_membership_change"} <= names
+    assert {"double-list", "double-detail", "double-test-render"} <= names  # the digital doubles API
     templates = {r.template for r in studio_routes()}
     assert "admin/tenants/invitation/%(object_id)s/" in templates  # the admin's unnamed redirect URL
 
