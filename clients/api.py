@@ -14,6 +14,7 @@
     .../photo-sets/{photoset_id}/photos/{photo_id}/       GET
     .../photo-sets/{photoset_id}/upload-links/            GET list, POST create (the client's self-upload link)
     .../photo-sets/{photoset_id}/upload-links/{uploadlink_id}/  GET, DELETE revokes
+    .../upload-links/{uploadlink_id}/send/                POST {email?}: email the link to the client (202)
 
 Who may do what (tenants/permissions.py decides who is a member; 401 anonymous, 404 non-members):
 - read: every member and the studio's API keys;
@@ -36,6 +37,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import FileResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -60,6 +63,8 @@ from clients.serializers import (
     PhotoSetSerializer,
     PhotoUploadSerializer,
     UploadLinkCreateSerializer,
+    UploadLinkSendSerializer,
+    UploadLinkSentSerializer,
     UploadLinkSerializer,
 )
 from jobs.keyset import KeysetPagination
@@ -433,3 +438,23 @@ class UploadLinkViewSet(
 
     def perform_destroy(self, instance: UploadLink) -> None:
         services.revoke_upload_link(link=instance)
+
+    @extend_schema(
+        summary="Email the link to the client",
+        description="As the set's page does: the email in the studio's language for its clients, with the studio's "
+        "contact address as Reply-To, sent once the request is done. `email` defaults to the client's own.",
+        tags=["photo sets"],
+        request=UploadLinkSendSerializer,
+        responses={202: UploadLinkSentSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def send(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        link = self.get_object()
+        data = UploadLinkSendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        to = data.validated_data.get("email") or self.client.email
+        if not to:
+            raise services.IntakeError(_("This client has no email address: give the address to send the link to."))
+        url = request.build_absolute_uri(reverse("self_upload", kwargs={"link_token": link.token}))
+        services.send_upload_link(link=link, studio=request.studio, url=url, to=to)
+        return Response({"sent_to": to}, status=status.HTTP_202_ACCEPTED)

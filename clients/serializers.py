@@ -199,6 +199,14 @@ class UploadLinkSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
+class UploadLinkSendSerializer(serializers.Serializer):
+    email = serializers.EmailField(required=False, help_text="Where to send it; default: the client's email.")
+
+
+class UploadLinkSentSerializer(serializers.Serializer):
+    sent_to = serializers.EmailField()
+
+
 class UploadLinkCreateSerializer(serializers.Serializer):
     days = serializers.IntegerField(
         required=False, min_value=1, max_value=90, help_text="How long the link works (default 7 days)."

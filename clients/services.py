@@ -339,6 +339,29 @@ def revoke_upload_link(*, link: UploadLink) -> UploadLink:
     return link
 
 
+def send_upload_link(*, link: UploadLink, studio: Any, url: str, to: str) -> None:
+    """Email the link to the client (in the studio's language for its clients, the studio's contact as Reply-To),
+    once the current transaction commits. 409 when the link is revoked or expired."""
+    from django.core.mail import EmailMessage
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from tenants.i18n import client_language_of
+
+    if not link.is_usable:
+        raise IntakeError(_("This link is revoked or expired: create a new one to send."), status=409)
+    with translation.override(client_language_of(studio)):
+        body = render_to_string(
+            "clients/email/upload_link.txt",
+            {"studio": studio, "client": link.photo_set.client, "url": url, "link": link},
+        )
+        subject = _("%(studio)s: upload your photos") % {"studio": studio.name}
+    reply_to = [studio.contact_email] if getattr(studio, "contact_email", "") else None
+    message = EmailMessage(subject=subject, body=body, to=[to], reply_to=reply_to)
+    transaction.on_commit(message.send)
+    log.info("upload_link_sent", upload_link_id=link.pk)
+
+
 def resolve_upload_link(*, token: str) -> UploadLink:
     """The usable link with this token in the current studio, or UploadLinkError: unknown 404, revoked/expired or
     its set closed 410."""

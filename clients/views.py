@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.http import (
@@ -32,7 +31,6 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -54,7 +52,7 @@ from clients.groups import groups_of
 from clients.models import Client, ConsentText, Photo, PhotoSet, UploadLink
 from jobs import keyset
 from tenants.access import membership_for, require_http_methods_of, studio_member_required
-from tenants.i18n import client_facing, client_language_of
+from tenants.i18n import client_facing
 from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES, Role
 from tenants.services import ActionRefused
@@ -451,19 +449,6 @@ def upload_link_revoke(request: HttpRequest, client_id: int, photoset_id: int, u
     )
 
 
-def _link_email(*, request: HttpRequest, link: UploadLink, url: str, to: str) -> EmailMessage:
-    """The link's email, in the studio's language for its clients (tenants/i18n.py)."""
-    studio = request.studio
-    with translation.override(client_language_of(studio)):
-        body = render_to_string(
-            "clients/email/upload_link.txt",
-            {"studio": studio, "client": link.photo_set.client, "url": url, "link": link},
-        )
-        subject = _("%(studio)s: upload your photos") % {"studio": studio.name}
-    reply_to = [studio.contact_email] if getattr(studio, "contact_email", "") else None
-    return EmailMessage(subject=subject, body=body, to=[to], reply_to=reply_to)
-
-
 @client_manager_required
 @require_http_methods_of(_get_set_link, ["POST"])
 def upload_link_send(request: HttpRequest, client_id: int, photoset_id: int, uploadlink_id: int) -> HttpResponse:
@@ -478,8 +463,7 @@ def upload_link_send(request: HttpRequest, client_id: int, photoset_id: int, upl
         context = _set_context(request, photo_set, send_form=form)
         return render(request, "clients/photoset_detail.html", context, status=400)
     url = request.build_absolute_uri(reverse("self_upload", kwargs={"link_token": link.token}))
-    message = _link_email(request=request, link=link, url=url, to=form.cleaned_data["email"])
-    transaction.on_commit(message.send)
+    services.send_upload_link(link=link, studio=request.studio, url=url, to=form.cleaned_data["email"])
     messages.success(request, _("The upload link was sent to %(email)s.") % {"email": form.cleaned_data["email"]})
     return redirect(
         reverse("photoset_detail", kwargs={"client_id": photo_set.client_id, "photoset_id": photo_set.pk}) + "#links"

@@ -329,6 +329,44 @@ def test_upload_links_create_and_revoke(client_a: Any, tenant_a: Tenant, photo_s
     assert client_a.get(link["url"]).status_code == 410
 
 
+def test_an_integration_emails_the_upload_link_to_the_client(
+    client: Any, tenant_a: Tenant, photo_set: PhotoSet, django_capture_on_commit_callbacks: Any, mailoutbox: list
+):
+    """What the set's page does, with an API key: the email goes once the request is done, in the studio's client
+    language, to the client's address unless another is given; a revoked link can't be sent."""
+    from tests.tenants.factories import make_api_key
+
+    with tenant_context(tenant_a.studio):
+        key = make_api_key(tenant_a)
+        Client.objects.filter(pk=photo_set.client_id).update(email="bea@example.com")
+    tenant_a.studio.client_language = "fr"
+    tenant_a.studio.save(update_fields=["client_language"])
+    headers = {"Authorization": f"Api-Key {key.raw_key}"}
+    made = client.post(set_url(tenant_a, photo_set, "upload-links/"), {}, "application/json", headers=headers).json()
+    send = set_url(tenant_a, photo_set, f"upload-links/{made['id']}/send/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(send, {}, "application/json", headers=headers)
+    assert response.status_code == 202 and response.json() == {"sent_to": "bea@example.com"}
+    [mail] = mailoutbox
+    assert mail.to == ["bea@example.com"] and made["url"] in mail.body
+    assert mail.subject == "Studio A\u00a0: envoyez vos photos"
+    with django_capture_on_commit_callbacks(execute=True):
+        other = client.post(send, {"email": "mum@example.com"}, "application/json", headers=headers)
+    assert other.json() == {"sent_to": "mum@example.com"} and mailoutbox[-1].to == ["mum@example.com"]
+    assert_error(client.post(send, {"email": "not-an-address"}, "application/json", headers=headers), 400)
+
+    with tenant_context(tenant_a.studio):
+        Client.objects.filter(pk=photo_set.client_id).update(email="")
+    refused = client.post(send, {}, "application/json", headers=headers)
+    assert_error(refused, 400)
+    assert "This client has no email address" in refused.json()["error"]["message"]
+    client.delete(set_url(tenant_a, photo_set, f"upload-links/{made['id']}/"), headers=headers)
+    revoked = client.post(send, {"email": "bea@example.com"}, "application/json", headers=headers)
+    assert_error(revoked, 409)
+    assert revoked.json()["error"]["message"] == "This link is revoked or expired: create a new one to send."
+    assert len(mailoutbox) == 2
+
+
 # --- schema ---------------------------------------------------------------------------------------------------
 
 
