@@ -49,6 +49,7 @@ from generation.serializers import (
     DoubleDeletedSerializer,
     DoubleDetailSerializer,
     DoubleRenderSerializer,
+    DoubleSampleSerializer,
     DoubleSerializer,
     InstantCreateSerializer,
     InstantPortraitSerializer,
@@ -452,6 +453,26 @@ class DoubleViewSet(
         run = runs.start_test_render(double=double, config=dict(body.validated_data), user=acting_user(request))
         job = run.items.select_related("job__created_by").get().job
         return Response({"job": JobSerializer(job).data, "run": run.pk}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Mark the double as a sample for template previews, or not",
+        description="As the double's page does (owners and managers, and API keys): a sample double is one the "
+        "template designer's previews render on (a staff member's own, or a consenting model's).",
+        request=DoubleSampleSerializer,
+        responses={200: DoubleDetailSerializer, 403: _ERROR, 404: _ERROR},
+        tags=["doubles"],
+    )
+    @action(detail=True, methods=["post"], url_path="sample", url_name="sample")
+    def sample(self, request: Request, digitaldouble_id: str | None = None) -> Response:
+        double: DigitalDouble = self.get_object()
+        if request_api_key(request) is None:
+            membership = membership_for(request._request)
+            if membership is None or not membership.can_manage:
+                refuse(self, _("Only the studio's owners and managers can choose its sample doubles."))
+        body = DoubleSampleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        runs.set_test_subject(double=double, is_test_subject=body.validated_data["is_sample"])
+        return Response(self._detail(double))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         double: DigitalDouble = self.get_object()

@@ -477,3 +477,7 @@ class DoubleDeletedSerializer(serializers.Serializer):
     files = serializers.IntegerField(help_text="Files deleted from storage: the weights, portrait images.")
     group_portraits = serializers.IntegerField(help_text="Group portraits withdrawn whole.")
     checkpoint_files = serializers.IntegerField(help_text="Training checkpoints deleted from shared storage.")
+
+
+class DoubleSampleSerializer(serializers.Serializer):
+    is_sample = serializers.BooleanField(help_text="true: template previews can render on this double.")

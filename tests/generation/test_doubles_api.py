@@ -233,6 +233,34 @@ def test_photographers_read_but_do_not_act(client: Any, two_tenants: tuple[Tenan
         assert DigitalDouble.objects.filter(pk=double.pk).exists()
 
 
+def test_owners_managers_and_keys_choose_the_sample_doubles(client: Any, two_tenants: tuple[Tenant, Tenant]) -> None:
+    """The double page's "use as a sample for template previews" (owners and managers), through the API."""
+    from tests.tenants.factories import make_api_key
+
+    tenant_a, tenant_b = two_tenants
+    double = _double_with_portraits(tenant_a, portraits=0)
+    theirs = _double_with_portraits(tenant_b, portraits=0)
+    url = f"{_api(tenant_a)}/{double.pk}/sample/"
+    client.force_login(tenant_a.owner)
+    response = _post(client, url, {"is_sample": True})
+    assert response.status_code == 200 and response.json()["is_test_subject"] is True
+    assert _post(client, url, {}).status_code == 400  # is_sample is required
+    assert _post(client, f"{_api(tenant_a)}/{theirs.pk}/sample/", {"is_sample": True}).status_code == 404
+    client.force_login(add_member(tenant_a, "staff@studio-a.example", "staff"))
+    refused = _post(client, url, {"is_sample": False})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "Only the studio's owners and managers can choose its sample doubles."
+    client.logout()
+    with tenant_context(tenant_a.studio):
+        key = make_api_key(tenant_a)
+    headers = {"Authorization": f"Api-Key {key.raw_key}"}
+    assert _post(client, url, {"is_sample": False}, headers=headers).json()["is_test_subject"] is False
+    with tenant_context(tenant_a.studio):
+        assert DigitalDouble.objects.get(pk=double.pk).is_test_subject is False
+    with tenant_context(tenant_b.studio):
+        assert DigitalDouble.objects.get(pk=theirs.pk).is_test_subject is False
+
+
 def test_deleting_through_the_api_deletes_the_files_and_answers_the_counts(
     client: Any, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
