@@ -44,6 +44,7 @@ from django.utils import timezone
 from billing.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from jobs.services import enqueue_job
 from tenants.context import current_studio, platform_context, tenant_context
+from tenants.emails import studio_base_url
 from tenants.models import Studio, User
 from tenants.refusals import Refused
 
@@ -259,8 +260,6 @@ def api_link(name: str, **kwargs: Any) -> str | None:
         route = reverse(name, urlconf=settings.STUDIO_URLCONF, kwargs=kwargs)
     except NoReverseMatch:
         return None
-    from tenants.emails import studio_base_url
-
     return studio_base_url(studio).rstrip("/") + route
 
 
