@@ -27,6 +27,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _set_validated(job: Job) -> None:
+    if not webhooks_out.wanted(WebhookEvent.SET_VALIDATED):
+        return
     try:
         photo_set_id = int((job.payload or {}).get("photo_set_id"))
     except (TypeError, ValueError):
@@ -56,6 +58,9 @@ def _set_validated(job: Job) -> None:
 
 
 def _double_ended(job: Job) -> None:
+    ready = job.state == Job.State.SUCCEEDED
+    if not webhooks_out.wanted(WebhookEvent.DOUBLE_READY if ready else WebhookEvent.DOUBLE_FAILED):
+        return
     try:
         double_id = int((job.payload or {}).get("double_id"))
     except (TypeError, ValueError):
@@ -63,7 +68,6 @@ def _double_ended(job: Job) -> None:
     double = DigitalDouble.objects.filter(pk=double_id).first()
     if double is None:
         return
-    ready = job.state == Job.State.SUCCEEDED
     webhooks_out.emit(
         event_type=WebhookEvent.DOUBLE_READY if ready else WebhookEvent.DOUBLE_FAILED,
         object_ref=f"double:{double.pk}",
@@ -83,6 +87,8 @@ def _double_ended(job: Job) -> None:
 
 
 def _run_item_ended(job: Job) -> None:
+    if not webhooks_out.wanted(WebhookEvent.RUN_FINISHED):
+        return
     item = RenderRunItem.objects.select_related("run").filter(job_id=job.pk).first()
     if item is None:
         return
@@ -134,20 +140,25 @@ def _gallery_data(gallery: Any) -> dict[str, Any]:
 
 def on_gallery_shared(sender: Any, gallery: Any, shared_at: datetime, **kwargs: Any) -> None:
     webhooks_out.emit(
-        event_type=WebhookEvent.GALLERY_SHARED, object_ref=f"gallery:{gallery.pk}", data=_gallery_data(gallery)
+        event_type=WebhookEvent.GALLERY_SHARED,
+        object_ref=f"gallery:{gallery.pk}",
+        data=lambda: _gallery_data(gallery),
     )
 
 
 def on_gallery_viewed(sender: Any, gallery: Any, viewed_at: datetime, **kwargs: Any) -> None:
-    data = {**_gallery_data(gallery), "viewed_at": _iso(viewed_at)}
-    webhooks_out.emit(event_type=WebhookEvent.GALLERY_VIEWED, object_ref=f"gallery:{gallery.pk}", data=data)
+    webhooks_out.emit(
+        event_type=WebhookEvent.GALLERY_VIEWED,
+        object_ref=f"gallery:{gallery.pk}",
+        data=lambda: {**_gallery_data(gallery), "viewed_at": _iso(viewed_at)},
+    )
 
 
 def on_client_erased(sender: Any, client_ref: int, receipt: Any, **kwargs: Any) -> None:
     webhooks_out.emit(
         event_type=WebhookEvent.CLIENT_ERASED,
         object_ref=f"client:{client_ref}",
-        data={
+        data=lambda: {
             "object": "client",
             "id": client_ref,
             "erased_at": _iso(receipt.performed_at),
@@ -174,9 +185,13 @@ def _order_data(order: Order) -> dict[str, Any]:
 
 def order_paid(order: Order) -> None:
     """Called by billing.orders in the transaction that marks the order paid."""
-    webhooks_out.emit(event_type=WebhookEvent.ORDER_PAID, object_ref=f"order:{order.pk}", data=_order_data(order))
+    webhooks_out.emit(
+        event_type=WebhookEvent.ORDER_PAID, object_ref=f"order:{order.pk}", data=lambda: _order_data(order)
+    )
 
 
 def order_refunded(order: Order) -> None:
     """Called by billing.orders in the transaction that marks the order refunded (the first time)."""
-    webhooks_out.emit(event_type=WebhookEvent.ORDER_REFUNDED, object_ref=f"order:{order.pk}", data=_order_data(order))
+    webhooks_out.emit(
+        event_type=WebhookEvent.ORDER_REFUNDED, object_ref=f"order:{order.pk}", data=lambda: _order_data(order)
+    )

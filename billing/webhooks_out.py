@@ -29,7 +29,7 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -263,17 +263,36 @@ def api_link(name: str, **kwargs: Any) -> str | None:
     return studio_base_url(studio).rstrip("/") + route
 
 
-def emit(*, event_type: str, object_ref: str, data: dict[str, Any], at: datetime | None = None) -> list[int]:
+def _endpoints_for(event_type: str) -> list[WebhookEndpoint]:
+    if current_studio() is None:
+        return []
+    return [e for e in WebhookEndpoint.objects.filter(is_active=True) if event_type in (e.events or [])]
+
+
+def wanted(event_type: str) -> bool:
+    """Whether an active endpoint of the current studio chose this event (one query): the event's sources ask
+    before they gather what it says."""
+    return bool(_endpoints_for(event_type))
+
+
+def emit(
+    *,
+    event_type: str,
+    object_ref: str,
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
+    at: datetime | None = None,
+) -> list[int]:
     """Record the event for every active endpoint of the current studio that chose it, in the caller's
-    transaction; each delivery is sent by a job after the commit. Returns the deliveries' ids."""
+    transaction; each delivery is sent by a job after the commit. `data` (or the function that makes it, called
+    only when some endpoint wants the event) is the payload's `data.object`. Returns the deliveries' ids."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event {event_type!r}")
     studio = current_studio()
-    if studio is None:
+    endpoints = _endpoints_for(event_type)
+    if studio is None or not endpoints:
         return []
-    endpoints = [e for e in WebhookEndpoint.objects.filter(is_active=True) if event_type in (e.events or [])]
-    if not endpoints:
-        return []
+    if callable(data):
+        data = data()
     at = at or timezone.now()
     event_id = uuid.uuid4()
     payload = {
