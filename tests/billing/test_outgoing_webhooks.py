@@ -538,3 +538,83 @@ def test_the_studio_page_adds_edits_rolls_and_deletes_an_endpoint(tenant_a: Tena
     with tenant_context(tenant_a.studio):
         assert not WebhookEndpoint.objects.exists()
     assert b"webhooks-link" in staff.get(f"{tenant_a.prefix}/api-keys/").content
+
+
+def test_the_events_of_the_apps_below_reach_the_endpoints(
+    tenant_a: Tenant, loopback_allowed: Any, enqueued: Enqueued, django_capture_on_commit_callbacks: Any
+) -> None:
+    from clients.services import VALIDATE_SET_KIND, erase_client
+    from generation.doubles import RUN_ITEM_KIND, TRAIN_KIND
+    from jobs.models import Job
+    from jobs.services import job_ended
+    from tests.clients.factories import make_client, make_photo_set
+    from tests.generation.factories import make_double, make_render_run_item
+
+    _endpoint(tenant_a, "http://127.0.0.1:9/all")
+    with tenant_context(tenant_a.studio), django_capture_on_commit_callbacks(execute=True):
+        photo_set = make_photo_set(tenant_a)
+        job_ended(
+            Job.objects.create(
+                kind=VALIDATE_SET_KIND, state=Job.State.SUCCEEDED, payload={"photo_set_id": photo_set.pk}
+            )
+        )
+        double = make_double(tenant_a)
+        for state in (Job.State.SUCCEEDED, Job.State.FAILED):
+            job_ended(Job.objects.create(kind=TRAIN_KIND, state=state, payload={"double_id": double.pk}))
+        item = make_render_run_item(tenant_a)
+        Job.objects.filter(pk=item.job_id).update(kind=RUN_ITEM_KIND, state=Job.State.SUCCEEDED)
+        job_ended(Job.objects.get(pk=item.job_id))
+        client = make_client(tenant_a)
+        erased_id = client.pk
+        names = [client.name, client.email, double.client.name, double.client.email]
+        erase_client(client=client, performed_by=tenant_a.owner)
+        deliveries = {d.event_type: d.payload for d in WebhookDelivery.objects.order_by("id")}
+    assert set(deliveries) == {
+        "photo_set.validated",
+        "double.ready",
+        "double.failed",
+        "run.finished",
+        "client.erased",
+    }
+    assert deliveries["photo_set.validated"]["data"]["object"]["id"] == photo_set.pk
+    assert deliveries["double.ready"]["data"]["object"]["status"] == "ready"
+    assert deliveries["double.failed"]["data"]["object"]["status"] == "failed"
+    run = deliveries["run.finished"]["data"]["object"]
+    assert run["id"] == item.run_id and run["status"] == "done" and run["items_succeeded"] == 1
+    assert deliveries["client.erased"]["data"]["object"]["id"] == erased_id
+    text = json.dumps(deliveries)
+    for secret in names:
+        assert secret not in text
+    assert len(enqueued.calls) == 5  # one job per delivery, sent on commit
+
+
+def test_an_event_rolled_back_sends_nothing(
+    tenant_a: Tenant, loopback_allowed: Any, enqueued: Enqueued, django_capture_on_commit_callbacks: Any
+) -> None:
+    _endpoint(tenant_a, "http://127.0.0.1:9/x")
+    with tenant_context(tenant_a.studio), django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            webhooks_out.emit(event_type=WebhookEvent.ORDER_PAID, object_ref="order:1", data={"id": 1})
+            raise RuntimeError("the order's transaction failed")
+        assert not WebhookDelivery.objects.exists()
+    assert enqueued.calls == []
+
+
+def test_api_keys_read_the_webhooks_but_cannot_change_them(tenant_a: Tenant, loopback_allowed: Any) -> None:
+    from tenants.api_keys import create_api_key
+
+    endpoint = _endpoint(tenant_a, "http://127.0.0.1:9/x")
+    with tenant_context(tenant_a.studio):
+        _, raw = create_api_key(name="crm", created_by=tenant_a.owner)
+    key = Client(headers={"Authorization": f"Api-Key {raw}"})
+    api = f"{tenant_a.prefix}/api"
+    listed = key.get(f"{api}/webhook-endpoints/").json()["results"]
+    assert [e["id"] for e in listed] == [endpoint.pk] and "secret" not in listed[0]
+    assert key.get(f"{api}/webhook-deliveries/").status_code == 200
+    assert key.post(f"{api}/webhook-endpoints/{endpoint.pk}/roll-secret/").status_code == 403
+    response = key.post(
+        f"{api}/webhook-endpoints/",
+        {"url": "http://127.0.0.1:9/y", "events": ["order.paid"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
