@@ -216,7 +216,7 @@ def update_endpoint(
     description: str | None = None,
     is_active: bool | None = None,
 ) -> WebhookEndpoint:
-    if url is not None:
+    if url is not None and url.strip() != endpoint.url:
         url = url.strip()
         check_endpoint_url(url)
         endpoint.url = url
@@ -383,8 +383,9 @@ def _wake_next(delivery: WebhookDelivery) -> None:
         _enqueue(following)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    """POST to the URL, connecting to an address checked here (not looked up again by the client)."""
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST to the URL, connecting to an address checked here (not looked up again by the client): the answer's
+    status and the start of its body (read no further, whatever the endpoint sends)."""
     host, port = check_url(url)
     address = resolve_public(host, port)[0]
     parts = urlsplit(url)
@@ -392,8 +393,16 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
     pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
     headers = {**headers, "Host": parts.netloc.rsplit("@", 1)[-1]}
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
-        return client.post(pinned, content=body, headers=headers, extensions=extensions)
+    with (
+        httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client,
+        client.stream("POST", pinned, content=body, headers=headers, extensions=extensions) as response,
+    ):
+        start = b""
+        for chunk in response.iter_raw():
+            start += chunk
+            if len(start) >= RESPONSE_BODY_CHARS * 4:
+                break
+        return response.status_code, start.decode("utf-8", "replace")[:RESPONSE_BODY_CHARS]
 
 
 def attempt(*, delivery_id: int) -> dict[str, Any]:
@@ -435,8 +444,7 @@ def attempt(*, delivery_id: int) -> dict[str, Any]:
     text, error = "", ""
     started = time.monotonic()
     try:
-        response = _post(endpoint.url, body, headers)
-        code, text = response.status_code, response.text[:RESPONSE_BODY_CHARS]
+        code, text = _post(endpoint.url, body, headers)
     except WebhookError as exc:
         error = exc.message
     except httpx.TimeoutException:
