@@ -4,10 +4,12 @@ Object ids are `<model>_id` (order_id): the isolation matrix attacks each with t
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from billing import api
+from billing import api, api_webhooks
 
 router = SimpleRouter()
 router.register("orders", api.OrderViewSet, basename="api-order")
+router.register("webhook-endpoints", api_webhooks.EndpointViewSet, basename="api-webhookendpoint")
+router.register("webhook-deliveries", api_webhooks.DeliveryViewSet, basename="api-webhookdelivery")
 
 urlpatterns = [
     path("billing/", api.BillingView.as_view(), name="api-billing"),

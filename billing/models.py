@@ -10,7 +10,8 @@ key recorded here.
 `CreditUsageDay` is the credits used per day (reservations less what was given back), kept running the same way,
 so the billing page's 30 days of usage read at most 31 rows.
 
-Tenant-owned: `StudioBilling`, `CreditEntry`, `CreditUsageDay`, `PriceSheet`, `Package`, `Order`, `OrderItem`.
+Tenant-owned: `StudioBilling`, `CreditEntry`, `CreditUsageDay`, `PriceSheet`, `Package`, `Order`, `OrderItem`,
+`WebhookEndpoint`, `WebhookDelivery` (outgoing webhooks, billing.webhooks_out).
 Platform-level: `StripeEvent` (a webhook arrives before anyone knows its studio; `studio` is filled in once it is
 resolved).
 """
@@ -27,6 +28,7 @@ from django.db import IntegrityError, models, router, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Studio, TenantManager, TenantOwned, TenantQuerySet
 
@@ -426,6 +428,87 @@ class OrderItem(TenantOwned):
         return f"Portrait {self.portrait_id} in order {self.order_id}"
 
 
+class WebhookEvent(models.TextChoices):
+    """What a studio's outgoing webhooks tell of (billing.webhooks_out, docs/webhooks.md)."""
+
+    SET_VALIDATED = "photo_set.validated", _("Photo set validated")
+    DOUBLE_READY = "double.ready", _("Digital double ready")
+    DOUBLE_FAILED = "double.failed", _("Digital double failed")
+    RUN_FINISHED = "run.finished", _("Render run finished")
+    GALLERY_SHARED = "gallery.shared", _("Gallery shared")
+    GALLERY_VIEWED = "gallery.viewed", _("Gallery viewed")
+    ORDER_PAID = "order.paid", _("Order paid")
+    ORDER_REFUNDED = "order.refunded", _("Order refunded")
+    CLIENT_ERASED = "client.erased", _("Client erased")
+
+
+class WebhookEndpoint(TenantOwned):
+    """A URL of one of the studio's other tools, told of the events it chose, each request signed with the
+    endpoint's secret (HMAC-SHA256). After a roll the previous secret still signs too for
+    `billing.webhooks_out.PREVIOUS_SECRET_HOURS` hours, so the receiver can switch without losing events."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, blank=True, help_text="The WebhookEvent values it receives.")
+    secret = models.CharField(max_length=100, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["studio", "is_active"], name="webhookendpoint_active")]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+
+class WebhookDelivery(TenantOwned):
+    """One event sent (or to send) to one endpoint: its payload as sent, its attempts and their outcome. A replay
+    is a new delivery of the same event id (`replay_of` names the first)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        QUEUED = "queued", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(db_index=True)
+    event_type = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    object_ref = models.CharField(max_length=60, help_text="The object it is about, e.g. order:12 (kept in order).")
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.CharField(max_length=500, blank=True, help_text="The start of the last answer.")
+    error = models.CharField(max_length=300, blank=True, help_text="Why the last attempt failed, when no answer.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["studio", "endpoint", "-created_at"], name="webhookdelivery_endpoint"),
+            # The ordering check: an earlier unfinished delivery of the same object to the same endpoint.
+            models.Index(fields=["studio", "endpoint", "object_ref", "id"], name="webhookdelivery_object"),
+            # The sweep's cross-studio scan of what is due.
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="webhookdelivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to endpoint {self.endpoint_id} ({self.get_status_display()})"
+
+
 __all__ = [
     "CreditEntry",
     "CreditUsageDay",
@@ -435,4 +518,7 @@ __all__ = [
     "PriceSheet",
     "StripeEvent",
     "StudioBilling",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

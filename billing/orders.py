@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import connect, messages, prices, stripe_client
+from billing import connect, messages, prices, stripe_client, webhook_events
 from billing.models import Order, OrderItem, Package, StripeEvent
 from billing.webhooks import handles
 from clients.services import register_client_erasure_step
@@ -277,6 +277,7 @@ def handle_checkout_completed(event: Any, record: StripeEvent | None = None) -> 
         order.save(update_fields=["status", "paid_at", "payment_intent_id", "email"])
         granted = _grant(order)
         messages.queue_receipt(order)  # sent by a job once this commits
+        webhook_events.order_paid(order)  # the studio's outgoing webhooks, sent by a job once this commits
     log.info("order_paid", order_id=order.pk, studio_id=order.studio_id, entitlements=granted)
     return f"order {order.pk} paid: {granted} entitlements"
 
@@ -336,6 +337,8 @@ def handle_charge_refunded(event: Any, record: StripeEvent | None = None) -> str
         order.refunded_at = order.refunded_at or timezone.now()
         order.save(update_fields=["status", "refunded_at", "payment_intent_id"])
         revoked = _revoke(order)
+        if not already:
+            webhook_events.order_refunded(order)
     log.info("order_refunded", order_id=order.pk, studio_id=order.studio_id, revoked=revoked)
     return f"order {order.pk} refunded{' again' if already else ''}: {revoked} entitlements revoked"
 

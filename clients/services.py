@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from clients import uploads
 from clients.consent import default_consent_text
 from clients.models import Client, ConsentText, DeletionReceipt, Photo, PhotoSet, UploadLink
+from clients.signals import client_erased
 from engine.images import SNIFF_BYTES, describe_unsupported, sniff_format
 from jobs.broker import queued_for_long, resend_if_lost
 from jobs.models import Job
@@ -538,6 +539,7 @@ def erase_client(*, client: Client, performed_by: User | None) -> DeletionReceip
             performed_at=now,
             counts=counts,
         )
+        client_erased.send(sender=Client, client_ref=client_ref, receipt=receipt)
     log.info("client_erased", client_ref=client_ref, counts=counts)
     return receipt
 

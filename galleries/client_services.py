@@ -32,6 +32,7 @@ from galleries.access import owner_filter, visible_entry_filter
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GalleryRequest
 from galleries.paging import PageNumbers
 from galleries.services import MAX_GALLERY_PORTRAITS
+from galleries.signals import gallery_viewed
 from generation import portraits, runs
 from generation.models import DigitalDouble, Portrait
 from generation.portraits import can_go_more_like_me
@@ -96,7 +97,9 @@ def record_view(*, request: HttpRequest, gallery: Gallery) -> bool:
     if request.session.get(key) == today:
         return False
     request.session[key] = today
-    record_event(gallery=gallery, kind=GalleryEvent.Kind.VIEW)
+    with transaction.atomic():
+        record_event(gallery=gallery, kind=GalleryEvent.Kind.VIEW)
+        gallery_viewed.send(sender=Gallery, gallery=gallery, viewed_at=timezone.now())
     return True
 
 

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy
 
 from clients.models import Client, ClientGroup, GroupMember
 from galleries.models import Entitlement, Gallery, GalleryEvent, GalleryPortrait, GallerySettings
+from galleries.signals import gallery_shared
 from generation.models import Portrait, RenderRun
 from tenants.access import acting_user
 from tenants.context import platform_context, tenant_context
@@ -653,6 +654,7 @@ def share(*, gallery: Gallery, user: User | None = None, base_url: str | None = 
             gallery=locked, studio=studio, link=link, logo_url=_logo_url(studio, base_url)
         )
         transaction.on_commit(message.send)
+        gallery_shared.send(sender=Gallery, gallery=locked, shared_at=now)
     gallery.shared_at = now
     log.info("gallery_shared", gallery_id=gallery.pk, user_id=getattr(acting_user(user), "pk", None))
     return gallery

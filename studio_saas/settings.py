@@ -455,6 +455,10 @@ BILLING_ENFORCE_CREDITS = env.bool("BILLING_ENFORCE_CREDITS", default=False)
 # The platform's share of each client purchase (a destination charge to the studio's connected account).
 BILLING_APPLICATION_FEE_PERCENT = env.float("BILLING_APPLICATION_FEE_PERCENT", default=10.0)
 STRIPE_CONNECT_ACCOUNT_TYPE = env.str("STRIPE_CONNECT_ACCOUNT_TYPE", default="express")
+# Outgoing webhooks (billing/webhooks_out.py): an endpoint whose host resolves to a private, loopback, link-local
+# or reserved address is refused (on save and at each send), and production wants https, unless this is on (a
+# development machine talking to its own tools; tests that run a receiver on loopback).
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
 # Digital doubles are encrypted at rest (Fernet). Comma list of keys (Fernet.generate_key()): the first
 # encrypts, every one decrypts (add a new key first to rotate, then `manage.py engine rotate-keys`). Empty: a
 # key derived from SECRET_KEY (development only; `check --deploy` warns).

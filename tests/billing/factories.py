@@ -68,3 +68,29 @@ def make_order_item(tenant: Any) -> models.Model:
 
     order, portrait = _order(tenant)
     return OrderItem.objects.create(order=order, portrait=portrait, unit_price=Decimal("9.90"))
+
+
+@factory("billing.WebhookEndpoint")
+def make_webhook_endpoint(tenant: Any) -> models.Model:
+    from billing.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/studio", events=["order.paid"], secret="whsec_factory"
+    )
+
+
+@factory("billing.WebhookDelivery")
+def make_webhook_delivery(tenant: Any) -> models.Model:
+    import uuid
+
+    from billing.models import WebhookDelivery
+
+    endpoint = make_webhook_endpoint(tenant)
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_id=uuid.uuid4(),
+        event_type="order.paid",
+        object_ref="order:1",
+        payload={"id": "x", "type": "order.paid"},
+        status=WebhookDelivery.Status.DELIVERED,
+    )
