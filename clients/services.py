@@ -37,7 +37,7 @@ from jobs.models import Job
 from jobs.services import enqueue_job
 from tenants.access import acting_user
 from tenants.context import require_studio_id
-from tenants.i18n import supported_language
+from tenants.i18n import client_language_of, supported_language
 from tenants.models import User
 from tenants.refusals import Refused
 from tenants.services import ActionRefused
@@ -346,8 +346,6 @@ def send_upload_link(*, link: UploadLink, studio: Any, url: str, to: str) -> Non
     from django.core.mail import EmailMessage
     from django.template.loader import render_to_string
     from django.utils import translation
-
-    from tenants.i18n import client_language_of
 
     if not link.is_usable:
         raise IntakeError(_("This link is revoked or expired: create a new one to send."), status=409)

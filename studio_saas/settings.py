@@ -306,6 +306,9 @@ SPECTACULAR_SETTINGS = {
         "PhotoStatusEnum": "clients.models.Photo.Status",
         "TemplateStatusEnum": "templates_app.models.Template.Status",
         "OrderStatusEnum": "billing.models.Order.Status",
+        "DigitalDoubleStatusEnum": "generation.models.DigitalDouble.Status",
+        "WebhookDeliveryStatusEnum": "billing.models.WebhookDelivery.Status",
+        "WebhookEventEnum": "billing.models.WebhookEvent",
     },
 }
 
