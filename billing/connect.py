@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from billing import stripe_client
 from billing.models import StripeEvent, StudioBilling
@@ -65,7 +66,7 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
         )
     except stripe.StripeError as exc:
         log.warning("connect_account_failed", studio_id=studio.pk, error=str(exc))
-        raise ConnectError("Stripe could not create the payments account. Try again in a minute.") from None
+        raise ConnectError(_("Stripe could not create the payments account. Try again in a minute.")) from None
     with transaction.atomic():
         row = StudioBilling.objects.select_for_update().get(pk=row.pk)
         if not row.connect_account_id:
@@ -88,7 +89,7 @@ def onboarding_link(*, studio: Studio, return_url: str, refresh_url: str) -> str
         )
     except stripe.StripeError as exc:
         log.warning("connect_link_failed", studio_id=studio.pk, error=str(exc))
-        raise ConnectError("Stripe could not open the onboarding. Try again in a minute.") from None
+        raise ConnectError(_("Stripe could not open the onboarding. Try again in a minute.")) from None
     return str(link["url"])
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from jobs.models import Job
 from jobs.registry import JobKind, get_kind
@@ -143,7 +144,10 @@ def cancel_job(*, job: Job) -> Job:
                 locked.progress_message = "Cancelling…"
                 locked.save(update_fields=["cancel_requested", "progress_message", "updated_at"])
         else:
-            raise JobStateError(f"This job has already {locked.get_state_display().lower()}; it cannot be cancelled.")
+            raise JobStateError(
+                _("This job has already %(state)s; it cannot be cancelled.")
+                % {"state": locked.get_state_display().lower()}
+            )
     log.info("job_cancel", job_id=locked.pk, state=locked.state)
     _refresh(job, locked)
     return job
@@ -156,7 +160,8 @@ def retry_job(*, job: Job, user: User | None = None) -> Job:
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if not locked.can_retry:
             raise JobStateError(
-                f"Only failed or cancelled jobs can be retried; this one is {locked.get_state_display().lower()}."
+                _("Only failed or cancelled jobs can be retried; this one is %(state)s.")
+                % {"state": locked.get_state_display().lower()}
             )
         get_kind(locked.kind)  # a kind that no longer exists cannot be retried (UnknownJobKind)
         locked.state = Job.State.QUEUED
