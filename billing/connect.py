@@ -53,7 +53,7 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
     if row.connect_account_id:
         return row
     if not stripe_client.is_configured():
-        raise ConnectError(str(stripe_client.SETUP_HINT))
+        raise ConnectError(_(stripe_client.SETUP_HINT))
     stripe = stripe_client.client()
     try:
         account = stripe.Account.create(
@@ -80,7 +80,7 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
 def onboarding_link(*, studio: Studio, return_url: str, refresh_url: str) -> str:
     """A fresh Account Link to Stripe's onboarding for the studio's account (created first when needed)."""
     if not stripe_client.is_configured():
-        raise ConnectError(str(stripe_client.SETUP_HINT))
+        raise ConnectError(_(stripe_client.SETUP_HINT))
     row = ensure_account(studio=studio)
     stripe = stripe_client.client()
     try:

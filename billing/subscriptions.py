@@ -47,7 +47,7 @@ def get_billing() -> StudioBilling:
 def _require_stripe() -> None:
     """A clear 503 that says what to set, instead of a call that can only fail, when Stripe isn't configured."""
     if not stripe_client.is_configured():
-        raise BillingError(str(stripe_client.SETUP_HINT), 503)
+        raise BillingError(_(stripe_client.SETUP_HINT), 503)
 
 
 def _stripe_error(exc: Exception) -> BillingError:

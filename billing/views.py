@@ -46,7 +46,7 @@ def billing(request: HttpRequest) -> HttpResponse:
         "can_act": has_role(request, MANAGING_ROLES),
         "enforced": plans.enforce_credits(),
         "stripe_ready": stripe_client.is_configured(),
-        "stripe_hint": stripe_client.SETUP_HINT,
+        "stripe_hint": _(stripe_client.SETUP_HINT),
     }
     return render(request, "billing/studio/billing.html", context)
 

@@ -44,7 +44,7 @@ def request_refund(order: Order) -> str:
     if order.status == Order.Status.REFUNDED:
         raise order_service.CheckoutRefused(_("This order is already refunded."), 409)
     if not stripe_client.is_configured():
-        raise order_service.CheckoutRefused(str(stripe_client.SETUP_HINT), 503)
+        raise order_service.CheckoutRefused(_(stripe_client.SETUP_HINT), 503)
     stripe = stripe_client.client()
     try:
         return order_service.refund(order=order)

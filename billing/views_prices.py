@@ -61,7 +61,7 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
         "fee_percent": prices.application_fee_percent(),
         "error": error,
         "stripe_ready": stripe_client.is_configured(),
-        "stripe_hint": stripe_client.SETUP_HINT,
+        "stripe_hint": _(stripe_client.SETUP_HINT),
     }
     return render(request, "billing/prices/prices.html", context, status=400 if error else 200)
 
