@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from billing import stripe_client
 from billing.models import StripeEvent, StudioBilling
@@ -52,7 +53,7 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
     if row.connect_account_id:
         return row
     if not stripe_client.is_configured():
-        raise ConnectError(stripe_client.SETUP_HINT)
+        raise ConnectError(_(stripe_client.SETUP_HINT))
     stripe = stripe_client.client()
     try:
         account = stripe.Account.create(
@@ -65,7 +66,7 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
         )
     except stripe.StripeError as exc:
         log.warning("connect_account_failed", studio_id=studio.pk, error=str(exc))
-        raise ConnectError("Stripe could not create the payments account. Try again in a minute.") from None
+        raise ConnectError(_("Stripe could not create the payments account. Try again in a minute.")) from None
     with transaction.atomic():
         row = StudioBilling.objects.select_for_update().get(pk=row.pk)
         if not row.connect_account_id:
@@ -79,7 +80,7 @@ def ensure_account(*, studio: Studio) -> StudioBilling:
 def onboarding_link(*, studio: Studio, return_url: str, refresh_url: str) -> str:
     """A fresh Account Link to Stripe's onboarding for the studio's account (created first when needed)."""
     if not stripe_client.is_configured():
-        raise ConnectError(stripe_client.SETUP_HINT)
+        raise ConnectError(_(stripe_client.SETUP_HINT))
     row = ensure_account(studio=studio)
     stripe = stripe_client.client()
     try:
@@ -88,7 +89,7 @@ def onboarding_link(*, studio: Studio, return_url: str, refresh_url: str) -> str
         )
     except stripe.StripeError as exc:
         log.warning("connect_link_failed", studio_id=studio.pk, error=str(exc))
-        raise ConnectError("Stripe could not open the onboarding. Try again in a minute.") from None
+        raise ConnectError(_("Stripe could not open the onboarding. Try again in a minute.")) from None
     return str(link["url"])
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing import credits, selectors
 from billing.api import BILLING_READ_ROLES
@@ -27,7 +29,6 @@ from tenants.dashboard import (
     Panel,
     age,
     count_and_oldest,
-    counted,
     register_action_items,
     register_activity,
     register_badge,
@@ -84,7 +85,7 @@ def month_panel(request: HttpRequest) -> Panel:
 
 def _client_name(order: object) -> str:
     gallery = getattr(order, "gallery", None)
-    return gallery.client.name if gallery is not None else "An erased client"
+    return gallery.client.name if gallery is not None else _("An erased client")
 
 
 def needs(request: HttpRequest) -> list[ActionItem]:
@@ -98,24 +99,32 @@ def needs(request: HttpRequest) -> list[ActionItem]:
     amounts = sees_sales(request)
     objects = tuple(
         NamedObject(
-            label=f"Order #{order.pk}: {_client_name(order)}",
+            label=_("Order #%(id)s: %(client)s") % {"id": order.pk, "client": _client_name(order)},
             url=url + f"#order-{order.pk}",
-            detail=(f"{money(order.amount, order.currency)}, " if amounts else "") + f"paid {age(order.paid_at)} ago",
+            detail=(
+                _("%(amount)s, paid %(age)s ago")
+                % {"amount": money(order.amount, order.currency), "age": age(order.paid_at)}
+                if amounts
+                else _("paid %(age)s ago") % {"age": age(order.paid_at)}
+            ),
         )
         for order in oldest
     )
-    it = "it" if count == 1 else "them"
     return [
         ActionItem(
             key="billing.orders_to_refund",
             count=count,
-            text=f"{counted(count, 'paid order')} can't be downloaded: refund {it}, or grant the portraits again "
-            f"in the gallery.",
+            text=ngettext(
+                "%(count)s paid order can't be downloaded: refund it, or grant the portraits again in the gallery.",
+                "%(count)s paid orders can't be downloaded: refund them, or grant the portraits again in the gallery.",
+                count,
+            )
+            % {"count": count},
             url=url,
-            action="See the order" if count == 1 else "See the orders",
+            action=_("See the order") if count == 1 else _("See the orders"),
             urgency=10,
             objects=objects,
-            note="" if has_role(request, MANAGING_ROLES) else "Owners and managers can refund orders.",
+            note="" if has_role(request, MANAGING_ROLES) else _("Owners and managers can refund orders."),
         )
     ]
 
@@ -127,11 +136,12 @@ def activity(request: HttpRequest, limit: int) -> list[Activity]:
     return [
         Activity(
             at=order.paid_at,
-            text=f"{_client_name(order)} paid {money(order.amount, order.currency)}"
+            text=_("%(client)s paid %(amount)s")
+            % {"client": _client_name(order), "amount": money(order.amount, order.currency)}
             if amounts
-            else f"{_client_name(order)} bought portraits",
+            else _("%(client)s bought portraits") % {"client": _client_name(order)},
             url=f"{orders_url}#order-{order.pk}",
-            label="Order",
+            label=_("Order"),
         )
         for order in selectors.recent_payments(limit=limit)
     ]

@@ -127,15 +127,15 @@ class CreditEntry(TenantOwned):
     reservation back) when it fails or is cancelled."""
 
     class Kind(models.TextChoices):
-        GRANT = "grant", "Monthly credits of the plan"
-        PURCHASE = "purchase", "Credits bought"
-        RESERVE = "reserve", "Reserved for a job"
-        SETTLE = "settle", "Settled on what the job used"
-        RELEASE = "release", "Released (job failed or cancelled)"
-        OVERAGE = "overage", "Overage billed"
-        ADJUSTMENT = "adjustment", "Adjustment by the platform"
-        EXPIRE = "expire", "Unused credits of the period expired"
-        TRIAL = "trial", "Trial credits on sign-up"
+        GRANT = "grant", _("Monthly credits of the plan")
+        PURCHASE = "purchase", _("Credits bought")
+        RESERVE = "reserve", _("Reserved for a job")
+        SETTLE = "settle", _("Settled on what the job used")
+        RELEASE = "release", _("Released (job failed or cancelled)")
+        OVERAGE = "overage", _("Overage billed")
+        ADJUSTMENT = "adjustment", _("Adjustment by the platform")
+        EXPIRE = "expire", _("Unused credits of the period expired")
+        TRIAL = "trial", _("Trial credits on sign-up")
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.IntegerField(help_text="Credits: positive adds, negative takes.")
@@ -365,11 +365,11 @@ class Order(TenantOwned):
     account with the platform's application fee. Paid → download entitlements; refunded → revoked."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for payment"
-        PAID = "paid", "Paid"
-        REFUNDED = "refunded", "Refunded"
-        EXPIRED = "expired", "Checkout expired"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        REFUNDED = "refunded", _("Refunded")
+        EXPIRED = "expired", _("Checkout expired")
+        CANCELLED = "cancelled", _("Cancelled")
 
     # Empty once the gallery's client was erased: the order stays, anonymised, as a financial record
     # (billing.orders.anonymise_orders_of_client).

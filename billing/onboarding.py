@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from billing import connect, credits
 from billing.models import CreditEntry
@@ -27,11 +28,15 @@ def grant_trial_credits(sender: Any, studio: Studio, user: User, **kwargs: Any) 
 def payments_step(request: HttpRequest) -> Step:
     owner = has_role(request, [Role.OWNER])
     return Step(
-        label="Set up payments",
+        label=_("Set up payments"),
         done=connect.can_take_payments(),
         url=reverse("billing_prices") if owner else "",
-        hint="Connect your Stripe account so your clients can buy their portraits from their gallery."
-        + ("" if owner else " The studio's owner does it."),
+        hint=_("Connect your Stripe account so your clients can buy their portraits from their gallery.")
+        if owner
+        else _(
+            "Connect your Stripe account so your clients can buy their portraits from their gallery. "
+            "The studio's owner does it."
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 DEFAULT_PLANS: dict[str, dict[str, Any]] = {
     "starter": {
@@ -113,13 +114,13 @@ def enforce_credits() -> bool:
 
 def plan_label(plan_key: str, subscription_status: str = "") -> str:
     """The studio's plan in words, the same on every page: "Starter plan", "Starter plan (past due)" or
-    "No plan yet"."""
+    _("No plan yet")."""
     plan = get_plan(plan_key)
     if plan is None:
-        return "No plan yet"
+        return _("No plan yet")
     status = (subscription_status or "").replace("_", " ")
     if status and status not in ("active", "trialing"):
-        return f"{plan.name} plan ({status})"
+        return _("%(plan)s plan (%(status)s)") % {"plan": plan.name, "status": status}
     if status == "trialing":
-        return f"{plan.name} plan (trial)"
-    return f"{plan.name} plan"
+        return _("%(plan)s plan (trial)") % {"plan": plan.name}
+    return _("%(plan)s plan") % {"plan": plan.name}

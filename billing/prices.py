@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.models import Package, PriceSheet
 from tenants.refusals import Refused
@@ -51,19 +53,19 @@ def _price(value: Any, what: str) -> Decimal:
     try:
         price = Decimal(str(value)).quantize(Decimal("0.01"))
     except (ArithmeticError, ValueError):
-        raise PriceError(f"The {what} must be a number like 9.90.") from None
+        raise PriceError(_("The %(what)s must be a number like 9.90.") % {"what": what}) from None
     if not price.is_finite() or price < Decimal("0.50") or price > MAX_PRICE:
-        raise PriceError(f"The {what} must be between 0.50 and {MAX_PRICE}.")
+        raise PriceError(_("The %(what)s must be between 0.50 and %(max)s.") % {"what": what, "max": MAX_PRICE})
     return price
 
 
 def update_price_sheet(*, currency: str, price_per_portrait: Any) -> PriceSheet:
     currency = (currency or "").strip().lower()
     if currency not in CURRENCIES:
-        raise PriceError("Choose one of the currencies offered.")
+        raise PriceError(_("Choose one of the currencies offered."))
     sheet = price_sheet()
     sheet.currency = currency
-    sheet.price_per_portrait = _price(price_per_portrait, "price per portrait")
+    sheet.price_per_portrait = _price(price_per_portrait, gettext_lazy("price per portrait"))
     sheet.save(update_fields=["currency", "price_per_portrait", "updated_at"])
     return sheet
 
@@ -71,10 +73,10 @@ def update_price_sheet(*, currency: str, price_per_portrait: Any) -> PriceSheet:
 def add_package(*, name: str, count: int, price: Any) -> Package:
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise PriceError("Give the package a name (up to 100 characters).")
+        raise PriceError(_("Give the package a name (up to 100 characters)."))
     if not isinstance(count, int) or count < 0 or count > 1000:
-        raise PriceError("A package holds 1 to 1000 portraits, or 0 for all of the gallery.")
-    return Package.objects.create(name=name, count=count, price=_price(price, "package price"))
+        raise PriceError(_("A package holds 1 to 1000 portraits, or 0 for all of the gallery."))
+    return Package.objects.create(name=name, count=count, price=_price(price, gettext_lazy("package price")))
 
 
 def set_package_active(*, package: Package, active: bool) -> Package:
@@ -104,7 +106,7 @@ def quote(*, count: int, package: Package | None = None, gallery_size: int = 0) 
     N portraits takes at most N; an "all" package takes every portrait of the gallery)."""
     sheet = price_sheet()
     if count <= 0:
-        raise PriceError("Choose at least one portrait.")
+        raise PriceError(_("Choose at least one portrait."))
     if package is None:
         unit = sheet.price_per_portrait
         units = [unit] * count
@@ -112,9 +114,15 @@ def quote(*, count: int, package: Package | None = None, gallery_size: int = 0) 
     else:
         limit = package.count or gallery_size
         if package.count and count > package.count:
-            raise PriceError(f"The package “{package.name}” holds {package.count} portraits: choose at most that.")
+            raise PriceError(
+                _("The package “%(name)s” holds %(count)s portraits: choose at most that.")
+                % {"name": package.name, "count": package.count}
+            )
         if not package.count and count != limit:
-            raise PriceError(f"The package “{package.name}” is for all {limit} portraits of the gallery.")
+            raise PriceError(
+                _("The package “%(name)s” is for all %(count)s portraits of the gallery.")
+                % {"name": package.name, "count": limit}
+            )
         total = package.price
         share = (total / count).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         units = [share] * (count - 1) + [total - share * (count - 1)]

@@ -9,6 +9,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
 DEFAULT_SECRET_KEY = "sk_test_local"
 
@@ -29,8 +30,9 @@ def is_configured() -> bool:
     return bool(key) or bool(getattr(settings, "STRIPE_API_BASE", ""))
 
 
-#: What the operator sets to turn payments on (shown to the studio's owners and managers, see docs/billing.md).
-SETUP_HINT = (
+#: What the operator sets to turn payments on (shown to the studio's owners and managers, see docs/billing.md); English
+#: here, translated where it is shown (`gettext(SETUP_HINT)`).
+SETUP_HINT = gettext_noop(
     "Payments aren't set up on this platform yet: the operator sets STRIPE_SECRET_KEY (and the webhook secrets "
     "STRIPE_WEBHOOK_SECRET and STRIPE_CONNECT_WEBHOOK_SECRET) and restarts the site. See docs/billing.md."
 )
@@ -40,6 +42,7 @@ class NotConfigured(Exception):
     """Stripe is not configured: nothing was sent. The message says what to set."""
 
     def __init__(self, message: str = SETUP_HINT) -> None:
+        message = gettext(message)
         super().__init__(message)
         self.message = message
 

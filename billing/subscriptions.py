@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from billing import credits, plans, stripe_client
 from billing.models import CreditEntry, StripeEvent, StudioBilling
@@ -46,12 +47,12 @@ def get_billing() -> StudioBilling:
 def _require_stripe() -> None:
     """A clear 503 that says what to set, instead of a call that can only fail, when Stripe isn't configured."""
     if not stripe_client.is_configured():
-        raise BillingError(stripe_client.SETUP_HINT, 503)
+        raise BillingError(_(stripe_client.SETUP_HINT), 503)
 
 
 def _stripe_error(exc: Exception) -> BillingError:
     log.warning("stripe_call_failed", error=str(exc))
-    return BillingError("Stripe could not be reached or refused the request; please try again in a moment.", 502)
+    return BillingError(_("Stripe could not be reached or refused the request; please try again in a moment."), 502)
 
 
 def ensure_customer(*, studio: Studio, email: str = "") -> StudioBilling:
@@ -91,7 +92,7 @@ def subscribe(*, studio: Studio, plan_key: str, email: str = "") -> StudioBillin
     studio and plan (and subscription, for a change)."""
     plan = plans.get_plan(plan_key)
     if plan is None:
-        raise BillingError("Choose one of the plans.")
+        raise BillingError(_("Choose one of the plans."))
     _require_stripe()
     billing = ensure_customer(studio=studio, email=email)
     s = stripe_client.client()
@@ -222,14 +223,14 @@ def portal_url(*, return_url: str) -> str:
     has no customer yet or the portal can't be opened (localstripe has none)."""
     billing = get_billing()
     if not billing.stripe_customer_id:
-        raise BillingError("Choose a plan first: the payment method is set up with it.", 409)
+        raise BillingError(_("Choose a plan first: the payment method is set up with it."), 409)
     _require_stripe()
     s = stripe_client.client()
     try:
         session = s.billing_portal.Session.create(customer=billing.stripe_customer_id, return_url=return_url)
     except s.StripeError as exc:
         log.warning("billing_portal_failed", error=str(exc))
-        message = "Stripe's payment method page can't be opened right now; please try again later."
+        message = _("Stripe's payment method page can't be opened right now; please try again later.")
         raise BillingError(message, 502) from None
     return str(session["url"])
 

@@ -7,13 +7,15 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import credits, plans, stripe_client, subscriptions
 from tenants.access import has_role, studio_member_required
 from tenants.models import MANAGING_ROLES
 
-ACT_MESSAGE = "Only the studio's owners and managers can change its plan or payment method."
+ACT_MESSAGE = gettext_lazy("Only the studio's owners and managers can change its plan or payment method.")
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -44,7 +46,7 @@ def billing(request: HttpRequest) -> HttpResponse:
         "can_act": has_role(request, MANAGING_ROLES),
         "enforced": plans.enforce_credits(),
         "stripe_ready": stripe_client.is_configured(),
-        "stripe_hint": stripe_client.SETUP_HINT,
+        "stripe_hint": _(stripe_client.SETUP_HINT),
     }
     return render(request, "billing/studio/billing.html", context)
 
@@ -59,7 +61,7 @@ def change_plan(request: HttpRequest) -> HttpResponse:
     except subscriptions.BillingError as exc:
         messages.error(request, exc.message)
         return redirect("billing")
-    messages.success(request, "Your plan was updated. Its credits are added when Stripe confirms the payment.")
+    messages.success(request, _("Your plan was updated. Its credits are added when Stripe confirms the payment."))
     return redirect("billing")
 
 

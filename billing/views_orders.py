@@ -11,6 +11,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
 from billing import orders as order_service
@@ -19,9 +21,11 @@ from billing.models import Order
 from tenants.access import has_role, require_http_methods_of, studio_member_required
 from tenants.models import MANAGING_ROLES
 
-REFUND_FORBIDDEN = "Only the studio's owners and managers can refund an order."
-REFUND_REQUESTED = "Refund requested: the downloads stop when Stripe confirms it."
-STRIPE_UNREACHABLE = "Stripe could not be reached or refused the refund. Nothing changed; try again in a moment."
+REFUND_FORBIDDEN = gettext_lazy("Only the studio's owners and managers can refund an order.")
+REFUND_REQUESTED = gettext_lazy("Refund requested: the downloads stop when Stripe confirms it.")
+STRIPE_UNREACHABLE = gettext_lazy(
+    "Stripe could not be reached or refused the refund. Nothing changed; try again in a moment."
+)
 PER_PAGE = 50
 
 
@@ -38,14 +42,14 @@ def request_refund(order: Order) -> str:
     """Ask Stripe to refund `order` (paid only): the refund's id. Raises CheckoutRefused (409: not paid, already
     refunded; 502: Stripe failed)."""
     if order.status == Order.Status.REFUNDED:
-        raise order_service.CheckoutRefused("This order is already refunded.", 409)
+        raise order_service.CheckoutRefused(_("This order is already refunded."), 409)
     if not stripe_client.is_configured():
-        raise order_service.CheckoutRefused(stripe_client.SETUP_HINT, 503)
+        raise order_service.CheckoutRefused(_(stripe_client.SETUP_HINT), 503)
     stripe = stripe_client.client()
     try:
         return order_service.refund(order=order)
     except stripe.StripeError:
-        raise order_service.CheckoutRefused(STRIPE_UNREACHABLE, 502) from None
+        raise order_service.CheckoutRefused(str(STRIPE_UNREACHABLE), 502) from None
 
 
 def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
@@ -81,7 +85,7 @@ def _get_order(order_id: int) -> Order:
 def refund_order(request: HttpRequest, order_id: int) -> HttpResponse:
     order = get_object_or_404(Order, pk=order_id)  # another studio's order: 404 whatever the method
     if not has_role(request, MANAGING_ROLES):
-        return _page(request, error=REFUND_FORBIDDEN, status=403)
+        return _page(request, error=str(REFUND_FORBIDDEN), status=403)
     try:
         request_refund(order)
     except order_service.CheckoutRefused as exc:

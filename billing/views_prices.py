@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing import connect, prices, stripe_client
@@ -30,7 +31,7 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
                 prices.update_price_sheet(
                     currency=request.POST.get("currency", ""), price_per_portrait=request.POST.get("price", "")
                 )
-                messages.success(request, "Prices saved.")
+                messages.success(request, _("Prices saved."))
             elif action == "package":
                 count = request.POST.get("count", "")
                 prices.add_package(
@@ -38,12 +39,12 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
                     count=int(count) if count.isdigit() else -1,
                     price=request.POST.get("price", ""),
                 )
-                messages.success(request, "Package added.")
+                messages.success(request, _("Package added."))
             elif action == "toggle":
                 package = get_object_or_404(Package, pk=request.POST.get("package") or 0)
                 prices.set_package_active(package=package, active=not package.is_active)
             else:
-                error = "Unknown action."
+                error = _("Unknown action.")
         except prices.PriceError as exc:
             error = exc.message
         if not error:
@@ -60,7 +61,7 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
         "fee_percent": prices.application_fee_percent(),
         "error": error,
         "stripe_ready": stripe_client.is_configured(),
-        "stripe_hint": stripe_client.SETUP_HINT,
+        "stripe_hint": _(stripe_client.SETUP_HINT),
     }
     return render(request, "billing/prices/prices.html", context, status=400 if error else 200)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from jobs.registry import JobContext, JobError, job_handler
 
 DEMO_KIND = "demo.countdown"
@@ -23,11 +25,13 @@ def validate_demo_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
         steps = int(payload.get("steps", 5))
         delay = float(payload.get("delay", 0.5))
     except (TypeError, ValueError):
-        raise JobError("The test job needs a whole number of steps and a delay in seconds.") from None
+        raise JobError(_("The test job needs a whole number of steps and a delay in seconds.")) from None
     if not 1 <= steps <= DEMO_MAX_STEPS:
-        raise JobError(f"The test job counts between 1 and {DEMO_MAX_STEPS} steps.")
+        raise JobError(_("The test job counts between 1 and %(max)s steps.") % {"max": DEMO_MAX_STEPS})
     if not 0 <= delay <= DEMO_MAX_DELAY_SECONDS:
-        raise JobError(f"The test job waits between 0 and {DEMO_MAX_DELAY_SECONDS:g} seconds per step.")
+        raise JobError(
+            _("The test job waits between 0 and %(max)s seconds per step.") % {"max": f"{DEMO_MAX_DELAY_SECONDS:g}"}
+        )
     return {"steps": steps, "delay": delay}
 
 

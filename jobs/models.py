@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TenantOwned
 
@@ -31,15 +32,15 @@ class Job(TenantOwned):
     """One piece of long work for a studio, run by a django-q2 worker of its cluster."""
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     class Cluster(models.TextChoices):
-        DEFAULT = "default", "Default (CPU)"
-        GPU = "gpu", "GPU"
+        DEFAULT = "default", _("Default (CPU)")
+        GPU = "gpu", _("GPU")
 
     kind = models.CharField(max_length=100, help_text="The registered job kind, e.g. 'demo.countdown'.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from jobs.models import Job
 from jobs.registry import JobKind, get_kind
@@ -111,7 +113,7 @@ def enqueue_job(
             payload=payload,
             cluster=job_kind.cluster,
             created_by=user if user is not None and user.is_authenticated else None,
-            progress_message="Waiting for a worker",
+            progress_message=gettext_noop("Waiting for a worker"),
         )
         if max_attempts is not None:
             job.max_attempts = max_attempts
@@ -134,16 +136,19 @@ def cancel_job(*, job: Job) -> Job:
             locked.state = Job.State.CANCELLED
             locked.cancel_requested = True
             locked.finished_at = now
-            locked.progress_message = "Cancelled before it started"
+            locked.progress_message = gettext_noop("Cancelled before it started")
             locked.save(update_fields=["state", "cancel_requested", "finished_at", "progress_message", "updated_at"])
             job_ended(locked)
         elif locked.state == Job.State.RUNNING:
             if not locked.cancel_requested:
                 locked.cancel_requested = True
-                locked.progress_message = "Cancelling…"
+                locked.progress_message = gettext_noop("Cancelling…")
                 locked.save(update_fields=["cancel_requested", "progress_message", "updated_at"])
         else:
-            raise JobStateError(f"This job has already {locked.get_state_display().lower()}; it cannot be cancelled.")
+            raise JobStateError(
+                _("This job has already %(state)s; it cannot be cancelled.")
+                % {"state": locked.get_state_display().lower()}
+            )
     log.info("job_cancel", job_id=locked.pk, state=locked.state)
     _refresh(job, locked)
     return job
@@ -156,13 +161,14 @@ def retry_job(*, job: Job, user: User | None = None) -> Job:
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if not locked.can_retry:
             raise JobStateError(
-                f"Only failed or cancelled jobs can be retried; this one is {locked.get_state_display().lower()}."
+                _("Only failed or cancelled jobs can be retried; this one is %(state)s.")
+                % {"state": locked.get_state_display().lower()}
             )
         get_kind(locked.kind)  # a kind that no longer exists cannot be retried (UnknownJobKind)
         locked.state = Job.State.QUEUED
         locked.attempts = 0
         locked.progress = 0
-        locked.progress_message = "Waiting for a worker"
+        locked.progress_message = gettext_noop("Waiting for a worker")
         locked.error = ""
         locked.result = None
         locked.cancel_requested = False

@@ -22,6 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from jobs import affinity, workers
 from jobs.broker import resend_if_lost, stale_queued_seconds
@@ -42,10 +43,10 @@ from tenants.models import Studio
 
 log = structlog.get_logger("jobs.tasks")
 
-UNEXPECTED_ERROR = (
+UNEXPECTED_ERROR = gettext_noop(
     "Something went wrong while running this job. The details were logged for the team; you can retry the job."
 )
-STALE_ERROR = "The worker running this job stopped responding"
+STALE_ERROR = gettext_noop("The worker running this job stopped responding")
 SWEEP_BATCH = 500
 # Pauses between tries of a claim that met a busy database (seconds).
 CLAIM_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0)
@@ -81,7 +82,7 @@ def _handle(job: Job, kind: JobKind) -> str:
         result = kind.handler(ctx)
         result = _json_result(result)
     except JobCancelled:
-        return _finish(job, Job.State.CANCELLED, progress_message="Cancelled")
+        return _finish(job, Job.State.CANCELLED, progress_message=gettext_noop("Cancelled"))
     except JobAbandoned:
         log.warning("job_abandoned", attempt=job.attempts)
         return "abandoned"
@@ -125,7 +126,7 @@ def _claim(job_id: int) -> tuple[Job, JobKind] | str:
             log.info("job_not_queued", state=job.state)
             return f"skipped:{job.state}"
         if job.cancel_requested:
-            _set_terminal(job, Job.State.CANCELLED, now, progress_message="Cancelled before it started")
+            _set_terminal(job, Job.State.CANCELLED, now, progress_message=gettext_noop("Cancelled before it started"))
             return "cancelled"
         try:
             kind = get_kind(job.kind)
@@ -208,7 +209,7 @@ def _finish(
         if state == Job.State.SUCCEEDED:
             locked.progress = 100
             locked.result = result
-            locked.progress_message = progress_message or locked.progress_message or "Done"
+            locked.progress_message = progress_message or locked.progress_message or gettext_noop("Done")
         elif progress_message is not None:
             locked.progress_message = progress_message
         locked.state = state

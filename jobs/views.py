@@ -9,6 +9,9 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from jobs import keyset, selectors, services
@@ -21,14 +24,15 @@ PAGE_SIZE = 25
 
 class DemoJobForm(forms.Form):
     steps = forms.IntegerField(
+        label=gettext_lazy("Steps"),
         min_value=1,
         max_value=DEMO_MAX_STEPS,
         initial=10,
         error_messages={
-            "min_value": "Count at least 1 step.",
-            "max_value": f"Count at most {DEMO_MAX_STEPS} steps.",
-            "invalid": "Enter a whole number of steps.",
-            "required": "Enter a number of steps.",
+            "min_value": gettext_lazy("Count at least 1 step."),
+            "max_value": format_lazy(gettext_lazy("Count at most {max} steps."), max=DEMO_MAX_STEPS),
+            "invalid": gettext_lazy("Enter a whole number of steps."),
+            "required": gettext_lazy("Enter a number of steps."),
         },
     )
 
@@ -66,7 +70,7 @@ def start_demo(request: HttpRequest) -> HttpResponse:
     job = services.enqueue_job(
         kind=DEMO_KIND, payload={"steps": form.cleaned_data["steps"], "delay": 0.5}, user=request.user
     )
-    messages.success(request, "The test job was queued.")
+    messages.success(request, _("The test job was queued."))
     return redirect("job_detail", job_id=job.pk)
 
 
@@ -95,8 +99,8 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     except services.JobStateError as exc:
         return _after_action(request, job, str(exc), level=messages.ERROR)
     if job.state == Job.State.CANCELLED:
-        return _after_action(request, job, "The job was cancelled.")
-    return _after_action(request, job, "Cancelling: the job stops at its next step.")
+        return _after_action(request, job, _("The job was cancelled."))
+    return _after_action(request, job, _("Cancelling: the job stops at its next step."))
 
 
 @studio_member_required
@@ -107,7 +111,7 @@ def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
         services.retry_job(job=job, user=request.user)
     except services.JobStateError as exc:
         return _after_action(request, job, str(exc), level=messages.ERROR)
-    return _after_action(request, job, "The job was queued again.")
+    return _after_action(request, job, _("The job was queued again."))
 
 
 def _after_action(request: HttpRequest, job: Job, notice: str, *, level: int = messages.SUCCESS) -> HttpResponse:

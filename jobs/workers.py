@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 from django.core.cache import caches
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from jobs.models import Job
 from jobs.services import queue_name
@@ -83,7 +84,7 @@ class WorkerStatus:
 
     @property
     def label(self) -> str:
-        return "GPU worker" if self.cluster == Job.Cluster.GPU else "task worker"
+        return _("GPU worker") if self.cluster == Job.Cluster.GPU else _("task worker")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tenants.context import require_studio_id
 from tenants.models import ApiKey, User
@@ -56,9 +57,9 @@ def _new_key() -> tuple[str, str]:
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Give the key a name, e.g. the integration that will use it."})
+        raise ValidationError({"name": _("Give the key a name, e.g. the integration that will use it.")})
     if len(name) > NAME_MAX_LENGTH:
-        raise ValidationError({"name": f"Use at most {NAME_MAX_LENGTH} characters for the name."})
+        raise ValidationError({"name": _("Use at most %(max)s characters for the name.") % {"max": NAME_MAX_LENGTH}})
     return name
 
 
@@ -69,7 +70,9 @@ def create_api_key(*, name: str, created_by: User | None) -> tuple[ApiKey, str]:
     studio_id = require_studio_id()
     name = _clean_name(name)
     if ApiKey.objects.filter(revoked_at__isnull=True, name__iexact=name).exists():
-        raise ValidationError({"name": f"An active API key named “{name}” already exists; choose another name."})
+        raise ValidationError(
+            {"name": _("An active API key named “%(name)s” already exists; choose another name.") % {"name": name}}
+        )
     for _attempt in range(3):
         prefix, raw_key = _new_key()
         try:

@@ -52,7 +52,9 @@ def clean_logo(upload: BinaryIO) -> bytes:
     try:
         photo = load_photo(upload, limits=LOGO_LIMITS)
     except PhotoRejected as exc:
-        raise BrandingRefused(f"This logo can't be used: {exc.message}", code=f"logo_{exc.code}") from None
+        raise BrandingRefused(
+            _("This logo can't be used: %(reason)s") % {"reason": exc.message}, code=f"logo_{exc.code}"
+        ) from None
     return encode_clean(photo.image, format="PNG", max_side=LOGO_MAX_SIDE)
 
 
@@ -85,7 +87,7 @@ def update_branding(
         who = acting_user(user)
         membership = Membership.objects.filter(user_id=getattr(who, "pk", None)).first()
         if membership is None or membership.role != Role.OWNER:
-            raise BrandingRefused("Only the studio's owner can change its branding.", status=403, code="owner_only")
+            raise BrandingRefused(_("Only the studio's owner can change its branding."), status=403, code="owner_only")
         studio = Studio.objects.select_for_update().get(pk=studio.pk)
         old_logo = studio.logo.name if studio.logo else ""
         old_cover = studio.gallery_cover.name if studio.gallery_cover else ""
@@ -93,7 +95,7 @@ def update_branding(
         studio.watermark_text = watermark_text.strip()
         if client_language is not None:
             if client_language not in dict(client_language_choices()):
-                raise BrandingRefused("Choose one of the languages offered.", code="client_language")
+                raise BrandingRefused(_("Choose one of the languages offered."), code="client_language")
             studio.client_language = client_language
         if logo_png is not None:
             studio.logo.save(f"{studio.slug}-{secrets.token_hex(6)}.png", ContentFile(logo_png), save=False)

@@ -25,6 +25,7 @@ from typing import Any
 from django.db.models import Count, QuerySet, Window
 from django.http import HttpRequest
 from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,13 @@ def oldest_first(
     fallback_url: str = "",
 ) -> ActionItem:
     """An item whose link opens the oldest object it names (no list filters them): `action_for_one` when there
-    is one object to act on (`of`, else `count`), "Start with the oldest" when there are more."""
+    is one object to act on (`of`, else `count`), _("Start with the oldest") when there are more."""
     return ActionItem(
         key=key,
         count=count,
         text=text,
         url=objects[0].url if objects else fallback_url,
-        action=action_for_one if (of or count) == 1 else "Start with the oldest",
+        action=action_for_one if (of or count) == 1 else _("Start with the oldest"),
         urgency=urgency,
         objects=objects,
         note=note,

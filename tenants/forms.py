@@ -13,6 +13,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.http import HttpRequest
 from django.template import loader
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Membership, Role, Studio, User, client_language_choices
@@ -23,14 +24,14 @@ class EmailAuthenticationForm(AuthenticationForm):
     """Django's sign-in form with the email address as the username (the field stays `username` for axes)."""
 
     username = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That email and password don't match an account. Check them and try again.",
-        "inactive": "This account is disabled.",
+        "invalid_login": _("That email and password don't match an account. Check them and try again."),
+        "inactive": _("This account is disabled."),
     }
 
 
@@ -40,7 +41,7 @@ class StudioPasswordResetForm(PasswordResetForm):
     commits. Whether an address has an account is never revealed."""
 
     email = forms.EmailField(
-        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+        label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )
 
     def __init__(self, *args: Any, studio: Studio | None = None, **kwargs: Any) -> None:
@@ -71,16 +72,16 @@ class StudioPasswordResetForm(PasswordResetForm):
 
 class InviteForm(forms.Form):
     email = forms.EmailField(
-        label="Email address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"})
+        label=_("Email address"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"})
     )
-    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.STAFF)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.STAFF)
 
     def __init__(self, *args: Any, inviter_role: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.inviter_role = inviter_role
         if inviter_role != Role.OWNER:
             self.fields["role"].choices = [(v, label) for v, label in Role.choices if v != Role.OWNER]
-            self.fields["role"].error_messages["invalid_choice"] = (
+            self.fields["role"].error_messages["invalid_choice"] = _(
                 "Choose Manager, Photographer or Staff. Only an owner can invite someone as an owner."
             )
 
@@ -90,26 +91,26 @@ class InviteForm(forms.Form):
     def clean_role(self) -> str:
         role = self.cleaned_data["role"]
         if role == Role.OWNER and self.inviter_role != Role.OWNER:
-            raise forms.ValidationError("Only an owner can invite someone as an owner.")
+            raise forms.ValidationError(_("Only an owner can invite someone as an owner."))
         return role
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(label="Role", choices=Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
 class AcceptSignupForm(forms.Form):
     """A new person accepting an invitation: a name and a password (Django's password validators)."""
 
-    full_name = forms.CharField(label="Your name", max_length=150, widget=forms.TextInput(attrs={"autofocus": True}))
+    full_name = forms.CharField(label=_("Your name"), max_length=150, widget=forms.TextInput(attrs={"autofocus": True}))
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validation.password_validators_help_text_html(),
+        help_text=lazy(password_validation.password_validators_help_text_html, str)(),
     )
     password2 = forms.CharField(
-        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        label=_("Password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
 
     def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
@@ -119,14 +120,14 @@ class AcceptSignupForm(forms.Form):
     def clean_full_name(self) -> str:
         name = self.cleaned_data["full_name"].strip()
         if not name:
-            raise forms.ValidationError("Enter your name.")
+            raise forms.ValidationError(_("Enter your name."))
         return name
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         p1, p2 = cleaned.get("password1"), cleaned.get("password2")
         if p1 and p2 and p1 != p2:
-            self.add_error("password2", "The two passwords don't match.")
+            self.add_error("password2", _("The two passwords don't match."))
         elif p1:
             candidate = User(email=self.email, full_name=cleaned.get("full_name", ""))
             try:
@@ -140,7 +141,7 @@ class AcceptSigninForm(forms.Form):
     """An existing account accepting an invitation: the password of the invited address."""
 
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
@@ -157,7 +158,7 @@ class AcceptSigninForm(forms.Form):
         if password:
             user = authenticate(self.request, username=self.email, password=password)
             if user is None or not user.is_active:
-                raise forms.ValidationError("That password is not right for this account.")
+                raise forms.ValidationError(_("That password is not right for this account."))
             self.user = user
         return cleaned
 
@@ -167,42 +168,42 @@ class SignupForm(forms.Form):
     bots; a form with it filled is answered as if it worked and nothing is stored."""
 
     studio_name = forms.CharField(
-        label="Studio name",
+        label=_("Studio name"),
         max_length=120,
-        error_messages={"required": "Give your studio's name."},
+        error_messages={"required": _("Give your studio's name.")},
         widget=forms.TextInput(attrs={"autofocus": True}),
     )
     slug = forms.CharField(
-        label="Your studio's address",
+        label=_("Your studio's address"),
         max_length=50,
-        help_text="Lowercase letters, digits and hyphens: your clients will see it in links, e.g. /s/lumiere-lyon/.",
+        help_text=_("Lowercase letters, digits and hyphens: your clients will see it in links, e.g. /s/lumiere-lyon/."),
         widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false", "pattern": "[a-z0-9-]+"}),
     )
     full_name = forms.CharField(
-        label="Your name",
+        label=_("Your name"),
         max_length=150,
-        error_messages={"required": "Give your name."},
+        error_messages={"required": _("Give your name.")},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     email = forms.EmailField(
-        label="Your email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=_("Your email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 10 characters, not a common password.",
+        help_text=_("At least 10 characters, not a common password."),
     )
     website = forms.CharField(
         required=False,
-        label="Leave this empty",
+        label=_("Leave this empty"),
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
 
     def clean_studio_name(self) -> str:
         name = " ".join(self.cleaned_data["studio_name"].split())
         if not name:
-            raise forms.ValidationError("Give your studio's name.")
+            raise forms.ValidationError(_("Give your studio's name."))
         return name
 
     def clean_slug(self) -> str:
@@ -215,7 +216,7 @@ class SignupForm(forms.Form):
     def clean_full_name(self) -> str:
         name = " ".join(self.cleaned_data["full_name"].split())
         if not name:
-            raise forms.ValidationError("Give your name.")
+            raise forms.ValidationError(_("Give your name."))
         return name
 
     def clean_email(self) -> str:
@@ -241,25 +242,25 @@ class BrandingForm(forms.Form):
     """The owner's branding page (tenants/branding.py decides)."""
 
     primary_color = forms.RegexField(
-        label="Accent colour",
+        label=_("Accent colour"),
         regex=r"^#[0-9a-fA-F]{6}$",
-        error_messages={"invalid": "Use a colour like #1f2937."},
+        error_messages={"invalid": _("Use a colour like #1f2937.")},
         widget=forms.TextInput(attrs={"type": "color"}),
-        help_text="Buttons and headers of your studio's pages and your clients' galleries.",
+        help_text=_("Buttons and headers of your studio's pages and your clients' galleries."),
     )
     watermark_text = forms.CharField(
-        label="Watermark text",
+        label=_("Watermark text"),
         max_length=60,
         required=False,
-        help_text="Tiled over the previews your clients see before they buy (empty: your studio's name).",
+        help_text=_("Tiled over the previews your clients see before they buy (empty: your studio's name)."),
     )
     logo = forms.FileField(
-        label="Logo",
+        label=_("Logo"),
         required=False,
-        help_text="JPEG, PNG or WebP, up to 2 MB; shown at most 512 px wide.",
+        help_text=_("JPEG, PNG or WebP, up to 2 MB; shown at most 512 px wide."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
-    remove_logo = forms.BooleanField(label="Remove the logo", required=False)
+    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
     gallery_cover = forms.FileField(
         label=_("Gallery cover"),
         required=False,
@@ -271,8 +272,8 @@ class BrandingForm(forms.Form):
     )
     remove_gallery_cover = forms.BooleanField(label=_("Remove the gallery cover"), required=False)
     client_language = forms.ChoiceField(
-        label="Your clients' language",
+        label=_("Your clients' language"),
         choices=client_language_choices,
         required=False,  # left out: unchanged
-        help_text="Galleries, upload pages, consent and emails your clients see; they can switch on the page.",
+        help_text=_("Galleries, upload pages, consent and emails your clients see; they can switch on the page."),
     )

@@ -10,6 +10,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenants.context import (
     CrossTenantWrite,
@@ -78,7 +79,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
-    "Use 1-50 lowercase letters, digits and hyphens; no hyphen at either end.",
+    _("Use 1-50 lowercase letters, digits and hyphens; no hyphen at either end."),
 )
 RESERVED_SLUGS = frozenset({"www", "api", "admin", "static", "media", "app", "s", "healthz", "metrics"})
 
@@ -92,8 +93,8 @@ class Studio(models.Model):
     """A photo studio: the tenant. Everything a studio owns points here."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
@@ -108,7 +109,7 @@ class Studio(models.Model):
     primary_color = models.CharField(
         max_length=7,
         default="#1f2937",
-        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f2937.")],
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1f2937."))],
     )
     contact_email = models.EmailField(blank=True)
     watermark_text = models.CharField(
@@ -258,10 +259,10 @@ def is_tenant_owned(model: type[models.Model]) -> bool:
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    MANAGER = "manager", "Manager"
-    PHOTOGRAPHER = "photographer", "Photographer"
-    STAFF = "staff", "Staff"
+    OWNER = "owner", _("Owner")
+    MANAGER = "manager", _("Manager")
+    PHOTOGRAPHER = "photographer", _("Photographer")
+    STAFF = "staff", _("Staff")
 
 
 # Roles that may manage people, API keys and studio settings.

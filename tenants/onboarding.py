@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from tenants.access import has_role
 from tenants.dashboard import Panel, register_panel
@@ -68,11 +69,14 @@ def branding_step(request: HttpRequest) -> Step:
     done = bool(studio.logo) or studio.primary_color.lower() != DEFAULT_COLOR or bool(studio.watermark_text)
     owner = has_role(request, [Role.OWNER])
     return Step(
-        label="Make it yours",
+        label=_("Make it yours"),
         done=done,
         url=reverse("branding") if owner else "",
-        hint="Your logo, colour and watermark on the pages and galleries your clients see."
-        + ("" if owner else " The studio's owner sets them."),
+        hint=_("Your logo, colour and watermark on the pages and galleries your clients see.")
+        if owner
+        else _(
+            "Your logo, colour and watermark on the pages and galleries your clients see. The studio's owner sets them."
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -24,8 +25,8 @@ from rest_framework.request import Request
 from tenants.access import membership_for
 from tenants.models import MANAGING_ROLES, ApiKey
 
-MANAGERS_ONLY_MESSAGE = "Only the studio's owners and managers can do this."
-NO_KEYS_MESSAGE = "API keys cannot do this: sign in as one of the studio's owners or managers."
+MANAGERS_ONLY_MESSAGE = _("Only the studio's owners and managers can do this.")
+NO_KEYS_MESSAGE = _("API keys cannot do this: sign in as one of the studio's owners or managers.")
 
 
 def request_api_key(request: Request) -> ApiKey | None:
@@ -60,7 +61,7 @@ def refuse(view: Any, message: str) -> None:
 class IsStudioMember(BasePermission):
     """A member of the request's studio (any role), or an API key of that studio."""
 
-    message = "Sign in as a member of this studio, or use one of its API keys."
+    message = _("Sign in as a member of this studio, or use one of its API keys.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if getattr(request, "studio", None) is None:

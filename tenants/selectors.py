@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tenants.context import platform_context
 from tenants.models import Invitation, Membership, Role, Studio, User
@@ -99,45 +100,47 @@ def invitation_for_link(*, studio: Studio, signed_token: str, max_age: int) -> I
     except SignatureExpired:
         raise InvitationLinkError(
             reason="expired",
-            title="This invitation has expired",
-            message="Invitation links are valid for a limited time. Ask the studio to send you a new one.",
+            title=_("This invitation has expired"),
+            message=_("Invitation links are valid for a limited time. Ask the studio to send you a new one."),
             status=410,
         ) from None
     except BadSignature:
         raise InvitationLinkError(
             reason="invalid",
-            title="This invitation link is not valid",
-            message="The link is incomplete or was changed. Open it again from the email, or ask the studio "
-            "to send you a new invitation.",
+            title=_("This invitation link is not valid"),
+            message=_(
+                "The link is incomplete or was changed. Open it again from the email, or ask the studio "
+                "to send you a new invitation."
+            ),
             status=400,
         ) from None
     invitation = Invitation.objects.select_related("invited_by").filter(token=token).first()
     if invitation is None:
         raise InvitationLinkError(
             reason="unknown",
-            title="This invitation link is not valid",
-            message="No invitation matches this link. Ask the studio to send you a new one.",
+            title=_("This invitation link is not valid"),
+            message=_("No invitation matches this link. Ask the studio to send you a new one."),
             status=404,
         )
     if invitation.revoked_at is not None:
         raise InvitationLinkError(
             reason="revoked",
-            title="This invitation was withdrawn",
-            message="The studio revoked this invitation. Ask them to send you a new one if this is a mistake.",
+            title=_("This invitation was withdrawn"),
+            message=_("The studio revoked this invitation. Ask them to send you a new one if this is a mistake."),
             status=410,
         )
     if invitation.accepted_at is not None:
         raise InvitationLinkError(
             reason="used",
-            title="This invitation was already used",
-            message="It has been accepted already. Sign in with the account that accepted it.",
+            title=_("This invitation was already used"),
+            message=_("It has been accepted already. Sign in with the account that accepted it."),
             status=410,
         )
     if invitation.expires_at <= timezone.now():
         raise InvitationLinkError(
             reason="expired",
-            title="This invitation has expired",
-            message="Invitation links are valid for a limited time. Ask the studio to send you a new one.",
+            title=_("This invitation has expired"),
+            message=_("Invitation links are valid for a limited time. Ask the studio to send you a new one."),
             status=410,
         )
     return invitation

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from tenants import emails
 from tenants.context import CrossTenantWrite, current_studio_id, in_platform_context, tenant_context
@@ -50,7 +52,9 @@ def _acting_membership(user: User | None) -> Membership | None:
 def _require_manager(user: User | None, *, what: str) -> Membership:
     membership = _acting_membership(user)
     if membership is None or membership.role not in MANAGING_ROLES:
-        raise ActionRefused(f"Only the studio's owners and managers can {what}.", code="forbidden", status=403)
+        raise ActionRefused(
+            _("Only the studio's owners and managers can %(what)s.") % {"what": what}, code="forbidden", status=403
+        )
     return membership
 
 
@@ -59,13 +63,15 @@ def _normalize_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ActionRefused(f"“{email}” is not a valid email address.", code="invalid_email") from None
+        raise ActionRefused(
+            _("“%(email)s” is not a valid email address.") % {"email": email}, code="invalid_email"
+        ) from None
     return email
 
 
 def _check_role(role: str) -> str:
     if role not in Role.values:
-        raise ActionRefused(f"“{role}” is not a role of this studio.", code="invalid_role")
+        raise ActionRefused(_("“%(role)s” is not a role of this studio.") % {"role": role}, code="invalid_role")
     return role
 
 
@@ -84,20 +90,23 @@ def invite_member(
     email = _normalize_email(email)
     role = _check_role(role)
     with _in_studio(studio), transaction.atomic():
-        inviter = _require_manager(invited_by, what="invite people")
+        inviter = _require_manager(invited_by, what=gettext_lazy("invite people"))
         if role == Role.OWNER and inviter.role != Role.OWNER:
-            raise ActionRefused("Only an owner can invite someone as an owner.", code="owner_only", status=403)
+            raise ActionRefused(_("Only an owner can invite someone as an owner."), code="owner_only", status=403)
         # Serialize invitations per studio so that two simultaneous invites can't both pass the checks below.
         Studio.objects.select_for_update().filter(pk=studio.pk).first()
         if Membership.objects.filter(user__email__iexact=email).exists():
-            raise ActionRefused(f"{email} is already a member of {studio.name}.", code="already_member")
+            raise ActionRefused(
+                _("%(email)s is already a member of %(studio)s.") % {"email": email, "studio": studio.name},
+                code="already_member",
+            )
         now = timezone.now()
         pending = Invitation.objects.filter(
             email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
         )
         if pending.exists():
             raise ActionRefused(
-                f"{email} already has a pending invitation. Revoke it first to send a new one.",
+                _("%(email)s already has a pending invitation. Revoke it first to send a new one.") % {"email": email},
                 code="already_invited",
             )
         invitation = Invitation.objects.create(
@@ -118,12 +127,16 @@ def invite_member(
 def revoke_invitation(*, invitation: Invitation, revoked_by: User) -> Invitation:
     """Revoke a pending invitation: its link stops working at once."""
     with transaction.atomic():
-        _require_manager(revoked_by, what="revoke invitations")
+        _require_manager(revoked_by, what=gettext_lazy("revoke invitations"))
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.accepted_at is not None:
-            raise ActionRefused(f"The invitation for {invitation.email} was already accepted.", code="accepted")
+            raise ActionRefused(
+                _("The invitation for %(email)s was already accepted.") % {"email": invitation.email}, code="accepted"
+            )
         if invitation.revoked_at is not None:
-            raise ActionRefused(f"The invitation for {invitation.email} was already revoked.", code="revoked")
+            raise ActionRefused(
+                _("The invitation for %(email)s was already revoked.") % {"email": invitation.email}, code="revoked"
+            )
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
     return invitation
@@ -135,10 +148,11 @@ def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if not invitation.is_pending:
-            raise ActionRefused("This invitation can no longer be used.", code="not_pending", status=410)
+            raise ActionRefused(_("This invitation can no longer be used."), code="not_pending", status=410)
         if user.email.lower() != invitation.email.lower():
             raise ActionRefused(
-                f"This invitation was sent to {invitation.email}, not to {user.email}.",
+                _("This invitation was sent to %(invited)s, not to %(email)s.")
+                % {"invited": invitation.email, "email": user.email},
                 code="wrong_account",
                 status=403,
             )
@@ -157,7 +171,8 @@ def register_from_invitation(*, invitation: Invitation, full_name: str, password
     with transaction.atomic():
         if User.objects.filter(email__iexact=invitation.email).exists():
             raise ActionRefused(
-                f"An account for {invitation.email} already exists: sign in to accept the invitation.",
+                _("An account for %(email)s already exists: sign in to accept the invitation.")
+                % {"email": invitation.email},
                 code="account_exists",
                 status=409,
             )
@@ -166,7 +181,8 @@ def register_from_invitation(*, invitation: Invitation, full_name: str, password
                 user = User.objects.create_user(invitation.email, password, full_name=full_name.strip())
         except IntegrityError:
             raise ActionRefused(
-                f"An account for {invitation.email} already exists: sign in to accept the invitation.",
+                _("An account for %(email)s already exists: sign in to accept the invitation.")
+                % {"email": invitation.email},
                 code="account_exists",
                 status=409,
             ) from None
@@ -186,17 +202,18 @@ def change_member_role(*, membership: Membership, role: str, changed_by: User) -
     owner can't be demoted."""
     role = _check_role(role)
     with transaction.atomic():
-        actor = _require_manager(changed_by, what="change roles")
+        actor = _require_manager(changed_by, what=gettext_lazy("change roles"))
         membership = Membership.objects.select_related("user").select_for_update(of=("self",)).get(pk=membership.pk)
         if membership.role == role:
             return membership
         if (role == Role.OWNER or membership.role == Role.OWNER) and actor.role != Role.OWNER:
             raise ActionRefused(
-                "Only an owner can make someone an owner or change an owner's role.", code="owner_only", status=403
+                _("Only an owner can make someone an owner or change an owner's role."), code="owner_only", status=403
             )
         if membership.role == Role.OWNER and _owner_ids_locked() == [membership.pk]:
             raise ActionRefused(
-                f"{membership.user.email} is the studio's last owner: make someone else an owner first.",
+                _("%(email)s is the studio's last owner: make someone else an owner first.")
+                % {"email": membership.user.email},
                 code="last_owner",
             )
         membership.role = role
@@ -208,14 +225,15 @@ def remove_member(*, membership: Membership, removed_by: User) -> None:
     """Take someone out of the studio (their account stays). Only an owner can remove an owner; the last owner
     can't be removed."""
     with transaction.atomic():
-        actor = _require_manager(removed_by, what="remove members")
+        actor = _require_manager(removed_by, what=gettext_lazy("remove members"))
         membership = Membership.objects.select_related("user").select_for_update(of=("self",)).get(pk=membership.pk)
         if membership.role == Role.OWNER:
             if actor.role != Role.OWNER:
-                raise ActionRefused("Only an owner can remove an owner.", code="owner_only", status=403)
+                raise ActionRefused(_("Only an owner can remove an owner."), code="owner_only", status=403)
             if _owner_ids_locked() == [membership.pk]:
                 raise ActionRefused(
-                    f"{membership.user.email} is the studio's last owner and can't be removed.", code="last_owner"
+                    _("%(email)s is the studio's last owner and can't be removed.") % {"email": membership.user.email},
+                    code="last_owner",
                 )
         membership.delete()
 
@@ -223,7 +241,7 @@ def remove_member(*, membership: Membership, removed_by: User) -> None:
 def hide_onboarding(*, studio: Studio, user: User | None) -> None:
     """Hide the dashboard's getting-started checklist (owners and managers; it stays hidden)."""
     with _in_studio(studio), transaction.atomic():
-        _require_manager(user, what="hide the checklist")
+        _require_manager(user, what=gettext_lazy("hide the checklist"))
         Studio.objects.filter(pk=studio.pk, onboarding_hidden_at__isnull=True).update(
             onboarding_hidden_at=timezone.now()
         )

@@ -37,6 +37,7 @@ from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from tenants.context import platform_context, tenant_context
 from tenants.models import RESERVED_SLUGS, Membership, RetiredSlug, Role, SignupRequest, Studio, User, slug_validator
@@ -86,18 +87,18 @@ def slug_problem(slug: str, *, email: str = "", exclude: SignupRequest | None = 
     try:
         slug_validator(slug)
     except ValidationError:
-        return "Use 1 to 50 lowercase letters, digits and hyphens, with no hyphen at either end."
+        return _("Use 1 to 50 lowercase letters, digits and hyphens, with no hyphen at either end.")
     if slug in reserved_slugs():
-        return f"“{slug}” is reserved. Please choose another address."
+        return _("“%(slug)s” is reserved. Please choose another address.") % {"slug": slug}
     if Studio.objects.filter(slug=slug).exists() or RetiredSlug.objects.filter(slug=slug).exists():
-        return f"“{slug}” is already taken. Please choose another address."
+        return _("“%(slug)s” is already taken. Please choose another address.") % {"slug": slug}
     pending = SignupRequest.objects.filter(slug=slug, confirmed_at__isnull=True, expires_at__gt=timezone.now())
     if exclude is not None:
         pending = pending.exclude(pk=exclude.pk)
     if email:
         pending = pending.exclude(email__iexact=email)
     if pending.exists():
-        return f"“{slug}” is already taken. Please choose another address."
+        return _("“%(slug)s” is already taken. Please choose another address.") % {"slug": slug}
     return None
 
 
@@ -115,7 +116,7 @@ def request_signup(
     password validated); the address is checked again here. A second sign-up of the same email replaces the
     first (its link stops working)."""
     if not getattr(settings, "SIGNUP_ENABLED", True):
-        raise SignupRefused("Sign-up is closed on this platform for now.", status=403, code="signup_closed")
+        raise SignupRefused(_("Sign-up is closed on this platform for now."), status=403, code="signup_closed")
     email = email.strip().lower()
     slug = slug.strip().lower()
     with platform_context(), transaction.atomic():
@@ -158,25 +159,25 @@ def signup_from_link(signed: str) -> SignupRequest:
         token = signing.loads(signed, salt=SIGNUP_SALT, max_age=max_age_seconds())
     except signing.SignatureExpired:
         raise SignupRefused(
-            "This link has expired. Please sign up again: it only takes a minute.", status=410, code="link_expired"
+            _("This link has expired. Please sign up again: it only takes a minute."), status=410, code="link_expired"
         ) from None
     except signing.BadSignature:
-        raise SignupRefused("This link is not valid. Please use the link from the email.", status=404) from None
+        raise SignupRefused(_("This link is not valid. Please use the link from the email."), status=404) from None
     with platform_context():
         signup = SignupRequest.objects.filter(token=str(token)).first()
     if signup is None:
         raise SignupRefused(
-            "This link is no longer valid: a newer sign-up with the same email replaced it. Use the latest email.",
+            _("This link is no longer valid: a newer sign-up with the same email replaced it. Use the latest email."),
             status=410,
             code="link_replaced",
         )
     if signup.confirmed_at is not None:
         raise SignupRefused(
-            "This studio was already created. Sign in to reach it.", status=410, code="already_confirmed"
+            _("This studio was already created. Sign in to reach it."), status=410, code="already_confirmed"
         )
     if not signup.is_pending:
         raise SignupRefused(
-            "This link has expired. Please sign up again: it only takes a minute.", status=410, code="link_expired"
+            _("This link has expired. Please sign up again: it only takes a minute."), status=410, code="link_expired"
         )
     return signup
 
@@ -187,11 +188,12 @@ def confirm_signup(*, signup: SignupRequest) -> tuple[Studio, User]:
     with platform_context(), transaction.atomic():
         signup = SignupRequest.objects.select_for_update().get(pk=signup.pk)
         if not signup.is_pending:
-            raise SignupRefused("This sign-up was already used or has expired.", status=410, code="not_pending")
+            raise SignupRefused(_("This sign-up was already used or has expired."), status=410, code="not_pending")
         problem = slug_problem(signup.slug, exclude=signup)
         if problem:
             raise SignupRefused(
-                f"The address “{signup.slug}” was taken meanwhile. Please sign up again with another one.",
+                _("The address “%(slug)s” was taken meanwhile. Please sign up again with another one.")
+                % {"slug": signup.slug},
                 status=409,
                 code="slug_taken",
             )
@@ -205,7 +207,8 @@ def confirm_signup(*, signup: SignupRequest) -> tuple[Studio, User]:
                 studio = Studio.objects.create(name=signup.studio_name, slug=signup.slug, contact_email=signup.email)
         except IntegrityError:  # two confirmations of two sign-ups raced for one address
             raise SignupRefused(
-                f"The address “{signup.slug}” was taken meanwhile. Please sign up again with another one.",
+                _("The address “%(slug)s” was taken meanwhile. Please sign up again with another one.")
+                % {"slug": signup.slug},
                 status=409,
                 code="slug_taken",
             ) from None

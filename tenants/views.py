@@ -21,6 +21,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import get_script_prefix, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -85,7 +86,7 @@ class StudioLoginView(BadInputIs400, auth_views.LoginView):
 class StudioLogoutView(auth_views.LogoutView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = super().post(request, *args, **kwargs)
-        messages.info(request, "You are signed out.")
+        messages.info(request, _("You are signed out."))
         return response
 
 
@@ -101,7 +102,10 @@ class StudioPasswordResetView(BadInputIs400, auth_views.PasswordResetView):
         return kwargs
 
     def form_valid(self, form: StudioPasswordResetForm) -> HttpResponse:
-        self.extra_email_context = {"studio": getattr(self.request, "studio", None)}
+        self.extra_email_context = {
+            "studio": getattr(self.request, "studio", None),
+            "platform_name": settings.PLATFORM_NAME,
+        }
         return super().form_valid(form)
 
 
@@ -222,7 +226,7 @@ def branding(request: HttpRequest) -> HttpResponse:
                 form.add_error(field, exc.message)
                 status = exc.status
             else:
-                messages.success(request, "Your branding is saved.")
+                messages.success(request, _("Your branding is saved."))
                 return redirect("branding")
         else:
             status = 400
@@ -323,7 +327,11 @@ def invite_member(request: HttpRequest) -> HttpResponse:
             form.add_error("email" if exc.code in ("already_member", "already_invited") else None, exc.message)
             status = exc.status
         else:
-            messages.success(request, f"Invitation sent to {invitation.email} as {invitation.get_role_display()}.")
+            messages.success(
+                request,
+                _("Invitation sent to %(email)s as %(role)s.")
+                % {"email": invitation.email, "role": invitation.get_role_display()},
+            )
             return redirect("members")
     else:
         status = 400
@@ -354,7 +362,9 @@ def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
         services.revoke_invitation(invitation=invitation, revoked_by=request.user)
     except services.ActionRefused as exc:
         return _refused(request, exc)
-    messages.success(request, f"The invitation for {invitation.email} is revoked; its link no longer works.")
+    messages.success(
+        request, _("The invitation for %(email)s is revoked; its link no longer works.") % {"email": invitation.email}
+    )
     return redirect("members")
 
 
@@ -364,7 +374,7 @@ def change_member_role(request: HttpRequest, membership_id: int) -> HttpResponse
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose one of the studio's roles.")
+        messages.error(request, _("Choose one of the studio's roles."))
         return _members_page(request, status=400)
     try:
         updated = services.change_member_role(
@@ -372,7 +382,9 @@ def change_member_role(request: HttpRequest, membership_id: int) -> HttpResponse
         )
     except services.ActionRefused as exc:
         return _refused(request, exc)
-    messages.success(request, f"{updated.user.email} is now {updated.get_role_display()}.")
+    messages.success(
+        request, _("%(email)s is now %(role)s.") % {"email": updated.user.email, "role": updated.get_role_display()}
+    )
     return redirect("members")
 
 
@@ -387,9 +399,11 @@ def remove_member(request: HttpRequest, membership_id: int) -> HttpResponse:
     except services.ActionRefused as exc:
         return _refused(request, exc)
     if leaving:
-        messages.success(request, f"You left {request.studio.name}.")
+        messages.success(request, _("You left %(studio)s.") % {"studio": request.studio.name})
         return redirect("login")
-    messages.success(request, f"{email} was removed from {request.studio.name}.")
+    messages.success(
+        request, _("%(email)s was removed from %(studio)s.") % {"email": email, "studio": request.studio.name}
+    )
     return redirect("members")
 
 
@@ -414,7 +428,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             services.accept_invitation(invitation=invitation, user=account)
         except services.ActionRefused as exc:
             return render(request, "tenants/invitation_invalid.html", {"error": exc}, status=exc.status)
-        messages.success(request, f"Welcome to {request.studio.name}!")
+        messages.success(request, _("Welcome to %(studio)s!") % {"studio": request.studio.name})
         return redirect("dashboard")
 
     if user.is_authenticated:
@@ -448,7 +462,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             except services.ActionRefused as exc:
                 return render(request, "tenants/invitation_invalid.html", {"error": exc}, status=exc.status)
             login(request, new_user, backend=MODEL_BACKEND)
-            messages.success(request, f"Welcome to {request.studio.name}!")
+            messages.success(request, _("Welcome to %(studio)s!") % {"studio": request.studio.name})
             return redirect("dashboard")
     context["form"] = form
     return render(request, "tenants/invitation_accept.html", context, status=400 if posted else 200)

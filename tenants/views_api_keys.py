@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -17,8 +19,9 @@ from tenants.models import ApiKey
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
+        label=gettext_lazy("Name"),
         max_length=api_keys.NAME_MAX_LENGTH,
-        help_text="What will use the key, e.g. “Booking website”. Names are unique among active keys.",
+        help_text=gettext_lazy("What will use the key, e.g. “Booking website”. Names are unique among active keys."),
     )
 
 
@@ -67,7 +70,9 @@ def revoke_api_key(request: HttpRequest, apikey_id: int) -> HttpResponse:
     already = not api_key.is_active
     api_keys.revoke_api_key(api_key=api_key)
     if already:
-        messages.info(request, f"The key “{api_key.name}” was already revoked.")
+        messages.info(request, _("The key “%(name)s” was already revoked.") % {"name": api_key.name})
     else:
-        messages.success(request, f"The key “{api_key.name}” is revoked: requests made with it are refused.")
+        messages.success(
+            request, _("The key “%(name)s” is revoked: requests made with it are refused.") % {"name": api_key.name}
+        )
     return redirect("api_keys")

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -54,7 +55,10 @@ def signup_page(request: HttpRequest) -> HttpResponse:
     wait = _limited(request, email=email)
     if wait is not None:
         minutes = max(1, round(wait / 60))
-        context = {"form": form, "limited": f"Too many sign-ups from here. Please try again in {minutes} min."}
+        context = {
+            "form": form,
+            "limited": _("Too many sign-ups from here. Please try again in %(minutes)s min.") % {"minutes": minutes},
+        }
         return render(request, "tenants/signup.html", context, status=429)
     if form.is_bot:  # the honeypot: answered as if it worked, nothing stored, nothing sent
         return render(request, "tenants/signup_sent.html", {"email": email})

@@ -73,6 +73,7 @@ CLIENT_MODULES = [
 ]
 CLIENT_SCRIPTS = ["static/js/uploader.js", "static/galleries/gallery.js"]
 
+COMMENT_BLOCK = re.compile(r"{%\s*comment\b.*?%}.*?{%\s*endcomment\s*%}", re.S)
 BLOCK_TRANS = re.compile(r"{%\s*blocktrans(?:late)?\b.*?{%\s*endblocktrans(?:late)?\s*%}", re.S)
 TAG = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.S)
 IGNORED_ELEMENTS = re.compile(r"<(script|style|svg)\b.*?</\1>", re.S | re.I)
@@ -82,7 +83,8 @@ WORD = re.compile(r"[A-Za-z]{2,}")
 
 def _visible_leftovers(source: str) -> list[str]:
     """The visible words of a template that no translation tag covers."""
-    text = BLOCK_TRANS.sub(" ", source)
+    text = COMMENT_BLOCK.sub(" ", source)
+    text = BLOCK_TRANS.sub(" ", text)
     text = re.sub(r"{%\s*trans(?:late)?\s+(\"[^\"]*\"|'[^']*'|\S+).*?%}", " ", text)
     text = TAG.sub(" ", text)
     text = IGNORED_ELEMENTS.sub(" ", text)
@@ -117,6 +119,7 @@ def test_the_leftover_finder_finds_what_is_not_marked() -> None:
     source = (
         '{% load i18n %}<p>{% translate "Hello" %}</p><p title="Open it">Plain words</p>'
         "{% blocktranslate %}Fine {{ x }}{% endblocktranslate %}<svg><text>ok</text></svg>"
+        "{% comment %}A note for developers{% endcomment %}"
     )
     assert _visible_leftovers(source) == ["Open it", "Plain words"]
 

@@ -472,3 +472,51 @@ def test_the_template_list_in_french_and_chinese(client_a: Any, tenant_a: Any) -
     designer = _staff_page(client_a, f"{tenant_a.prefix}/templates/{template.pk}/", "fr")
     assert "Conception" in designer and "Personnes sur l’image" in designer and "Dépublier" in designer
     assert "People in the picture" not in designer and "Live preview" not in designer
+
+
+# --- The studio's own pages, in the staff member's language (the django_language cookie) ----------------------
+
+
+def _studio_language(client: Any, code: str) -> None:
+    client.cookies["django_language"] = code
+
+
+def test_the_studio_dashboard_in_french_and_chinese(client_a: Any, tenant_a: Any) -> None:
+    english = _text(client_a.get(f"{tenant_a.prefix}/"))
+    assert "Needs you now" in english and "Recent activity" in english
+    _studio_language(client_a, "fr")
+    response = client_a.get(f"{tenant_a.prefix}/")
+    assert response.status_code == 200 and response["Content-Language"] == "fr"
+    page = _text(response)
+    assert "À traiter maintenant" in page and "Activité récente" in page and "Tableau de bord" in page
+    assert "Ce mois-ci" in page and "Crédits GPU restants" in page  # billing's panel
+    assert "Tâches récentes" in page  # the jobs' panel
+    left = [h for h in ["Needs you now", "Recent activity", "This month", "Recent jobs", "Shortcuts"] if h in page]
+    assert left == []
+    _studio_language(client_a, "zh-hans")
+    response = client_a.get(f"{tenant_a.prefix}/")
+    assert response["Content-Language"] == "zh-hans"
+    page = _text(response)
+    assert "待处理事项" in page and "最近动态" in page and "本月" in page and "最近任务" in page
+    assert "Needs you now" not in page and "Recent activity" not in page
+
+
+def test_the_sign_up_page_in_french_and_chinese(client: Any) -> None:
+    _studio_language(client, "fr")
+    response = client.get("/signup/")
+    assert response.status_code == 200 and _lang(response) == "fr"
+    page = _text(response)
+    assert "Créez votre studio" in page and "Nom du studio" in page and "Créer mon studio" in page
+    assert "Vous avez déjà un compte\u00a0?" in page
+    assert "Create your studio" not in page and "Studio name" not in page
+    _studio_language(client, "zh-hans")
+    page = _text(client.get("/signup/"))
+    assert "创建您的影楼" in page and "影楼名称" in page and "Create your studio" not in page
+
+
+def test_the_members_and_jobs_pages_in_french(client_a: Any, tenant_a: Any) -> None:
+    _studio_language(client_a, "fr")
+    members = _text(client_a.get(f"{tenant_a.prefix}/members/"))
+    assert "Invitations en attente" in members and "Propriétaire" in members and "Pending invitations" not in members
+    jobs = _text(client_a.get(f"{tenant_a.prefix}/jobs/"))
+    assert "Tester la file des tâches" in jobs and "Test the job queue" not in jobs

@@ -3,6 +3,7 @@
    key) and the studio's gallery page (the share link). */
 (function () {
   "use strict";
+  var gettext = window.gettext || function (s) { return s; };
 
   document.querySelectorAll("button[data-copy-target]").forEach(function (button) {
     button.addEventListener("click", function () {
@@ -12,19 +13,19 @@
         if (status) status.textContent = text;
       };
       var done = function () {
-        say("Copied.");
+        say(gettext("Copied."));
       };
       input.select();
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(input.value).then(done, function () {
-          say("Press Ctrl+C to copy.");
+          say(gettext("Press Ctrl+C to copy."));
         });
       } else {
         try {
           document.execCommand("copy");
           done();
         } catch (e) {
-          say("Press Ctrl+C to copy.");
+          say(gettext("Press Ctrl+C to copy."));
         }
       }
     });

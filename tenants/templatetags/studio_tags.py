@@ -146,3 +146,10 @@ def link_paths(text: Any, autoescape: bool = True) -> str:
         out += format_html('<a href="{}">{}</a>', match.group(1), match.group(1))
         last = match.end()
     return out + conditional_escape(raw[last:])
+
+
+@register.filter
+def subject_slot(number: Any) -> str:
+    """`{{ 2|subject_slot }}` → "{subject_2}": how a template's prompt names person 2 of a group (not text to
+    translate: the prompt's own placeholder)."""
+    return "{subject_%s}" % number
