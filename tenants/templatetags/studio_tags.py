@@ -152,4 +152,4 @@ def link_paths(text: Any, autoescape: bool = True) -> str:
 def subject_slot(number: Any) -> str:
     """`{{ 2|subject_slot }}` → "{subject_2}": how a template's prompt names person 2 of a group (not text to
     translate: the prompt's own placeholder)."""
-    return "{subject_%s}" % number
+    return "{subject_" + str(number) + "}"
