@@ -2,6 +2,7 @@
 
     runs/                                                   GET list (?kind=client|preview, ?double=<id>, ?group=<id>),
                                                             POST {double | group, items: [{template, count}]}
+    runs/estimate/                                          POST the same body: images and GPU seconds, nothing started
     runs/{renderrun_id}/                                    GET, with its items and their jobs' states
     runs/{renderrun_id}/items/{renderrunitem_id}/retry/     POST: retry a failed item's job
     portraits/                                              GET list (?run=<id>, ?double=<id>, ?group=<id>, ?hidden=1)
@@ -55,6 +56,7 @@ from generation.serializers import (
     InstantPortraitSerializer,
     PortraitSerializer,
     RunCreateSerializer,
+    RunEstimateSerializer,
     RunSerializer,
 )
 from generation.views.doubles import DOUBLE_MANAGING_ROLES
@@ -169,6 +171,34 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         if missing:
             raise exceptions.ValidationError({"items": f"There is no template {', '.join(missing)} in this studio."})
         return [(templates[entry["template"]], entry["count"]) for entry in data["items"]]
+
+    @extend_schema(
+        summary="Estimate a run before starting it",
+        description="The same body as starting a run, the same checks and refusals (the new-run page's estimate): "
+        "how many images and the expected GPU seconds (rendering, plus one model load per base model), per "
+        "template. Nothing is started or billed.",
+        request=RunCreateSerializer,
+        responses={200: RunEstimateSerializer, 400: _ERROR, 404: _ERROR, 409: _ERROR},
+        tags=["runs"],
+    )
+    @action(detail=False, methods=["post"])
+    def estimate(self, request: Request) -> Response:
+        body = RunCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        ids = [entry["template"] for entry in data["items"]]
+        templates = {t.pk: t for t in Template.objects.filter(pk__in=ids).select_related("current_version")}
+        if "group" in data:
+            group = ClientGroup.objects.filter(pk=data["group"]).first()
+            if group is None:
+                raise exceptions.ValidationError({"group": "There is no such group in this studio."})
+            plan = groups.estimate_group_run(group=group, items=self._items(data, templates))
+        else:
+            double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
+            if double is None:
+                raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
+            plan = runs.estimate_client_run(double=double, items=self._items(data, templates))
+        return Response(RunEstimateSerializer(plan).data)
 
     @extend_schema(
         summary="Retry a failed item of a run",

@@ -143,6 +143,32 @@ def start_group_run(
     fills the slot of their position with their newest ready double. RunError: 409 when someone has no ready
     double; 400 for no template, a template twice, a single-person template, or one with another number of
     people; the refusals of runs.start_run otherwise; 402 when the studio is out of credits."""
+    subjects, entries = group_entries(group, items)
+    plan = estimate_group(subjects=subjects, items=entries)
+    run = runs._create_run(
+        double=subjects[0],
+        kind=RenderRun.Kind.CLIENT,
+        entries=entries,
+        user=acting_user(user),
+        plan=plan,
+        group=group,
+        subjects=subjects,
+    )
+    log.info("group_run_started", run_id=run.pk, group_id=group.pk, people=len(subjects))
+    return run
+
+
+def estimate_group_run(*, group: ClientGroup, items: Sequence[tuple[Template, Any]]) -> runs.Estimate:
+    """What start_group_run would cost for these templates: the same checks and refusals, nothing started."""
+    subjects, entries = group_entries(group, items)
+    return estimate_group(subjects=subjects, items=entries)
+
+
+def group_entries(
+    group: ClientGroup, items: Sequence[tuple[Template, Any]]
+) -> tuple[list[DigitalDouble], list[tuple[TemplateVersion, int]]]:
+    """The group's people (each one's newest ready double) and the (current version, images) of each template,
+    checked as start_group_run documents."""
     subjects = ready_subjects(group)
     if not items:
         raise RunError(_("Pick at least one group template."))
@@ -163,18 +189,7 @@ def start_group_run(
         assert version is not None
         version.template = template
         entries.append((version, runs._count(count, template.name)))
-    plan = estimate_group(subjects=subjects, items=entries)
-    run = runs._create_run(
-        double=subjects[0],
-        kind=RenderRun.Kind.CLIENT,
-        entries=entries,
-        user=acting_user(user),
-        plan=plan,
-        group=group,
-        subjects=subjects,
-    )
-    log.info("group_run_started", run_id=run.pk, group_id=group.pk, people=len(subjects))
-    return run
+    return subjects, entries
 
 
 # --- Reads ----------------------------------------------------------------------------------------------------

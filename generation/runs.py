@@ -492,6 +492,18 @@ def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], u
     Refuses with RunError: 409 when the double is not ready or a template is not published; 400 for no
     template, a template twice, a bad count, a base model of another family than the double's (its identity
     LoRA would not fit), an unknown or disabled base model; 409 for a reference image or ControlNet missing."""
+    return _create_run(
+        double=double, kind=RenderRun.Kind.CLIENT, entries=client_entries(double, items), user=acting_user(user)
+    )
+
+
+def estimate_client_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]]) -> Estimate:
+    """What start_run would cost for these templates: the same checks and refusals, nothing started."""
+    return estimate(double=double, items=client_entries(double, items))
+
+
+def client_entries(double: DigitalDouble, items: Sequence[tuple[Template, Any]]) -> list[tuple[TemplateVersion, int]]:
+    """The (current version, images) of each template of a client run, checked as start_run documents."""
     require_run_ready(double)
     if not items:
         raise RunError(_("Pick at least one template."))
@@ -520,7 +532,7 @@ def start_run(*, double: DigitalDouble, items: Sequence[tuple[Template, Any]], u
                 % {"name": template.name, "slots": slots_of(version)}
             )
         entries.append((version, _count(count, template.name)))
-    return _create_run(double=double, kind=RenderRun.Kind.CLIENT, entries=entries, user=acting_user(user))
+    return entries
 
 
 def start_preview(*, version: TemplateVersion, double: DigitalDouble, user: User | None = None) -> RenderRun:

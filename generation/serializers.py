@@ -481,3 +481,24 @@ class DoubleDeletedSerializer(serializers.Serializer):
 
 class DoubleSampleSerializer(serializers.Serializer):
     is_sample = serializers.BooleanField(help_text="true: template previews can render on this double.")
+
+
+class RunEstimateItemSerializer(serializers.Serializer):
+    template = serializers.IntegerField(source="version.template_id")
+    template_version = serializers.IntegerField(source="version.number", help_text="The version that would render.")
+    images = serializers.IntegerField()
+    steps = serializers.IntegerField(help_text="Denoising steps per image.")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    base_model = serializers.CharField()
+    seconds = serializers.FloatField(help_text="Expected GPU seconds of rendering this template's images.")
+
+
+class RunEstimateSerializer(serializers.Serializer):
+    """What a run would cost (generation.runs.Estimate), as the new-run page shows it."""
+
+    images = serializers.IntegerField()
+    gpu_seconds = serializers.FloatField(help_text="Rendering plus one model load per base model.")
+    render_seconds = serializers.FloatField()
+    load_seconds = serializers.FloatField()
+    items = RunEstimateItemSerializer(many=True)

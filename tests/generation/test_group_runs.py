@@ -183,6 +183,25 @@ def test_a_group_run_estimate_adds_a_face_pass_per_extra_person(
         assert both == pytest.approx(single + 2 * face_steps * 0.1, abs=0.01) and both > single
 
 
+def test_the_api_estimates_a_group_run_like_the_group_page_and_starts_nothing(
+    client: Any, settings: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    tenant_a, _ = two_tenants
+    settings.ENGINE_SECONDS_PER_STEP = {"tiny": 0.1}
+    group, _, _ = _couple(tenant_a, tiny_engine)
+    couple = _couple_template(tenant_a)
+    client.force_login(tenant_a.owner)
+    body = {"group": group.pk, "items": [{"template": couple.pk, "count": 2}]}
+    answer = client.post(f"{tenant_a.prefix}/api/runs/estimate/", body, content_type="application/json")
+    assert answer.status_code == 200, answer.content
+    with tenant_context(tenant_a.studio):
+        plan = groups.estimate_group(subjects=groups.ready_subjects(group), items=[(couple.current_version, 2)])
+        assert not RenderRun.objects.exists()
+    data = answer.json()
+    assert data["images"] == 2 and data["gpu_seconds"] == pytest.approx(plan.gpu_seconds)
+    assert data["items"][0]["seconds"] == pytest.approx(plan.items[0].seconds)
+
+
 def test_erasing_one_person_withdraws_the_groups_portraits_and_says_so(
     two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:

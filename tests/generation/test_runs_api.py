@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from generation import runs
 from generation.models import DigitalDouble, Portrait, RenderRun, RenderRunItem
 from jobs.models import Job
 from tenants.context import tenant_context
@@ -187,6 +188,41 @@ def test_runs_api_create_list_retrieve_and_retry(
     refused = post(f"{api}/runs/", {"double": double.pk, "items": [{"template": template.pk, "count": 1}]})
     assert refused.status_code == 403 and "owners, managers and staff" in refused.json()["error"]["message"]
     assert post(retry).status_code == 403
+
+
+def test_the_runs_api_estimates_a_run_with_the_pages_checks_and_starts_nothing(
+    client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """The new-run page's estimate, through the API: the same body as starting a run, the same refusals."""
+    tenant_a, tenant_b = two_tenants
+    double = ready_double(tenant_a, tiny_engine)
+    theirs = ready_double(tenant_b, tiny_engine)
+    template, version = make_template(tenant_a, "Business", images_per_run=2)
+    draft, _ = make_template(tenant_a, "Draft", published=False)
+    client.force_login(tenant_a.owner)
+    url = f"{tenant_a.prefix}/api/runs/estimate/"
+
+    def post(body: Any) -> Any:
+        return client.post(url, body, content_type="application/json")
+
+    answer = post({"double": double.pk, "items": [{"template": template.pk, "count": 3}]})
+    assert answer.status_code == 200, answer.content
+    data = answer.json()
+    with tenant_context(tenant_a.studio):
+        version.template = template
+        plan = runs.estimate(double=double, items=[(version, 3)])
+        assert not RenderRun.objects.exists()  # nothing started
+    assert data["images"] == 3 and data["gpu_seconds"] == pytest.approx(plan.gpu_seconds) and plan.gpu_seconds > 0
+    [item] = data["items"]
+    assert (item["template"], item["template_version"], item["images"]) == (template.pk, 1, 3)
+    assert item["seconds"] == pytest.approx(plan.items[0].seconds)
+    for body, status, text in (
+        ({"double": double.pk, "items": [{"template": draft.pk, "count": 1}]}, 409, "is not published"),
+        ({"double": theirs.pk, "items": [{"template": template.pk, "count": 1}]}, 400, "no such digital double"),
+        ({"double": double.pk, "items": []}, 400, "at least one template"),
+    ):
+        response = post(body)
+        assert response.status_code == status and text in response.content.decode(), response.content
 
 
 def test_portraits_api_reads_links_and_actions(
