@@ -3,6 +3,7 @@
     runs/                                                   GET list (?kind=client|preview, ?double=<id>, ?group=<id>),
                                                             POST {double | group, items: [{template, count}]}
     runs/estimate/                                          POST the same body: images and GPU seconds, nothing started
+    runs/preview/                                           POST {template_version, double}: a designer's preview run
     runs/{renderrun_id}/                                    GET, with its items and their jobs' states
     runs/{renderrun_id}/items/{renderrunitem_id}/retry/     POST: retry a failed item's job
     portraits/                                              GET list (?run=<id>, ?double=<id>, ?group=<id>, ?hidden=1)
@@ -55,14 +56,15 @@ from generation.serializers import (
     InstantCreateSerializer,
     InstantPortraitSerializer,
     PortraitSerializer,
+    PreviewCreateSerializer,
     RunCreateSerializer,
     RunEstimateSerializer,
     RunSerializer,
 )
 from generation.views.doubles import DOUBLE_MANAGING_ROLES
-from generation.views.runs import RUN_ROLES
+from generation.views.runs import PREVIEW_ROLES, RUN_ROLES
 from jobs.serializers import JobSerializer
-from templates_app.models import Template
+from templates_app.models import Template, TemplateVersion
 from tenants.access import acting_user, membership_for
 from tenants.api_fields import ID_RULE, MAX_ID
 from tenants.permissions import IsStudioMember, refuse, request_api_key
@@ -84,6 +86,8 @@ class RunPermission(BasePermission):
         if request.method in SAFE_METHODS or request_api_key(request) is not None:
             return True
         membership = membership_for(request._request)
+        if getattr(view, "action", None) == "preview":  # the template designer's: its own roles (the view checks)
+            return True
         if membership is None or membership.role not in RUN_ROLES:
             refuse(view, RUNS_MESSAGE)
         return True
@@ -199,6 +203,38 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
             plan = runs.estimate_client_run(double=double, items=self._items(data, templates))
         return Response(RunEstimateSerializer(plan).data)
+
+    @extend_schema(
+        summary="Preview a template version on a sample double",
+        description="The template designer's preview: a preview run of the version (published or not; at most 4 "
+        "images) on one of the studio's sample doubles (`POST doubles/{id}/sample/`). Owners, managers, "
+        "photographers and API keys. 400 for a double that is not a sample or a version that can't render with "
+        "it, 409 when the double is not ready, 402 out of credits.",
+        request=PreviewCreateSerializer,
+        responses={201: RunSerializer, 400: _ERROR, 402: _ERROR, 403: _ERROR, 409: _ERROR},
+        tags=["runs"],
+    )
+    @action(detail=False, methods=["post"])
+    def preview(self, request: Request) -> Response:
+        if request_api_key(request) is None:
+            membership = membership_for(request._request)
+            if membership is None or membership.role not in PREVIEW_ROLES:
+                refuse(self, _("Only the studio's owners, managers and photographers can preview templates."))
+        body = PreviewCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = (
+            TemplateVersion.objects.select_related("template")
+            .filter(pk=body.validated_data["template_version"])
+            .first()
+        )
+        if version is None:
+            raise exceptions.ValidationError({"template_version": "There is no such template version in this studio."})
+        double = DigitalDouble.objects.filter(pk=body.validated_data["double"], is_test_subject=True).first()
+        if double is None:
+            raise runs.RunError(_("Choose one of the studio's sample doubles to preview on."))
+        run = runs.start_preview(version=version, double=double, user=acting_user(request))
+        run = self.get_queryset().get(pk=run.pk)
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Retry a failed item of a run",

@@ -502,3 +502,8 @@ class RunEstimateSerializer(serializers.Serializer):
     render_seconds = serializers.FloatField()
     load_seconds = serializers.FloatField()
     items = RunEstimateItemSerializer(many=True)
+
+
+class PreviewCreateSerializer(serializers.Serializer):
+    template_version = serializers.IntegerField(min_value=1, help_text="A version of one of the studio's templates.")
+    double = serializers.IntegerField(min_value=1, help_text="One of the studio's sample doubles (READY).")

@@ -225,6 +225,43 @@ def test_the_runs_api_estimates_a_run_with_the_pages_checks_and_starts_nothing(
         assert response.status_code == status and text in response.content.decode(), response.content
 
 
+def test_the_designers_preview_through_the_api(
+    client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
+) -> None:
+    """The template designer's preview (photographers, owners, managers, keys) on a sample double, by API."""
+    tenant_a, tenant_b = two_tenants
+    double = ready_double(tenant_a, tiny_engine)
+    other = ready_double(tenant_a, tiny_engine)
+    _, version = make_template(tenant_a, "Draft look", published=False, images_per_run=2)
+    _, theirs = make_template(tenant_b, "Theirs")
+    with tenant_context(tenant_a.studio):
+        runs.set_test_subject(double=double, is_test_subject=True)
+    url = f"{tenant_a.prefix}/api/runs/preview/"
+
+    def post(body: Any) -> Any:
+        return client.post(url, body, content_type="application/json")
+
+    client.force_login(add_member(tenant_a, "photo@studio-a.example", "photographer"))
+    answer = post({"template_version": version.pk, "double": double.pk})
+    assert answer.status_code == 201, answer.content
+    data = answer.json()
+    assert (data["kind"], data["double"], data["images"]) == ("preview", double.pk, 2)
+    listed = client.get(f"{tenant_a.prefix}/api/runs/?kind=preview").json()["results"]
+    assert [r["id"] for r in listed] == [data["id"]]
+    refused = post({"template_version": version.pk, "double": other.pk})  # not a sample
+    assert refused.status_code == 400 and "sample doubles" in refused.content.decode()
+    assert post({"template_version": theirs.pk, "double": double.pk}).status_code == 400
+    client.force_login(add_member(tenant_a, "staff@studio-a.example", "staff"))
+    staff = post({"template_version": version.pk, "double": double.pk})
+    assert staff.status_code == 403
+    assert (
+        staff.json()["error"]["message"]
+        == "Only the studio's owners, managers and photographers can preview templates."
+    )
+    with tenant_context(tenant_a.studio):
+        assert RenderRun.objects.filter(kind=RenderRun.Kind.PREVIEW).count() == 1
+
+
 def test_portraits_api_reads_links_and_actions(
     client: Any, two_tenants: tuple[Tenant, Tenant], tiny_engine: dict[str, Any]
 ) -> None:
