@@ -16,11 +16,12 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants import api_keys, services
-from tenants.models import ApiKey, Invitation, Membership, Role, Studio
+from tenants import api_keys, branding, services
+from tenants.models import ApiKey, Invitation, Membership, Role, Studio, client_language_choices
 from tenants.permissions import IsStudioManager, IsStudioManagerOrReadOnly, IsStudioMember
 
 # --- Serializers ----------------------------------------------------------------------------------------------
@@ -34,15 +35,50 @@ class UserSummarySerializer(serializers.Serializer):
 
 class StudioSerializer(serializers.ModelSerializer):
     has_logo = serializers.SerializerMethodField()
+    has_gallery_cover = serializers.SerializerMethodField()
 
     class Meta:
         model = Studio
-        fields = ["name", "slug", "primary_color", "contact_email", "custom_domain", "has_logo"]
-        read_only_fields = ["slug", "custom_domain", "has_logo"]
+        fields = [
+            "name",
+            "slug",
+            "primary_color",
+            "contact_email",
+            "custom_domain",
+            "has_logo",
+            "has_gallery_cover",
+            "watermark_text",
+            "client_language",
+        ]
+        read_only_fields = [
+            "slug",
+            "custom_domain",
+            "has_logo",
+            "has_gallery_cover",
+            "watermark_text",
+            "client_language",
+        ]
         extra_kwargs = {"name": {"allow_blank": False}}
 
     def get_has_logo(self, studio: Studio) -> bool:
         return bool(studio.logo)
+
+    def get_has_gallery_cover(self, studio: Studio) -> bool:
+        return bool(studio.gallery_cover)
+
+
+class BrandingSerializer(serializers.Serializer):
+    """The owner's branding page, by API (multipart for the images; every field optional: left out, unchanged)."""
+
+    primary_color = serializers.RegexField(r"^#[0-9a-fA-F]{6}$", required=False, help_text="Like #1f2937.")
+    watermark_text = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    client_language = serializers.ChoiceField(choices=client_language_choices(), required=False)
+    logo = serializers.FileField(required=False, help_text="JPEG, PNG or WebP, up to 2 MB (stored as a clean PNG).")
+    remove_logo = serializers.BooleanField(required=False, default=False)
+    gallery_cover = serializers.FileField(
+        required=False, help_text="JPEG, PNG or WebP, at least 600 px, up to 15 MB (stored as a clean JPEG)."
+    )
+    remove_gallery_cover = serializers.BooleanField(required=False, default=False)
 
     def validate_name(self, value: str) -> str:
         value = value.strip()
@@ -136,6 +172,44 @@ class StudioProfileView(generics.RetrieveUpdateAPIView):
         except DjangoValidationError as exc:
             raise _as_api_error(exc) from exc
         studio.save(update_fields=list(serializer.validated_data))
+
+
+class StudioBrandingView(generics.GenericAPIView):
+    """The branding page's form by API: the studio's owner only (as on the page; API keys and other roles get
+    403), images treated as untrusted uploads the same way (tenants/branding.py)."""
+
+    serializer_class = BrandingSerializer
+    permission_classes = [IsStudioMember]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Change the studio's branding (owners)",
+        description="Accent colour, watermark text, the clients' language, the logo and the gallery cover, as on "
+        "the branding page. multipart/form-data for the images. 400 with the reason for an image that can't be "
+        "used (nothing is changed then); 403 for anyone but an owner.",
+        request={"multipart/form-data": BrandingSerializer, "application/json": BrandingSerializer},
+        responses={200: StudioSerializer},
+        tags=["studio"],
+    )
+    def post(self, request: Request) -> Response:
+        studio = request.studio  # type: ignore[attr-defined]
+        body = BrandingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        logo = data.get("logo")
+        cover = data.get("gallery_cover")
+        updated = branding.update_branding(
+            studio=studio,
+            user=request.user if request.user.is_authenticated else None,
+            primary_color=data.get("primary_color", studio.primary_color),
+            watermark_text=data.get("watermark_text", studio.watermark_text),
+            client_language=data.get("client_language"),
+            logo_png=branding.clean_logo(logo) if logo else None,
+            remove_logo=data["remove_logo"],
+            cover_jpeg=branding.clean_cover(cover) if cover else None,
+            remove_cover=data["remove_gallery_cover"],
+        )
+        return Response(StudioSerializer(updated).data)
 
 
 # --- Members --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from tenants import api
 
 urlpatterns = [
     path("studio/", api.StudioProfileView.as_view(), name="api-studio"),
+    path("studio/branding/", api.StudioBrandingView.as_view(), name="api-studio-branding"),
     path("members/", api.MemberListView.as_view(), name="api-members"),
     path("members/<int:membership_id>/", api.MemberDetailView.as_view(), name="api-member"),
     path("invitations/", api.InvitationListCreateView.as_view(), name="api-invitations"),

@@ -40,6 +40,9 @@ def test_members_read_the_studio_profile(client, two_tenants):
         "contact_email": "",
         "custom_domain": None,
         "has_logo": False,
+        "has_gallery_cover": False,
+        "watermark_text": "",
+        "client_language": "en",
     }
 
 
@@ -265,3 +268,56 @@ def test_invitation_object_of_another_studio_is_404_json(client_a, two_tenants):
         assert response.status_code == 404 and error(response)["code"] == "not_found"
     with tenant_context(b.studio):
         assert Invitation.objects.get(pk=invitation.pk).revoked_at is None
+
+
+# --- Branding (the branding page's form, by API) ----------------------------------------------------------------
+
+
+def test_the_owner_brands_the_studio_through_the_api_and_nobody_else_can(client, two_tenants, settings, tmp_path):  # noqa: ANN001, ANN201
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from tests.tenants.factories import make_api_key
+
+    settings.MEDIA_ROOT = tmp_path
+    a, _ = two_tenants
+
+    def image(size: tuple[int, int]) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", size, (10, 80, 90)).save(out, format="JPEG")
+        return out.getvalue()
+
+    url = f"{a.prefix}/api/studio/branding/"
+    client.force_login(a.owner)
+    answer = client.post(
+        url,
+        {
+            "primary_color": "#0f766e",
+            "watermark_text": "Lumière",
+            "client_language": "fr",
+            "logo": SimpleUploadedFile("logo.jpg", image((400, 400)), "image/jpeg"),
+            "gallery_cover": SimpleUploadedFile("cover.jpg", image((1800, 600)), "image/jpeg"),
+        },
+    )
+    assert answer.status_code == 200, answer.content
+    data = answer.json()
+    assert (data["primary_color"], data["watermark_text"], data["client_language"]) == ("#0f766e", "Lumière", "fr")
+    assert data["has_logo"] and data["has_gallery_cover"]
+    # A cover that can't be used: 400 with the reason, nothing changed (the colour neither).
+    bad = client.post(url, {"primary_color": "#111111", "gallery_cover": SimpleUploadedFile("c.jpg", b"nope")})
+    assert bad.status_code == 400 and "This cover can’t be used" in bad.json()["error"]["message"]
+    studio = Studio.objects.get(pk=a.studio.pk)
+    assert studio.primary_color == "#0f766e" and studio.gallery_cover
+    assert client.post(url, {"remove_gallery_cover": "true"}).json()["has_gallery_cover"] is False
+
+    # A manager, and an API key: the branding is the owner's (as on the page).
+    client.force_login(add_member(a, "manager@studio-a.example", Role.MANAGER))
+    assert client.post(url, {"watermark_text": "X"}).status_code == 403
+    client.logout()
+    with tenant_context(a.studio):
+        key = make_api_key(a)
+    keyed = client.post(url, {"watermark_text": "X"}, headers={"Authorization": f"Api-Key {key.raw_key}"})
+    assert keyed.status_code == 403
+    assert Studio.objects.get(pk=a.studio.pk).watermark_text == "Lumière"
