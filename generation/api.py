@@ -150,7 +150,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                 qs = qs.filter(group_id=group)
         return qs
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def _run_request(self, request: Request) -> tuple[ClientGroup | None, DigitalDouble | None, list[Any]]:
+        """A run's body (create and estimate): the group or the double it names, and its (template, count)s; 400
+        for anything not in this studio."""
         body = RunCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -160,12 +162,19 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
             group = ClientGroup.objects.filter(pk=data["group"]).first()
             if group is None:
                 raise exceptions.ValidationError({"group": "There is no such group in this studio."})
-            run = groups.start_group_run(group=group, items=self._items(data, templates), user=acting_user(request))
+            return group, None, self._items(data, templates)
+        double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
+        if double is None:
+            raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
+        return None, double, self._items(data, templates)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        group, double, items = self._run_request(request)
+        if group is not None:
+            run = groups.start_group_run(group=group, items=items, user=acting_user(request))
         else:
-            double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
-            if double is None:
-                raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
-            run = runs.start_run(double=double, items=self._items(data, templates), user=acting_user(request))
+            assert double is not None
+            run = runs.start_run(double=double, items=items, user=acting_user(request))
         run = self.get_queryset().get(pk=run.pk)
         return Response(RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
@@ -187,21 +196,12 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     )
     @action(detail=False, methods=["post"])
     def estimate(self, request: Request) -> Response:
-        body = RunCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        ids = [entry["template"] for entry in data["items"]]
-        templates = {t.pk: t for t in Template.objects.filter(pk__in=ids).select_related("current_version")}
-        if "group" in data:
-            group = ClientGroup.objects.filter(pk=data["group"]).first()
-            if group is None:
-                raise exceptions.ValidationError({"group": "There is no such group in this studio."})
-            plan = groups.estimate_group_run(group=group, items=self._items(data, templates))
+        group, double, items = self._run_request(request)
+        if group is not None:
+            plan = groups.estimate_group_run(group=group, items=items)
         else:
-            double = DigitalDouble.objects.select_related("client").filter(pk=data["double"]).first()
-            if double is None:
-                raise exceptions.ValidationError({"double": "There is no such digital double in this studio."})
-            plan = runs.estimate_client_run(double=double, items=self._items(data, templates))
+            assert double is not None
+            plan = runs.estimate_client_run(double=double, items=items)
         return Response(RunEstimateSerializer(plan).data)
 
     @extend_schema(
