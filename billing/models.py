@@ -11,7 +11,8 @@ key recorded here.
 so the billing page's 30 days of usage read at most 31 rows.
 
 Tenant-owned: `StudioBilling`, `CreditEntry`, `CreditUsageDay`, `PriceSheet`, `Package`, `Order`, `OrderItem`,
-`WebhookEndpoint`, `WebhookDelivery` (outgoing webhooks, billing.webhooks_out).
+`WebhookEndpoint`, `WebhookDelivery` (outgoing webhooks, billing.webhooks_out), `PrintProduct` and
+`PrintFulfilment` (prints, billing.prints and billing.fulfilment).
 Platform-level: `StripeEvent` (a webhook arrives before anyone knows its studio; `studio` is filled in once it is
 resolved).
 """
@@ -335,6 +336,12 @@ class PriceSheet(TenantOwned):
 
     currency = models.CharField(max_length=3, default="eur", help_text="ISO 4217, lower case (Stripe's form).")
     price_per_portrait = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("9.90"))
+    print_shipping = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), help_text="Shipping of a print order (0: free)."
+    )
+    ship_to_countries = models.JSONField(
+        default=list, blank=True, help_text="ISO 3166 country codes prints are shipped to (Checkout asks for one)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -355,6 +362,47 @@ class Package(TenantOwned):
 
     class Meta:
         ordering = ["price", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def print_file_path(instance: Any, filename: str) -> str:
+    """Private storage, naming no person: prints/<studio>/<random>.jpg."""
+    return f"prints/{instance.studio_id}/{uuid.uuid4().hex}.jpg"
+
+
+class PrintProduct(TenantOwned):
+    """A print the studio sells from its galleries (billing.prints): a paper size and finish, framed or canvas, at
+    a price. A portrait is offered a product only when its pixels, cropped to the product, reach `min_dpi` at the
+    product's size; the print-ready file is made at `PRINT_DPI` (300)."""
+
+    class Kind(models.TextChoices):
+        PAPER = "paper", _("Paper print")
+        FRAMED = "framed", _("Framed print")
+        CANVAS = "canvas", _("Canvas")
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PAPER)
+    finish = models.CharField(max_length=60, blank=True, help_text="Lustre, matte, black frame, …")
+    width_mm = models.PositiveIntegerField(help_text="The print's short side, in millimetres.")
+    height_mm = models.PositiveIntegerField(help_text="The print's long side, in millimetres.")
+    crop_ratio = models.CharField(
+        max_length=11,
+        blank=True,
+        help_text="The image's ratio on the print, as W:H (e.g. 1:1 for a square image with white margins); "
+        "empty: the print's own ratio, edge to edge.",
+    )
+    min_dpi = models.PositiveIntegerField(
+        default=150, help_text="The fewest portrait pixels per inch of print this product accepts."
+    )
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["price", "id"]
+        indexes = [models.Index(fields=["studio", "is_active"], name="printproduct_active")]
 
     def __str__(self) -> str:
         return self.name
@@ -381,6 +429,9 @@ class Order(TenantOwned):
     currency = models.CharField(max_length=3)
     amount = models.DecimalField(max_digits=10, decimal_places=2, help_text="What the client pays.")
     application_fee = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    shipping_amount = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), help_text="Shipping, part of `amount` (prints)."
+    )
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     checkout_session_id = models.CharField(max_length=200, blank=True, db_index=True)
     payment_intent_id = models.CharField(max_length=200, blank=True, db_index=True)
@@ -415,17 +466,69 @@ class OrderItem(TenantOwned):
     portrait = models.ForeignKey(
         "generation.Portrait", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    size = models.CharField(max_length=10, default="full")
+    size = models.CharField(max_length=10, default="full", help_text="The download's size; `print` for a print.")
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # A print (billing.prints): the product, the crop (fractions of the portrait: x, y, w, h), how many, and the
+    # print-ready file made once the order is paid. Empty product: a download.
+    product = models.ForeignKey(PrintProduct, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    product_name = models.CharField(max_length=160, blank=True, help_text="The product as sold (name, size).")
+    crop = models.JSONField(default=dict, blank=True)
+    quantity = models.PositiveSmallIntegerField(default=1)
+    print_file = models.FileField(upload_to=print_file_path, max_length=255, blank=True)
+    print_size = models.JSONField(default=list, blank=True, help_text="[width, height] of the print file, px.")
 
     class Meta:
         ordering = ["order", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["studio", "order", "portrait", "size"], name="orderitem_unique"),
+            models.UniqueConstraint(
+                fields=["studio", "order", "portrait", "size"],
+                condition=models.Q(product__isnull=True),
+                name="orderitem_unique",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Portrait {self.portrait_id} in order {self.order_id}"
+
+
+class PrintFulfilment(TenantOwned):
+    """How a paid print order reaches the client: who makes it (`provider`, a key of billing.fulfilment's
+    registry: the studio itself first, a lab's API later), where it goes, and where it stands. Each step is told
+    to the client (clients.messages) and to the studio's webhooks."""
+
+    class Status(models.TextChoices):
+        PLACED = "placed", _("Placed")
+        IN_PRODUCTION = "in_production", _("In production")
+        SHIPPED = "shipped", _("Shipped")
+        DELIVERED = "delivered", _("Delivered")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="fulfilment")
+    provider = models.CharField(max_length=30, default="studio")
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.PLACED)
+    # The address Checkout collected (Stripe's form: line1, line2, postal_code, city, state, country). Cleared
+    # with the client's erasure once the order is delivered or cancelled.
+    ship_name = models.CharField(max_length=200, blank=True)
+    ship_address = models.JSONField(default=dict, blank=True)
+    ship_phone = models.CharField(max_length=40, blank=True)
+    carrier = models.CharField(max_length=60, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    provider_ref = models.CharField(max_length=200, blank=True, help_text="The lab's own id of the order.")
+    files_ready_at = models.DateTimeField(null=True, blank=True)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    in_production_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-order__created_at", "-id"]
+        indexes = [models.Index(fields=["studio", "status"], name="printfulfilment_status")]
+
+    def __str__(self) -> str:
+        return f"Fulfilment of order {self.order_id} ({self.get_status_display()})"
 
 
 class WebhookEvent(models.TextChoices):
@@ -439,6 +542,7 @@ class WebhookEvent(models.TextChoices):
     GALLERY_VIEWED = "gallery.viewed", _("Gallery viewed")
     ORDER_PAID = "order.paid", _("Order paid")
     ORDER_REFUNDED = "order.refunded", _("Order refunded")
+    ORDER_SHIPPED = "order.shipped", _("Print order shipped")
     CLIENT_ERASED = "client.erased", _("Client erased")
 
 
@@ -516,6 +620,8 @@ __all__ = [
     "OrderItem",
     "Package",
     "PriceSheet",
+    "PrintFulfilment",
+    "PrintProduct",
     "StripeEvent",
     "StudioBilling",
     "WebhookDelivery",

@@ -234,6 +234,7 @@ class ClientMessage(TenantOwned):
         ORDER_RECEIPT = "order_receipt", _("Order receipt")
         PORTRAIT_READY = "portrait_ready", _("New portrait ready")
         GALLERY_CLOSING = "gallery_closing", _("Gallery closing soon")
+        PRINT_UPDATE = "print_update", _("Print order update")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")

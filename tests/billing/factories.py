@@ -94,3 +94,34 @@ def make_webhook_delivery(tenant: Any) -> models.Model:
         payload={"id": "x", "type": "order.paid"},
         status=WebhookDelivery.Status.DELIVERED,
     )
+
+
+@factory("billing.PrintProduct")
+def make_print_product(tenant: Any) -> models.Model:
+    from billing.models import PrintProduct
+
+    return PrintProduct.objects.create(
+        name="Lustre 20×30", width_mm=200, height_mm=300, min_dpi=10, price=Decimal("24.00")
+    )
+
+
+@factory("billing.PrintFulfilment")
+def make_print_fulfilment(tenant: Any) -> models.Model:
+    from billing.models import OrderItem, PrintFulfilment
+
+    order, portrait = _order(tenant)
+    product = make_print_product(tenant)
+    OrderItem.objects.create(
+        order=order,
+        portrait=portrait,
+        size="print",
+        product=product,
+        product_name=product.name,
+        crop={"x": 0, "y": 0, "w": 1, "h": 1},
+        unit_price=Decimal("24.00"),
+    )
+    return PrintFulfilment.objects.create(
+        order=order,
+        ship_name="Ada Lovelace",
+        ship_address={"line1": "1 Rue de la Paix", "city": "Paris", "postal_code": "75002", "country": "FR"},
+    )
