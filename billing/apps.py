@@ -17,8 +17,12 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from billing import credits
         from billing.dashboard import register_dashboard
+        from billing.views_orders import FULFILMENT_ROLES
         from jobs.services import job_finished, register_enqueue_hook
+        from tenants.media import register_media
 
+        # Print files: to the staff who make and send prints, and to API keys (a lab's integration fetches them).
+        register_media("billing.orderitem", "print_file", roles=FULFILMENT_ROLES, api_keys=True)
         register_dashboard()  # the plan badge, "This month", orders to refund, payments (tenants.dashboard)
         # Credits are a property of jobs: a costed kind reserves when it is queued, settles or releases when it ends.
         register_enqueue_hook("billing.credits", credits.on_job_queued)

@@ -16,9 +16,17 @@ def queue_receipt(order: Order) -> ClientMessage | None:
         return None
     items = list(order.items.all())
     # Amounts are formatted by the templates (the `money` filter), in the client's language.
-    lines = [{"size": item.size, "amount": item.unit_price} for item in items]
-    if order.package_id is not None and order.package is not None:
-        lines = [{"package": order.package.name, "amount": order.amount}]
+    downloads = [item for item in items if not item.product_name]
+    lines: list[dict] = [{"size": item.size, "amount": item.unit_price} for item in downloads]
+    if order.package_id is not None and order.package is not None and downloads:
+        lines = [{"package": order.package.name, "amount": sum(item.unit_price for item in downloads)}]
+    lines += [
+        {"print": item.product_name, "quantity": item.quantity, "amount": item.unit_price * item.quantity}
+        for item in items
+        if item.product_name
+    ]
+    if order.shipping_amount:
+        lines.append({"shipping": True, "amount": order.shipping_amount})
     return queue_message(
         client=gallery.client,
         kind=ClientMessage.Kind.ORDER_RECEIPT,
@@ -27,6 +35,7 @@ def queue_receipt(order: Order) -> ClientMessage | None:
         context={
             "order": order,
             "lines": lines,
+            "downloads": bool(downloads),
             "currency": order.currency,
             "link": gallery_link(gallery=gallery),
         },

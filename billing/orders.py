@@ -17,6 +17,7 @@ the studio's connected account with the platform's application fee.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -25,12 +26,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import connect, messages, prices, stripe_client, webhook_events
+from billing import connect, fulfilment, messages, prices, stripe_client, webhook_events
+from billing import prints as print_service
 from billing.models import Order, OrderItem, Package, StripeEvent
 from billing.webhooks import handles
 from clients.services import register_client_erasure_step
 from galleries import client_services
 from galleries.models import Entitlement, Gallery, GallerySettings
+from jobs.services import enqueue_job
 from tenants.context import platform_context, tenant_context
 from tenants.refusals import Refused
 
@@ -92,13 +95,16 @@ def success_path(gallery: Gallery) -> str:
 def start_checkout(
     *,
     gallery: Gallery,
-    portrait_ids: Sequence[Any],
+    portrait_ids: Sequence[Any] = (),
     package: Package | None = None,
+    prints: Sequence[print_service.PrintChoice] = (),
     base_url: str,
     session_hash: str = "",
 ) -> Order:
     """Create the pending order and its Checkout Session; returns the order (its `checkout_url` attribute is where
-    the client goes). `base_url` is the scheme and host the client uses (for the success and cancel links)."""
+    the client goes). `base_url` is the scheme and host the client uses (for the success and cancel links).
+    Downloads (`portrait_ids`, or a `package`) and prints (`prints`: the client's choices on the print page) may
+    be bought together; an order with prints asks Checkout for the shipping address and adds the shipping price."""
     billing = connect.studio_billing()
     if not connect.can_take_payments(billing):
         raise CheckoutRefused(
@@ -106,42 +112,73 @@ def start_checkout(
         )
     if package is not None and not package.is_active:
         raise CheckoutRefused(_("This package is no longer offered."), 404)
-    chosen = _chosen(gallery, portrait_ids, package)
     try:
-        quote = prices.quote(count=len(chosen), package=package, gallery_size=len(chosen))
-    except prices.PriceError as exc:
-        raise CheckoutRefused(exc.message) from None
+        print_lines = print_service.resolve_choices(gallery=gallery, choices=prints) if prints else []
+    except print_service.PrintRefused as exc:
+        raise CheckoutRefused(exc.message, exc.status) from None
+    chosen = _chosen(gallery, portrait_ids, package) if (portrait_ids or package or not print_lines) else []
+    sheet = prices.price_sheet()
+    quote = None
+    if chosen:
+        try:
+            quote = prices.quote(count=len(chosen), package=package, gallery_size=len(chosen))
+        except prices.PriceError as exc:
+            raise CheckoutRefused(exc.message) from None
+    shipping = sheet.print_shipping if print_lines else Decimal("0")
+    total = (quote.total if quote else Decimal("0")) + shipping
+    total += sum((line.product.price * line.quantity for line in print_lines), Decimal("0"))
+    fee = prices.fee_for(total)
     with transaction.atomic():
         order = Order.objects.create(
             gallery=gallery,
-            package=package,
-            currency=quote.currency,
-            amount=quote.total,
-            application_fee=quote.fee,
+            package=package if chosen else None,
+            currency=sheet.currency,
+            amount=total,
+            application_fee=fee,
+            shipping_amount=shipping,
             connect_account_id=billing.connect_account_id,
             created_by_session=session_hash[:64],
         )
-        OrderItem.objects.bulk_create(
-            [
+        items = print_service.order_items(order=order, lines=print_lines)
+        if quote is not None:
+            items[:0] = [
                 OrderItem(order=order, portrait_id=pk, size=Entitlement.Size.FULL, unit_price=unit)
                 for pk, unit in zip(chosen, quote.unit_prices, strict=True)
             ]
-        )
+        OrderItem.objects.bulk_create(items)
     gallery_url = base_url + reverse("gallery_public", kwargs={"gallery_token": gallery.token})
     metadata = {"order_id": str(order.pk), "studio_id": str(gallery.studio_id), "gallery_id": str(gallery.pk)}
-    name = package.name if package is not None else "Portrait (full resolution)"
-    line_items = (
-        [_line(quote.currency, quote.total, f"{name}: {len(chosen)} portraits", 1)]
-        if package is not None
-        else [_line(quote.currency, quote.unit_prices[0], name, len(chosen))]
-    )
+    line_items = []
+    if quote is not None and package is not None:
+        line_items.append(_line(sheet.currency, quote.total, f"{package.name}: {len(chosen)} portraits", 1))
+    elif quote is not None:
+        line_items.append(_line(sheet.currency, quote.unit_prices[0], "Portrait (full resolution)", len(chosen)))
+    line_items += [
+        _line(sheet.currency, line.product.price, print_service.label(line.product), line.quantity)
+        for line in print_lines
+    ]
+    shipping_params: dict[str, Any] = {}
+    if print_lines:
+        shipping_params = {
+            "shipping_address_collection": {"allowed_countries": print_service.ship_to(sheet)},
+            "shipping_options": [
+                {
+                    "shipping_rate_data": {
+                        "type": "fixed_amount",
+                        "fixed_amount": {"amount": prices.to_minor(shipping), "currency": sheet.currency},
+                        "display_name": "Shipping" if shipping else "Free shipping",
+                    }
+                }
+            ],
+            "phone_number_collection": {"enabled": True},
+        }
     stripe = stripe_client.client()
     try:
         session = stripe.checkout.Session.create(
             mode="payment",
             line_items=line_items,
             payment_intent_data={
-                "application_fee_amount": prices.to_minor(quote.fee),
+                "application_fee_amount": prices.to_minor(fee),
                 "transfer_data": {"destination": billing.connect_account_id},
                 "metadata": metadata,
             },
@@ -151,6 +188,7 @@ def start_checkout(
             success_url=base_url + success_path(gallery) + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=gallery_url + "?checkout=cancelled",
             idempotency_key=str(order.idempotency_key),
+            **shipping_params,
         )
     except stripe.StripeError as exc:
         log.warning("checkout_session_failed", order_id=order.pk, error=str(exc))
@@ -159,7 +197,9 @@ def start_checkout(
     Order.objects.filter(pk=order.pk).update(checkout_session_id=session["id"])
     order.checkout_session_id = session["id"]
     order.checkout_url = session["url"]  # type: ignore[attr-defined]
-    log.info("checkout_started", order_id=order.pk, gallery_id=gallery.pk, portraits=len(chosen))
+    log.info(
+        "checkout_started", order_id=order.pk, gallery_id=gallery.pk, portraits=len(chosen), prints=len(print_lines)
+    )
     return order
 
 
@@ -234,7 +274,7 @@ def _grant(order: Order) -> int:
             download_limit=limit,
         )
         for item in order.items.all()
-        if (item.portrait_id, item.size) not in existing
+        if item.product_name == "" and (item.portrait_id, item.size) not in existing  # prints are shipped
     ]
     Entitlement.objects.bulk_create(new)
     return len(new)
@@ -277,6 +317,9 @@ def handle_checkout_completed(event: Any, record: StripeEvent | None = None) -> 
         order.save(update_fields=["status", "paid_at", "payment_intent_id", "email"])
         granted = _grant(order)
         messages.queue_receipt(order)  # sent by a job once this commits
+        if print_service.has_prints(order):
+            fulfilment.open_fulfilment(order=order, session=session)
+            enqueue_job(kind=print_service.PRINT_FILES_KIND, payload={"order_id": order.pk})
         webhook_events.order_paid(order)  # the studio's outgoing webhooks, sent by a job once this commits
     log.info("order_paid", order_id=order.pk, studio_id=order.studio_id, entitlements=granted)
     return f"order {order.pk} paid: {granted} entitlements"
@@ -337,6 +380,7 @@ def handle_charge_refunded(event: Any, record: StripeEvent | None = None) -> str
         order.refunded_at = order.refunded_at or timezone.now()
         order.save(update_fields=["status", "refunded_at", "payment_intent_id"])
         revoked = _revoke(order)
+        fulfilment.cancel_for_refund(order=order)
         if not already:
             webhook_events.order_refunded(order)
     log.info("order_refunded", order_id=order.pk, studio_id=order.studio_id, revoked=revoked)

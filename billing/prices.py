@@ -49,7 +49,8 @@ def price_sheet() -> PriceSheet:
     return sheet
 
 
-def _price(value: Any, what: str) -> Decimal:
+def checked_price(value: Any, what: str) -> Decimal:
+    """`value` as a price (two decimals, 0.50 to MAX_PRICE), or PriceError naming `what`."""
     try:
         price = Decimal(str(value)).quantize(Decimal("0.01"))
     except (ArithmeticError, ValueError):
@@ -65,7 +66,7 @@ def update_price_sheet(*, currency: str, price_per_portrait: Any) -> PriceSheet:
         raise PriceError(_("Choose one of the currencies offered."))
     sheet = price_sheet()
     sheet.currency = currency
-    sheet.price_per_portrait = _price(price_per_portrait, gettext_lazy("price per portrait"))
+    sheet.price_per_portrait = checked_price(price_per_portrait, gettext_lazy("price per portrait"))
     sheet.save(update_fields=["currency", "price_per_portrait", "updated_at"])
     return sheet
 
@@ -76,7 +77,7 @@ def add_package(*, name: str, count: int, price: Any) -> Package:
         raise PriceError(_("Give the package a name (up to 100 characters)."))
     if not isinstance(count, int) or count < 0 or count > 1000:
         raise PriceError(_("A package holds 1 to 1000 portraits, or 0 for all of the gallery."))
-    return Package.objects.create(name=name, count=count, price=_price(price, gettext_lazy("package price")))
+    return Package.objects.create(name=name, count=count, price=checked_price(price, gettext_lazy("package price")))
 
 
 def set_package_active(*, package: Package, active: bool) -> Package:

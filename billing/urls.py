@@ -9,6 +9,8 @@ urlpatterns = [
     path("plan/", views.change_plan, name="billing_change_plan"),
     path("payment-method/", views.payment_method, name="billing_payment_method"),
     path("orders/", views_orders.order_list_page, name="billing_orders"),
+    path("orders/<int:order_id>/", views_orders.order_detail, name="billing_order"),
+    path("orders/<int:order_id>/fulfilment/", views_orders.order_fulfilment, name="billing_order_fulfilment"),
     path("orders/<int:order_id>/refund/", views_orders.refund_order, name="billing_order_refund"),
     path("prices/", include("billing.urls_prices")),  # the price sheet and Stripe Connect onboarding
     path("webhooks/", views_webhooks.webhooks, name="webhooks"),

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from billing import connect, orders, prices
+from billing import prints as print_service
 from billing.models import Order, Package
+from engine import prints as engine_prints
 from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
 from galleries.views_public import gallery_page
@@ -57,10 +61,95 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     return response
 
 
+def _print_choice(data: Any) -> print_service.PrintChoice:
+    return print_service.PrintChoice(
+        portrait_id=data.get("portrait"),
+        product_id=data.get("product"),
+        zoom=data.get("zoom", 1),
+        x=data.get("x", 0.5),
+        y=data.get("y", 0.5),
+        quantity=data.get("quantity", 1),
+    )
+
+
+@gallery_page("GET")
+def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> HttpResponse:
+    """The print page of a portrait: the products it has the pixels for, and for the one chosen (?product=) the
+    crop framed on the watermarked preview (zoom and position, in the query: the page works without script; the
+    script moves the frame live), the copies and the price. "Order" posts to `gallery_buy_print`."""
+    try:
+        entry = client_services.get_entry(gallery=gallery, portrait_id=portrait_id)
+    except client_services.ClientActionError as exc:
+        return _refused(request, gallery, exc.message, exc.status)
+    if not connect.can_take_payments():
+        message = _("The studio can't take orders online yet. Contact the studio to order a print.")
+        return _refused(request, gallery, message, 409)
+    order_ = client_services.gallery_order(gallery=gallery).portrait_ids
+    tile = client_services.tiles(
+        gallery=gallery, entries=[entry], entitlements={}, start=order_.index(entry.portrait_id) + 1
+    )[0]
+    size = print_service.portrait_size(entry.portrait)
+    offers = print_service.offers_for(size=size)
+    wanted = request.GET.get("product", "")
+    chosen = next((o for o in offers if str(o.product.pk) == wanted), offers[0] if offers else None)
+    context: dict[str, Any] = {"gallery": gallery, "tile": tile, "offers": offers, "chosen": chosen, "size": size}
+    if chosen is not None:
+
+        def number(key: str, default: float, low: float, high: float) -> float:
+            try:
+                value = float(request.GET.get(key, default))
+            except ValueError:
+                return default
+            return min(high, max(low, value)) if value == value else default
+
+        zoom = number("zoom", 1, 1, chosen.max_zoom)
+        x, y = number("x", 0.5, 0, 1), number("y", 0.5, 0, 1)
+        quantity = int(number("quantity", 1, 1, print_service.MAX_QUANTITY))
+        crop = engine_prints.crop_for(size, chosen.sheet, zoom=zoom, x=x, y=y)
+        sheet = prices.price_sheet()
+        context.update(
+            zoom=zoom,
+            x=x,
+            y=y,
+            quantity=quantity,
+            crop=crop,
+            box=[
+                round(v, 2)
+                for v in (crop.x * tile.width, crop.y * tile.height, crop.w * tile.width, crop.h * tile.height)
+            ],
+            dpi=round(engine_prints.dpi_of(size, crop, chosen.sheet)),
+            sheet=sheet,
+            total=chosen.product.price * quantity + sheet.print_shipping,
+            max_quantity=print_service.MAX_QUANTITY,
+        )
+    return render(request, "billing/gallery/print.html", context)
+
+
+@gallery_page("POST")
+def gallery_buy_print(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """POST portrait, product, zoom, x, y, quantity: the print order, then Stripe's checkout page (303), which
+    asks for the shipping address."""
+    try:
+        order = orders.start_checkout(
+            gallery=gallery,
+            prints=[_print_choice(request.POST)],
+            base_url=f"{request.scheme}://{request.get_host()}",
+            session_hash=_session_hash(request),
+        )
+    except orders.CheckoutRefused as exc:
+        return _refused(request, gallery, exc.message, exc.status)
+    response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
+    response.status_code = 303
+    return response
+
+
 def _success_context(request: HttpRequest, gallery: Gallery, order: Order | None) -> dict:
     context: dict = {"gallery": gallery, "order": order, "poll_seconds": POLL_SECONDS, "tiles": []}
     if order is not None and order.status == Order.Status.PAID:
-        portrait_ids = set(order.items.values_list("portrait_id", flat=True))
+        items = list(order.items.all())
+        context["print_items"] = [item for item in items if item.product_name]
+        context["fulfilment"] = getattr(order, "fulfilment", None) if context["print_items"] else None
+        portrait_ids = {item.portrait_id for item in items if not item.product_name}
         order_ = client_services.gallery_order(gallery=gallery)
         wanted = [e for e, p in zip(order_.entry_ids, order_.portrait_ids, strict=True) if p in portrait_ids]
         entries = client_services.entries_by_ids(gallery=gallery, entry_ids=wanted)
@@ -113,3 +202,18 @@ def cart_context(
         "buyable_ids": buyable_ids,
         "price_minor": prices.to_minor(sheet.price_per_portrait),
     }
+
+
+def print_offer(*, gallery: Gallery, portrait: Any) -> dict[str, Any] | None:
+    """For the portrait's page (billing_gallery.gallery_print_offer): the print page's link and the lowest price
+    of the products offered for `portrait`; None when there is none, or the studio can't take payments."""
+    if not connect.can_take_payments():
+        return None
+    products = print_service.active_products()
+    if not products:
+        return None
+    offers = print_service.offers_for(size=print_service.portrait_size(portrait), products=products)
+    if not offers:
+        return None
+    url = reverse("gallery_print", kwargs={"gallery_token": gallery.token, "portrait_id": portrait.pk})
+    return {"url": url, "from_price": min(o.product.price for o in offers), "currency": prices.price_sheet().currency}

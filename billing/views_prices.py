@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing import connect, prices, stripe_client
-from billing.models import Package
+from billing import prints as print_service
+from billing.models import Package, PrintProduct
 from tenants.access import manager_required
 
 
@@ -22,7 +23,8 @@ def _prices_url(request: HttpRequest) -> str:
 @manager_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def price_sheet(request: HttpRequest) -> HttpResponse:
-    """GET the price sheet, packages and payments status; POST action=sheet|package|toggle."""
+    """GET the price sheet, packages, print products and payments status; POST
+    action=sheet|package|toggle|print_product|print_toggle|shipping."""
     error = ""
     if request.method == "POST":
         action = request.POST.get("action")
@@ -43,9 +45,31 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
             elif action == "toggle":
                 package = get_object_or_404(Package, pk=request.POST.get("package") or 0)
                 prices.set_package_active(package=package, active=not package.is_active)
+            elif action == "print_product":
+                post = request.POST
+                print_service.add_product(
+                    name=post.get("name", ""),
+                    kind=post.get("kind", ""),
+                    finish=post.get("finish", ""),
+                    width_mm=post.get("width_mm", ""),
+                    height_mm=post.get("height_mm", ""),
+                    crop_ratio=post.get("crop_ratio", ""),
+                    min_dpi=post.get("min_dpi", ""),
+                    price=post.get("price", ""),
+                )
+                messages.success(request, _("Print product added."))
+            elif action == "print_toggle":
+                product = get_object_or_404(PrintProduct, pk=request.POST.get("product") or 0)
+                print_service.set_product_active(product=product, active=not product.is_active)
+            elif action == "shipping":
+                print_service.update_shipping(
+                    print_shipping=request.POST.get("print_shipping", ""),
+                    ship_to_countries=request.POST.get("ship_to_countries", ""),
+                )
+                messages.success(request, _("Shipping saved."))
             else:
                 error = _("Unknown action.")
-        except prices.PriceError as exc:
+        except (prices.PriceError, print_service.PrintRefused) as exc:
             error = exc.message
         if not error:
             return redirect("billing_prices")
@@ -56,6 +80,9 @@ def price_sheet(request: HttpRequest) -> HttpResponse:
         "current": "billing_prices",
         "sheet": prices.price_sheet(),
         "packages": list(Package.objects.order_by("-is_active", "price", "id")),
+        "print_products": list(PrintProduct.objects.order_by("-is_active", "price", "id")),
+        "print_kinds": PrintProduct.Kind.choices,
+        "default_ship_to": " ".join(print_service.DEFAULT_SHIP_TO),
         "currencies": prices.CURRENCIES,
         "billing": row,
         "fee_percent": prices.application_fee_percent(),

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from billing import webhooks_out
-from billing.models import Order, WebhookEvent
+from billing.models import Order, PrintFulfilment, WebhookEvent
 from clients.models import PhotoSet
 from clients.selectors import readiness
 from clients.services import VALIDATE_SET_KIND
@@ -187,6 +187,27 @@ def order_paid(order: Order) -> None:
     """Called by billing.orders in the transaction that marks the order paid."""
     webhooks_out.emit(
         event_type=WebhookEvent.ORDER_PAID, object_ref=f"order:{order.pk}", data=lambda: _order_data(order)
+    )
+
+
+def order_shipped(fulfilment: PrintFulfilment) -> None:
+    """Called by billing.fulfilment in the transaction that marks a print order shipped. The tracking goes out;
+    the shipping address never does (it is the client's, like their photos)."""
+    order = fulfilment.order
+    webhooks_out.emit(
+        event_type=WebhookEvent.ORDER_SHIPPED,
+        object_ref=f"order:{order.pk}",
+        data=lambda: {
+            **_order_data(order),
+            "fulfilment": {
+                "status": fulfilment.status,
+                "provider": fulfilment.provider,
+                "carrier": fulfilment.carrier,
+                "tracking_number": fulfilment.tracking_number,
+                "tracking_url": fulfilment.tracking_url,
+                "shipped_at": _iso(fulfilment.shipped_at),
+            },
+        },
     )
 
 

@@ -15,3 +15,12 @@ def gallery_cart(gallery: Any, tiles: Any = (), any_unbought: bool | None = None
     from billing.views_gallery import cart_context
 
     return cart_context(gallery=gallery, tiles=tiles, any_unbought=any_unbought)
+
+
+@register.simple_tag
+def gallery_print_offer(gallery: Any, tile: Any) -> dict[str, Any] | None:
+    """`{% gallery_print_offer gallery tile as print_offer %}` on a portrait's page: where to order a print of it
+    and the lowest price, when the studio takes payments and has a product this portrait has the pixels for."""
+    from billing.views_gallery import print_offer
+
+    return print_offer(gallery=gallery, portrait=tile.portrait)

@@ -38,6 +38,11 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 WEBHOOK_SECRET = "whsec_test_fake_platform"
+EMPTY_ADDRESS = {"line1": None, "line2": None, "postal_code": None, "city": None, "state": None, "country": None}
+DEFAULT_SHIPPING = {
+    "name": "Ada Lovelace",
+    "address": {"line1": "12 Rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
+}
 CONNECT_WEBHOOK_SECRET = "whsec_test_fake_connect"
 
 
@@ -242,6 +247,8 @@ class FakeStripe:
         for key in ("success_url", "cancel_url"):
             if not params.get(key):
                 raise ApiError(400, f"Missing required param: {key}.", param=key)
+        shipping_rate = self._shipping_rate(params, currency)
+        shipping_amount = int(shipping_rate["fixed_amount"]["amount"]) if shipping_rate else 0
         session_id = "cs_test_" + secrets.token_hex(12)
         pi_data = params.get("payment_intent_data") or {}
         session = {
@@ -250,8 +257,15 @@ class FakeStripe:
             "mode": "payment",
             "status": "open",
             "payment_status": "unpaid",
-            "amount_total": total,
+            "amount_total": total + shipping_amount,
             "amount_subtotal": total,
+            "total_details": {"amount_discount": 0, "amount_shipping": shipping_amount, "amount_tax": 0},
+            "shipping_address_collection": params.get("shipping_address_collection"),
+            "shipping_cost": {"amount_total": shipping_amount, "shipping_rate": shipping_rate["id"]}
+            if shipping_rate
+            else None,
+            "shipping_details": None,
+            "collected_information": None,
             "currency": currency,
             "customer_email": params.get("customer_email"),
             "customer_details": None,
@@ -270,16 +284,47 @@ class FakeStripe:
         self.sessions[session_id] = session
         return session
 
+    def _shipping_rate(self, params: dict, currency: str | None) -> dict | None:
+        """The session's shipping rate (`shipping_options[0].shipping_rate_data`, fixed amount), as Stripe checks
+        it: shipping options need `shipping_address_collection` with allowed countries."""
+        options = params.get("shipping_options") or []
+        collection = params.get("shipping_address_collection")
+        if collection is not None and not (collection.get("allowed_countries") or []):
+            raise ApiError(400, "Missing required param: allowed_countries.", param="shipping_address_collection")
+        if not options:
+            return None
+        if collection is None:
+            raise ApiError(400, "shipping_options requires shipping_address_collection.", param="shipping_options")
+        data = options[0].get("shipping_rate_data") or {}
+        fixed = data.get("fixed_amount") or {}
+        if data.get("type") != "fixed_amount" or fixed.get("currency") != currency or not data.get("display_name"):
+            raise ApiError(400, "Invalid shipping_rate_data.", param="shipping_options")
+        return {
+            "id": self.new_id("shr"),
+            "object": "shipping_rate",
+            "display_name": data["display_name"],
+            "fixed_amount": {"amount": int(fixed["amount"]), "currency": currency},
+        }
+
     def public(self, obj: dict) -> dict:
         return {k: v for k, v in obj.items() if not k.startswith("_")}
 
-    def complete(self, session_id: str, email: str = "ada@example.com") -> dict:
+    def complete(self, session_id: str, email: str = "ada@example.com", shipping: dict[str, Any] | None = None) -> dict:
         """What the hosted page's "Pay" does: the payment intent and its charge, the session complete, the
-        `checkout.session.completed` event sent. Returns the session."""
+        `checkout.session.completed` event sent. Returns the session. A session collecting a shipping address
+        needs `shipping` ({"name", "address": {line1, city, postal_code, country…}}) in an allowed country."""
         with self._lock:
             session = self.sessions[session_id]
             if session["status"] != "open":
                 return session
+            collection = session.get("shipping_address_collection")
+            if collection is not None:
+                shipping = shipping or DEFAULT_SHIPPING
+                country = (shipping.get("address") or {}).get("country")
+                if country not in collection["allowed_countries"]:
+                    raise ApiError(400, f"Shipping to {country} is not allowed.", param="shipping")
+                details = {"name": shipping.get("name"), "address": {**EMPTY_ADDRESS, **shipping["address"]}}
+                session.update(shipping_details=details, collected_information={"shipping_details": details})
             pi_data = session["_payment_intent_data"]
             pi_id = self.new_id("pi")
             charge_id = self.new_id("ch")
@@ -435,7 +480,14 @@ class FakeStripe:
         if request.method == "POST":
             if request.form.get("action") == "cancel":
                 return _redirect(session["cancel_url"])
-            self.complete(session_id, email=request.form.get("email") or "ada@example.com")
+            form = request.form
+            shipping = None
+            if session.get("shipping_address_collection") is not None:
+                address = {k: form.get(k) or None for k in ("line1", "line2", "postal_code", "city", "state")}
+                shipping = {"name": form.get("name"), "address": {**address, "country": form.get("country")}}
+                if not (shipping["name"] and address["line1"] and address["city"] and address["postal_code"]):
+                    raise ApiError(400, "Enter the shipping name and address.")
+            self.complete(session_id, email=form.get("email") or "ada@example.com", shipping=shipping)
             return _redirect(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id))
         amount = f"{session['amount_total'] / 100:.2f} {str(session['currency']).upper()}"
         lines = "".join(
@@ -448,11 +500,27 @@ class FakeStripe:
             f"<h1>Pay {html.escape(amount)}</h1><ul>{lines}</ul><p data-amount>{html.escape(amount)}</p>"
             f'<form method="post"><label>Email <input name="email" type="email" '
             f'value="{html.escape(session.get("customer_email") or "")}"></label>'
+            f"{self._address_fields(session)}"
             '<label>Card number <input name="card" value="4242 4242 4242 4242"></label>'
             '<button type="submit" name="action" value="pay">Pay</button>'
             '<button type="submit" name="action" value="cancel">Cancel</button></form></body></html>'
         )
         return Response(page, content_type="text/html; charset=utf-8")
+
+    def _address_fields(self, session: dict) -> str:
+        """The hosted page's shipping address fields, when the session collects one."""
+        collection = session.get("shipping_address_collection")
+        if collection is None:
+            return ""
+        countries = "".join(f'<option value="{c}">{c}</option>' for c in collection["allowed_countries"])
+        shipping = (session.get("shipping_cost") or {}).get("amount_total") or 0
+        return (
+            f"<fieldset><legend>Shipping address</legend><p data-shipping>Shipping {shipping / 100:.2f}</p>"
+            '<label>Full name <input name="name" autocomplete="name"></label>'
+            '<label>Address line 1 <input name="line1"></label><label>Address line 2 <input name="line2"></label>'
+            '<label>Postal code <input name="postal_code"></label><label>City <input name="city"></label>'
+            f'<label>Country <select name="country">{countries}</select></label></fieldset>'
+        )
 
     def hosted_onboarding(self, request: Request, account_id: str) -> Response:
         if account_id not in self.accounts:
