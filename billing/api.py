@@ -4,10 +4,16 @@
     orders/                         GET: the studio's orders, newest first (paginated)
     orders/{order_id}/              GET: an order with its items
     orders/{order_id}/refund/       POST: ask Stripe to refund a paid order (202; the webhook revokes downloads)
+    orders/{order_id}/fulfilment/   POST: move a print order on (in production, shipped with tracking, delivered)
+    print-products/                 GET list, POST create: the prints on the studio's price sheet
+    print-products/{printproduct_id}/   GET, PATCH (a product is turned off with is_active=false, never deleted)
 
 Who may (tenants/permissions.py decides who is a member; 401 anonymous, 404 non-members):
 - read: owners and managers (signed in) and the studio's API keys; other roles get 403 with a message;
-- refund: owners and managers, signed in (API keys never do what needs an owner or manager: 403).
+- refund: owners and managers, signed in (API keys never do what needs an owner or manager: 403);
+- fulfilment: owners, managers and staff (signed in), and API keys (the studio's shipping tool marks orders
+  shipped);
+- print products: read like orders; write owners and managers, signed in.
 Another studio's order is a 404 whatever the method and the caller. Refusals (not paid, already refunded) are
 409 with a message, and change nothing.
 """
@@ -26,9 +32,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import credits, plans, subscriptions
-from billing.models import Order, OrderItem
-from billing.views_orders import REFUND_FORBIDDEN, REFUND_REQUESTED, order_list, request_refund
+from billing import fulfilment as fulfilment_service
+from billing import prints as print_service
+from billing.models import Order, OrderItem, PrintFulfilment, PrintProduct
+from billing.views_orders import (
+    FULFIL_FORBIDDEN,
+    FULFILMENT_ROLES,
+    REFUND_FORBIDDEN,
+    REFUND_REQUESTED,
+    order_list,
+    request_refund,
+)
 from tenants.access import membership_for
+from tenants.media import signed_media_url
 from tenants.models import MANAGING_ROLES
 from tenants.permissions import NO_KEYS_MESSAGE, IsStudioMember, refuse, request_api_key
 
@@ -41,20 +57,25 @@ _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
 
 
 class BillingPermission(BasePermission):
-    """Member or key (401 / 404); reads: owners, managers and keys; refunds: owners and managers, signed in.
-    A refusal is 404 when the URL names an order the studio lacks, else 403 with a message."""
+    """Member or key (401 / 404); reads: owners, managers and keys; refunds and print products' changes: owners
+    and managers, signed in; fulfilment: owners, managers, staff and keys. A refusal is 404 when the URL names an
+    object the studio lacks, else 403 with a message."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if not IsStudioMember().has_permission(request, view):
             return False
-        writing = getattr(view, "action", None) == "refund"
+        action_ = getattr(view, "action", None)
+        fulfilling = action_ == "fulfilment"
+        writing = not fulfilling and action_ not in ("list", "retrieve", None)
         if request_api_key(request) is not None:
             if writing:
                 refuse(view, NO_KEYS_MESSAGE)
             return True
         membership = membership_for(request._request)
-        if membership is None or membership.role not in (MANAGING_ROLES if writing else BILLING_READ_ROLES):
-            refuse(view, REFUND_FORBIDDEN if writing else READ_FORBIDDEN)
+        roles = FULFILMENT_ROLES if fulfilling else MANAGING_ROLES if writing else BILLING_READ_ROLES
+        if membership is None or membership.role not in roles:
+            message = FULFIL_FORBIDDEN if fulfilling else getattr(view, "write_forbidden", REFUND_FORBIDDEN)
+            refuse(view, message if (fulfilling or writing) else READ_FORBIDDEN)
         return True
 
 
@@ -77,9 +98,66 @@ class BillingSerializer(serializers.Serializer):
 
 
 class OrderItemSerializer(serializers.ModelSerializer):
+    print_file = serializers.SerializerMethodField(
+        help_text="A print's print-ready file (JPEG, 300 dpi, sRGB): a signed link for the caller, expiring; "
+        "null until it is made, and for a download."
+    )
+
     class Meta:
         model = OrderItem
-        fields = ["id", "portrait", "size", "unit_price"]
+        fields = ["id", "portrait", "size", "unit_price", "product", "product_name", "quantity", "crop", "print_size"]
+        fields = [*fields, "print_file"]
+
+    def get_print_file(self, item: OrderItem) -> str | None:
+        if not item.print_file:
+            return None
+        request = self.context.get("request")
+        url = signed_media_url(obj=item, field="print_file", request=request, download=True)
+        return request.build_absolute_uri(url) if request is not None else url
+
+
+class FulfilmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PrintFulfilment
+        fields = [
+            "status",
+            "provider",
+            "ship_name",
+            "ship_address",
+            "ship_phone",
+            "carrier",
+            "tracking_number",
+            "tracking_url",
+            "files_ready_at",
+            "placed_at",
+            "in_production_at",
+            "shipped_at",
+            "delivered_at",
+            "cancelled_at",
+        ]
+        read_only_fields = fields
+
+
+class FulfilmentInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[s for s in PrintFulfilment.Status.choices if s[0] != PrintFulfilment.Status.PLACED],
+        help_text="The next step: in_production, shipped (with tracking_number), delivered, or cancelled.",
+    )
+    carrier = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
+    tracking_number = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    tracking_url = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class PrintProductSerializer(serializers.ModelSerializer):
+    """The one declaration of a print product's input and output (the API; the prices page posts the same
+    fields to billing.prints)."""
+
+    class Meta:
+        model = PrintProduct
+        fields = ["id", "name", "kind", "finish", "width_mm", "height_mm", "crop_ratio", "min_dpi", "price"]
+        fields = [*fields, "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"price": {"coerce_to_string": True}}
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -88,12 +166,16 @@ class OrderSerializer(serializers.ModelSerializer):
     client = serializers.IntegerField(source="gallery.client_id", read_only=True, allow_null=True)
     client_name = serializers.CharField(source="gallery.client.name", read_only=True, allow_null=True)
     portrait_count = serializers.IntegerField(read_only=True)
+    fulfilment_status = serializers.CharField(
+        source="fulfilment.status", read_only=True, allow_null=True, default=None, help_text="Prints only."
+    )
 
     class Meta:
         model = Order
         fields = [
             "id",
             "status",
+            "fulfilment_status",
             "gallery",
             "gallery_title",
             "client",
@@ -101,6 +183,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "currency",
             "amount",
             "application_fee",
+            "shipping_amount",
             "portrait_count",
             "email",
             "created_at",
@@ -112,9 +195,10 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     items = OrderItemSerializer(many=True, read_only=True)
+    fulfilment = FulfilmentSerializer(read_only=True, allow_null=True, default=None)
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "items"]
+        fields = [*OrderSerializer.Meta.fields, "items", "fulfilment"]
         read_only_fields = fields
 
 
@@ -185,3 +269,65 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         refund_id = request_refund(order)  # a CheckoutRefused is answered by the API's error handler
         data = {"refund": refund_id, "message": REFUND_REQUESTED, "order": order}
         return Response(RefundSerializer(data).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Move a print order on",
+        description="The order's next step: `in_production`, `shipped` (`tracking_number` required; `carrier` and "
+        "`tracking_url` optional), `delivered`, or `cancelled` (before shipping). The client gets an email at each "
+        "step; `order.shipped` goes to the studio's webhooks. 409 for a step the order can't take (back, twice, "
+        "or an order without prints); 400 for a missing tracking number or a bad link.",
+        request=FulfilmentInputSerializer,
+        responses={200: OrderDetailSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+        tags=["billing"],
+    )
+    @action(detail=True, methods=["post"])
+    def fulfilment(self, request: Request, order_id: str | None = None) -> Response:
+        order: Order = self.get_object()
+        data = FulfilmentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        record = PrintFulfilment.objects.filter(order=order).first()
+        if record is None:
+            raise fulfilment_service.FulfilmentRefused("This order has no print to send.", 409)
+        fulfilment_service.advance(fulfilment=record, **data.validated_data)
+        fresh = self.get_queryset().prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id")))
+        return Response(OrderDetailSerializer(fresh.get(pk=order.pk), context={"request": request}).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The studio's print products", tags=["billing"]),
+    retrieve=extend_schema(summary="A print product", tags=["billing"]),
+    create=extend_schema(summary="Add a print product", tags=["billing"], responses={201: PrintProductSerializer}),
+    partial_update=extend_schema(summary="Change a print product (is_active=false turns it off)", tags=["billing"]),
+)
+class PrintProductViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The prints on the studio's price sheet (billing.prints checks every value; refusals are 400 with a
+    message). Orders keep what they were sold, so a product is turned off rather than deleted."""
+
+    serializer_class = PrintProductSerializer
+    permission_classes = [BillingPermission]
+    lookup_url_kwarg = "printproduct_id"
+    lookup_value_regex = ID_REGEX
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    write_forbidden = "Only the studio's owners and managers can change its print products."
+
+    def get_queryset(self) -> QuerySet[PrintProduct]:
+        return PrintProduct.objects.order_by("-is_active", "price", "id")
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        data.pop("is_active", None)
+        serializer.instance = print_service.add_product(**data)  # a PrintRefused is the API's 400 with its message
+
+    def perform_update(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        product = serializer.instance
+        if "is_active" in data:
+            print_service.set_product_active(product=product, active=data.pop("is_active"))
+        if data:
+            print_service.update_product(product=product, **data)

@@ -8,6 +8,7 @@ from billing import api, api_webhooks
 
 router = SimpleRouter()
 router.register("orders", api.OrderViewSet, basename="api-order")
+router.register("print-products", api.PrintProductViewSet, basename="api-printproduct")
 router.register("webhook-endpoints", api_webhooks.EndpointViewSet, basename="api-webhookendpoint")
 router.register("webhook-deliveries", api_webhooks.DeliveryViewSet, basename="api-webhookdelivery")
 

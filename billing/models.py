@@ -507,7 +507,7 @@ class PrintFulfilment(TenantOwned):
     provider = models.CharField(max_length=30, default="studio")
     status = models.CharField(max_length=15, choices=Status.choices, default=Status.PLACED)
     # The address Checkout collected (Stripe's form: line1, line2, postal_code, city, state, country). Cleared
-    # with the client's erasure once the order is delivered or cancelled.
+    # with the client's erasure (billing.orders.anonymise_orders_of_client).
     ship_name = models.CharField(max_length=200, blank=True)
     ship_address = models.JSONField(default=dict, blank=True)
     ship_phone = models.CharField(max_length=40, blank=True)

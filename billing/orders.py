@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from billing import connect, fulfilment, messages, prices, stripe_client, webhook_events
 from billing import prints as print_service
-from billing.models import Order, OrderItem, Package, StripeEvent
+from billing.models import Order, OrderItem, Package, PrintFulfilment, StripeEvent
 from billing.webhooks import handles
 from clients.services import register_client_erasure_step
 from galleries import client_services
@@ -317,7 +317,7 @@ def handle_checkout_completed(event: Any, record: StripeEvent | None = None) -> 
         order.save(update_fields=["status", "paid_at", "payment_intent_id", "email"])
         granted = _grant(order)
         messages.queue_receipt(order)  # sent by a job once this commits
-        if print_service.has_prints(order):
+        if order.gallery_id is not None and print_service.has_prints(order):  # an erased client's: nobody to ship to
             fulfilment.open_fulfilment(order=order, session=session)
             enqueue_job(kind=print_service.PRINT_FILES_KIND, payload={"order_id": order.pk})
         webhook_events.order_paid(order)  # the studio's outgoing webhooks, sent by a job once this commits
@@ -424,10 +424,15 @@ def anonymise_orders_of_client(client: Any) -> Mapping[str, int]:
     """A client's erasure keeps the orders of their galleries as financial records, anonymised: the buyer's email
     and the gallery session's hash are cleared here; the gallery and the portraits go with the erasure (the
     order's gallery and its items' portraits become empty); amounts, currency, fee, status, dates and the Stripe
-    ids stay, for the studio's accounts and for refunds. What Stripe itself keeps is the studio's to erase in its
+    ids stay, for the studio's accounts and for refunds; the shipping addresses of print orders are cleared. What
+    Stripe itself keeps is the studio's to erase in its
     Stripe dashboard (docs/billing-orders.md)."""
     count = Order.objects.filter(gallery__client=client).update(email="", created_by_session="")
     if not count:
         return {}  # the receipt lists what was actually done
-    log.info("orders_anonymised", client_id=client.pk, orders=count)
-    return {"orders_anonymised": count}
+    # The shipping addresses of their print orders go too (a print not yet shipped can't be sent any more).
+    addresses = PrintFulfilment.objects.filter(order__gallery__client=client).update(
+        ship_name="", ship_address={}, ship_phone=""
+    )
+    log.info("orders_anonymised", client_id=client.pk, orders=count, addresses=addresses)
+    return {"orders_anonymised": count, **({"shipping_addresses_erased": addresses} if addresses else {})}

@@ -301,3 +301,89 @@ def test_owners_add_print_products_and_shipping_on_the_prices_page(client_a: Cli
     assert "Canvas 30×40" in page and "300 × 400 mm" in page and 'value="BE FR"' in page
     with tenant_context(tenant_a.studio):
         assert PrintProduct.objects.get().kind == "canvas"
+
+
+# --- The API ---------------------------------------------------------------------------------------------------
+
+
+def _key(tenant: Any) -> dict[str, str]:
+    from tenants.api_keys import create_api_key
+
+    with tenant_context(tenant.studio):
+        _, raw = create_api_key(name="shipping", created_by=tenant.owner)
+    return {"Authorization": f"Api-Key {raw}"}
+
+
+def test_the_api_manages_print_products_and_moves_a_print_order_on(
+    client: Client, two_tenants: Any, fake_stripe: Any, enqueued: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    a, b = two_tenants
+    order, _ = _paid_print_order(client, fake_stripe, a, django_capture_on_commit_callbacks)
+    for args, _ in enqueued.calls:
+        run_job(args[1], a.studio.pk)
+    owner, key, key_b = Client(), _key(a), _key(b)
+    owner.force_login(a.owner)
+    products = f"{a.prefix}/api/print-products/"
+    body = {"name": "Canvas 40×60", "kind": "canvas", "width_mm": 400, "height_mm": 600, "price": "89.00"}
+    created = owner.post(products, body, content_type="application/json")
+    assert created.status_code == 201 and created.json()["min_dpi"] == 150
+    product_id = created.json()["id"]
+    refused = owner.post(products, {**body, "crop_ratio": "wide"}, content_type="application/json")
+    assert refused.status_code == 400 and "image ratio" in refused.json()["error"]["message"]
+    assert Client().post(products, body, content_type="application/json", headers=key).status_code == 403
+    assert len(Client().get(products, headers=key).json()["results"]) == 2
+    off = owner.patch(f"{products}{product_id}/", {"is_active": False}, content_type="application/json")
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert Client().get(f"{b.prefix}/api/print-products/{product_id}/", headers=key_b).status_code == 404
+
+    # The studio's shipping tool, with an API key: the order's files, then "shipped".
+    detail = Client().get(f"{a.prefix}/api/orders/{order.pk}/", headers=key).json()
+    assert detail["fulfilment"]["status"] == "placed" and detail["shipping_amount"] == "5.50"
+    [item] = detail["items"]
+    assert item["product_name"] == "Lustre 20×30" and item["quantity"] == 2 and item["print_size"] == [2362, 3543]
+    data = b"".join(Client().get(item["print_file"], headers=key).streaming_content)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (2362, 3543)
+    url = f"{a.prefix}/api/orders/{order.pk}/fulfilment/"
+    missing = Client().post(url, {"status": "shipped"}, content_type="application/json", headers=key)
+    assert missing.status_code == 400 and "tracking number" in missing.json()["error"]["message"]
+    shipped = Client().post(
+        url,
+        {"status": "shipped", "tracking_number": "JJD7", "tracking_url": "https://track.example/JJD7"},
+        content_type="application/json",
+        headers=key,
+    )
+    assert shipped.status_code == 200 and shipped.json()["fulfilment"]["tracking_number"] == "JJD7"
+    again = Client().post(
+        url, {"status": "shipped", "tracking_number": "X"}, content_type="application/json", headers=key
+    )
+    assert again.status_code == 409
+    assert (
+        Client()
+        .post(
+            f"{b.prefix}/api/orders/{order.pk}/fulfilment/",
+            {"status": "delivered"},
+            content_type="application/json",
+            headers=key_b,
+        )
+        .status_code
+        == 404
+    )
+    listed = Client().get(f"{a.prefix}/api/orders/", headers=key).json()["results"]
+    assert listed[0]["fulfilment_status"] == "shipped"
+
+
+def test_the_clients_erasure_clears_the_shipping_address_and_keeps_the_order(
+    client: Client, two_tenants: Any, fake_stripe: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from clients.services import erase_client
+
+    a, _ = two_tenants
+    order, scene = _paid_print_order(client, fake_stripe, a, django_capture_on_commit_callbacks)
+    with tenant_context(a.studio):
+        receipt = erase_client(client=scene.gallery.client, performed_by=a.owner)
+        record = PrintFulfilment.objects.get(order=order)
+        kept = Order.objects.get(pk=order.pk)
+    assert (record.ship_name, record.ship_address, record.ship_phone) == ("", {}, "")
+    assert (kept.status, kept.amount, kept.gallery_id) == ("paid", Decimal("53.50"), None)
+    assert receipt.counts["shipping_addresses_erased"] == 1
