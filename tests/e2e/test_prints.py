@@ -7,6 +7,7 @@ the client gets an email at each step."""
 from __future__ import annotations
 
 import io
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         phone.get_by_label("Copies").fill("2")
         expect(form.locator("[data-print-total]")).to_have_text("€52.90")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        if shots := os.environ.get("PRINT_SCREENSHOTS"):  # to look at the page: PRINT_SCREENSHOTS=<dir>
+            phone.screenshot(path=f"{shots}/print-page-phone.png", full_page=True)
         form.get_by_role("button", name="Order and pay").click()
 
         # --- Stripe's hosted checkout (the fake on loopback), with the shipping address.
