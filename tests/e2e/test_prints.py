@@ -25,6 +25,7 @@ from tenants.context import tenant_context
 from tests.billing.fake_stripe import fake_stripe_fixture  # noqa: F401  (fixture)
 from tests.billing.orders_support import shop
 from tests.conftest import TEST_PASSWORD
+from tests.e2e.axe import describe, serious_violations
 from tests.galleries.test_public_support import private_storage_fixture  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,6 +69,7 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         phone.get_by_label("Copies").fill("2")
         expect(form.locator("[data-print-total]")).to_have_text("€52.90")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        print_page = phone.url
         if shots := os.environ.get("PRINT_SCREENSHOTS"):  # to look at the page: PRINT_SCREENSHOTS=<dir>
             phone.screenshot(path=f"{shots}/print-page-phone.png", full_page=True)
         form.get_by_role("button", name="Order and pay").click()
@@ -88,6 +90,16 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         expect(phone.locator("[data-print-status]")).to_contain_text("preparing your prints")
     finally:
         phone_context.close()
+    # axe-core is injected as an inline script: its own context bypasses the Content-Security-Policy (the flow
+    # above ran under it, the print page's script included).
+    axe_context = browser.new_context(**PHONE, bypass_csp=True)
+    try:
+        page = axe_context.new_page()
+        page.goto(print_page)
+        violations = serious_violations(page)
+        assert not violations, describe(violations)
+    finally:
+        axe_context.close()
 
     with tenant_context(a.studio):
         order = Order.objects.get()
@@ -106,7 +118,7 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
     assert item.crop == pytest.approx({"x": 0.0, "y": 1 / 3, "w": 5 / 9, "h": 2 / 3}, abs=1e-4)
 
     # --- The studio marks it shipped from the order's page (desktop).
-    desk_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    desk_context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # axe, below
     try:
         desk = desk_context.new_page()
         desk.goto(f"{live_server.url}{a.prefix}/")
@@ -116,6 +128,8 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         desk.goto(f"{live_server.url}{a.prefix}/billing/orders/")
         desk.locator(f"#order-{order.pk}").get_by_role("link", name="Prints: Placed").click()
         expect(desk.get_by_role("link", name="Download (2362 × 3543 px, 300 dpi)")).to_be_visible()
+        violations = serious_violations(desk)
+        assert not violations, describe(violations)
         shipping = desk.get_by_role("form", name="Mark shipped")
         shipping.get_by_label("Carrier").fill("La Poste")
         shipping.get_by_label("Tracking number").fill("6A12345678901")
