@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from clients.models import Client, ClientGroup, GroupMember
 from clients.services import IntakeError
 from tenants.access import acting_user
+from tenants.api_fields import MAX_ID
 from tenants.models import User
 
 log = structlog.get_logger("clients.groups")
@@ -49,6 +50,8 @@ def _clean_members(clients: Sequence[Any]) -> list[Client]:
             pk = int(value.pk if isinstance(value, Client) else value)
         except (TypeError, ValueError):
             raise IntakeError(_("Choose the group's members from the studio's clients.")) from None
+        if not 1 <= pk <= MAX_ID:  # no row has such an id (and the database can't even compare it)
+            raise IntakeError(_("One of the chosen clients doesn't exist (any more)."), status=400)
         if pk in ids:
             raise IntakeError(_("A client can be in a group only once."))
         ids.append(pk)
