@@ -17,6 +17,7 @@ the studio's connected account with the platform's application fee.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -25,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import connect, messages, prices, stripe_client, webhook_events
+from billing import connect, coupons, messages, prices, stripe_client, webhook_events
 from billing.models import Order, OrderItem, Package, StripeEvent
 from billing.webhooks import handles
 from clients.services import register_client_erasure_step
@@ -96,9 +97,12 @@ def start_checkout(
     package: Package | None = None,
     base_url: str,
     session_hash: str = "",
+    coupon_code: str = "",
 ) -> Order:
     """Create the pending order and its Checkout Session; returns the order (its `checkout_url` attribute is where
-    the client goes). `base_url` is the scheme and host the client uses (for the success and cancel links)."""
+    the client goes). `base_url` is the scheme and host the client uses (for the success and cancel links). A
+    running sale lowers the prices charged; `coupon_code` is checked and its discount taken off (billing.coupons),
+    refused with CouponRefused."""
     billing = connect.studio_billing()
     if not connect.can_take_payments(billing):
         raise CheckoutRefused(
@@ -107,17 +111,38 @@ def start_checkout(
     if package is not None and not package.is_active:
         raise CheckoutRefused(_("This package is no longer offered."), 404)
     chosen = _chosen(gallery, portrait_ids, package)
+    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.DIGITAL)
     try:
-        quote = prices.quote(count=len(chosen), package=package, gallery_size=len(chosen))
+        quote = prices.quote(
+            count=len(chosen),
+            package=package,
+            gallery_size=len(chosen),
+            sale=lambda price: coupons.sale_price(price=price, sale=sale),
+        )
     except prices.PriceError as exc:
         raise CheckoutRefused(exc.message) from None
+    # The order's lines as the coupon sees them (kind, product, amount at the prices charged).
+    lines: list[coupons.Line] = [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}]
     with transaction.atomic():
+        # The coupon, checked under its row lock: a concurrent checkout with the same code waits, then counts ours.
+        discount = (
+            coupons.check_code(
+                code=coupon_code, lines=lines, client_id=gallery.client_id, currency=quote.currency, lock=True
+            )
+            if coupon_code.strip()
+            else None
+        )
+        subtotal = sum((line["amount"] for line in lines), Decimal("0"))
+        amount = discount.total if discount is not None else subtotal
         order = Order.objects.create(
             gallery=gallery,
             package=package,
             currency=quote.currency,
-            amount=quote.total,
-            application_fee=quote.fee,
+            subtotal=subtotal,
+            coupon=discount.coupon if discount is not None else None,
+            discount=discount.amount if discount is not None else Decimal("0"),
+            amount=amount,
+            application_fee=prices.fee_for(amount),
             connect_account_id=billing.connect_account_id,
             created_by_session=session_hash[:64],
         )
@@ -140,8 +165,9 @@ def start_checkout(
         session = stripe.checkout.Session.create(
             mode="payment",
             line_items=line_items,
+            **_discounts(order, discount),
             payment_intent_data={
-                "application_fee_amount": prices.to_minor(quote.fee),
+                "application_fee_amount": prices.to_minor(order.application_fee),
                 "transfer_data": {"destination": billing.connect_account_id},
                 "metadata": metadata,
             },
@@ -161,6 +187,12 @@ def start_checkout(
     order.checkout_url = session["url"]  # type: ignore[attr-defined]
     log.info("checkout_started", order_id=order.pk, gallery_id=gallery.pk, portraits=len(chosen))
     return order
+
+
+def _discounts(order: Order, discount: coupons.Discount | None) -> dict[str, Any]:
+    """The session's `discounts` argument (none without a coupon). Raises stripe's errors."""
+    found = coupons.stripe_discounts(order=order, discount=discount)
+    return {"discounts": found} if found else {}
 
 
 def _line(currency: str, amount: Any, name: str, quantity: int) -> dict[str, Any]:

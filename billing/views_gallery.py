@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from billing import connect, orders, prices
+from billing import connect, coupons, orders, prices
 from billing.models import Order, Package
 from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
@@ -35,7 +35,8 @@ def _refused(request: HttpRequest, gallery: Gallery, message: str, status: int) 
 
 @gallery_page("POST")
 def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    """POST portrait=<id> (repeated) and optionally package=<id>: the order, then Stripe's checkout page (303)."""
+    """POST portrait=<id> (repeated), optionally package=<id> and coupon=<code>: the order, then Stripe's checkout
+    page (303)."""
     package = None
     package_id = request.POST.get("package") or ""
     if package_id:
@@ -49,8 +50,9 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
             package=package,
             base_url=f"{request.scheme}://{request.get_host()}",
             session_hash=_session_hash(request),
+            coupon_code=request.POST.get("coupon", "")[:100],
         )
-    except orders.CheckoutRefused as exc:
+    except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
         return _refused(request, gallery, exc.message, exc.status)
     response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
     response.status_code = 303
@@ -93,10 +95,11 @@ def cart_context(
     *, gallery: Gallery, tiles: Sequence[client_services.Tile] = (), any_unbought: bool | None = None
 ) -> dict:
     """What the gallery's cart shows (for the gallery page): whether buying is possible, the price per portrait,
-    the packages, and which of the tiles shown can still be bought (no full-size download yet). `any_unbought`:
+    the packages (at the running sale's prices, if any: `sale`), and which of the tiles shown can still be bought
+    (no full-size download yet). `any_unbought`:
     whether any portrait of the whole gallery can still be bought (the page knows; the form must be there for the
     tiles of later pages, loaded as the client scrolls, even when every tile of this one is bought); without it,
-    the tiles shown decide. One query while the studio can't take payments, three when it can, whatever the
+    the tiles shown decide. One query while the studio can't take payments, four when it can, whatever the
     number of portraits."""
     buyable_ids = {t.id for t in tiles if not any(o.size == Entitlement.Size.FULL for o in t.offers)}
     unbought = bool(buyable_ids) if any_unbought is None else bool(any_unbought or buyable_ids)
@@ -105,11 +108,19 @@ def cart_context(
         # the gallery could still be bought.
         return {"can_buy": False, "closed": unbought, "open": False}
     sheet = prices.price_sheet()
+    # A running sale: the prices shown are the prices charged (billing.coupons); one query.
+    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.DIGITAL)
+    unit = coupons.sale_price(price=sheet.price_per_portrait, sale=sale)
+    packages = prices.active_packages()
+    for package in packages:
+        package.sale_price = coupons.sale_price(price=package.price, sale=sale)  # type: ignore[attr-defined]
     return {
         "can_buy": True,
         "open": unbought,
         "sheet": sheet,
-        "packages": prices.active_packages(),
+        "sale": sale,
+        "unit_price": unit,
+        "packages": packages,
         "buyable_ids": buyable_ids,
-        "price_minor": prices.to_minor(sheet.price_per_portrait),
+        "price_minor": prices.to_minor(unit),
     }
