@@ -596,7 +596,7 @@ class CouponProduct(TenantOwned):
     product = models.ForeignKey(PrintProduct, on_delete=models.CASCADE, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["coupon", "product"], name="couponproduct_unique")]
+        constraints = [models.UniqueConstraint(fields=["studio", "coupon", "product"], name="couponproduct_unique")]
 
     def __str__(self) -> str:
         return f"Product {self.product_id} of coupon {self.coupon_id}"

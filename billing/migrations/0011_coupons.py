@@ -121,7 +121,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='couponproduct',
-            constraint=models.UniqueConstraint(fields=('coupon', 'product'), name='couponproduct_unique'),
+            constraint=models.UniqueConstraint(fields=('studio', 'coupon', 'product'), name='couponproduct_unique'),
         ),
         migrations.AddConstraint(
             model_name='coupon',
