@@ -271,6 +271,14 @@ def sale_price(*, price: Decimal, sale: GallerySale | None) -> Decimal:
     return (price * (MAX_PERCENT - sale.percent_off) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def priced(*, gallery: Gallery, count: int, package: Any = None, gallery_size: int = 0) -> prices.Quote:
+    """`prices.quote` at the gallery's running sale's prices (the best single sale for downloads)."""
+    sale = best_sale(sales=active_sales(gallery=gallery), kind=DIGITAL)
+    return prices.quote(
+        count=count, package=package, gallery_size=gallery_size, sale=lambda price: sale_price(price=price, sale=sale)
+    )
+
+
 # --- The studio's coupons and sales -------------------------------------------------------------------------------
 
 

@@ -111,14 +111,8 @@ def start_checkout(
     if package is not None and not package.is_active:
         raise CheckoutRefused(_("This package is no longer offered."), 404)
     chosen = _chosen(gallery, portrait_ids, package)
-    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.DIGITAL)
     try:
-        quote = prices.quote(
-            count=len(chosen),
-            package=package,
-            gallery_size=len(chosen),
-            sale=lambda price: coupons.sale_price(price=price, sale=sale),
-        )
+        quote = coupons.priced(gallery=gallery, count=len(chosen), package=package, gallery_size=len(chosen))
     except prices.PriceError as exc:
         raise CheckoutRefused(exc.message) from None
     # The order's lines as the coupon sees them (kind, product, amount at the prices charged).

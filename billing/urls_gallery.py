@@ -6,6 +6,7 @@ from billing import views_gallery as views
 
 urlpatterns = [
     path("<str:gallery_token>/buy/", views.gallery_buy, name="gallery_buy"),
+    path("<str:gallery_token>/buy/coupon/", views.gallery_coupon, name="gallery_coupon"),
     path("<str:gallery_token>/buy/success/", views.gallery_order_success, name="gallery_order_success"),
     path("<str:gallery_token>/buy/status/", views.gallery_order_status, name="gallery_order_status"),
 ]

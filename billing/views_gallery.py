@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
@@ -19,6 +19,7 @@ from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
 from galleries.views_public import gallery_page
 from tenants.refusals import refusal_page
+from tenants.templatetags.studio_tags import money
 
 POLL_SECONDS = 2
 
@@ -57,6 +58,46 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
     response.status_code = 303
     return response
+
+
+@gallery_page("GET")
+def gallery_coupon(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """GET ?code=…&count=<portraits ticked>&package=<id>: what the code takes off this cart, for the cart to show
+    before paying (JSON: subtotal, discount, total, formatted for the client; or the refusal's message with its
+    status). Checkout checks it all again."""
+    if not connect.can_take_payments():
+        return JsonResponse({"message": _("Buying isn't open in this gallery.")}, status=409)
+    package_id, count = request.GET.get("package", ""), request.GET.get("count", "")
+    package = None
+    if package_id:
+        package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
+        if package is None:
+            return JsonResponse({"message": _("This package is no longer offered.")}, status=404)
+    size = len(orders.buyable_portrait_ids(gallery=gallery)) if package is not None and not package.count else 0
+    number = size or (min(int(count), orders.MAX_PORTRAITS_PER_ORDER) if count.isdigit() else 0)
+    try:
+        quote = coupons.priced(gallery=gallery, count=number, package=package, gallery_size=size)
+        lines: list[coupons.Line] = [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}]
+        found = coupons.check_code(
+            code=request.GET.get("code", "")[:100], lines=lines, client_id=gallery.client_id, currency=quote.currency
+        )
+    except (prices.PriceError, coupons.CouponRefused) as exc:
+        return JsonResponse({"message": exc.message}, status=exc.status)
+    currency = quote.currency
+    return JsonResponse(
+        {
+            "code": found.coupon.code,
+            "subtotal": str(found.subtotal),
+            "discount": str(found.amount),
+            "total": str(found.total),
+            "message": _("%(code)s: %(discount)s off, %(total)s to pay.")
+            % {
+                "code": found.coupon.code,
+                "discount": money(found.amount, currency),
+                "total": money(found.total, currency),
+            },
+        }
+    )
 
 
 def _success_context(request: HttpRequest, gallery: Gallery, order: Order | None) -> dict:

@@ -99,6 +99,7 @@ PUBLIC_URL_NAMES = frozenset(
         "stop_reminders",
         # Buying in a client's gallery (billing/urls_gallery.py): the same share-link credential.
         "gallery_buy",
+        "gallery_coupon",
         "gallery_order_success",
         "gallery_order_status",
         "gallery_download",

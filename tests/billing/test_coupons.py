@@ -165,6 +165,26 @@ def test_a_code_for_some_products_goes_as_a_single_use_coupon_of_the_computed_di
     assert session["amount_total"] == prices.to_minor(order.amount) == 18180 - 901
 
 
+def test_the_cart_asks_what_a_code_takes_off_before_paying(client: Client, two_tenants: Any, fake_stripe: Any) -> None:
+    a, _ = two_tenants
+    scene = shop(a, fake_stripe)
+    _coupon(a, code="PEEK", percent_off="10")
+    page = text(client.get(scene.url))
+    assert 'name="coupon"' in page and f"{scene.url}buy/coupon/" in page
+    answer = client.get(f"{scene.url}buy/coupon/", {"code": "peek", "count": "2"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "code": "PEEK",
+        "subtotal": "19.80",
+        "discount": "1.98",
+        "total": "17.82",
+        "message": "PEEK: €1.98 off, €17.82 to pay.",
+    }
+    unknown = client.get(f"{scene.url}buy/coupon/", {"code": "NOPE", "count": "2"})
+    assert unknown.status_code == 404 and unknown.json()["message"].startswith("This code doesn't exist.")
+    assert _orders(a) == 0
+
+
 def test_discount_rounding_is_half_up_to_the_minor_unit_and_an_amount_is_capped() -> None:
     assert coupons.discount_minor(percent_off=Decimal("12.5"), amount_off=None, eligible_minor=2) == 0  # 0.25
     assert coupons.discount_minor(percent_off=Decimal("12.5"), amount_off=None, eligible_minor=4) == 1  # 0.5 → 1
