@@ -466,6 +466,13 @@ class Order(TenantOwned):
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.get_status_display()})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new order made without a subtotal or a discount (no coupon: code that sets `amount` only) gets the
+        subtotal that keeps amount = subtotal - discount + shipping_amount."""
+        if self._state.adding and not self.subtotal and not self.discount and self.amount is not None:
+            self.subtotal = Decimal(self.amount) - Decimal(self.shipping_amount or 0)
+        super().save(*args, **kwargs)
+
 
 class OrderItem(TenantOwned):
     """One portrait of an order, at a size, with its share of the price."""

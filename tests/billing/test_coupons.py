@@ -185,6 +185,13 @@ def test_the_cart_asks_what_a_code_takes_off_before_paying(client: Client, two_t
     assert _orders(a) == 0
 
 
+def test_an_order_made_without_a_coupon_keeps_the_invariant(two_tenants: Any) -> None:
+    a, _ = two_tenants
+    with tenant_context(a.studio):
+        order = Order.objects.create(currency="eur", amount=Decimal("30.00"), shipping_amount=Decimal("5.00"))
+    assert order.subtotal - order.discount + order.shipping_amount == order.amount == Decimal("30.00")
+
+
 def test_discount_rounding_is_half_up_to_the_minor_unit_and_an_amount_is_capped() -> None:
     assert coupons.discount_minor(percent_off=Decimal("12.5"), amount_off=None, eligible_minor=2) == 0  # 0.25
     assert coupons.discount_minor(percent_off=Decimal("12.5"), amount_off=None, eligible_minor=4) == 1  # 0.5 → 1
