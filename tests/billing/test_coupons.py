@@ -324,7 +324,11 @@ def test_the_fake_stripe_enforces_a_promotion_codes_limits_like_stripe(two_tenan
 
     with pytest.raises(stripe.InvalidRequestError, match="minimum amount"):
         session(1990)
-    fake_stripe.complete(session(2000)["id"])
+    completed = session(2000)
+    assert (completed["amount_total"], completed["total_details"]["amount_discount"]) == (1800, 200)
+    fake_stripe.complete(completed["id"])
+    assert stripe.PromotionCode.retrieve(coupon.stripe_promotion_code_id)["times_redeemed"] == 1
+    assert stripe.Coupon.retrieve(coupon.stripe_coupon_id)["times_redeemed"] == 1
     with pytest.raises(stripe.InvalidRequestError, match="max_redemptions"):
         session(2000)
     with tenant_context(a.studio):
@@ -462,6 +466,11 @@ def test_the_api_creates_lists_and_deactivates_codes_with_the_webhooks_roles(
     photographer = Client()
     photographer.force_login(add_member(a, "photo@a.example", Role.PHOTOGRAPHER))
     assert photographer.get(f"{api}/coupons/").status_code == 403
+    with tenant_context(a.studio):
+        changed = coupons.update_coupon(
+            coupon=Coupon.objects.get(pk=created["id"]), description="For the newsletter", max_uses_per_client=None
+        )
+    assert (changed.description, changed.max_uses_per_client) == ("For the newsletter", None)
     done = owner.post(f"{api}/coupons/{created['id']}/deactivate/")
     assert done.status_code == 200 and done.json()["is_active"] is False
 
