@@ -4,7 +4,9 @@ the studio's connected account with the platform's application fee.
 - :func:`start_checkout` (the client's gallery request): the portraits chosen (only the gallery's visible ones, not
   already entitled), priced from the price sheet or a package, refused while the studio can't take payments. The
   `Order` and its items are written first (pending), then the Checkout Session is created with the order's
-  `idempotency_key` (a retry gets the same session), and the client is sent to its `url`.
+  `idempotency_key` (a retry gets the same session), and the client is sent to its `url`. A running gallery sale
+  lowers the prices charged, and a coupon code is checked under its row lock and taken off as the session's one
+  discount (billing.coupons, docs/coupons.md): amount = subtotal - discount + shipping.
 - Webhooks (called by billing/webhooks.py inside the transaction that stores the event once by its id):
   `checkout.session.completed` → paid and entitlements; `checkout.session.expired` → expired (never after paid);
   `charge.refunded` → refunded and the order's entitlements revoked. A handler finds the order by the session or
