@@ -4,12 +4,14 @@ Object ids are `<model>_id` (order_id): the isolation matrix attacks each with t
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from billing import api, api_webhooks
+from billing import api, api_coupons, api_webhooks
 
 router = SimpleRouter()
 router.register("orders", api.OrderViewSet, basename="api-order")
 router.register("print-products", api.PrintProductViewSet, basename="api-printproduct")
 router.register("webhook-endpoints", api_webhooks.EndpointViewSet, basename="api-webhookendpoint")
+router.register("coupons", api_coupons.CouponViewSet, basename="api-coupon")
+router.register("gallery-sales", api_coupons.SaleViewSet, basename="api-gallerysale")
 router.register("webhook-deliveries", api_webhooks.DeliveryViewSet, basename="api-webhookdelivery")
 
 urlpatterns = [

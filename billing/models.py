@@ -12,7 +12,8 @@ so the billing page's 30 days of usage read at most 31 rows.
 
 Tenant-owned: `StudioBilling`, `CreditEntry`, `CreditUsageDay`, `PriceSheet`, `Package`, `Order`, `OrderItem`,
 `WebhookEndpoint`, `WebhookDelivery` (outgoing webhooks, billing.webhooks_out), `PrintProduct` and
-`PrintFulfilment` (prints, billing.prints and billing.fulfilment).
+`PrintFulfilment` (prints, billing.prints and billing.fulfilment), `Coupon`, `CouponProduct` and `GallerySale`
+(billing.coupons).
 Platform-level: `StripeEvent` (a webhook arrives before anyone knows its studio; `studio` is filled in once it is
 resolved).
 """
@@ -432,6 +433,14 @@ class Order(TenantOwned):
     shipping_amount = models.DecimalField(
         max_digits=10, decimal_places=2, default=Decimal("0"), help_text="Shipping, part of `amount` (prints)."
     )
+    # A coupon (billing.coupons): amount = subtotal - discount + shipping_amount.
+    coupon = models.ForeignKey("Coupon", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders")
+    subtotal = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), help_text="The items at the prices charged."
+    )
+    discount = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), help_text="The coupon's amount off."
+    )
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     checkout_session_id = models.CharField(max_length=200, blank=True, db_index=True)
     payment_intent_id = models.CharField(max_length=200, blank=True, db_index=True)
@@ -456,6 +465,13 @@ class Order(TenantOwned):
 
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.get_status_display()})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new order made without a subtotal or a discount (no coupon: code that sets `amount` only) gets the
+        subtotal that keeps amount = subtotal - discount + shipping_amount."""
+        if self._state.adding and not self.subtotal and not self.discount and self.amount is not None:
+            self.subtotal = Decimal(self.amount) - Decimal(self.shipping_amount or 0)
+        super().save(*args, **kwargs)
 
 
 class OrderItem(TenantOwned):
@@ -529,6 +545,94 @@ class PrintFulfilment(TenantOwned):
 
     def __str__(self) -> str:
         return f"Fulfilment of order {self.order_id} ({self.get_status_display()})"
+
+
+class Coupon(TenantOwned):
+    """A code a client types in the gallery's cart (billing.coupons): a percentage or a fixed amount off, with
+    limits (per client, total uses, dates, minimum order, which items). Stripe holds its twin on the platform
+    account (a Coupon and a Promotion Code, made with it), used by Checkout where it can express the coupon's
+    rules; otherwise each order gets a single-use Stripe coupon of the discount computed here. A use counts when
+    the order is paid (a pending order of the last day holds one)."""
+
+    class AppliesTo(models.TextChoices):
+        ALL = "all", _("Everything")
+        DIGITAL = "digital", _("Digital downloads")
+        PRINTS = "prints", _("Prints")
+        PRODUCTS = "products", _("Some print products")
+
+    code = models.CharField(max_length=40, help_text="Upper case; unique in the studio among active codes.")
+    description = models.CharField(max_length=200, blank=True)
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="In `currency` (the price sheet's)."
+    )
+    currency = models.CharField(max_length=3, default="eur", help_text="The price sheet's currency when created.")
+    applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.ALL)
+    products = models.ManyToManyField(PrintProduct, through="CouponProduct", blank=True, related_name="+")
+    min_order = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Paid orders in all; empty: no limit.")
+    max_uses_per_client = models.PositiveIntegerField(null=True, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    stripe_coupon_id = models.CharField(max_length=100, blank=True)
+    stripe_promotion_code_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["studio", "code"], condition=models.Q(is_active=True), name="coupon_active_code_unique"
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(percent_off__isnull=False, amount_off__isnull=True))
+                | (models.Q(percent_off__isnull=True, amount_off__isnull=False)),
+                name="coupon_percent_xor_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CouponProduct(TenantOwned):
+    """A print product a coupon applies to (`Coupon.products`, when it applies to some products)."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey(PrintProduct, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["studio", "coupon", "product"], name="couponproduct_unique")]
+
+    def __str__(self) -> str:
+        return f"Product {self.product_id} of coupon {self.coupon_id}"
+
+
+class GallerySale(TenantOwned):
+    """A time-limited percentage off the unit prices of one gallery, or of every gallery of the studio (no
+    gallery). The prices shown and charged are the sale prices (the best single sale applies); a coupon then
+    applies on top of them."""
+
+    class AppliesTo(models.TextChoices):
+        ALL = "all", _("Everything")
+        DIGITAL = "digital", _("Digital downloads")
+        PRINTS = "prints", _("Prints")
+
+    name = models.CharField(max_length=100)
+    gallery = models.ForeignKey("galleries.Gallery", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2)
+    applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.ALL)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["studio", "ends_at"], name="gallerysale_studio_end")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class WebhookEvent(models.TextChoices):
@@ -614,8 +718,11 @@ class WebhookDelivery(TenantOwned):
 
 
 __all__ = [
+    "Coupon",
+    "CouponProduct",
     "CreditEntry",
     "CreditUsageDay",
+    "GallerySale",
     "Order",
     "OrderItem",
     "Package",

@@ -4,7 +4,9 @@ the studio's connected account with the platform's application fee.
 - :func:`start_checkout` (the client's gallery request): the portraits chosen (only the gallery's visible ones, not
   already entitled), priced from the price sheet or a package, refused while the studio can't take payments. The
   `Order` and its items are written first (pending), then the Checkout Session is created with the order's
-  `idempotency_key` (a retry gets the same session), and the client is sent to its `url`.
+  `idempotency_key` (a retry gets the same session), and the client is sent to its `url`. A running gallery sale
+  lowers the prices charged, and a coupon code is checked under its row lock and taken off as the session's one
+  discount (billing.coupons, docs/coupons.md): amount = subtotal - discount + shipping.
 - Webhooks (called by billing/webhooks.py inside the transaction that stores the event once by its id):
   `checkout.session.completed` → paid and entitlements; `checkout.session.expired` → expired (never after paid);
   `charge.refunded` → refunded and the order's entitlements revoked. A handler finds the order by the session or
@@ -26,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import connect, fulfilment, messages, prices, stripe_client, webhook_events
+from billing import connect, coupons, fulfilment, messages, prices, stripe_client, webhook_events
 from billing import prints as print_service
 from billing.models import Order, OrderItem, Package, PrintFulfilment, StripeEvent
 from billing.webhooks import handles
@@ -100,11 +102,14 @@ def start_checkout(
     prints: Sequence[print_service.PrintChoice] = (),
     base_url: str,
     session_hash: str = "",
+    coupon_code: str = "",
 ) -> Order:
     """Create the pending order and its Checkout Session; returns the order (its `checkout_url` attribute is where
     the client goes). `base_url` is the scheme and host the client uses (for the success and cancel links).
     Downloads (`portrait_ids`, or a `package`) and prints (`prints`: the client's choices on the print page) may
-    be bought together; an order with prints asks Checkout for the shipping address and adds the shipping price."""
+    be bought together; an order with prints asks Checkout for the shipping address and adds the shipping price.
+    A running sale lowers the prices charged; `coupon_code` is checked and its discount taken off the items (not
+    the shipping: billing.coupons), refused with CouponRefused."""
     billing = connect.studio_billing()
     if not connect.can_take_payments(billing):
         raise CheckoutRefused(
@@ -121,25 +126,45 @@ def start_checkout(
     quote = None
     if chosen:
         try:
-            quote = prices.quote(count=len(chosen), package=package, gallery_size=len(chosen))
+            quote = coupons.priced(gallery=gallery, count=len(chosen), package=package, gallery_size=len(chosen))
         except prices.PriceError as exc:
             raise CheckoutRefused(exc.message) from None
+    print_sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT) if prints else None
+    print_units = [coupons.sale_price(price=line.product.price, sale=print_sale) for line in print_lines]
     shipping = sheet.print_shipping if print_lines else Decimal("0")
-    total = (quote.total if quote else Decimal("0")) + shipping
-    total += sum((line.product.price * line.quantity for line in print_lines), Decimal("0"))
-    fee = prices.fee_for(total)
+    # The order's lines as the coupon sees them (kind, product, amount at the prices charged).
+    lines: list[coupons.Line] = []
+    if quote is not None:
+        lines.append({"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total})
+    lines += [
+        {"kind": coupons.PRINT, "product_id": line.product.pk, "amount": unit * line.quantity}
+        for line, unit in zip(print_lines, print_units, strict=True)
+    ]
     with transaction.atomic():
+        # The coupon, checked under its row lock: a concurrent checkout with the same code waits, then counts ours.
+        discount = (
+            coupons.check_code(
+                code=coupon_code, lines=lines, client_id=gallery.client_id, currency=sheet.currency, lock=True
+            )
+            if coupon_code.strip()
+            else None
+        )
+        subtotal = sum((line["amount"] for line in lines), Decimal("0"))
+        amount = (discount.total if discount is not None else subtotal) + shipping
         order = Order.objects.create(
             gallery=gallery,
             package=package if chosen else None,
             currency=sheet.currency,
-            amount=total,
-            application_fee=fee,
+            subtotal=subtotal,
+            coupon=discount.coupon if discount is not None else None,
+            discount=discount.amount if discount is not None else Decimal("0"),
             shipping_amount=shipping,
+            amount=amount,
+            application_fee=prices.fee_for(amount),
             connect_account_id=billing.connect_account_id,
             created_by_session=session_hash[:64],
         )
-        items = print_service.order_items(order=order, lines=print_lines)
+        items = print_service.order_items(order=order, lines=print_lines, unit_prices=print_units)
         if quote is not None:
             items[:0] = [
                 OrderItem(order=order, portrait_id=pk, size=Entitlement.Size.FULL, unit_price=unit)
@@ -154,8 +179,8 @@ def start_checkout(
     elif quote is not None:
         line_items.append(_line(sheet.currency, quote.unit_prices[0], "Portrait (full resolution)", len(chosen)))
     line_items += [
-        _line(sheet.currency, line.product.price, print_service.label(line.product), line.quantity)
-        for line in print_lines
+        _line(sheet.currency, unit, print_service.label(line.product), line.quantity)
+        for line, unit in zip(print_lines, print_units, strict=True)
     ]
     shipping_params: dict[str, Any] = {}
     if print_lines:
@@ -177,8 +202,9 @@ def start_checkout(
         session = stripe.checkout.Session.create(
             mode="payment",
             line_items=line_items,
+            **_discounts(order, discount),
             payment_intent_data={
-                "application_fee_amount": prices.to_minor(fee),
+                "application_fee_amount": prices.to_minor(order.application_fee),
                 "transfer_data": {"destination": billing.connect_account_id},
                 "metadata": metadata,
             },
@@ -201,6 +227,12 @@ def start_checkout(
         "checkout_started", order_id=order.pk, gallery_id=gallery.pk, portraits=len(chosen), prints=len(print_lines)
     )
     return order
+
+
+def _discounts(order: Order, discount: coupons.Discount | None) -> dict[str, Any]:
+    """The session's `discounts` argument (none without a coupon). Raises stripe's errors."""
+    found = coupons.stripe_discounts(order=order, discount=discount)
+    return {"discounts": found} if found else {}
 
 
 def _line(currency: str, amount: Any, name: str, quantity: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ it (billing/orders.py). Keyword-only, typed, in the current studio's context."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -102,14 +103,22 @@ class Quote:
     package: Package | None = None
 
 
-def quote(*, count: int, package: Package | None = None, gallery_size: int = 0) -> Quote:
+def quote(
+    *,
+    count: int,
+    package: Package | None = None,
+    gallery_size: int = 0,
+    sale: Callable[[Decimal], Decimal] | None = None,
+) -> Quote:
     """The price of `count` portraits: the price sheet's per-portrait price, or the package's price (a package of
-    N portraits takes at most N; an "all" package takes every portrait of the gallery)."""
+    N portraits takes at most N; an "all" package takes every portrait of the gallery). `sale` turns a price into
+    its sale price (billing.coupons.sale_price): the per-portrait price or the package's."""
+    on_sale = sale or (lambda price: price)
     sheet = price_sheet()
     if count <= 0:
         raise PriceError(_("Choose at least one portrait."))
     if package is None:
-        unit = sheet.price_per_portrait
+        unit = on_sale(sheet.price_per_portrait)
         units = [unit] * count
         total = unit * count
     else:
@@ -124,7 +133,7 @@ def quote(*, count: int, package: Package | None = None, gallery_size: int = 0) 
                 _("The package “%(name)s” is for all %(count)s portraits of the gallery.")
                 % {"name": package.name, "count": limit}
             )
-        total = package.price
+        total = on_sale(package.price)
         share = (total / count).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         units = [share] * (count - 1) + [total - share * (count - 1)]
     return Quote(currency=sheet.currency, total=total, fee=fee_for(total), unit_prices=units, package=package)

@@ -286,8 +286,11 @@ def resolve_choices(*, gallery: Gallery, choices: Sequence[PrintChoice]) -> list
     return lines
 
 
-def order_items(*, order: Order, lines: Sequence[PrintLine]) -> list[OrderItem]:
-    """The order's print lines (unsaved), at each product's price."""
+def order_items(
+    *, order: Order, lines: Sequence[PrintLine], unit_prices: Sequence[Decimal] | None = None
+) -> list[OrderItem]:
+    """The order's print lines (unsaved), at each product's price or at `unit_prices` (a sale's)."""
+    units = list(unit_prices) if unit_prices is not None else [line.product.price for line in lines]
     return [
         OrderItem(
             order=order,
@@ -297,9 +300,9 @@ def order_items(*, order: Order, lines: Sequence[PrintLine]) -> list[OrderItem]:
             product_name=label(line.product),
             crop=line.crop.as_dict(),
             quantity=line.quantity,
-            unit_price=line.product.price,
+            unit_price=unit,
         )
-        for line in lines
+        for line, unit in zip(lines, units, strict=True)
     ]
 
 

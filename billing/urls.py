@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from billing import views, views_orders, views_webhooks
+from billing import views, views_coupons, views_orders, views_webhooks
 
 urlpatterns = [
     path("", views.billing, name="billing"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("orders/<int:order_id>/fulfilment/", views_orders.order_fulfilment, name="billing_order_fulfilment"),
     path("orders/<int:order_id>/refund/", views_orders.refund_order, name="billing_order_refund"),
     path("prices/", include("billing.urls_prices")),  # the price sheet and Stripe Connect onboarding
+    path("coupons/", views_coupons.coupons_page, name="billing_coupons"),
     path("webhooks/", views_webhooks.webhooks, name="webhooks"),
     path("webhooks/<int:webhookendpoint_id>/", views_webhooks.webhook_endpoint, name="webhook_endpoint"),
     path(

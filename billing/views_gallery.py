@@ -10,12 +10,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from billing import connect, orders, prices
+from billing import connect, coupons, orders, prices
 from billing import prints as print_service
 from billing.models import Order, Package
 from engine import prints as engine_prints
@@ -23,6 +23,7 @@ from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
 from galleries.views_public import gallery_page
 from tenants.refusals import refusal_page
+from tenants.templatetags.studio_tags import money
 
 POLL_SECONDS = 2
 
@@ -39,7 +40,8 @@ def _refused(request: HttpRequest, gallery: Gallery, message: str, status: int) 
 
 @gallery_page("POST")
 def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    """POST portrait=<id> (repeated) and optionally package=<id>: the order, then Stripe's checkout page (303)."""
+    """POST portrait=<id> (repeated), optionally package=<id> and coupon=<code>: the order, then Stripe's checkout
+    page (303)."""
     package = None
     package_id = request.POST.get("package") or ""
     if package_id:
@@ -53,8 +55,9 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
             package=package,
             base_url=f"{request.scheme}://{request.get_host()}",
             session_hash=_session_hash(request),
+            coupon_code=request.POST.get("coupon", "")[:100],
         )
-    except orders.CheckoutRefused as exc:
+    except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
         return _refused(request, gallery, exc.message, exc.status)
     response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
     response.status_code = 303
@@ -143,6 +146,46 @@ def gallery_buy_print(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     return response
 
 
+@gallery_page("GET")
+def gallery_coupon(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """GET ?code=…&count=<portraits ticked>&package=<id>: what the code takes off this cart, for the cart to show
+    before paying (JSON: subtotal, discount, total, formatted for the client; or the refusal's message with its
+    status). Checkout checks it all again."""
+    if not connect.can_take_payments():
+        return JsonResponse({"message": _("Buying isn't open in this gallery.")}, status=409)
+    package_id, count = request.GET.get("package", ""), request.GET.get("count", "")
+    package = None
+    if package_id:
+        package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
+        if package is None:
+            return JsonResponse({"message": _("This package is no longer offered.")}, status=404)
+    size = len(orders.buyable_portrait_ids(gallery=gallery)) if package is not None and not package.count else 0
+    number = size or (min(int(count), orders.MAX_PORTRAITS_PER_ORDER) if count.isdigit() else 0)
+    try:
+        quote = coupons.priced(gallery=gallery, count=number, package=package, gallery_size=size)
+        lines: list[coupons.Line] = [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}]
+        found = coupons.check_code(
+            code=request.GET.get("code", "")[:100], lines=lines, client_id=gallery.client_id, currency=quote.currency
+        )
+    except (prices.PriceError, coupons.CouponRefused) as exc:
+        return JsonResponse({"message": exc.message}, status=exc.status)
+    currency = quote.currency
+    return JsonResponse(
+        {
+            "code": found.coupon.code,
+            "subtotal": str(found.subtotal),
+            "discount": str(found.amount),
+            "total": str(found.total),
+            "message": _("%(code)s: %(discount)s off, %(total)s to pay.")
+            % {
+                "code": found.coupon.code,
+                "discount": money(found.amount, currency),
+                "total": money(found.total, currency),
+            },
+        }
+    )
+
+
 def _success_context(request: HttpRequest, gallery: Gallery, order: Order | None) -> dict:
     context: dict = {"gallery": gallery, "order": order, "poll_seconds": POLL_SECONDS, "tiles": []}
     if order is not None and order.status == Order.Status.PAID:
@@ -182,10 +225,11 @@ def cart_context(
     *, gallery: Gallery, tiles: Sequence[client_services.Tile] = (), any_unbought: bool | None = None
 ) -> dict:
     """What the gallery's cart shows (for the gallery page): whether buying is possible, the price per portrait,
-    the packages, and which of the tiles shown can still be bought (no full-size download yet). `any_unbought`:
+    the packages (at the running sale's prices, if any: `sale`), and which of the tiles shown can still be bought
+    (no full-size download yet). `any_unbought`:
     whether any portrait of the whole gallery can still be bought (the page knows; the form must be there for the
     tiles of later pages, loaded as the client scrolls, even when every tile of this one is bought); without it,
-    the tiles shown decide. One query while the studio can't take payments, three when it can, whatever the
+    the tiles shown decide. One query while the studio can't take payments, four when it can, whatever the
     number of portraits."""
     buyable_ids = {t.id for t in tiles if not any(o.size == Entitlement.Size.FULL for o in t.offers)}
     unbought = bool(buyable_ids) if any_unbought is None else bool(any_unbought or buyable_ids)
@@ -194,13 +238,21 @@ def cart_context(
         # the gallery could still be bought.
         return {"can_buy": False, "closed": unbought, "open": False}
     sheet = prices.price_sheet()
+    # A running sale: the prices shown are the prices charged (billing.coupons); one query.
+    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.DIGITAL)
+    unit = coupons.sale_price(price=sheet.price_per_portrait, sale=sale)
+    packages = prices.active_packages()
+    for package in packages:
+        package.sale_price = coupons.sale_price(price=package.price, sale=sale)  # type: ignore[attr-defined]
     return {
         "can_buy": True,
         "open": unbought,
         "sheet": sheet,
-        "packages": prices.active_packages(),
+        "sale": sale,
+        "unit_price": unit,
+        "packages": packages,
         "buyable_ids": buyable_ids,
-        "price_minor": prices.to_minor(sheet.price_per_portrait),
+        "price_minor": prices.to_minor(unit),
     }
 
 

@@ -101,6 +101,7 @@ PUBLIC_URL_NAMES = frozenset(
         "gallery_buy",
         "gallery_buy_print",
         "gallery_print",
+        "gallery_coupon",
         "gallery_order_success",
         "gallery_order_status",
         "gallery_download",

@@ -23,6 +23,20 @@
     form.querySelector("[data-cart-count]").textContent = words(count);
     form.querySelector("[data-cart-total]").textContent = money(total);
   };
-  document.addEventListener("change", (e) => { if (e.target.matches('input[form="buy-form"], [data-cart-package]')) update(); });
+  // A coupon code: what it takes off the cart, asked of the server (which checks it again at checkout).
+  const coupon = form.querySelector("[data-cart-coupon]"), note = form.querySelector("[data-cart-coupon-note]");
+  const check = () => {
+    if (!coupon || !note) return;
+    const code = coupon.value.trim();
+    if (!code) { note.textContent = ""; return; }
+    const params = new URLSearchParams({ code, count: String([...boxes()].filter((b) => b.checked).length) });
+    if (pkg && pkg.value) params.set("package", pkg.value);
+    fetch(`${coupon.dataset.checkUrl}?${params}`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => r.json()).then((data) => { note.textContent = data.message || ""; }).catch(() => { note.textContent = ""; });
+  };
+  document.addEventListener("change", (e) => {
+    if (e.target.matches('input[form="buy-form"], [data-cart-package]')) { update(); check(); }
+    else if (e.target.matches("[data-cart-coupon]")) check();
+  });
   update();
 })();

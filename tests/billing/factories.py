@@ -9,7 +9,7 @@ from typing import Any
 from django.db import models
 
 from tests.generation.factories import make_portrait
-from tests.registry import factory
+from tests.registry import factory, unique
 
 
 @factory("billing.StudioBilling")
@@ -124,4 +124,39 @@ def make_print_fulfilment(tenant: Any) -> models.Model:
         order=order,
         ship_name="Ada Lovelace",
         ship_address={"line1": "1 Rue de la Paix", "city": "Paris", "postal_code": "75002", "country": "FR"},
+    )
+
+
+@factory("billing.Coupon")
+def make_coupon(tenant: Any) -> models.Model:
+    from billing.models import Coupon
+
+    return Coupon.objects.create(code=unique("SPRING").upper(), percent_off=Decimal("10"))
+
+
+@factory("billing.CouponProduct")
+def make_coupon_product(tenant: Any) -> models.Model:
+    from billing.models import Coupon, CouponProduct
+
+    coupon = Coupon.objects.create(code=unique("PRINTS").upper(), percent_off=Decimal("15"), applies_to="products")
+    return CouponProduct.objects.create(coupon=coupon, product=make_print_product(tenant))
+
+
+@factory("billing.GallerySale")
+def make_gallery_sale(tenant: Any) -> models.Model:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import GallerySale
+    from galleries.models import Gallery
+
+    gallery = Gallery.objects.filter().first() or _order(tenant)[0].gallery
+    now = timezone.now()
+    return GallerySale.objects.create(
+        name="Spring sale",
+        gallery=gallery,
+        percent_off=Decimal("20"),
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=7),
     )

@@ -12,6 +12,14 @@ keys, JSON objects with `id` and `object`, errors as `{"error": {...}}`). The re
 - The stand-in onboarding page (`GET /onboard/<account id>`) has a "Submit" button; its POST marks the account
   `details_submitted` and `charges_enabled` and sends a signed `account.updated` Connect event.
 - `POST /v1/refunds` refunds a payment intent's charge and sends `charge.refunded`.
+- Coupons and promotion codes (`POST /v1/coupons`, `POST /v1/promotion_codes` with `promotion[coupon]`, `GET`
+  them, `POST /v1/promotion_codes/<id>` to turn one off), and Checkout Sessions with `discounts` (one promotion
+  code or coupon): `amount_subtotal`, `total_details.amount_discount` and `amount_total` (subtotal − discount +
+  shipping, computed in `_amounts`). The discount is computed as billing.coupons documents it (percent off the
+  subtotal rounded half up to the minor unit; amount off capped at the subtotal), and refused with a 400
+  `invalid_request_error` as Stripe does when the coupon or code has reached its `max_redemptions`, is past its
+  `redeem_by`/`expires_at`, is inactive, or the subtotal is under the code's `restrictions.minimum_amount`. A
+  completed session counts a redemption (`times_redeemed`) on both.
 
 Webhooks are signed with the scheme of the `stripe` library (`Stripe-Signature: t=<ts>,v1=<HMAC-SHA256 of
 "<ts>.<payload>">`). With `webhook_url` set they are POSTed there (Connect events to `connect_webhook_url`);
@@ -33,6 +41,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -137,6 +146,8 @@ class FakeStripe:
     sessions: dict[str, dict] = field(default_factory=dict)
     payment_intents: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
+    coupons: dict[str, dict] = field(default_factory=dict)
+    promotion_codes: dict[str, dict] = field(default_factory=dict)
     base_url: str = ""
     _idempotent: dict[str, tuple[dict, dict]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -238,17 +249,19 @@ class FakeStripe:
         items = params.get("line_items") or []
         if not items:
             raise ApiError(400, "Missing required param: line_items.", param="line_items")
-        total = 0
+        subtotal = 0
         currency = None
         for item in items:
             data = item.get("price_data") or {}
-            total += int(data["unit_amount"]) * int(item.get("quantity", 1))
+            subtotal += int(data["unit_amount"]) * int(item.get("quantity", 1))
             currency = data.get("currency")
+        discount = self._session_discount(params.get("discounts") or [], subtotal=subtotal, currency=currency)
         for key in ("success_url", "cancel_url"):
             if not params.get(key):
                 raise ApiError(400, f"Missing required param: {key}.", param=key)
         shipping_rate = self._shipping_rate(params, currency)
         shipping_amount = int(shipping_rate["fixed_amount"]["amount"]) if shipping_rate else 0
+        amounts = self._amounts(subtotal=subtotal, discount=discount, shipping=shipping_amount)
         session_id = "cs_test_" + secrets.token_hex(12)
         pi_data = params.get("payment_intent_data") or {}
         session = {
@@ -257,9 +270,8 @@ class FakeStripe:
             "mode": "payment",
             "status": "open",
             "payment_status": "unpaid",
-            "amount_total": total + shipping_amount,
-            "amount_subtotal": total,
-            "total_details": {"amount_discount": 0, "amount_shipping": shipping_amount, "amount_tax": 0},
+            **amounts,
+            "discounts": [discount[0]] if discount else [],
             "shipping_address_collection": params.get("shipping_address_collection"),
             "shipping_cost": {"amount_total": shipping_amount, "shipping_rate": shipping_rate["id"]}
             if shipping_rate
@@ -305,6 +317,150 @@ class FakeStripe:
             "display_name": data["display_name"],
             "fixed_amount": {"amount": int(fixed["amount"]), "currency": currency},
         }
+
+    def _amounts(self, *, subtotal: int, discount: tuple[dict, int] | None, shipping: int = 0) -> dict[str, Any]:
+        """The session's amounts, computed in this one place: the line items' subtotal, less the discount, plus
+        shipping (Stripe's discounts never apply to shipping)."""
+        off = discount[1] if discount else 0
+        return {
+            "amount_subtotal": subtotal,
+            "amount_total": subtotal - off + shipping,
+            "total_details": {"amount_discount": off, "amount_shipping": shipping, "amount_tax": 0},
+        }
+
+    # --- Coupons and promotion codes -----------------------------------------------------------------------
+
+    def _coupon(self, params: dict) -> dict:
+        percent, amount = params.get("percent_off"), params.get("amount_off")
+        if (percent is None) == (amount is None):
+            raise ApiError(400, "You must pass exactly one of percent_off or amount_off.", param="percent_off")
+        if amount is not None and not params.get("currency"):
+            raise ApiError(400, "You must pass currency when passing amount_off.", param="currency")
+        if percent is not None and not (0 < float(percent) <= 100):
+            raise ApiError(400, "percent_off must be between 0 and 100.", param="percent_off")
+        coupon_id = params.get("id") or self.new_id("co")
+        if coupon_id in self.coupons:
+            raise ApiError(400, "Coupon already exists.", param="id")
+        coupon = {
+            "id": coupon_id,
+            "object": "coupon",
+            "amount_off": int(amount) if amount is not None else None,
+            "currency": params.get("currency") if amount is not None else None,
+            "percent_off": float(percent) if percent is not None else None,
+            "duration": params.get("duration", "once"),
+            "max_redemptions": int(params["max_redemptions"]) if params.get("max_redemptions") else None,
+            "redeem_by": int(params["redeem_by"]) if params.get("redeem_by") else None,
+            "name": params.get("name"),
+            "metadata": params.get("metadata") or {},
+            "times_redeemed": 0,
+            "valid": True,
+            "created": int(time.time()),
+            "livemode": False,
+            "_percent": str(percent) if percent is not None else None,  # exact, as sent
+        }
+        self.coupons[coupon_id] = coupon
+        return coupon
+
+    def _promotion_code(self, params: dict) -> dict:
+        promotion = params.get("promotion") or {}
+        coupon_id = promotion.get("coupon") or params.get("coupon") or ""
+        if coupon_id not in self.coupons:
+            raise ApiError(400, f"No such coupon: '{coupon_id}'", param="promotion[coupon]")
+        code = params.get("code") or secrets.token_hex(4).upper()
+        if not re.fullmatch(r"[A-Za-z0-9-]+", code):
+            raise ApiError(400, "Invalid promotion code: use letters, digits and dashes.", param="code")
+        if any(p["active"] and p["code"].upper() == code.upper() for p in self.promotion_codes.values()):
+            raise ApiError(400, "An active promotion code with this code already exists.", param="code")
+        restrictions = params.get("restrictions") or {}
+        minimum = restrictions.get("minimum_amount")
+        if minimum is not None and not restrictions.get("minimum_amount_currency"):
+            raise ApiError(400, "minimum_amount_currency is required with minimum_amount.", param="restrictions")
+        promo = {
+            "id": self.new_id("promo"),
+            "object": "promotion_code",
+            "active": str(params.get("active", "true")).lower() != "false",
+            "code": code,
+            "promotion": {"type": "coupon", "coupon": coupon_id},
+            "max_redemptions": int(params["max_redemptions"]) if params.get("max_redemptions") else None,
+            "expires_at": int(params["expires_at"]) if params.get("expires_at") else None,
+            "restrictions": {
+                "first_time_transaction": False,
+                "minimum_amount": int(minimum) if minimum is not None else None,
+                "minimum_amount_currency": restrictions.get("minimum_amount_currency"),
+            },
+            "metadata": params.get("metadata") or {},
+            "times_redeemed": 0,
+            "created": int(time.time()),
+            "livemode": False,
+        }
+        self.promotion_codes[promo["id"]] = promo
+        return promo
+
+    def _update_promotion_code(self, promo_id: str, params: dict) -> dict:
+        promo = self._get(self.promotion_codes, promo_id, "promotion_code")
+        if "active" in params:
+            promo["active"] = str(params["active"]).lower() == "true"
+        if "metadata" in params:
+            promo["metadata"] = params["metadata"] or {}
+        return promo
+
+    def _redeemable(self, coupon: dict) -> None:
+        now = int(time.time())
+        if not coupon["valid"] or (coupon["redeem_by"] and coupon["redeem_by"] <= now):
+            raise ApiError(400, f"Coupon '{coupon['id']}' is no longer valid.", param="discounts")
+        if coupon["max_redemptions"] is not None and coupon["times_redeemed"] >= coupon["max_redemptions"]:
+            raise ApiError(400, f"Coupon '{coupon['id']}' has reached its max_redemptions.", param="discounts")
+
+    def _session_discount(self, discounts: list, *, subtotal: int, currency: str | None) -> tuple[dict, int] | None:
+        """A session's one discount (a promotion code or a coupon), checked as Stripe checks it, and its amount:
+        percent off the subtotal rounded half up to the minor unit, or the amount off capped at the subtotal."""
+        if not discounts:
+            return None
+        if len(discounts) > 1:
+            raise ApiError(400, "You may only specify one discount.", param="discounts")
+        entry = discounts[0] or {}
+        promo = None
+        if entry.get("promotion_code"):
+            promo = self.promotion_codes.get(entry["promotion_code"])
+            if promo is None:
+                raise ApiError(400, f"No such promotion code: '{entry['promotion_code']}'", param="discounts")
+            now = int(time.time())
+            if not promo["active"] or (promo["expires_at"] and promo["expires_at"] <= now):
+                raise ApiError(400, "This promotion code is inactive or has expired.", param="discounts")
+            if promo["max_redemptions"] is not None and promo["times_redeemed"] >= promo["max_redemptions"]:
+                raise ApiError(400, "This promotion code has reached its max_redemptions.", param="discounts")
+            minimum = promo["restrictions"]["minimum_amount"]
+            if minimum is not None and (
+                subtotal < minimum or promo["restrictions"]["minimum_amount_currency"] != currency
+            ):
+                raise ApiError(400, "This promotion code requires a higher minimum amount.", param="discounts")
+            coupon = self.coupons[promo["promotion"]["coupon"]]
+        else:
+            coupon = self.coupons.get(entry.get("coupon") or "")
+            if coupon is None:
+                raise ApiError(400, f"No such coupon: '{entry.get('coupon')}'", param="discounts")
+        self._redeemable(coupon)
+        if coupon["amount_off"] is not None:
+            if coupon["currency"] != currency:
+                raise ApiError(400, "The coupon's currency doesn't match the session's.", param="discounts")
+            off = min(coupon["amount_off"], subtotal)
+        else:
+            exact = Decimal(subtotal) * Decimal(coupon["_percent"]) / 100
+            off = int(exact.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+        applied = {"coupon": coupon["id"], "promotion_code": promo["id"] if promo else None}
+        return applied, off
+
+    def _redeem(self, session: dict) -> None:
+        """A completed session redeems its discount: times_redeemed counts it (coupon and promotion code)."""
+        for applied in session.get("discounts") or []:
+            coupon = self.coupons.get(applied.get("coupon") or "")
+            if coupon is not None:
+                coupon["times_redeemed"] += 1
+                if coupon["max_redemptions"] is not None and coupon["times_redeemed"] >= coupon["max_redemptions"]:
+                    coupon["valid"] = False
+            promo = self.promotion_codes.get(applied.get("promotion_code") or "")
+            if promo is not None:
+                promo["times_redeemed"] += 1
 
     def public(self, obj: dict) -> dict:
         return {k: v for k, v in obj.items() if not k.startswith("_")}
@@ -352,6 +508,7 @@ class FakeStripe:
                     "transfer_data": pi_data.get("transfer_data"),
                 },
             }
+            self._redeem(session)
             session.update(
                 status="complete",
                 payment_status="paid",
@@ -464,6 +621,17 @@ class FakeStripe:
             return self.public(self._session(params))
         if method == "GET" and (m := re.fullmatch(r"/v1/checkout/sessions/(cs_test_\w+)", path)):
             return self.public(self._get(self.sessions, m.group(1), "checkout.session"))
+        if method == "POST" and path == "/v1/coupons":
+            return self.public(self._coupon(params))
+        if method == "GET" and (m := re.fullmatch(r"/v1/coupons/([\w-]+)", path)):
+            return self.public(self._get(self.coupons, m.group(1), "coupon"))
+        if method == "POST" and path == "/v1/promotion_codes":
+            return self.public(self._promotion_code(params))
+        if m := re.fullmatch(r"/v1/promotion_codes/(promo_\w+)", path):
+            if method == "GET":
+                return self.public(self._get(self.promotion_codes, m.group(1), "promotion_code"))
+            if method == "POST":
+                return self.public(self._update_promotion_code(m.group(1), params))
         if method == "POST" and path == "/v1/refunds":
             return self.public(self._refund(params))
         raise ApiError(404, f"Unrecognized request URL ({method}: {path}).")
