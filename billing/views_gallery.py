@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -17,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from billing import connect, coupons, orders, prices
 from billing import prints as print_service
-from billing.models import Order, Package
+from billing.models import Order, Package, PrintProduct
 from engine import prints as engine_prints
 from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
@@ -95,7 +96,17 @@ def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> H
     offers = print_service.offers_for(size=size)
     wanted = request.GET.get("product", "")
     chosen = next((o for o in offers if str(o.product.pk) == wanted), offers[0] if offers else None)
-    context: dict[str, Any] = {"gallery": gallery, "tile": tile, "offers": offers, "chosen": chosen, "size": size}
+    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT) if offers else None
+    for offer in offers:  # the prices shown are the prices charged (a running sale's)
+        offer.product.sale_price = coupons.sale_price(price=offer.product.price, sale=sale)  # type: ignore[attr-defined]
+    context: dict[str, Any] = {
+        "gallery": gallery,
+        "tile": tile,
+        "offers": offers,
+        "chosen": chosen,
+        "size": size,
+        "sale": sale,
+    }
     if chosen is not None:
 
         def number(key: str, default: float, low: float, high: float) -> float:
@@ -122,7 +133,8 @@ def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> H
             ],
             dpi=round(engine_prints.dpi_of(size, crop, chosen.sheet)),
             sheet=sheet,
-            total=chosen.product.price * quantity + sheet.print_shipping,
+            unit_price=chosen.product.sale_price,  # type: ignore[attr-defined]
+            total=chosen.product.sale_price * quantity + sheet.print_shipping,  # type: ignore[attr-defined]
             max_quantity=print_service.MAX_QUANTITY,
         )
     return render(request, "billing/gallery/print.html", context)
@@ -130,57 +142,81 @@ def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> H
 
 @gallery_page("POST")
 def gallery_buy_print(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    """POST portrait, product, zoom, x, y, quantity: the print order, then Stripe's checkout page (303), which
-    asks for the shipping address."""
+    """POST portrait, product, zoom, x, y, quantity and optionally coupon: the print order, then Stripe's checkout
+    page (303), which asks for the shipping address."""
     try:
         order = orders.start_checkout(
             gallery=gallery,
             prints=[_print_choice(request.POST)],
             base_url=f"{request.scheme}://{request.get_host()}",
             session_hash=_session_hash(request),
+            coupon_code=request.POST.get("coupon", "")[:100],
         )
-    except orders.CheckoutRefused as exc:
+    except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
         return _refused(request, gallery, exc.message, exc.status)
     response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
     response.status_code = 303
     return response
 
 
-@gallery_page("GET")
-def gallery_coupon(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    """GET ?code=…&count=<portraits ticked>&package=<id>: what the code takes off this cart, for the cart to show
-    before paying (JSON: subtotal, discount, total, formatted for the client; or the refusal's message with its
-    status). Checkout checks it all again."""
-    if not connect.can_take_payments():
-        return JsonResponse({"message": _("Buying isn't open in this gallery.")}, status=409)
+def _coupon_lines(request: HttpRequest, gallery: Gallery) -> tuple[list[coupons.Line], str, Decimal]:
+    """The cart the coupon check is about: a print (?product=&quantity=) at its sale price, with the shipping; or
+    the portraits ticked (?count=) or a package (?package=), at the sale's prices. Raises PriceError."""
+    sheet = prices.price_sheet()
+    product_id = request.GET.get("product", "")
+    if product_id:
+        product = PrintProduct.objects.filter(pk=int(product_id) if product_id.isdigit() else 0, is_active=True).first()
+        if product is None:
+            raise prices.PriceError(_("This print is no longer offered. Choose another one."), 404)
+        quantity = request.GET.get("quantity", "1")
+        copies = min(max(int(quantity), 1), print_service.MAX_QUANTITY) if quantity.isdigit() else 1
+        sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT)
+        amount = coupons.sale_price(price=product.price, sale=sale) * copies
+        return (
+            [{"kind": coupons.PRINT, "product_id": product.pk, "amount": amount}],
+            sheet.currency,
+            sheet.print_shipping,
+        )
     package_id, count = request.GET.get("package", ""), request.GET.get("count", "")
     package = None
     if package_id:
         package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
         if package is None:
-            return JsonResponse({"message": _("This package is no longer offered.")}, status=404)
+            raise prices.PriceError(_("This package is no longer offered."), 404)
     size = len(orders.buyable_portrait_ids(gallery=gallery)) if package is not None and not package.count else 0
     number = size or (min(int(count), orders.MAX_PORTRAITS_PER_ORDER) if count.isdigit() else 0)
+    quote = coupons.priced(gallery=gallery, count=number, package=package, gallery_size=size)
+    return [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}], quote.currency, Decimal("0")
+
+
+@gallery_page("GET")
+def gallery_coupon(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    """GET ?code=…&count=<portraits ticked>&package=<id> (the cart), or ?code=…&product=<id>&quantity=<n> (the
+    print page): what the code takes off, for the page to show before paying (JSON: subtotal, discount, total
+    with the shipping, formatted for the client; or the refusal's message with its status). Checkout checks it
+    all again."""
+    if not connect.can_take_payments():
+        return JsonResponse({"message": _("Buying isn't open in this gallery.")}, status=409)
     try:
-        quote = coupons.priced(gallery=gallery, count=number, package=package, gallery_size=size)
-        lines: list[coupons.Line] = [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}]
+        lines, currency, shipping = _coupon_lines(request, gallery)
         found = coupons.check_code(
-            code=request.GET.get("code", "")[:100], lines=lines, client_id=gallery.client_id, currency=quote.currency
+            code=request.GET.get("code", "")[:100], lines=lines, client_id=gallery.client_id, currency=currency
         )
     except (prices.PriceError, coupons.CouponRefused) as exc:
         return JsonResponse({"message": exc.message}, status=exc.status)
-    currency = quote.currency
+    total = found.total + shipping
     return JsonResponse(
         {
             "code": found.coupon.code,
             "subtotal": str(found.subtotal),
             "discount": str(found.amount),
-            "total": str(found.total),
+            "shipping": str(shipping),
+            "total": str(total),
             "message": _("%(code)s: %(discount)s off, %(total)s to pay.")
             % {
                 "code": found.coupon.code,
                 "discount": money(found.amount, currency),
-                "total": money(found.total, currency),
+                "total": money(total, currency),
             },
         }
     )

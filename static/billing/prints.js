@@ -29,6 +29,16 @@
     form.querySelector("[data-print-subtotal]").textContent = `${money(price)} × ${n}`;
     form.querySelector("[data-print-total]").textContent = money(price * n + shipping);
   };
+  // A coupon code: what it takes off this print, asked of the server (which checks it again at checkout).
+  const coupon = form.querySelector("[data-print-coupon]"), note = form.querySelector("[data-print-coupon-note]");
+  const check = () => {
+    const code = coupon.value.trim();
+    if (!code) { note.textContent = ""; return; }
+    const params = new URLSearchParams({ code, product: form.elements.product.value, quantity: form.elements.quantity.value });
+    fetch(`${coupon.dataset.checkUrl}?${params}`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => r.json()).then((data) => { note.textContent = data.message || ""; }).catch(() => { note.textContent = ""; });
+  };
   form.addEventListener("input", update);
+  form.addEventListener("change", (e) => { if (e.target === coupon || e.target.name === "quantity") check(); });
   update();
 })();

@@ -297,7 +297,7 @@ def test_owners_add_print_products_and_shipping_on_the_prices_page(client_a: Cli
     )
     bad = client_a.post(url, {"action": "shipping", "print_shipping": "4.90", "ship_to_countries": "France"})
     assert bad.status_code == 400
-    page = text(client_a.get(url))
+    page = text(client_a.get(url)).split("</title>", 1)[1]  # in the page's content, not in its title
     assert "Canvas 30×40" in page and "300 × 400 mm" in page and 'value="BE FR"' in page
     with tenant_context(tenant_a.studio):
         assert PrintProduct.objects.get().kind == "canvas"

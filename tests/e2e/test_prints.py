@@ -1,8 +1,9 @@
 """A client orders a print from their gallery on a phone, and the studio ships it, in a real browser: the client opens
-a portrait, orders a 20×30 print, frames the crop on the watermarked preview, pays on the (fake, loopback) Stripe
-Checkout with a shipping address; the signed webhook confirms the payment; the print-ready file is made at the
-print's size and 300 dpi; the studio's staff mark the order shipped with a tracking number on the order's page;
-the client gets an email at each step."""
+a portrait, orders a 20×30 print, frames the crop on the watermarked preview, takes 10 % off with a coupon code,
+pays on the (fake, loopback) Stripe Checkout with a shipping address (Stripe charges exactly the order's total);
+the signed webhook confirms the payment; the print-ready file is made at the print's size and 300 dpi; the
+studio's staff mark the order shipped with a tracking number on the order's page; the client gets an email at
+each step."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.core import mail
 from PIL import Image
 from playwright.sync_api import Browser, expect
 
-from billing import prints
+from billing import coupons, prints
 from billing.models import Order, OrderItem, PrintFulfilment
 from jobs.models import Job
 from jobs.tasks import run_job
@@ -48,6 +49,7 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
     with tenant_context(a.studio):
         prints.add_product(name="Lustre 20×30", width_mm=200, height_mm=300, price="24.00", min_dpi=10)
         prints.update_shipping(print_shipping="4.90", ship_to_countries="FR DE BE")
+        coupons.create_coupon(code="PRINT10", percent_off="10", applies_to="prints", max_uses_per_client=1)
     fake_stripe.webhook_url = f"{live_server.url}/stripe/webhook/"
     portrait = scene.portraits[1]
 
@@ -68,6 +70,14 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         expect(box).to_have_attribute("y", "66.67")
         phone.get_by_label("Copies").fill("2")
         expect(form.locator("[data-print-total]")).to_have_text("€52.90")
+        phone.get_by_label("Coupon code").fill("NOPE")
+        phone.get_by_label("Coupon code").press("Tab")
+        expect(form.locator("[data-print-coupon-note]")).to_have_text(
+            "This code doesn't exist. Check it and try again."
+        )
+        phone.get_by_label("Coupon code").fill("print10")
+        phone.get_by_label("Coupon code").press("Tab")
+        expect(form.locator("[data-print-coupon-note]")).to_have_text("PRINT10: €4.80 off, €48.10 to pay.")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         print_page = phone.url
         if shots := os.environ.get("PRINT_SCREENSHOTS"):  # to look at the page: PRINT_SCREENSHOTS=<dir>
@@ -75,7 +85,7 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         form.get_by_role("button", name="Order and pay").click()
 
         # --- Stripe's hosted checkout (the fake on loopback), with the shipping address.
-        expect(phone.get_by_role("heading", level=1)).to_have_text("Pay 52.90 EUR")
+        expect(phone.get_by_role("heading", level=1)).to_have_text("Pay 48.10 EUR")  # 2 × 24.00 − 10 % + 4.90
         phone.get_by_label("Full name").fill("Ada Client")
         phone.get_by_label("Address line 1").fill("12 Rue de la Paix")
         phone.get_by_label("Postal code").fill("75002")
@@ -102,9 +112,13 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
         axe_context.close()
 
     with tenant_context(a.studio):
-        order = Order.objects.get()
+        order = Order.objects.select_related("coupon").get()
         record = PrintFulfilment.objects.get(order=order)
-    assert (order.status, order.amount, order.shipping_amount) == ("paid", Decimal("52.90"), Decimal("4.90"))
+    assert (order.status, order.amount, order.shipping_amount) == ("paid", Decimal("48.10"), Decimal("4.90"))
+    assert (order.subtotal, order.discount, order.coupon.code) == (Decimal("48.00"), Decimal("4.80"), "PRINT10")
+    session = fake_stripe.sessions[order.checkout_session_id]
+    assert session["amount_total"] == 4810 == int(order.amount * 100)  # what Stripe charged is the order's total
+    assert session["total_details"] == {"amount_discount": 480, "amount_shipping": 490, "amount_tax": 0}
     assert (record.status, record.ship_name, record.ship_address["city"]) == ("placed", "Ada Client", "Paris")
 
     # The default worker's jobs: the print-ready file, and the client's emails (receipt, "placed").
