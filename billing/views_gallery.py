@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing import connect, coupons, orders, prices
 from billing import prints as print_service
@@ -23,10 +24,45 @@ from engine import prints as engine_prints
 from galleries import access, client_services
 from galleries.models import Entitlement, Gallery
 from galleries.views_public import gallery_page
+from tenants import ratelimits
 from tenants.refusals import refusal_page
 from tenants.templatetags.studio_tags import money
 
 POLL_SECONDS = 2
+COUPON_GUESS_GROUP = "billing.coupon_guess"
+
+
+def _coupon_guesses(request: HttpRequest, *, wrong: bool = False) -> None:
+    """Guessing codes: an address that typed COUPON_GUESS_RATE wrong codes ("20/1h") has every code refused (429)
+    until the window ends; `wrong` counts one more (django-ratelimit's counter, tenants.ratelimits)."""
+    rate = ratelimits.rate_setting("COUPON_GUESS_RATE", "20/1h")
+    bucket = ratelimits.address_bucket(request)
+    used = ratelimits.usage(request, COUPON_GUESS_GROUP, bucket, rate, increment=wrong)
+    if not wrong and used is not None and used["limit"] and used["count"] >= used["limit"]:
+        minutes = max(1, -(-int(used["time_left"]) // 60))
+        raise coupons.CouponRefused(
+            ngettext(
+                "Too many codes were tried from here. Try again in %(minutes)d minute.",
+                "Too many codes were tried from here. Try again in %(minutes)d minutes.",
+                minutes,
+            )
+            % {"minutes": minutes},
+            429,
+        )
+
+
+def _with_coupon(request: HttpRequest, code: str, action: Any) -> Any:
+    """Run `action` (a checkout or a code check) under the guessing limit when a code was typed; an unknown code
+    counts as a wrong guess."""
+    if not code.strip():
+        return action()
+    _coupon_guesses(request)
+    try:
+        return action()
+    except coupons.CouponRefused as exc:
+        if exc.status == 404:
+            _coupon_guesses(request, wrong=True)
+        raise
 
 
 def _session_hash(request: HttpRequest) -> str:
@@ -49,14 +85,19 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
         if package is None:
             return _refused(request, gallery, _("This package is no longer offered."), 404)
+    code = request.POST.get("coupon", "")[:100]
     try:
-        order = orders.start_checkout(
-            gallery=gallery,
-            portrait_ids=request.POST.getlist("portrait"),
-            package=package,
-            base_url=f"{request.scheme}://{request.get_host()}",
-            session_hash=_session_hash(request),
-            coupon_code=request.POST.get("coupon", "")[:100],
+        order = _with_coupon(
+            request,
+            code,
+            lambda: orders.start_checkout(
+                gallery=gallery,
+                portrait_ids=request.POST.getlist("portrait"),
+                package=package,
+                base_url=f"{request.scheme}://{request.get_host()}",
+                session_hash=_session_hash(request),
+                coupon_code=code,
+            ),
         )
     except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
         return _refused(request, gallery, exc.message, exc.status)
@@ -144,13 +185,18 @@ def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> H
 def gallery_buy_print(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     """POST portrait, product, zoom, x, y, quantity and optionally coupon: the print order, then Stripe's checkout
     page (303), which asks for the shipping address."""
+    code = request.POST.get("coupon", "")[:100]
     try:
-        order = orders.start_checkout(
-            gallery=gallery,
-            prints=[_print_choice(request.POST)],
-            base_url=f"{request.scheme}://{request.get_host()}",
-            session_hash=_session_hash(request),
-            coupon_code=request.POST.get("coupon", "")[:100],
+        order = _with_coupon(
+            request,
+            code,
+            lambda: orders.start_checkout(
+                gallery=gallery,
+                prints=[_print_choice(request.POST)],
+                base_url=f"{request.scheme}://{request.get_host()}",
+                session_hash=_session_hash(request),
+                coupon_code=code,
+            ),
         )
     except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
         return _refused(request, gallery, exc.message, exc.status)
@@ -186,7 +232,7 @@ def _coupon_lines(request: HttpRequest, gallery: Gallery) -> tuple[list[coupons.
     size = len(orders.buyable_portrait_ids(gallery=gallery)) if package is not None and not package.count else 0
     number = size or (min(int(count), orders.MAX_PORTRAITS_PER_ORDER) if count.isdigit() else 0)
     quote = coupons.priced(gallery=gallery, count=number, package=package, gallery_size=size)
-    return [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}], quote.currency, Decimal("0")
+    return [{"kind": coupons.DIGITAL, "product_id": None, "amount": quote.total}], quote.currency, Decimal("0.00")
 
 
 @gallery_page("GET")
@@ -197,10 +243,13 @@ def gallery_coupon(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     all again."""
     if not connect.can_take_payments():
         return JsonResponse({"message": _("Buying isn't open in this gallery.")}, status=409)
+    code = request.GET.get("code", "")[:100]
     try:
         lines, currency, shipping = _coupon_lines(request, gallery)
-        found = coupons.check_code(
-            code=request.GET.get("code", "")[:100], lines=lines, client_id=gallery.client_id, currency=currency
+        found = _with_coupon(
+            request,
+            code or " ",  # an empty code is checked (and refused as unknown) too
+            lambda: coupons.check_code(code=code, lines=lines, client_id=gallery.client_id, currency=currency),
         )
     except (prices.PriceError, coupons.CouponRefused) as exc:
         return JsonResponse({"message": exc.message}, status=exc.status)

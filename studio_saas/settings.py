@@ -309,6 +309,9 @@ SPECTACULAR_SETTINGS = {
         "DigitalDoubleStatusEnum": "generation.models.DigitalDouble.Status",
         "WebhookDeliveryStatusEnum": "billing.models.WebhookDelivery.Status",
         "WebhookEventEnum": "billing.models.WebhookEvent",
+        "CouponAppliesToEnum": "billing.models.Coupon.AppliesTo",
+        "GallerySaleAppliesToEnum": "billing.models.GallerySale.AppliesTo",
+        "PrintFulfilmentStatusEnum": "billing.models.PrintFulfilment.Status",
     },
 }
 
@@ -434,6 +437,12 @@ RENDER_BATCH_SIZE = env.int("RENDER_BATCH_SIZE", default=4)
 # /GALLERY_SECRET_IPV6_PREFIX), past which that address waits; and per gallery across all addresses, past
 # which the gallery LOCKS until one of the studio's owners unlocks it (the studio is emailed).
 GALLERY_SECRET_ADDRESS_RATE = env.str("GALLERY_SECRET_ADDRESS_RATE", default="10/15m")
+# Wrong coupon codes one address (an IPv6 /64) may try in galleries before every code it types is refused (429)
+# until the window ends (billing/views_gallery.py).
+COUPON_GUESS_RATE = env.str("COUPON_GUESS_RATE", default="20/1h")
+# Who makes and ships print orders (billing/fulfilment.py): a registered fulfiller's key; the studio itself by
+# default (a lab's integration registers its own).
+PRINT_FULFILMENT_PROVIDER = env.str("PRINT_FULFILMENT_PROVIDER", default="studio")
 GALLERY_SECRET_GALLERY_RATE = env.str("GALLERY_SECRET_GALLERY_RATE", default="20/30d")
 GALLERY_SECRET_IPV6_PREFIX = env.int("GALLERY_SECRET_IPV6_PREFIX", default=64)
 # How long the signed links of a gallery's watermarked previews, and of an entitled download, work.

@@ -178,6 +178,7 @@ def test_the_cart_asks_what_a_code_takes_off_before_paying(client: Client, two_t
         "subtotal": "19.80",
         "discount": "1.98",
         "total": "17.82",
+        "shipping": "0.00",
         "message": "PEEK: €1.98 off, €17.82 to pay.",
     }
     unknown = client.get(f"{scene.url}buy/coupon/", {"code": "NOPE", "count": "2"})

@@ -6,6 +6,7 @@ client told at each step, `order.shipped` to the studio's webhooks), refusals, r
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -387,3 +388,24 @@ def test_the_clients_erasure_clears_the_shipping_address_and_keeps_the_order(
     assert (record.ship_name, record.ship_address, record.ship_phone) == ("", {}, "")
     assert (kept.status, kept.amount, kept.gallery_id) == ("paid", Decimal("53.50"), None)
     assert receipt.counts["shipping_addresses_erased"] == 1
+
+
+def test_an_address_guessing_coupon_codes_is_stopped_even_with_a_right_one(
+    client: Client, two_tenants: Any, fake_stripe: Any, settings: Any
+) -> None:
+    from billing import coupons
+
+    a, _ = two_tenants
+    settings.COUPON_GUESS_RATE = "2/1h"
+    scene, product = _print_shop(a, fake_stripe)
+    with tenant_context(a.studio):
+        coupons.create_coupon(code="RIGHT", percent_off="10")
+    check = f"{scene.url}buy/coupon/"
+    assert client.get(check, {"code": "RIGHT", "product": product.pk}).status_code == 200  # a right code isn't a guess
+    for guess in ("AAAA", "BBBB"):
+        assert client.get(check, {"code": guess, "product": product.pk}).status_code == 404
+    blocked = client.get(check, {"code": "RIGHT", "product": product.pk})
+    assert blocked.status_code == 429 and "Too many codes were tried from here" in blocked.json()["message"]
+    refused = _buy_print(client, scene, product, coupon="RIGHT")
+    assert refused.status_code == 429 and re.search(r"Try again in \d+ minutes?\.", text(refused))
+    assert _buy_print(client, scene, product).status_code == 303  # without a code, buying goes on
