@@ -169,6 +169,7 @@ class OrderSerializer(serializers.ModelSerializer):
     fulfilment_status = serializers.CharField(
         source="fulfilment.status", read_only=True, allow_null=True, default=None, help_text="Prints only."
     )
+    coupon_code = serializers.CharField(source="coupon.code", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Order
@@ -183,6 +184,10 @@ class OrderSerializer(serializers.ModelSerializer):
             "currency",
             "amount",
             "application_fee",
+            "subtotal",
+            "discount",
+            "coupon",
+            "coupon_code",
             "shipping_amount",
             "portrait_count",
             "email",

@@ -25,6 +25,8 @@ def queue_receipt(order: Order) -> ClientMessage | None:
         for item in items
         if item.product_name
     ]
+    if order.discount:
+        lines.append({"coupon": order.coupon.code if order.coupon_id else "", "amount": -order.discount})
     if order.shipping_amount:
         lines.append({"shipping": True, "amount": order.shipping_amount})
     return queue_message(

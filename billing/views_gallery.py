@@ -353,4 +353,6 @@ def print_offer(*, gallery: Gallery, portrait: Any) -> dict[str, Any] | None:
     if not offers:
         return None
     url = reverse("gallery_print", kwargs={"gallery_token": gallery.token, "portrait_id": portrait.pk})
-    return {"url": url, "from_price": min(o.product.price for o in offers), "currency": prices.price_sheet().currency}
+    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT)
+    lowest = min(coupons.sale_price(price=o.product.price, sale=sale) for o in offers)
+    return {"url": url, "from_price": lowest, "currency": prices.price_sheet().currency}

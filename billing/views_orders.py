@@ -45,7 +45,7 @@ PER_PAGE = 50
 def order_list() -> QuerySet[Order]:
     """The current studio's orders, newest first, with gallery, client and the number of portraits (one query)."""
     return (
-        Order.objects.select_related("gallery__client", "fulfilment")
+        Order.objects.select_related("gallery__client", "fulfilment", "coupon")
         .annotate(portrait_count=Count("items"))
         .order_by("-created_at", "-id")
     )
@@ -134,7 +134,7 @@ def _detail(request: HttpRequest, order: Order, *, error: str = "", status: int 
 @require_safe
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     """One order: what was bought, and for prints the files, the address and the fulfilment's steps."""
-    return _detail(request, get_object_or_404(Order.objects.select_related("gallery__client"), pk=order_id))
+    return _detail(request, get_object_or_404(Order.objects.select_related("gallery__client", "coupon"), pk=order_id))
 
 
 @studio_member_required

@@ -155,7 +155,8 @@ def test_a_client_orders_a_20x30_print_on_a_phone_and_the_studio_ships_it(
 
     assert set(_run_queued_jobs(a)) == {"succeeded"}
     subjects = [m.subject for m in mail.outbox if m.to == [scene.gallery.client.email]]
-    assert any("receipt for order" in s for s in subjects)
+    [receipt] = [m for m in mail.outbox if "receipt for order" in m.subject]
+    assert "Print: Lustre 20×30 × 2" in receipt.body and "Coupon PRINT10" in receipt.body and "€48.10" in receipt.body
     assert any(f"print order {order.pk} is placed" in s for s in subjects)
     [shipped] = [m for m in mail.outbox if "on their way" in m.subject]
     assert "6A12345678901" in shipped.body and "La Poste" in shipped.body
