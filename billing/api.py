@@ -1,4 +1,5 @@
-"""The billing API (read-only, plus refunds), under /api/ inside a studio (routes in billing/api_urls.py):
+"""The billing API, under /api/ inside a studio (routes in billing/api_urls.py; the price sheet and packages are in
+billing/api_prices.py, coupons and sales in billing/api_coupons.py, webhooks in billing/api_webhooks.py):
 
     billing/                        GET: plan (key, name), subscription status and period, credits, usage by day
     orders/                         GET: the studio's orders, newest first (paginated)

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from PIL import Image, ImageCms
 
-from billing import fulfilment, prints
+from billing import fulfilment, prices, prints
 from billing.models import Order, OrderItem, PrintFulfilment, PrintProduct, WebhookDelivery, WebhookEndpoint
 from clients.models import ClientMessage
 from engine import prints as engine_prints
@@ -409,3 +409,34 @@ def test_an_address_guessing_coupon_codes_is_stopped_even_with_a_right_one(
     refused = _buy_print(client, scene, product, coupon="RIGHT")
     assert refused.status_code == 429 and re.search(r"Try again in \d+ minutes?\.", text(refused))
     assert _buy_print(client, scene, product).status_code == 303  # without a code, buying goes on
+
+
+def test_the_price_sheet_and_packages_by_api_as_on_the_prices_page(two_tenants: Any) -> None:
+    a, b = two_tenants
+    owner, key, key_b = Client(), _key(a), _key(b)
+    owner.force_login(a.owner)
+    sheet = f"{a.prefix}/api/price-sheet/"
+    assert Client().get(sheet, headers=key).json()["currency"] == "eur"
+    changed = owner.patch(
+        sheet, {"price_per_portrait": "12.50", "ship_to_countries": ["fr", "BE"]}, content_type="application/json"
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["price_per_portrait"] == "12.50" and changed.json()["ship_to_countries"] == ["BE", "FR"]
+    assert changed.json()["can_take_payments"] is False
+    refused = owner.patch(sheet, {"price_per_portrait": "0.10"}, content_type="application/json")
+    assert refused.status_code == 400 and "between 0.50" in refused.json()["error"]["message"]
+    assert Client().patch(sheet, {"currency": "usd"}, content_type="application/json", headers=key).status_code == 403
+    staff = Client()
+    staff.force_login(add_member(a, "staff@a.example", Role.STAFF))
+    assert staff.patch(sheet, {"currency": "usd"}, content_type="application/json").status_code == 403
+
+    packages = f"{a.prefix}/api/packages/"
+    made = owner.post(packages, {"name": "Five", "count": 5, "price": "39.00"}, content_type="application/json")
+    assert made.status_code == 201, made.content
+    package_id = made.json()["id"]
+    assert owner.patch(f"{packages}{package_id}/", {"price": "1"}, content_type="application/json").status_code == 400
+    off = owner.patch(f"{packages}{package_id}/", {"is_active": False}, content_type="application/json")
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert Client().get(f"{b.prefix}/api/packages/{package_id}/", headers=key_b).status_code == 404
+    with tenant_context(a.studio):
+        assert prices.price_sheet().price_per_portrait == Decimal("12.50")
