@@ -20,39 +20,25 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import coupons
+from billing.api_webhooks import ManagersWritePermission
 from billing.models import Coupon, GallerySale
 from galleries.models import Gallery
-from tenants.access import membership_for
-from tenants.models import MANAGING_ROLES
-from tenants.permissions import NO_KEYS_MESSAGE, IsStudioMember, refuse, request_api_key
 
 ID_REGEX = r"[0-9]+"
 READ_FORBIDDEN = "Only the studio's owners and managers (or its API keys) can see its coupons and sales."
 WRITE_FORBIDDEN = "Only the studio's owners and managers can change its coupons and sales."
-READ_ACTIONS = frozenset({"list", "retrieve"})
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
 
 
-class CouponPermission(BasePermission):
-    """The webhooks API's rule (billing.api_webhooks.WebhookPermission), with this API's messages."""
+class CouponPermission(ManagersWritePermission):
+    """The webhooks API's rule (billing.api_webhooks), with this API's messages."""
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if not IsStudioMember().has_permission(request, view):
-            return False
-        writing = getattr(view, "action", None) not in READ_ACTIONS
-        if request_api_key(request) is not None:
-            if writing:
-                refuse(view, NO_KEYS_MESSAGE)
-            return True
-        membership = membership_for(request._request)
-        if membership is None or membership.role not in MANAGING_ROLES:
-            refuse(view, WRITE_FORBIDDEN if writing else READ_FORBIDDEN)
-        return True
+    read_forbidden = READ_FORBIDDEN
+    write_forbidden = WRITE_FORBIDDEN
 
 
 # --- Input (the API and the studio page) ------------------------------------------------------------------------

@@ -38,7 +38,13 @@ READ_ACTIONS = frozenset({"list", "retrieve"})
 _ERROR = OpenApiResponse(description='{"error": {"code", "message"}}')
 
 
-class WebhookPermission(BasePermission):
+class ManagersWritePermission(BasePermission):
+    """Member or key (401 / 404); reads (list, retrieve): owners, managers and the studio's API keys; every other
+    action: owners and managers, signed in (keys: 403). The refusals' messages are the class's."""
+
+    read_forbidden = READ_FORBIDDEN
+    write_forbidden = WRITE_FORBIDDEN
+
     def has_permission(self, request: Request, view: Any) -> bool:
         if not IsStudioMember().has_permission(request, view):
             return False
@@ -49,8 +55,12 @@ class WebhookPermission(BasePermission):
             return True
         membership = membership_for(request._request)
         if membership is None or membership.role not in MANAGING_ROLES:
-            refuse(view, WRITE_FORBIDDEN if writing else READ_FORBIDDEN)
+            refuse(view, self.write_forbidden if writing else self.read_forbidden)
         return True
+
+
+class WebhookPermission(ManagersWritePermission):
+    """The webhooks API's roles (the module's docstring)."""
 
 
 # --- Serializers ----------------------------------------------------------------------------------------------

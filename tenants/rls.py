@@ -69,6 +69,29 @@ def apply_row_level_security(connection: BaseDatabaseWrapper, tables: Iterable[s
     return done
 
 
+def secure_new_tables(connection: BaseDatabaseWrapper, tables: Iterable[str], *, like: str) -> list[str]:
+    """For a migration that adds tenant-owned tables: row-level security with the isolation policy on `tables`,
+    and every grant another role holds on the existing table `like`, on them too (the application role's, made
+    by `grant_app_role`, where the database has one). A no-op on databases other than PostgreSQL. Returns the
+    tables secured."""
+    if connection.vendor != "postgresql":
+        return []
+    tables = list(tables)
+    done = apply_row_level_security(connection, tables)
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT grantee, privilege_type FROM information_schema.role_table_grants
+               WHERE table_schema = current_schema() AND table_name = %s
+               AND grantee NOT IN (current_user, 'PUBLIC')""",
+            [like],
+        )
+        for grantee, privilege in cursor.fetchall():
+            for table in tables:
+                cursor.execute(f"GRANT {privilege} ON {qn(table)} TO {qn(grantee)}")
+    return done
+
+
 def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> None:
     """Give the application role data access (no DDL, no TRUNCATE) to every table and sequence, now and later."""
     if connection.vendor != "postgresql":

@@ -9,28 +9,14 @@ import django.db.models.deletion
 from decimal import Decimal
 from django.db import migrations, models
 
-from tenants.rls import apply_row_level_security
+from tenants.rls import secure_new_tables
 
 TABLES = ["billing_printproduct", "billing_printfulfilment"]
 
 
 def secure_like_the_ledger(apps, schema_editor):
-    """On PostgreSQL: row-level security with the isolation policy, and every grant another role holds on the
-    ledger's table, on the new tables too (and their sequences)."""
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    apply_row_level_security(connection, TABLES)
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT grantee, privilege_type FROM information_schema.role_table_grants
-               WHERE table_schema = current_schema() AND table_name = 'billing_creditentry'
-               AND grantee NOT IN (current_user, 'PUBLIC')"""
-        )
-        for grantee, privilege in cursor.fetchall():
-            for table in TABLES:
-                cursor.execute(f"GRANT {privilege} ON {table} TO {qn(grantee)}")
+    """On PostgreSQL: row-level security with the isolation policy, and the ledger table's grants (tenants.rls)."""
+    secure_new_tables(schema_editor.connection, TABLES, like="billing_creditentry")
 
 
 class Migration(migrations.Migration):
