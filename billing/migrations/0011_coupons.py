@@ -19,6 +19,12 @@ def secure_like_the_ledger(apps, schema_editor):
     secure_new_tables(schema_editor.connection, TABLES, like="billing_creditentry")
 
 
+def backfill_subtotals(apps, schema_editor):
+    Order = apps.get_model("billing", "Order")
+    with platform_context():
+        Order.objects.using(schema_editor.connection.alias).update(subtotal=F("amount") - F("shipping_amount"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
