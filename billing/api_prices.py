@@ -67,9 +67,10 @@ class PriceSheetView(APIView):
     permission_classes = [BillingPermission]
     write_forbidden = WRITE_FORBIDDEN
 
-    @property
-    def action(self) -> str:  # BillingPermission reads it: GET reads, PATCH writes
-        return "retrieve" if self.request.method in ("GET", "HEAD", "OPTIONS") else "partial_update"
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # BillingPermission reads the view's action (a ViewSet's name for it): GET reads, PATCH writes.
+        self.action = "retrieve" if request.method in ("GET", "HEAD", "OPTIONS") else "partial_update"
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(summary="The studio's price sheet", responses={200: PriceSheetSerializer}, tags=["billing"])
     def get(self, request: Request) -> Response:
@@ -125,7 +126,8 @@ class PackageViewSet(
 
     def perform_create(self, serializer: Any) -> None:
         data = serializer.validated_data
-        serializer.instance = prices.add_package(name=data["name"], count=data["count"], price=data["price"])
+        count = data.get("count", Package._meta.get_field("count").default)  # the model's default, as documented
+        serializer.instance = prices.add_package(name=data["name"], count=count, price=data["price"])
 
     def perform_update(self, serializer: Any) -> None:
         data = serializer.validated_data

@@ -264,6 +264,11 @@ def best_sale(*, sales: Sequence[GallerySale], kind: str) -> GallerySale | None:
     return None
 
 
+def running_sale(*, gallery: Gallery, kind: str, at: datetime | None = None) -> GallerySale | None:
+    """The best sale running now in this gallery for a line of this kind (one query)."""
+    return best_sale(sales=active_sales(gallery=gallery, at=at), kind=kind)
+
+
 def sale_price(*, price: Decimal, sale: GallerySale | None) -> Decimal:
     """A unit price on sale: price × (100 − percent) / 100, rounded half up to the cent."""
     if sale is None:
@@ -273,7 +278,7 @@ def sale_price(*, price: Decimal, sale: GallerySale | None) -> Decimal:
 
 def priced(*, gallery: Gallery, count: int, package: Any = None, gallery_size: int = 0) -> prices.Quote:
     """`prices.quote` at the gallery's running sale's prices (the best single sale for downloads)."""
-    sale = best_sale(sales=active_sales(gallery=gallery), kind=DIGITAL)
+    sale = running_sale(gallery=gallery, kind=DIGITAL)
     return prices.quote(
         count=count, package=package, gallery_size=gallery_size, sale=lambda price: sale_price(price=price, sale=sale)
     )

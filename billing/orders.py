@@ -129,7 +129,7 @@ def start_checkout(
             quote = coupons.priced(gallery=gallery, count=len(chosen), package=package, gallery_size=len(chosen))
         except prices.PriceError as exc:
             raise CheckoutRefused(exc.message) from None
-    print_sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT) if prints else None
+    print_sale = coupons.running_sale(gallery=gallery, kind=coupons.PRINT) if prints else None
     print_units = [coupons.sale_price(price=line.product.price, sale=print_sale) for line in print_lines]
     shipping = sheet.print_shipping if print_lines else Decimal("0")
     # The order's lines as the coupon sees them (kind, product, amount at the prices charged).

@@ -137,7 +137,7 @@ def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> H
     offers = print_service.offers_for(size=size)
     wanted = request.GET.get("product", "")
     chosen = next((o for o in offers if str(o.product.pk) == wanted), offers[0] if offers else None)
-    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT) if offers else None
+    sale = coupons.running_sale(gallery=gallery, kind=coupons.PRINT) if offers else None
     for offer in offers:  # the prices shown are the prices charged (a running sale's)
         offer.product.sale_price = coupons.sale_price(price=offer.product.price, sale=sale)  # type: ignore[attr-defined]
     context: dict[str, Any] = {
@@ -216,7 +216,7 @@ def _coupon_lines(request: HttpRequest, gallery: Gallery) -> tuple[list[coupons.
             raise prices.PriceError(_("This print is no longer offered. Choose another one."), 404)
         quantity = request.GET.get("quantity", "1")
         copies = min(max(int(quantity), 1), print_service.MAX_QUANTITY) if quantity.isdigit() else 1
-        sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT)
+        sale = coupons.running_sale(gallery=gallery, kind=coupons.PRINT)
         amount = coupons.sale_price(price=product.price, sale=sale) * copies
         return (
             [{"kind": coupons.PRINT, "product_id": product.pk, "amount": amount}],
@@ -324,7 +324,7 @@ def cart_context(
         return {"can_buy": False, "closed": unbought, "open": False}
     sheet = prices.price_sheet()
     # A running sale: the prices shown are the prices charged (billing.coupons); one query.
-    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.DIGITAL)
+    sale = coupons.running_sale(gallery=gallery, kind=coupons.DIGITAL)
     unit = coupons.sale_price(price=sheet.price_per_portrait, sale=sale)
     packages = prices.active_packages()
     for package in packages:
@@ -353,6 +353,6 @@ def print_offer(*, gallery: Gallery, portrait: Any) -> dict[str, Any] | None:
     if not offers:
         return None
     url = reverse("gallery_print", kwargs={"gallery_token": gallery.token, "portrait_id": portrait.pk})
-    sale = coupons.best_sale(sales=coupons.active_sales(gallery=gallery), kind=coupons.PRINT)
+    sale = coupons.running_sale(gallery=gallery, kind=coupons.PRINT)
     lowest = min(coupons.sale_price(price=o.product.price, sale=sale) for o in offers)
     return {"url": url, "from_price": lowest, "currency": prices.price_sheet().currency}
