@@ -127,11 +127,15 @@ def test_a_new_studio_signs_up_on_a_phone_confirms_and_works_through_its_checkli
         # Make it yours: the colour is previewed before it is saved, then the step is done.
         checklist.get_by_role("link", name="Make it yours").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Branding")
+        # The preview's script listens from DOMContentLoaded: a colour typed before that is not previewed (a race
+        # that failed this test once), so wait for it, then for the preview to follow.
+        page.wait_for_load_state("domcontentloaded")
         page.get_by_label("Accent colour").fill("#0f766e")
-        preview_colour = page.eval_on_selector(
-            "#branding-preview", "el => getComputedStyle(el).getPropertyValue('--brand').trim()"
+        page.wait_for_function(
+            "() => getComputedStyle(document.getElementById('branding-preview')).getPropertyValue('--brand').trim()"
+            " === '#0f766e'",
+            timeout=5_000,
         )
-        assert preview_colour == "#0f766e"
         page.get_by_label("Watermark text").fill("Atelier L.")
         expect(page.locator("#branding-preview-watermark")).to_have_text("Atelier L.")
         page.get_by_role("button", name="Save").click()
