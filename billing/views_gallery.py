@@ -75,6 +75,29 @@ def _refused(request: HttpRequest, gallery: Gallery, message: str, status: int) 
     return refusal_page(request, exc, template="galleries/public/refused.html", context={"gallery": gallery})
 
 
+def _checkout(request: HttpRequest, gallery: Gallery, **choice: Any) -> HttpResponse:
+    """The order of `choice` (downloads or prints) with the posted coupon, then Stripe's checkout page (303); a
+    refusal is the gallery's refusal page."""
+    code = request.POST.get("coupon", "")[:100]
+    try:
+        order = _with_coupon(
+            request,
+            code,
+            lambda: orders.start_checkout(
+                gallery=gallery,
+                base_url=f"{request.scheme}://{request.get_host()}",
+                session_hash=_session_hash(request),
+                coupon_code=code,
+                **choice,
+            ),
+        )
+    except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
+        return _refused(request, gallery, exc.message, exc.status)
+    response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
+    response.status_code = 303
+    return response
+
+
 @gallery_page("POST")
 def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     """POST portrait=<id> (repeated), optionally package=<id> and coupon=<code>: the order, then Stripe's checkout
@@ -85,25 +108,7 @@ def gallery_buy(request: HttpRequest, gallery: Gallery) -> HttpResponse:
         package = Package.objects.filter(pk=int(package_id) if package_id.isdigit() else 0, is_active=True).first()
         if package is None:
             return _refused(request, gallery, _("This package is no longer offered."), 404)
-    code = request.POST.get("coupon", "")[:100]
-    try:
-        order = _with_coupon(
-            request,
-            code,
-            lambda: orders.start_checkout(
-                gallery=gallery,
-                portrait_ids=request.POST.getlist("portrait"),
-                package=package,
-                base_url=f"{request.scheme}://{request.get_host()}",
-                session_hash=_session_hash(request),
-                coupon_code=code,
-            ),
-        )
-    except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
-        return _refused(request, gallery, exc.message, exc.status)
-    response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
-    response.status_code = 303
-    return response
+    return _checkout(request, gallery, portrait_ids=request.POST.getlist("portrait"), package=package)
 
 
 def _print_choice(data: Any) -> print_service.PrintChoice:
@@ -185,24 +190,7 @@ def gallery_print(request: HttpRequest, gallery: Gallery, portrait_id: int) -> H
 def gallery_buy_print(request: HttpRequest, gallery: Gallery) -> HttpResponse:
     """POST portrait, product, zoom, x, y, quantity and optionally coupon: the print order, then Stripe's checkout
     page (303), which asks for the shipping address."""
-    code = request.POST.get("coupon", "")[:100]
-    try:
-        order = _with_coupon(
-            request,
-            code,
-            lambda: orders.start_checkout(
-                gallery=gallery,
-                prints=[_print_choice(request.POST)],
-                base_url=f"{request.scheme}://{request.get_host()}",
-                session_hash=_session_hash(request),
-                coupon_code=code,
-            ),
-        )
-    except (orders.CheckoutRefused, coupons.CouponRefused) as exc:
-        return _refused(request, gallery, exc.message, exc.status)
-    response = HttpResponseRedirect(order.checkout_url)  # type: ignore[attr-defined]
-    response.status_code = 303
-    return response
+    return _checkout(request, gallery, prints=[_print_choice(request.POST)])
 
 
 def _coupon_lines(request: HttpRequest, gallery: Gallery) -> tuple[list[coupons.Line], str, Decimal]:
