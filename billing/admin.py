@@ -1,4 +1,8 @@
-"""Billing in the platform admin: the ledger and the webhook events are read-only (append-only records)."""
+"""Billing in the platform admin: the ledger and the webhook events are read-only (append-only records); the
+gallery orders (with their lines and print fulfilment), coupons and sales are read-only here too: they are made
+and changed on the studio's pages and the API, where Stripe's twins, the client's messages and the webhooks follow
+each change (billing.orders, billing.coupons, billing.prints). The admin is where the operator and the studio's
+managers look one up."""
 
 from __future__ import annotations
 
@@ -6,7 +10,16 @@ from typing import Any
 
 from django.contrib import admin
 
-from billing.models import CreditEntry, StripeEvent, StudioBilling
+from billing.models import (
+    Coupon,
+    CreditEntry,
+    GallerySale,
+    Order,
+    OrderItem,
+    PrintFulfilment,
+    StripeEvent,
+    StudioBilling,
+)
 from tenants.admin_scoping import PlatformOnlyAdmin, StudioScopedAdmin
 from tenants.models import MANAGING_ROLES
 
@@ -44,3 +57,67 @@ class StudioBillingAdmin(_ReadOnly, StudioScopedAdmin):
     viewer_roles = MANAGING_ROLES
     list_display = ["studio", "plan", "subscription_status", "balance", "current_period_end", "stripe_customer_id"]
     search_fields = ["stripe_customer_id", "subscription_id", "connect_account_id"]
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    """An order's lines or fulfilment: seen by whoever may see the order (the studio's roles, not Django's model
+    permissions, which studio members don't have), changed by nobody."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
+        return self.admin_site._registry[self.parent_model].has_view_permission(request, obj)
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+class OrderItemInline(_ReadOnlyInline):
+    model = OrderItem
+    fields = ["portrait", "size", "product_name", "quantity", "unit_price", "crop", "print_size"]
+    readonly_fields = fields
+
+
+class PrintFulfilmentInline(_ReadOnlyInline):
+    model = PrintFulfilment
+    fields = ["provider", "status", "carrier", "tracking_number", "tracking_url", "placed_at", "shipped_at"]
+    readonly_fields = fields
+
+
+@admin.register(Order)
+class OrderAdmin(_ReadOnly, StudioScopedAdmin):
+    """Gallery orders (money and the buyer's address: owners, managers and the operator)."""
+
+    viewer_roles = MANAGING_ROLES
+    list_display = ["id", "studio", "status", "amount", "currency", "coupon", "email", "created_at", "paid_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["email", "checkout_session_id", "payment_intent_id"]
+    list_select_related = ["studio", "coupon"]
+    inlines = [OrderItemInline, PrintFulfilmentInline]
+    exclude = ["created_by_session"]
+
+
+@admin.register(Coupon)
+class CouponAdmin(_ReadOnly, StudioScopedAdmin):
+    viewer_roles = MANAGING_ROLES
+    list_display = ["code", "studio", "percent_off", "amount_off", "applies_to", "max_uses", "ends_at", "is_active"]
+    list_filter = ["is_active", "applies_to"]
+    search_fields = ["code", "description", "stripe_promotion_code_id"]
+    list_select_related = ["studio"]
+
+
+@admin.register(GallerySale)
+class GallerySaleAdmin(_ReadOnly, StudioScopedAdmin):
+    viewer_roles = MANAGING_ROLES
+    list_display = ["name", "studio", "gallery", "percent_off", "applies_to", "starts_at", "ends_at"]
+    list_filter = ["applies_to"]
+    search_fields = ["name"]
+    list_select_related = ["studio", "gallery"]
