@@ -9,6 +9,9 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # sounddevice and sentencepiece, none of which pose detection uses; spandrel 0.4.2 (super-resolution models)
 # declares torchvision, which is kept out (its import then needs a stand-in torchvision module: docs/licences.md).
 NO_DEPS := 'mediapipe==0.10.21' 'spandrel==0.4.2'
+# `make test` runs the suite in this many processes (pytest-xdist, a test file per process at a time; each has its
+# own test database, DATA_DIR and queue names: tests/pytest_workers.py). PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test install lint bench clean
 
@@ -50,7 +53,7 @@ test: $(VENV)/.installed-test /usr/bin/chromium
 	@$(PY) manage.py compile_catalogues >/dev/null
 	@DBURL=$$($(PY) scripts/test_database_url.py); \
 	echo "Test database: $${DBURL:-SQLite (no PostgreSQL)}"; \
-	DATABASE_URL="$$DBURL" DATA_DIR=$$(mktemp -d) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL="$$DBURL" DATA_DIR=$$(mktemp -d) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

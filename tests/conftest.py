@@ -6,14 +6,18 @@ BYPASSRLS), so row-level security applies to every query the tests make, exactly
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from tenants.context import tenant_context
 from tenants.models import Membership, Role, Studio, User
@@ -47,14 +51,13 @@ def expected_queries(*, postgresql: int, sqlite: int) -> int:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """A test database of this run's own: on PostgreSQL test_<name>_<pid>_<random>, so two runs against one
-    server never create, flush or drop each other's database; on SQLite a file in a fresh temporary folder
-    instead of Django's in-memory shared-cache database, whose table locks ignore the busy timeout (the live
-    server's thread then fails with "database table is locked" beside the test's), so WAL and the busy timeout
-    of the settings apply as they do in the embedded default."""
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A test database of this process's own (each pytest-xdist worker too, instead of pytest-django's
+    `_gw0` suffix, which two runs against one server would share): on PostgreSQL test_<name>_<pid>_<random>, so
+    two runs against one server never create, flush or drop each other's database; on SQLite a file in a fresh
+    temporary folder instead of Django's in-memory shared-cache database, whose table locks ignore the busy
+    timeout (the live server's thread then fails with "database table is locked" beside the test's), so WAL and
+    the busy timeout of the settings apply as they do in the embedded default."""
     db = settings.DATABASES["default"]
     test = db.setdefault("TEST", {})
     if connection.vendor == "sqlite":
@@ -79,7 +82,12 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
 
     role = settings.DATABASE_APP_ROLE
     with django_db_blocker.unblock():
-        ensure_app_role(role)
+        # The role is the server's, not the database's: the pytest-xdist workers of one run (and two runs against
+        # one server) create or alter it one at a time (two at once: "role already exists", "tuple concurrently
+        # updated").
+        with open(Path(tempfile.gettempdir()) / "studio-saas-test-app-role.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ensure_app_role(role)
         with connection.cursor() as cursor:
             # Tests only: transactional tests (live server) empty tables with TRUNCATE between tests, tables that a
             # test's migrations drop and create again (tests/test_migrations.py) included.
@@ -94,6 +102,15 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
         with django_db_blocker.unblock():
             connection.close()
             connection.settings_dict.update(owner)
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: a request that activated a client's language (LocaleMiddleware
+    leaves it active in the thread) or a test that activated one never decides what the next test reads."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from jobs import services
 from jobs.models import TERMINAL_STATES, TRANSITIONS, Job
@@ -42,7 +43,7 @@ def test_enqueue_creates_a_queued_job_in_the_current_studio_and_enqueues_on_comm
     assert job.max_attempts == 3  # settings.JOB_MAX_ATTEMPTS
     [(args, kwargs)] = enqueued.calls
     assert args == ("jobs.tasks.run_job", job.pk, a.studio.pk)
-    assert kwargs["cluster"] == "default"
+    assert kwargs["cluster"] == settings.Q_QUEUES["default"]  # the site's queue ("default", unless prefixed)
     with tenant_context(b.studio):
         assert not Job.objects.filter(pk=job.pk).exists()
 
@@ -143,7 +144,7 @@ def test_gpu_kinds_go_to_the_gpu_queue(tenant_a, test_kinds, enqueued, django_ca
     with tenant_context(tenant_a.studio), django_capture_on_commit_callbacks(execute=True):
         job = services.enqueue_job(kind="test.gpu")
     assert job.cluster == "gpu"
-    assert enqueued.calls[0][1]["cluster"] == services.queue_name("gpu") == "default-gpu"
+    assert enqueued.calls[0][1]["cluster"] == services.queue_name("gpu") == f"{settings.Q_CLUSTER_PREFIX}-gpu"
 
 
 def test_queue_names_follow_the_site_prefix():

@@ -192,14 +192,15 @@ def test_runall_serves_and_stops_all_three_children_on_ctrl_c(runall):
     from jobs.workers import ALIVE_KEY, SLOT_KEY
 
     shared = FileBasedCache(str(server.data_dir / "cache" / "workers"), {})
-    queues = {"default": "default", "gpu": "default-gpu"}  # the site's queues (Q_CLUSTER_PREFIX "default")
+    prefix = os.environ.get("Q_CLUSTER_PREFIX", "default")  # the site's queues: runall's environment is this one
+    queues = {"default": prefix, "gpu": f"{prefix}-gpu"}
     keys = [ALIVE_KEY.format(queue=queue) for queue in queues.values()]
     keys += [SLOT_KEY.format(queue=queue, slot=0) for queue in queues.values()]  # each worker's own beacon
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     while time.monotonic() < deadline and not all(shared.get(key) for key in keys):
         time.sleep(0.5)
     assert all(shared.get(key) for key in keys), server.output
-    assert shared.get(SLOT_KEY.format(queue="default-gpu", slot=0))["busy"] is False
+    assert shared.get(SLOT_KEY.format(queue=queues["gpu"], slot=0))["busy"] is False
 
     server.proc.send_signal(signal.SIGINT)
     assert server.proc.wait(timeout=60) == 0, server.output
