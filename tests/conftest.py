@@ -24,6 +24,13 @@ from tenants.models import Membership, Role, Studio, User
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
+#: The site's password hashers (Argon2 first, tests/tenants/test_auth.py holds it to that). The tests hash with MD5
+#: first: Argon2 costs 0.16 s a hash on purpose, and nearly every test makes two studio owners with a password (a
+#: few minutes of the suite's CPU); the sites the tests start as processes (the embedded default, runall) keep
+#: Argon2, and a stored Argon2 hash still verifies.
+SITE_PASSWORD_HASHERS = list(settings.PASSWORD_HASHERS)
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *SITE_PASSWORD_HASHERS]
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     db = settings.DATABASES["default"]
