@@ -20,7 +20,7 @@ from billing.models import (
     StripeEvent,
     StudioBilling,
 )
-from tenants.admin_scoping import PlatformOnlyAdmin, StudioScopedAdmin
+from tenants.admin_scoping import PlatformOnlyAdmin, ReadOnlyInline, StudioScopedAdmin
 from tenants.models import MANAGING_ROLES
 
 
@@ -59,34 +59,13 @@ class StudioBillingAdmin(_ReadOnly, StudioScopedAdmin):
     search_fields = ["stripe_customer_id", "subscription_id", "connect_account_id"]
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    """An order's lines or fulfilment: seen by whoever may see the order (the studio's roles, not Django's model
-    permissions, which studio members don't have), changed by nobody."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
-        return self.admin_site._registry[self.parent_model].has_view_permission(request, obj)
-
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
-class OrderItemInline(_ReadOnlyInline):
+class OrderItemInline(ReadOnlyInline):
     model = OrderItem
     fields = ["portrait", "size", "product_name", "quantity", "unit_price", "crop", "print_size"]
     readonly_fields = fields
 
 
-class PrintFulfilmentInline(_ReadOnlyInline):
+class PrintFulfilmentInline(ReadOnlyInline):
     model = PrintFulfilment
     fields = ["provider", "status", "carrier", "tracking_number", "tracking_url", "placed_at", "shipped_at"]
     readonly_fields = fields

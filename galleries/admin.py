@@ -9,31 +9,17 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from galleries.models import Entitlement, Gallery, GalleryPortrait
-from tenants.admin_scoping import StudioScopedAdmin
+from tenants.admin_scoping import ReadOnlyInline, StudioScopedAdmin
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class GalleryPortraitInline(_ReadOnlyInline):
+class GalleryPortraitInline(ReadOnlyInline):
     model = GalleryPortrait
     fields = ("position", "portrait", "is_favorite", "favorited_at", "added_at")
     readonly_fields = fields
     ordering = ("position", "id")
 
 
-class EntitlementInline(_ReadOnlyInline):
+class EntitlementInline(ReadOnlyInline):
     model = Entitlement
     fields = ("portrait", "size", "source", "order_ref", "download_limit", "downloads", "granted_at", "revoked_at")
     readonly_fields = fields

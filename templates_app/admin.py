@@ -11,34 +11,19 @@ from django.http import HttpRequest
 
 from templates_app.models import StyleLora, Template, TemplateVersion
 from templates_app.render_settings import VALUE_FIELDS
-from tenants.admin_scoping import StudioScopedAdmin, admin_role
+from tenants.admin_scoping import ReadOnlyInline, StudioScopedAdmin
 
 # The render settings as the designer shows them, less the reference image (a file: the admin would link its
 # storage path, not a signed link).
 VERSION_FIELDS = ("number", *VALUE_FIELDS, "note", "created_by", "created_at")
 
 
-class TemplateVersionInline(admin.TabularInline):
+class TemplateVersionInline(ReadOnlyInline):
     model = TemplateVersion
     fk_name = "template"
     fields = VERSION_FIELDS
     readonly_fields = VERSION_FIELDS
-    extra = 0
-    can_delete = False
-    show_change_link = False
     ordering = ("-number",)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return admin_role(request) is not None  # whoever may see the template (the parent admin checked it)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("style_lora", "created_by")

@@ -423,6 +423,29 @@ def _scoped_form(form: type[ModelForm], studio: Studio | None) -> type[ModelForm
     return ScopedForm
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """An inline of a studio's object that nobody changes here (its rows change through their pages, API and
+    services): seen by whoever may see the object it is shown in (the studio's roles of the parent ModelAdmin,
+    not Django's model permissions, which studio members don't have)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        parent = self.admin_site._registry.get(self.parent_model)
+        return parent is not None and parent.has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class PlatformOnlyAdmin(admin.ModelAdmin):
     """A ModelAdmin that exists only in the platform admin (inside a studio its URLs answer 404)."""
 
