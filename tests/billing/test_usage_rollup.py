@@ -114,7 +114,10 @@ def test_usage_by_day_equals_the_old_aggregate_on_a_varied_ledger(
                 if day_back == 3 or rng.random() < 0.2:
                     continue  # a day without entries (day 3: see below)
                 for _ in range(rng.randint(1, 4)):
-                    clock.moment = real_now - timedelta(days=day_back, minutes=rng.randint(0, 1439))
+                    # A moment of that day (UTC, the settings' TIME_ZONE), never after now: a moment counted back
+                    # from now would fall on the day before after midnight (onto day 3, below).
+                    day = (real_now - timedelta(days=day_back)).replace(hour=0, minute=0, second=0, microsecond=0)
+                    clock.moment = min(day + timedelta(minutes=rng.randint(0, 1439)), real_now)
                     if rng.random() < 0.5:
                         kind = rng.choice(kinds)
                         CreditEntry.objects.create(kind=kind, amount=rng.randint(-20, 20), reference=f"r{next(refs)}")
